@@ -1,0 +1,118 @@
+"""The lineage index: a cache of checkpoints and their shards, filled as checkpoints are
+committed, queried by `laas lineage`. Any SQLAlchemy URL (SQLite by default). The chain and the
+manifests stay the source of truth; this only makes questions fast."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import (
+    Boolean, Column, Integer, MetaData, String, Table, Text, create_engine, delete, insert,
+    select,
+)
+from sqlalchemy.engine import Engine
+
+from laas.anchors.models import STAGES, Checkpoint, StageManifest
+
+meta = MetaData()
+checkpoints = Table(
+    "checkpoints", meta,
+    Column("checkpoint_id", String(66), primary_key=True),
+    Column("dataset", String(100), nullable=False, index=True),
+    Column("run", String(100), nullable=False, index=True),
+    Column("stage", String(32), nullable=False),
+    Column("shards_root", String(66), nullable=False),
+    Column("shard_count", Integer, nullable=False),
+    Column("manifest_hash", String(66), nullable=False),
+    Column("manifest_uri", Text, nullable=False),
+    Column("result_hash", String(66), nullable=False),
+    Column("passed", Boolean, nullable=False),
+    Column("parents", Text, nullable=False),
+    Column("tx_hash", String(66), nullable=False),
+    Column("block_number", Integer, nullable=False),
+    Column("gas_used", Integer),
+    Column("created_at", String(40), nullable=False),
+)
+shards = Table(
+    "shards", meta,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("checkpoint_id", String(66), nullable=False, index=True),
+    Column("dataset", String(100), nullable=False),
+    Column("run", String(100), nullable=False),
+    Column("stage", String(32), nullable=False),
+    Column("key", Text, nullable=False, index=True),
+    Column("uri", Text, nullable=False, index=True),
+    Column("source_uri", Text, nullable=False, index=True),
+    Column("content_hash", String(66), index=True),
+    Column("byte_size", Integer, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("leaf", String(66)),
+    Column("status", String(16), nullable=False),
+    Column("reason", Text),
+)
+
+
+class LineageIndex:
+    def __init__(self, url: str):
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = create_engine(url)
+        meta.create_all(self.engine)
+
+    def record(self, cp: Checkpoint, manifest: StageManifest) -> None:
+        """Insert a committed checkpoint and its shards; recording it again replaces it."""
+        with self.engine.begin() as db:
+            db.execute(delete(shards).where(shards.c.checkpoint_id == cp.checkpoint_id))
+            db.execute(delete(checkpoints).where(checkpoints.c.checkpoint_id == cp.checkpoint_id))
+            db.execute(insert(checkpoints).values(
+                checkpoint_id=cp.checkpoint_id, dataset=manifest.dataset, run=manifest.run,
+                stage=manifest.stage, shards_root=cp.shards_root, shard_count=cp.shard_count,
+                manifest_hash=cp.manifest_hash, manifest_uri=cp.manifest_uri,
+                result_hash=cp.result_hash, passed=cp.passed, parents=json.dumps(cp.parents),
+                tx_hash=cp.tx_hash, block_number=cp.block_number, gas_used=cp.gas_used,
+                created_at=manifest.created_at.isoformat(),
+            ))
+            rows = [dict(
+                checkpoint_id=cp.checkpoint_id, dataset=manifest.dataset, run=manifest.run,
+                stage=manifest.stage, key=s.key, uri=s.uri, source_uri=s.source_uri,
+                content_hash=s.content_hash, byte_size=s.byte_size, rows=s.rows, leaf=s.leaf,
+                status=s.status, reason=s.reason,
+            ) for s in manifest.shards]
+            if rows:
+                db.execute(insert(shards), rows)  # one executemany, not a round trip per shard
+
+    def find_shard(self, ref: str, run: str | None = None) -> list[dict]:
+        """Shard rows matching a content hash, leaf, URI, path or key; newest run first."""
+        cands = {ref}
+        if not ref.startswith("0x") and "://" not in ref:
+            cands.add(str(Path(ref).resolve()))
+        c = shards.c
+        q = select(shards, checkpoints.c.created_at).join(
+            checkpoints, checkpoints.c.checkpoint_id == c.checkpoint_id
+        ).where(
+            c.content_hash.in_(cands) | c.leaf.in_(cands) | c.uri.in_(cands)
+            | c.source_uri.in_(cands) | c.key.in_(cands)
+        )
+        if run:
+            q = q.where(c.run == run)
+        with self.engine.connect() as db:
+            found = [dict(r._mapping) for r in db.execute(q.order_by(checkpoints.c.created_at.desc()))]
+        return found
+
+    def stages_of(self, dataset: str, run: str, key: str) -> list[dict]:
+        """The shard's row and its checkpoint at every stage of one run, in stage order."""
+        q = select(shards, checkpoints).join(
+            checkpoints, checkpoints.c.checkpoint_id == shards.c.checkpoint_id
+        ).where(shards.c.dataset == dataset, shards.c.run == run, shards.c.key == key)
+        with self.engine.connect() as db:
+            found = [dict(r._mapping) for r in db.execute(q)]
+        for r in found:
+            r["parents"] = json.loads(r["parents"])
+        return sorted(found, key=lambda r: STAGES.index(r["stage"]))
+
+    def runs(self, dataset: str) -> list[dict]:
+        q = select(checkpoints).where(checkpoints.c.dataset == dataset).order_by(
+            checkpoints.c.created_at.desc())
+        with self.engine.connect() as db:
+            return [dict(r._mapping) for r in db.execute(q)]

@@ -1,0 +1,66 @@
+"""The one wiring place for the ledger: settings -> chain (starting the local one if that is
+the default) -> committer -> registry, plus the artifact store and the lineage index."""
+
+from __future__ import annotations
+
+import json
+
+from laas.anchors.index import LineageIndex
+from laas.anchors.localchain import LocalChain
+from laas.anchors.registry import Registry, connect
+from laas.anchors.store import ArtifactStore
+from laas.anchors.wallet import load_sender
+from laas.errors import ConfigError
+from laas.settings import Settings
+
+
+def local_chain(settings: Settings) -> LocalChain:
+    return LocalChain(settings.home, settings.anvil_port, settings.anvil_bin)
+
+
+def open_registry(settings: Settings, *, start_local: bool = True) -> Registry:
+    """A Registry ready to commit. On the embedded default this starts anvil if it is down and
+    deploys the contract once, recording its address under HOME/chain/registry.json."""
+    if settings.is_local_chain and start_local:
+        local_chain(settings).up()
+    w3 = connect(settings.effective_rpc_url)
+    chain_id = w3.eth.chain_id
+    if settings.chain_id is not None and chain_id != settings.chain_id:
+        raise ConfigError(
+            f"LAAS_CHAIN_ID is {settings.chain_id} but {settings.effective_rpc_url} is chain "
+            f"{chain_id}: fix one of them"
+        )
+    sender = load_sender(
+        w3,
+        private_key=settings.private_key.get_secret_value() if settings.private_key else None,
+        keystore_path=settings.keystore_path,
+        keystore_password=(settings.keystore_password.get_secret_value()
+                           if settings.keystore_password else None),
+        allow_unlocked=settings.is_local_chain,
+    )
+    if settings.registry_address:
+        return Registry(w3, settings.registry_address, sender,
+                        deploy_block=settings.registry_deploy_block,
+                        tx_timeout=settings.tx_timeout)
+    record_file = settings.chain_dir / "registry.json"
+    record = json.loads(record_file.read_text()) if record_file.exists() else None
+    if record and record["chain_id"] == chain_id and w3.eth.get_code(record["address"]):
+        return Registry(w3, record["address"], sender, deploy_block=record["deploy_block"],
+                        tx_timeout=settings.tx_timeout)
+    if not settings.is_local_chain:
+        raise ConfigError(
+            "LAAS_REGISTRY_ADDRESS is not set: deploy once with `laas chain deploy` and set it"
+        )
+    address, block = Registry.deploy(w3, sender, tx_timeout=settings.tx_timeout)
+    settings.chain_dir.mkdir(parents=True, exist_ok=True)
+    record_file.write_text(json.dumps(
+        {"address": address, "chain_id": chain_id, "deploy_block": block}, indent=2))
+    return Registry(w3, address, sender, deploy_block=block, tx_timeout=settings.tx_timeout)
+
+
+def open_store(settings: Settings) -> ArtifactStore:
+    return ArtifactStore(settings.effective_artifact_root)
+
+
+def open_index(settings: Settings) -> LineageIndex:
+    return LineageIndex(settings.effective_index_url)

@@ -1,0 +1,138 @@
+"""The embedded L2: an anvil process on loopback whose state is kept in a file, so checkpoints
+survive `laas chain down` / `up`. anvil comes from npm (@foundry-rs/anvil) in node_modules."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+from laas.errors import AnchorTimeout, ConfigError
+
+_ARCH = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+
+
+def repo_root() -> Path:
+    return Path(__file__).resolve().parent.parent
+
+
+def find_anvil(explicit: str | None = None) -> str:
+    """The anvil binary: LAAS_ANVIL_BIN, then node_modules (the platform package npm installed,
+    run directly so signals reach anvil, not a node wrapper), then PATH."""
+    if explicit:
+        return explicit
+    plat = f"{platform.system().lower()}-{_ARCH.get(platform.machine().lower(), 'amd64')}"
+    for base in (Path.cwd(), repo_root()):
+        cand = base / "node_modules" / "@foundry-rs" / f"anvil-{plat}" / "bin" / "anvil"
+        if cand.exists():
+            return str(cand)
+    found = shutil.which("anvil")
+    if found:
+        return found
+    raise ConfigError("anvil not found: run `make setup` (npm ci) or set LAAS_ANVIL_BIN")
+
+
+def rpc_alive(url: str, timeout: float = 1.0) -> int | None:
+    """The chain id if a JSON-RPC node answers at url, else None."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
+    req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return int(json.load(resp)["result"], 16)
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+class LocalChain:
+    """Start, stop and inspect the anvil node of one laas home folder."""
+
+    def __init__(self, home: Path, port: int = 8545, anvil_bin: str | None = None):
+        self.dir = home / "chain"
+        self.port = port
+        self.anvil_bin = anvil_bin
+        self.url = f"http://127.0.0.1:{port}"
+
+    @property
+    def state_file(self) -> Path:
+        return self.dir / "anvil-state.json"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.dir / "anvil.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.dir / "anvil.log"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self.pid_file.read_text())
+            os.kill(pid, 0)
+            return pid
+        except (OSError, ValueError):
+            return None
+
+    def is_up(self) -> bool:
+        return rpc_alive(self.url) is not None
+
+    def up(self, timeout: float = 30.0) -> bool:
+        """Start anvil unless it already answers; returns True if this call started it."""
+        if self.is_up():
+            return False
+        self.dir.mkdir(parents=True, exist_ok=True)
+        cmd = [
+            find_anvil(self.anvil_bin),
+            "--host", "127.0.0.1",
+            "--port", str(self.port),
+            "--state", str(self.state_file),
+            "--state-interval", "1",  # a kill -9 loses at most a second of blocks
+            "--preserve-historical-states",
+        ]
+        with open(self.log_file, "ab") as log:
+            proc = subprocess.Popen(
+                cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                start_new_session=True,  # outlives the CLI call that started it
+            )
+        self.pid_file.write_text(str(proc.pid))
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                tail = self.log_file.read_text(errors="replace")[-400:].strip()
+                raise AnchorTimeout(f"anvil exited at start (port {self.port} busy?): {tail}")
+            if self.is_up():
+                return True
+            time.sleep(0.1)
+        proc.kill()
+        raise AnchorTimeout(f"anvil did not answer on {self.url} within {timeout:.0f}s")
+
+    def down(self, timeout: float = 15.0) -> bool:
+        """Stop anvil (SIGTERM lets it write its state file); returns True if it was running."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except OSError:
+                break
+            _reap(pid)
+            time.sleep(0.1)
+        else:
+            os.kill(pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+
+def _reap(pid: int) -> None:
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass

@@ -1,0 +1,102 @@
+"""Records of the ledger: shard entries, stage manifests, checkpoints. Frozen pydantic models;
+their canonical JSON (laas.anchors.canonical) is what gets hashed and committed."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from laas.anchors.canonical import canonical_json, from_hex, keccak256, to_hex
+from laas.anchors.merkle import MerkleTree, leaf_hash
+
+MANIFEST_VERSION = "laas-manifest-v1"
+STAGES = ("raw", "normalized", "validated")
+Stage = Literal["raw", "normalized", "validated"]
+ShardStatus = Literal["ok", "quarantined"]
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ShardEntry(Record):
+    """One shard at one stage. `leaf` is set for shards the stage accepts (status ok)."""
+
+    key: str = Field(description="the shard's name within the dataset, stable across stores")
+    uri: str = Field(description="where this stage's bytes of the shard live")
+    source_uri: str = Field(description="the raw shard it came from")
+    byte_size: int = 0
+    rows: int = 0
+    content_hash: str | None = None
+    status: ShardStatus = "ok"
+    reason: str | None = None
+    validation: dict[str, Any] | None = None
+
+    @property
+    def leaf(self) -> str | None:
+        if self.status != "ok" or self.content_hash is None:
+            return None
+        return to_hex(leaf_hash(self.key, from_hex(self.content_hash), self.byte_size, self.rows))
+
+
+class StageManifest(Record):
+    """Everything a stage produced; its keccak256 is committed on chain with the root."""
+
+    version: str = MANIFEST_VERSION
+    dataset: str
+    dataset_id: str  # keccak256(dataset name), as on chain
+    run: str
+    run_id: str  # keccak256(run name), as on chain
+    stage: Stage
+    hash_scheme: str
+    parents: tuple[str, ...] = ()
+    shards: tuple[ShardEntry, ...]
+    shards_root: str
+    passed: bool
+    result_hash: str = to_hex(bytes(32))
+    validation: dict[str, Any] | None = None
+    created_at: datetime
+
+    @property
+    def accepted(self) -> list[ShardEntry]:
+        return [s for s in self.shards if s.status == "ok"]
+
+    @property
+    def quarantined(self) -> list[ShardEntry]:
+        return [s for s in self.shards if s.status != "ok"]
+
+    def tree(self) -> MerkleTree:
+        return MerkleTree.build([from_hex(s.leaf) for s in self.accepted])
+
+    def to_bytes(self) -> bytes:
+        return canonical_json(self)
+
+    @property
+    def manifest_hash(self) -> str:
+        return to_hex(keccak256(self.to_bytes()))
+
+
+def stage_root(shards: list[ShardEntry] | tuple[ShardEntry, ...]) -> str:
+    return to_hex(MerkleTree.build([from_hex(s.leaf) for s in shards if s.leaf]).root)
+
+
+class Checkpoint(Record):
+    """A checkpoint as read back from the chain, plus where it landed."""
+
+    checkpoint_id: str
+    dataset_id: str
+    run_id: str
+    stage: str
+    shards_root: str
+    shard_count: int
+    manifest_hash: str
+    manifest_uri: str
+    result_hash: str
+    passed: bool
+    parents: tuple[str, ...]
+    committer: str
+    tx_hash: str
+    block_number: int
+    gas_used: int | None = None

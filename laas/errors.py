@@ -1,0 +1,61 @@
+"""The error tree. Every error laas raises on purpose is a LaasError whose message is one line
+that names the shard or setting at fault and says what to do.
+
+    LaasError                 exit code 2 from the CLI
+    ├── ConfigError           a setting, spec file or key is missing or wrong
+    ├── ShardReadError        a shard could not be read or parsed (it is quarantined, not lost)
+    ├── SchemaError           a shard does not have the declared columns or types
+    ├── ValidationFailed      a dataset's expectation suite failed
+    ├── AnchorError           the chain or the registry contract refused or failed
+    │   ├── AnchorTimeout     the RPC endpoint did not answer or a receipt did not arrive
+    │   └── AnchorReverted    the contract reverted the transaction
+    ├── LineageNotFound       nothing in the index matches the shard asked about
+    ├── HashMismatch          bytes no longer hash to what a manifest or the chain says
+    └── GateDenied            the gate refused a dataset (exit code 1, not 2)
+"""
+
+
+class LaasError(Exception):
+    """Base of all laas errors; `str(err)` is the one-line diagnosis the CLI prints."""
+
+    exit_code = 2
+
+
+class ConfigError(LaasError):
+    pass
+
+
+class ShardReadError(LaasError):
+    pass
+
+
+class SchemaError(ShardReadError):
+    pass
+
+
+class ValidationFailed(LaasError):
+    pass
+
+
+class AnchorError(LaasError):
+    pass
+
+
+class AnchorTimeout(AnchorError):
+    pass
+
+
+class AnchorReverted(AnchorError):
+    pass
+
+
+class LineageNotFound(LaasError):
+    pass
+
+
+class HashMismatch(LaasError):
+    pass
+
+
+class GateDenied(LaasError):
+    exit_code = 1

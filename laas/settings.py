@@ -1,0 +1,59 @@
+"""Settings from the environment (prefix LAAS_) or a .env file; one place, read lazily."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LOCAL_CHAIN_ID = 31337  # anvil's default
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LAAS_", env_file=".env", extra="ignore")
+
+    home: Path = Field(Path(".laas"), description="local state: chain, artifacts, index")
+    rpc_url: str | None = Field(None, description="EVM JSON-RPC URL; unset = the local anvil")
+    chain_id: int | None = Field(None, description="expected chain id; checked on connect")
+    registry_address: str | None = Field(None, description="deployed CheckpointRegistry")
+    registry_deploy_block: int = Field(0, description="block it was deployed in (log scans)")
+    private_key: SecretStr | None = Field(None, description="committer key (hex)")
+    keystore_path: Path | None = Field(None, description="encrypted eth-account keystore file")
+    keystore_password: SecretStr | None = None
+    anvil_port: int = 8545
+    anvil_bin: str | None = Field(None, description="anvil executable; default node_modules")
+    artifact_root: str | None = Field(None, description="manifests and shards; default HOME/artifacts")
+    index_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite HOME/index.db")
+    dask_address: str | None = Field(None, description="existing Dask scheduler; unset = local")
+    dask_workers: int = 2
+    batch_size: int = Field(64, description="shards per Dask task")
+    min_confirmations: int = 1
+    tx_timeout: float = 120.0
+    datasets_dir: Path | None = Field(None, description="extra folder of dataset specs")
+
+    @property
+    def is_local_chain(self) -> bool:
+        return self.rpc_url is None
+
+    @property
+    def effective_rpc_url(self) -> str:
+        return self.rpc_url or f"http://127.0.0.1:{self.anvil_port}"
+
+    @property
+    def chain_dir(self) -> Path:
+        return self.home / "chain"
+
+    @property
+    def effective_artifact_root(self) -> str:
+        return self.artifact_root or str((self.home / "artifacts").resolve())
+
+    @property
+    def effective_index_url(self) -> str:
+        return self.index_url or f"sqlite:///{(self.home / 'index.db').resolve()}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

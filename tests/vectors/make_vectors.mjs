@@ -1,0 +1,34 @@
+// Generates the pinned Merkle vectors with OpenZeppelin's own @openzeppelin/merkle-tree.
+// Run once (`npm run merkle-vectors`) and commit tests/vectors/merkle.json; the Python tests
+// check that laas.anchors.merkle produces the same roots and proofs.
+import fs from 'node:fs';
+import path from 'node:path';
+import crypto from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { StandardMerkleTree } from '@openzeppelin/merkle-tree';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const TYPES = ['string', 'bytes32', 'uint256', 'uint256'];
+
+function shard(i) {
+  // Deterministic, varied values: unicode keys, zero and large sizes.
+  const key = i % 4 === 3 ? `données/shard-${i}.jsonl.gz` : `shard-${String(i).padStart(5, '0')}.jsonl`;
+  const hash = '0x' + crypto.createHash('sha256').update(`laas-vector-${i}`).digest('hex');
+  return [key, hash, String(i * 1031), String(i === 7 ? 2n ** 64n - 1n : BigInt(i * 17))];
+}
+
+const cases = [];
+for (const n of [1, 2, 3, 4, 5, 8, 13, 33]) {
+  const values = Array.from({ length: n }, (_, i) => shard(i));
+  const tree = StandardMerkleTree.of(values, TYPES);
+  cases.push({
+    n,
+    values,
+    root: tree.root,
+    leaves: values.map((v) => tree.leafHash(v)),
+    proofs: values.map((v) => tree.getProof(v)),
+  });
+}
+const out = { types: TYPES, generator: '@openzeppelin/merkle-tree StandardMerkleTree.of (sortLeaves)', cases };
+fs.writeFileSync(path.join(here, 'merkle.json'), JSON.stringify(out, null, 1) + '\n');
+console.log(`wrote ${cases.length} cases`);

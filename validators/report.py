@@ -1,0 +1,53 @@
+"""Validation results reduced to frozen records. The canonical JSON of a ValidationReport is
+hashed into the checkpoint; nothing from Great Expectations' own objects is committed."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from laas.anchors.canonical import hash_record
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ExpectationOutcome(Frozen):
+    type: str
+    column: str | None = None
+    severity: Literal["error", "warn"]
+    success: bool
+    unexpected_count: int | None = None
+    examples: tuple[Any, ...] = ()
+    observed: Any = None
+
+
+class ShardValidation(Frozen):
+    key: str
+    success: bool  # every `error` expectation held
+    outcomes: tuple[ExpectationOutcome, ...]
+
+    @property
+    def failures(self) -> list[ExpectationOutcome]:
+        return [o for o in self.outcomes if not o.success]
+
+    def summary(self) -> str:
+        bad = [
+            f"{o.type}({o.column or ''}) {o.unexpected_count or 0} unexpected"
+            + (f", e.g. {o.examples[0]!r}" if o.examples else "")
+            + ("" if o.severity == "error" else " [warn]")
+            for o in self.failures
+        ]
+        return "; ".join(bad) or "all expectations met"
+
+
+class ValidationReport(Frozen):
+    suite: str
+    suite_hash: str
+    shards: tuple[ShardValidation, ...]
+
+    @property
+    def result_hash(self) -> str:
+        return hash_record(self)

@@ -1,0 +1,117 @@
+"""Dataset specs: a YAML file per dataset, validated by pydantic. Pure: no GX, no Arrow."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from laas.anchors.canonical import hash_record
+from laas.errors import ConfigError
+
+ColumnType = Literal["string", "int64", "float64", "bool", "timestamp"]
+Format = Literal["jsonl", "csv", "parquet"]
+_FORMAT_BY_SUFFIX = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+_COMPRESSION_SUFFIXES = (".gz", ".zst", ".bz2", ".xz")
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+
+class ColumnSpec(Spec):
+    name: str = Field(min_length=1)
+    type: ColumnType
+    nullable: bool = True
+
+
+class ExpectationSpec(Spec):
+    """One Great Expectations expectation by its snake_case type, e.g.
+    expect_column_values_to_be_in_set, with its kwargs. `error` fails the shard; `warn` is
+    recorded only."""
+
+    type: str = Field(pattern=r"^expect_[a-z0-9_]+$")
+    kwargs: dict[str, Any] = {}
+    severity: Literal["error", "warn"] = "error"
+
+
+class SuiteSpec(Spec):
+    name: str = Field(min_length=1)
+    expectations: tuple[ExpectationSpec, ...] = Field(min_length=1)
+
+    @property
+    def suite_hash(self) -> str:
+        """keccak256 of the suite's canonical JSON: names exactly what was checked."""
+        return hash_record(self)
+
+
+class DatasetSpec(Spec):
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")
+    description: str = ""
+    source: str = Field(min_length=1, description="fsspec URI or glob; relative to the spec file")
+    format: Format | None = None
+    columns: tuple[ColumnSpec, ...] = Field(alias="schema", min_length=1)
+    suite: SuiteSpec
+    on_failure: Literal["fail_stage", "quarantine"] = "fail_stage"
+    spec_dir: Path | None = Field(None, exclude=True)
+
+    @property
+    def source_uri(self) -> str:
+        if "://" in self.source or Path(self.source).is_absolute() or self.spec_dir is None:
+            return self.source
+        return str((self.spec_dir / self.source).resolve())
+
+    def format_of(self, uri: str) -> Format:
+        if self.format:
+            return self.format
+        name = uri.lower()
+        for suffix in _COMPRESSION_SUFFIXES:
+            name = name.removesuffix(suffix)
+        for suffix, fmt in _FORMAT_BY_SUFFIX.items():
+            if name.endswith(suffix):
+                return fmt  # type: ignore[return-value]
+        raise ConfigError(f"{uri}: cannot tell the format from the name; set `format:` in the spec")
+
+
+def shipped_datasets_dir() -> Path:
+    import laas.datasets
+
+    return Path(laas.datasets.__file__).parent
+
+
+def find_spec_file(ref: str, extra_dirs: list[Path] | None = None) -> Path:
+    """A spec by path, or by dataset name in LAAS_DATASETS_DIR, ./datasets or the shipped ones."""
+    path = Path(ref)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if path.is_file():
+            return path
+        raise ConfigError(f"dataset spec {ref} does not exist")
+    dirs = [*(extra_dirs or []), Path("datasets"), shipped_datasets_dir()]
+    for d in dirs:
+        for cand in (d / f"{ref}.yaml", d / ref / "spec.yaml"):
+            if cand.is_file():
+                return cand
+    raise ConfigError(
+        f"no dataset spec named {ref!r} (looked in {', '.join(str(d) for d in dirs)}): "
+        "pass a path to a spec YAML or set LAAS_DATASETS_DIR"
+    )
+
+
+def load_spec(ref: str, extra_dirs: list[Path] | None = None) -> DatasetSpec:
+    path = find_spec_file(ref, extra_dirs)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"dataset spec {path}: not readable YAML ({e})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"dataset spec {path}: expected a mapping at the top level")
+    try:
+        return DatasetSpec.model_validate({**raw, "spec_dir": path.parent.resolve()})
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(
+            f"dataset spec {path}: {where}: {first['msg']} ({e.error_count()} problem(s))"
+        ) from None

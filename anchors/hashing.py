@@ -110,6 +110,19 @@ class TableHasher:
         return h.digest()
 
 
+def rehash_parquet(uri: str) -> tuple[bytes, int, int]:
+    """(laas-table-v1 digest, canonical size, rows) of a Parquet file, streamed by batch."""
+    import fsspec
+    import pyarrow.parquet as pq
+
+    with fsspec.open(uri, "rb") as f:
+        pf = pq.ParquetFile(f)
+        hasher = TableHasher(pf.schema_arrow)
+        for batch in pf.iter_batches(batch_size=65_536):
+            hasher.update(batch)
+    return hasher.digest(), hasher.size, hasher.rows
+
+
 def hash_table(table: pa.Table) -> bytes:
     hasher = TableHasher(table.schema)
     for batch in table.to_batches():

@@ -8,7 +8,16 @@ import json
 from pathlib import Path
 
 from sqlalchemy import (
-    Boolean, Column, Integer, MetaData, String, Table, Text, create_engine, delete, insert,
+    Boolean,
+    Column,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    insert,
     select,
 )
 from sqlalchemy.engine import Engine
@@ -97,8 +106,8 @@ class LineageIndex:
         if run:
             q = q.where(c.run == run)
         with self.engine.connect() as db:
-            found = [dict(r._mapping) for r in db.execute(q.order_by(checkpoints.c.created_at.desc()))]
-        return found
+            q = q.order_by(checkpoints.c.created_at.desc())
+            return [dict(r._mapping) for r in db.execute(q)]
 
     def stages_of(self, dataset: str, run: str, key: str) -> list[dict]:
         """The shard's row and its checkpoint at every stage of one run, in stage order."""

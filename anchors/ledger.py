@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 
+from web3 import Web3
+
 from laas.anchors.index import LineageIndex
 from laas.anchors.localchain import LocalChain
 from laas.anchors.registry import Registry, connect
 from laas.anchors.store import ArtifactStore
-from laas.anchors.wallet import load_sender
+from laas.anchors.wallet import Sender, load_sender
 from laas.errors import ConfigError
 from laas.settings import Settings
 
@@ -30,14 +32,7 @@ def open_registry(settings: Settings, *, start_local: bool = True) -> Registry:
             f"LAAS_CHAIN_ID is {settings.chain_id} but {settings.effective_rpc_url} is chain "
             f"{chain_id}: fix one of them"
         )
-    sender = load_sender(
-        w3,
-        private_key=settings.private_key.get_secret_value() if settings.private_key else None,
-        keystore_path=settings.keystore_path,
-        keystore_password=(settings.keystore_password.get_secret_value()
-                           if settings.keystore_password else None),
-        allow_unlocked=settings.is_local_chain,
-    )
+    sender = open_sender(settings, w3)
     if settings.registry_address:
         return Registry(w3, settings.registry_address, sender,
                         deploy_block=settings.registry_deploy_block,
@@ -56,6 +51,17 @@ def open_registry(settings: Settings, *, start_local: bool = True) -> Registry:
     record_file.write_text(json.dumps(
         {"address": address, "chain_id": chain_id, "deploy_block": block}, indent=2))
     return Registry(w3, address, sender, deploy_block=block, tx_timeout=settings.tx_timeout)
+
+
+def open_sender(settings: Settings, w3: Web3) -> Sender:
+    secret = settings.keystore_password
+    return load_sender(
+        w3,
+        private_key=settings.private_key.get_secret_value() if settings.private_key else None,
+        keystore_path=settings.keystore_path,
+        keystore_password=secret.get_secret_value() if secret else None,
+        allow_unlocked=settings.is_local_chain,
+    )
 
 
 def open_store(settings: Settings) -> ArtifactStore:

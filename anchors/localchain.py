@@ -3,6 +3,7 @@ survive `laas chain down` / `up`. anvil comes from npm (@foundry-rs/anvil) in no
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
@@ -132,7 +133,6 @@ class LocalChain:
 
 
 def _reap(pid: int) -> None:
-    try:
+    """Collect our own child's exit status so it does not linger as a zombie."""
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass

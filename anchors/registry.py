@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 

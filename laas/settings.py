@@ -24,7 +24,7 @@ class Settings(BaseSettings):
     keystore_password: SecretStr | None = None
     anvil_port: int = 8545
     anvil_bin: str | None = Field(None, description="anvil executable; default node_modules")
-    artifact_root: str | None = Field(None, description="manifests and shards; default HOME/artifacts")
+    artifact_root: str | None = Field(None, description="manifests, shards; default HOME/artifacts")
     index_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite HOME/index.db")
     dask_address: str | None = Field(None, description="existing Dask scheduler; unset = local")
     dask_workers: int = 2

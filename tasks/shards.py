@@ -55,13 +55,13 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {msg}"[:300]
 
 
-def hash_raw(key: str, uri: str) -> ShardEntry:
+def hash_raw(key: str, uri: str, bad_status: str = "failed") -> ShardEntry:
     """Raw stage: the bytes as they landed."""
     try:
         with fsspec.open(uri, "rb") as f:
             digest, size = hash_stream(f)
     except (OSError, ValueError) as e:
-        return ShardEntry(key=key, uri=uri, source_uri=uri, status="failed",
+        return ShardEntry(key=key, uri=uri, source_uri=uri, status=bad_status,
                           reason=f"unreadable: {_describe(e)}")
     return ShardEntry(key=key, uri=uri, source_uri=uri, byte_size=size, content_hash=to_hex(digest))
 
@@ -125,16 +125,6 @@ def normalize(raw: ShardEntry, spec: DatasetSpec, out_dir: str, bad_status: str)
         pq.write_table(table, f, compression="zstd")
     return ShardEntry(key=raw.key, uri=out, source_uri=raw.source_uri, byte_size=hasher.size,
                       rows=table.num_rows, content_hash=to_hex(hasher.digest()))
-
-
-def rehash_normalized(uri: str) -> tuple[str, int, int]:
-    """(content hash, canonical size, rows) of a normalized Parquet shard, streamed."""
-    with fsspec.open(uri, "rb") as f:
-        pf = pq.ParquetFile(f)
-        hasher = TableHasher(pf.schema_arrow)
-        for batch in pf.iter_batches(batch_size=65_536):
-            hasher.update(batch)
-    return to_hex(hasher.digest()), hasher.size, hasher.rows
 
 
 def validate(entry: ShardEntry, spec: DatasetSpec, bad_status: str) -> ShardEntry:

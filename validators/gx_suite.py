@@ -12,7 +12,7 @@ from laas.validators.report import ExpectationOutcome, ShardValidation
 from laas.validators.spec import SuiteSpec
 
 _MAX_EXAMPLES = 3
-_MAX_TEXT = 120
+_MAX_TEXT = 60
 
 
 @lru_cache(maxsize=1)
@@ -26,18 +26,40 @@ def _batch_definition() -> Any:
     return ctx, asset.add_batch_definition_whole_dataframe("whole")
 
 
-@lru_cache(maxsize=16)
-def build_suite(spec: SuiteSpec) -> Any:
+_suites: dict[str, list[Any]] = {}  # by suite hash: a spec holds dicts, so it is not hashable
+
+
+def _domain(e: Any) -> tuple:
+    return e.type, e.kwargs.get("column"), tuple(e.kwargs.get("column_list", ()))
+
+
+def build_suites(spec: SuiteSpec) -> list[Any]:
+    """GX keeps one expectation per (type, column) in a suite, so two of the same kind with
+    different bounds (an `error` and a `warn` one, say) go into separate GX suites. Each
+    expectation carries its index in the spec so results map back to it."""
+    if spec.suite_hash in _suites:
+        return _suites[spec.suite_hash]
     import great_expectations as gx
     from great_expectations.expectations.expectation_configuration import (
         ExpectationConfiguration,
     )
 
     ctx, _ = _batch_definition()
-    suite = gx.ExpectationSuite(name=f"{spec.name}-{spec.suite_hash[2:14]}")
-    for e in spec.expectations:
-        suite.add_expectation_configuration(ExpectationConfiguration(type=e.type, kwargs=e.kwargs))
-    return ctx.suites.add_or_update(suite)
+    layers: list[list[tuple[int, Any]]] = []
+    for i, e in enumerate(spec.expectations):
+        layer = next((la for la in layers if all(_domain(x) != _domain(e) for _, x in la)), None)
+        if layer is None:
+            layers.append(layer := [])
+        layer.append((i, e))
+    suites = []
+    for n, layer in enumerate(layers):
+        suite = gx.ExpectationSuite(name=f"{spec.name}-{spec.suite_hash[2:14]}-{n}")
+        for i, e in layer:
+            suite.add_expectation_configuration(
+                ExpectationConfiguration(type=e.type, kwargs=e.kwargs, meta={"laas_index": i}))
+        suites.append(ctx.suites.add_or_update(suite))
+    _suites[spec.suite_hash] = suites
+    return suites
 
 
 def _plain(v: Any) -> Any:
@@ -49,17 +71,21 @@ def _plain(v: Any) -> Any:
         return [_plain(x) for x in v]
     if hasattr(v, "item"):  # numpy scalar
         return _plain(v.item())
-    return str(v)
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    return _plain(str(v))
 
 
 def validate_frame(key: str, df: pd.DataFrame, spec: SuiteSpec) -> ShardValidation:
     _, batch_def = _batch_definition()
-    result = batch_def.get_batch(batch_parameters={"dataframe": df}).validate(
-        build_suite(spec), result_format="SUMMARY"
-    )
+    batch = batch_def.get_batch(batch_parameters={"dataframe": df})
+    by_index = {}
+    for suite in build_suites(spec):
+        for r in batch.validate(suite, result_format="SUMMARY").results:
+            by_index[r.expectation_config.meta["laas_index"]] = r
     outcomes = []
-    # GX keeps the suite's order; pair each result with the spec entry it came from.
-    for e, r in zip(spec.expectations, result.results, strict=True):
+    for i, e in enumerate(spec.expectations):
+        r = by_index[i]
         res = r.result or {}
         outcomes.append(ExpectationOutcome(
             type=e.type,

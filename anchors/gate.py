@@ -1,0 +1,122 @@
+"""The training gate: may a training job read this dataset? Everything is checked against the
+chain, nothing is taken from the local index: the validated checkpoint passed, it has enough
+confirmations, its manifest is the one committed, every shard it accepts re-hashes to its leaf
+and the leaf's proof reaches the on-chain root, and its parents lead back to the raw stage.
+Imports neither Prefect, Dask nor Great Expectations."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from laas.anchors.canonical import from_hex, hash_record, name_id, to_hex
+from laas.anchors.hashing import TABLE_SCHEME, rehash_parquet
+from laas.anchors.merkle import leaf_hash, verify
+from laas.anchors.models import STAGES, Checkpoint, StageManifest
+from laas.anchors.registry import Registry
+from laas.anchors.store import read_manifest
+from laas.errors import GateDenied, LaasError
+
+
+class GateVerdict(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    allowed: bool
+    dataset: str
+    run: str | None = None
+    reason: str
+    checkpoint: Checkpoint | None = None
+    confirmations: int = 0
+    shards: tuple[str, ...] = ()  # URIs of the shards a training job may read
+
+    def require(self) -> GateVerdict:
+        if not self.allowed:
+            raise GateDenied(f"gate denied {self.dataset}: {self.reason}")
+        return self
+
+
+def latest_validated(registry: Registry, dataset: str, run: str | None) -> Checkpoint | None:
+    cps = [c for c in registry.checkpoints(name_id(dataset)) if c.stage == "validated"]
+    if run is not None:
+        cps = [c for c in cps if c.run_id == name_id(run)]
+    return max(cps, key=lambda c: c.block_number, default=None)
+
+
+def check(registry: Registry, dataset: str, *, run: str | None = None,
+          min_confirmations: int = 1, rehash: bool = True) -> GateVerdict:
+    def deny(reason: str, **kw: object) -> GateVerdict:
+        return GateVerdict(allowed=False, dataset=dataset, reason=reason, **kw)
+
+    cp = latest_validated(registry, dataset, run)
+    if cp is None:
+        where = f" run {run}" if run else ""
+        return deny(f"no validated checkpoint on chain for dataset {dataset}{where}")
+    stored = registry.stored(cp.checkpoint_id)
+    try:
+        manifest = read_manifest(cp.manifest_uri, expected_hash=stored["manifest_hash"])
+    except LaasError as e:
+        return deny(str(e), checkpoint=cp)
+    ctx = {"checkpoint": cp, "run": manifest.run}
+    confirmations = registry.confirmations(stored["block_number"])
+    ctx["confirmations"] = confirmations
+    if not stored["passed"]:
+        failed = "; ".join(f"{s.key}: {s.reason}" for s in manifest.quarantined) or "see manifest"
+        return deny(f"run {manifest.run} did not pass validation ({failed})", **ctx)
+    if confirmations < min_confirmations:
+        return deny(f"checkpoint has {confirmations} confirmation(s), "
+                    f"{min_confirmations} required; wait for more blocks", **ctx)
+    problem = _check_manifest(manifest, stored)
+    if problem is None:
+        problem = _check_parents(registry, cp, stored)
+    if problem is None and rehash:
+        problem = _check_shards(manifest, stored["shards_root"])
+    if problem is not None:
+        return deny(problem, **ctx)
+    uris = tuple(s.uri for s in manifest.accepted)
+    return GateVerdict(allowed=True, dataset=dataset, reason=(
+        f"run {manifest.run}: {len(uris)} shard(s) verified against root "
+        f"{stored['shards_root'][:18]}… ({confirmations} confirmation(s))"), shards=uris, **ctx)
+
+
+def _check_manifest(m: StageManifest, stored: dict) -> str | None:
+    if (m.dataset_id, m.run_id) != (stored["dataset_id"], stored["run_id"]) \
+            or m.stage != "validated":
+        return "manifest belongs to another dataset, run or stage than its checkpoint"
+    if m.validation is None or hash_record(m.validation) != stored["result_hash"]:
+        return "manifest's validation report does not hash to the committed result hash"
+    if m.shards_root != stored["shards_root"] or to_hex(m.tree().root) != stored["shards_root"]:
+        return "manifest's shard leaves do not rebuild the committed Merkle root"
+    if m.hash_scheme != TABLE_SCHEME:
+        return f"unsupported hash scheme {m.hash_scheme}"
+    return None
+
+
+def _check_parents(registry: Registry, cp: Checkpoint, stored: dict) -> str | None:
+    """validated -> normalized -> raw, each committed, each of the same dataset and run."""
+    parents = stored["parents"]
+    for expected in reversed(STAGES[:-1]):
+        if len(parents) != 1:
+            return f"checkpoint {cp.checkpoint_id[:18]}… does not name one {expected} parent"
+        parent = registry.get(parents[0])
+        if parent is None:
+            return f"parent checkpoint {parents[0][:18]}… is not on chain"
+        if parent.stage != expected or parent.run_id != cp.run_id \
+                or parent.dataset_id != cp.dataset_id:
+            return f"parent {parents[0][:18]}… is not this run's {expected} stage"
+        parents = registry.stored(parent.checkpoint_id)["parents"]
+    return None
+
+
+def _check_shards(m: StageManifest, root_hex: str) -> str | None:
+    root = from_hex(root_hex)
+    proofs = m.tree().proofs()
+    for s in m.accepted:
+        try:
+            digest, size, rows = rehash_parquet(s.uri)
+        except (OSError, ValueError) as e:
+            return f"shard {s.key} ({s.uri}) cannot be re-read: {type(e).__name__}: {e}"
+        leaf = leaf_hash(s.key, digest, size, rows)
+        if to_hex(digest) != s.content_hash or not verify(proofs.get(leaf, []), root, leaf):
+            return (f"shard {s.key} ({s.uri}) does not match its committed hash: "
+                    "it changed after validation")
+    return None
+

@@ -1,0 +1,212 @@
+"""`laas`: run pipelines, run the local chain, query lineage, gate training. Imports are lazy so
+that `laas lineage` and `laas gate` never load Prefect, Dask or Great Expectations."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from laas.errors import LaasError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Data pipelines for AI training data, checkpointed on an EVM chain.")
+chain_app = typer.Typer(no_args_is_help=True, help="The local anvil chain (or a remote one).")
+app.add_typer(chain_app, name="chain")
+out = Console()
+err = Console(stderr=True)
+
+RunOpt = Annotated[str | None, typer.Option("--run", help="run name (default: a new run)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+def _settings() -> Any:
+    from laas.settings import get_settings
+
+    return get_settings()
+
+
+def _short(h: str | None, n: int = 10) -> str:
+    return f"{h[: n + 2]}…" if h else "-"
+
+
+@app.command()
+def run(
+    dataset: Annotated[str, typer.Argument(help="dataset name or path to a spec YAML")],
+    run: RunOpt = None,
+    dask_address: Annotated[str | None, typer.Option(help="existing Dask scheduler")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest a dataset: raw -> normalized -> validated, one checkpoint per stage.
+    Exit 0 when the validated stage passed, 1 when it did not, 2 on error."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    from laas.flows.ingest import ingest
+    from laas.tasks.manifests import new_run_name
+
+    summary = ingest(dataset, run=run or new_run_name(), dask_address=dask_address)
+    if as_json:
+        print(summary.model_dump_json(indent=2))
+    else:
+        _print_summary(summary)
+    raise typer.Exit(0 if summary.passed else 1)
+
+
+def _print_summary(summary: Any) -> None:
+    out.print(f"[bold]{summary.dataset}[/] run [bold]{summary.run}[/]: checkpoints committed")
+    for cp in summary.checkpoints:
+        verdict = "[green]passed[/]" if cp.passed else "[red]FAILED[/]"
+        out.print(f"  {cp.stage:<10} {cp.shard_count:>6} shards  root "
+                  f"{_short(cp.shards_root, 16)}  {verdict}  block {cp.block_number}  "
+                  f"gas {cp.gas_used or '-'}  tx {cp.tx_hash}",
+                  highlight=False, soft_wrap=True)
+    for s in summary.set_aside:
+        out.print(f"  [yellow]{s.status}[/] {s.key}: {s.reason}", highlight=False,
+                  soft_wrap=True)
+    validated = summary.checkpoints[-1]
+    if validated.passed:
+        out.print("[green]validated stage passed[/]")
+    else:
+        out.print("[red]validated stage did not pass: the gate will deny this run[/]")
+    from laas.anchors.store import read_manifest
+
+    sample = read_manifest(validated.manifest_uri).shards[0].source_uri
+    out.print(f"lineage of one shard:  laas lineage {sample}", highlight=False, soft_wrap=True)
+    out.print(f"gate the dataset:      laas gate {summary.dataset} --run {summary.run}",
+              highlight=False, soft_wrap=True)
+
+
+@app.command()
+def gate(
+    dataset: Annotated[str, typer.Argument(help="dataset name")],
+    run: Annotated[str | None, typer.Option("--run", help="run name (default: latest)")] = None,
+    min_confirmations: Annotated[int | None, typer.Option(help="blocks on top")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Exit 0 if training may use the dataset, 1 (with the reason) if not, 2 on error."""
+    from laas.anchors.gate import check
+    from laas.anchors.ledger import open_registry
+
+    settings = _settings()
+    verdict = check(
+        open_registry(settings, start_local=False), dataset, run=run,
+        min_confirmations=settings.min_confirmations if min_confirmations is None
+        else min_confirmations,
+    )
+    if as_json:
+        print(verdict.model_dump_json(indent=2))
+    elif verdict.allowed:
+        out.print(f"[green]ALLOW[/] {dataset}: {verdict.reason}")
+    else:
+        out.print(f"[red]DENY[/] {dataset}: {verdict.reason}")
+    raise typer.Exit(0 if verdict.allowed else 1)
+
+
+@app.command()
+def lineage(
+    shard: Annotated[str, typer.Argument(help="shard path, URI, key or content hash")],
+    run: Annotated[str | None, typer.Option("--run", help="run name (default: latest)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A shard's path through every stage, with the checkpoint of each."""
+    from laas.anchors.lineage import shard_lineage
+
+    result = shard_lineage(_settings(), shard, run)
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+        return
+    say = lambda text: out.print(text, highlight=False, soft_wrap=True)  # noqa: E731
+    say(f"shard [bold]{result['key']}[/] of {result['dataset']}, run {result['run']}")
+    say(f"  source       {result['source_uri']}")
+    for s in result["stages"]:
+        status = "[green]ok[/]" if s["status"] == "ok" else f"[yellow]{s['status']}[/]"
+        rows = f"{s['rows']} rows  " if s["stage"] != "raw" else ""
+        confirmations = "?" if s["confirmations"] is None else s["confirmations"]
+        say(f"  {s['stage']:<12} {status}  {rows}content {s['content_hash'] or '-'}")
+        if s["reason"]:
+            say(f"  {'':<12} reason: {s['reason']}")
+        say(f"  {'':<12} checkpoint {s['checkpoint_id']} (passed={s['passed']})")
+        say(f"  {'':<12} tx {s['tx_hash']}  block {s['block_number']}  "
+            f"confirmations {confirmations}")
+    if result["other_runs"]:
+        out.print(f"also in runs: {', '.join(result['other_runs'])} (use --run)")
+
+
+@chain_app.command("up")
+def chain_up() -> None:
+    """Start anvil on loopback (state kept under .laas/chain) and deploy the registry once."""
+    from laas.anchors.ledger import local_chain, open_registry
+
+    settings = _settings()
+    started = local_chain(settings).up()
+    reg = open_registry(settings)
+    out.print(f"chain {'started' if started else 'already up'} at {settings.effective_rpc_url}; "
+              f"registry {reg.address}; block {reg.block_number()}")
+
+
+@chain_app.command("down")
+def chain_down() -> None:
+    """Stop the local anvil; its state is written to .laas/chain/anvil-state.json."""
+    from laas.anchors.ledger import local_chain
+
+    stopped = local_chain(_settings()).down()
+    out.print("chain stopped" if stopped else "chain was not running")
+
+
+@chain_app.command("status")
+def chain_status() -> None:
+    """Is the chain up, which registry, which block."""
+    from laas.anchors.localchain import rpc_alive
+
+    settings = _settings()
+    chain_id = rpc_alive(settings.effective_rpc_url)
+    if chain_id is None:
+        out.print(f"chain at {settings.effective_rpc_url} is down")
+        raise typer.Exit(1)
+    from laas.anchors.ledger import open_registry
+
+    reg = open_registry(settings, start_local=False)
+    out.print(f"chain {chain_id} up at {settings.effective_rpc_url}; registry {reg.address}; "
+              f"block {reg.block_number()}; committer {reg.sender.address} "
+              f"({'has' if reg.is_committer(reg.sender.address) else 'lacks'} the role)")
+
+
+@chain_app.command("deploy")
+def chain_deploy() -> None:
+    """Deploy a new CheckpointRegistry with the configured key (for a remote chain)."""
+    from laas.anchors.ledger import open_sender
+    from laas.anchors.registry import Registry, connect
+
+    settings = _settings()
+    w3 = connect(settings.effective_rpc_url)
+    sender = open_sender(settings, w3)
+    address, block = Registry.deploy(w3, sender, tx_timeout=settings.tx_timeout)
+    out.print(f"deployed at {address} in block {block}: set LAAS_REGISTRY_ADDRESS={address} "
+              f"LAAS_REGISTRY_DEPLOY_BLOCK={block}")
+
+
+def main() -> None:
+    debug = "--debug" in sys.argv
+    if debug:
+        sys.argv.remove("--debug")
+    try:
+        app()
+    except LaasError as e:
+        if debug:
+            traceback.print_exc()
+        err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(e.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted: rerun with the same --run to resume")
+        sys.exit(130)
+    except Exception as e:
+        if debug:
+            traceback.print_exc()
+        err.print(f"[red]error:[/] unexpected {type(e).__name__}: {e} (rerun with --debug)",
+                  highlight=False, soft_wrap=True)
+        sys.exit(2)

@@ -1,0 +1,99 @@
+"""Prefect tasks: one per stage (its shards run on Dask in batches) and one per commit. Each is
+a thin wrapper over plain functions; each resumes from the manifest an earlier attempt of the
+same run left in the artifact store, so a rerun never recomputes or double-commits."""
+
+from __future__ import annotations
+
+from prefect import task
+from prefect.logging import get_run_logger
+
+from laas.anchors.ledger import open_index, open_registry, open_store
+from laas.anchors.models import Checkpoint, StageManifest
+from laas.anchors.store import read_manifest
+from laas.settings import get_settings
+from laas.tasks import shards as shardwork
+from laas.tasks.compute import map_shards
+from laas.tasks.manifests import build_manifest
+from laas.validators.spec import DatasetSpec, load_spec
+
+RETRY_DELAYS = [2, 10, 30]
+
+
+def _bad_status(spec: DatasetSpec) -> str:
+    return "quarantined" if spec.on_failure == "quarantine" else "failed"
+
+
+def _resume(spec: DatasetSpec, run: str, stage: str) -> StageManifest | None:
+    uri = open_store(get_settings()).find_manifest(spec.name, run, stage)
+    if uri is None:
+        return None
+    get_run_logger().info("%s: resuming from %s", stage, uri)
+    return read_manifest(uri)
+
+
+@task(name="load-spec")
+def load_spec_task(dataset: str) -> DatasetSpec:
+    settings = get_settings()
+    return load_spec(dataset, [settings.datasets_dir] if settings.datasets_dir else None)
+
+
+@task(name="raw-stage", retries=2, retry_delay_seconds=RETRY_DELAYS)
+def raw_stage(spec: DatasetSpec, run: str, address: str) -> StageManifest:
+    if (done := _resume(spec, run, "raw")) is not None:
+        return done
+    found = shardwork.discover(spec)
+    if not found:
+        from laas.errors import ConfigError
+
+        raise ConfigError(f"dataset {spec.name}: no shard matches {spec.source_uri}")
+    entries = map_shards(shardwork.hash_raw, found, address=address,
+                         batch_size=get_settings().batch_size, bad_status=_bad_status(spec))
+    return _log(build_manifest(spec, run, "raw", entries))
+
+
+@task(name="normalize-stage", retries=2, retry_delay_seconds=RETRY_DELAYS)
+def normalize_stage(spec: DatasetSpec, run: str, raw: StageManifest, parent: str,
+                    address: str) -> StageManifest:
+    if (done := _resume(spec, run, "normalized")) is not None:
+        return done
+    out_dir = open_store(get_settings()).stage_dir(spec.name, run, "normalized")
+    entries = map_shards(shardwork.normalize, [(e,) for e in raw.shards], address=address,
+                         batch_size=get_settings().batch_size, spec=spec, out_dir=out_dir,
+                         bad_status=_bad_status(spec))
+    return _log(build_manifest(spec, run, "normalized", entries, (parent,)))
+
+
+@task(name="validate-stage", retries=2, retry_delay_seconds=RETRY_DELAYS)
+def validate_stage(spec: DatasetSpec, run: str, normalized: StageManifest, parent: str,
+                   address: str) -> StageManifest:
+    if (done := _resume(spec, run, "validated")) is not None:
+        return done
+    entries = map_shards(shardwork.validate, [(e,) for e in normalized.shards], address=address,
+                         batch_size=get_settings().batch_size, spec=spec,
+                         bad_status=_bad_status(spec))
+    return _log(build_manifest(spec, run, "validated", entries, (parent,)))
+
+
+@task(name="commit-checkpoint", retries=3, retry_delay_seconds=RETRY_DELAYS)
+def commit_stage(manifest: StageManifest) -> Checkpoint:
+    """Write the manifest (content-addressed, before the transaction), commit it (idempotent:
+    an existing identical checkpoint is returned), then index it."""
+    settings = get_settings()
+    store = open_store(settings)
+    uri = store.find_manifest(manifest.dataset, manifest.run, manifest.stage)
+    if uri is None or not uri.endswith(f"manifest-{manifest.manifest_hash[2:]}.json"):
+        uri = store.write_manifest(manifest)
+    cp = open_registry(settings).commit(manifest, uri)
+    open_index(settings).record(cp, manifest)
+    get_run_logger().info("%s: committed %s in block %d (tx %s)", manifest.stage,
+                          cp.checkpoint_id[:18], cp.block_number, cp.tx_hash)
+    return cp
+
+
+def _log(m: StageManifest) -> StageManifest:
+    logger = get_run_logger()
+    logger.info("%s: %d shards, %d accepted, root %s, passed=%s", m.stage, len(m.shards),
+                len(m.accepted), m.shards_root[:18], m.passed)
+    for s in m.quarantined:
+        logger.warning("%s: shard %s %s: %s", m.stage, s.key, s.status, s.reason)
+    return m

@@ -1,0 +1,94 @@
+"""Shared fixtures. Everything real: an anvil process per module on a free loopback port,
+the `laas` CLI as a subprocess with its own home, Prefect's own ephemeral server, a Dask
+LocalCluster of worker processes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "laas" / "datasets"
+LAAS = str(Path(sys.executable).parent / "laas")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Workspace:
+    """A laas home of its own: chain, artifacts, index, Prefect state, dataset specs."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.port = free_port()
+        self.env = {
+            **os.environ,
+            "LAAS_HOME": str(root / ".laas"),
+            "LAAS_ANVIL_PORT": str(self.port),
+            "LAAS_DATASETS_DIR": str(root / "datasets"),
+            "PREFECT_HOME": str(root / "prefect"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "DO_NOT_TRACK": "1",
+            "COLUMNS": "200",
+        }
+        for k in ("LAAS_RPC_URL", "LAAS_REGISTRY_ADDRESS", "LAAS_PRIVATE_KEY", "PREFECT_API_URL"):
+            self.env.pop(k, None)
+        (root / "datasets").mkdir(parents=True, exist_ok=True)
+
+    def laas(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        return subprocess.run([LAAS, *args], cwd=self.root, env=self.env, text=True,
+                              capture_output=True, timeout=timeout)
+
+    def settings(self):  # noqa: ANN201 - the Settings of this workspace
+        from laas.settings import Settings
+
+        return Settings(home=self.root / ".laas", anvil_port=self.port)
+
+    def add_dataset(self, name: str, shards: dict[str, bytes], **spec_changes: object) -> Path:
+        """A copy of the sample spec named `name` over the given shard files."""
+        import yaml
+
+        spec = yaml.safe_load((SAMPLE / "instruct-sample.yaml").read_text())
+        spec.update(name=name, source=f"{name}/*", **spec_changes)
+        folder = self.root / "datasets" / name
+        folder.mkdir(parents=True, exist_ok=True)
+        for fname, data in shards.items():
+            (folder / fname).write_bytes(data)
+        path = self.root / "datasets" / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(spec, sort_keys=False))
+        return path
+
+    def close(self) -> None:
+        self.laas("chain", "down", timeout=60)
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+    ws = Workspace(tmp_path_factory.mktemp("ws"))
+    yield ws
+    ws.close()
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
+    """A fresh anvil with the registry deployed, for contract-level tests."""
+    from laas.anchors.ledger import local_chain, open_registry
+
+    ws = Workspace(tmp_path_factory.mktemp("chain"))
+    ws.registry = open_registry(ws.settings())
+    yield ws
+    local_chain(ws.settings()).down()
+
+
+def node_available() -> bool:
+    return shutil.which("node") is not None and (REPO / "node_modules").is_dir()

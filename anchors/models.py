@@ -14,7 +14,7 @@ from laas.anchors.merkle import MerkleTree, leaf_hash
 MANIFEST_VERSION = "laas-manifest-v1"
 STAGES = ("raw", "normalized", "validated")
 Stage = Literal["raw", "normalized", "validated"]
-ShardStatus = Literal["ok", "quarantined"]
+ShardStatus = Literal["ok", "failed", "quarantined"]  # failed: fails the stage
 
 
 class Record(BaseModel):

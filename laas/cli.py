@@ -18,7 +18,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Data pipelines for AI training data, checkpointed on an EVM chain.")
 chain_app = typer.Typer(no_args_is_help=True, help="The local anvil chain (or a remote one).")
 app.add_typer(chain_app, name="chain")
-out = Console()
+# Soft wrap: hashes and URIs stay whole on one line, to be copied or grepped.
+out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 RunOpt = Annotated[str | None, typer.Option("--run", help="run name (default: a new run)")]
@@ -63,11 +64,9 @@ def _print_summary(summary: Any) -> None:
         verdict = "[green]passed[/]" if cp.passed else "[red]FAILED[/]"
         out.print(f"  {cp.stage:<10} {cp.shard_count:>6} shards  root "
                   f"{_short(cp.shards_root, 16)}  {verdict}  block {cp.block_number}  "
-                  f"gas {cp.gas_used or '-'}  tx {cp.tx_hash}",
-                  highlight=False, soft_wrap=True)
+                  f"gas {cp.gas_used or '-'}  tx {cp.tx_hash}")
     for s in summary.set_aside:
-        out.print(f"  [yellow]{s.status}[/] {s.key}: {s.reason}", highlight=False,
-                  soft_wrap=True)
+        out.print(f"  [yellow]{s.status}[/] {s.key}: {s.reason}")
     validated = summary.checkpoints[-1]
     if validated.passed:
         out.print("[green]validated stage passed[/]")
@@ -76,9 +75,8 @@ def _print_summary(summary: Any) -> None:
     from laas.anchors.store import read_manifest
 
     sample = read_manifest(validated.manifest_uri).shards[0].source_uri
-    out.print(f"lineage of one shard:  laas lineage {sample}", highlight=False, soft_wrap=True)
-    out.print(f"gate the dataset:      laas gate {summary.dataset} --run {summary.run}",
-              highlight=False, soft_wrap=True)
+    out.print(f"lineage of one shard:  laas lineage {sample}")
+    out.print(f"gate the dataset:      laas gate {summary.dataset} --run {summary.run}")
 
 
 @app.command()
@@ -120,7 +118,7 @@ def lineage(
     if as_json:
         print(json.dumps(result, indent=2, default=str))
         return
-    say = lambda text: out.print(text, highlight=False, soft_wrap=True)  # noqa: E731
+    say = out.print
     say(f"shard [bold]{result['key']}[/] of {result['dataset']}, run {result['run']}")
     say(f"  source       {result['source_uri']}")
     for s in result["stages"]:
@@ -199,7 +197,7 @@ def main() -> None:
     except LaasError as e:
         if debug:
             traceback.print_exc()
-        err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] {e}")
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted: rerun with the same --run to resume")
@@ -207,6 +205,5 @@ def main() -> None:
     except Exception as e:
         if debug:
             traceback.print_exc()
-        err.print(f"[red]error:[/] unexpected {type(e).__name__}: {e} (rerun with --debug)",
-                  highlight=False, soft_wrap=True)
+        err.print(f"[red]error:[/] unexpected {type(e).__name__}: {e} (rerun with --debug)")
         sys.exit(2)

@@ -68,7 +68,8 @@ def hash_raw(key: str, uri: str, bad_status: str = "failed") -> ShardEntry:
 
 def read_table(uri: str, spec: DatasetSpec) -> pa.Table:
     """Read one source shard under the declared schema, or raise ShardReadError/SchemaError."""
-    schema = arrow_schema(spec)
+    # Parse with every column nullable so an absent column can be named below, not by Arrow.
+    schema = pa.schema([f.with_nullable(True) for f in arrow_schema(spec)])
     fmt = spec.format_of(uri)
     try:
         with fsspec.open(uri, "rb", compression="infer") as f:
@@ -97,7 +98,7 @@ def read_table(uri: str, spec: DatasetSpec) -> pa.Table:
         if absent:
             raise SchemaError(f"shard {uri}: missing column(s) {', '.join(absent)}")
     try:
-        table = table.cast(pa.schema([pa.field(f.name, f.type) for f in schema]))
+        table = table.cast(schema)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
         raise SchemaError(f"shard {uri}: does not match the declared schema ({_describe(e)})") \
             from None

@@ -103,8 +103,13 @@ def load_spec(ref: str, extra_dirs: list[Path] | None = None) -> DatasetSpec:
     path = find_spec_file(ref, extra_dirs)
     try:
         raw = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as e:
-        raise ConfigError(f"dataset spec {path}: not readable YAML ({e})") from None
+    except OSError as e:
+        raise ConfigError(f"dataset spec {path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(e, "problem", None) or type(e).__name__
+        raise ConfigError(f"dataset spec {path}: not valid YAML{where}: {problem}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"dataset spec {path}: expected a mapping at the top level")
     try:

@@ -1,0 +1,189 @@
+"""The whole mission through the `laas` CLI, on the embedded default: a real anvil, Prefect's
+ephemeral server, a Dask LocalCluster, the shipped sample data."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from laas.anchors.ledger import open_registry
+from laas.datasets.make_sample import rows
+from tests.conftest import SAMPLE, Workspace
+
+SHARD0 = str(SAMPLE / "instruct-sample" / "part-00000.jsonl")
+
+
+@pytest.fixture(scope="module")
+def ws(workspace: Workspace) -> Workspace:
+    """Run the demo twice, as a user would; keep both results on the workspace."""
+    first = workspace.laas("run", "instruct-sample")
+    assert first.returncode == 0, first.stdout + first.stderr
+    workspace.first = first
+    workspace.pid = (workspace.root / ".laas" / "chain" / "anvil.pid").read_text()
+    workspace.registry_file = (workspace.root / ".laas" / "chain" / "registry.json").read_text()
+    second = workspace.laas("run", "instruct-sample", "--json")
+    assert second.returncode == 0, second.stdout + second.stderr
+    workspace.second = json.loads(second.stdout)
+    return workspace
+
+
+def registry(ws: Workspace):  # noqa: ANN201
+    return open_registry(ws.settings(), start_local=False)
+
+
+def test_demo_prints_checkpoints_lineage_command_and_runs_again_on_the_same_chain(ws) -> None:
+    out = ws.first.stdout
+    for stage in ("raw", "normalized", "validated"):
+        assert f"  {stage}" in out
+    assert out.count(" tx 0x") == 3 and "laas lineage " in out and "laas gate " in out
+    assert "quarantined part-00005.jsonl.gz" in out and "proprietary-scraped" in out
+    second = ws.second
+    assert second["run"] not in out  # a new run id
+    assert [c["stage"] for c in second["checkpoints"]] == ["raw", "normalized", "validated"]
+    assert [c["shard_count"] for c in second["checkpoints"]] == [8, 8, 7]
+    assert second["passed"] is True
+    # The second run reused the running chain and the deployed registry.
+    assert (ws.root / ".laas" / "chain" / "anvil.pid").read_text() == ws.pid
+    assert (ws.root / ".laas" / "chain" / "registry.json").read_text() == ws.registry_file
+    # Same bytes, same roots: the runs differ only in their ids.
+    first_roots = [line.split("root ")[1].split("…")[0] for line in out.splitlines()
+                   if " root 0x" in line]
+    assert [c["shards_root"][:18] for c in second["checkpoints"]] == first_roots
+
+
+def test_lineage_shows_every_stage_with_transactions_on_chain(ws) -> None:
+    r = ws.laas("lineage", SHARD0, "--json")
+    assert r.returncode == 0, r.stderr
+    lineage = json.loads(r.stdout)
+    assert lineage["run"] == ws.second["run"] and lineage["key"] == "part-00000.jsonl"
+    assert [s["stage"] for s in lineage["stages"]] == ["raw", "normalized", "validated"]
+    reg = registry(ws)
+    event = reg.contract.events.CheckpointCommitted()
+    for stage, committed in zip(lineage["stages"], ws.second["checkpoints"], strict=True):
+        assert stage["checkpoint_id"] == committed["checkpoint_id"]
+        receipt = reg.w3.eth.get_transaction_receipt(stage["tx_hash"])
+        assert receipt["status"] == 1 and receipt["blockNumber"] == stage["block_number"]
+        (log,) = event.process_receipt(receipt)
+        assert "0x" + log["args"]["checkpointId"].hex() == stage["checkpoint_id"]
+        assert stage["confirmations"] >= 1
+    assert lineage["stages"][0]["content_hash"] != lineage["stages"][1]["content_hash"]
+    human = ws.laas("lineage", "part-00005.jsonl.gz")
+    assert human.returncode == 0 and "quarantined" in human.stdout and "license" in human.stdout
+
+
+def test_lineage_of_an_unknown_shard_is_a_clear_error(ws) -> None:
+    r = ws.laas("lineage", "no-such-shard.jsonl")
+    assert r.returncode == 2
+    assert "no shard matching 'no-such-shard.jsonl'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_gate_denies_a_one_byte_edit_naming_the_shard_and_allows_it_restored(ws) -> None:
+    ok = ws.laas("gate", "instruct-sample", "--json")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    verdict = json.loads(ok.stdout)
+    assert verdict["allowed"] and len(verdict["shards"]) == 7
+    target = Path(next(u for u in verdict["shards"] if u.endswith("part-00003.jsonl.gz.parquet")))
+    original = target.read_bytes()
+    edited = bytearray(original)
+    edited[len(edited) // 2] ^= 0x01
+    target.write_bytes(bytes(edited))
+    try:
+        denied = ws.laas("gate", "instruct-sample")
+        assert denied.returncode == 1, denied.stdout + denied.stderr
+        assert "DENY" in denied.stdout and "part-00003.jsonl.gz" in denied.stdout
+    finally:
+        target.write_bytes(original)
+    assert ws.laas("gate", "instruct-sample").returncode == 0
+
+
+def test_gate_denies_too_few_confirmations_and_an_altered_manifest(ws) -> None:
+    few = ws.laas("gate", "instruct-sample", "--min-confirmations", "1000")
+    assert few.returncode == 1 and "1000 required" in few.stdout
+    validated = ws.second["checkpoints"][-1]
+    manifest = Path(validated["manifest_uri"])
+    original = manifest.read_text()
+    manifest.write_text(original.replace('"rows":250', '"rows":251', 1))
+    try:
+        r = ws.laas("gate", "instruct-sample", "--run", ws.second["run"])
+        assert r.returncode == 1 and "altered after the commit" in r.stdout
+    finally:
+        manifest.write_text(original)
+
+
+def test_rerun_of_the_same_run_resumes_without_new_transactions(ws) -> None:
+    reg = registry(ws)
+    head = reg.block_number()
+    r = ws.laas("run", "instruct-sample", "--run", ws.second["run"], "--json")
+    assert r.returncode == 0, r.stderr
+    again = json.loads(r.stdout)
+    assert [c["checkpoint_id"] for c in again["checkpoints"]] == \
+        [c["checkpoint_id"] for c in ws.second["checkpoints"]]
+    assert reg.block_number() == head
+    assert "resuming from" in r.stderr
+
+
+def test_a_dataset_whose_suite_fails_is_denied_though_committed(ws) -> None:
+    shards = {p.name: p.read_bytes() for p in (SAMPLE / "instruct-sample").iterdir()}
+    ws.add_dataset("strict-sample", shards, on_failure="fail_stage")
+    r = ws.laas("run", "strict-sample", "--json")
+    assert r.returncode == 1, r.stderr
+    summary = json.loads(r.stdout)
+    assert [c["passed"] for c in summary["checkpoints"]] == [True, True, False]
+    assert [s["key"] for s in summary["set_aside"]] == ["part-00005.jsonl.gz"]
+    gate = ws.laas("gate", "strict-sample")
+    assert gate.returncode == 1
+    assert "did not pass validation" in gate.stdout and "part-00005.jsonl.gz" in gate.stdout
+    # The Prefect gate flow a training flow waits on fails the same way.
+    code = "from laas.flows.gate import gate; gate('strict-sample')"
+    flow = subprocess.run([sys.executable, "-c", code], cwd=ws.root, env=ws.env,
+                          capture_output=True, text=True, timeout=300)
+    assert flow.returncode != 0 and "GateDenied" in flow.stderr
+
+
+def test_malformed_shards_are_named_and_the_others_are_kept(ws) -> None:
+    good = ["".join(json.dumps(r) + "\n" for r in rows(i, 30)).encode() for i in (20, 21, 22)]
+    no_lang = "".join(json.dumps({k: v for k, v in r.items() if k != "lang"}) + "\n"
+                      for r in rows(23, 30)).encode()
+    ws.add_dataset("messy", {
+        "a-good.jsonl": good[0],
+        "b-good.jsonl.gz": gzip.compress(good[1]),
+        "c-truncated.jsonl.gz": gzip.compress(good[2])[:-50],
+        "d-badline.jsonl": good[0].replace(b"\n", b"\n{oops\n", 1),
+        "e-nolang.jsonl": no_lang,
+    })
+    r = ws.laas("run", "messy")
+    assert r.returncode == 0, r.stdout + r.stderr
+    for name, words in (("c-truncated.jsonl.gz", "c-truncated.jsonl.gz"),
+                        ("d-badline.jsonl", "JSON parse error"),
+                        ("e-nolang.jsonl", "missing column(s) lang")):
+        line = next(x for x in r.stdout.splitlines() if f"quarantined {name}" in x)
+        assert words in line
+    gate = ws.laas("gate", "messy", "--json")
+    assert gate.returncode == 0
+    assert sorted(Path(u).name for u in json.loads(gate.stdout)["shards"]) == \
+        ["a-good.jsonl.parquet", "b-good.jsonl.gz.parquet"]
+
+
+def test_stopping_and_restarting_the_chain_keeps_every_checkpoint(ws) -> None:
+    assert ws.laas("chain", "down").returncode == 0
+    status = ws.laas("chain", "status")
+    assert status.returncode == 1 and "down" in status.stdout
+    down = ws.laas("gate", "instruct-sample")
+    assert down.returncode == 2 and "unreachable" in down.stderr and "laas chain up" in down.stderr
+    offline = json.loads(ws.laas("lineage", SHARD0, "--json").stdout)
+    assert offline["stages"][0]["confirmations"] is None  # answers from the index, chain down
+    up = ws.laas("chain", "up")
+    assert up.returncode == 0, up.stderr
+    assert ws.laas("gate", "instruct-sample").returncode == 0
+    assert ws.laas("gate", "instruct-sample", "--run", ws.second["run"]).returncode == 0
+    assert ws.laas("gate", "strict-sample").returncode == 1
+    lineage = json.loads(ws.laas("lineage", SHARD0, "--json").stdout)
+    reg = registry(ws)
+    for stage in lineage["stages"]:
+        assert reg.w3.eth.get_transaction_receipt(stage["tx_hash"])["status"] == 1
+        assert reg.get(stage["checkpoint_id"]) is not None

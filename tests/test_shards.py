@@ -1,0 +1,74 @@
+"""Reading shards: the declared schema, and one clear error per bad file naming it."""
+
+import gzip
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from laas.anchors.hashing import hash_table
+from laas.datasets.make_sample import rows, write_jsonl
+from laas.errors import SchemaError, ShardReadError
+from laas.tasks.shards import discover, normalize, read_table
+from laas.validators.spec import load_spec
+
+SPEC = load_spec("instruct-sample")
+
+
+def test_sample_spec_and_discovery() -> None:
+    found = discover(SPEC)
+    assert [k for k, _ in found] == [f"part-{i:05d}.jsonl" + (".gz" if i % 2 else "")
+                                     for i in range(8)]
+    assert all(uri.endswith(key) for key, uri in found)
+
+
+def test_same_rows_as_jsonl_gz_csv_parquet_hash_the_same(tmp_path) -> None:
+    rs = rows(1, 40)
+    write_jsonl(tmp_path / "a.jsonl", rs)
+    write_jsonl(tmp_path / "a.jsonl.gz", rs)
+    pa.csv.write_csv(pa.Table.from_pylist(rs), tmp_path / "a.csv")
+    pq.write_table(pa.Table.from_pylist(rs), tmp_path / "a.parquet", compression="snappy")
+    by_suffix = SPEC.model_copy(update={"format": None})  # format from each file's name
+    hashes = {hash_table(read_table(str(tmp_path / n), by_suffix))
+              for n in ("a.jsonl", "a.jsonl.gz", "a.csv", "a.parquet")}
+    assert len(hashes) == 1
+
+
+def bad_files() -> dict[str, tuple[bytes, type, str]]:
+    good = "".join(json.dumps(r) + "\n" for r in rows(2, 20)).encode()
+    missing = "".join(json.dumps({k: v for k, v in r.items() if k != "lang"}) + "\n"
+                      for r in rows(3, 20)).encode()
+    return {
+        "truncated.jsonl.gz": (gzip.compress(good)[:-40], ShardReadError, "truncated.jsonl.gz"),
+        "badline.jsonl": (good + b'{"prompt": "x", "response": \n' + good,
+                          ShardReadError, "badline.jsonl"),
+        "nolang.jsonl": (missing, SchemaError, "missing column"),
+        "empty.jsonl": (b"", ShardReadError, "empty"),
+        "wrongtype.jsonl": (b'{"prompt": {"a": 1}, "response": "r", "source": "s", '
+                            b'"license": "mit", "lang": "en"}\n', ShardReadError,
+                            "wrongtype.jsonl"),
+    }
+
+
+@pytest.mark.parametrize("name", list(bad_files()))
+def test_bad_shard_gives_one_line_error_naming_it(tmp_path, name: str) -> None:
+    data, exc, words = bad_files()[name]
+    (tmp_path / name).write_bytes(data)
+    with pytest.raises(exc) as info:
+        read_table(str(tmp_path / name), SPEC)
+    msg = str(info.value)
+    assert name in msg and words in msg and "\n" not in msg
+
+
+def test_normalize_quarantines_instead_of_raising(tmp_path) -> None:
+    from laas.anchors.models import ShardEntry
+
+    (tmp_path / "t.jsonl.gz").write_bytes(gzip.compress(b'{"prompt": "x"}\n' * 50)[:-30])
+    raw = ShardEntry(key="t.jsonl.gz", uri=str(tmp_path / "t.jsonl.gz"),
+                     source_uri=str(tmp_path / "t.jsonl.gz"), byte_size=1,
+                     content_hash="0x" + "11" * 32)
+    out = normalize(raw, SPEC, str(tmp_path / "out"), "quarantined")
+    assert out.status == "quarantined" and "t.jsonl.gz" in out.reason and out.leaf is None
+    assert not (tmp_path / "out").exists()
+

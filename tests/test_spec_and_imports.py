@@ -1,0 +1,60 @@
+"""Dataset specs fail with one clear line; every module loads; the gate path stays slim."""
+
+import importlib
+import pkgutil
+import subprocess
+import sys
+
+import pytest
+
+import laas
+from laas.errors import ConfigError
+from laas.validators.spec import load_spec
+
+
+def test_shipped_spec_loads() -> None:
+    spec = load_spec("instruct-sample")
+    assert spec.name == "instruct-sample" and len(spec.suite.expectations) == 8
+    assert spec.suite.suite_hash.startswith("0x") and len(spec.suite.suite_hash) == 66
+
+
+@pytest.mark.parametrize("body, words", [
+    ("name: x\nsource: a/*\nschema: [{name: a, type: string}]\nsuite: {name: s, expectations: "
+     "[{type: expect_column_values_to_not_be_null, kwargs: {column: a}}]}\ncolour: red\n",
+     "colour"),
+    ("name: x\nsource: a/*\nschema: [{name: a, type: text}]\nsuite: {name: s, expectations: "
+     "[{type: expect_column_values_to_not_be_null, kwargs: {column: a}}]}\n", "schema.0.type"),
+    ("name: Bad Name\nsource: a\nschema: [{name: a, type: string}]\n", "name"),
+    ("- just\n- a list\n", "mapping"),
+    ("name: [unclosed\n", "YAML"),
+])
+def test_bad_spec_is_one_line_naming_file_and_field(tmp_path, body: str, words: str) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(body)
+    with pytest.raises(ConfigError) as info:
+        load_spec(str(path))
+    msg = str(info.value)
+    assert str(path) in msg and words in msg and "\n" not in msg
+
+
+def test_unknown_dataset_name_says_where_it_looked() -> None:
+    with pytest.raises(ConfigError, match="no dataset spec named 'nope'"):
+        load_spec("nope")
+
+
+def test_every_module_imports() -> None:
+    names = [m.name for m in pkgutil.walk_packages(laas.__path__, "laas.")]
+    for sub in ("anchors", "validators", "tasks", "flows", "deployments"):
+        pkg = importlib.import_module(f"laas.{sub}")
+        names += [m.name for m in pkgutil.walk_packages(pkg.__path__, f"laas.{sub}.")]
+    for name in names:
+        importlib.import_module(name)
+    assert "laas.flows.ingest" in names and "laas.anchors.gate" in names
+
+
+def test_gate_and_lineage_do_not_import_prefect_dask_or_gx() -> None:
+    code = ("import sys, laas.cli, laas.anchors.gate, laas.anchors.lineage, laas.anchors.ledger;"
+            "bad = [m for m in ('prefect', 'dask', 'distributed', 'great_expectations') "
+            "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -10,11 +10,13 @@ from pydantic import BaseModel, ConfigDict
 
 from laas.anchors.canonical import from_hex, hash_record, name_id, to_hex
 from laas.anchors.hashing import TABLE_SCHEME, rehash_parquet
+from laas.anchors.ledger import open_registry
 from laas.anchors.merkle import leaf_hash, verify
 from laas.anchors.models import STAGES, Checkpoint, StageManifest
 from laas.anchors.registry import Registry
 from laas.anchors.store import read_manifest
 from laas.errors import GateDenied, LaasError
+from laas.settings import Settings, get_settings
 
 
 class GateVerdict(BaseModel):
@@ -32,6 +34,17 @@ class GateVerdict(BaseModel):
         if not self.allowed:
             raise GateDenied(f"gate denied {self.dataset}: {self.reason}")
         return self
+
+
+def gate_dataset(dataset: str, *, run: str | None = None, min_confirmations: int | None = None,
+                 settings: Settings | None = None) -> GateVerdict:
+    """The gate for a training script: settings from the environment, chain as configured.
+    `gate_dataset(...).require()` raises GateDenied; `.shards` lists the verified URIs."""
+    settings = settings or get_settings()
+    if min_confirmations is None:
+        min_confirmations = settings.min_confirmations
+    return check(open_registry(settings, start_local=False), dataset, run=run,
+                 min_confirmations=min_confirmations)
 
 
 def latest_validated(registry: Registry, dataset: str, run: str | None) -> Checkpoint | None:

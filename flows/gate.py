@@ -5,17 +5,9 @@ from __future__ import annotations
 
 from prefect import flow
 
-from laas.anchors.gate import GateVerdict, check
-from laas.anchors.ledger import open_registry
-from laas.settings import get_settings
+from laas.anchors.gate import GateVerdict, gate_dataset
 
 
 @flow(name="gate")
 def gate(dataset: str, run: str | None = None, min_confirmations: int | None = None) -> GateVerdict:
-    settings = get_settings()
-    verdict = check(
-        open_registry(settings, start_local=False), dataset, run=run,
-        min_confirmations=settings.min_confirmations if min_confirmations is None
-        else min_confirmations,
-    )
-    return verdict.require()
+    return gate_dataset(dataset, run=run, min_confirmations=min_confirmations).require()

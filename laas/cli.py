@@ -87,15 +87,9 @@ def gate(
     as_json: JsonOpt = False,
 ) -> None:
     """Exit 0 if training may use the dataset, 1 (with the reason) if not, 2 on error."""
-    from laas.anchors.gate import check
-    from laas.anchors.ledger import open_registry
+    from laas.anchors.gate import gate_dataset
 
-    settings = _settings()
-    verdict = check(
-        open_registry(settings, start_local=False), dataset, run=run,
-        min_confirmations=settings.min_confirmations if min_confirmations is None
-        else min_confirmations,
-    )
+    verdict = gate_dataset(dataset, run=run, min_confirmations=min_confirmations)
     if as_json:
         print(verdict.model_dump_json(indent=2))
     elif verdict.allowed:

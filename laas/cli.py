@@ -50,7 +50,12 @@ def run(
     from laas.flows.ingest import ingest
     from laas.tasks.manifests import new_run_name
 
-    summary = ingest(dataset, run=run or new_run_name(), dask_address=dask_address)
+    run = run or new_run_name()
+    try:
+        summary = ingest(dataset, run=run, dask_address=dask_address)
+    except LaasError as e:  # what was done is kept: say how to pick it up
+        raise type(e)(f"{e} (after fixing it, resume with: laas run {dataset} --run {run})") \
+            from None
     if as_json:
         print(summary.model_dump_json(indent=2))
     else:

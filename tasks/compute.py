@@ -48,8 +48,9 @@ def _run_batch(batch: Sequence[tuple], fn: Callable, kwargs: dict) -> list:
 
 
 def map_shards(fn: Callable, items: Sequence[tuple], *, address: str, batch_size: int,
-               **kwargs: Any) -> list:
-    """fn(*item, **kwargs) for every item on the cluster, in input order."""
+               label: str = "shards", **kwargs: Any) -> list:
+    """fn(*item, **kwargs) for every item on the cluster, in input order; a progress bar on
+    a terminal."""
     if not items:
         return []
     client = client_for(address)
@@ -58,5 +59,22 @@ def map_shards(fn: Callable, items: Sequence[tuple], *, address: str, batch_size
     size = max(1, min(batch_size, math.ceil(len(items) / (2 * workers))))
     batches = [items[i : i + size] for i in range(0, len(items), size)]
     futures = client.map(_run_batch, batches, fn=fn, kwargs=kwargs, pure=False)
+    _progress(futures, [len(b) for b in batches], label)
     results = client.gather(futures)
     return [r for batch in results for r in batch]
+
+
+def _progress(futures: list, sizes: list[int], label: str) -> None:
+    import sys
+
+    if not sys.stderr.isatty():
+        return
+    from distributed import as_completed
+    from rich.console import Console
+    from rich.progress import Progress
+
+    size_of = {f.key: n for f, n in zip(futures, sizes, strict=True)}
+    with Progress(console=Console(stderr=True), transient=True) as bar:
+        job = bar.add_task(label, total=sum(sizes))
+        for done in as_completed(futures):
+            bar.advance(job, size_of[done.key])

@@ -4,12 +4,15 @@ same run left in the artifact store, so a rerun never recomputes or double-commi
 
 from __future__ import annotations
 
+from typing import Any
+
 from prefect import task
 from prefect.logging import get_run_logger
 
 from laas.anchors.ledger import open_index, open_registry, open_store
 from laas.anchors.models import Checkpoint, StageManifest
 from laas.anchors.store import read_manifest
+from laas.errors import AnchorTimeout, ConfigError, LaasError
 from laas.settings import get_settings
 from laas.tasks import shards as shardwork
 from laas.tasks.compute import map_shards
@@ -17,6 +20,16 @@ from laas.tasks.manifests import build_manifest
 from laas.validators.spec import DatasetSpec, load_spec
 
 RETRY_DELAYS = [2, 10, 30]
+
+
+def _transient(task: object, task_run: object, state: Any) -> bool:
+    """Retry what may pass next time (network, storage, a slow chain), not a bad spec, a
+    revert or a refused key: those fail the same way again."""
+    exc = state.data if isinstance(state.data, BaseException) else None
+    return not isinstance(exc, LaasError) or isinstance(exc, AnchorTimeout)
+
+
+RETRY = {"retries": 2, "retry_delay_seconds": RETRY_DELAYS, "retry_condition_fn": _transient}
 
 
 def _bad_status(spec: DatasetSpec) -> str:
@@ -37,44 +50,44 @@ def load_spec_task(dataset: str) -> DatasetSpec:
     return load_spec(dataset, [settings.datasets_dir] if settings.datasets_dir else None)
 
 
-@task(name="raw-stage", retries=2, retry_delay_seconds=RETRY_DELAYS)
+@task(name="raw-stage", **RETRY)
 def raw_stage(spec: DatasetSpec, run: str, address: str) -> StageManifest:
     if (done := _resume(spec, run, "raw")) is not None:
         return done
     found = shardwork.discover(spec)
     if not found:
-        from laas.errors import ConfigError
-
         raise ConfigError(f"dataset {spec.name}: no shard matches {spec.source_uri}")
-    entries = map_shards(shardwork.hash_raw, found, address=address,
+    entries = map_shards(shardwork.hash_raw, found, address=address, label="raw",
                          batch_size=get_settings().batch_size, bad_status=_bad_status(spec))
     return _log(build_manifest(spec, run, "raw", entries))
 
 
-@task(name="normalize-stage", retries=2, retry_delay_seconds=RETRY_DELAYS)
+@task(name="normalize-stage", **RETRY)
 def normalize_stage(spec: DatasetSpec, run: str, raw: StageManifest, parent: str,
                     address: str) -> StageManifest:
     if (done := _resume(spec, run, "normalized")) is not None:
         return done
     out_dir = open_store(get_settings()).stage_dir(spec.name, run, "normalized")
     entries = map_shards(shardwork.normalize, [(e,) for e in raw.shards], address=address,
+                         label="normalize",
                          batch_size=get_settings().batch_size, spec=spec, out_dir=out_dir,
                          bad_status=_bad_status(spec))
     return _log(build_manifest(spec, run, "normalized", entries, (parent,)))
 
 
-@task(name="validate-stage", retries=2, retry_delay_seconds=RETRY_DELAYS)
+@task(name="validate-stage", **RETRY)
 def validate_stage(spec: DatasetSpec, run: str, normalized: StageManifest, parent: str,
                    address: str) -> StageManifest:
     if (done := _resume(spec, run, "validated")) is not None:
         return done
     entries = map_shards(shardwork.validate, [(e,) for e in normalized.shards], address=address,
+                         label="validate",
                          batch_size=get_settings().batch_size, spec=spec,
                          bad_status=_bad_status(spec))
     return _log(build_manifest(spec, run, "validated", entries, (parent,)))
 
 
-@task(name="commit-checkpoint", retries=3, retry_delay_seconds=RETRY_DELAYS)
+@task(name="commit-checkpoint", **(RETRY | {"retries": 3}))
 def commit_stage(manifest: StageManifest) -> Checkpoint:
     """Write the manifest (content-addressed, before the transaction), commit it (idempotent:
     an existing identical checkpoint is returned), then index it."""

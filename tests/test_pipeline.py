@@ -13,16 +13,18 @@ import pytest
 
 from laas.anchors.ledger import open_registry
 from laas.datasets.make_sample import rows
-from tests.conftest import SAMPLE, Workspace
+from tests.conftest import REPO, SAMPLE, Workspace
 
 SHARD0 = str(SAMPLE / "instruct-sample" / "part-00000.jsonl")
 
 
 @pytest.fixture(scope="module")
 def ws(workspace: Workspace) -> Workspace:
-    """Run the demo twice, as a user would; keep both results on the workspace."""
-    first = workspace.laas("run", "instruct-sample")
+    """Run `make demo` then the pipeline again, as a user would; keep both results."""
+    first = subprocess.run(["make", "-s", "-C", str(REPO), "demo"], env=workspace.env,
+                           capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stdout + first.stderr
+    assert "ALLOW instruct-sample" in first.stdout
     workspace.first = first
     workspace.pid = (workspace.root / ".laas" / "chain" / "anvil.pid").read_text()
     workspace.registry_file = (workspace.root / ".laas" / "chain" / "registry.json").read_text()

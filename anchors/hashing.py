@@ -112,10 +112,11 @@ class TableHasher:
 
 def rehash_parquet(uri: str) -> tuple[bytes, int, int]:
     """(laas-table-v1 digest, canonical size, rows) of a Parquet file, streamed by batch."""
-    import fsspec
     import pyarrow.parquet as pq
 
-    with fsspec.open(uri, "rb") as f:
+    from laas.anchors.storage import open_uri
+
+    with open_uri(uri) as f:
         pf = pq.ParquetFile(f)
         hasher = TableHasher(pf.schema_arrow)
         for batch in pf.iter_batches(batch_size=65_536):

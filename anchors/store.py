@@ -6,18 +6,17 @@ URI (a local folder by default). Layout:
 
 from __future__ import annotations
 
-import fsspec
 from pydantic import ValidationError
 
 from laas.anchors.canonical import keccak256, to_hex
 from laas.anchors.models import StageManifest
+from laas.anchors.storage import open_uri, redact, url_to_fs
 from laas.errors import HashMismatch, LaasError
 
 
 class ArtifactStore:
     def __init__(self, root: str):
         self.root = root.rstrip("/")
-        self.fs, self._base = fsspec.core.url_to_fs(self.root)
 
     def uri(self, *parts: str) -> str:
         return "/".join([self.root, *parts])
@@ -29,7 +28,7 @@ class ArtifactStore:
         data = manifest.to_bytes()
         uri = f"{self.stage_dir(manifest.dataset, manifest.run, manifest.stage)}/" \
               f"manifest-{manifest.manifest_hash[2:]}.json"
-        fs, path = fsspec.core.url_to_fs(uri)
+        fs, path = url_to_fs(uri)
         fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         tmp = f"{path}.tmp"
         with fs.open(tmp, "wb") as f:  # write then rename: a reader never sees half a manifest
@@ -39,7 +38,8 @@ class ArtifactStore:
 
     def find_manifest(self, dataset: str, run: str, stage: str) -> str | None:
         """The manifest an earlier attempt of this run wrote for the stage, if any."""
-        fs, path = fsspec.core.url_to_fs(self.stage_dir(dataset, run, stage))
+        fs, path = url_to_fs(self.stage_dir(dataset, run, stage))
+        fs.invalidate_cache(path)  # object stores cache listings; another process may have written
         found = sorted(fs.glob(f"{path}/manifest-*.json"))
         if not found:
             return None
@@ -54,16 +54,17 @@ class ArtifactStore:
 def read_manifest(uri: str, expected_hash: str | None = None) -> StageManifest:
     """Load a manifest; with expected_hash (from the chain) refuse one whose bytes changed."""
     try:
-        with fsspec.open(uri, "rb") as f:
+        with open_uri(uri) as f:
             data = f.read()
     except (OSError, ValueError) as e:
-        raise LaasError(f"manifest {uri} is not readable: {e}") from None
+        raise LaasError(f"manifest {redact(uri)} is not readable: {e}") from None
     if expected_hash is not None and to_hex(keccak256(data)) != expected_hash:
         raise HashMismatch(
-            f"manifest {uri} does not hash to the {expected_hash[:18]}… committed on chain: "
-            "it was altered after the commit"
+            f"manifest {redact(uri)} does not hash to the {expected_hash[:18]}… committed on "
+            "chain: it was altered after the commit"
         )
     try:
         return StageManifest.model_validate_json(data)
     except ValidationError as e:
-        raise LaasError(f"manifest {uri} is not a laas manifest: {e.errors()[0]['msg']}") from None
+        msg = e.errors()[0]["msg"]
+        raise LaasError(f"manifest {redact(uri)} is not a laas manifest: {msg}") from None

@@ -26,6 +26,11 @@ class Settings(BaseSettings):
     anvil_bin: str | None = Field(None, description="anvil executable; default node_modules")
     artifact_root: str | None = Field(None, description="manifests, shards; default HOME/artifacts")
     index_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite HOME/index.db")
+    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, R2)")
+    s3_region: str | None = None
+    s3_profile: str | None = Field(None, description="AWS profile; default: the boto chain")
+    s3_key: SecretStr | None = None
+    s3_secret: SecretStr | None = None
     dask_address: str | None = Field(None, description="existing Dask scheduler; unset = local")
     dask_workers: int = 2
     batch_size: int = Field(64, description="shards per Dask task")

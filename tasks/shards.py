@@ -1,15 +1,15 @@
 """Per-shard work, as plain functions that Dask workers run: discover, hash raw bytes, read and
 normalize to Parquet, validate. No Prefect here; a bad shard returns an entry with a reason
-instead of raising, so one corrupt file never costs the other shards' work."""
+instead of raising, so one corrupt file never costs the other shards' work. Shards are streamed
+in record batches, so memory is bounded by the batch size, not the shard size."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import zlib
+from collections.abc import Iterator
 from pathlib import PurePosixPath
 
-import fsspec
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from laas.anchors.canonical import to_hex
 from laas.anchors.hashing import TableHasher, hash_stream
 from laas.anchors.models import ShardEntry
+from laas.anchors.storage import join, open_uri, redact, url_to_fs
 from laas.errors import SchemaError, ShardReadError
 from laas.validators.spec import DatasetSpec
 
@@ -25,6 +26,11 @@ ARROW_TYPES = {
     "string": pa.string(), "int64": pa.int64(), "float64": pa.float64(),
     "bool": pa.bool_(), "timestamp": pa.timestamp("us", tz="UTC"),
 }
+BLOCK_SIZE = 8 << 20  # bytes of text parsed per batch (JSONL, CSV)
+PARQUET_BATCH = 65_536  # rows per batch read from Parquet
+VALIDATE_BATCH = 250_000  # rows per Great Expectations validation
+_READ_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError,
+                EOFError, zlib.error, json.JSONDecodeError, UnicodeDecodeError)
 
 
 def arrow_schema(spec: DatasetSpec) -> pa.Schema:
@@ -41,103 +47,151 @@ def _glob_base(pattern: str) -> str:
 
 def discover(spec: DatasetSpec) -> list[tuple[str, str]]:
     """(key, uri) of every source shard, sorted; the key is the path below the glob's base."""
-    source = spec.source_uri
-    fs, pattern = fsspec.core.url_to_fs(source)
+    fs, pattern = url_to_fs(spec.source_uri)
     base = _glob_base(pattern)
     paths = sorted(p for p in fs.glob(pattern) if fs.isfile(p))
-    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
-    prefix = "" if protocol in ("file", "local") else f"{protocol}://"
-    return [(str(PurePosixPath(p).relative_to(base)) if base else p, prefix + p) for p in paths]
+    return [(str(PurePosixPath(p).relative_to(base)) if base else p, join(fs, p)) for p in paths]
 
 
 def _describe(exc: BaseException) -> str:
-    msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"{type(exc).__name__}: {msg}"[:300]
+    text = str(exc).strip()
+    msg = text.splitlines()[0] if text else type(exc).__name__
+    if isinstance(exc, PermissionError):
+        msg = f"access denied ({msg}); check the storage credentials"
+    return redact(f"{type(exc).__name__}: {msg}")[:300]
 
 
 def hash_raw(key: str, uri: str, bad_status: str = "failed") -> ShardEntry:
     """Raw stage: the bytes as they landed."""
     try:
-        with fsspec.open(uri, "rb") as f:
+        with open_uri(uri) as f:
             digest, size = hash_stream(f)
-    except (OSError, ValueError) as e:
+    except Exception as e:  # any store's any error: recorded on the shard, never fatal to the run
         return ShardEntry(key=key, uri=uri, source_uri=uri, status=bad_status,
-                          reason=f"unreadable: {_describe(e)}")
+                          reason=f"shard {redact(uri)} unreadable: {_describe(e)}")
     return ShardEntry(key=key, uri=uri, source_uri=uri, byte_size=size, content_hash=to_hex(digest))
 
 
-def read_table(uri: str, spec: DatasetSpec) -> pa.Table:
-    """Read one source shard under the declared schema, or raise ShardReadError/SchemaError."""
+def _raw_batches(f: object, fmt: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    if fmt == "jsonl":
+        yield from pajson.open_json(f, read_options=pajson.ReadOptions(block_size=BLOCK_SIZE),
+                                    parse_options=pajson.ParseOptions(
+                                        explicit_schema=schema,
+                                        unexpected_field_behavior="ignore"))
+    elif fmt == "csv":
+        yield from pacsv.open_csv(f, read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE),
+                                  convert_options=pacsv.ConvertOptions(
+                                      column_types=schema, include_columns=schema.names))
+    elif fmt == "json":  # one array of objects: read whole (use JSONL for large shards)
+        rows = json.load(f)
+        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+            raise ValueError("expected a JSON array of objects")
+        yield from pa.Table.from_pylist(
+            [{k: r.get(k) for k in schema.names} for r in rows], schema=schema).to_batches()
+    else:
+        pf = pq.ParquetFile(f)
+        missing = [n for n in schema.names if n not in pf.schema_arrow.names]
+        if missing:
+            raise KeyError(", ".join(missing))
+        yield from pf.iter_batches(batch_size=PARQUET_BATCH, columns=schema.names)
+
+
+def iter_batches(uri: str, spec: DatasetSpec) -> Iterator[pa.RecordBatch]:
+    """A source shard as record batches under the declared schema; raises ShardReadError or
+    SchemaError (one line, naming the shard) at the first problem."""
     # Parse with every column nullable so an absent column can be named below, not by Arrow.
     schema = pa.schema([f.with_nullable(True) for f in arrow_schema(spec)])
     fmt = spec.format_of(uri)
+    name = redact(uri)
     try:
-        with fsspec.open(uri, "rb", compression="infer") as f:
-            if fmt == "jsonl":
-                table = pajson.read_json(f, parse_options=pajson.ParseOptions(
-                    explicit_schema=schema, unexpected_field_behavior="ignore"))
-            elif fmt == "csv":
-                table = pacsv.read_csv(f, convert_options=pacsv.ConvertOptions(
-                    column_types=schema, include_columns=schema.names))
-            else:
-                table = pq.read_table(f)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, OSError, EOFError, zlib.error,
-            gzip.BadGzipFile, json.JSONDecodeError, UnicodeDecodeError) as e:
+        with open_uri(uri, compression="infer") as f:
+            for batch in _raw_batches(f, fmt, schema):
+                yield _conform(batch, schema, spec, name)
+    except KeyError as e:
+        raise SchemaError(f"shard {name}: missing column(s) {e.args[0]}") from None
+    except _READ_ERRORS as e:
         text = _describe(e)
         if "include_columns" in text or "does not exist" in text:
-            raise SchemaError(f"shard {uri}: missing column ({text})") from None
-        raise ShardReadError(f"shard {uri}: {text}") from None
-    missing = [n for n in schema.names if n not in table.column_names]
-    if missing:
-        raise SchemaError(f"shard {uri}: missing column(s) {', '.join(missing)}")
-    table = table.select(schema.names)
-    # A non-nullable column that is null in every row was absent from the file, not empty.
-    if table.num_rows:
+            raise SchemaError(f"shard {name}: missing column ({text})") from None
+        if "invalid UTF8" in text or isinstance(e, UnicodeDecodeError):
+            raise ShardReadError(f"shard {name}: not well-formed UTF-8 ({text})") from None
+        raise ShardReadError(f"shard {name}: not valid {fmt} ({text})") from None
+    except (ShardReadError, SchemaError):
+        raise
+    except Exception as e:  # a store's own errors (botocore and the like)
+        raise ShardReadError(f"shard {name}: unreadable ({_describe(e)})") from None
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema, spec: DatasetSpec,
+             name: str) -> pa.RecordBatch:
+    if batch.num_rows:
+        # A non-nullable column null in every row was absent from the file, not empty.
         absent = [c.name for c in spec.columns
-                  if not c.nullable and table.column(c.name).null_count == table.num_rows]
+                  if not c.nullable and batch.column(c.name).null_count == batch.num_rows]
         if absent:
-            raise SchemaError(f"shard {uri}: missing column(s) {', '.join(absent)}")
+            raise SchemaError(f"shard {name}: missing column(s) {', '.join(absent)}")
     try:
-        table = table.cast(schema)
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
-        raise SchemaError(f"shard {uri}: does not match the declared schema ({_describe(e)})") \
-            from None
-    if table.num_rows == 0:
-        raise ShardReadError(f"shard {uri}: empty (0 rows)")
+        batch.validate(full=True)  # the JSON reader passes invalid UTF-8 through; catch it here
+    except pa.ArrowInvalid as e:
+        raise ShardReadError(f"shard {name}: not well-formed UTF-8 ({_describe(e)})") from None
+    try:
+        return batch.select(schema.names).cast(schema)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as e:
+        raise SchemaError(f"shard {name}: does not match the declared schema "
+                          f"({_describe(e)})") from None
+
+
+def read_table(uri: str, spec: DatasetSpec) -> pa.Table:
+    """A whole source shard under the declared schema (small shards and tests)."""
+    batches = list(iter_batches(uri, spec))
+    table = pa.Table.from_batches(batches, schema=batches[0].schema) if batches else None
+    if table is None or table.num_rows == 0:
+        raise ShardReadError(f"shard {redact(uri)}: empty (0 rows)")
     return table
 
 
 def normalize(raw: ShardEntry, spec: DatasetSpec, out_dir: str, bad_status: str) -> ShardEntry:
     """Normalized stage: the shard's rows as Parquet under the declared schema, hashed in the
-    canonical laas-table-v1 form (codec-independent)."""
+    canonical laas-table-v1 form (codec-independent), streamed batch by batch."""
     if raw.status != "ok":
         return raw.model_copy(update={"content_hash": None, "byte_size": 0})
+    out = f"{out_dir}/{raw.key}.parquet"
+    fs, path = url_to_fs(out)
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    hasher: TableHasher | None = None
     try:
-        table = read_table(raw.uri, spec)
+        with fs.open(path, "wb") as f:
+            writer = None
+            for batch in iter_batches(raw.uri, spec):
+                if writer is None:
+                    hasher = TableHasher(batch.schema)
+                    writer = pq.ParquetWriter(f, batch.schema, compression="zstd")
+                hasher.update(batch)
+                writer.write_batch(batch)
+            if writer is not None:
+                writer.close()
+        if hasher is None or hasher.rows == 0:
+            raise ShardReadError(f"shard {redact(raw.uri)}: empty (0 rows)")
     except ShardReadError as e:
+        fs.rm(path)  # no half-written shard is left to be mistaken for a result
         return ShardEntry(key=raw.key, uri=raw.uri, source_uri=raw.source_uri,
                           status=bad_status, reason=str(e))
-    hasher = TableHasher(table.schema)
-    hasher.update(table)
-    out = f"{out_dir}/{raw.key}.parquet"
-    fs, path = fsspec.core.url_to_fs(out)
-    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-    with fs.open(path, "wb") as f:
-        pq.write_table(table, f, compression="zstd")
     return ShardEntry(key=raw.key, uri=out, source_uri=raw.source_uri, byte_size=hasher.size,
-                      rows=table.num_rows, content_hash=to_hex(hasher.digest()))
+                      rows=hasher.rows, content_hash=to_hex(hasher.digest()))
 
 
 def validate(entry: ShardEntry, spec: DatasetSpec, bad_status: str) -> ShardEntry:
-    """Validated stage: run the suite on the normalized shard; a shard that fails an `error`
-    expectation keeps its results and gets bad_status."""
+    """Validated stage: run the suite on the normalized shard, in batches of rows; a shard
+    that fails an `error` expectation keeps its results and gets bad_status."""
     if entry.status != "ok":
         return entry
-    from laas.validators.gx_suite import validate_frame  # GX only on workers that validate
+    from laas.validators.gx_suite import merge, validate_frame  # GX only where it validates
 
-    with fsspec.open(entry.uri, "rb") as f:
-        df = pq.read_table(f).to_pandas()
-    result = validate_frame(entry.key, df, spec.suite)
+    with open_uri(entry.uri) as f:
+        pf = pq.ParquetFile(f)
+        parts = [validate_frame(entry.key, b.to_pandas(), spec.suite)
+                 for b in pf.iter_batches(batch_size=VALIDATE_BATCH)]
+    result = merge(parts)
     update = {"validation": result.model_dump(mode="json")}
     if not result.success:
         update |= {"status": bad_status, "reason": f"failed expectations: {result.summary()}"}

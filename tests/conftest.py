@@ -92,3 +92,43 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
 
 def node_available() -> bool:
     return shutil.which("node") is not None and (REPO / "node_modules").is_dir()
+
+
+class S3:
+    """moto's S3 server on a loopback port, and the settings that point laas at it."""
+
+    def __init__(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.env = {
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1", "LAAS_S3_ENDPOINT_URL": self.endpoint,
+        }
+
+    def client(self):  # noqa: ANN201 - a boto3 S3 client for arranging and tampering
+        import boto3
+
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def bucket(self, name: str) -> str:
+        self.client().create_bucket(Bucket=name)
+        return name
+
+
+@pytest.fixture(scope="module")
+def s3() -> Iterator[S3]:
+    from laas.settings import get_settings
+
+    server = S3()
+    server.server.start()
+    with pytest.MonkeyPatch.context() as mp:
+        for k, v in server.env.items():
+            mp.setenv(k, v)
+        get_settings.cache_clear()
+        yield server
+    get_settings.cache_clear()
+    server.server.stop()

@@ -99,3 +99,22 @@ def validate_frame(key: str, df: pd.DataFrame, spec: SuiteSpec) -> ShardValidati
         ))
     success = all(o.success for o in outcomes if o.severity == "error")
     return ShardValidation(key=key, success=success, outcomes=tuple(outcomes))
+
+
+def merge(parts: list[ShardValidation]) -> ShardValidation:
+    """One shard's result from its batches: counts add up, examples come from the first
+    batches that have them, an expectation holds only if it held in every batch."""
+    if len(parts) == 1:
+        return parts[0]
+    outcomes = []
+    for per_batch in zip(*(p.outcomes for p in parts), strict=True):
+        first = per_batch[0]
+        counts = [o.unexpected_count for o in per_batch if o.unexpected_count is not None]
+        examples = [x for o in per_batch for x in o.examples][:_MAX_EXAMPLES]
+        outcomes.append(first.model_copy(update={
+            "success": all(o.success for o in per_batch),
+            "unexpected_count": sum(counts) if counts else None,
+            "examples": tuple(examples),
+        }))
+    success = all(o.success for o in outcomes if o.severity == "error")
+    return ShardValidation(key=parts[0].key, success=success, outcomes=tuple(outcomes))

@@ -12,8 +12,9 @@ from laas.anchors.canonical import hash_record
 from laas.errors import ConfigError
 
 ColumnType = Literal["string", "int64", "float64", "bool", "timestamp"]
-Format = Literal["jsonl", "csv", "parquet"]
-_FORMAT_BY_SUFFIX = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+Format = Literal["jsonl", "json", "csv", "parquet"]
+_FORMAT_BY_SUFFIX = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv",
+                     ".parquet": "parquet", ".pq": "parquet"}
 _COMPRESSION_SUFFIXES = (".gz", ".zst", ".bz2", ".xz")
 
 

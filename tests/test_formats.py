@@ -1,0 +1,126 @@
+"""Every format x compression, on local disk and on S3 (moto on loopback): the same rows give
+the same normalized hash; the same bytes give the same raw hash wherever they are stored."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+from laas.anchors.hashing import hash_table
+from laas.datasets.make_sample import rows
+from laas.errors import SchemaError, ShardReadError
+from laas.tasks.shards import hash_raw, read_table
+from laas.validators.spec import load_spec
+
+SPEC = load_spec("instruct-sample").model_copy(update={"format": None})
+ROWS = rows(9, 120) + [{"prompt": "ünïcødé ✓ prompt", "response": "emoji 🚀 and \"quotes\", commas",
+                        "source": "s", "license": "mit", "lang": "en"}]
+
+
+def encode(fmt: str) -> bytes:
+    table = pa.Table.from_pylist(ROWS)
+    if fmt == "jsonl":
+        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ROWS).encode()
+    if fmt == "json":
+        return json.dumps(ROWS).encode()
+    buf = io.BytesIO()
+    if fmt == "csv":
+        pacsv.write_csv(table, buf)
+    elif fmt == "parquet":
+        pq.write_table(table, buf, compression="snappy")
+    else:
+        pq.write_table(table, buf, compression="zstd", row_group_size=7)
+    return buf.getvalue()
+
+
+COMPRESS = {"": lambda b: b, ".gz": lambda b: gzip.compress(b, mtime=0),
+            ".zst": lambda b: zstandard.ZstdCompressor().compress(b)}
+CASES = [(fmt, comp) for fmt in ("jsonl", "json", "csv") for comp in COMPRESS] + \
+    [("parquet", ""), ("zstd-parquet", "")]
+
+
+def name_of(fmt: str, comp: str) -> str:
+    ext = "parquet" if fmt.endswith("parquet") else fmt
+    return f"{fmt}-shard.{ext}{comp}"
+
+
+EXPECTED = hash_table(pa.Table.from_pylist(ROWS, schema=pa.schema(
+    [(c.name, pa.string()) for c in SPEC.columns])))
+
+
+@pytest.mark.parametrize("fmt, comp", CASES)
+def test_every_format_and_compression_locally(tmp_path, fmt: str, comp: str) -> None:
+    path = tmp_path / name_of(fmt, comp)
+    path.write_bytes(COMPRESS[comp](encode(fmt)))
+    table = read_table(str(path), SPEC)
+    assert table.num_rows == len(ROWS)
+    assert hash_table(table) == EXPECTED
+
+
+def test_every_format_and_compression_on_s3(s3, tmp_path) -> None:
+    bucket = s3.bucket("formats")
+    client = s3.client()
+    for fmt, comp in CASES:
+        data = COMPRESS[comp](encode(fmt))
+        name = name_of(fmt, comp)
+        client.put_object(Bucket=bucket, Key=f"in/{name}", Body=data)
+        (tmp_path / name).write_bytes(data)
+        uri = f"s3://{bucket}/in/{name}"
+        assert hash_table(read_table(uri, SPEC)) == EXPECTED, name
+        assert hash_raw(name, uri).content_hash == hash_raw(name, str(tmp_path / name)) \
+            .content_hash
+
+
+def test_missing_object_on_s3_is_named(s3) -> None:
+    bucket = s3.bucket("gone")
+    entry = hash_raw("x.jsonl", f"s3://{bucket}/x.jsonl")
+    assert entry.status == "failed" and f"s3://{bucket}/x.jsonl" in entry.reason
+    with pytest.raises(ShardReadError, match=f"s3://{bucket}/x.jsonl"):
+        read_table(f"s3://{bucket}/x.jsonl", SPEC)
+
+
+@pytest.mark.parametrize("name, data, exc, words", [
+    ("wrong.jsonl", b"PAR1\x00\x01garbage", ShardReadError, "not valid jsonl"),
+    ("wrong.parquet", b'{"prompt": "x"}\n', ShardReadError, "not valid parquet"),
+    ("latin1.jsonl", '{"prompt": "caf\xe9", "response": "r", "source": "s", "license": "mit", '
+     '"lang": "en"}\n'.encode("latin-1"), ShardReadError, "UTF-8"),
+    ("typed.jsonl", b'{"prompt": 1, "response": true, "source": "s", "license": "mit", '
+     b'"lang": "en"}\n', ShardReadError, "typed.jsonl"),
+    ("narrow.csv", b"prompt,response\na,b\n", SchemaError, "missing column"),
+    ("narrow.parquet", None, SchemaError, "missing column(s) source, license, lang"),
+])
+def test_wrong_format_or_schema_names_the_shard(tmp_path, name, data, exc, words) -> None:
+    path = tmp_path / name
+    if data is None:
+        pq.write_table(pa.table({"prompt": ["a"], "response": ["b"]}), path)
+    else:
+        path.write_bytes(data)
+    with pytest.raises(exc) as info:
+        read_table(str(path), SPEC)
+    assert words in str(info.value) and name in str(info.value)
+
+
+def test_credentials_in_a_uri_are_redacted_from_errors() -> None:
+    uri = "s3://AKIAEXAMPLE:sup3rsecret@no-such-bucket-laas/x.jsonl"
+    entry = hash_raw("x.jsonl", uri)
+    assert "sup3rsecret" not in (entry.reason or "") and "***@" in entry.reason
+
+
+@pytest.mark.parametrize("raw, shown", [
+    ("s3://AKIA:secret@bucket/k.jsonl", "s3://***@bucket/k.jsonl"),
+    ("https://user:pw@host/x", "https://***@host/x"),
+    ('bucket name "AKIA:secret@b"', 'bucket name "***@b"'),
+    ("s3://bucket/dir@2024/k.jsonl", "s3://bucket/dir@2024/k.jsonl"),
+    ("/data/a.jsonl", "/data/a.jsonl"),
+])
+def test_redact(raw: str, shown: str) -> None:
+    from laas.anchors.storage import redact
+
+    assert redact(raw) == shown

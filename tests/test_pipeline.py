@@ -54,7 +54,7 @@ def test_demo_prints_checkpoints_lineage_command_and_runs_again_on_the_same_chai
     assert (ws.root / ".laas" / "chain" / "registry.json").read_text() == ws.registry_file
     # Same bytes, same roots: the runs differ only in their ids.
     first_roots = [line.split("root ")[1].split("…")[0] for line in out.splitlines()
-                   if " root 0x" in line]
+                   if " shards  root 0x" in line]
     assert [c["shards_root"][:18] for c in second["checkpoints"]] == first_roots
 
 

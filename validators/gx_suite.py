@@ -10,6 +10,7 @@ import pandas as pd
 
 from laas.validators.report import ExpectationOutcome, ShardValidation
 from laas.validators.spec import SuiteSpec
+from laas.validators.text import TEXT_HASH_COLUMN, text_hash
 
 _MAX_EXAMPLES = 3
 _MAX_TEXT = 60
@@ -19,6 +20,8 @@ _MAX_TEXT = 60
 def _batch_definition() -> Any:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    import laas.validators.expectations  # noqa: F401 - registers the custom expectations
 
     ctx = gx.get_context(mode="ephemeral")
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
@@ -78,6 +81,10 @@ def _plain(v: Any) -> Any:
 
 def validate_frame(key: str, df: pd.DataFrame, spec: SuiteSpec) -> ShardValidation:
     _, batch_def = _batch_definition()
+    if spec.text_hash_of:
+        df = df.assign(**{TEXT_HASH_COLUMN: [
+            text_hash(list(row)) for row in zip(*(df[c] for c in spec.text_hash_of), strict=True)
+        ]})
     batch = batch_def.get_batch(batch_parameters={"dataframe": df})
     by_index = {}
     for suite in build_suites(spec):

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from laas.anchors.canonical import hash_record
 from laas.errors import ConfigError
@@ -41,6 +41,9 @@ class ExpectationSpec(Spec):
 class SuiteSpec(Spec):
     name: str = Field(min_length=1)
     expectations: tuple[ExpectationSpec, ...] = Field(min_length=1)
+    text_hash_of: tuple[str, ...] = Field(
+        (), description="columns whose normalized text keys duplicate checks "
+                        "(the derived column _laas_text_hash)")
 
     @property
     def suite_hash(self) -> str:
@@ -57,6 +60,25 @@ class DatasetSpec(Spec):
     suite: SuiteSpec
     on_failure: Literal["fail_stage", "quarantine"] = "fail_stage"
     spec_dir: Path | None = Field(None, exclude=True)
+
+    @field_validator("suite", mode="before")
+    @classmethod
+    def _builtin_suite(cls, v: Any) -> Any:
+        """`suite: {builtin: instruction_corpus, params: {...}}` -> the suite it builds."""
+        if isinstance(v, dict) and "builtin" in v:
+            from laas.validators.suites import BUILTIN
+
+            extra = set(v) - {"builtin", "params"}
+            if extra:
+                raise ValueError(f"unknown key(s) {', '.join(sorted(extra))} next to builtin")
+            build = BUILTIN.get(v["builtin"])
+            if build is None:
+                raise ValueError(f"no builtin suite {v['builtin']!r}; one of {', '.join(BUILTIN)}")
+            try:
+                return build(**(v.get("params") or {}))
+            except TypeError as e:
+                raise ValueError(f"builtin {v['builtin']}: {e}") from None
+        return v
 
     @property
     def source_uri(self) -> str:

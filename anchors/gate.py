@@ -72,7 +72,10 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
     confirmations = registry.confirmations(stored["block_number"])
     ctx["confirmations"] = confirmations
     if not stored["passed"]:
-        failed = "; ".join(f"{s.key}: {s.reason}" for s in manifest.quarantined) or "see manifest"
+        problems = [f"{s.key}: {s.reason}" for s in manifest.quarantined]
+        problems += [f"dataset check {c['type']} failed ({c['observed']})"
+                     for c in (manifest.validation or {}).get("dataset", []) if not c["success"]]
+        failed = "; ".join(problems) or "see manifest"
         return deny(f"run {manifest.run} did not pass validation ({failed})", **ctx)
     if confirmations < min_confirmations:
         return deny(f"checkpoint has {confirmations} confirmation(s), "

@@ -33,6 +33,7 @@ class ShardEntry(Record):
     status: ShardStatus = "ok"
     reason: str | None = None
     validation: dict[str, Any] | None = None
+    docs_uri: str | None = Field(None, description="Data Docs HTML of the shard's validation")
 
     @property
     def leaf(self) -> str | None:

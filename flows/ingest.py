@@ -27,6 +27,7 @@ class RunSummary(BaseModel):
     run: str
     checkpoints: tuple[Checkpoint, ...]
     set_aside: tuple[ShardEntry, ...]  # failed or quarantined, with reasons
+    dataset_checks: tuple[dict, ...] = ()  # checks over all accepted shards at once
     passed: bool
 
 
@@ -52,5 +53,6 @@ def ingest(dataset: str, run: str | None = None, dask_address: str | None = None
         run=run,
         checkpoints=(raw_cp, normalized_cp, validated_cp),
         set_aside=tuple(validated.quarantined),
+        dataset_checks=tuple((validated.validation or {}).get("dataset", ())),
         passed=validated.passed,
     )

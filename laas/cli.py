@@ -72,6 +72,9 @@ def _print_summary(summary: Any) -> None:
                   f"gas {cp.gas_used or '-'}  tx {cp.tx_hash}")
     for s in summary.set_aside:
         out.print(f"  [yellow]{s.status}[/] {s.key}: {s.reason}")
+    for check in summary.dataset_checks:
+        if not check["success"]:
+            out.print(f"  [red]dataset check failed[/] {check['type']}: {check['observed']}")
     validated = summary.checkpoints[-1]
     if validated.passed:
         out.print("[green]validated stage passed[/]")
@@ -79,8 +82,11 @@ def _print_summary(summary: Any) -> None:
         out.print("[red]validated stage did not pass: the gate will deny this run[/]")
     from laas.anchors.store import read_manifest
 
-    sample = read_manifest(validated.manifest_uri).shards[0].source_uri
-    out.print(f"lineage of one shard:  laas lineage {sample}")
+    manifest = read_manifest(validated.manifest_uri)
+    docs = next((s.docs_uri for s in manifest.shards if s.docs_uri), None)
+    if docs:
+        out.print(f"Data Docs:             {docs.rsplit('/', 1)[0]}/")
+    out.print(f"lineage of one shard:  laas lineage {manifest.shards[0].source_uri}")
     out.print(f"gate the dataset:      laas gate {summary.dataset} --run {summary.run}")
 
 

@@ -64,6 +64,32 @@ def map_shards(fn: Callable, items: Sequence[tuple], *, address: str, batch_size
     return [r for batch in results for r in batch]
 
 
+def _text_hashes(df: Any, columns: list[str]) -> Any:
+    import pandas as pd
+
+    from laas.validators.text import text_hash
+
+    return pd.Series([text_hash(list(r)) for r in zip(*(df[c] for c in columns), strict=True)],
+                     index=df.index, dtype="string")
+
+
+def count_duplicates(uris: list[str], columns: list[str], *, address: str) -> tuple[int, int]:
+    """(rows, distinct rows) by normalized text over Parquet shards, on the cluster: the hashes
+    are shuffled between workers, never gathered in the flow process."""
+    if not uris:
+        return 0, 0
+    import dask.dataframe as dd
+
+    from laas.anchors.storage import storage_options
+
+    ddf = dd.read_parquet(uris, columns=columns, storage_options=storage_options(uris[0]))
+    hashes = ddf.map_partitions(_text_hashes, columns, meta=("h", "string"))
+    parts = max(1, ddf.npartitions // 32)
+    rows, distinct = client_for(address).compute(
+        [hashes.size, hashes.drop_duplicates(split_out=parts).size], sync=True)
+    return int(rows), int(distinct)
+
+
 def _progress(futures: list, sizes: list[int], label: str) -> None:
     import sys
 

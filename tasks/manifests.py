@@ -7,25 +7,30 @@ from datetime import UTC, datetime
 from laas.anchors.canonical import name_id
 from laas.anchors.hashing import BYTES_SCHEME, TABLE_SCHEME
 from laas.anchors.models import ShardEntry, StageManifest, stage_root
-from laas.validators.report import ShardValidation, ValidationReport
+from laas.validators.report import ExpectationOutcome, ShardValidation, ValidationReport
 from laas.validators.spec import DatasetSpec
 
 SCHEMES = {"raw": BYTES_SCHEME, "normalized": TABLE_SCHEME, "validated": TABLE_SCHEME}
 
 
 def build_manifest(spec: DatasetSpec, run: str, stage: str, entries: list[ShardEntry],
-                   parents: tuple[str, ...] = ()) -> StageManifest:
-    """A stage passes when it accepted at least one shard and none is marked failed
-    (quarantined shards are set aside by policy and do not fail the stage)."""
+                   parents: tuple[str, ...] = (),
+                   dataset_checks: tuple[ExpectationOutcome, ...] = ()) -> StageManifest:
+    """A stage passes when it accepted at least one shard, none is marked failed
+    (quarantined shards are set aside by policy and do not fail the stage) and every
+    dataset-wide `error` check held."""
     entries = sorted(entries, key=lambda e: e.key)
     fields = {}
+    dataset_ok = True
     if stage == "validated":
         report = ValidationReport(
             suite=spec.suite.name,
             suite_hash=spec.suite.suite_hash,
             shards=tuple(ShardValidation.model_validate(e.validation)
                          for e in entries if e.validation is not None),
+            dataset=dataset_checks,
         )
+        dataset_ok = report.dataset_success
         fields = {"validation": report.model_dump(mode="json"), "result_hash": report.result_hash}
     return StageManifest(
         dataset=spec.name,
@@ -37,7 +42,7 @@ def build_manifest(spec: DatasetSpec, run: str, stage: str, entries: list[ShardE
         parents=parents,
         shards=tuple(entries),
         shards_root=stage_root(entries),
-        passed=any(e.status == "ok" for e in entries)
+        passed=dataset_ok and any(e.status == "ok" for e in entries)
         and all(e.status != "failed" for e in entries),
         created_at=datetime.now(UTC),
         **fields,

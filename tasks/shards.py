@@ -180,19 +180,26 @@ def normalize(raw: ShardEntry, spec: DatasetSpec, out_dir: str, bad_status: str)
                       rows=hasher.rows, content_hash=to_hex(hasher.digest()))
 
 
-def validate(entry: ShardEntry, spec: DatasetSpec, bad_status: str) -> ShardEntry:
-    """Validated stage: run the suite on the normalized shard, in batches of rows; a shard
-    that fails an `error` expectation keeps its results and gets bad_status."""
+def validate(entry: ShardEntry, spec: DatasetSpec, bad_status: str, docs_dir: str) -> ShardEntry:
+    """Validated stage: run the suite on the normalized shard, in batches of rows, and write
+    its Data Docs page(s); a shard that fails an `error` expectation keeps its results and
+    gets bad_status."""
     if entry.status != "ok":
         return entry
     from laas.validators.gx_suite import merge, validate_frame  # GX only where it validates
 
+    pages: list[str] = []
     with open_uri(entry.uri) as f:
         pf = pq.ParquetFile(f)
-        parts = [validate_frame(entry.key, b.to_pandas(), spec.suite)
+        parts = [validate_frame(entry.key, b.to_pandas(), spec.suite, docs=pages)
                  for b in pf.iter_batches(batch_size=VALIDATE_BATCH)]
     result = merge(parts)
-    update = {"validation": result.model_dump(mode="json")}
+    docs_uri = f"{docs_dir}/{entry.key}.html"
+    fs, path = url_to_fs(docs_uri)
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    with fs.open(path, "w") as out:  # one file: pages of several batches follow each other
+        out.write("\n".join(pages))
+    update = {"validation": result.model_dump(mode="json"), "docs_uri": docs_uri}
     if not result.success:
         update |= {"status": bad_status, "reason": f"failed expectations: {result.summary()}"}
     return entry.model_copy(update=update)

@@ -4,6 +4,7 @@ same run left in the artifact store, so a rerun never recomputes or double-commi
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from prefect import task
@@ -15,9 +16,10 @@ from laas.anchors.store import read_manifest
 from laas.errors import AnchorTimeout, ConfigError, LaasError
 from laas.settings import get_settings
 from laas.tasks import shards as shardwork
-from laas.tasks.compute import map_shards
+from laas.tasks.compute import count_duplicates, map_shards
 from laas.tasks.manifests import build_manifest
 from laas.validators.spec import DatasetSpec, load_spec
+from laas.validators.suites import duplicate_rate_outcome
 
 RETRY_DELAYS = [2, 10, 30]
 
@@ -80,11 +82,18 @@ def validate_stage(spec: DatasetSpec, run: str, normalized: StageManifest, paren
                    address: str) -> StageManifest:
     if (done := _resume(spec, run, "validated")) is not None:
         return done
+    docs_dir = open_store(get_settings()).stage_dir(spec.name, run, "validated") + "/docs"
     entries = map_shards(shardwork.validate, [(e,) for e in normalized.shards], address=address,
                          label="validate",
                          batch_size=get_settings().batch_size, spec=spec,
-                         bad_status=_bad_status(spec))
-    return _log(build_manifest(spec, run, "validated", entries, (parent,)))
+                         bad_status=_bad_status(spec), docs_dir=docs_dir)
+    checks = ()
+    suite = spec.suite
+    if suite.max_dataset_duplicate_rate is not None and suite.text_hash_of:
+        accepted = [e.uri for e in entries if e.status == "ok"]
+        rows, distinct = count_duplicates(accepted, list(suite.text_hash_of), address=address)
+        checks = (duplicate_rate_outcome(suite.max_dataset_duplicate_rate, rows, distinct),)
+    return _log(build_manifest(spec, run, "validated", entries, (parent,), checks))
 
 
 @task(name="commit-checkpoint", **(RETRY | {"retries": 3}))
@@ -109,4 +118,8 @@ def _log(m: StageManifest) -> StageManifest:
                 len(m.accepted), m.shards_root[:18], m.passed)
     for s in m.quarantined:
         logger.warning("%s: shard %s %s: %s", m.stage, s.key, s.status, s.reason)
+    for check in (m.validation or {}).get("dataset", []):
+        logger.log(logging.INFO if check["success"] else logging.WARNING,
+                   "%s: dataset check %s held=%s (%s)", m.stage, check["type"], check["success"],
+                   check["observed"])
     return m

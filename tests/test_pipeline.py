@@ -49,6 +49,16 @@ def test_demo_prints_checkpoints_lineage_command_and_runs_again_on_the_same_chai
     assert [c["stage"] for c in second["checkpoints"]] == ["raw", "normalized", "validated"]
     assert [c["shard_count"] for c in second["checkpoints"]] == [8, 8, 7]
     assert second["passed"] is True
+    assert [c["success"] for c in second["dataset_checks"]] == [True]
+    # Every validated shard links its Data Docs page, written to the artifact store.
+    from laas.anchors.store import read_manifest
+
+    validated = read_manifest(second["checkpoints"][-1]["manifest_uri"])
+    for shard in validated.shards:
+        page = Path(shard.docs_uri).read_text()
+        assert "Expectation Validation Result" in page and "must not match any" in page
+        assert ("proprietary-scraped" in page) == (shard.key == "part-00005.jsonl.gz")
+    assert "Data Docs:" in out
     # The second run reused the running chain and the deployed registry.
     assert (ws.root / ".laas" / "chain" / "anvil.pid").read_text() == ws.pid
     assert (ws.root / ".laas" / "chain" / "registry.json").read_text() == ws.registry_file
@@ -145,6 +155,23 @@ def test_a_dataset_whose_suite_fails_is_denied_though_committed(ws) -> None:
     flow = subprocess.run([sys.executable, "-c", code], cwd=ws.root, env=ws.env,
                           capture_output=True, text=True, timeout=300)
     assert flow.returncode != 0 and "GateDenied" in flow.stderr
+
+
+def test_duplicates_across_shards_fail_the_dataset(ws) -> None:
+    a = rows(30, 40)
+    b = rows(31, 40) + [dict(r, prompt=r["prompt"].upper()) for r in a[:5]]  # same, normalized
+    ws.add_dataset("dupes", {
+        "a.jsonl": "".join(json.dumps(r) + "\n" for r in a).encode(),
+        "b.jsonl": "".join(json.dumps(r) + "\n" for r in b).encode(),
+    })
+    r = ws.laas("run", "dupes", "--json")
+    assert r.returncode == 1, r.stdout + r.stderr
+    summary = json.loads(r.stdout)
+    (check,) = summary["dataset_checks"]
+    assert not check["success"] and check["unexpected_count"] == 5
+    assert summary["set_aside"] == []  # each shard alone is clean
+    gate = ws.laas("gate", "dupes")
+    assert gate.returncode == 1 and "laas_dataset_duplicate_rate_at_most" in gate.stdout
 
 
 def test_malformed_shards_are_named_and_the_others_are_kept(ws) -> None:

@@ -79,7 +79,9 @@ def _plain(v: Any) -> Any:
     return _plain(str(v))
 
 
-def validate_frame(key: str, df: pd.DataFrame, spec: SuiteSpec) -> ShardValidation:
+def validate_frame(key: str, df: pd.DataFrame, spec: SuiteSpec,
+                   docs: list[str] | None = None) -> ShardValidation:
+    """Validate one frame; with `docs`, append the GX Data Docs HTML page of each result."""
     _, batch_def = _batch_definition()
     if spec.text_hash_of:
         df = df.assign(**{TEXT_HASH_COLUMN: [
@@ -88,8 +90,11 @@ def validate_frame(key: str, df: pd.DataFrame, spec: SuiteSpec) -> ShardValidati
     batch = batch_def.get_batch(batch_parameters={"dataframe": df})
     by_index = {}
     for suite in build_suites(spec):
-        for r in batch.validate(suite, result_format="SUMMARY").results:
+        result = batch.validate(suite, result_format="SUMMARY")
+        for r in result.results:
             by_index[r.expectation_config.meta["laas_index"]] = r
+        if docs is not None:
+            docs.append(render_docs(result))
     outcomes = []
     for i, e in enumerate(spec.expectations):
         r = by_index[i]
@@ -106,6 +111,14 @@ def validate_frame(key: str, df: pd.DataFrame, spec: SuiteSpec) -> ShardValidati
         ))
     success = all(o.success for o in outcomes if o.severity == "error")
     return ShardValidation(key=key, success=success, outcomes=tuple(outcomes))
+
+
+def render_docs(result: Any) -> str:
+    """The Data Docs page GX renders for one validation result."""
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    return DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
 
 
 def merge(parts: list[ShardValidation]) -> ShardValidation:

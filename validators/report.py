@@ -47,6 +47,11 @@ class ValidationReport(Frozen):
     suite: str
     suite_hash: str
     shards: tuple[ShardValidation, ...]
+    dataset: tuple[ExpectationOutcome, ...] = ()  # checks over all accepted shards at once
+
+    @property
+    def dataset_success(self) -> bool:
+        return all(o.success for o in self.dataset if o.severity == "error")
 
     @property
     def result_hash(self) -> str:

@@ -44,6 +44,8 @@ class SuiteSpec(Spec):
     text_hash_of: tuple[str, ...] = Field(
         (), description="columns whose normalized text keys duplicate checks "
                         "(the derived column _laas_text_hash)")
+    max_dataset_duplicate_rate: float | None = Field(
+        None, ge=0, le=1, description="most duplicate rows across all accepted shards")
 
     @property
     def suite_hash(self) -> str:

@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from laas.validators.report import ExpectationOutcome
 from laas.validators.spec import ExpectationSpec, SuiteSpec
-from laas.validators.text import TEXT_HASH_COLUMN
+from laas.validators.text import CONTROL_OR_REPLACEMENT, PII_PATTERNS, TEXT_HASH_COLUMN
 
 
 def _e(type_: str, severity: str = "error", **kwargs: Any) -> ExpectationSpec:
@@ -41,11 +42,15 @@ def instruction_corpus(
                      value_set=list(licenses)))
     es.append(_e("expect_column_values_to_be_unique", column=TEXT_HASH_COLUMN,
                  mostly=1.0 - max_duplicate_rate))
-    for severity, type_ in ((pii, "expect_column_values_to_be_free_of_pii"),
-                            (clean_text, "expect_column_values_to_be_clean_text")):
-        if severity != "off":
-            es += [_e(type_, severity, column=c) for c in text_columns]
-    return SuiteSpec(name=name, expectations=tuple(es), text_hash_of=tuple(text_columns))
+    # The patterns go into the kwargs so the suite hash commits to exactly what was screened.
+    if pii != "off":
+        es += [_e("expect_column_values_to_be_free_of_pii", pii, column=c,
+                  regex_list=list(PII_PATTERNS)) for c in text_columns]
+    if clean_text != "off":
+        es += [_e("expect_column_values_to_be_clean_text", clean_text, column=c,
+                  regex=CONTROL_OR_REPLACEMENT) for c in text_columns]
+    return SuiteSpec(name=name, expectations=tuple(es), text_hash_of=tuple(text_columns),
+                     max_dataset_duplicate_rate=max_duplicate_rate)
 
 
 def tabular_features(
@@ -68,6 +73,17 @@ def tabular_features(
     elif key_columns:
         es.append(_e("expect_compound_columns_to_be_unique", column_list=list(key_columns)))
     return SuiteSpec(name=name, expectations=tuple(es))
+
+
+def duplicate_rate_outcome(max_rate: float, rows: int, distinct: int) -> ExpectationOutcome:
+    """The dataset-wide duplicate check: duplicates are rows beyond the first of each text."""
+    duplicates = rows - distinct
+    rate = duplicates / rows if rows else 0.0
+    return ExpectationOutcome(
+        type="laas_dataset_duplicate_rate_at_most", column=None, severity="error",
+        success=rate <= max_rate, unexpected_count=duplicates,
+        observed={"rate": round(rate, 6), "max_rate": max_rate, "rows": rows},
+    )
 
 
 BUILTIN: dict[str, Callable[..., SuiteSpec]] = {

@@ -28,7 +28,7 @@ ARROW_TYPES = {
 }
 BLOCK_SIZE = 8 << 20  # bytes of text parsed per batch (JSONL, CSV)
 PARQUET_BATCH = 65_536  # rows per batch read from Parquet
-VALIDATE_BATCH = 250_000  # rows per Great Expectations validation
+VALIDATE_BATCH = 50_000  # rows per Great Expectations validation: bounds its memory
 _READ_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError,
                 EOFError, zlib.error, json.JSONDecodeError, UnicodeDecodeError)
 

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PY_OK  := $(VENV)/.installed
 JS_OK  := node_modules/.installed
 
-.PHONY: setup demo test lint contracts vectors chain-up chain-down clean
+.PHONY: setup demo test lint server contracts vectors chain-up chain-down clean
 
 setup: $(PY_OK) $(JS_OK)
 
@@ -30,6 +30,10 @@ demo: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+## server: Prefect server + UI, work pool, worker, deployments and the local chain; Ctrl-C stops all
+server: setup
+	$(BIN)/laas server
 
 lint: setup
 	$(BIN)/ruff check .

@@ -10,6 +10,20 @@ from laas.errors import AnchorError, LaasError, LineageNotFound
 from laas.settings import Settings
 
 
+def rebuild_index(settings: Settings) -> int:
+    """Refill the lineage index from the chain's events and the manifests they point to, each
+    manifest checked against its committed hash; returns the number of checkpoints indexed."""
+    from laas.anchors.store import read_manifest
+
+    registry = open_registry(settings, start_local=False)
+    index = open_index(settings)
+    count = 0
+    for cp in registry.checkpoints():
+        index.record(cp, read_manifest(cp.manifest_uri, expected_hash=cp.manifest_hash))
+        count += 1
+    return count
+
+
 def shard_lineage(settings: Settings, ref: str, run: str | None = None) -> dict[str, Any]:
     index = open_index(settings)
     matches = index.find_shard(ref, run)

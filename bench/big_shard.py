@@ -26,8 +26,9 @@ import sys
 import time
 from pathlib import Path
 
-WORDS = ("the data model trains on tokens because each step of gradient descent moves weights "
-         "toward lower loss while a validation split guards against overfitting").split()
+TEXT = ("the data model trains on tokens because each step of gradient descent moves weights "
+        "toward lower loss while a validation split guards against overfitting")
+WORDS = TEXT.split()
 
 
 def generate(path: Path, gb: float) -> tuple[int, int]:

@@ -41,16 +41,23 @@ def run(
     dataset: Annotated[str, typer.Argument(help="dataset name or path to a spec YAML")],
     run: RunOpt = None,
     dask_address: Annotated[str | None, typer.Option(help="existing Dask scheduler")] = None,
+    deployment: Annotated[bool, typer.Option(
+        "--deployment", help="run deployment ingest/DATASET on the Prefect server")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="with --deployment: follow it")] = False,
+    timeout: Annotated[float, typer.Option(help="with --wait: give up after seconds")] = 3600,
     as_json: JsonOpt = False,
 ) -> None:
     """Ingest a dataset: raw -> normalized -> validated, one checkpoint per stage.
     Exit 0 when the validated stage passed, 1 when it did not, 2 on error."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    from laas.flows.ingest import ingest
+    _quiet_prefect()
     from laas.tasks.manifests import new_run_name
 
     run = run or new_run_name()
+    if deployment:
+        _run_deployment(dataset, run, wait, timeout, as_json)
+        return
+    from laas.flows.ingest import ingest
+
     try:
         summary = ingest(dataset, run=run, dask_address=dask_address)
     except LaasError as e:  # what was done is kept: say how to pick it up
@@ -61,6 +68,116 @@ def run(
     else:
         _print_summary(summary)
     raise typer.Exit(0 if summary.passed else 1)
+
+
+def _quiet_prefect() -> None:
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def _run_deployment(dataset: str, run: str, wait: bool, timeout: float, as_json: bool) -> None:
+    from laas.deployments.trigger import trigger
+
+    flow_run = trigger(dataset, run, wait=wait, timeout=timeout)
+    state = flow_run.state
+    if not wait:
+        out.print(f"created flow run {flow_run.name} ({flow_run.id}) of ingest/{dataset}; "
+                  f"follow it in the Prefect UI or with `laas runs {dataset}`")
+        return
+    if state is None or not state.is_final():
+        raise LaasError(f"flow run {flow_run.name} still {state.name if state else 'pending'} "
+                        f"after {timeout:.0f}s; it goes on: follow it with `laas runs {dataset}`")
+    if not state.is_completed():
+        raise LaasError(f"flow run {flow_run.name} ended {state.name}: {state.message}; "
+                        f"resume with: laas run {dataset} --run {run} --deployment --wait")
+    from laas.anchors.canonical import name_id
+    from laas.anchors.ledger import open_registry
+
+    cps = [c for c in open_registry(_settings(), start_local=False).checkpoints(name_id(dataset))
+           if c.run_id == name_id(run)]
+    if as_json:
+        print(json.dumps({"flow_run": flow_run.name, "state": state.name, "run": run,
+                          "checkpoints": [c.model_dump() for c in cps]}, indent=2))
+    else:
+        out.print(f"flow run {flow_run.name}: {state.name}")
+        for cp in cps:
+            out.print(f"  {cp.stage:<10} {cp.shard_count:>6} shards  root "
+                      f"{_short(cp.shards_root, 16)}  passed={cp.passed}  "
+                      f"block {cp.block_number}  tx {cp.tx_hash}")
+    passed = any(c.stage == "validated" and c.passed for c in cps)
+    raise typer.Exit(0 if passed else 1)
+
+
+@app.command()
+def runs(
+    dataset: Annotated[str | None, typer.Argument(help="only this dataset")] = None,
+    limit: Annotated[int, typer.Option(help="how many")] = 20,
+) -> None:
+    """Recent ingest runs from the Prefect API, with their checkpoint status from the index."""
+    _quiet_prefect()
+    from laas.anchors.ledger import open_index
+    from laas.deployments.trigger import recent_runs
+
+    index = open_index(_settings())
+    for r in recent_runs(dataset, limit):
+        cps = {c["stage"]: c for c in index.runs(r["dataset"]) if c["run"] == r["run"]} \
+            if r["dataset"] and r["run"] else {}
+        validated = cps.get("validated")
+        status = ("no checkpoints" if not cps else
+                  f"{len(cps)}/3 checkpoints" if validated is None else
+                  f"validated passed={validated['passed']} block {validated['block_number']}")
+        start = r["start"].strftime("%Y-%m-%d %H:%M:%S") if r["start"] else "-"
+        out.print(f"{start}  {r['state']:<10} {r['flow_run']:<45} {status}")
+
+
+index_app = typer.Typer(no_args_is_help=True, help="The lineage index (a cache of the chain).")
+app.add_typer(index_app, name="index")
+
+
+@index_app.command("rebuild")
+def index_rebuild() -> None:
+    """Refill the index from the chain's events and the manifests they name."""
+    from laas.anchors.lineage import rebuild_index
+
+    out.print(f"indexed {rebuild_index(_settings())} checkpoints from the chain")
+
+
+@app.command()
+def server(
+    port: Annotated[int, typer.Option(help="Prefect API and UI port")] = 4200,
+    deploy: Annotated[bool, typer.Option(help="deploy prefect.yaml")] = True,
+) -> None:
+    """Prefect server + UI, the laas-local work pool and a worker, and the local chain, on
+    loopback, until Ctrl-C; then everything it started stops."""
+    import signal as _signal
+
+    from laas.anchors.ledger import local_chain
+    from laas.deployments.server import ControlPlane
+
+    settings = _settings()
+    plane = ControlPlane(settings.home.resolve() / "prefect", port)
+    _signal.signal(_signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    try:
+        if settings.is_local_chain:
+            local_chain(settings).up()
+        plane.start_server()
+        if deploy:
+            plane.deploy()
+        plane.start_worker()
+        out.print(f"Prefect UI http://127.0.0.1:{port}  (API {plane.api_url})")
+        out.print(f"in another shell: export PREFECT_API_URL={plane.api_url}")
+        out.print("Ctrl-C stops the server, the worker and the local chain")
+        while all(p.poll() is None for p in plane.procs):
+            import time
+
+            time.sleep(1)
+        raise LaasError(f"a Prefect process exited; see {plane.home}/server.log, worker.log")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        plane.stop()
+        if settings.is_local_chain:
+            local_chain(settings).down()
 
 
 def _print_summary(summary: Any) -> None:

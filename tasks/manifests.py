@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from laas.anchors.canonical import name_id
 from laas.anchors.hashing import BYTES_SCHEME, TABLE_SCHEME
-from laas.anchors.models import ShardEntry, StageManifest, stage_root
+from laas.anchors.models import Checkpoint, ShardEntry, StageManifest, stage_root
 from laas.validators.report import ExpectationOutcome, ShardValidation, ValidationReport
 from laas.validators.spec import DatasetSpec
 
@@ -47,6 +47,45 @@ def build_manifest(spec: DatasetSpec, run: str, stage: str, entries: list[ShardE
         created_at=datetime.now(UTC),
         **fields,
     )
+
+
+def stage_markdown(m: StageManifest, cp: Checkpoint) -> str:
+    """A stage's summary for people: counts, verdict, root, transaction, links."""
+    lines = [
+        f"# {m.dataset} · run `{m.run}` · {m.stage}",
+        "",
+        "| shards | accepted | set aside | passed | Merkle root | transaction | block |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+        f"| {len(m.shards)} | {len(m.accepted)} | {len(m.quarantined)} | "
+        f"{'yes' if cp.passed else '**no**'} | `{cp.shards_root}` | `{cp.tx_hash}` | "
+        f"{cp.block_number} |",
+        "",
+        f"- checkpoint `{cp.checkpoint_id}`",
+        f"- manifest [{cp.manifest_uri.rsplit('/', 1)[-1]}]({cp.manifest_uri}) "
+        f"(keccak256 `{cp.manifest_hash}`)",
+    ]
+    docs = next((s.docs_uri for s in m.shards if s.docs_uri), None)
+    if docs:
+        lines.append(f"- Data Docs: [{docs.rsplit('/', 1)[0]}/]({docs.rsplit('/', 1)[0]}/)")
+    for s in m.quarantined:
+        lines.append(f"- {s.status} `{s.key}`: {s.reason}")
+    for c in (m.validation or {}).get("dataset", []):
+        lines.append(f"- dataset check `{c['type']}`: {'held' if c['success'] else '**failed**'}"
+                     f" ({c['observed']})")
+    return "\n".join(lines)
+
+
+def failed_expectations(m: StageManifest) -> list[dict]:
+    """One row per failed expectation per shard, for a table artifact."""
+    rows = []
+    for shard in (m.validation or {}).get("shards", []):
+        for o in shard["outcomes"]:
+            if not o["success"]:
+                rows.append({"shard": shard["key"], "expectation": o["type"],
+                             "column": o["column"] or "", "severity": o["severity"],
+                             "unexpected": o["unexpected_count"],
+                             "example": repr(o["examples"][0]) if o["examples"] else ""})
+    return rows
 
 
 def new_run_name() -> str:

@@ -17,7 +17,7 @@ from laas.errors import AnchorTimeout, ConfigError, LaasError
 from laas.settings import get_settings
 from laas.tasks import shards as shardwork
 from laas.tasks.compute import count_duplicates, map_shards
-from laas.tasks.manifests import build_manifest
+from laas.tasks.manifests import build_manifest, failed_expectations, stage_markdown
 from laas.validators.spec import DatasetSpec, load_spec
 from laas.validators.suites import duplicate_rate_outcome
 
@@ -107,9 +107,29 @@ def commit_stage(manifest: StageManifest) -> Checkpoint:
         uri = store.write_manifest(manifest)
     cp = open_registry(settings).commit(manifest, uri)
     open_index(settings).record(cp, manifest)
+    publish_artifacts(manifest, cp)
     get_run_logger().info("%s: committed %s in block %d (tx %s)", manifest.stage,
                           cp.checkpoint_id[:18], cp.block_number, cp.tx_hash)
     return cp
+
+
+def publish_artifacts(m: StageManifest, cp: Checkpoint) -> None:
+    """What the Prefect UI shows of a stage: a markdown summary, and for the validated stage a
+    table of the expectations that failed."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    create_markdown_artifact(
+        key=f"{_slug(m.dataset)}-{m.stage}", markdown=stage_markdown(m, cp),
+        description=f"{m.dataset} run {m.run}: {m.stage} checkpoint")
+    if m.stage == "validated":
+        rows = failed_expectations(m)
+        if rows:
+            create_table_artifact(key=f"{_slug(m.dataset)}-failed-expectations", table=rows,
+                                  description=f"{m.dataset} run {m.run}: failed expectations")
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower())
 
 
 def _log(m: StageManifest) -> StageManifest:

@@ -1,0 +1,47 @@
+"""Runs through the Prefect API: trigger a deployment's flow run (and follow it), list recent
+ingest runs. Needs PREFECT_API_URL pointing at a server (`make server`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from laas.errors import ConfigError
+
+
+def trigger(dataset: str, run: str, *, wait: bool, timeout: float) -> Any:
+    """Create a flow run of deployment ingest/DATASET; with wait, follow it to a final state
+    (bounded by timeout) and return the flow run."""
+    from prefect.deployments import run_deployment
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        return run_deployment(
+            name=f"ingest/{dataset}", parameters={"dataset": dataset, "run": run},
+            flow_run_name=f"{dataset}-{run}", timeout=timeout if wait else 0, poll_interval=1,
+            as_subflow=False)
+    except ObjectNotFound:
+        raise ConfigError(
+            f"no deployment ingest/{dataset} on the Prefect server: run `prefect deploy --all` "
+            "(or `make server`), or drop --deployment to run in-process"
+        ) from None
+
+
+def recent_runs(dataset: str | None, limit: int) -> list[dict[str, Any]]:
+    """The latest ingest flow runs, newest first: name, state, dataset, run, start time."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+    from prefect.client.schemas.sorting import FlowRunSort
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=["ingest"])),
+            sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=limit * 4 if dataset else limit)
+    out = []
+    for fr in runs:
+        params = fr.parameters or {}
+        if dataset and params.get("dataset") != dataset:
+            continue
+        out.append({"flow_run": fr.name, "id": str(fr.id), "state": fr.state_name,
+                    "dataset": params.get("dataset"), "run": params.get("run"),
+                    "start": fr.start_time or fr.expected_start_time})
+    return out[:limit]

@@ -1,0 +1,18 @@
+"""Rebuild the lineage index from the chain and the manifests (the index is only a cache)."""
+
+from __future__ import annotations
+
+from prefect import flow, task
+
+from laas.anchors.lineage import rebuild_index
+from laas.settings import get_settings
+
+
+@task(name="rebuild-index", retries=2, retry_delay_seconds=[5, 30])
+def rebuild() -> int:
+    return rebuild_index(get_settings())
+
+
+@flow(name="reindex")
+def reindex() -> int:
+    return rebuild()

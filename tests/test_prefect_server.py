@@ -1,0 +1,89 @@
+"""The Prefect control plane for real: a Prefect server on a free loopback port, prefect.yaml
+deployed, a process worker, and `laas run --deployment --wait` going through the API."""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.request
+from collections.abc import Iterator
+
+import pytest
+
+from laas.deployments.server import ControlPlane
+from tests.conftest import Workspace, free_port
+
+
+def api(plane: ControlPlane, path: str, body: dict | None = None) -> object:
+    req = urllib.request.Request(
+        f"{plane.api_url}{path}", data=None if body is None else json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"}, method="GET" if body is None else "POST")
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return json.load(resp)
+
+
+@pytest.fixture(scope="module")
+def plane(workspace: Workspace) -> Iterator[ControlPlane]:
+    cp = ControlPlane(workspace.root / "prefect-server", free_port(), env=workspace.env)
+    try:
+        cp.start_server()
+        cp.deploy()
+        cp.start_worker()
+        workspace.env["PREFECT_API_URL"] = cp.api_url
+        yield cp
+    finally:
+        cp.stop()
+
+
+def test_run_through_a_deployment_completes_publishes_artifacts_and_commits(workspace,
+                                                                              plane) -> None:
+    r = workspace.laas("run", "instruct-sample", "--deployment", "--wait", "--json",
+                       "--timeout", "600", timeout=700)
+    assert r.returncode == 0, r.stdout + r.stderr + (plane.home / "worker.log").read_text()[-3000:]
+    result = json.loads(r.stdout)
+    assert result["state"] == "Completed"
+    assert [c["stage"] for c in result["checkpoints"]] == ["raw", "normalized", "validated"]
+    (flow_run,) = api(plane, "/flow_runs/filter",
+                      {"flow_runs": {"name": {"any_": [result["flow_run"]]}}})
+    assert flow_run["state_type"] == "COMPLETED"
+    assert flow_run["name"] == f"instruct-sample-{result['run']}"
+    artifacts = api(plane, "/artifacts/filter",
+                    {"artifacts": {"flow_run_id": {"any_": [flow_run["id"]]}}})
+    by_key = {a["key"]: a for a in artifacts}
+    for stage in ("raw", "normalized", "validated"):
+        md = by_key[f"instruct-sample-{stage}"]
+        assert md["type"] == "markdown" and "Merkle root" in md["data"]
+        tx = next(c["tx_hash"] for c in result["checkpoints"] if c["stage"] == stage)
+        assert tx in md["data"]
+    table = by_key["instruct-sample-failed-expectations"]
+    assert table["type"] == "table" and "proprietary-scraped" in json.dumps(table["data"])
+    runs = workspace.laas("runs", "instruct-sample")
+    assert runs.returncode == 0 and result["run"] in runs.stdout and "passed=True" in runs.stdout
+
+
+def test_schedules_from_prefect_yaml_are_on_the_deployments_and_active(plane) -> None:
+    dep = api(plane, "/deployments/name/ingest/instruct-sample")
+    (schedule,) = dep["schedules"]
+    assert schedule["active"] is True
+    assert schedule["schedule"]["cron"] == "0 2 * * *"
+    assert schedule["schedule"]["timezone"] == "Europe/Berlin"
+    assert dep["work_pool_name"] == "laas-local" and dep["parameters"] == {
+        "dataset": "instruct-sample"}
+    names = {d["name"] for d in api(plane, "/deployments/filter", {})}
+    assert {"instruct-sample", "gate-instruct-sample", "reindex"} <= names
+
+
+def test_unknown_deployment_is_a_clear_error(workspace, plane) -> None:
+    r = workspace.laas("run", "no-such-dataset", "--deployment", "--wait")
+    assert r.returncode == 2 and "no deployment ingest/no-such-dataset" in r.stderr
+
+
+def test_stopping_leaves_no_process_behind(workspace) -> None:
+    cp = ControlPlane(workspace.root / "prefect-stop", free_port(), env=workspace.env)
+    cp.start_server()
+    cp.start_worker()
+    groups = [p.pid for p in cp.procs]
+    cp.stop()
+    for pgid in groups:
+        with pytest.raises(ProcessLookupError):
+            os.killpg(pgid, 0)

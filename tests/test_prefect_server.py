@@ -7,6 +7,7 @@ import json
 import os
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -57,6 +58,7 @@ def test_run_through_a_deployment_completes_publishes_artifacts_and_commits(work
         assert tx in md["data"]
     table = by_key["instruct-sample-failed-expectations"]
     assert table["type"] == "table" and "proprietary-scraped" in json.dumps(table["data"])
+    plane.flow_run = flow_run
     runs = workspace.laas("runs", "instruct-sample")
     assert runs.returncode == 0 and result["run"] in runs.stdout and "passed=True" in runs.stdout
 
@@ -71,6 +73,47 @@ def test_schedules_from_prefect_yaml_are_on_the_deployments_and_active(plane) ->
         "dataset": "instruct-sample"}
     names = {d["name"] for d in api(plane, "/deployments/filter", {})}
     assert {"instruct-sample", "gate-instruct-sample", "reindex"} <= names
+
+
+CHROMIUM = "/usr/bin/chromium"
+# No background traffic: this machine reaches nothing but loopback and its package registries.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (.ci/run "
+                    "installs it; locally: apt-get install chromium)")
+def test_ui_shows_the_deployment_schedule_and_the_run_summary(plane, tmp_path_factory) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    out = os.environ.get("LAAS_TEST_OUTPUT")
+    shots = (Path(out) if out else tmp_path_factory.getbasetemp()) / "ui-screenshots"
+    shots.mkdir(parents=True, exist_ok=True)
+    ui = plane.api_url.removesuffix("/api")
+    dep = api(plane, "/deployments/name/ingest/instruct-sample")
+    artifact = api(plane, "/artifacts/filter", {"artifacts": {
+        "key": {"any_": ["instruct-sample-validated"]},
+        "flow_run_id": {"any_": [plane.flow_run["id"]]}}})[0]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(f"{ui}/deployments")
+        expect(page.get_by_text("instruct-sample", exact=True).first).to_be_visible(timeout=60_000)
+        page.screenshot(path=str(shots / "deployments.png"), full_page=True)
+        page.goto(f"{ui}/deployments/deployment/{dep['id']}")
+        expect(page.get_by_text("At 02:00 AM every day").first).to_be_visible(timeout=60_000)
+        page.screenshot(path=str(shots / "deployment-schedule.png"), full_page=True)
+        page.goto(f"{ui}/runs/flow-run/{plane.flow_run['id']}")
+        expect(page.get_by_text(plane.flow_run["name"]).first).to_be_visible(timeout=60_000)
+        page.screenshot(path=str(shots / "flow-run.png"), full_page=True)
+        page.goto(f"{ui}/artifacts/artifact/{artifact['id']}")
+        expect(page.get_by_text("Merkle root").first).to_be_visible(timeout=60_000)
+        page.screenshot(path=str(shots / "validated-summary.png"), full_page=True)
+        browser.close()
+    assert all((shots / f).stat().st_size > 10_000 for f in (
+        "deployments.png", "deployment-schedule.png", "flow-run.png", "validated-summary.png"))
 
 
 def test_unknown_deployment_is_a_clear_error(workspace, plane) -> None:

@@ -22,44 +22,37 @@ def clean() -> list[dict]:
     return rows(42, 60)
 
 
+# kind: (row, field, new value, expectation that must catch it, its column, severity)
+DEFECTS = {
+    "null": (3, "source", None, "expect_column_values_to_not_be_null", "source", "error"),
+    "empty": (5, "response", "", "expect_column_value_lengths_to_be_between", "response",
+              "error"),
+    "too_long": (7, "prompt", "x" * 2001, "expect_column_value_lengths_to_be_between", "prompt",
+                 "error"),
+    "lang": (9, "lang", "xx", "expect_column_values_to_be_in_set", "lang", "error"),
+    "license": (11, "license", "all-rights-reserved", "expect_column_values_to_be_in_set",
+                "license", "error"),
+    "email": (15, "response", "Write to jane.doe@example.org for the answer.",
+              "expect_column_values_to_be_free_of_pii", "response", "error"),
+    "phone": (16, "prompt", "Call me at +1 (415) 555-0100 tonight",
+              "expect_column_values_to_be_free_of_pii", "prompt", "error"),
+    "card": (17, "response", "my card is 4111 1111 1111 1111 ok",
+             "expect_column_values_to_be_free_of_pii", "response", "error"),
+    "mojibake": (19, "response", "caf\ufffd au lait", "expect_column_values_to_be_clean_text",
+                 "response", "warn"),
+}
+KINDS = [*DEFECTS, "near_duplicate"]
+
+
 def defect(kind: str) -> tuple[list[dict], str, str | None, str]:
     """(rows, expectation type, column, severity) for one seeded defect."""
     rs = clean()
-    if kind == "null":
-        rs[3]["source"] = None
-        return rs, "expect_column_values_to_not_be_null", "source", "error"
-    if kind == "empty":
-        rs[5]["response"] = ""
-        return rs, "expect_column_value_lengths_to_be_between", "response", "error"
-    if kind == "too_long":
-        rs[7]["prompt"] = "x" * 2001
-        return rs, "expect_column_value_lengths_to_be_between", "prompt", "error"
-    if kind == "lang":
-        rs[9]["lang"] = "xx"
-        return rs, "expect_column_values_to_be_in_set", "lang", "error"
-    if kind == "license":
-        rs[11]["license"] = "all-rights-reserved"
-        return rs, "expect_column_values_to_be_in_set", "license", "error"
     if kind == "near_duplicate":  # same text up to case, spacing and Unicode form
         rs[13] = {**rs[12], "prompt": "  " + rs[12]["prompt"].upper().replace(" ", "\t ")}
         return rs, "expect_column_values_to_be_unique", TEXT_HASH_COLUMN, "error"
-    if kind == "email":
-        rs[15]["response"] = "Write to jane.doe@example.org for the answer."
-        return rs, "expect_column_values_to_be_free_of_pii", "response", "error"
-    if kind == "phone":
-        rs[16]["prompt"] = "Call me at +1 (415) 555-0100 tonight"
-        return rs, "expect_column_values_to_be_free_of_pii", "prompt", "error"
-    if kind == "card":
-        rs[17]["response"] = "my card is 4111 1111 1111 1111 ok"
-        return rs, "expect_column_values_to_be_free_of_pii", "response", "error"
-    if kind == "mojibake":
-        rs[19]["response"] = "caf\ufffd au lait"
-        return rs, "expect_column_values_to_be_clean_text", "response", "warn"
-    raise ValueError(kind)
-
-
-KINDS = ["null", "empty", "too_long", "lang", "license", "near_duplicate", "email", "phone",
-         "card", "mojibake"]
+    row, field, value, type_, column, severity = DEFECTS[kind]
+    rs[row][field] = value
+    return rs, type_, column, severity
 
 
 def test_clean_corpus_passes_every_expectation() -> None:

@@ -69,7 +69,7 @@ class StageManifest(Record):
         return [s for s in self.shards if s.status != "ok"]
 
     def tree(self) -> MerkleTree:
-        return MerkleTree.build([from_hex(s.leaf) for s in self.accepted])
+        return shard_tree(self.shards)
 
     def to_bytes(self) -> bytes:
         return canonical_json(self)
@@ -79,8 +79,13 @@ class StageManifest(Record):
         return to_hex(keccak256(self.to_bytes()))
 
 
+def shard_tree(shards: list[ShardEntry] | tuple[ShardEntry, ...]) -> MerkleTree:
+    """The tree over the leaves of the accepted shards (the others have no leaf)."""
+    return MerkleTree.build([from_hex(leaf) for s in shards if (leaf := s.leaf)])
+
+
 def stage_root(shards: list[ShardEntry] | tuple[ShardEntry, ...]) -> str:
-    return to_hex(MerkleTree.build([from_hex(s.leaf) for s in shards if s.leaf]).root)
+    return to_hex(shard_tree(shards).root)
 
 
 class Checkpoint(Record):

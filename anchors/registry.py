@@ -4,7 +4,6 @@ checkpoints and their events back, verify a leaf on chain. All web3 lives here."
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -196,11 +195,3 @@ class Registry:
             gas_used=gas_used,
         )
 
-
-def wait_for(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AnchorTimeout(f"timed out after {timeout:.0f}s waiting for {what}")

@@ -70,6 +70,12 @@ def run(
     raise typer.Exit(0 if summary.passed else 1)
 
 
+def _checkpoint_line(cp: Any) -> str:
+    verdict = "[green]passed[/]" if cp.passed else "[red]FAILED[/]"
+    return (f"  {cp.stage:<10} {cp.shard_count:>6} shards  root {_short(cp.shards_root, 16)}  "
+            f"{verdict}  block {cp.block_number}  gas {cp.gas_used or '-'}  tx {cp.tx_hash}")
+
+
 def _quiet_prefect() -> None:
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     os.environ.setdefault("DO_NOT_TRACK", "1")
@@ -101,9 +107,7 @@ def _run_deployment(dataset: str, run: str, wait: bool, timeout: float, as_json:
     else:
         out.print(f"flow run {flow_run.name}: {state.name}")
         for cp in cps:
-            out.print(f"  {cp.stage:<10} {cp.shard_count:>6} shards  root "
-                      f"{_short(cp.shards_root, 16)}  passed={cp.passed}  "
-                      f"block {cp.block_number}  tx {cp.tx_hash}")
+            out.print(_checkpoint_line(cp))
     passed = any(c.stage == "validated" and c.passed for c in cps)
     raise typer.Exit(0 if passed else 1)
 
@@ -149,14 +153,18 @@ def server(
 ) -> None:
     """Prefect server + UI, the laas-local work pool and a worker, and the local chain, on
     loopback, until Ctrl-C; then everything it started stops."""
-    import signal as _signal
+    import signal
+    import time
 
     from laas.anchors.ledger import local_chain
     from laas.deployments.server import ControlPlane
 
+    def stop_on_term(*_: object) -> None:  # `kill` stops it like Ctrl-C does
+        raise KeyboardInterrupt
+
     settings = _settings()
     plane = ControlPlane(settings.home.resolve() / "prefect", port)
-    _signal.signal(_signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt))
+    signal.signal(signal.SIGTERM, stop_on_term)
     try:
         if settings.is_local_chain:
             local_chain(settings).up()
@@ -168,8 +176,6 @@ def server(
         out.print(f"in another shell: export PREFECT_API_URL={plane.api_url}")
         out.print("Ctrl-C stops the server, the worker and the local chain")
         while all(p.poll() is None for p in plane.procs):
-            import time
-
             time.sleep(1)
         raise LaasError(f"a Prefect process exited; see {plane.home}/server.log, worker.log")
     except KeyboardInterrupt:
@@ -183,10 +189,7 @@ def server(
 def _print_summary(summary: Any) -> None:
     out.print(f"[bold]{summary.dataset}[/] run [bold]{summary.run}[/]: checkpoints committed")
     for cp in summary.checkpoints:
-        verdict = "[green]passed[/]" if cp.passed else "[red]FAILED[/]"
-        out.print(f"  {cp.stage:<10} {cp.shard_count:>6} shards  root "
-                  f"{_short(cp.shards_root, 16)}  {verdict}  block {cp.block_number}  "
-                  f"gas {cp.gas_used or '-'}  tx {cp.tx_hash}")
+        out.print(_checkpoint_line(cp))
     for s in summary.set_aside:
         out.print(f"  [yellow]{s.status}[/] {s.key}: {s.reason}")
     for check in summary.dataset_checks:

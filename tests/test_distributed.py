@@ -1,0 +1,113 @@
+"""Distribution for real: a Dask scheduler and two workers as separate processes on loopback.
+The same dataset gives the same roots on them as on a LocalCluster, even when a worker is
+killed in the middle of a stage."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from laas.datasets.make_sample import rows
+from tests.conftest import Workspace, free_port
+
+DASK = str(Path(sys.executable).parent / "dask")
+
+
+class DaskProcs:
+    def __init__(self, root: Path):
+        self.port = free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.log = root / "dask.log"
+        self.scheduler = self._spawn("scheduler", "--host", "127.0.0.1", "--port",
+                                     str(self.port), "--no-dashboard")
+        self.workers = [self.worker() for _ in range(2)]
+        self.wait_for_workers(2)
+
+    def _spawn(self, *args: str) -> subprocess.Popen:
+        with open(self.log, "ab") as log:
+            return subprocess.Popen([DASK, *args], stdout=log, stderr=subprocess.STDOUT)
+
+    def worker(self) -> subprocess.Popen:
+        return self._spawn("worker", self.address, "--nthreads", "1", "--nworkers", "1",
+                           "--host", "127.0.0.1", "--no-dashboard", "--no-nanny")
+
+    def wait_for_workers(self, n: int, timeout: float = 60) -> None:
+        from distributed import Client
+
+        with Client(self.address, timeout=30) as c:
+            c.wait_for_workers(n, timeout=timeout)
+
+    def stop(self) -> None:
+        for p in [*self.workers, self.scheduler]:
+            p.terminate()
+        for p in [*self.workers, self.scheduler]:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
+
+@pytest.fixture(scope="module")
+def dask_procs(workspace: Workspace) -> Iterator[DaskProcs]:
+    procs = DaskProcs(workspace.root)
+    yield procs
+    procs.stop()
+
+
+def _shards(n: int, rows_each: int) -> dict[str, bytes]:
+    return {f"part-{i:03d}.jsonl": "".join(json.dumps(r) + "\n" for r in rows(100 + i, rows_each))
+            .encode() for i in range(n)}
+
+
+def _roots(summary: dict) -> list[str]:
+    return [c["shards_root"] for c in summary["checkpoints"]]
+
+
+def _run(ws: Workspace, *args: str) -> dict:
+    r = ws.laas("run", *args, "--json", timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr[-4000:]
+    return json.loads(r.stdout)
+
+
+def test_external_scheduler_gives_the_local_cluster_roots(workspace, dask_procs) -> None:
+    workspace.add_dataset("spread", _shards(12, 200))
+    local = _run(workspace, "spread")
+    remote = _run(workspace, "spread", "--dask-address", dask_procs.address)
+    assert _roots(remote) == _roots(local)
+    assert [c["shard_count"] for c in remote["checkpoints"]] == [12, 12, 12]
+
+
+def test_a_worker_killed_mid_stage_loses_and_doubles_nothing(workspace, dask_procs) -> None:
+    from distributed import Client
+
+    workspace.add_dataset("survivor", _shards(40, 1500))
+    local = _run(workspace, "survivor")
+    cmd = [str(Path(sys.executable).parent / "laas"), "run", "survivor", "--json",
+           "--dask-address", dask_procs.address]
+    proc = subprocess.Popen(cmd, cwd=workspace.root, env=workspace.env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    victim = dask_procs.workers[0]
+    with Client(dask_procs.address, timeout=30) as client:
+        (address,) = [a for a, pid in client.run(os.getpid).items() if pid == victim.pid]
+        deadline = time.monotonic() + 300
+        busy: list = []
+        while time.monotonic() < deadline and proc.poll() is None:
+            busy = client.processing().get(address, [])
+            if busy:  # the victim holds shard work right now
+                break
+            time.sleep(0.02)
+        assert busy, "the victim never got shard work to lose"
+        victim.kill()
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out + err[-4000:]
+    summary = json.loads(out)
+    assert _roots(summary) == _roots(local)
+    assert [c["shard_count"] for c in summary["checkpoints"]] == [40, 40, 40]
+    dask_procs.workers[0] = dask_procs.worker()  # leave two workers for whoever comes next

@@ -124,14 +124,15 @@ def _check_parents(registry: Registry, cp: Checkpoint, stored: dict) -> str | No
 
 def _check_shards(m: StageManifest, root_hex: str) -> str | None:
     root = from_hex(root_hex)
-    proofs = m.tree().proofs()
+    tree = m.tree()
     for s in m.accepted:
         try:
             digest, size, rows = rehash_parquet(s.uri)
         except (OSError, ValueError) as e:
             return f"shard {s.key} ({s.uri}) cannot be re-read: {type(e).__name__}: {e}"
         leaf = leaf_hash(s.key, digest, size, rows)
-        if to_hex(digest) != s.content_hash or not verify(proofs.get(leaf, []), root, leaf):
+        if to_hex(digest) != s.content_hash or to_hex(leaf) != s.leaf \
+                or not verify(tree.proof(leaf), root, leaf):
             return (f"shard {s.key} ({s.uri}) does not match its committed hash: "
                     "it changed after validation")
     return None

@@ -9,6 +9,8 @@ roots and proofs match the JS library and the contract's verify view.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from pydantic import BaseModel, ConfigDict
 
 from laas.anchors.canonical import keccak256
@@ -66,20 +68,22 @@ class MerkleTree(BaseModel):
     def root(self) -> bytes:
         return self.nodes[0] if self.nodes else EMPTY_ROOT
 
+    @cached_property
     def _positions(self) -> dict[bytes, int]:
+        """Leaf -> array index, built once so each proof costs O(log n)."""
         n = len(self.leaves)
         return {self.nodes[i]: i for i in range(len(self.nodes) - n, len(self.nodes))}
 
     def proof(self, leaf: bytes) -> list[bytes]:
         """Sibling hashes from the leaf up to the root."""
-        index = self._positions().get(leaf)
+        index = self._positions.get(leaf)
         if index is None:
             raise KeyError("leaf is not in the tree")
         return self._proof_at(index)
 
     def proofs(self) -> dict[bytes, list[bytes]]:
         """Every leaf's proof at once (one position map, not one per leaf)."""
-        return {leaf: self._proof_at(i) for leaf, i in self._positions().items()}
+        return {leaf: self._proof_at(i) for leaf, i in self._positions.items()}
 
     def _proof_at(self, index: int) -> list[bytes]:
         path = []

@@ -198,6 +198,26 @@ def test_malformed_shards_are_named_and_the_others_are_kept(ws) -> None:
         ["a-good.jsonl.parquet", "b-good.jsonl.gz.parquet"]
 
 
+def test_index_rebuilt_from_the_chain_answers_the_same(ws) -> None:
+    before = ws.laas("lineage", SHARD0, "--json")
+    assert before.returncode == 0
+    index = ws.root / ".laas" / "index.db"
+    index.unlink()
+    assert ws.laas("lineage", SHARD0).returncode == 2  # the cache is gone
+    rebuilt = ws.laas("index", "rebuild")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert json.loads(ws.laas("lineage", SHARD0, "--json").stdout) == json.loads(before.stdout)
+
+
+def test_gate_waits_for_confirmations(ws) -> None:
+    verdict = json.loads(ws.laas("gate", "instruct-sample", "--json").stdout)
+    need = verdict["confirmations"] + 3
+    r = ws.laas("gate", "instruct-sample", "--min-confirmations", str(need))
+    assert r.returncode == 1 and f"{need} required" in r.stdout
+    registry(ws).w3.provider.make_request("anvil_mine", [hex(3)])
+    assert ws.laas("gate", "instruct-sample", "--min-confirmations", str(need)).returncode == 0
+
+
 def test_stopping_and_restarting_the_chain_keeps_every_checkpoint(ws) -> None:
     assert ws.laas("chain", "down").returncode == 0
     status = ws.laas("chain", "status")

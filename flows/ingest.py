@@ -3,6 +3,8 @@ of the next. Reads like the recipe it is; the work is in laas.tasks."""
 
 from __future__ import annotations
 
+import time
+
 from prefect import flow
 from prefect.runtime import flow_run
 from pydantic import BaseModel, ConfigDict
@@ -29,6 +31,20 @@ class RunSummary(BaseModel):
     set_aside: tuple[ShardEntry, ...]  # failed or quarantined, with reasons
     dataset_checks: tuple[dict, ...] = ()  # checks over all accepted shards at once
     passed: bool
+    seconds: dict[str, float] = {}  # wall time per stage, its commit included
+
+
+class _Laps:
+    """Wall time since the previous lap, by name."""
+
+    def __init__(self) -> None:
+        self.times: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def __call__(self, name: str) -> None:
+        now = time.perf_counter()
+        self.times[name] = round(now - self._last, 3)
+        self._last = now
 
 
 def _run_name() -> str:
@@ -41,13 +57,19 @@ def ingest(dataset: str, run: str | None = None, dask_address: str | None = None
     settings = get_settings()
     run = run or new_run_name()
     spec = load_spec_task(dataset)
-    with dask_cluster(dask_address or settings.dask_address, settings.dask_workers) as address:
+    lap = _Laps()
+    with dask_cluster(dask_address or settings.dask_address, settings.dask_workers,
+                      settings.dask_cluster) as address:
+        lap("cluster")
         raw = raw_stage(spec, run, address)
         raw_cp = commit_stage(raw)
+        lap("raw")
         normalized = normalize_stage(spec, run, raw, raw_cp.checkpoint_id, address)
         normalized_cp = commit_stage(normalized)
+        lap("normalized")
         validated = validate_stage(spec, run, normalized, normalized_cp.checkpoint_id, address)
         validated_cp = commit_stage(validated)
+        lap("validated")
     return RunSummary(
         dataset=spec.name,
         run=run,
@@ -55,4 +77,5 @@ def ingest(dataset: str, run: str | None = None, dask_address: str | None = None
         set_aside=tuple(validated.quarantined),
         dataset_checks=tuple((validated.validation or {}).get("dataset", ())),
         passed=validated.passed,
+        seconds=lap.times,
     )

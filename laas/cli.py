@@ -195,6 +195,9 @@ def _print_summary(summary: Any) -> None:
     for check in summary.dataset_checks:
         if not check["success"]:
             out.print(f"  [red]dataset check failed[/] {check['type']}: {check['observed']}")
+    if summary.seconds:
+        parts = ", ".join(f"{k} {v:.1f}" for k, v in summary.seconds.items())
+        out.print(f"  took {sum(summary.seconds.values()):.1f} s ({parts})")
     validated = summary.checkpoints[-1]
     if validated.passed:
         out.print("[green]validated stage passed[/]")

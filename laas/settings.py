@@ -32,8 +32,10 @@ class Settings(BaseSettings):
     s3_key: SecretStr | None = None
     s3_secret: SecretStr | None = None
     dask_address: str | None = Field(None, description="existing Dask scheduler; unset = local")
+    dask_cluster: str = Field("local", description="cluster factory: local, kube, module:fn")
     dask_workers: int = 2
-    batch_size: int = Field(64, description="shards per Dask task")
+    batch_size: int = Field(1000, description="most shards per Dask task")
+    batch_bytes: int = Field(256 << 20, description="most bytes of shards per Dask task")
     min_confirmations: int = 1
     tx_timeout: float = 120.0
     datasets_dir: Path | None = Field(None, description="extra folder of dataset specs")

@@ -12,24 +12,21 @@ _clients: dict[str, Any] = {}
 
 
 @contextmanager
-def dask_cluster(address: str | None, n_workers: int = 2) -> Iterator[str]:
-    """Yield a scheduler address: the given one, or a LocalCluster's on loopback for the
-    duration of the block."""
+def dask_cluster(address: str | None, n_workers: int = 2, factory: str = "local") -> Iterator[str]:
+    """Yield a scheduler address for the block: the given one, or one from the named cluster
+    factory (laas.deployments.clusters, looked up by name so this layer does not import that
+    one)."""
     if address:
         yield address
         return
-    import logging
+    import importlib
 
-    from distributed import LocalCluster
-
-    # silence_logs: shutdown chatter (closed comms) is not news to a pipeline user
-    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                      host="127.0.0.1", dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster:
+    clusters = importlib.import_module("laas.deployments.clusters")
+    with clusters.resolve(factory)(n_workers=n_workers) as started:
         try:
-            yield cluster.scheduler_address
+            yield started
         finally:
-            client = _clients.pop(cluster.scheduler_address, None)
+            client = _clients.pop(started, None)
             if client is not None:
                 client.close()
 
@@ -43,22 +40,47 @@ def client_for(address: str) -> Any:
     return client
 
 
-def _run_batch(batch: Sequence[tuple], fn: Callable, kwargs: dict) -> list:
+def _run_each(batch: Sequence[tuple], fn: Callable, kwargs: dict) -> list:
     return [fn(*item, **kwargs) for item in batch]
 
 
+def _run_whole(batch: Sequence[tuple], fn: Callable, kwargs: dict) -> list:
+    return fn([item[0] for item in batch], **kwargs)
+
+
+def plan_batches(weights: Sequence[int], *, max_items: int, max_weight: int,
+                 min_batches: int) -> list[slice]:
+    """Consecutive batches: at most max_items each and, beyond their first item, at most
+    max_weight (bytes) each; at least min_batches when there are that many items, so every
+    worker gets work."""
+    n = len(weights)
+    cap = max(1, min(max_items, math.ceil(n / max(1, min_batches))))
+    out, start, weight = [], 0, 0
+    for i, w in enumerate(weights):
+        if i > start and (i - start >= cap or weight + w > max_weight):
+            out.append(slice(start, i))
+            start, weight = i, 0
+        weight += w
+    if n:
+        out.append(slice(start, n))
+    return out
+
+
 def map_shards(fn: Callable, items: Sequence[tuple], *, address: str, batch_size: int,
-               label: str = "shards", **kwargs: Any) -> list:
-    """fn(*item, **kwargs) for every item on the cluster, in input order; a progress bar on
-    a terminal."""
+               batch_bytes: int = 1 << 62, weights: Sequence[int] | None = None,
+               whole_batch: bool = False, label: str = "shards", **kwargs: Any) -> list:
+    """fn(*item, **kwargs) for every item on the cluster, in input order, in batches of
+    consecutive items (see plan_batches); with whole_batch, fn(list of first elements,
+    **kwargs) once per batch, returning one result per item. A progress bar on a terminal."""
     if not items:
         return []
     client = client_for(address)
     workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
-    # Small datasets still spread over every worker; large ones cap the batch size.
-    size = max(1, min(batch_size, math.ceil(len(items) / (2 * workers))))
-    batches = [items[i : i + size] for i in range(0, len(items), size)]
-    futures = client.map(_run_batch, batches, fn=fn, kwargs=kwargs, pure=False)
+    plan = plan_batches(weights or [0] * len(items), max_items=batch_size,
+                        max_weight=batch_bytes, min_batches=2 * workers)
+    batches = [items[s] for s in plan]
+    futures = client.map(_run_whole if whole_batch else _run_each, batches, fn=fn,
+                         kwargs=kwargs, pure=False)
     _progress(futures, [len(b) for b in batches], label)
     results = client.gather(futures)
     return [r for batch in results for r in batch]

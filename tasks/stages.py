@@ -38,6 +38,13 @@ def _bad_status(spec: DatasetSpec) -> str:
     return "quarantined" if spec.on_failure == "quarantine" else "failed"
 
 
+def _batching(previous: StageManifest) -> dict[str, Any]:
+    """Shards per Dask task, weighted by the bytes the previous stage saw."""
+    settings = get_settings()
+    return {"batch_size": settings.batch_size, "batch_bytes": settings.batch_bytes,
+            "weights": [s.byte_size for s in previous.shards]}
+
+
 def _resume(spec: DatasetSpec, run: str, stage: str) -> StageManifest | None:
     uri = open_store(get_settings()).find_manifest(spec.name, run, stage)
     if uri is None:
@@ -71,8 +78,7 @@ def normalize_stage(spec: DatasetSpec, run: str, raw: StageManifest, parent: str
         return done
     out_dir = open_store(get_settings()).stage_dir(spec.name, run, "normalized")
     entries = map_shards(shardwork.normalize, [(e,) for e in raw.shards], address=address,
-                         label="normalize",
-                         batch_size=get_settings().batch_size, spec=spec, out_dir=out_dir,
+                         label="normalize", **_batching(raw), spec=spec, out_dir=out_dir,
                          bad_status=_bad_status(spec))
     return _log(build_manifest(spec, run, "normalized", entries, (parent,)))
 
@@ -83,10 +89,9 @@ def validate_stage(spec: DatasetSpec, run: str, normalized: StageManifest, paren
     if (done := _resume(spec, run, "validated")) is not None:
         return done
     docs_dir = open_store(get_settings()).stage_dir(spec.name, run, "validated") + "/docs"
-    entries = map_shards(shardwork.validate, [(e,) for e in normalized.shards], address=address,
-                         label="validate",
-                         batch_size=get_settings().batch_size, spec=spec,
-                         bad_status=_bad_status(spec), docs_dir=docs_dir)
+    entries = map_shards(shardwork.validate_batch, [(e,) for e in normalized.shards],
+                         whole_batch=True, label="validate", **_batching(normalized), spec=spec,
+                         address=address, bad_status=_bad_status(spec), docs_dir=docs_dir)
     checks = ()
     suite = spec.suite
     if suite.max_dataset_duplicate_rate is not None and suite.text_hash_of:

@@ -61,3 +61,47 @@ def test_gate_and_lineage_do_not_import_prefect_dask_or_gx() -> None:
             "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_batches_are_bounded_by_count_and_bytes_and_feed_every_worker() -> None:
+    from laas.tasks.compute import plan_batches
+
+    def sizes(weights, **kw):
+        return [s.stop - s.start for s in plan_batches(weights, **kw)]
+
+    assert sizes([1] * 10, max_items=4, max_weight=100, min_batches=1) == [4, 4, 2]
+    assert sizes([1] * 10, max_items=100, max_weight=100, min_batches=4) == [3, 3, 3, 1]
+    assert sizes([60, 60, 10, 200, 5], max_items=100, max_weight=100, min_batches=1) == [1, 2, 1, 1]
+    assert sizes([], max_items=4, max_weight=1, min_batches=2) == []
+
+
+LAYERS = ["anchors", "validators", "tasks", "flows", "deployments"]  # each may use those before
+
+
+def test_no_layer_imports_a_layer_above_it() -> None:
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    wrong = []
+    for rank, layer in enumerate(LAYERS):
+        above = tuple(f"laas.{x}" for x in LAYERS[rank + 1 :])
+        for path in (root / layer).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                    [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+                wrong += [f"{path.relative_to(root)}: {n}" for n in names if n.startswith(above)]
+    assert not wrong
+
+
+def test_cluster_factories_resolve_by_name_and_say_what_is_missing() -> None:
+    from laas.deployments import clusters
+
+    assert clusters.resolve("local") is clusters.local
+    assert clusters.resolve("laas.deployments.clusters:existing") is clusters.existing
+    with pytest.raises(ConfigError, match="LAAS_DASK_CLUSTER=nope: unknown"):
+        clusters.resolve("nope")
+    with pytest.raises(ConfigError, match="LAAS_DASK_CLUSTER=kube needs dask-kubernetes"), \
+            clusters.kube():
+        pass
+    assert clusters.KUBE_SPEC.is_file()

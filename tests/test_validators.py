@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from laas.datasets.make_sample import rows
-from laas.validators.gx_suite import merge, validate_frame
+from laas.validators.gx_suite import merge, poolable, validate_frame, validate_frames
 from laas.validators.report import ShardValidation
 from laas.validators.spec import DatasetSpec
 from laas.validators.suites import instruction_corpus, tabular_features
@@ -81,6 +81,24 @@ def test_results_of_batches_merge_into_one_per_shard() -> None:
     assert isinstance(merged, ShardValidation) and not merged.success
     assert {o.type for o in merged.failures} == {"expect_column_values_to_be_free_of_pii",
                                                  "expect_column_values_to_be_in_set"}
+
+
+@pytest.mark.parametrize("suite", [SUITE, instruction_corpus(max_duplicate_rate=0.05)],
+                         ids=["strict", "mostly"])
+def test_small_shards_validated_together_get_the_results_they_get_alone(suite) -> None:
+    # Every defect in its own small shard, a clean shard, and the same rows in two shards
+    # (duplicates across shards are the dataset check's business, not a shard's).
+    parts = [(kind, pd.DataFrame(defect(kind)[0][:25])) for kind in KINDS]
+    parts += [("clean", pd.DataFrame(clean()[:10])), ("twin", pd.DataFrame(clean()[:10]))]
+    parts += [("dupes", pd.DataFrame([clean()[0]] * 2 + clean()[1:40]))]
+    assert poolable(suite)
+    alone = [validate_frame(k, df, suite) for k, df in parts]
+    together = validate_frames(parts, suite)
+    assert together == alone
+    failed = {r.key for r in together if not r.success}
+    assert {"null", "empty", "email", "phone", "card"} <= failed
+    assert ("dupes" in failed) is (suite is SUITE)  # 2 of 41 rows is within mostly=0.95
+    assert not failed & {"clean", "twin", "mojibake"}
 
 
 def test_tabular_suite_checks_schema_nulls_ranges_and_keys() -> None:

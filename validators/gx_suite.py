@@ -29,39 +29,72 @@ def _batch_definition() -> Any:
     return ctx, asset.add_batch_definition_whole_dataframe("whole")
 
 
-_suites: dict[str, list[Any]] = {}  # by suite hash: a spec holds dicts, so it is not hashable
+_suites: dict[tuple[str, bool], list[Any]] = {}  # a spec holds dicts, so key by its hash
+
+SHARD_COLUMN = "_laas_shard"  # which shard a row came from, when shards are validated together
+# Expectations whose verdict on a row depends on that row alone, so shards can be validated
+# together and the unexpected rows attributed back; uniqueness is made per-shard by adding the
+# shard to its key. Anything else (table shape, aggregates, order) is validated shard by shard.
+ROW_WISE = frozenset({
+    "expect_column_values_to_not_be_null", "expect_column_values_to_be_null",
+    "expect_column_values_to_be_in_set", "expect_column_values_to_not_be_in_set",
+    "expect_column_values_to_be_between", "expect_column_value_lengths_to_be_between",
+    "expect_column_value_lengths_to_equal", "expect_column_values_to_match_regex",
+    "expect_column_values_to_not_match_regex", "expect_column_values_to_match_regex_list",
+    "expect_column_values_to_not_match_regex_list", "expect_column_values_to_be_json_parseable",
+    "expect_column_values_to_match_strftime_format",
+    "expect_column_values_to_be_dateutil_parseable",
+    "expect_column_values_to_be_free_of_pii", "expect_column_values_to_be_clean_text",
+})
+_UNIQUE = "expect_column_values_to_be_unique"
 
 
-def _domain(e: Any) -> tuple:
-    return e.type, e.kwargs.get("column"), tuple(e.kwargs.get("column_list", ()))
+def poolable(spec: SuiteSpec) -> bool:
+    return all(e.type in ROW_WISE or e.type == _UNIQUE for e in spec.expectations)
 
 
-def build_suites(spec: SuiteSpec) -> list[Any]:
+def _gx_config(e: Any, pooled: bool) -> tuple[str, dict]:
+    if pooled and e.type == _UNIQUE:
+        kwargs = {k: v for k, v in e.kwargs.items() if k != "column"}
+        return "expect_compound_columns_to_be_unique", kwargs | {
+            "column_list": [SHARD_COLUMN, e.kwargs["column"]],
+            "ignore_row_if": "any_value_is_missing"}  # nulls are not duplicates, as per column
+    return e.type, dict(e.kwargs)
+
+
+def _domain(type_: str, kwargs: dict) -> tuple:
+    return type_, kwargs.get("column"), tuple(kwargs.get("column_list", ()))
+
+
+def build_suites(spec: SuiteSpec, pooled: bool = False) -> list[Any]:
     """GX keeps one expectation per (type, column) in a suite, so two of the same kind with
     different bounds (an `error` and a `warn` one, say) go into separate GX suites. Each
     expectation carries its index in the spec so results map back to it."""
-    if spec.suite_hash in _suites:
-        return _suites[spec.suite_hash]
+    if (spec.suite_hash, pooled) in _suites:
+        return _suites[spec.suite_hash, pooled]
     import great_expectations as gx
     from great_expectations.expectations.expectation_configuration import (
         ExpectationConfiguration,
     )
 
     ctx, _ = _batch_definition()
-    layers: list[list[tuple[int, Any]]] = []
+    layers: list[list[tuple[int, str, dict]]] = []
     for i, e in enumerate(spec.expectations):
-        layer = next((la for la in layers if all(_domain(x) != _domain(e) for _, x in la)), None)
+        type_, kwargs = _gx_config(e, pooled)
+        d = _domain(type_, kwargs)
+        layer = next((la for la in layers if all(_domain(t, k) != d for _, t, k in la)), None)
         if layer is None:
             layers.append(layer := [])
-        layer.append((i, e))
+        layer.append((i, type_, kwargs))
     suites = []
     for n, layer in enumerate(layers):
-        suite = gx.ExpectationSuite(name=f"{spec.name}-{spec.suite_hash[2:14]}-{n}")
-        for i, e in layer:
+        name = f"{spec.name}-{spec.suite_hash[2:14]}-{'pooled-' if pooled else ''}{n}"
+        suite = gx.ExpectationSuite(name=name)
+        for i, type_, kwargs in layer:
             suite.add_expectation_configuration(
-                ExpectationConfiguration(type=e.type, kwargs=e.kwargs, meta={"laas_index": i}))
+                ExpectationConfiguration(type=type_, kwargs=kwargs, meta={"laas_index": i}))
         suites.append(ctx.suites.add_or_update(suite))
-    _suites[spec.suite_hash] = suites
+    _suites[spec.suite_hash, pooled] = suites
     return suites
 
 
@@ -79,38 +112,93 @@ def _plain(v: Any) -> Any:
     return _plain(str(v))
 
 
-def validate_frame(key: str, df: pd.DataFrame, spec: SuiteSpec,
-                   docs: list[str] | None = None) -> ShardValidation:
-    """Validate one frame; with `docs`, append the GX Data Docs HTML page of each result."""
+def _with_text_hash(df: pd.DataFrame, spec: SuiteSpec) -> pd.DataFrame:
+    if not spec.text_hash_of:
+        return df
+    return df.assign(**{TEXT_HASH_COLUMN: [
+        text_hash(list(row)) for row in zip(*(df[c] for c in spec.text_hash_of), strict=True)
+    ]})
+
+
+def _run(df: pd.DataFrame, suites: list[Any], result_format: Any,
+         docs: list[str] | None) -> dict[int, Any]:
+    """Each expectation's GX result, by its index in the spec."""
     _, batch_def = _batch_definition()
-    if spec.text_hash_of:
-        df = df.assign(**{TEXT_HASH_COLUMN: [
-            text_hash(list(row)) for row in zip(*(df[c] for c in spec.text_hash_of), strict=True)
-        ]})
     batch = batch_def.get_batch(batch_parameters={"dataframe": df})
     by_index = {}
-    for suite in build_suites(spec):
-        result = batch.validate(suite, result_format="SUMMARY")
+    for suite in suites:
+        result = batch.validate(suite, result_format=result_format)
         for r in result.results:
             by_index[r.expectation_config.meta["laas_index"]] = r
         if docs is not None:
             docs.append(render_docs(result))
+    return by_index
+
+
+def _outcome(e: Any, success: bool, count: int | None, examples: list,
+             observed: Any = None) -> ExpectationOutcome:
+    return ExpectationOutcome(
+        type=e.type,
+        column=e.kwargs.get("column") or ",".join(e.kwargs.get("column_list", [])) or None,
+        severity=e.severity, success=success, unexpected_count=count,
+        examples=tuple(_plain(x) for x in examples[:_MAX_EXAMPLES]), observed=_plain(observed))
+
+
+def _shard_result(key: str, outcomes: list[ExpectationOutcome]) -> ShardValidation:
+    success = all(o.success for o in outcomes if o.severity == "error")
+    return ShardValidation(key=key, success=success, outcomes=tuple(outcomes))
+
+
+def validate_frame(key: str, df: pd.DataFrame, spec: SuiteSpec,
+                   docs: list[str] | None = None) -> ShardValidation:
+    """Validate one frame; with `docs`, append the GX Data Docs HTML page of each result."""
+    by_index = _run(_with_text_hash(df, spec), build_suites(spec), "SUMMARY", docs)
     outcomes = []
     for i, e in enumerate(spec.expectations):
         r = by_index[i]
         res = r.result or {}
-        outcomes.append(ExpectationOutcome(
-            type=e.type,
-            column=e.kwargs.get("column") or ",".join(e.kwargs.get("column_list", [])) or None,
-            severity=e.severity,
-            success=bool(r.success),
-            unexpected_count=res.get("unexpected_count"),
-            examples=tuple(_plain(x) for x in (res.get("partial_unexpected_list") or [])
-                           [:_MAX_EXAMPLES]),
-            observed=_plain(res.get("observed_value")),
-        ))
-    success = all(o.success for o in outcomes if o.severity == "error")
-    return ShardValidation(key=key, success=success, outcomes=tuple(outcomes))
+        outcomes.append(_outcome(e, bool(r.success), res.get("unexpected_count"),
+                                 res.get("partial_unexpected_list") or [],
+                                 res.get("observed_value")))
+    return _shard_result(key, outcomes)
+
+
+def validate_frames(parts: list[tuple[str, pd.DataFrame]], spec: SuiteSpec,
+                    docs: list[str] | None = None) -> list[ShardValidation]:
+    """Validate several small shards in one GX run (a run costs ~0.15 s whatever its size) and
+    give each shard the result it would have had on its own: the unexpected rows are traced
+    back to their shard, and `mostly` is judged per shard."""
+    if len(parts) < 2 or not poolable(spec):
+        return [validate_frame(k, df, spec, docs) for k, df in parts]
+    parts = [(key, _with_text_hash(df, spec)) for key, df in parts]
+    frame = pd.concat([df.assign(**{SHARD_COLUMN: n}) for n, (_, df) in enumerate(parts)],
+                      ignore_index=True)
+    by_index = _run(frame, build_suites(spec, pooled=True),
+                    {"result_format": "COMPLETE", "unexpected_index_column_names": [SHARD_COLUMN]},
+                    docs)
+    hits: dict[int, dict[int, list[Any]]] = {}  # expectation -> shard -> unexpected values
+    for i, e in enumerate(spec.expectations):
+        res = by_index[i].result or {}
+        per_shard = hits[i] = {}
+        for where, value in zip(res.get("unexpected_index_list") or [],
+                                res.get("unexpected_list") or [], strict=True):
+            if isinstance(value, dict):  # the compound key of a pooled uniqueness check
+                value = value[e.kwargs["column"]]
+            per_shard.setdefault(int(where[SHARD_COLUMN]), []).append(value)
+    results = []
+    for n, (key, df) in enumerate(parts):
+        outcomes = []
+        for i, e in enumerate(spec.expectations):
+            values = hits[i].get(n, [])
+            col = e.kwargs["column"]
+            counted = len(df) if e.type == "expect_column_values_to_not_be_null" \
+                else int(df[col].notna().sum())
+            mostly = e.kwargs.get("mostly", 1.0)
+            ok = not values if mostly >= 1 else \
+                counted == 0 or (counted - len(values)) / counted >= mostly
+            outcomes.append(_outcome(e, ok, len(values), values))
+        results.append(_shard_result(key, outcomes))
+    return results
 
 
 def render_docs(result: Any) -> str:
@@ -136,5 +224,4 @@ def merge(parts: list[ShardValidation]) -> ShardValidation:
             "unexpected_count": sum(counts) if counts else None,
             "examples": tuple(examples),
         }))
-    success = all(o.success for o in outcomes if o.severity == "error")
-    return ShardValidation(key=parts[0].key, success=success, outcomes=tuple(outcomes))
+    return _shard_result(parts[0].key, outcomes)

@@ -1,0 +1,73 @@
+"""Dask cluster factories: where a flow's per-shard work runs. Each is a context manager that
+yields a scheduler address for the length of a run; `LAAS_DASK_CLUSTER` picks one by name
+(`local`, `kube`) or as `module:function`, and `LAAS_DASK_ADDRESS` (or `laas run
+--dask-address`) skips them all for a scheduler that is already up."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+
+from laas.errors import ConfigError
+
+KUBE_SPEC = Path(__file__).with_name("kube") / "daskcluster.yaml"
+
+
+@contextmanager
+def existing(address: str) -> Iterator[str]:
+    """A scheduler someone else runs (dask-scheduler, dask-jobqueue, a Coiled or Saturn
+    cluster): used as is, never shut down."""
+    yield address
+
+
+@contextmanager
+def local(n_workers: int = 2) -> Iterator[str]:
+    """The embedded default: worker processes on this machine, on loopback, for one run."""
+    from distributed import LocalCluster
+
+    # silence_logs: shutdown chatter (closed comms) is not news to a pipeline user
+    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                      host="127.0.0.1", dashboard_address=None,
+                      silence_logs=logging.ERROR) as cluster:
+        yield cluster.scheduler_address
+
+
+@contextmanager
+def kube(n_workers: int = 2) -> Iterator[str]:
+    """A DaskCluster on Kubernetes through the Dask operator (dask-kubernetes), from
+    LAAS_KUBE_SPEC (default deployments/kube/daskcluster.yaml); its image must have laas
+    installed. Needs `pip install laas[kube]`, a kubeconfig and the operator in the cluster."""
+    try:
+        from dask_kubernetes.operator import KubeCluster
+    except ImportError:
+        raise ConfigError("LAAS_DASK_CLUSTER=kube needs dask-kubernetes: "
+                          "pip install 'laas[kube]'") from None
+    import yaml
+
+    spec_path = Path(os.environ.get("LAAS_KUBE_SPEC", KUBE_SPEC))
+    spec = yaml.safe_load(spec_path.read_text())
+    spec["spec"]["worker"]["replicas"] = n_workers
+    with KubeCluster(custom_cluster_spec=spec, shutdown_on_close=True) as cluster:
+        yield cluster.scheduler_address
+
+
+FACTORIES: dict[str, Callable[..., AbstractContextManager[str]]] = {"local": local, "kube": kube}
+
+
+def resolve(name: str) -> Callable[..., AbstractContextManager[str]]:
+    """A factory by name, or any importable `module:function` taking n_workers."""
+    if name in FACTORIES:
+        return FACTORIES[name]
+    if ":" in name:
+        import importlib
+
+        module, _, attr = name.partition(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except (ImportError, AttributeError) as e:
+            raise ConfigError(f"LAAS_DASK_CLUSTER={name}: cannot load it ({e})") from None
+    raise ConfigError(f"LAAS_DASK_CLUSTER={name}: unknown; use one of "
+                      f"{', '.join(FACTORIES)} or module:function")

@@ -210,7 +210,8 @@ def ledger(sizes: list[int], commit_sizes: set[int], queries: int = 200) -> list
         name = f"ledger-{n}"
         spec = DatasetSpec.model_validate({
             "name": name, "source": "s3://bench/raw/*.parquet", "format": "parquet",
-            "schema": [{"name": "prompt", "type": "string"}]})
+            "schema": [{"name": "prompt", "type": "string"}],
+            "suite": {"builtin": "tabular_features", "params": {"columns": ["prompt"]}}})
         entries = [ShardEntry(key=f"part-{i:07d}.parquet", uri=f"s3://bench/raw/part-{i:07d}",
                               source_uri=f"s3://bench/raw/part-{i:07d}", byte_size=1 << 20,
                               rows=1000, content_hash=to_hex(blake3(i.to_bytes(8)).digest()))

@@ -89,10 +89,9 @@ def map_shards(fn: Callable, items: Sequence[tuple], *, address: str, batch_size
 def _text_hashes(df: Any, columns: list[str]) -> Any:
     import pandas as pd
 
-    from laas.validators.text import text_hash
+    from laas.validators.text import text_hashes
 
-    return pd.Series([text_hash(list(r)) for r in zip(*(df[c] for c in columns), strict=True)],
-                     index=df.index, dtype="string")
+    return pd.Series(text_hashes([df[c] for c in columns]), index=df.index, dtype="string")
 
 
 def count_duplicates(uris: list[str], columns: list[str], *, address: str) -> tuple[int, int]:

@@ -89,3 +89,21 @@ def test_raw_bytes_hash_streams() -> None:
     data = bytes(range(256)) * 10_000
     digest, size = hash_stream(io.BytesIO(data))
     assert (digest, size) == (hash_bytes(data), len(data))
+
+
+def test_text_hashes_in_arrow_equal_the_row_by_row_definition() -> None:
+    import random
+
+    import pandas as pd
+
+    from laas.validators.text import text_hash, text_hashes
+
+    rnd = random.Random(7)
+    alphabet = "aB zZ\t\n\x0b\x0c\r\x1c\x1f.-9é ß ＡＢ\u00a0\u2003İ\ufffd"
+    cols = [[None if rnd.random() < 0.05 else
+             "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 12)))
+             for _ in range(2000)] for _ in range(2)]
+    expected = [text_hash(list(row)) for row in zip(*cols, strict=True)]
+    assert text_hashes([pd.Series(c, dtype="string") for c in cols]) == expected
+    ascii_only = [[v.encode("ascii", "ignore").decode() if v else v for v in c] for c in cols]
+    assert text_hashes(ascii_only) == [text_hash(list(r)) for r in zip(*ascii_only, strict=True)]

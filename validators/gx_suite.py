@@ -10,7 +10,7 @@ import pandas as pd
 
 from laas.validators.report import ExpectationOutcome, ShardValidation
 from laas.validators.spec import SuiteSpec
-from laas.validators.text import TEXT_HASH_COLUMN, text_hash
+from laas.validators.text import TEXT_HASH_COLUMN, text_hashes
 
 _MAX_EXAMPLES = 3
 _MAX_TEXT = 60
@@ -115,9 +115,7 @@ def _plain(v: Any) -> Any:
 def _with_text_hash(df: pd.DataFrame, spec: SuiteSpec) -> pd.DataFrame:
     if not spec.text_hash_of:
         return df
-    return df.assign(**{TEXT_HASH_COLUMN: [
-        text_hash(list(row)) for row in zip(*(df[c] for c in spec.text_hash_of), strict=True)
-    ]})
+    return df.assign(**{TEXT_HASH_COLUMN: text_hashes([df[c] for c in spec.text_hash_of])})
 
 
 def _run(df: pd.DataFrame, suites: list[Any], result_format: Any,

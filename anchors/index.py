@@ -62,6 +62,9 @@ shards = Table(
 )
 
 
+INSERT_BATCH = 20_000  # rows per executemany: bounded memory at a million shards
+
+
 class LineageIndex:
     def __init__(self, url: str):
         if url.startswith("sqlite:///"):
@@ -82,14 +85,13 @@ class LineageIndex:
                 tx_hash=cp.tx_hash, block_number=cp.block_number, gas_used=cp.gas_used,
                 created_at=manifest.created_at.isoformat(),
             ))
-            rows = [dict(
-                checkpoint_id=cp.checkpoint_id, dataset=manifest.dataset, run=manifest.run,
-                stage=manifest.stage, key=s.key, uri=s.uri, source_uri=s.source_uri,
-                content_hash=s.content_hash, byte_size=s.byte_size, rows=s.rows, leaf=s.leaf,
-                status=s.status, reason=s.reason,
-            ) for s in manifest.shards]
-            if rows:
-                db.execute(insert(shards), rows)  # one executemany, not a round trip per shard
+            for start in range(0, len(manifest.shards), INSERT_BATCH):
+                db.execute(insert(shards), [dict(  # one executemany per batch of rows
+                    checkpoint_id=cp.checkpoint_id, dataset=manifest.dataset, run=manifest.run,
+                    stage=manifest.stage, key=s.key, uri=s.uri, source_uri=s.source_uri,
+                    content_hash=s.content_hash, byte_size=s.byte_size, rows=s.rows, leaf=s.leaf,
+                    status=s.status, reason=s.reason,
+                ) for s in manifest.shards[start : start + INSERT_BATCH]])
 
     def find_shard(self, ref: str, run: str | None = None) -> list[dict]:
         """Shard rows matching a content hash, leaf, URI, path or key; newest run first."""

@@ -4,6 +4,7 @@ the default) -> committer -> registry, plus the artifact store and the lineage i
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 
 from web3 import Web3
 
@@ -69,4 +70,15 @@ def open_store(settings: Settings) -> ArtifactStore:
 
 
 def open_index(settings: Settings) -> LineageIndex:
-    return LineageIndex(settings.effective_index_url)
+    return _index(settings.effective_index_url)
+
+
+@lru_cache(maxsize=4)
+def _index(url: str) -> LineageIndex:
+    """One engine per index URL per process: creating it costs more than a lineage query."""
+    return LineageIndex(url)
+
+
+def head_block(settings: Settings) -> int:
+    """The chain's latest block number (no key, no contract: what read-only callers need)."""
+    return connect(settings.effective_rpc_url, timeout=2.0).eth.block_number

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from laas.anchors.ledger import open_index, open_registry
+from laas.anchors.ledger import head_block, open_index, open_registry
 from laas.errors import AnchorError, LaasError, LineageNotFound
 from laas.settings import Settings
 
@@ -36,7 +36,7 @@ def shard_lineage(settings: Settings, ref: str, run: str | None = None) -> dict[
     first = matches[0]
     stages = index.stages_of(first["dataset"], first["run"], first["key"])
     try:
-        head = open_registry(settings, start_local=False).block_number()
+        head = head_block(settings)
     except (AnchorError, LaasError):
         head = None  # chain down: lineage still answers, confirmations unknown
     for s in stages:

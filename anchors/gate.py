@@ -6,6 +6,9 @@ Imports neither Prefect, Dask nor Great Expectations."""
 
 from __future__ import annotations
 
+import random
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict
 
 from laas.anchors.canonical import from_hex, hash_record, name_id, to_hex
@@ -18,6 +21,8 @@ from laas.anchors.store import read_manifest
 from laas.errors import GateDenied, LaasError
 from laas.settings import Settings, get_settings
 
+GateMode = Literal["proof", "sample", "full"]
+
 
 class GateVerdict(BaseModel):
     model_config = ConfigDict(frozen=True)
@@ -29,6 +34,10 @@ class GateVerdict(BaseModel):
     checkpoint: Checkpoint | None = None
     confirmations: int = 0
     shards: tuple[str, ...] = ()  # URIs of the shards a training job may read
+    keys: tuple[str, ...] = ()  # their names within the dataset, in the same order
+    hashes: tuple[str, ...] = ()  # their proven laas-table-v1 hashes, in the same order
+    mode: GateMode = "full"
+    rehashed: int = 0  # shards whose bytes were read and re-hashed
 
     def require(self) -> GateVerdict:
         if not self.allowed:
@@ -37,6 +46,7 @@ class GateVerdict(BaseModel):
 
 
 def gate_dataset(dataset: str, *, run: str | None = None, min_confirmations: int | None = None,
+                 mode: GateMode = "full", sample: int = 8,
                  settings: Settings | None = None) -> GateVerdict:
     """The gate for a training script: settings from the environment, chain as configured.
     `gate_dataset(...).require()` raises GateDenied; `.shards` lists the verified URIs."""
@@ -44,7 +54,7 @@ def gate_dataset(dataset: str, *, run: str | None = None, min_confirmations: int
     if min_confirmations is None:
         min_confirmations = settings.min_confirmations
     return check(open_registry(settings, start_local=False), dataset, run=run,
-                 min_confirmations=min_confirmations)
+                 min_confirmations=min_confirmations, mode=mode, sample=sample)
 
 
 def latest_validated(registry: Registry, dataset: str, run: str | None) -> Checkpoint | None:
@@ -55,7 +65,10 @@ def latest_validated(registry: Registry, dataset: str, run: str | None) -> Check
 
 
 def check(registry: Registry, dataset: str, *, run: str | None = None,
-          min_confirmations: int = 1, rehash: bool = True) -> GateVerdict:
+          min_confirmations: int = 1, mode: GateMode = "full", sample: int = 8) -> GateVerdict:
+    """mode: `proof` checks the manifest and every shard's proof against the on-chain root
+    without reading data; `sample` also re-hashes `sample` shards picked at random (by the OS's
+    randomness, so nobody can predict which); `full` re-hashes every shard."""
     def deny(reason: str, **kw: object) -> GateVerdict:
         return GateVerdict(allowed=False, dataset=dataset, reason=reason, **kw)
 
@@ -68,7 +81,7 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
         manifest = read_manifest(cp.manifest_uri, expected_hash=stored["manifest_hash"])
     except LaasError as e:
         return deny(str(e), checkpoint=cp)
-    ctx = {"checkpoint": cp, "run": manifest.run}
+    ctx: dict = {"checkpoint": cp, "run": manifest.run, "mode": mode}
     confirmations = registry.confirmations(stored["block_number"])
     ctx["confirmations"] = confirmations
     if not stored["passed"]:
@@ -83,14 +96,20 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
     problem = _check_manifest(manifest, stored)
     if problem is None:
         problem = _check_parents(registry, cp, stored)
-    if problem is None and rehash:
-        problem = _check_shards(manifest, stored["shards_root"])
+    accepted = manifest.accepted
+    picked = accepted if mode == "full" else [] if mode == "proof" else \
+        random.SystemRandom().sample(accepted, min(sample, len(accepted)))
+    if problem is None:
+        problem = _check_shards(manifest, stored["shards_root"], picked)
     if problem is not None:
         return deny(problem, **ctx)
-    uris = tuple(s.uri for s in manifest.accepted)
-    return GateVerdict(allowed=True, dataset=dataset, reason=(
-        f"run {manifest.run}: {len(uris)} shard(s) verified against root "
-        f"{stored['shards_root'][:18]}… ({confirmations} confirmation(s))"), shards=uris, **ctx)
+    return GateVerdict(
+        allowed=True, dataset=dataset, shards=tuple(s.uri for s in accepted),
+        keys=tuple(s.key for s in accepted),
+        hashes=tuple(s.content_hash or "" for s in accepted), rehashed=len(picked),
+        reason=(f"run {manifest.run}: {len(accepted)} shard(s) proven against root "
+                f"{stored['shards_root'][:18]}…, {len(picked)} re-hashed ({mode}); "
+                f"{confirmations} confirmation(s)"), **ctx)
 
 
 def _check_manifest(m: StageManifest, stored: dict) -> str | None:
@@ -119,21 +138,30 @@ def _check_parents(registry: Registry, cp: Checkpoint, stored: dict) -> str | No
                 or parent.dataset_id != cp.dataset_id:
             return f"parent {parents[0][:18]}… is not this run's {expected} stage"
         parents = registry.stored(parent.checkpoint_id)["parents"]
+    for source in parents:  # a derived dataset's raw stage: its parents' validated checkpoints
+        parent = registry.get(source)
+        if parent is None or parent.stage != "validated" or not parent.passed:
+            return (f"raw stage's parent {source[:18]}… is not a passed validated checkpoint "
+                    "on chain")
     return None
 
 
-def _check_shards(m: StageManifest, root_hex: str) -> str | None:
+def _check_shards(m: StageManifest, root_hex: str, rehash: list) -> str | None:
+    """Every accepted shard's proof reaches the root; the shards in `rehash` are read back
+    and must hash to their leaves."""
     root = from_hex(root_hex)
     tree = m.tree()
     for s in m.accepted:
+        leaf = from_hex(s.leaf)
+        if not verify(tree.proof(leaf), root, leaf):
+            return f"shard {s.key}: its proof does not reach the committed root"
+    for s in rehash:
         try:
             digest, size, rows = rehash_parquet(s.uri)
         except (OSError, ValueError) as e:
             return f"shard {s.key} ({s.uri}) cannot be re-read: {type(e).__name__}: {e}"
         leaf = leaf_hash(s.key, digest, size, rows)
-        if to_hex(digest) != s.content_hash or to_hex(leaf) != s.leaf \
-                or not verify(tree.proof(leaf), root, leaf):
+        if to_hex(digest) != s.content_hash or to_hex(leaf) != s.leaf:
             return (f"shard {s.key} ({s.uri}) does not match its committed hash: "
                     "it changed after validation")
     return None
-

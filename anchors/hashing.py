@@ -18,7 +18,8 @@ give different bytes.
 
 from __future__ import annotations
 
-from typing import IO, TYPE_CHECKING
+from contextlib import nullcontext
+from typing import IO, TYPE_CHECKING, Any
 
 import blake3
 
@@ -110,13 +111,14 @@ class TableHasher:
         return h.digest()
 
 
-def rehash_parquet(uri: str) -> tuple[bytes, int, int]:
-    """(laas-table-v1 digest, canonical size, rows) of a Parquet file, streamed by batch."""
+def rehash_parquet(source: Any) -> tuple[bytes, int, int]:
+    """(laas-table-v1 digest, canonical size, rows) of a Parquet file (a URI, or a file-like
+    object or Arrow buffer already open), streamed by batch."""
     import pyarrow.parquet as pq
 
     from laas.anchors.storage import open_uri
 
-    with open_uri(uri) as f:
+    with open_uri(source) if isinstance(source, str) else nullcontext(source) as f:
         pf = pq.ParquetFile(f)
         hasher = TableHasher(pf.schema_arrow)
         for batch in pf.iter_batches(batch_size=65_536):

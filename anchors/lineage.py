@@ -3,6 +3,7 @@ confirmations read from the chain when it is reachable."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from laas.anchors.ledger import head_block, open_index, open_registry
@@ -24,7 +25,12 @@ def rebuild_index(settings: Settings) -> int:
     return count
 
 
+MAX_DEPTH = 32  # derived datasets nest; a cycle is impossible on chain, a bound is cheap
+
+
 def shard_lineage(settings: Settings, ref: str, run: str | None = None) -> dict[str, Any]:
+    """A shard's path through every stage of its run and, for a derived dataset, on through
+    the parent datasets' shards it came from, back to raw sources."""
     index = open_index(settings)
     matches = index.find_shard(ref, run)
     if not matches:
@@ -33,25 +39,45 @@ def shard_lineage(settings: Settings, ref: str, run: str | None = None) -> dict[
             f"({settings.effective_index_url}): give a shard path, URI, key or content hash "
             "from a committed run"
         )
-    first = matches[0]
-    stages = index.stages_of(first["dataset"], first["run"], first["key"])
     try:
         head = head_block(settings)
     except (AnchorError, LaasError):
         head = None  # chain down: lineage still answers, confirmations unknown
+    # A shard that is one dataset's output and another's input: answer for it as an output.
+    exact = {ref, str(Path(ref).resolve())} if "://" not in ref else {ref}
+    first = next((m for m in matches if m["uri"] in exact), matches[0])
+    node = _node(index, first, head, 0)
+    node["other_runs"] = sorted({m["run"] for m in matches} - {first["run"]})
+    return node
+
+
+def _node(index: Any, row: dict, head: int | None, depth: int) -> dict[str, Any]:
+    stages = index.stages_of(row["dataset"], row["run"], row["key"])
     for s in stages:
         s["confirmations"] = None if head is None else max(0, head - s["block_number"] + 1)
-    other_runs = sorted({m["run"] for m in matches} - {first["run"]})
+    parents = []
+    source = stages[0]["source_uri"] if stages else row["source_uri"]
+    if depth < MAX_DEPTH:
+        parents = [_node(index, p, head, depth + 1) for p in index.find_shard(source)
+                   if p["uri"] == source and p["stage"] == "validated"
+                   and p["dataset"] != row["dataset"]][:1]
     return {
-        "dataset": first["dataset"],
-        "run": first["run"],
-        "key": first["key"],
-        "source_uri": first["source_uri"],
+        "dataset": row["dataset"],
+        "run": row["run"],
+        "key": row["key"],
+        "source_uri": row["source_uri"],
         "stages": [
             {k: s[k] for k in ("stage", "uri", "content_hash", "byte_size", "rows", "leaf",
                                "status", "reason", "checkpoint_id", "shards_root", "passed",
                                "manifest_uri", "tx_hash", "block_number", "confirmations")}
             for s in stages
         ],
-        "other_runs": other_runs,
+        "derived_from": parents,
     }
+
+
+def raw_sources(node: dict[str, Any]) -> list[str]:
+    """The raw source URIs a lineage tree ends in."""
+    if not node["derived_from"]:
+        return [node["source_uri"]]
+    return [uri for parent in node["derived_from"] for uri in raw_sources(parent)]

@@ -7,12 +7,13 @@ import json
 import os
 import sys
 import traceback
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 
-from laas.errors import LaasError
+from laas.errors import ConfigError, LaasError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Data pipelines for AI training data, checkpointed on an EVM chain.")
@@ -218,12 +219,19 @@ def gate(
     dataset: Annotated[str, typer.Argument(help="dataset name")],
     run: Annotated[str | None, typer.Option("--run", help="run name (default: latest)")] = None,
     min_confirmations: Annotated[int | None, typer.Option(help="blocks on top")] = None,
+    mode: Annotated[str, typer.Option(
+        help="proof: manifest and proofs only; sample: also re-hash --sample shards; "
+             "full: re-hash every shard")] = "full",
+    sample: Annotated[int, typer.Option(help="shards re-hashed in sample mode")] = 8,
     as_json: JsonOpt = False,
 ) -> None:
     """Exit 0 if training may use the dataset, 1 (with the reason) if not, 2 on error."""
     from laas.anchors.gate import gate_dataset
 
-    verdict = gate_dataset(dataset, run=run, min_confirmations=min_confirmations)
+    if mode not in ("proof", "sample", "full"):
+        raise ConfigError(f"--mode {mode}: use proof, sample or full")
+    verdict = gate_dataset(dataset, run=run, min_confirmations=min_confirmations,
+                           mode=mode, sample=sample)
     if as_json:
         print(verdict.model_dump_json(indent=2))
     elif verdict.allowed:
@@ -237,30 +245,74 @@ def gate(
 def lineage(
     shard: Annotated[str, typer.Argument(help="shard path, URI, key or content hash")],
     run: Annotated[str | None, typer.Option("--run", help="run name (default: latest)")] = None,
+    graph: Annotated[Path | None, typer.Option(
+        help="also draw the lineage graph to this .png or .svg (needs matplotlib)")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """A shard's path through every stage, with the checkpoint of each."""
+    """A shard's path through every stage, with the checkpoint of each, and on through the
+    parent datasets of a derived dataset back to the raw sources."""
     from laas.anchors.lineage import shard_lineage
 
     result = shard_lineage(_settings(), shard, run)
+    if graph is not None:
+        from laas.anchors.lineage_graph import draw
+
+        draw(result, graph)
+        out.print(f"wrote {graph}")
     if as_json:
         print(json.dumps(result, indent=2, default=str))
         return
+    _print_lineage(result, "")
+    if result["other_runs"]:
+        out.print(f"also in runs: {', '.join(result['other_runs'])} (use --run)")
+
+
+def _print_lineage(node: dict, indent: str) -> None:
     say = out.print
-    say(f"shard [bold]{result['key']}[/] of {result['dataset']}, run {result['run']}")
-    say(f"  source       {result['source_uri']}")
-    for s in result["stages"]:
+    say(f"{indent}shard [bold]{node['key']}[/] of {node['dataset']}, run {node['run']}")
+    say(f"{indent}  source       {node['source_uri']}")
+    for s in node["stages"]:
         status = "[green]ok[/]" if s["status"] == "ok" else f"[yellow]{s['status']}[/]"
         rows = f"{s['rows']} rows  " if s["stage"] != "raw" else ""
         confirmations = "?" if s["confirmations"] is None else s["confirmations"]
-        say(f"  {s['stage']:<12} {status}  {rows}content {s['content_hash'] or '-'}")
+        say(f"{indent}  {s['stage']:<12} {status}  {rows}content {s['content_hash'] or '-'}")
         if s["reason"]:
-            say(f"  {'':<12} reason: {s['reason']}")
-        say(f"  {'':<12} checkpoint {s['checkpoint_id']} (passed={s['passed']})")
-        say(f"  {'':<12} tx {s['tx_hash']}  block {s['block_number']}  "
+            say(f"{indent}  {'':<12} reason: {s['reason']}")
+        say(f"{indent}  {'':<12} checkpoint {s['checkpoint_id']} (passed={s['passed']})")
+        say(f"{indent}  {'':<12} tx {s['tx_hash']}  block {s['block_number']}  "
             f"confirmations {confirmations}")
-    if result["other_runs"]:
-        out.print(f"also in runs: {', '.join(result['other_runs'])} (use --run)")
+    for parent in node["derived_from"]:
+        say(f"{indent}  └─ derived from")
+        _print_lineage(parent, indent + "     ")
+
+
+@app.command()
+def verify(
+    shard_file: Annotated[str, typer.Argument(help="a shard file (Parquet or raw), path or URI")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Prove one shard file against the chain: its leaf and Merkle proof at its stage, and
+    every parent checkpoint back to raw. Exit 0 proven, 1 not (with why), 2 on error."""
+    from laas.anchors.ledger import open_index, open_registry
+    from laas.anchors.verify import verify_shard
+    from laas.errors import HashMismatch
+
+    settings = _settings()
+    try:
+        proof = verify_shard(open_registry(settings, start_local=False), open_index(settings),
+                             shard_file)
+    except HashMismatch as e:
+        out.print(f"[red]NOT PROVEN[/] {shard_file}: {e}")
+        raise typer.Exit(1) from None
+    if as_json:
+        print(proof.model_dump_json(indent=2))
+        return
+    out.print(f"[green]PROVEN[/] {shard_file}: shard {proof.key} of {proof.dataset}, "
+              f"run {proof.run}, content {proof.content_hash}")
+    for s in proof.stages:
+        out.print(f"  {s.stage:<11} leaf {s.leaf[:18]}… proof of {len(s.proof)} hashes → root "
+                  f"{s.shards_root[:18]}… (checkpoint {s.checkpoint_id[:18]}…, block "
+                  f"{s.block_number}, tx {s.tx_hash[:18]}…)")
 
 
 @chain_app.command("up")

@@ -86,25 +86,20 @@ def map_shards(fn: Callable, items: Sequence[tuple], *, address: str, batch_size
     return [r for batch in results for r in batch]
 
 
-def _text_hashes(df: Any, columns: list[str]) -> Any:
-    import pandas as pd
+def count_duplicates(hashes_dir: str, keys: list[str], *, address: str) -> tuple[int, int]:
+    """(rows, distinct rows) by normalized text over the shards named by `keys`, from the
+    text-hash files the validate batches wrote (one per batch, not one per shard); the
+    hashes are shuffled between workers, never gathered in the flow process."""
+    from laas.anchors.storage import join, storage_options, url_to_fs
 
-    from laas.validators.text import text_hashes
-
-    return pd.Series(text_hashes([df[c] for c in columns]), index=df.index, dtype="string")
-
-
-def count_duplicates(uris: list[str], columns: list[str], *, address: str) -> tuple[int, int]:
-    """(rows, distinct rows) by normalized text over Parquet shards, on the cluster: the hashes
-    are shuffled between workers, never gathered in the flow process."""
-    if not uris:
+    fs, path = url_to_fs(hashes_dir)
+    files = [join(fs, f) for f in sorted(fs.glob(f"{path}/*.parquet"))]
+    if not keys or not files:
         return 0, 0
     import dask.dataframe as dd
 
-    from laas.anchors.storage import storage_options
-
-    ddf = dd.read_parquet(uris, columns=columns, storage_options=storage_options(uris[0]))
-    hashes = ddf.map_partitions(_text_hashes, columns, meta=("h", "string"))
+    ddf = dd.read_parquet(files, storage_options=storage_options(hashes_dir))
+    hashes = ddf[ddf["key"].isin(keys)]["h"]
     parts = max(1, ddf.npartitions // 32)
     rows, distinct = client_for(address).compute(
         [hashes.size, hashes.drop_duplicates(split_out=parts).size], sync=True)

@@ -187,16 +187,58 @@ def validate(entry: ShardEntry, spec: DatasetSpec, bad_status: str, docs_dir: st
     return validate_batch([entry], spec, bad_status, docs_dir)[0]
 
 
+def fresh_dir(uri: str) -> str:
+    """An empty folder at uri (what an interrupted attempt left there is removed)."""
+    fs, path = url_to_fs(uri)
+    if fs.exists(path):
+        fs.rm(path, recursive=True)
+    fs.makedirs(path, exist_ok=True)
+    return uri
+
+
+class _HashSink:
+    """The text hashes of a batch's rows, by shard key, to one Parquet file for the
+    dataset-wide duplicate check (so it reads one file per batch and hashes nothing again)."""
+
+    def __init__(self, hashes_dir: str | None, keys: list[str], columns: tuple[str, ...]):
+        self.columns = columns
+        self.writer = self.file = None
+        if hashes_dir and columns:
+            name = keccak256("\n".join(keys).encode()).hex()[:16]
+            fs, path = url_to_fs(f"{hashes_dir}/batch-{name}.parquet")
+            self.file = fs.open(path, "wb")
+            self.writer = pq.ParquetWriter(self.file, pa.schema([("key", pa.string()),
+                                                                 ("h", pa.string())]))
+
+    def add(self, key: str, df: Any) -> Any:
+        """df with its text-hash column (computed once here, reused by the suite)."""
+        if not self.columns:
+            return df
+        from laas.validators.text import TEXT_HASH_COLUMN, text_hashes
+
+        hashes = text_hashes([df[c] for c in self.columns])
+        if self.writer is not None:
+            self.writer.write_table(pa.table({"key": [key] * len(hashes), "h": hashes}))
+        return df.assign(**{TEXT_HASH_COLUMN: hashes})
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.file.close()
+
+
 def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str,
-                   docs_dir: str) -> list[ShardEntry]:
+                   docs_dir: str, hashes_dir: str | None = None) -> list[ShardEntry]:
     """Validated stage for a batch of shards: a big shard is validated alone, VALIDATE_BATCH
     rows at a time; small ones together, up to VALIDATE_BATCH rows per Great Expectations run
     (its fixed cost, ~0.15 s, would otherwise dominate). Each shard gets its own result; one
-    that fails an `error` expectation keeps its results and gets bad_status."""
+    that fails an `error` expectation keeps its results and gets bad_status. With hashes_dir,
+    the rows' text hashes go there for the dataset-wide duplicate check."""
     from laas.validators.gx_suite import merge, validate_frame, validate_frames  # GX only here
 
     out: dict[int, ShardEntry] = {}
     pool: list[tuple[int, ShardEntry, Any]] = []
+    sink = _HashSink(hashes_dir, [e.key for e in entries], spec.suite.text_hash_of)
 
     def flush() -> None:
         pages: list[str] = []
@@ -212,17 +254,19 @@ def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str
         elif (e.rows or 0) >= VALIDATE_BATCH:
             pages: list[str] = []
             with open_uri(e.uri) as f:
-                parts = [validate_frame(e.key, b.to_pandas(), spec.suite, docs=pages)
+                parts = [validate_frame(e.key, sink.add(e.key, b.to_pandas()), spec.suite,
+                                        docs=pages)
                          for b in pq.ParquetFile(f).iter_batches(batch_size=VALIDATE_BATCH)]
             out[n] = _validated(e, merge(parts), _write_docs(docs_dir, [e.key], pages),
                                 bad_status)
         else:
             with open_uri(e.uri) as f:
-                pool.append((n, e, pq.read_table(f).to_pandas()))
+                pool.append((n, e, sink.add(e.key, pq.read_table(f).to_pandas())))
             if sum(len(df) for _, _, df in pool) >= VALIDATE_BATCH:
                 flush()
     if pool:
         flush()
+    sink.close()
     return [out[n] for n in range(len(entries))]
 
 

@@ -63,12 +63,30 @@ def load_spec_task(dataset: str) -> DatasetSpec:
 def raw_stage(spec: DatasetSpec, run: str, address: str) -> StageManifest:
     if (done := _resume(spec, run, "raw")) is not None:
         return done
-    found = shardwork.discover(spec)
+    found, parents = derived_sources(spec) if spec.parents else (shardwork.discover(spec), ())
     if not found:
         raise ConfigError(f"dataset {spec.name}: no shard matches {spec.source_uri}")
     entries = map_shards(shardwork.hash_raw, found, address=address, label="raw",
                          batch_size=get_settings().batch_size, bad_status=_bad_status(spec))
-    return _log(build_manifest(spec, run, "raw", entries))
+    return _log(build_manifest(spec, run, "raw", entries, parents))
+
+
+def derived_sources(spec: DatasetSpec) -> tuple[list[tuple[str, str]], tuple[str, ...]]:
+    """A derived dataset's sources: every parent gated in full (latest run; each shard
+    re-hashed and proven against the chain) and its shards, keyed PARENT/KEY; the parents'
+    validated checkpoints become the raw checkpoint's parents."""
+    from laas.anchors.gate import gate_dataset
+
+    found, parents = [], []
+    for name in spec.parents:
+        verdict = gate_dataset(name)
+        if not verdict.allowed:
+            raise ConfigError(f"dataset {spec.name}: parent {name} does not pass the gate "
+                              f"({verdict.reason}); fix or re-run {name} first")
+        found += [(f"{name}/{key}", uri) for key, uri in
+                  zip(verdict.keys, verdict.shards, strict=True)]
+        parents.append(verdict.checkpoint.checkpoint_id)
+    return sorted(found), tuple(parents)
 
 
 @task(name="normalize-stage", **RETRY)
@@ -88,15 +106,18 @@ def validate_stage(spec: DatasetSpec, run: str, normalized: StageManifest, paren
                    address: str) -> StageManifest:
     if (done := _resume(spec, run, "validated")) is not None:
         return done
-    docs_dir = open_store(get_settings()).stage_dir(spec.name, run, "validated") + "/docs"
+    stage_dir = open_store(get_settings()).stage_dir(spec.name, run, "validated")
+    suite = spec.suite
+    dataset_check = suite.max_dataset_duplicate_rate is not None and bool(suite.text_hash_of)
+    hashes_dir = shardwork.fresh_dir(f"{stage_dir}/text-hashes") if dataset_check else None
     entries = map_shards(shardwork.validate_batch, [(e,) for e in normalized.shards],
                          whole_batch=True, label="validate", **_batching(normalized), spec=spec,
-                         address=address, bad_status=_bad_status(spec), docs_dir=docs_dir)
+                         address=address, bad_status=_bad_status(spec),
+                         docs_dir=f"{stage_dir}/docs", hashes_dir=hashes_dir)
     checks = ()
-    suite = spec.suite
-    if suite.max_dataset_duplicate_rate is not None and suite.text_hash_of:
-        accepted = [e.uri for e in entries if e.status == "ok"]
-        rows, distinct = count_duplicates(accepted, list(suite.text_hash_of), address=address)
+    if hashes_dir is not None:
+        accepted = [e.key for e in entries if e.status == "ok"]
+        rows, distinct = count_duplicates(hashes_dir, accepted, address=address)
         checks = (duplicate_rate_outcome(suite.max_dataset_duplicate_rate, rows, distinct),)
     return _log(build_manifest(spec, run, "validated", entries, (parent,), checks))
 

@@ -56,7 +56,8 @@ def test_every_module_imports() -> None:
 
 
 def test_gate_and_lineage_do_not_import_prefect_dask_or_gx() -> None:
-    code = ("import sys, laas.cli, laas.anchors.gate, laas.anchors.lineage, laas.anchors.ledger;"
+    code = ("import sys, laas.cli, laas.anchors.gate, laas.anchors.lineage, laas.anchors.ledger,"
+            " laas.anchors.reader, laas.anchors.verify;"
             "bad = [m for m in ('prefect', 'dask', 'distributed', 'great_expectations') "
             "if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
@@ -105,3 +106,17 @@ def test_cluster_factories_resolve_by_name_and_say_what_is_missing() -> None:
             clusters.kube():
         pass
     assert clusters.KUBE_SPEC.is_file()
+
+
+def test_a_spec_has_a_source_or_parents_not_both() -> None:
+    from laas.validators.spec import DatasetSpec
+
+    base = {"name": "mix", "schema": [{"name": "p", "type": "string"}],
+            "suite": {"builtin": "tabular_features", "params": {"columns": ["p"]}}}
+    derived = DatasetSpec.model_validate({**base, "parents": ["a", "b"]})
+    assert derived.format_of("x/part-0.jsonl.parquet") == "parquet"
+    for bad, words in (({}, "either `source`"), ({"source": "x/*", "parents": ["a"]}, "either"),
+                       ({"parents": ["mix"]}, "its own parent"),
+                       ({"parents": ["a"], "format": "csv"}, "leave `format` out")):
+        with pytest.raises(ValueError, match=words):
+            DatasetSpec.model_validate({**base, **bad})

@@ -113,7 +113,7 @@ def _plain(v: Any) -> Any:
 
 
 def _with_text_hash(df: pd.DataFrame, spec: SuiteSpec) -> pd.DataFrame:
-    if not spec.text_hash_of:
+    if not spec.text_hash_of or TEXT_HASH_COLUMN in df:  # the caller may have it already
         return df
     return df.assign(**{TEXT_HASH_COLUMN: text_hashes([df[c] for c in spec.text_hash_of])})
 

@@ -6,7 +6,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from laas.anchors.canonical import hash_record
 from laas.errors import ConfigError
@@ -56,7 +63,9 @@ class SuiteSpec(Spec):
 class DatasetSpec(Spec):
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")
     description: str = ""
-    source: str = Field(min_length=1, description="fsspec URI or glob; relative to the spec file")
+    source: str = Field("", description="fsspec URI or glob; relative to the spec file")
+    parents: tuple[str, ...] = Field(
+        (), description="a derived dataset: the gated, validated shards of these datasets")
     format: Format | None = None
     columns: tuple[ColumnSpec, ...] = Field(alias="schema", min_length=1)
     suite: SuiteSpec
@@ -82,6 +91,17 @@ class DatasetSpec(Spec):
                 raise ValueError(f"builtin {v['builtin']}: {e}") from None
         return v
 
+    @model_validator(mode="after")
+    def _one_origin(self) -> DatasetSpec:
+        if bool(self.source) == bool(self.parents):
+            raise ValueError("give either `source` (a URI or glob) or `parents` (dataset names)")
+        if self.parents and self.format not in (None, "parquet"):
+            raise ValueError("a derived dataset reads its parents' Parquet shards: "
+                             "leave `format` out")
+        if self.name in self.parents:
+            raise ValueError("a dataset cannot be its own parent")
+        return self
+
     @property
     def source_uri(self) -> str:
         if "://" in self.source or Path(self.source).is_absolute() or self.spec_dir is None:
@@ -89,6 +109,8 @@ class DatasetSpec(Spec):
         return str((self.spec_dir / self.source).resolve())
 
     def format_of(self, uri: str) -> Format:
+        if self.parents:
+            return "parquet"
         if self.format:
             return self.format
         name = uri.lower()

@@ -1,0 +1,95 @@
+"""The verified reader: a training job's only way in to a gated dataset. Each shard is read
+into memory once, re-hashed (laas-table-v1) and compared with the hash the gate proved
+against the chain; only then are its rows handed out, from the same bytes that were hashed,
+so a shard changed on disk after the gate, or between hashing and reading, never reaches
+training. Memory per open shard is its Parquet size. Imports neither Prefect, Dask nor GX.
+
+    from laas.anchors.reader import verified_reader
+    reader = verified_reader("instruct-sample")          # gates first (GateDenied if not)
+    for row in reader: ...                               # dicts
+    for batch in reader.batches(columns=["prompt"]): ... # pyarrow RecordBatches
+
+PyTorch, one line (torch is not a dependency of laas):
+
+    class Corpus(torch.utils.data.IterableDataset): __iter__ = lambda self: iter(reader)
+
+With DataLoader(num_workers=N) each worker reads its own shards, split by
+torch.utils.data.get_worker_info() (see `VerifiedReader.__iter__`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from laas.anchors.canonical import to_hex
+from laas.anchors.hashing import rehash_parquet
+from laas.anchors.storage import open_uri, redact
+from laas.errors import HashMismatch
+
+
+class VerifiedReader:
+    def __init__(self, shards: Sequence[str], hashes: Sequence[str]):
+        if len(shards) != len(hashes):
+            raise ValueError("one expected hash per shard")
+        self.shards = tuple(shards)
+        self.hashes = tuple(hashes)
+
+    @classmethod
+    def from_verdict(cls, verdict: Any) -> VerifiedReader:
+        """From an allowed GateVerdict (raises GateDenied otherwise)."""
+        verdict.require()
+        return cls(verdict.shards, verdict.hashes)
+
+    def table(self, i: int, columns: list[str] | None = None) -> pa.Table:
+        """Shard i, whole, after its hash matched; raises HashMismatch naming it if not."""
+        uri = self.shards[i]
+        with open_uri(uri) as f:
+            data = pa.py_buffer(f.read())  # hash and rows come from these same bytes
+        try:
+            digest = to_hex(rehash_parquet(pa.BufferReader(data))[0])
+        except (OSError, ValueError) as e:
+            raise HashMismatch(f"shard {redact(uri)} cannot be read as Parquet ({e}): it is "
+                               "not the shard the gate verified; do not train on it") from None
+        if digest != self.hashes[i]:
+            raise HashMismatch(f"shard {redact(uri)} hashes to {digest[:18]}…, the gate "
+                               f"verified {self.hashes[i][:18]}…: it changed after the gate; "
+                               "do not train on it")
+        return pq.read_table(pa.BufferReader(data), columns=columns)
+
+    def batches(self, columns: list[str] | None = None, *, part: tuple[int, int] = (0, 1),
+                batch_size: int = 65_536) -> Iterator[pa.RecordBatch]:
+        """Record batches of every shard in order; part=(k, n) reads shards k, k+n, ..."""
+        k, n = part
+        for i in range(k, len(self.shards), n):
+            yield from self.table(i, columns).to_batches(max_chunksize=batch_size)
+
+    def rows(self, columns: list[str] | None = None, *,
+             part: tuple[int, int] = (0, 1)) -> Iterator[dict]:
+        for batch in self.batches(columns, part=part):
+            yield from batch.to_pylist()
+
+    def __iter__(self) -> Iterator[dict]:
+        return self.rows(part=_torch_worker_part())
+
+    def __len__(self) -> int:
+        return len(self.shards)
+
+
+def _torch_worker_part() -> tuple[int, int]:
+    """Inside a torch DataLoader worker: (worker id, workers), so each reads its own shards."""
+    import sys
+
+    torch_data = sys.modules.get("torch.utils.data")  # only if the caller already uses torch
+    info = torch_data.get_worker_info() if torch_data is not None else None
+    return (info.id, info.num_workers) if info is not None else (0, 1)
+
+
+def verified_reader(dataset: str, *, run: str | None = None, **gate_options: Any) -> VerifiedReader:
+    """Gate the dataset (settings from the environment), then read what the gate verified."""
+    from laas.anchors.gate import gate_dataset
+
+    return VerifiedReader.from_verdict(gate_dataset(dataset, run=run, **gate_options))

@@ -37,7 +37,8 @@ def test_run_reads_from_and_writes_to_s3(ws) -> None:
     assert all(c["manifest_uri"].startswith(f"{ARTIFACTS}/s3-sample/") for c in cps)
     keys = [o["Key"] for o in ws.s3.client().list_objects_v2(
         Bucket="laas-artifacts", Prefix="store/s3-sample/")["Contents"]]
-    assert sum(k.endswith(".parquet") for k in keys) == 8
+    assert sum(k.endswith(".parquet") and "/normalized/" in k for k in keys) == 8
+    assert any("/validated/text-hashes/batch-" in k for k in keys)  # for the duplicate check
     assert sum("/manifest-" in k for k in keys) == 3
     assert not (ws.root / ".laas" / "artifacts").exists()
 

@@ -7,21 +7,57 @@ Imports neither Prefect, Dask nor Great Expectations."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from laas.anchors.canonical import from_hex, hash_record, name_id, to_hex
 from laas.anchors.hashing import TABLE_SCHEME, rehash_parquet
 from laas.anchors.ledger import open_registry
 from laas.anchors.merkle import leaf_hash, verify
-from laas.anchors.models import STAGES, Checkpoint, StageManifest
+from laas.anchors.models import STAGES, TRAINING, Checkpoint, StageManifest, stage_root
 from laas.anchors.registry import Registry
 from laas.anchors.store import read_manifest
-from laas.errors import GateDenied, LaasError
+from laas.errors import ConfigError, GateDenied, LaasError
 from laas.settings import Settings, get_settings
 
 GateMode = Literal["proof", "sample", "full"]
+
+
+class GatePolicy(BaseModel):
+    """What one consumer of a dataset demands beyond a passed, proven checkpoint (a YAML file
+    given to `laas gate --policy`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    suites: tuple[str, ...] = ()  # suite names or hashes one of which must be the one run
+    tolerate: tuple[Literal["warn", "error"], ...] = ("warn",)  # failed severities allowed
+    max_set_aside: float = Field(1.0, ge=0, le=1)  # most quarantined/failed shards, a fraction
+
+    def violation(self, m: StageManifest) -> str | None:
+        report = m.validation or {}
+        if self.suites and not {report.get("suite"), report.get("suite_hash")} & set(self.suites):
+            return (f"suite {report.get('suite')} ({str(report.get('suite_hash'))[:18]}…) is not "
+                    f"one the policy accepts ({', '.join(self.suites)})")
+        for s in m.accepted:
+            for o in (s.validation or {}).get("outcomes", []):
+                if not o["success"] and o["severity"] not in self.tolerate:
+                    return (f"shard {s.key}: {o['type']}({o['column'] or ''}) failed "
+                            f"[{o['severity']}], which the policy does not tolerate")
+        if m.shards and len(m.quarantined) / len(m.shards) > self.max_set_aside:
+            return (f"{len(m.quarantined)} of {len(m.shards)} shards were set aside; the "
+                    f"policy allows at most {self.max_set_aside:.0%}")
+        return None
+
+    @classmethod
+    def load(cls, path: str) -> GatePolicy:
+        import yaml
+
+        try:
+            return cls.model_validate(yaml.safe_load(Path(path).read_text()) or {})
+        except (OSError, yaml.YAMLError, ValueError) as e:
+            raise ConfigError(f"gate policy {path}: {str(e).splitlines()[0]}") from None
 
 
 class GateVerdict(BaseModel):
@@ -46,7 +82,7 @@ class GateVerdict(BaseModel):
 
 
 def gate_dataset(dataset: str, *, run: str | None = None, min_confirmations: int | None = None,
-                 mode: GateMode = "full", sample: int = 8,
+                 mode: GateMode = "full", sample: int = 8, policy: GatePolicy | None = None,
                  settings: Settings | None = None) -> GateVerdict:
     """The gate for a training script: settings from the environment, chain as configured.
     `gate_dataset(...).require()` raises GateDenied; `.shards` lists the verified URIs."""
@@ -54,7 +90,7 @@ def gate_dataset(dataset: str, *, run: str | None = None, min_confirmations: int
     if min_confirmations is None:
         min_confirmations = settings.min_confirmations
     return check(open_registry(settings, start_local=False), dataset, run=run,
-                 min_confirmations=min_confirmations, mode=mode, sample=sample)
+                 min_confirmations=min_confirmations, mode=mode, sample=sample, policy=policy)
 
 
 def latest_validated(registry: Registry, dataset: str, run: str | None) -> Checkpoint | None:
@@ -65,7 +101,8 @@ def latest_validated(registry: Registry, dataset: str, run: str | None) -> Check
 
 
 def check(registry: Registry, dataset: str, *, run: str | None = None,
-          min_confirmations: int = 1, mode: GateMode = "full", sample: int = 8) -> GateVerdict:
+          min_confirmations: int = 1, mode: GateMode = "full", sample: int = 8,
+          policy: GatePolicy | None = None) -> GateVerdict:
     """mode: `proof` checks the manifest and every shard's proof against the on-chain root
     without reading data; `sample` also re-hashes `sample` shards picked at random (by the OS's
     randomness, so nobody can predict which); `full` re-hashes every shard."""
@@ -94,6 +131,8 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
         return deny(f"checkpoint has {confirmations} confirmation(s), "
                     f"{min_confirmations} required; wait for more blocks", **ctx)
     problem = _check_manifest(manifest, stored)
+    if problem is None and policy is not None:
+        problem = policy.violation(manifest)
     if problem is None:
         problem = _check_parents(registry, cp, stored)
     accepted = manifest.accepted
@@ -165,3 +204,27 @@ def _check_shards(m: StageManifest, root_hex: str, rehash: list) -> str | None:
             return (f"shard {s.key} ({s.uri}) does not match its committed hash: "
                     "it changed after validation")
     return None
+
+
+def record_training(settings: Settings, verdict: GateVerdict, name: str) -> Checkpoint:
+    """Commit the shard set an allowed verdict hands to a training job as that job's own
+    checkpoint (dataset = the gated one, run = `name`, stage `training`), its parent the
+    validated checkpoint the gate proved: a model can be traced to exactly its data."""
+    from datetime import UTC, datetime
+
+    from laas.anchors.ledger import open_index, open_store
+
+    verdict.require()
+    cp = verdict.checkpoint
+    validated = read_manifest(cp.manifest_uri, expected_hash=cp.manifest_hash)
+    accepted = [s.model_copy(update={"validation": None, "docs_uri": None})
+                for s in validated.accepted if s.uri in set(verdict.shards)]
+    manifest = StageManifest(
+        dataset=validated.dataset, dataset_id=validated.dataset_id, run=name,
+        run_id=name_id(name), stage=TRAINING, hash_scheme=validated.hash_scheme,
+        parents=(cp.checkpoint_id,), shards=tuple(accepted), shards_root=stage_root(accepted),
+        passed=True, created_at=datetime.now(UTC))
+    registry = open_registry(settings, start_local=False)
+    recorded = registry.commit(manifest, open_store(settings).write_manifest(manifest))
+    open_index(settings).record(recorded, manifest)
+    return recorded

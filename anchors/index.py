@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from laas.anchors.models import STAGES, Checkpoint, StageManifest
+from laas.anchors.models import STAGE_ORDER, Checkpoint, StageManifest
 
 meta = MetaData()
 checkpoints = Table(
@@ -120,7 +120,7 @@ class LineageIndex:
             found = [dict(r._mapping) for r in db.execute(q)]
         for r in found:
             r["parents"] = json.loads(r["parents"])
-        return sorted(found, key=lambda r: STAGES.index(r["stage"]))
+        return sorted(found, key=lambda r: STAGE_ORDER.index(r["stage"]))
 
     def runs(self, dataset: str) -> list[dict]:
         q = select(checkpoints).where(checkpoints.c.dataset == dataset).order_by(

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from laas.anchors.ledger import head_block, open_index, open_registry
+from laas.anchors.models import TRAINING
 from laas.errors import AnchorError, LaasError, LineageNotFound
 from laas.settings import Settings
 
@@ -45,14 +46,18 @@ def shard_lineage(settings: Settings, ref: str, run: str | None = None) -> dict[
         head = None  # chain down: lineage still answers, confirmations unknown
     # A shard that is one dataset's output and another's input: answer for it as an output.
     exact = {ref, str(Path(ref).resolve())} if "://" not in ref else {ref}
-    first = next((m for m in matches if m["uri"] in exact), matches[0])
+    ingested = [m for m in matches if m["stage"] != TRAINING] or matches
+    first = next((m for m in ingested if m["uri"] in exact), ingested[0])
     node = _node(index, first, head, 0)
-    node["other_runs"] = sorted({m["run"] for m in matches} - {first["run"]})
+    node["other_runs"] = sorted({m["run"] for m in ingested} - {first["run"]})
+    # Training jobs that recorded this shard (laas gate --record): model -> data, both ways.
+    node["used_by"] = sorted({m["run"] for m in matches if m["stage"] == TRAINING})
     return node
 
 
 def _node(index: Any, row: dict, head: int | None, depth: int) -> dict[str, Any]:
-    stages = index.stages_of(row["dataset"], row["run"], row["key"])
+    stages = [s for s in index.stages_of(row["dataset"], row["run"], row["key"])
+              if s["stage"] != TRAINING]
     for s in stages:
         s["confirmations"] = None if head is None else max(0, head - s["block_number"] + 1)
     parents = []

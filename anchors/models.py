@@ -12,8 +12,10 @@ from laas.anchors.canonical import canonical_json, from_hex, keccak256, to_hex
 from laas.anchors.merkle import MerkleTree, leaf_hash
 
 MANIFEST_VERSION = "laas-manifest-v1"
-STAGES = ("raw", "normalized", "validated")
-Stage = Literal["raw", "normalized", "validated"]
+STAGES = ("raw", "normalized", "validated")  # what an ingest run commits, in order
+TRAINING = "training"  # a training job's record of the exact shard set it read
+STAGE_ORDER = (*STAGES, TRAINING)
+Stage = Literal["raw", "normalized", "validated", "training"]
 ShardStatus = Literal["ok", "failed", "quarantined"]  # failed: fails the stage
 
 

@@ -15,7 +15,7 @@ from laas.anchors.canonical import from_hex, to_hex
 from laas.anchors.hashing import hash_stream, rehash_parquet
 from laas.anchors.index import LineageIndex
 from laas.anchors.merkle import verify
-from laas.anchors.models import STAGES
+from laas.anchors.models import STAGE_ORDER, TRAINING
 from laas.anchors.registry import Registry
 from laas.anchors.storage import open_uri
 from laas.anchors.store import read_manifest
@@ -73,10 +73,10 @@ def verify_shard(registry: Registry, index: LineageIndex, path: str) -> ShardPro
                                f"with hash {where[0]['content_hash'][:18]}…: the file changed")
         raise LineageNotFound(f"no committed shard hashes to {digest[:18]}… ({path}); if it "
                               "was committed, rebuild the index with `laas index rebuild`")
-    start = max(rows, key=lambda r: STAGES.index(r["stage"]))
+    start = max(rows, key=lambda r: STAGE_ORDER.index(r["stage"]))
     cid, key = start["checkpoint_id"], start["key"]
-    top = registry.get(cid)
-    if top is None:
+    child = registry.get(cid)
+    if child is None:
         raise HashMismatch(f"checkpoint {cid[:18]}… named by the index is not on chain")
     proofs = []
     want_hash: str | None = digest
@@ -84,17 +84,19 @@ def verify_shard(registry: Registry, index: LineageIndex, path: str) -> ShardPro
         proof = _prove_stage(registry, cid, key, want_hash)
         proofs.append(proof)
         parents = registry.stored(cid)["parents"]
-        if proof.stage == STAGES[0]:
+        if proof.stage == STAGE_ORDER[0]:
             break
-        expected = STAGES[STAGES.index(proof.stage) - 1]
+        expected = STAGE_ORDER[STAGE_ORDER.index(proof.stage) - 1]
         if len(parents) != 1:
             raise HashMismatch(f"checkpoint {cid[:18]}… does not name one {expected} parent")
         cid, want_hash = parents[0], None
         if (parent := registry.get(cid)) is None:
             raise HashMismatch(f"parent checkpoint {cid[:18]}… of {proof.stage} is not on chain")
-        if parent.stage != expected or (parent.dataset_id, parent.run_id) != \
-                (top.dataset_id, top.run_id):
+        # A training record may name any run's validated stage; ingest stages their own run's.
+        same_run = child.stage == TRAINING or parent.run_id == child.run_id
+        if parent.stage != expected or parent.dataset_id != child.dataset_id or not same_run:
             raise HashMismatch(f"parent {cid[:18]}… is not this run's {expected} stage")
+        child = parent
     return ShardProof(file=str(path), content_hash=digest, dataset=start["dataset"],
                       run=start["run"], key=key, stages=tuple(proofs))
 

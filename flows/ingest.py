@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 
 from laas.anchors.models import Checkpoint, ShardEntry
 from laas.settings import get_settings
+from laas.tasks import openlineage
 from laas.tasks.compute import dask_cluster
 from laas.tasks.manifests import new_run_name
 from laas.tasks.stages import (
@@ -58,8 +59,9 @@ def ingest(dataset: str, run: str | None = None, dask_address: str | None = None
     run = run or new_run_name()
     spec = load_spec_task(dataset)
     lap = _Laps()
-    with dask_cluster(dask_address or settings.dask_address, settings.dask_workers,
-                      settings.dask_cluster) as address:
+    with openlineage.run_events(spec, run) as events, dask_cluster(
+            dask_address or settings.dask_address, settings.dask_workers,
+            settings.dask_cluster) as address:
         lap("cluster")
         raw = raw_stage(spec, run, address)
         raw_cp = commit_stage(raw)
@@ -70,10 +72,11 @@ def ingest(dataset: str, run: str | None = None, dask_address: str | None = None
         validated = validate_stage(spec, run, normalized, normalized_cp.checkpoint_id, address)
         validated_cp = commit_stage(validated)
         lap("validated")
+        events.checkpoints = (raw_cp, normalized_cp, validated_cp)
     return RunSummary(
         dataset=spec.name,
         run=run,
-        checkpoints=(raw_cp, normalized_cp, validated_cp),
+        checkpoints=events.checkpoints,
         set_aside=tuple(validated.quarantined),
         dataset_checks=tuple((validated.validation or {}).get("dataset", ())),
         passed=validated.passed,

@@ -223,19 +223,33 @@ def gate(
         help="proof: manifest and proofs only; sample: also re-hash --sample shards; "
              "full: re-hash every shard")] = "full",
     sample: Annotated[int, typer.Option(help="shards re-hashed in sample mode")] = 8,
+    policy: Annotated[str | None, typer.Option(
+        help="YAML: suites one of which must have run, severities tolerated, max_set_aside")
+    ] = None,
+    record: Annotated[str | None, typer.Option(
+        help="if allowed, commit the shard set as training checkpoint NAME (parent: the "
+             "validated checkpoint)")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Exit 0 if training may use the dataset, 1 (with the reason) if not, 2 on error."""
-    from laas.anchors.gate import gate_dataset
+    from laas.anchors.gate import GatePolicy, gate_dataset, record_training
 
     if mode not in ("proof", "sample", "full"):
         raise ConfigError(f"--mode {mode}: use proof, sample or full")
-    verdict = gate_dataset(dataset, run=run, min_confirmations=min_confirmations,
-                           mode=mode, sample=sample)
+    verdict = gate_dataset(dataset, run=run, min_confirmations=min_confirmations, mode=mode,
+                           sample=sample, policy=GatePolicy.load(policy) if policy else None)
+    recorded = record_training(_settings(), verdict, record) if record and verdict.allowed \
+        else None
     if as_json:
-        print(verdict.model_dump_json(indent=2))
+        print(json.dumps({**verdict.model_dump(mode="json"),
+                          "recorded": recorded.model_dump(mode="json") if recorded else None},
+                         indent=2))
     elif verdict.allowed:
         out.print(f"[green]ALLOW[/] {dataset}: {verdict.reason}")
+        if recorded:
+            out.print(f"recorded training set {record}: checkpoint {recorded.checkpoint_id} "
+                      f"(root {recorded.shards_root[:18]}…, tx {recorded.tx_hash}, block "
+                      f"{recorded.block_number})")
     else:
         out.print(f"[red]DENY[/] {dataset}: {verdict.reason}")
     raise typer.Exit(0 if verdict.allowed else 1)
@@ -265,6 +279,8 @@ def lineage(
     _print_lineage(result, "")
     if result["other_runs"]:
         out.print(f"also in runs: {', '.join(result['other_runs'])} (use --run)")
+    if result["used_by"]:
+        out.print(f"read by training: {', '.join(result['used_by'])} (laas gate --record)")
 
 
 def _print_lineage(node: dict, indent: str) -> None:

@@ -368,6 +368,77 @@ def test_stopping_and_restarting_the_chain_keeps_every_checkpoint(ws) -> None:
         assert reg.get(stage["checkpoint_id"]) is not None
 
 
+def test_runs_emit_openlineage_events_over_http_and_to_a_file(ws) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[dict] = []
+
+    class Collector(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(201)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Collector)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    saved = dict(ws.env)
+    try:
+        ws.env["LAAS_OPENLINEAGE_URL"] = f"http://127.0.0.1:{server.server_port}"
+        r = ws.laas("run", "instruct-sample", "--json")
+        assert r.returncode == 0, r.stderr
+        summary = json.loads(r.stdout)
+        events = ws.root / "openlineage.jsonl"
+        ws.env["LAAS_OPENLINEAGE_URL"] = str(events)
+        ws.add_dataset("nothing-here", {})
+        assert ws.laas("run", "nothing-here").returncode == 2
+    finally:
+        ws.env.clear()
+        ws.env.update(saved)
+        server.shutdown()
+    assert [e["eventType"] for e in received] == ["START", "COMPLETE"]
+    done = received[1]
+    assert done["job"] == {"namespace": "laas", "name": "ingest.instruct-sample",
+                           "facets": done["job"].get("facets", {})}
+    assert done["run"]["runId"] == received[0]["run"]["runId"]
+    assert done["inputs"][0]["name"].endswith("instruct-sample/*.jsonl*")
+    assert done["outputs"][0]["name"] == "instruct-sample"
+    facet = done["run"]["facets"]["laas"]
+    assert [c["checkpoint_id"] for c in facet["checkpoints"]] == \
+        [c["checkpoint_id"] for c in summary["checkpoints"]]
+    assert facet["checkpoints"][-1]["tx_hash"] == summary["checkpoints"][-1]["tx_hash"]
+    failed = [json.loads(line) for line in events.read_text().splitlines()]
+    assert [e["eventType"] for e in failed] == ["START", "FAIL"]
+    assert "no shard matches" in failed[1]["run"]["facets"]["errorMessage"]["message"]
+
+
+def test_consumer_policies_and_a_recorded_training_set(ws) -> None:
+    def gate_with(policy: str, *args: str):  # noqa: ANN202
+        path = ws.root / "policy.yaml"
+        path.write_text(policy)
+        return ws.laas("gate", "instruct-sample", "--policy", str(path), *args)
+
+    r = gate_with("max_set_aside: 0.1\n")
+    assert r.returncode == 1 and "1 of 8 shards were set aside" in r.stdout
+    r = gate_with("suites: [someone-elses-suite]\n")
+    assert r.returncode == 1 and "is not one the policy accepts" in r.stdout
+    r = gate_with("nope: 1\n")
+    assert r.returncode == 2 and "gate policy" in r.stderr and "nope" in r.stderr
+    r = gate_with("suites: [instruct-basic]\ntolerate: []\nmax_set_aside: 0.2\n",
+                  "--record", "model-7", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = json.loads(r.stdout)
+    recorded, validated = out["recorded"], out["checkpoint"]
+    assert recorded["stage"] == "training" and recorded["parents"] == [validated["checkpoint_id"]]
+    assert recorded["shard_count"] == 7 and recorded["shards_root"] == validated["shards_root"]
+    assert "model-7" in json.loads(ws.laas("lineage", SHARD0, "--json").stdout)["used_by"]
+    proof = json.loads(ws.laas("verify", out["shards"][0], "--json").stdout)
+    assert [s["stage"] for s in proof["stages"]] == ["training", "validated", "normalized", "raw"]
+
+
 def test_a_derived_dataset_traces_each_shard_to_its_raw_source(ws) -> None:
     import yaml
 

@@ -56,7 +56,7 @@ shards = Table(
     Column("content_hash", String(66), index=True),
     Column("byte_size", Integer, nullable=False),
     Column("rows", Integer, nullable=False),
-    Column("leaf", String(66)),
+    Column("leaf", String(66), index=True),
     Column("status", String(16), nullable=False),
     Column("reason", Text),
 )
@@ -71,6 +71,8 @@ class LineageIndex:
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = create_engine(url)
         meta.create_all(self.engine)
+        for index in shards.indexes:  # an index file from an older laas may lack newer ones
+            index.create(self.engine, checkfirst=True)
 
     def record(self, cp: Checkpoint, manifest: StageManifest) -> None:
         """Insert a committed checkpoint and its shards; recording it again replaces it."""
@@ -94,22 +96,24 @@ class LineageIndex:
                 ) for s in manifest.shards[start : start + INSERT_BATCH]])
 
     def find_shard(self, ref: str, run: str | None = None) -> list[dict]:
-        """Shard rows matching a content hash, leaf, URI, path or key; newest run first."""
+        """Shard rows matching a content hash, leaf, URI, path or key; newest run first.
+        One indexed lookup per column (an OR across columns would scan the whole table)."""
         cands = {ref}
         if not ref.startswith("0x") and "://" not in ref:
             cands.add(str(Path(ref).resolve()))
         c = shards.c
-        q = select(shards, checkpoints.c.created_at).join(
-            checkpoints, checkpoints.c.checkpoint_id == c.checkpoint_id
-        ).where(
-            c.content_hash.in_(cands) | c.leaf.in_(cands) | c.uri.in_(cands)
-            | c.source_uri.in_(cands) | c.key.in_(cands)
-        )
-        if run:
-            q = q.where(c.run == run)
+        is_hash = ref.startswith("0x") and len(ref) == 66
+        columns = [c.content_hash, c.leaf] if is_hash else [c.uri, c.source_uri, c.key]
+        found: dict[int, dict] = {}
         with self.engine.connect() as db:
-            q = q.order_by(checkpoints.c.created_at.desc())
-            return [dict(r._mapping) for r in db.execute(q)]
+            for column in columns:
+                q = select(shards, checkpoints.c.created_at).join(
+                    checkpoints, checkpoints.c.checkpoint_id == c.checkpoint_id
+                ).where(column.in_(cands))
+                if run:
+                    q = q.where(c.run == run)
+                found.update((r.id, dict(r._mapping)) for r in db.execute(q))
+        return sorted(found.values(), key=lambda r: r["created_at"], reverse=True)
 
     def stages_of(self, dataset: str, run: str, key: str) -> list[dict]:
         """The shard's row and its checkpoint at every stage of one run, in stage order."""

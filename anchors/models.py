@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from laas.anchors.canonical import canonical_json, from_hex, keccak256, to_hex
 from laas.anchors.merkle import MerkleTree, leaf_hash
@@ -61,6 +61,8 @@ class StageManifest(Record):
     result_hash: str = to_hex(bytes(32))
     validation: dict[str, Any] | None = None
     created_at: datetime
+    _bytes: bytes | None = PrivateAttr(None)
+    _hash: str | None = PrivateAttr(None)
 
     @property
     def accepted(self) -> list[ShardEntry]:
@@ -74,11 +76,27 @@ class StageManifest(Record):
         return shard_tree(self.shards)
 
     def to_bytes(self) -> bytes:
-        return canonical_json(self)
+        """Canonical JSON, computed once (a million-shard manifest takes seconds to dump)."""
+        if self._bytes is None:
+            self._bytes = canonical_json(self)
+        return self._bytes
 
     @property
     def manifest_hash(self) -> str:
-        return to_hex(keccak256(self.to_bytes()))
+        if self._hash is None:
+            self._hash = to_hex(keccak256(self.to_bytes()))
+        return self._hash
+
+    def model_copy(self, *, update: dict[str, Any] | None = None,
+                   deep: bool = False) -> StageManifest:
+        copy = super().model_copy(update=update, deep=deep)
+        copy._bytes = copy._hash = None  # a changed copy is a different manifest
+        return copy
+
+    def __eq__(self, other: object) -> bool:  # the fields, not the caches
+        return type(other) is type(self) and self.__dict__ == other.__dict__
+
+    __hash__ = Record.__hash__
 
 
 def shard_tree(shards: list[ShardEntry] | tuple[ShardEntry, ...]) -> MerkleTree:

@@ -10,7 +10,7 @@ import random
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from laas.anchors.canonical import from_hex, hash_record, name_id, to_hex
 from laas.anchors.hashing import TABLE_SCHEME, rehash_parquet
@@ -56,6 +56,10 @@ class GatePolicy(BaseModel):
 
         try:
             return cls.model_validate(yaml.safe_load(Path(path).read_text()) or {})
+        except ValidationError as e:
+            first = e.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise ConfigError(f"gate policy {path}: {where}: {first['msg']}") from None
         except (OSError, yaml.YAMLError, ValueError) as e:
             raise ConfigError(f"gate policy {path}: {str(e).splitlines()[0]}") from None
 

@@ -28,7 +28,8 @@ def local(n_workers: int = 2) -> Iterator[str]:
     """The embedded default: worker processes on this machine, on loopback, for one run."""
     from distributed import LocalCluster
 
-    # silence_logs: shutdown chatter (closed comms) is not news to a pipeline user
+    # Worker start/stop chatter is not news to a pipeline user; warnings still show.
+    logging.getLogger("distributed").setLevel(logging.WARNING)
     with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                       host="127.0.0.1", dashboard_address=None,
                       silence_logs=logging.ERROR) as cluster:

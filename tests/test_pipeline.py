@@ -415,6 +415,30 @@ def test_runs_emit_openlineage_events_over_http_and_to_a_file(ws) -> None:
     assert "no shard matches" in failed[1]["run"]["facets"]["errorMessage"]["message"]
 
 
+ANVIL_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"  # public
+
+
+def test_the_committer_key_appears_in_no_output_log_artifact_or_index(ws) -> None:
+    saved = dict(ws.env)
+    try:
+        ws.env["LAAS_PRIVATE_KEY"] = ANVIL_KEY_0  # anvil's first dev account: the admin
+        r = ws.laas("run", "instruct-sample", "--json")
+        assert r.returncode == 0, r.stderr
+        resumed = ws.laas("run", "instruct-sample", "--run", json.loads(r.stdout)["run"])
+        ws.env["LAAS_PRIVATE_KEY"] = ANVIL_KEY_0[:-1] + "g"  # malformed: must not be echoed
+        refused = ws.laas("run", "instruct-sample")
+    finally:
+        ws.env.clear()
+        ws.env.update(saved)
+    assert refused.returncode == 2 and "LAAS_PRIVATE_KEY" in refused.stderr
+    needles = [ANVIL_KEY_0[2:].lower(), ANVIL_KEY_0[2:-1].lower()]
+    texts = [r.stdout, r.stderr, resumed.stdout, resumed.stderr, refused.stdout, refused.stderr]
+    assert not [t for t in texts for n in needles if n in t.lower()]
+    leaked = [str(p) for p in ws.root.rglob("*") if p.is_file() and "chain" not in p.parts
+              and any(n.encode() in p.read_bytes().lower() for n in needles)]
+    assert not leaked, leaked  # artifacts, manifests, Data Docs, index, Prefect's database
+
+
 def test_consumer_policies_and_a_recorded_training_set(ws) -> None:
     def gate_with(policy: str, *args: str):  # noqa: ANN202
         path = ws.root / "policy.yaml"

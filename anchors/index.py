@@ -95,6 +95,12 @@ class LineageIndex:
                     status=s.status, reason=s.reason,
                 ) for s in manifest.shards[start : start + INSERT_BATCH]])
 
+    def checkpoint(self, checkpoint_id: str) -> dict | None:
+        with self.engine.connect() as db:
+            row = db.execute(select(checkpoints).where(
+                checkpoints.c.checkpoint_id == checkpoint_id)).mappings().first()
+        return dict(row) if row else None
+
     def find_shard(self, ref: str, run: str | None = None) -> list[dict]:
         """Shard rows matching a content hash, leaf, URI, path or key; newest run first.
         One indexed lookup per column (an OR across columns would scan the whole table)."""

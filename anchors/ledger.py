@@ -62,6 +62,7 @@ def open_sender(settings: Settings, w3: Web3) -> Sender:
         keystore_path=settings.keystore_path,
         keystore_password=secret.get_secret_value() if secret else None,
         allow_unlocked=settings.is_local_chain,
+        lock_dir=settings.chain_dir,
     )
 
 
@@ -79,6 +80,22 @@ def _index(url: str) -> LineageIndex:
     return LineageIndex(url)
 
 
-def head_block(settings: Settings) -> int:
-    """The chain's latest block number (no key, no contract: what read-only callers need)."""
-    return connect(settings.effective_rpc_url, timeout=2.0).eth.block_number
+class ChainView:
+    """A read-only look at the chain (no key, no contract): the head, and where a transaction
+    landed, if it still is on chain after a reorganisation."""
+
+    def __init__(self, w3: Web3):
+        self.w3 = w3
+        self.head = w3.eth.block_number
+
+    def block_of(self, tx_hash: str) -> int | None:
+        from web3.exceptions import TransactionNotFound
+
+        try:
+            return self.w3.eth.get_transaction_receipt(tx_hash)["blockNumber"]
+        except TransactionNotFound:
+            return None
+
+
+def chain_view(settings: Settings) -> ChainView:
+    return ChainView(connect(settings.effective_rpc_url, timeout=2.0))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from laas.anchors.ledger import head_block, open_index, open_registry
+from laas.anchors.ledger import ChainView, chain_view, open_index, open_registry
 from laas.anchors.models import TRAINING
 from laas.errors import AnchorError, LaasError, LineageNotFound
 from laas.settings import Settings
@@ -41,29 +41,34 @@ def shard_lineage(settings: Settings, ref: str, run: str | None = None) -> dict[
             "from a committed run"
         )
     try:
-        head = head_block(settings)
+        chain = chain_view(settings)
     except (AnchorError, LaasError):
-        head = None  # chain down: lineage still answers, confirmations unknown
+        chain = None  # chain down: lineage still answers, confirmations unknown
     # A shard that is one dataset's output and another's input: answer for it as an output.
     exact = {ref, str(Path(ref).resolve())} if "://" not in ref else {ref}
     ingested = [m for m in matches if m["stage"] != TRAINING] or matches
     first = next((m for m in ingested if m["uri"] in exact), ingested[0])
-    node = _node(index, first, head, 0)
+    node = _node(index, first, chain, 0)
     node["other_runs"] = sorted({m["run"] for m in ingested} - {first["run"]})
     # Training jobs that recorded this shard (laas gate --record): model -> data, both ways.
     node["used_by"] = sorted({m["run"] for m in matches if m["stage"] == TRAINING})
     return node
 
 
-def _node(index: Any, row: dict, head: int | None, depth: int) -> dict[str, Any]:
+def _node(index: Any, row: dict, chain: ChainView | None, depth: int) -> dict[str, Any]:
     stages = [s for s in index.stages_of(row["dataset"], row["run"], row["key"])
               if s["stage"] != TRAINING]
     for s in stages:
-        s["confirmations"] = None if head is None else max(0, head - s["block_number"] + 1)
+        # The index remembers a transaction; the chain says whether it is still there (a
+        # reorganisation can drop it): confirmed only if it is, counted from where it landed.
+        block = None if chain is None else chain.block_of(s["tx_hash"])
+        s["confirmations"] = None if chain is None else \
+            0 if block is None else max(0, chain.head - block + 1)
+        s["confirmed"] = None if chain is None else block is not None
     parents = []
     source = stages[0]["source_uri"] if stages else row["source_uri"]
     if depth < MAX_DEPTH:
-        parents = [_node(index, p, head, depth + 1) for p in index.find_shard(source)
+        parents = [_node(index, p, chain, depth + 1) for p in index.find_shard(source)
                    if p["uri"] == source and p["stage"] == "validated"
                    and p["dataset"] != row["dataset"]][:1]
     return {
@@ -74,7 +79,8 @@ def _node(index: Any, row: dict, head: int | None, depth: int) -> dict[str, Any]
         "stages": [
             {k: s[k] for k in ("stage", "uri", "content_hash", "byte_size", "rows", "leaf",
                                "status", "reason", "checkpoint_id", "shards_root", "passed",
-                               "manifest_uri", "tx_hash", "block_number", "confirmations")}
+                               "manifest_uri", "tx_hash", "block_number", "confirmations",
+                               "confirmed")}
             for s in stages
         ],
         "derived_from": parents,

@@ -65,6 +65,11 @@ class StageManifest(Record):
     _hash: str | None = PrivateAttr(None)
 
     @property
+    def checkpoint_id(self) -> str:
+        """Where this stage's checkpoint lives on chain, known before it is committed."""
+        return checkpoint_id(self.dataset_id, self.run_id, self.stage)
+
+    @property
     def accepted(self) -> list[ShardEntry]:
         return [s for s in self.shards if s.status == "ok"]
 
@@ -97,6 +102,12 @@ class StageManifest(Record):
         return type(other) is type(self) and self.__dict__ == other.__dict__
 
     __hash__ = Record.__hash__
+
+
+def checkpoint_id(dataset_id: str, run_id: str, stage: str) -> str:
+    """keccak256(abi.encode(datasetId, runId, keccak256(stage))), as the contract derives it
+    (three bytes32 words encode as their concatenation)."""
+    return to_hex(keccak256(from_hex(dataset_id) + from_hex(run_id) + keccak256(stage.encode())))
 
 
 def shard_tree(shards: list[ShardEntry] | tuple[ShardEntry, ...]) -> MerkleTree:

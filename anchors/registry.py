@@ -3,17 +3,26 @@ checkpoints and their events back, verify a leaf on chain. All web3 lives here."
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from eth_abi import encode as abi_encode
+import requests
 from web3 import Web3
-from web3.exceptions import ContractCustomError, ContractLogicError, TimeExhausted
+from web3.exceptions import (
+    ContractCustomError,
+    ContractLogicError,
+    ProviderConnectionError,
+    TimeExhausted,
+    TransactionNotFound,
+    Web3RPCError,
+)
 
 from laas.anchors.canonical import from_hex, keccak256, to_hex
 from laas.anchors.models import Checkpoint, StageManifest
-from laas.anchors.wallet import Sender
+from laas.anchors.wallet import OnSent, Sender
 from laas.errors import AnchorError, AnchorReverted, AnchorTimeout
 
 ARTIFACT = Path(__file__).resolve().parent / "contracts" / "CheckpointRegistry.json"
@@ -24,12 +33,14 @@ def load_artifact() -> dict[str, Any]:
     return json.loads(ARTIFACT.read_text())
 
 
-def checkpoint_id(dataset_id: str, run_id: str, stage: str) -> str:
-    """Same derivation as CheckpointRegistry.checkpointId."""
-    return to_hex(keccak256(abi_encode(
-        ["bytes32", "bytes32", "bytes32"],
-        [from_hex(dataset_id), from_hex(run_id), keccak256(stage.encode())],
-    )))
+_GONE = (requests.exceptions.RequestException, ProviderConnectionError, ConnectionError)
+
+
+def _unreachable(url: str, e: BaseException) -> AnchorTimeout:
+    return AnchorTimeout(
+        f"chain RPC {url} is unreachable ({type(e).__name__}): start it with `laas chain up` "
+        "or point LAAS_RPC_URL at a live node; then `laas anchor --resume`"
+    )
 
 
 def connect(url: str, timeout: float = 10.0) -> Web3:
@@ -37,10 +48,7 @@ def connect(url: str, timeout: float = 10.0) -> Web3:
     try:
         w3.eth.chain_id  # noqa: B018 - touch the node once so a dead endpoint fails here
     except Exception as e:  # requests and aiohttp raise a zoo of connection errors
-        raise AnchorTimeout(
-            f"chain RPC {url} is unreachable ({type(e).__name__}): start it with "
-            "`laas chain up` or point LAAS_RPC_URL at a live node"
-        ) from None
+        raise _unreachable(url, e) from None
     return w3
 
 
@@ -71,20 +79,70 @@ class Registry:
 
     # -- writes -----------------------------------------------------------------------------
 
-    def commit(self, manifest: StageManifest, manifest_uri: str) -> Checkpoint:
+    def commit(self, manifest: StageManifest, manifest_uri: str, *,
+               sent: Iterable[tuple[str, bytes | None]] = (),
+               on_sent: OnSent | None = None) -> Checkpoint:
         """Commit the stage's checkpoint, or return it if this exact checkpoint is already on
-        chain (a retried task or a resumed run never commits twice)."""
-        cid = checkpoint_id(manifest.dataset_id, manifest.run_id, manifest.stage)
-        existing = self.get(cid)
-        if existing is not None:
-            if existing.manifest_hash != manifest.manifest_hash:
-                raise AnchorError(
-                    f"checkpoint {manifest.dataset}/{manifest.run}/{manifest.stage} is already "
-                    f"on chain with another manifest ({existing.manifest_hash[:18]}…): "
-                    "start a new run instead of resuming this one"
-                )
-            return existing
-        call = self.contract.functions.commit((
+        chain (a retried task or a resumed run never commits twice). `sent` lists transactions
+        an earlier, interrupted attempt sent for it: each is looked up (and, if the node forgot
+        it, rebroadcast) before a new one is sent."""
+        with self._rpc():
+            if (existing := self._existing(manifest)) is not None:
+                return existing
+            for tx_hash, raw in sent:
+                if self.settle(tx_hash, raw) and (existing := self._existing(manifest)):
+                    return existing
+            try:
+                receipt = self._send(self._commit_call(manifest, manifest_uri),
+                                     f"commit {manifest.dataset}/{manifest.stage}", on_sent)
+            except AnchorReverted as e:  # a concurrent attempt got there first
+                if "CheckpointExists" in str(e) and (existing := self._existing(manifest)):
+                    return existing
+                raise
+            events = self.contract.events.CheckpointCommitted().process_receipt(receipt)
+            return self._from_event(events[0], receipt["gasUsed"])
+
+    def _existing(self, manifest: StageManifest) -> Checkpoint | None:
+        existing = self.get(manifest.checkpoint_id)
+        if existing is not None and existing.manifest_hash != manifest.manifest_hash:
+            raise AnchorError(
+                f"checkpoint {manifest.dataset}/{manifest.run}/{manifest.stage} is already "
+                f"on chain with another manifest ({existing.manifest_hash[:18]}…): "
+                "start a new run instead of resuming this one"
+            )
+        return existing
+
+    def settle(self, tx_hash: str, raw: bytes | None) -> bool:
+        """Find what became of a transaction sent earlier: True once it is mined (waiting for
+        it if the node still holds it), False if it can no longer be (dropped, or its nonce
+        went to another transaction)."""
+        with self._rpc():
+            try:
+                self.w3.eth.get_transaction_receipt(tx_hash)
+                return True
+            except TransactionNotFound:
+                pass
+            try:
+                self.w3.eth.get_transaction(tx_hash)
+            except TransactionNotFound:
+                if raw is None:
+                    return False
+                try:
+                    self.w3.eth.send_raw_transaction(raw)  # the node forgot it: say it again
+                except (Web3RPCError, ValueError):
+                    return False  # nonce used since: it can never be mined
+            try:
+                self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.tx_timeout,
+                                                         poll_latency=0.05)
+            except TimeExhausted:
+                raise AnchorTimeout(
+                    f"transaction {tx_hash} is still pending after {self.tx_timeout:.0f}s; "
+                    "rerun `laas anchor --resume` later"
+                ) from None
+            return True
+
+    def _commit_call(self, manifest: StageManifest, manifest_uri: str) -> Any:
+        return self.contract.functions.commit((
             from_hex(manifest.dataset_id),
             from_hex(manifest.run_id),
             manifest.stage,
@@ -96,9 +154,6 @@ class Registry:
             manifest.passed,
             [from_hex(p) for p in manifest.parents],
         ))
-        receipt = self._send(call, f"commit {manifest.dataset}/{manifest.stage}")
-        events = self.contract.events.CheckpointCommitted().process_receipt(receipt)
-        return self._from_event(events[0], receipt["gasUsed"])
 
     def grant_committer(self, account: str) -> None:
         self._send(self.contract.functions.grantRole(COMMITTER_ROLE, account), "grant role")
@@ -106,9 +161,17 @@ class Registry:
     def revoke_committer(self, account: str) -> None:
         self._send(self.contract.functions.revokeRole(COMMITTER_ROLE, account), "revoke role")
 
-    def _send(self, call: Any, what: str) -> Any:
+    @contextlib.contextmanager
+    def _rpc(self) -> Iterator[None]:
+        """A node that dies mid-run is the same diagnosis as one that was never up."""
         try:
-            return self.sender.send(self.w3, call, self.tx_timeout)
+            yield
+        except _GONE as e:
+            raise _unreachable(self.w3.provider.endpoint_uri, e) from None
+
+    def _send(self, call: Any, what: str, on_sent: OnSent | None = None) -> Any:
+        try:
+            return self.sender.send(self.w3, call, self.tx_timeout, on_sent)
         except ContractCustomError as e:
             raise AnchorReverted(f"{what} reverted: {self._error_name(e)}") from None
         except ContractLogicError as e:
@@ -135,11 +198,12 @@ class Registry:
 
     def get(self, cid: str) -> Checkpoint | None:
         """The checkpoint with its event data, or None if it is not on chain."""
-        if not self.contract.functions.exists(from_hex(cid)).call():
-            return None
-        logs = self.contract.events.CheckpointCommitted().get_logs(
-            from_block=self.deploy_block, argument_filters={"checkpointId": from_hex(cid)}
-        )
+        with self._rpc():
+            if not self.contract.functions.exists(from_hex(cid)).call():
+                return None
+            logs = self.contract.events.CheckpointCommitted().get_logs(
+                from_block=self.deploy_block, argument_filters={"checkpointId": from_hex(cid)}
+            )
         if not logs:
             raise AnchorError(f"checkpoint {cid} is stored but its event is missing")
         log = logs[0]

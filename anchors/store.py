@@ -1,10 +1,13 @@
 """The artifact store: manifests (content-addressed JSON) and normalized shards, on any fsspec
 URI (a local folder by default). Layout:
     ROOT/DATASET/RUN/STAGE/manifest-<keccak256>.json
+    ROOT/DATASET/RUN/STAGE/sent-<tx hash>.json   transactions sent for it (until confirmed)
     ROOT/DATASET/RUN/normalized/<shard key>.parquet
 """
 
 from __future__ import annotations
+
+import json
 
 from pydantic import ValidationError
 
@@ -49,6 +52,39 @@ class ArtifactStore:
                 "keep the one whose hash is on chain and delete the others"
             )
         return self.uri(dataset, run, stage, found[0].rsplit("/", 1)[1])
+
+    def manifests(self, dataset: str | None = None, run: str | None = None) -> list[str]:
+        """Every manifest in the store (or of one dataset, or one run), as URIs."""
+        fs, root = url_to_fs(self.root)
+        fs.invalidate_cache(root)
+        pattern = f"{root}/{dataset or '*'}/{run or '*'}/*/manifest-*.json"
+        return [self.uri(*p[len(root) + 1:].split("/")) for p in sorted(fs.glob(pattern))]
+
+    def record_sent(self, manifest: StageManifest, tx_hash: str, raw: bytes | None) -> None:
+        """Note a transaction sent for the manifest before its receipt is awaited. The signed
+        raw transaction is public once broadcast; keeping it lets a resume rebroadcast it."""
+        stage_dir = self.stage_dir(manifest.dataset, manifest.run, manifest.stage)
+        uri = f"{stage_dir}/sent-{tx_hash}.json"
+        with open_uri(uri, "w") as f:
+            json.dump({"tx_hash": tx_hash, "raw": raw.hex() if raw else None,
+                       "manifest_hash": manifest.manifest_hash}, f)
+
+    def sent(self, manifest: StageManifest) -> list[tuple[str, bytes | None]]:
+        """Transactions an earlier attempt sent for this manifest."""
+        fs, path = url_to_fs(self.stage_dir(manifest.dataset, manifest.run, manifest.stage))
+        fs.invalidate_cache(path)
+        out = []
+        for p in sorted(fs.glob(f"{path}/sent-*.json")):
+            with fs.open(p, "r") as f:
+                rec = json.load(f)
+            if rec["manifest_hash"] == manifest.manifest_hash:
+                out.append((rec["tx_hash"], bytes.fromhex(rec["raw"]) if rec["raw"] else None))
+        return out
+
+    def clear_sent(self, manifest: StageManifest) -> None:
+        fs, path = url_to_fs(self.stage_dir(manifest.dataset, manifest.run, manifest.stage))
+        for p in fs.glob(f"{path}/sent-*.json"):
+            fs.rm(p)
 
 
 def read_manifest(uri: str, expected_hash: str | None = None) -> StageManifest:

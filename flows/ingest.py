@@ -28,11 +28,12 @@ class RunSummary(BaseModel):
 
     dataset: str
     run: str
-    checkpoints: tuple[Checkpoint, ...]
+    checkpoints: tuple[Checkpoint, ...]  # those on chain, in stage order
+    pending: tuple[str, ...] = ()  # stages whose manifests wait for the chain (anchor --resume)
     set_aside: tuple[ShardEntry, ...]  # failed or quarantined, with reasons
     dataset_checks: tuple[dict, ...] = ()  # checks over all accepted shards at once
     passed: bool
-    seconds: dict[str, float] = {}  # wall time per stage, its commit included
+    seconds: dict[str, float] = {}  # wall time per stage and per commit
 
 
 class _Laps:
@@ -63,20 +64,27 @@ def ingest(dataset: str, run: str | None = None, dask_address: str | None = None
             dask_address or settings.dask_address, settings.dask_workers,
             settings.dask_cluster) as address:
         lap("cluster")
+        # A stage's parent is its predecessor's checkpoint id, known before that commits: a
+        # chain that is down holds up the commits (pending anchor), not the work.
         raw = raw_stage(spec, run, address)
-        raw_cp = commit_stage(raw)
         lap("raw")
-        normalized = normalize_stage(spec, run, raw, raw_cp.checkpoint_id, address)
-        normalized_cp = commit_stage(normalized)
+        raw_cp = commit_stage(raw)
+        lap("raw commit")
+        normalized = normalize_stage(spec, run, raw, raw.checkpoint_id, address)
         lap("normalized")
-        validated = validate_stage(spec, run, normalized, normalized_cp.checkpoint_id, address)
-        validated_cp = commit_stage(validated)
+        normalized_cp = commit_stage(normalized, anchor=raw_cp is not None)
+        lap("normalized commit")
+        validated = validate_stage(spec, run, normalized, normalized.checkpoint_id, address)
         lap("validated")
-        events.checkpoints = (raw_cp, normalized_cp, validated_cp)
+        validated_cp = commit_stage(validated, anchor=normalized_cp is not None)
+        lap("validated commit")
+        stages = {"raw": raw_cp, "normalized": normalized_cp, "validated": validated_cp}
+        events.checkpoints = tuple(cp for cp in stages.values() if cp is not None)
     return RunSummary(
         dataset=spec.name,
         run=run,
         checkpoints=events.checkpoints,
+        pending=tuple(stage for stage, cp in stages.items() if cp is None),
         set_aside=tuple(validated.quarantined),
         dataset_checks=tuple((validated.validation or {}).get("dataset", ())),
         passed=validated.passed,

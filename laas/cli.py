@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from laas.errors import ConfigError, LaasError
+from laas.errors import AnchorPending, ConfigError, LaasError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Data pipelines for AI training data, checkpointed on an EVM chain.")
@@ -68,6 +68,8 @@ def run(
         print(summary.model_dump_json(indent=2))
     else:
         _print_summary(summary)
+    if summary.pending:
+        raise typer.Exit(AnchorPending.exit_code)
     raise typer.Exit(0 if summary.passed else 1)
 
 
@@ -199,8 +201,13 @@ def _print_summary(summary: Any) -> None:
     if summary.seconds:
         parts = ", ".join(f"{k} {v:.1f}" for k, v in summary.seconds.items())
         out.print(f"  took {sum(summary.seconds.values()):.1f} s ({parts})")
+    if summary.pending:
+        out.print(f"[yellow]pending anchor[/]: {', '.join(summary.pending)} computed and kept in "
+                  "the artifact store, not yet on chain (it was unreachable); commit them with "
+                  f"`laas anchor --resume {summary.dataset} --run {summary.run}` once it is back")
+        return
     validated = summary.checkpoints[-1]
-    if validated.passed:
+    if summary.passed:
         out.print("[green]validated stage passed[/]")
     else:
         out.print("[red]validated stage did not pass: the gate will deny this run[/]")
@@ -291,6 +298,9 @@ def _print_lineage(node: dict, indent: str) -> None:
         status = "[green]ok[/]" if s["status"] == "ok" else f"[yellow]{s['status']}[/]"
         rows = f"{s['rows']} rows  " if s["stage"] != "raw" else ""
         confirmations = "?" if s["confirmations"] is None else s["confirmations"]
+        if s["confirmed"] is False:
+            confirmations = "0 [red]UNCONFIRMED: not on chain (reorganised away?); " \
+                            "`laas anchor --resume` commits it again[/]"
         say(f"{indent}  {s['stage']:<12} {status}  {rows}content {s['content_hash'] or '-'}")
         if s["reason"]:
             say(f"{indent}  {'':<12} reason: {s['reason']}")
@@ -329,6 +339,39 @@ def verify(
         out.print(f"  {s.stage:<11} leaf {s.leaf[:18]}… proof of {len(s.proof)} hashes → root "
                   f"{s.shards_root[:18]}… (checkpoint {s.checkpoint_id[:18]}…, block "
                   f"{s.block_number}, tx {s.tx_hash[:18]}…)")
+
+
+@app.command()
+def anchor(
+    dataset: Annotated[str | None, typer.Argument(help="only this dataset")] = None,
+    run: RunOpt = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="commit stored manifests that are not on chain")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Commit what runs left pending anchor (chain down, process killed, reorganised away),
+    from the manifests in the artifact store: in stage order, no hash recomputed, nothing
+    committed twice. Exit 0 when every manifest is on chain, 3 if the chain is still away,
+    2 if one cannot be committed."""
+    if not resume:
+        raise ConfigError("say --resume to commit pending manifests")
+    from laas.anchors.anchoring import resume as resume_pending
+
+    done = resume_pending(_settings(), dataset, run)
+    if as_json:
+        print(json.dumps([d.model_dump(mode="json") for d in done], indent=2))
+    else:
+        for d in done:
+            where = f"{d.dataset}/{d.run}/{d.stage}"
+            if d.checkpoint is not None:
+                out.print(f"  {d.action:<9} {where}  block {d.checkpoint.block_number}  "
+                          f"tx {d.checkpoint.tx_hash}")
+            else:
+                out.print(f"  [red]{d.action:<9}[/] {where}: {d.error}")
+        committed = sum(d.action == "committed" for d in done)
+        out.print(f"{committed} committed, {sum(d.action == 'on chain' for d in done)} already "
+                  f"on chain, {sum(d.checkpoint is None for d in done)} not on chain")
+    raise typer.Exit(2 if any(d.checkpoint is None for d in done) else 0)
 
 
 @chain_app.command("up")

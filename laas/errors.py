@@ -8,6 +8,8 @@ that names the shard or setting at fault and says what to do.
     ├── ValidationFailed      a dataset's expectation suite failed
     ├── AnchorError           the chain or the registry contract refused or failed
     │   ├── AnchorTimeout     the RPC endpoint did not answer or a receipt did not arrive
+    │   │   └── AnchorPending exit code 3: still so after every retry; the manifests are
+    │   │                     kept and `laas anchor --resume` commits them later
     │   └── AnchorReverted    the contract reverted the transaction
     ├── LineageNotFound       nothing in the index matches the shard asked about
     ├── HashMismatch          bytes no longer hash to what a manifest or the chain says
@@ -43,6 +45,10 @@ class AnchorError(LaasError):
 
 class AnchorTimeout(AnchorError):
     pass
+
+
+class AnchorPending(AnchorTimeout):
+    exit_code = 3
 
 
 class AnchorReverted(AnchorError):

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     batch_bytes: int = Field(256 << 20, description="most bytes of shards per Dask task")
     min_confirmations: int = 1
     tx_timeout: float = 120.0
+    anchor_attempts: int = Field(4, description="tries per commit while the chain is down")
+    anchor_backoff: float = Field(2.0, description="first retry delay (s), doubled each time")
     openlineage_url: str | None = Field(None, description="OpenLineage: http(s) URL or a file")
     openlineage_namespace: str = "laas"
     datasets_dir: Path | None = Field(None, description="extra folder of dataset specs")

@@ -10,10 +10,12 @@ from typing import Any
 from prefect import task
 from prefect.logging import get_run_logger
 
-from laas.anchors.ledger import open_index, open_registry, open_store
+from laas.anchors.anchoring import commit_manifest, store_manifest
+from laas.anchors.ledger import open_store
 from laas.anchors.models import Checkpoint, StageManifest
+from laas.anchors.storage import redact
 from laas.anchors.store import read_manifest
-from laas.errors import AnchorTimeout, ConfigError, LaasError
+from laas.errors import AnchorPending, AnchorTimeout, ConfigError, LaasError
 from laas.settings import get_settings
 from laas.tasks import shards as shardwork
 from laas.tasks.compute import count_duplicates, map_shards
@@ -122,20 +124,26 @@ def validate_stage(spec: DatasetSpec, run: str, normalized: StageManifest, paren
     return _log(build_manifest(spec, run, "validated", entries, (parent,), checks))
 
 
-@task(name="commit-checkpoint", **(RETRY | {"retries": 3}))
-def commit_stage(manifest: StageManifest) -> Checkpoint:
-    """Write the manifest (content-addressed, before the transaction), commit it (idempotent:
-    an existing identical checkpoint is returned), then index it."""
+@task(name="commit-checkpoint", **RETRY)
+def commit_stage(manifest: StageManifest, anchor: bool = True) -> Checkpoint | None:
+    """Write the manifest (content-addressed, before any transaction), commit it (idempotent:
+    an existing identical checkpoint is returned), index it. None when the stage is pending
+    anchor: the chain stayed unreachable through the retries, or an earlier stage of the run
+    is pending (anchor=False) and must land first as its parent."""
     settings = get_settings()
-    store = open_store(settings)
-    uri = store.find_manifest(manifest.dataset, manifest.run, manifest.stage)
-    if uri is None or not uri.endswith(f"manifest-{manifest.manifest_hash[2:]}.json"):
-        uri = store.write_manifest(manifest)
-    cp = open_registry(settings).commit(manifest, uri)
-    open_index(settings).record(cp, manifest)
+    uri = store_manifest(settings, manifest)
+    logger = get_run_logger()
+    try:
+        if not anchor:
+            raise AnchorPending(f"{manifest.stage}: pending anchor behind an earlier stage")
+        cp = commit_manifest(settings, manifest, uri)
+    except AnchorPending as e:
+        logger.warning("%s; manifest kept at %s: `laas anchor --resume` commits it", e,
+                       redact(uri))
+        return None
     publish_artifacts(manifest, cp)
-    get_run_logger().info("%s: committed %s in block %d (tx %s)", manifest.stage,
-                          cp.checkpoint_id[:18], cp.block_number, cp.tx_hash)
+    logger.info("%s: committed %s in block %d (tx %s)", manifest.stage,
+                cp.checkpoint_id[:18], cp.block_number, cp.tx_hash)
     return cp
 
 

@@ -11,8 +11,8 @@ from eth_account import Account
 
 from laas.anchors.canonical import from_hex, name_id, to_hex
 from laas.anchors.merkle import MerkleTree, leaf_hash
-from laas.anchors.models import ShardEntry, StageManifest, stage_root
-from laas.anchors.registry import Registry, checkpoint_id
+from laas.anchors.models import ShardEntry, StageManifest, checkpoint_id, stage_root
+from laas.anchors.registry import Registry
 from laas.anchors.wallet import Sender
 from laas.errors import AnchorReverted
 from tests.conftest import REPO, node_available

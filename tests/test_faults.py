@@ -1,0 +1,229 @@
+"""Faults injected for real against a chain laas does not own (LAAS_RPC_URL, a deployed
+registry, a private key): the node stops before and during a run, a process is killed while
+its transaction waits in the mempool, a reorganisation drops checkpoints, four processes commit
+from one key at once. Each ends with every checkpoint on chain exactly once."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from web3 import Web3
+
+from laas.anchors.canonical import name_id, to_hex
+from laas.anchors.localchain import LocalChain
+from laas.anchors.models import ShardEntry, StageManifest, stage_root
+from laas.anchors.store import ArtifactStore
+from laas.settings import Settings
+from tests.conftest import LAAS, SAMPLE, Workspace, free_port
+
+# anvil's first dev account: a public test key, the registry's admin and committer here
+KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+ACCOUNT = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+
+
+class Remote(Workspace):
+    """A workspace whose chain is someone else's node: laas neither starts nor stops it."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        from laas.anchors.ledger import open_registry
+
+        self.node = LocalChain(root / "node", free_port())
+        self.node.up()
+        registry = open_registry(Settings(home=root / "node", anvil_port=self.node.port))
+        self.w3 = Web3(Web3.HTTPProvider(self.node.url))
+        self.env.update({
+            "LAAS_RPC_URL": self.node.url, "LAAS_REGISTRY_ADDRESS": registry.address,
+            "LAAS_REGISTRY_DEPLOY_BLOCK": str(registry.deploy_block), "LAAS_PRIVATE_KEY": KEY,
+            "LAAS_ANCHOR_ATTEMPTS": "2", "LAAS_ANCHOR_BACKOFF": "0.5", "LAAS_TX_TIMEOUT": "60",
+        })
+        self.store = ArtifactStore(str(root / ".laas" / "artifacts"))
+
+    def rpc(self, method: str, *params: object) -> object:
+        return self.w3.provider.make_request(method, list(params))["result"]
+
+    def nonce(self) -> int:
+        return self.w3.eth.get_transaction_count(ACCOUNT)
+
+    def events(self, run: str) -> list[str]:
+        from laas.anchors.registry import load_artifact
+
+        c = self.w3.eth.contract(address=self.env["LAAS_REGISTRY_ADDRESS"],
+                                 abi=load_artifact()["abi"])
+        logs = c.events.CheckpointCommitted().get_logs(
+            from_block=0, argument_filters={"runId": bytes.fromhex(name_id(run)[2:])})
+        return [log["args"]["stage"] for log in logs]
+
+    def close(self) -> None:
+        self.node.down()
+
+
+@pytest.fixture(scope="module")
+def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
+    ws = Remote(tmp_path_factory.mktemp("remote"))
+    yield ws
+    ws.close()
+
+
+def small_manifest(dataset: str, run: str, stage: str = "raw",
+                   parents: tuple[str, ...] = ()) -> StageManifest:
+    shards = tuple(ShardEntry(key=f"s{i}", uri=f"/d/s{i}", source_uri=f"/d/s{i}", byte_size=i,
+                              rows=i, content_hash=to_hex(bytes([i + 1]) * 32)) for i in range(3))
+    return StageManifest(dataset=dataset, dataset_id=name_id(dataset), run=run,
+                         run_id=name_id(run), stage=stage, hash_scheme="laas-bytes-v1",
+                         parents=parents, shards=shards, shards_root=stage_root(shards),
+                         passed=True, created_at=datetime.now(UTC))
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def test_a_chain_down_for_a_whole_run_leaves_it_pending_and_resume_commits_it_once(
+        remote: Remote) -> None:
+    remote.node.down()
+    r = remote.laas("run", "instruct-sample", "--run", "r-down")
+    assert r.returncode == 3, r.stdout + r.stderr
+    assert "pending anchor" in r.stdout and "laas anchor --resume" in r.stdout
+    kept = remote.store.manifests("instruct-sample", "r-down")
+    assert [u.split("/")[-2] for u in kept] == ["normalized", "raw", "validated"]
+
+    still_down = remote.laas("anchor", "--resume")
+    assert still_down.returncode == 3 and "unreachable" in still_down.stderr
+    assert remote.store.manifests("instruct-sample", "r-down") == kept  # nothing lost
+
+    remote.node.up()
+    before = remote.nonce()
+    snapshot = remote.rpc("evm_snapshot")
+    r = remote.laas("anchor", "--resume", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert [(d["stage"], d["action"]) for d in json.loads(r.stdout)] == [
+        ("raw", "committed"), ("normalized", "committed"), ("validated", "committed")]
+    assert remote.nonce() - before == 3
+    again = remote.laas("anchor", "--resume", "--json")
+    assert {d["action"] for d in json.loads(again.stdout)} == {"on chain"}
+    assert remote.nonce() - before == 3  # nothing committed twice
+    assert remote.laas("gate", "instruct-sample", "--run", "r-down").returncode == 0
+
+    # A reorganisation takes the three checkpoints away again.
+    assert remote.rpc("evm_revert", snapshot) is True
+    shard = str(SAMPLE / "instruct-sample" / "part-00000.jsonl")
+    lineage = json.loads(remote.laas("lineage", shard, "--run", "r-down", "--json").stdout)
+    assert {s["confirmed"] for s in lineage["stages"]} == {False}
+    assert {s["confirmations"] for s in lineage["stages"]} == {0}
+    assert "UNCONFIRMED" in remote.laas("lineage", shard, "--run", "r-down").stdout
+    denied = remote.laas("gate", "instruct-sample", "--run", "r-down")
+    assert denied.returncode == 1 and "no validated checkpoint" in denied.stdout
+
+    r = remote.laas("anchor", "--resume", "instruct-sample", "--run", "r-down", "--json")
+    assert [d["action"] for d in json.loads(r.stdout)] == ["committed"] * 3
+    assert remote.events("r-down") == ["raw", "normalized", "validated"]
+    lineage = json.loads(remote.laas("lineage", shard, "--run", "r-down", "--json").stdout)
+    assert {s["confirmed"] for s in lineage["stages"]} == {True}
+    assert remote.laas("gate", "instruct-sample", "--run", "r-down").returncode == 0
+
+
+def test_a_chain_that_dies_mid_run_leaves_the_later_stages_pending(remote: Remote) -> None:
+    remote.node.up()
+    proc = subprocess.Popen([LAAS, "run", "instruct-sample", "--run", "r-mid"], cwd=remote.root,
+                            env=remote.env, text=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    try:  # pull the plug as soon as the raw checkpoint lands
+        wait_for(lambda: remote.events("r-mid") == ["raw"], 300, "the raw checkpoint")
+        remote.node.down()
+        out, err = proc.communicate(timeout=300)
+    finally:
+        proc.kill()
+    assert proc.returncode == 3, out + err
+    assert "pending anchor: normalized, validated" in out
+    remote.node.up()
+    r = remote.laas("anchor", "--resume", "instruct-sample", "--run", "r-mid", "--json")
+    assert [(d["stage"], d["action"]) for d in json.loads(r.stdout)] == [
+        ("raw", "on chain"), ("normalized", "committed"), ("validated", "committed")]
+    assert remote.events("r-mid") == ["raw", "normalized", "validated"]
+    assert remote.laas("gate", "instruct-sample", "--run", "r-mid").returncode == 0
+
+
+def test_a_process_killed_while_its_transaction_waits_is_resumed_from_that_transaction(
+        remote: Remote) -> None:
+    remote.node.up()
+    raw = small_manifest("killed", "r1")
+    for m in (raw, small_manifest("killed", "r1", "normalized", (raw.checkpoint_id,))):
+        remote.store.write_manifest(m)
+    before = remote.nonce()
+    remote.rpc("evm_setAutomine", False)  # transactions now wait in the mempool
+    try:
+        first = subprocess.Popen([LAAS, "anchor", "--resume", "killed"], cwd=remote.root,
+                                 env=remote.env, start_new_session=True,
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for(lambda: remote.store.sent(raw), 60, "the raw commit to be sent")
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(timeout=30)
+        assert remote.events("r1") == []  # sent, not mined, its sender gone
+
+        second = subprocess.Popen([LAAS, "anchor", "--resume", "killed", "--json"],
+                                  cwd=remote.root, env=remote.env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(3)  # it finds the sent transaction pending and waits for it, sends nothing
+        pool = remote.rpc("txpool_status")
+        assert int(pool["pending"], 16) == 1, pool
+    finally:
+        remote.rpc("evm_setAutomine", True)
+        remote.rpc("evm_mine")
+    out, err = second.communicate(timeout=120)
+    assert second.returncode == 0, out + err
+    assert [(d["stage"], d["action"]) for d in json.loads(out)] == [
+        ("raw", "committed"), ("normalized", "committed")]
+    assert remote.events("r1") == ["raw", "normalized"]
+    assert remote.nonce() - before == 2
+    assert remote.store.sent(raw) == []  # the note goes once the checkpoint is on chain
+
+
+def test_four_processes_committing_from_one_key_lose_no_transaction(remote: Remote) -> None:
+    remote.node.up()
+    for p in range(4):
+        for r in range(10):
+            remote.store.write_manifest(small_manifest(f"conc{p}", f"c{r}"))
+    before = remote.nonce()
+    procs = [subprocess.Popen([LAAS, "anchor", "--resume", f"conc{p}", "--json"],
+                              cwd=remote.root, env=remote.env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for p in range(4)]
+    results = [p.communicate(timeout=300) for p in procs]
+    for p, (out, err) in zip(procs, results, strict=True):
+        assert p.returncode == 0, out + err
+        assert [d["action"] for d in json.loads(out)] == ["committed"] * 10
+    assert remote.nonce() - before == 40  # 40 transactions, none dropped or replaced
+    assert [remote.events(f"c{r}") for r in range(10)] == [["raw"] * 4] * 10
+
+
+def test_backoff_doubles_its_delay_and_gives_up_pending() -> None:
+    from laas.anchors.anchoring import with_backoff
+    from laas.errors import AnchorPending, AnchorTimeout
+
+    slept: list[float] = []
+    calls = iter([AnchorTimeout("down"), AnchorTimeout("down"), "ok"])
+
+    def flaky() -> str:
+        v = next(calls)
+        if isinstance(v, Exception):
+            raise v
+        return v
+
+    assert with_backoff(flaky, attempts=3, first_delay=0.5, what="x", sleep=slept.append) == "ok"
+    assert slept == [0.5, 1.0]
+    with pytest.raises(AnchorPending, match="x: pending anchor after 2 attempts"):
+        with_backoff(lambda: (_ for _ in ()).throw(AnchorTimeout("down")), attempts=2,
+                     first_delay=1, what="x", sleep=slept.append)

@@ -151,11 +151,24 @@ def read_table(uri: str, spec: DatasetSpec) -> pa.Table:
     return table
 
 
+def unsafe_key(key: str) -> str | None:
+    """Why a shard key must not become a path under the stage folder, if it must not: object
+    stores accept keys such as `../../etc/passwd`, and the key names the normalized file."""
+    parts = PurePosixPath(key).parts
+    if not parts or key.startswith("/") or ".." in parts or "\\" in key:
+        return f"unsafe shard name {key!r} (absolute, or climbs with ..); rename the object"
+    return None
+
+
 def normalize(raw: ShardEntry, spec: DatasetSpec, out_dir: str, bad_status: str) -> ShardEntry:
     """Normalized stage: the shard's rows as Parquet under the declared schema, hashed in the
     canonical laas-table-v1 form (codec-independent), streamed batch by batch."""
     if raw.status != "ok":
         return raw.model_copy(update={"content_hash": None, "byte_size": 0})
+    problem = "empty (0 bytes)" if raw.byte_size == 0 else unsafe_key(raw.key)
+    if problem:
+        return raw.model_copy(update={"content_hash": None, "byte_size": 0, "status": bad_status,
+                                      "reason": f"shard {redact(raw.uri)}: {problem}"})
     out = f"{out_dir}/{raw.key}.parquet"
     fs, path = url_to_fs(out)
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)

@@ -12,7 +12,7 @@ from laas.anchors.index import LineageIndex
 from laas.anchors.localchain import LocalChain
 from laas.anchors.registry import Registry, connect
 from laas.anchors.store import ArtifactStore
-from laas.anchors.wallet import Sender, load_sender
+from laas.anchors.wallet import FeePolicy, Sender, load_sender
 from laas.errors import ConfigError
 from laas.settings import Settings
 
@@ -63,6 +63,9 @@ def open_sender(settings: Settings, w3: Web3) -> Sender:
         keystore_password=secret.get_secret_value() if secret else None,
         allow_unlocked=settings.is_local_chain,
         lock_dir=settings.chain_dir,
+        fees=FeePolicy(bump_after=settings.fee_bump_after, max_bumps=settings.fee_bumps,
+                       max_fee_wei=None if settings.max_fee_gwei is None
+                       else int(settings.max_fee_gwei * 10**9)),
     )
 
 

@@ -8,6 +8,7 @@ URI (a local folder by default). Layout:
 from __future__ import annotations
 
 import json
+import time
 
 from pydantic import ValidationError
 
@@ -67,19 +68,21 @@ class ArtifactStore:
         uri = f"{stage_dir}/sent-{tx_hash}.json"
         with open_uri(uri, "w") as f:
             json.dump({"tx_hash": tx_hash, "raw": raw.hex() if raw else None,
-                       "manifest_hash": manifest.manifest_hash}, f)
+                       "manifest_hash": manifest.manifest_hash, "sent_at": time.time()}, f)
 
     def sent(self, manifest: StageManifest) -> list[tuple[str, bytes | None]]:
-        """Transactions an earlier attempt sent for this manifest."""
+        """Transactions an earlier attempt sent for this manifest, oldest first (a fee bump
+        is a newer version of the one before it)."""
         fs, path = url_to_fs(self.stage_dir(manifest.dataset, manifest.run, manifest.stage))
         fs.invalidate_cache(path)
-        out = []
-        for p in sorted(fs.glob(f"{path}/sent-*.json")):
+        recs = []
+        for p in fs.glob(f"{path}/sent-*.json"):
             with fs.open(p, "r") as f:
                 rec = json.load(f)
             if rec["manifest_hash"] == manifest.manifest_hash:
-                out.append((rec["tx_hash"], bytes.fromhex(rec["raw"]) if rec["raw"] else None))
-        return out
+                recs.append(rec)
+        return [(r["tx_hash"], bytes.fromhex(r["raw"]) if r["raw"] else None)
+                for r in sorted(recs, key=lambda r: r.get("sent_at", 0))]
 
     def clear_sent(self, manifest: StageManifest) -> None:
         fs, path = url_to_fs(self.stage_dir(manifest.dataset, manifest.run, manifest.stage))

@@ -6,17 +6,48 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from pydantic import BaseModel, ConfigDict
 from web3 import Web3
+from web3.exceptions import TimeExhausted, TransactionNotFound, Web3RPCError
 
 from laas.errors import ConfigError
 
 OnSent = Callable[[str, bytes | None], None]  # (tx hash, signed raw tx if we signed it)
+BUMP = 1.25  # nodes replace a pending transaction only for at least 10% more on both fees
+
+
+class FeePolicy(BaseModel):
+    """When a transaction waits unmined for `bump_after` seconds, resend it (same nonce) with
+    fees raised by a quarter, at most `max_bumps` times and never above `max_fee_wei`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    bump_after: float = 30.0
+    max_bumps: int = 3
+    max_fee_wei: int | None = None
+
+
+def bumped(tx: dict[str, Any], cap: int | None) -> dict[str, Any] | None:
+    """The transaction with higher fees, or None when the cap leaves no room to replace it."""
+    keys = ["maxFeePerGas", "maxPriorityFeePerGas"] if "maxFeePerGas" in tx else ["gasPrice"]
+    out = dict(tx)
+    for k in keys:
+        out[k] = -(-tx[k] * 5 // 4)  # x1.25, rounded up
+    top = keys[0]
+    if cap is not None and out[top] > cap:
+        if cap * 10 < tx[top] * 11:  # capped, the raise is under the 10% a node demands
+            return None
+        out[top] = cap
+        if len(keys) == 2:
+            out[keys[1]] = min(out[keys[1]], cap)
+    return out
 
 
 class Sender:
@@ -28,12 +59,13 @@ class Sender:
     another."""
 
     def __init__(self, account: LocalAccount | None = None, unlocked: str | None = None,
-                 lock_dir: Path | None = None):
+                 lock_dir: Path | None = None, fees: FeePolicy | None = None):
         if (account is None) == (unlocked is None):
             raise ValueError("give exactly one of account or unlocked")
         self._account = account
         self.address = Web3.to_checksum_address(account.address if account else unlocked)
         self.lock_dir = lock_dir
+        self.fees = fees or FeePolicy()
 
     def __repr__(self) -> str:  # never show the key
         return f"Sender({self.address})"
@@ -41,23 +73,60 @@ class Sender:
     def send(self, w3: Web3, call: Any, timeout: float, on_sent: OnSent | None = None) -> Any:
         """on_sent hears the transaction hash before the receipt is awaited, so a process
         killed while waiting leaves a record that a resume can look up on chain."""
+        note = on_sent or (lambda tx_hash, raw: None)
         if self._account is None:
             tx_hash = call.transact({"from": self.address})  # the node assigns the nonce
-            raw = None
+            note(Web3.to_hex(tx_hash), None)
+            receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout,
+                                                          poll_latency=0.05)
         else:
             with self._nonce_lock():
                 tx = call.build_transaction({
                     "from": self.address,
                     "nonce": w3.eth.get_transaction_count(self.address, "pending"),
                 })
-                raw = bytes(self._account.sign_transaction(tx).raw_transaction)
-                tx_hash = w3.eth.send_raw_transaction(raw)
-        if on_sent is not None:
-            on_sent(Web3.to_hex(tx_hash), raw)
-        receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.05)
+                tx_hash = self._sign_and_send(w3, tx, note)
+            receipt = self._await(w3, tx, [tx_hash], timeout, note)
         if receipt["status"] != 1:
             call.call({"from": self.address}, block_identifier=receipt["blockNumber"])
         return receipt
+
+    def _sign_and_send(self, w3: Web3, tx: dict[str, Any], note: OnSent) -> str:
+        raw = bytes(self._account.sign_transaction(tx).raw_transaction)
+        tx_hash = Web3.to_hex(w3.eth.send_raw_transaction(raw))
+        note(tx_hash, raw)
+        return tx_hash
+
+    def _await(self, w3: Web3, tx: dict[str, Any], hashes: list[str], timeout: float,
+               note: OnSent) -> Any:
+        """The receipt of whichever of the transaction's versions is mined; while none is,
+        a higher-fee version replaces it every bump_after seconds, within the policy."""
+        start = time.monotonic()
+        deadline = start + timeout
+        next_bump = start + self.fees.bump_after
+        bumps = 0
+        while True:
+            for h in hashes:
+                try:
+                    return w3.eth.get_transaction_receipt(h)
+                except TransactionNotFound:
+                    pass
+            now = time.monotonic()
+            if now >= deadline:
+                raise TimeExhausted(f"no receipt for {hashes[-1]} within {timeout:.0f}s")
+            if now >= next_bump and bumps < self.fees.max_bumps:
+                bumps += 1
+                next_bump = now + self.fees.bump_after
+                higher = bumped(tx, self.fees.max_fee_wei)
+                if higher is None:
+                    bumps = self.fees.max_bumps  # at the cap: wait for what is out there
+                    continue
+                try:
+                    hashes.append(self._sign_and_send(w3, higher, note))
+                    tx = higher
+                except (Web3RPCError, ValueError):
+                    pass  # mined meanwhile (nonce too low) or refused: the receipts will say
+            time.sleep(0.05 if now - start < 2 else 0.25)  # fast on anvil, gentle on a slow L2
 
     @contextlib.contextmanager
     def _nonce_lock(self) -> Iterator[None]:
@@ -72,10 +141,10 @@ class Sender:
 
 def load_sender(w3: Web3, *, private_key: str | None, keystore_path: Path | None,
                 keystore_password: str | None, allow_unlocked: bool,
-                lock_dir: Path | None = None) -> Sender:
+                lock_dir: Path | None = None, fees: FeePolicy | None = None) -> Sender:
     if private_key:
         try:
-            return Sender(account=Account.from_key(private_key), lock_dir=lock_dir)
+            return Sender(account=Account.from_key(private_key), lock_dir=lock_dir, fees=fees)
         except Exception:
             raise ConfigError("LAAS_PRIVATE_KEY is not a valid hex private key") from None
     if keystore_path:
@@ -91,7 +160,7 @@ def load_sender(w3: Web3, *, private_key: str | None, keystore_path: Path | None
             raise ConfigError(
                 f"cannot decrypt keystore {keystore_path}: wrong LAAS_KEYSTORE_PASSWORD?"
             ) from None
-        return Sender(account=Account.from_key(key), lock_dir=lock_dir)
+        return Sender(account=Account.from_key(key), lock_dir=lock_dir, fees=fees)
     if allow_unlocked:
         accounts = w3.eth.accounts
         if accounts:

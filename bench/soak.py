@@ -36,8 +36,11 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def worker(prefix: str, runs: int) -> None:
-    """Runs `runs` ingest runs in this process; one JSON line per run on stdout."""
+def worker(prefix: str, runs: int, out: Path) -> None:
+    """Runs `runs` ingest runs in this process; one JSON line per run appended to `out`."""
+    from laas.settings import prefect_defaults
+
+    prefect_defaults()  # what `laas run` sets before Prefect loads
     from laas.flows.ingest import ingest
 
     for i in range(runs):
@@ -50,20 +53,27 @@ def worker(prefix: str, runs: int) -> None:
         except Exception as e:  # a soak counts failures, it does not stop at the first
             line = {"run": f"{prefix}-{i:03d}", "ok": False, "error": f"{type(e).__name__}: {e}",
                     "wall_s": time.perf_counter() - t0}
-        print(json.dumps(line), flush=True)
+        with out.open("a") as f:
+            f.write(json.dumps(line) + "\n")
 
 
-def spawn(prefix: str, runs: int, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, __file__, "--worker", prefix, "--each", str(runs)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
-                            text=True)
+def spawn(prefix: str, runs: int, env: dict[str, str], work: Path) -> subprocess.Popen:
+    # Results go to a file: the ephemeral Prefect server a worker starts can outlive it and
+    # would hold a stdout pipe open.
+    return subprocess.Popen([sys.executable, __file__, "--worker", prefix, "--each", str(runs),
+                             "--out", str(work / f"{prefix}.jsonl")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def collect(procs: list[subprocess.Popen], timeout: float) -> list[dict]:
-    out = []
+def collect(procs: list[subprocess.Popen], prefixes: list[str], work: Path,
+            timeout: float) -> list[dict]:
     for p in procs:
-        stdout, _ = p.communicate(timeout=timeout)
-        out += [json.loads(line) for line in stdout.splitlines() if line.startswith("{")]
+        p.wait(timeout=timeout)
+    out = []
+    for prefix in prefixes:
+        path = work / f"{prefix}.jsonl"
+        out += [json.loads(line) for line in path.read_text().splitlines()] \
+            if path.exists() else []
     return out
 
 
@@ -97,9 +107,10 @@ def main() -> None:
     ap.add_argument("--concurrent", type=int, default=4)
     ap.add_argument("--each", type=int, default=5)
     ap.add_argument("--worker")
+    ap.add_argument("--out", type=Path)
     args = ap.parse_args()
     if args.worker:
-        worker(args.worker, args.each)
+        worker(args.worker, args.each, args.out)
         return
 
     from distributed import LocalCluster
@@ -125,10 +136,11 @@ def main() -> None:
         registry = open_registry(get_settings())
         nonce0 = registry.w3.eth.get_transaction_count(registry.sender.address)
         t0 = time.perf_counter()
-        seq = collect([spawn("seq", args.sequential, env)], timeout=7200)
+        seq = collect([spawn("seq", args.sequential, env, work)], ["seq"], work, timeout=7200)
         phases = [summarise("sequential", seq, time.perf_counter() - t0)]
         t0 = time.perf_counter()
-        conc = collect([spawn(f"c{i}", args.each, env) for i in range(args.concurrent)],
+        prefixes = [f"c{i}" for i in range(args.concurrent)]
+        conc = collect([spawn(p, args.each, env, work) for p in prefixes], prefixes, work,
                        timeout=7200)
         phases.append(summarise(f"{args.concurrent} concurrent", conc,
                                 time.perf_counter() - t0))

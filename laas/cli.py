@@ -4,7 +4,6 @@ that `laas lineage` and `laas gate` never load Prefect, Dask or Great Expectatio
 from __future__ import annotations
 
 import json
-import os
 import sys
 import traceback
 from pathlib import Path
@@ -14,6 +13,7 @@ import typer
 from rich.console import Console
 
 from laas.errors import AnchorPending, ConfigError, LaasError
+from laas.settings import prefect_defaults
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Data pipelines for AI training data, checkpointed on an EVM chain.")
@@ -50,7 +50,7 @@ def run(
 ) -> None:
     """Ingest a dataset: raw -> normalized -> validated, one checkpoint per stage.
     Exit 0 when the validated stage passed, 1 when it did not, 2 on error."""
-    _quiet_prefect()
+    prefect_defaults()
     from laas.tasks.manifests import new_run_name
 
     run = run or new_run_name()
@@ -77,11 +77,6 @@ def _checkpoint_line(cp: Any) -> str:
     verdict = "[green]passed[/]" if cp.passed else "[red]FAILED[/]"
     return (f"  {cp.stage:<10} {cp.shard_count:>6} shards  root {_short(cp.shards_root, 16)}  "
             f"{verdict}  block {cp.block_number}  gas {cp.gas_used or '-'}  tx {cp.tx_hash}")
-
-
-def _quiet_prefect() -> None:
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
 def _run_deployment(dataset: str, run: str, wait: bool, timeout: float, as_json: bool) -> None:
@@ -121,7 +116,7 @@ def runs(
     limit: Annotated[int, typer.Option(help="how many")] = 20,
 ) -> None:
     """Recent ingest runs from the Prefect API, with their checkpoint status from the index."""
-    _quiet_prefect()
+    prefect_defaults()
     from laas.anchors.ledger import open_index
     from laas.deployments.trigger import recent_runs
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,6 +39,9 @@ class Settings(BaseSettings):
     batch_bytes: int = Field(256 << 20, description="most bytes of shards per Dask task")
     min_confirmations: int = 1
     tx_timeout: float = 120.0
+    fee_bump_after: float = Field(30.0, description="s unmined before a fee-bumped resend")
+    fee_bumps: int = Field(3, description="most fee bumps per transaction")
+    max_fee_gwei: float | None = Field(None, description="never bid more per gas than this")
     anchor_attempts: int = Field(4, description="tries per commit while the chain is down")
     anchor_backoff: float = Field(2.0, description="first retry delay (s), doubled each time")
     openlineage_url: str | None = Field(None, description="OpenLineage: http(s) URL or a file")
@@ -63,6 +67,15 @@ class Settings(BaseSettings):
     @property
     def effective_index_url(self) -> str:
         return self.index_url or f"sqlite:///{(self.home / 'index.db').resolve()}"
+
+
+def prefect_defaults() -> None:
+    """Prefect settings laas needs unless the user set them; call before importing prefect.
+    Concurrent runs on one machine each start Prefect's ephemeral server on one SQLite file;
+    on two busy cores that takes longer than Prefect's 20 s default (a soak run measured it)."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
 @lru_cache(maxsize=1)

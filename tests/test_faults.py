@@ -227,3 +227,45 @@ def test_backoff_doubles_its_delay_and_gives_up_pending() -> None:
     with pytest.raises(AnchorPending, match="x: pending anchor after 2 attempts"):
         with_backoff(lambda: (_ for _ in ()).throw(AnchorTimeout("down")), attempts=2,
                      first_delay=1, what="x", sleep=slept.append)
+
+
+def test_a_transaction_left_unmined_is_replaced_with_higher_fees_within_bounds(
+        remote: Remote) -> None:
+    from eth_account.typed_transactions import TypedTransaction
+    from hexbytes import HexBytes
+
+    remote.node.up()
+    m = small_manifest("bumped", "b1")
+    remote.store.write_manifest(m)
+    env = {**remote.env, "LAAS_FEE_BUMP_AFTER": "1", "LAAS_FEE_BUMPS": "2"}
+    remote.rpc("evm_setAutomine", False)  # nothing is mined: as stuck as a fee can get
+    try:
+        proc = subprocess.Popen([LAAS, "anchor", "--resume", "bumped", "--json"],
+                                cwd=remote.root, env=env, text=True, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        wait_for(lambda: len(remote.store.sent(m)) == 3, 60, "two fee bumps")
+        time.sleep(2.5)  # two bumps allowed: no third
+        sent = remote.store.sent(m)
+        assert len(sent) == 3
+        assert int(remote.rpc("txpool_status")["pending"], 16) == 1  # replaced, not added
+    finally:
+        remote.rpc("evm_setAutomine", True)
+        remote.rpc("evm_mine")
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, out + err
+    fees = [TypedTransaction.from_bytes(HexBytes(raw)).as_dict()["maxFeePerGas"]
+            for _, raw in sent]
+    assert fees[1] == -(-fees[0] * 5 // 4) and fees[2] == -(-fees[1] * 5 // 4)
+    mined = json.loads(out)[0]["checkpoint"]["tx_hash"]
+    assert mined == sent[-1][0]  # the highest bid is the one on chain
+    assert remote.events("b1") == ["raw"] and remote.store.sent(m) == []
+
+
+def test_fee_bumps_respect_the_cap() -> None:
+    from laas.anchors.wallet import bumped
+
+    tx = {"maxFeePerGas": 100, "maxPriorityFeePerGas": 8, "nonce": 7}
+    assert bumped(tx, None) == {"maxFeePerGas": 125, "maxPriorityFeePerGas": 10, "nonce": 7}
+    assert bumped(tx, 115) == {"maxFeePerGas": 115, "maxPriorityFeePerGas": 10, "nonce": 7}
+    assert bumped(tx, 105) is None  # under the 10% a node needs to replace it: do not try
+    assert bumped({"gasPrice": 10}, None) == {"gasPrice": 13}

@@ -41,6 +41,38 @@ def hash_stream(f: IO[bytes]) -> tuple[bytes, int]:
     return h.digest(), size
 
 
+class HashingReader:
+    """A byte stream read front to back that BLAKE3-hashes what passes through it, so bytes
+    are parsed and checked against an earlier hash in one read."""
+
+    def __init__(self, f: IO[bytes]):
+        self._f = f
+        self._h = blake3.blake3()
+        self.size = 0
+        self.closed = False
+
+    def read(self, n: int = -1) -> bytes:
+        data = self._f.read(n)
+        self._h.update(data)
+        self.size += len(data)
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        self.closed = True
+
+    def finish(self) -> tuple[bytes, int]:
+        """(digest, size) of the whole stream, reading whatever the parser left."""
+        while self.read(_CHUNK):
+            pass
+        return self._h.digest(), self.size
+
+
 def hash_bytes(data: bytes) -> bytes:
     return blake3.blake3(data).digest()
 

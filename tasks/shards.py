@@ -5,6 +5,7 @@ in record batches, so memory is bounded by the batch size, not the shard size.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import zlib
 from collections.abc import Iterator
@@ -15,9 +16,11 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
+from fsspec.compression import compr
+from fsspec.utils import infer_compression
 
 from laas.anchors.canonical import keccak256, to_hex
-from laas.anchors.hashing import TableHasher, hash_stream
+from laas.anchors.hashing import HashingReader, TableHasher, hash_stream
 from laas.anchors.models import ShardEntry
 from laas.anchors.storage import join, open_uri, redact, url_to_fs
 from laas.errors import SchemaError, ShardReadError
@@ -97,17 +100,28 @@ def _raw_batches(f: object, fmt: str, schema: pa.Schema) -> Iterator[pa.RecordBa
         yield from pf.iter_batches(batch_size=PARQUET_BATCH, columns=schema.names)
 
 
-def iter_batches(uri: str, spec: DatasetSpec) -> Iterator[pa.RecordBatch]:
+def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None
+                 ) -> Iterator[pa.RecordBatch]:
     """A source shard as record batches under the declared schema; raises ShardReadError or
-    SchemaError (one line, naming the shard) at the first problem."""
+    SchemaError (one line, naming the shard) at the first problem. With `expect` (the raw
+    stage's content hash) the bytes read must still be those: a shard replaced between stages
+    is refused, so no checkpoint derives from bytes the raw one did not hash."""
     # Parse with every column nullable so an absent column can be named below, not by Arrow.
     schema = pa.schema([f.with_nullable(True) for f in arrow_schema(spec)])
     fmt = spec.format_of(uri)
     name = redact(uri)
     try:
-        with open_uri(uri, compression="infer") as f:
-            for batch in _raw_batches(f, fmt, schema):
-                yield _conform(batch, schema, spec, name)
+        if expect is not None and fmt == "parquet":  # read at random: hash it first
+            with open_uri(uri) as raw:
+                _unchanged(name, expect, hash_stream(raw)[0])
+        with open_uri(uri) as raw:
+            src = HashingReader(raw) if expect is not None and fmt != "parquet" else raw
+            codec = infer_compression(uri)
+            with (compr[codec](src, mode="rb") if codec else contextlib.nullcontext(src)) as f:
+                for batch in _raw_batches(f, fmt, schema):
+                    yield _conform(batch, schema, spec, name)
+            if isinstance(src, HashingReader):
+                _unchanged(name, expect, src.finish()[0])
     except KeyError as e:
         raise SchemaError(f"shard {name}: missing column(s) {e.args[0]}") from None
     except _READ_ERRORS as e:
@@ -121,6 +135,12 @@ def iter_batches(uri: str, spec: DatasetSpec) -> Iterator[pa.RecordBatch]:
         raise
     except Exception as e:  # a store's own errors (botocore and the like)
         raise ShardReadError(f"shard {name}: unreadable ({_describe(e)})") from None
+
+
+def _unchanged(name: str, expect: str, digest: bytes) -> None:
+    if to_hex(digest) != expect:
+        raise ShardReadError(f"shard {name}: changed since the raw stage hashed it "
+                             f"({expect[:18]}…); rerun to ingest the new bytes")
 
 
 def _conform(batch: pa.RecordBatch, schema: pa.Schema, spec: DatasetSpec,
@@ -176,14 +196,16 @@ def normalize(raw: ShardEntry, spec: DatasetSpec, out_dir: str, bad_status: str)
     try:
         with fs.open(path, "wb") as f:
             writer = None
-            for batch in iter_batches(raw.uri, spec):
-                if writer is None:
-                    hasher = TableHasher(batch.schema)
-                    writer = pq.ParquetWriter(f, batch.schema, compression="zstd")
-                hasher.update(batch)
-                writer.write_batch(batch)
-            if writer is not None:
-                writer.close()
+            try:
+                for batch in iter_batches(raw.uri, spec, expect=raw.content_hash):
+                    if writer is None:
+                        hasher = TableHasher(batch.schema)
+                        writer = pq.ParquetWriter(f, batch.schema, compression="zstd")
+                    hasher.update(batch)
+                    writer.write_batch(batch)
+            finally:
+                if writer is not None:
+                    writer.close()
         if hasher is None or hasher.rows == 0:
             raise ShardReadError(f"shard {redact(raw.uri)}: empty (0 rows)")
     except ShardReadError as e:

@@ -107,3 +107,43 @@ def test_credentials_in_a_source_uri_never_reach_a_reason() -> None:
     assert entry.status == "quarantined"
     assert "wJalrXUtnFEMI" not in entry.reason and "AKIAEXAMPLE" not in entry.reason
     assert redact(uri) == "s3://***@bucket/missing.jsonl"
+
+
+@pytest.mark.parametrize("name", ["a.jsonl.gz", "a.parquet", "a.csv"])
+def test_a_shard_replaced_after_the_raw_stage_is_refused_not_normalized(tmp_path: Path,
+                                                                         name: str) -> None:
+    """The normalized checkpoint must derive from the bytes the raw checkpoint hashed."""
+    def write(seed: int) -> None:
+        t = pa.Table.from_pylist(rows(seed, 30))
+        if name.endswith(".parquet"):
+            pq.write_table(t, tmp_path / name)
+        elif name.endswith(".csv"):
+            pa.csv.write_csv(t, tmp_path / name)
+        else:
+            (tmp_path / name).write_bytes(gzip.compress(
+                "".join(json.dumps(r) + "\n" for r in t.to_pylist()).encode()))
+
+    spec = SPEC.model_copy(update={"format": None})
+    write(1)
+    raw = hash_raw(name, str(tmp_path / name), "quarantined")
+    same = normalize(raw, spec, str(tmp_path / "same"), "quarantined")
+    assert same.status == "ok" and same.rows == 30
+    write(2)  # same shape, other rows: only the hash tells
+    changed = normalize(raw, spec, str(tmp_path / "out"), "quarantined")
+    assert changed.status == "quarantined"
+    assert "changed since the raw stage" in changed.reason and name in changed.reason
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_a_shard_gone_between_discovery_and_read_is_named(tmp_path: Path) -> None:
+    data = tmp_path / "d"
+    data.mkdir()
+    for i in range(3):
+        (data / f"s{i}.jsonl").write_bytes(good_jsonl())
+    spec = SPEC.model_copy(update={"source": f"{data}/*.jsonl"})
+    found = discover(spec)
+    (data / "s1.jsonl").unlink()
+    entries = [hash_raw(key, uri, "failed") for key, uri in found]
+    assert [e.status for e in entries] == ["ok", "failed", "ok"]
+    assert "s1.jsonl" in entries[1].reason and "unreadable" in entries[1].reason
+    assert entries[1].leaf is None  # no checkpoint can claim it

@@ -422,6 +422,31 @@ def chain_deploy() -> None:
               f"LAAS_REGISTRY_DEPLOY_BLOCK={block}")
 
 
+@chain_app.command("grant")
+def chain_grant(account: Annotated[str, typer.Argument(help="address to let commit")]) -> None:
+    """Give an account the committer role (the configured key must be the registry's admin)."""
+    _set_role(account, grant=True)
+
+
+@chain_app.command("revoke")
+def chain_revoke(account: Annotated[str, typer.Argument(help="address to stop")]) -> None:
+    """Take the committer role away; that account's commits are refused from the next block."""
+    _set_role(account, grant=False)
+
+
+def _set_role(account: str, grant: bool) -> None:
+    from web3 import Web3
+
+    from laas.anchors.ledger import open_registry
+
+    if not Web3.is_address(account):
+        raise ConfigError(f"{account!r} is not an Ethereum address (0x and 40 hex digits)")
+    reg = open_registry(_settings())
+    address = Web3.to_checksum_address(account)
+    (reg.grant_committer if grant else reg.revoke_committer)(address)
+    out.print(f"{address} {'has' if reg.is_committer(address) else 'lacks'} the committer role")
+
+
 def main() -> None:
     debug = "--debug" in sys.argv
     if debug:

@@ -45,8 +45,9 @@ class Workspace:
             self.env.pop(k, None)
         (root / "datasets").mkdir(parents=True, exist_ok=True)
 
-    def laas(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run([LAAS, *args], cwd=self.root, env=self.env, text=True,
+    def laas(self, *args: str, timeout: float = 300,
+             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run([LAAS, *args], cwd=self.root, env=env or self.env, text=True,
                               capture_output=True, timeout=timeout)
 
     def settings(self):  # noqa: ANN201 - the Settings of this workspace

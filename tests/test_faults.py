@@ -269,3 +269,36 @@ def test_fee_bumps_respect_the_cap() -> None:
     assert bumped(tx, 115) == {"maxFeePerGas": 115, "maxPriorityFeePerGas": 10, "nonce": 7}
     assert bumped(tx, 105) is None  # under the 10% a node needs to replace it: do not try
     assert bumped({"gasPrice": 10}, None) == {"gasPrice": 13}
+
+
+def test_only_committers_commit_and_the_admin_grants_and_revokes_through_the_cli(
+        remote: Remote) -> None:
+    """Several anvil accounts: an outsider is refused, granted, then revoked and refused."""
+    remote.node.up()
+    outsider_key = "0x59c6995e998f97a5a0044966f0d4d6a4c87cd5b4b0dc5e1bb6b52e6d6e4d8c3b"
+    from eth_account import Account
+
+    outsider = Account.from_key(outsider_key).address
+    remote.rpc("anvil_setBalance", outsider, hex(10**18))  # gas money, not a role
+    as_outsider = {**remote.env, "LAAS_PRIVATE_KEY": outsider_key}
+    for run in ("o1", "o2", "o3"):
+        remote.store.write_manifest(small_manifest("roles", run))
+
+    refused = remote.laas("anchor", "--resume", "roles", "--run", "o1", env=as_outsider)
+    assert refused.returncode == 2 and "AccessControlUnauthorizedAccount" in refused.stdout
+    assert outsider_key[2:] not in refused.stdout + refused.stderr
+
+    not_admin = remote.laas("chain", "grant", outsider, env=as_outsider)
+    assert not_admin.returncode == 2 and "reverted" in not_admin.stderr
+
+    granted = remote.laas("chain", "grant", outsider)
+    assert granted.returncode == 0 and "has the committer role" in granted.stdout
+    ok = remote.laas("anchor", "--resume", "roles", "--run", "o2", "--json", env=as_outsider)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert json.loads(ok.stdout)[0]["checkpoint"]["committer"] == outsider
+
+    revoked = remote.laas("chain", "revoke", outsider)
+    assert revoked.returncode == 0 and "lacks the committer role" in revoked.stdout
+    again = remote.laas("anchor", "--resume", "roles", "--run", "o3", env=as_outsider)
+    assert again.returncode == 2 and "AccessControlUnauthorizedAccount" in again.stdout
+    assert remote.events("o1") == [] and remote.events("o3") == []

@@ -339,6 +339,29 @@ def test_index_rebuilt_from_the_chain_answers_the_same(ws) -> None:
     assert json.loads(ws.laas("lineage", SHARD0, "--json").stdout) == json.loads(before.stdout)
 
 
+def test_the_index_can_live_in_postgres(ws, tmp_path) -> None:
+    """A real PostgreSQL (pgserver's, on a Unix socket) as LAAS_INDEX_URL: rebuilt from the
+    chain, it answers as the SQLite index does."""
+    pgserver = pytest.importorskip("pgserver", reason="pip install pgserver (in .[dev])")
+    server = pgserver.get_server(tmp_path / "pg", cleanup_mode="stop")
+    try:
+        url = server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
+        env = {**ws.env, "LAAS_INDEX_URL": url}
+        rebuilt = ws.laas("index", "rebuild", env=env)
+        assert rebuilt.returncode == 0, rebuilt.stdout + rebuilt.stderr
+        on_chain = len(registry(ws).checkpoints())
+        rows = server.psql("select count(*) from checkpoints;").split()
+        assert str(on_chain) in rows, rows
+        for ref in (SHARD0, "part-00005.jsonl.gz"):
+            pg = ws.laas("lineage", ref, "--json", env=env)
+            assert pg.returncode == 0, pg.stderr
+            assert json.loads(pg.stdout) == json.loads(ws.laas("lineage", ref, "--json").stdout)
+        gate = json.loads(ws.laas("gate", "instruct-sample", "--json", env=env).stdout)
+        assert gate["allowed"] is True
+    finally:
+        server.cleanup()
+
+
 def test_gate_waits_for_confirmations(ws) -> None:
     verdict = json.loads(ws.laas("gate", "instruct-sample", "--json").stdout)
     need = verdict["confirmations"] + 3

@@ -86,3 +86,68 @@ def test_gate_denies_when_the_manifest_is_gone(ws) -> None:
         assert r.returncode == 1 and "not readable" in r.stdout
     finally:
         client.put_object(Bucket=bucket, Key=key, Body=body)
+
+
+class FaultyS3:
+    """A loopback proxy in front of moto that fails reads of chosen objects: `always` with
+    500 on every GET, `flaky` with 503 on its first two GETs (a retry then gets through)."""
+
+    def __init__(self, upstream: str, always: str, flaky: str) -> None:
+        import http.client
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+        from urllib.parse import urlsplit
+
+        up = urlsplit(upstream)
+        self.failed: list[str] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.command == "GET" and (always in self.path or (
+                        flaky in self.path and proxy.failed.count(self.path) < 2)):
+                    proxy.failed.append(self.path)
+                    code = 500 if always in self.path else 503
+                    self.send_response(code)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
+                conn.request(self.command, self.path, body, dict(self.headers))
+                resp = conn.getresponse()
+                data = resp.read()
+                self.send_response(resp.status)
+                for k, v in resp.getheaders():
+                    if k.lower() not in ("transfer-encoding", "content-length", "connection"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(data)
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def test_storage_errors_on_some_reads_are_recorded_and_the_rest_committed(ws) -> None:
+    proxy = FaultyS3(ws.s3.endpoint, always="part-00002", flaky="part-00004")
+    try:
+        env = {**ws.env, "LAAS_S3_ENDPOINT_URL": proxy.url}
+        r = ws.laas("run", "s3-sample", "--run", "faulty-store", "--json", env=env)
+    finally:
+        proxy.server.shutdown()
+    assert r.returncode == 0, r.stdout + r.stderr
+    summary = json.loads(r.stdout)
+    raw = summary["checkpoints"][0]
+    assert raw["shard_count"] == 7  # the unreadable shard is not in the root
+    aside = {s["key"]: s["reason"] for s in summary["set_aside"]}
+    assert "part-00002.jsonl" in aside and "unreadable" in aside["part-00002.jsonl"]
+    assert "part-00004.jsonl" not in aside  # a transient error is retried, not recorded
+    assert any("part-00004" in p for p in proxy.failed)

@@ -103,6 +103,8 @@ class FaultyS3:
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # answers botocore's `Expect: 100-continue` uploads
+
             def log_message(self, *args: object) -> None:
                 pass
 
@@ -117,14 +119,17 @@ class FaultyS3:
                     self.end_headers()
                     return
                 conn = http.client.HTTPConnection(up.hostname, up.port, timeout=30)
-                conn.request(self.command, self.path, body, dict(self.headers))
+                headers = {k: v for k, v in self.headers.items() if k.lower() != "expect"}
+                conn.request(self.command, self.path, body, headers)
                 resp = conn.getresponse()
                 data = resp.read()
                 self.send_response(resp.status)
-                for k, v in resp.getheaders():
-                    if k.lower() not in ("transfer-encoding", "content-length", "connection"):
+                for k, v in resp.getheaders():  # HEAD keeps the object's Content-Length
+                    if k.lower() not in ("transfer-encoding", "connection") and not (
+                            k.lower() == "content-length" and self.command != "HEAD"):
                         self.send_header(k, v)
-                self.send_header("Content-Length", str(len(data)))
+                if self.command != "HEAD":
+                    self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(data)

@@ -7,6 +7,7 @@ import time
 
 from prefect import flow
 from prefect.runtime import flow_run
+from prefect.utilities.annotations import quote
 from pydantic import BaseModel, ConfigDict
 
 from laas.anchors.models import Checkpoint, ShardEntry
@@ -66,17 +67,20 @@ def ingest(dataset: str, run: str | None = None, dask_address: str | None = None
         lap("cluster")
         # A stage's parent is its predecessor's checkpoint id, known before that commits: a
         # chain that is down holds up the commits (pending anchor), not the work.
+        # Manifests go in quote(): Prefect would otherwise walk every shard entry of every
+        # argument looking for futures (seconds per thousand shards).
         raw = raw_stage(spec, run, address)
         lap("raw")
-        raw_cp = commit_stage(raw)
+        raw_cp = commit_stage(quote(raw))
         lap("raw commit")
-        normalized = normalize_stage(spec, run, raw, raw.checkpoint_id, address)
+        normalized = normalize_stage(spec, run, quote(raw), raw.checkpoint_id, address)
         lap("normalized")
-        normalized_cp = commit_stage(normalized, anchor=raw_cp is not None)
+        normalized_cp = commit_stage(quote(normalized), anchor=raw_cp is not None)
         lap("normalized commit")
-        validated = validate_stage(spec, run, normalized, normalized.checkpoint_id, address)
+        validated = validate_stage(spec, run, quote(normalized), normalized.checkpoint_id,
+                                   address)
         lap("validated")
-        validated_cp = commit_stage(validated, anchor=normalized_cp is not None)
+        validated_cp = commit_stage(quote(validated), anchor=normalized_cp is not None)
         lap("validated commit")
         stages = {"raw": raw_cp, "normalized": normalized_cp, "validated": validated_cp}
         events.checkpoints = tuple(cp for cp in stages.values() if cp is not None)

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
@@ -246,14 +247,19 @@ class _HashSink:
                                                                  ("h", pa.string())]))
 
     def add(self, key: str, df: Any) -> Any:
-        """df with its text-hash column (computed once here, reused by the suite)."""
+        return self.add_many([key], [len(df)], df)
+
+    def add_many(self, keys: list[str], lengths: list[int], df: Any) -> Any:
+        """df (the shards' rows, `lengths` each, in order) with its text-hash column, computed
+        once here and reused by the suite."""
         if not self.columns:
             return df
         from laas.validators.text import TEXT_HASH_COLUMN, text_hashes
 
         hashes = text_hashes([df[c] for c in self.columns])
         if self.writer is not None:
-            self.writer.write_table(pa.table({"key": [key] * len(hashes), "h": hashes}))
+            self.writer.write_table(pa.table({"key": pa.array(keys).take(
+                pa.array(np.repeat(np.arange(len(keys)), lengths))), "h": hashes}))
         return df.assign(**{TEXT_HASH_COLUMN: hashes})
 
     def close(self) -> None:
@@ -269,19 +275,34 @@ def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str
     (its fixed cost, ~0.15 s, would otherwise dominate). Each shard gets its own result; one
     that fails an `error` expectation keeps its results and gets bad_status. With hashes_dir,
     the rows' text hashes go there for the dataset-wide duplicate check."""
-    from laas.validators.gx_suite import merge, validate_frame, validate_frames  # GX only here
+    from laas.validators.gx_suite import merge, poolable, validate_frame, validate_pooled
 
     out: dict[int, ShardEntry] = {}
-    pool: list[tuple[int, ShardEntry, Any]] = []
+    pool: list[tuple[int, ShardEntry, pa.Table]] = []
+    pooled_rows = 0
     sink = _HashSink(hashes_dir, [e.key for e in entries], spec.suite.text_hash_of)
 
     def flush() -> None:
+        nonlocal pooled_rows
+        keys, lengths = [e.key for _, e, _ in pool], [t.num_rows for _, _, t in pool]
+        # One Arrow concat, one pandas conversion, one text-hash pass for the whole pool.
+        frame = sink.add_many(keys, lengths,
+                              pa.concat_tables([t for _, _, t in pool]).to_pandas())
         pages: list[str] = []
-        results = validate_frames([(e.key, df) for _, e, df in pool], spec.suite, docs=pages)
-        docs_uri = _write_docs(docs_dir, [e.key for _, e, _ in pool], pages)
+        if len(pool) > 1 and poolable(spec.suite):
+            results = validate_pooled(keys, lengths, frame, spec.suite, docs=pages)
+        else:
+            results = [validate_frame(keys[0], frame, spec.suite, docs=pages)] \
+                if len(pool) == 1 else [
+                    validate_frame(k, frame.iloc[a:a + m].reset_index(drop=True), spec.suite,
+                                   docs=pages)
+                    for k, a, m in zip(keys, np.cumsum([0, *lengths[:-1]]), lengths,
+                                       strict=True)]
+        docs_uri = _write_docs(docs_dir, keys, pages)
         for (n, e, _), result in zip(pool, results, strict=True):
             out[n] = _validated(e, result, docs_uri, bad_status)
         pool.clear()
+        pooled_rows = 0
 
     for n, e in enumerate(entries):
         if e.status != "ok":
@@ -296,8 +317,10 @@ def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str
                                 bad_status)
         else:
             with open_uri(e.uri) as f:
-                pool.append((n, e, sink.add(e.key, pq.read_table(f).to_pandas())))
-            if sum(len(df) for _, _, df in pool) >= VALIDATE_BATCH:
+                table = pq.read_table(f)
+            pool.append((n, e, table))
+            pooled_rows += table.num_rows
+            if pooled_rows >= VALIDATE_BATCH:
                 flush()
     if pool:
         flush()

@@ -8,6 +8,7 @@ import logging
 from typing import Any
 
 from prefect import task
+from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from laas.anchors.anchoring import commit_manifest, store_manifest
@@ -33,7 +34,10 @@ def _transient(task: object, task_run: object, state: Any) -> bool:
     return not isinstance(exc, LaasError) or isinstance(exc, AnchorTimeout)
 
 
-RETRY = {"retries": 2, "retry_delay_seconds": RETRY_DELAYS, "retry_condition_fn": _transient}
+# NO_CACHE: laas resumes from its own manifests; Prefect's default policy would hash every
+# input (a whole manifest) on each call to compute a cache key nobody reads.
+RETRY = {"retries": 2, "retry_delay_seconds": RETRY_DELAYS, "retry_condition_fn": _transient,
+         "cache_policy": NO_CACHE}
 
 
 def _bad_status(spec: DatasetSpec) -> str:
@@ -55,7 +59,7 @@ def _resume(spec: DatasetSpec, run: str, stage: str) -> StageManifest | None:
     return read_manifest(uri)
 
 
-@task(name="load-spec")
+@task(name="load-spec", cache_policy=NO_CACHE)
 def load_spec_task(dataset: str) -> DatasetSpec:
     settings = get_settings()
     return load_spec(dataset, [settings.datasets_dir] if settings.datasets_dir else None)

@@ -72,3 +72,40 @@ def test_normalize_quarantines_instead_of_raising(tmp_path) -> None:
     assert out.status == "quarantined" and "t.jsonl.gz" in out.reason and out.leaf is None
     assert not list((tmp_path / "out").glob("*"))  # no half-written shard left behind
 
+
+
+@pytest.mark.parametrize("pooled", [True, False])
+def test_a_batch_of_small_shards_gets_what_each_gets_alone(tmp_path, pooled: bool) -> None:
+    """validate_batch pools small shards into one GX run (or, for a suite that cannot be
+    pooled, slices them back out); either way each shard's result, status and text hashes are
+    what validating it alone gives."""
+    from laas.anchors.models import ShardEntry
+    from laas.tasks.shards import validate_batch
+    from laas.validators.spec import ExpectationSpec
+
+    spec = SPEC
+    if not pooled:  # a table-level expectation: not row-wise, so the suite is not poolable
+        extra = ExpectationSpec(type="expect_table_row_count_to_be_between",
+                            kwargs={"min_value": 1, "max_value": 10_000})
+        spec = SPEC.model_copy(update={"suite": SPEC.suite.model_copy(
+            update={"expectations": (*SPEC.suite.expectations, extra)})})
+    entries = []
+    for i in range(6):
+        rs = rows(10 + i, 5 + i)
+        if i == 3:
+            rs[0]["license"] = "proprietary"  # one shard breaks an expectation
+        path = tmp_path / f"s{i}.parquet"
+        pq.write_table(pa.Table.from_pylist(rs), path)
+        entries.append(ShardEntry(key=f"s{i}", uri=str(path), source_uri=str(path),
+                                  byte_size=1, rows=len(rs), content_hash="0x" + "11" * 32))
+    for d in ["h-all", *(f"h-{e.key}" for e in entries)]:
+        (tmp_path / d).mkdir()
+    together = validate_batch(entries, spec, "quarantined", str(tmp_path / "docs"),
+                              str(tmp_path / "h-all"))
+    alone = [validate_batch([e], spec, "quarantined", str(tmp_path / "docs1"),
+                            str(tmp_path / f"h-{e.key}"))[0] for e in entries]
+    assert [e.validation for e in together] == [e.validation for e in alone]
+    assert [e.status for e in together] == ["ok"] * 3 + ["quarantined"] + ["ok"] * 2
+    hashes = pq.read_table(tmp_path / "h-all").to_pylist()
+    assert hashes == [r for e in entries
+                      for r in pq.read_table(tmp_path / f"h-{e.key}").to_pylist()]

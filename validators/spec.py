@@ -131,10 +131,11 @@ def shipped_datasets_dir() -> Path:
 def find_spec_file(ref: str, extra_dirs: list[Path] | None = None) -> Path:
     """A spec by path, or by dataset name in LAAS_DATASETS_DIR, ./datasets or the shipped ones."""
     path = Path(ref)
-    if path.suffix in (".yaml", ".yml") or path.exists():
-        if path.is_file():
-            return path
+    if path.is_file():
+        return path
+    if path.suffix in (".yaml", ".yml"):
         raise ConfigError(f"dataset spec {ref} does not exist")
+    # not a file: a name (even if a folder in the working directory is called the same)
     dirs = [*(extra_dirs or []), Path("datasets"), shipped_datasets_dir()]
     for d in dirs:
         for cand in (d / f"{ref}.yaml", d / ref / "spec.yaml"):

@@ -63,15 +63,19 @@ def commit_manifest(settings: Settings, manifest: StageManifest, uri: str) -> Ch
     """Commit a stored manifest (idempotently, with backoff while the chain is unreachable),
     then index it. Raises AnchorPending when the chain stays away."""
     store = open_store(settings)
+    what = f"{manifest.dataset}/{manifest.run}/{manifest.stage}"
 
     def attempt() -> Checkpoint:
+        sent = store.sent(manifest)
+        if sent:
+            log.warning("%s: looking up %d transaction(s) sent earlier (%s) before sending "
+                        "another", what, len(sent), ", ".join(tx for tx, _ in sent))
         return open_registry(settings).commit(
-            manifest, uri, sent=store.sent(manifest),
-            on_sent=lambda tx, raw: store.record_sent(manifest, tx, raw))
+            manifest, uri, sent=sent, on_sent=lambda tx, raw: store.record_sent(manifest, tx, raw))
 
     cp = with_backoff(attempt, attempts=settings.anchor_attempts,
                       first_delay=settings.anchor_backoff,
-                      what=f"{manifest.dataset}/{manifest.run}/{manifest.stage}")
+                      what=what)
     store.clear_sent(manifest)
     open_index(settings).record(cp, manifest)
     return cp

@@ -174,17 +174,20 @@ def test_a_process_killed_while_its_transaction_waits_is_resumed_from_that_trans
         first.wait(timeout=30)
         assert remote.events("r1") == []  # sent, not mined, its sender gone
 
-        second = subprocess.Popen([LAAS, "anchor", "--resume", "killed", "--json"],
-                                  cwd=remote.root, env=remote.env, text=True,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        time.sleep(3)  # it finds the sent transaction pending and waits for it, sends nothing
+        log = remote.root / "second.log"
+        with log.open("w") as err:
+            second = subprocess.Popen([LAAS, "anchor", "--resume", "killed", "--json"],
+                                      cwd=remote.root, env=remote.env, text=True,
+                                      stdout=subprocess.PIPE, stderr=err)
+        wait_for(lambda: "sent earlier" in log.read_text(), 60, "the resume to find the note")
+        time.sleep(1)  # it waits for that transaction and sends nothing of its own
         pool = remote.rpc("txpool_status")
         assert int(pool["pending"], 16) == 1, pool
     finally:
         remote.rpc("evm_setAutomine", True)
         remote.rpc("evm_mine")
-    out, err = second.communicate(timeout=120)
-    assert second.returncode == 0, out + err
+    out, _ = second.communicate(timeout=120)
+    assert second.returncode == 0, out + log.read_text()
     assert [(d["stage"], d["action"]) for d in json.loads(out)] == [
         ("raw", "committed"), ("normalized", "committed")]
     assert remote.events("r1") == ["raw", "normalized"]

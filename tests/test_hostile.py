@@ -147,3 +147,18 @@ def test_a_shard_gone_between_discovery_and_read_is_named(tmp_path: Path) -> Non
     assert [e.status for e in entries] == ["ok", "failed", "ok"]
     assert "s1.jsonl" in entries[1].reason and "unreadable" in entries[1].reason
     assert entries[1].leaf is None  # no checkpoint can claim it
+
+
+def test_a_spec_with_credentials_in_its_source_is_refused_without_showing_them(
+        tmp_path: Path) -> None:
+    from laas.errors import ConfigError
+
+    spec = tmp_path / "leaky.yaml"
+    spec.write_text("name: leaky\nsource: s3://AKIAEXAMPLE:wJalrXUtnFEMI@bucket/*.jsonl\n"
+                    "schema: [{name: prompt, type: string}]\n"
+                    "suite: {builtin: instruction_corpus}\n")
+    with pytest.raises(ConfigError) as info:
+        load_spec(str(spec))
+    msg = str(info.value)
+    assert "carries credentials" in msg and "s3://***@bucket/*.jsonl" in msg
+    assert "wJalrXUtnFEMI" not in msg and "AKIAEXAMPLE" not in msg and "\n" not in msg

@@ -93,6 +93,11 @@ class DatasetSpec(Spec):
 
     @model_validator(mode="after")
     def _one_origin(self) -> DatasetSpec:
+        from laas.anchors.storage import redact
+
+        if redact(self.source) != self.source:  # a spec is committed, shown, put in manifests
+            raise ValueError(f"`source` carries credentials ({redact(self.source)}): set "
+                             "LAAS_S3_KEY and LAAS_S3_SECRET, or an AWS profile, instead")
         if bool(self.source) == bool(self.parents):
             raise ValueError("give either `source` (a URI or glob) or `parents` (dataset names)")
         if self.parents and self.format not in (None, "parquet"):

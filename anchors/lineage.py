@@ -58,6 +58,8 @@ def shard_lineage(settings: Settings, ref: str, run: str | None = None) -> dict[
 def _node(index: Any, row: dict, chain: ChainView | None, depth: int) -> dict[str, Any]:
     stages = [s for s in index.stages_of(row["dataset"], row["run"], row["key"])
               if s["stage"] != TRAINING]
+    if chain is not None:
+        chain.lookup([s["tx_hash"] for s in stages])
     for s in stages:
         # The index remembers a transaction; the chain says whether it is still there (a
         # reorganisation can drop it): confirmed only if it is, counted from where it landed.

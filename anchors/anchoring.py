@@ -23,8 +23,9 @@ from pydantic import BaseModel, ConfigDict
 
 from laas.anchors.ledger import open_index, open_registry, open_store
 from laas.anchors.models import STAGE_ORDER, Checkpoint, StageManifest
+from laas.anchors.registry import Registry
 from laas.anchors.storage import redact
-from laas.anchors.store import read_manifest
+from laas.anchors.store import manifest_name, named_hash, read_manifest
 from laas.errors import AnchorError, AnchorPending, AnchorTimeout, LaasError
 from laas.settings import Settings
 
@@ -54,14 +55,16 @@ def store_manifest(settings: Settings, manifest: StageManifest) -> str:
     """The manifest's URI in the artifact store, writing it unless an attempt already did."""
     store = open_store(settings)
     uri = store.find_manifest(manifest.dataset, manifest.run, manifest.stage)
-    if uri is None or not uri.endswith(f"manifest-{manifest.manifest_hash[2:]}.json"):
+    if uri is None or not uri.endswith(manifest_name(manifest.manifest_hash)):
         uri = store.write_manifest(manifest)
     return uri
 
 
-def commit_manifest(settings: Settings, manifest: StageManifest, uri: str) -> Checkpoint:
+def commit_manifest(settings: Settings, manifest: StageManifest, uri: str,
+                    registry: Registry | None = None) -> Checkpoint:
     """Commit a stored manifest (idempotently, with backoff while the chain is unreachable),
-    then index it. Raises AnchorPending when the chain stays away."""
+    then index it. Raises AnchorPending when the chain stays away. Without `registry` each
+    attempt opens one (the chain may be down when the first is made)."""
     store = open_store(settings)
     what = f"{manifest.dataset}/{manifest.run}/{manifest.stage}"
 
@@ -70,12 +73,11 @@ def commit_manifest(settings: Settings, manifest: StageManifest, uri: str) -> Ch
         if sent:
             log.warning("%s: looking up %d transaction(s) sent earlier (%s) before sending "
                         "another", what, len(sent), ", ".join(tx for tx, _ in sent))
-        return open_registry(settings).commit(
+        return (registry or open_registry(settings)).commit(
             manifest, uri, sent=sent, on_sent=lambda tx, raw: store.record_sent(manifest, tx, raw))
 
     cp = with_backoff(attempt, attempts=settings.anchor_attempts,
-                      first_delay=settings.anchor_backoff,
-                      what=what)
+                      first_delay=settings.anchor_backoff, what=what)
     store.clear_sent(manifest)
     open_index(settings).record(cp, manifest)
     return cp
@@ -108,8 +110,7 @@ def resume(settings: Settings, dataset: str | None = None, run: str | None = Non
     runs: dict[tuple[str, str], list[StageManifest]] = {}
     uris: dict[str, str] = {}
     for uri in store.manifests(dataset, run):
-        expected = "0x" + uri.rsplit("manifest-", 1)[1].removesuffix(".json")
-        m = read_manifest(uri, expected_hash=expected)  # content-addressed: refuse an edit
+        m = read_manifest(uri, expected_hash=named_hash(uri))  # content-addressed: refuse an edit
         runs.setdefault((m.dataset, m.run), []).append(m)
         uris[m.manifest_hash] = uri
     out: list[Resumed] = []
@@ -129,7 +130,7 @@ def resume(settings: Settings, dataset: str | None = None, run: str | None = Non
                         index.record(on_chain, m)
                     out.append(Resumed(**done, action="on chain", checkpoint=on_chain))
                     continue
-                cp = commit_manifest(settings, m, uris[m.manifest_hash])
+                cp = commit_manifest(settings, m, uris[m.manifest_hash], registry)
                 out.append(Resumed(**done, action="committed", checkpoint=cp))
             except AnchorTimeout as e:
                 raise AnchorPending(f"resume stopped at {ds}/{rn}/{m.stage}: {e}") from None

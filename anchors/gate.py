@@ -216,19 +216,19 @@ def record_training(settings: Settings, verdict: GateVerdict, name: str) -> Chec
     validated checkpoint the gate proved: a model can be traced to exactly its data."""
     from datetime import UTC, datetime
 
-    from laas.anchors.ledger import open_index, open_store
+    from laas.anchors.anchoring import commit_manifest, store_manifest
 
     verdict.require()
     cp = verdict.checkpoint
     validated = read_manifest(cp.manifest_uri, expected_hash=cp.manifest_hash)
+    chosen = set(verdict.shards)
     accepted = [s.model_copy(update={"validation": None, "docs_uri": None})
-                for s in validated.accepted if s.uri in set(verdict.shards)]
+                for s in validated.accepted if s.uri in chosen]
     manifest = StageManifest(
         dataset=validated.dataset, dataset_id=validated.dataset_id, run=name,
         run_id=name_id(name), stage=TRAINING, hash_scheme=validated.hash_scheme,
         parents=(cp.checkpoint_id,), shards=tuple(accepted), shards_root=stage_root(accepted),
         passed=True, created_at=datetime.now(UTC))
-    registry = open_registry(settings, start_local=False)
-    recorded = registry.commit(manifest, open_store(settings).write_manifest(manifest))
-    open_index(settings).record(recorded, manifest)
-    return recorded
+    # The same path as a stage's commit: stored first, backoff, sent transactions noted.
+    return commit_manifest(settings, manifest, store_manifest(settings, manifest),
+                           open_registry(settings, start_local=False))

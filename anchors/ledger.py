@@ -10,7 +10,7 @@ from web3 import Web3
 
 from laas.anchors.index import LineageIndex
 from laas.anchors.localchain import LocalChain
-from laas.anchors.registry import Registry, connect
+from laas.anchors.registry import Registry, connect, unreachable
 from laas.anchors.store import ArtifactStore
 from laas.anchors.wallet import FeePolicy, Sender, load_sender
 from laas.errors import ConfigError
@@ -110,10 +110,8 @@ class ChainView:
 
 
 def chain_view(settings: Settings) -> ChainView:
-    from laas.anchors.registry import _unreachable
-
     url = settings.effective_rpc_url
     try:  # the head is the first call: no separate reachability probe
         return ChainView(Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 2.0})))
     except Exception as e:  # requests raises a zoo of connection errors
-        raise _unreachable(url, e) from None
+        raise unreachable(url, e) from None

@@ -36,7 +36,8 @@ def load_artifact() -> dict[str, Any]:
 _GONE = (requests.exceptions.RequestException, ProviderConnectionError, ConnectionError)
 
 
-def _unreachable(url: str, e: BaseException) -> AnchorTimeout:
+def unreachable(url: str, e: BaseException) -> AnchorTimeout:
+    """The one diagnosis for a node that is down, never was up, or died mid-call."""
     return AnchorTimeout(
         f"chain RPC {url} is unreachable ({type(e).__name__}): start it with `laas chain up` "
         "or point LAAS_RPC_URL at a live node; then `laas anchor --resume`"
@@ -48,7 +49,7 @@ def connect(url: str, timeout: float = 10.0) -> Web3:
     try:
         w3.eth.chain_id  # noqa: B018 - touch the node once so a dead endpoint fails here
     except Exception as e:  # requests and aiohttp raise a zoo of connection errors
-        raise _unreachable(url, e) from None
+        raise unreachable(url, e) from None
     return w3
 
 
@@ -167,7 +168,7 @@ class Registry:
         try:
             yield
         except _GONE as e:
-            raise _unreachable(self.w3.provider.endpoint_uri, e) from None
+            raise unreachable(self.w3.provider.endpoint_uri, e) from None
 
     def _send(self, call: Any, what: str, on_sent: OnSent | None = None) -> Any:
         try:

@@ -18,6 +18,16 @@ from laas.anchors.storage import open_uri, redact, url_to_fs
 from laas.errors import HashMismatch, LaasError
 
 
+def manifest_name(manifest_hash: str) -> str:
+    """The file name a manifest is stored under: its own keccak256."""
+    return f"manifest-{manifest_hash[2:]}.json"
+
+
+def named_hash(uri: str) -> str:
+    """The keccak256 a manifest's file name claims (what its bytes must hash to)."""
+    return "0x" + uri.rsplit("manifest-", 1)[1].removesuffix(".json")
+
+
 class ArtifactStore:
     def __init__(self, root: str):
         self.root = root.rstrip("/")
@@ -28,10 +38,12 @@ class ArtifactStore:
     def stage_dir(self, dataset: str, run: str, stage: str) -> str:
         return self.uri(dataset, run, stage)
 
+    def _dir_of(self, manifest: StageManifest) -> str:
+        return self.stage_dir(manifest.dataset, manifest.run, manifest.stage)
+
     def write_manifest(self, manifest: StageManifest) -> str:
         data = manifest.to_bytes()
-        uri = f"{self.stage_dir(manifest.dataset, manifest.run, manifest.stage)}/" \
-              f"manifest-{manifest.manifest_hash[2:]}.json"
+        uri = f"{self._dir_of(manifest)}/{manifest_name(manifest.manifest_hash)}"
         fs, path = url_to_fs(uri)
         fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         tmp = f"{path}.tmp"
@@ -64,16 +76,14 @@ class ArtifactStore:
     def record_sent(self, manifest: StageManifest, tx_hash: str, raw: bytes | None) -> None:
         """Note a transaction sent for the manifest before its receipt is awaited. The signed
         raw transaction is public once broadcast; keeping it lets a resume rebroadcast it."""
-        stage_dir = self.stage_dir(manifest.dataset, manifest.run, manifest.stage)
-        uri = f"{stage_dir}/sent-{tx_hash}.json"
-        with open_uri(uri, "w") as f:
+        with open_uri(f"{self._dir_of(manifest)}/sent-{tx_hash}.json", "w") as f:
             json.dump({"tx_hash": tx_hash, "raw": raw.hex() if raw else None,
                        "manifest_hash": manifest.manifest_hash, "sent_at": time.time()}, f)
 
     def sent(self, manifest: StageManifest) -> list[tuple[str, bytes | None]]:
         """Transactions an earlier attempt sent for this manifest, oldest first (a fee bump
         is a newer version of the one before it)."""
-        fs, path = url_to_fs(self.stage_dir(manifest.dataset, manifest.run, manifest.stage))
+        fs, path = url_to_fs(self._dir_of(manifest))
         fs.invalidate_cache(path)
         recs = []
         for p in fs.glob(f"{path}/sent-*.json"):
@@ -85,7 +95,7 @@ class ArtifactStore:
                 for r in sorted(recs, key=lambda r: r.get("sent_at", 0))]
 
     def clear_sent(self, manifest: StageManifest) -> None:
-        fs, path = url_to_fs(self.stage_dir(manifest.dataset, manifest.run, manifest.stage))
+        fs, path = url_to_fs(self._dir_of(manifest))
         for p in fs.glob(f"{path}/sent-*.json"):
             fs.rm(p)
 

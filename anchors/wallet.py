@@ -20,7 +20,6 @@ from web3.exceptions import TimeExhausted, TransactionNotFound, Web3RPCError
 from laas.errors import ConfigError
 
 OnSent = Callable[[str, bytes | None], None]  # (tx hash, signed raw tx if we signed it)
-BUMP = 1.25  # nodes replace a pending transaction only for at least 10% more on both fees
 
 
 class FeePolicy(BaseModel):
@@ -35,7 +34,8 @@ class FeePolicy(BaseModel):
 
 
 def bumped(tx: dict[str, Any], cap: int | None) -> dict[str, Any] | None:
-    """The transaction with higher fees, or None when the cap leaves no room to replace it."""
+    """The transaction with both fees x1.25 (nodes replace a pending one only for at least 10%
+    more on both), or None when the cap leaves no room to replace it."""
     keys = ["maxFeePerGas", "maxPriorityFeePerGas"] if "maxFeePerGas" in tx else ["gasPrice"]
     out = dict(tx)
     for k in keys:

@@ -275,7 +275,7 @@ def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str
     (its fixed cost, ~0.15 s, would otherwise dominate). Each shard gets its own result; one
     that fails an `error` expectation keeps its results and gets bad_status. With hashes_dir,
     the rows' text hashes go there for the dataset-wide duplicate check."""
-    from laas.validators.gx_suite import merge, poolable, validate_frame, validate_pooled
+    from laas.validators.gx_suite import merge, validate_frame, validate_pooled  # GX only here
 
     out: dict[int, ShardEntry] = {}
     pool: list[tuple[int, ShardEntry, pa.Table]] = []
@@ -289,15 +289,7 @@ def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str
         frame = sink.add_many(keys, lengths,
                               pa.concat_tables([t for _, _, t in pool]).to_pandas())
         pages: list[str] = []
-        if len(pool) > 1 and poolable(spec.suite):
-            results = validate_pooled(keys, lengths, frame, spec.suite, docs=pages)
-        else:
-            results = [validate_frame(keys[0], frame, spec.suite, docs=pages)] \
-                if len(pool) == 1 else [
-                    validate_frame(k, frame.iloc[a:a + m].reset_index(drop=True), spec.suite,
-                                   docs=pages)
-                    for k, a, m in zip(keys, np.cumsum([0, *lengths[:-1]]), lengths,
-                                       strict=True)]
+        results = validate_pooled(keys, lengths, frame, spec.suite, docs=pages)
         docs_uri = _write_docs(docs_dir, keys, pages)
         for (n, e, _), result in zip(pool, results, strict=True):
             out[n] = _validated(e, result, docs_uri, bad_status)

@@ -166,7 +166,7 @@ def validate_frames(parts: list[tuple[str, pd.DataFrame]], spec: SuiteSpec,
                     docs: list[str] | None = None) -> list[ShardValidation]:
     """Validate several small shards in one GX run (a run costs ~0.15 s whatever its size) and
     give each shard the result it would have had on its own."""
-    if len(parts) < 2 or not poolable(spec):
+    if len(parts) < 2 or not poolable(spec):  # nothing to pool: no concat
         return [validate_frame(k, df, spec, docs) for k, df in parts]
     frame = pd.concat([df for _, df in parts], ignore_index=True)
     return validate_pooled([k for k, _ in parts], [len(df) for _, df in parts], frame, spec,
@@ -177,7 +177,12 @@ def validate_pooled(keys: list[str], lengths: list[int], frame: pd.DataFrame, sp
                     docs: list[str] | None = None) -> list[ShardValidation]:
     """validate_frames over shards already concatenated (`lengths` rows each, in order): the
     unexpected rows are traced back to their shard, and `mostly` is judged per shard. Every
-    per-shard figure comes from one vectorised pass, not one pandas call per shard."""
+    per-shard figure comes from one vectorised pass, not one pandas call per shard. A single
+    shard, or a suite that cannot be pooled, is validated shard by shard."""
+    if len(keys) < 2 or not poolable(spec):
+        starts = np.cumsum([0, *lengths[:-1]])
+        return [validate_frame(k, frame.iloc[a:a + m].reset_index(drop=True), spec, docs)
+                for k, a, m in zip(keys, starts, lengths, strict=True)]
     frame = _with_text_hash(frame, spec)
     frame[SHARD_COLUMN] = np.repeat(np.arange(len(keys)), lengths)
     by_index = _run(frame, build_suites(spec, pooled=True),

@@ -1,8 +1,11 @@
 """The training gate: may a training job read this dataset? Everything is checked against the
-chain, nothing is taken from the local index: the validated checkpoint passed, it has enough
-confirmations, its manifest is the one committed, every shard it accepts re-hashes to its leaf
-and the leaf's proof reaches the on-chain root, and its parents lead back to the raw stage.
-Imports neither Prefect, Dask nor Great Expectations."""
+chain, nothing is taken from the local index or the store's word: the run is the dataset's
+latest (by creation time; a newer run that failed or waits for the chain denies), its validated
+checkpoint passed and has enough confirmations, its manifest is the one committed, every shard
+it accepts re-hashes to its leaf and the leaf's proof reaches the on-chain root, and each shard
+is the normalized stage's shard of the same key and hash, which is a raw shard of the same run
+(laas.anchors.provenance). Read-only: no key, never deploys. Imports neither Prefect, Dask nor
+Great Expectations."""
 
 from __future__ import annotations
 
@@ -10,16 +13,18 @@ import random
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from laas.anchors.canonical import from_hex, hash_record, name_id, to_hex
 from laas.anchors.hashing import TABLE_SCHEME, rehash_parquet
-from laas.anchors.ledger import open_registry
+from laas.anchors.ledger import open_reader, open_registry
 from laas.anchors.merkle import leaf_hash, verify
-from laas.anchors.models import STAGES, TRAINING, Checkpoint, StageManifest, stage_root
+from laas.anchors.models import TRAINING, Checkpoint, StageManifest, stage_root
+from laas.anchors.provenance import prove_checkpoint, prove_lineage
 from laas.anchors.registry import Registry
+from laas.anchors.runs import latest_run
 from laas.anchors.store import read_manifest
-from laas.errors import ConfigError, GateDenied, LaasError
+from laas.errors import ConfigError, GateDenied, HashMismatch, LaasError
 from laas.settings import Settings, get_settings
 
 GateMode = Literal["proof", "sample", "full"]
@@ -34,6 +39,16 @@ class GatePolicy(BaseModel):
     suites: tuple[str, ...] = ()  # suite names or hashes one of which must be the one run
     tolerate: tuple[Literal["warn", "error"], ...] = ("warn",)  # failed severities allowed
     max_set_aside: float = Field(1.0, ge=0, le=1)  # most quarantined/failed shards, a fraction
+    committers: tuple[str, ...] = ()  # if given, every stage must be committed by one of these
+    require_active_committer: bool = False  # and its committer must still hold the role
+
+    @field_validator("committers")
+    @classmethod
+    def _addresses(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [a for a in v if not (isinstance(a, str) and len(a) == 42 and a[:2] == "0x")]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not an address (0x and 40 hex digits)")
+        return v
 
     def violation(self, m: StageManifest) -> str | None:
         report = m.validation or {}
@@ -93,35 +108,43 @@ def gate_dataset(dataset: str, *, run: str | None = None, min_confirmations: int
     settings = settings or get_settings()
     if min_confirmations is None:
         min_confirmations = settings.min_confirmations
-    return check(open_registry(settings, start_local=False), dataset, run=run,
-                 min_confirmations=min_confirmations, mode=mode, sample=sample, policy=policy)
+    try:
+        registry = open_reader(settings)
+    except LaasError as e:
+        if not settings.is_local_chain or isinstance(e, ConfigError):
+            raise
+        return GateVerdict(allowed=False, dataset=dataset, reason=str(e))
+    from laas.anchors.ledger import open_store
 
-
-def latest_validated(registry: Registry, dataset: str, run: str | None) -> Checkpoint | None:
-    cps = [c for c in registry.checkpoints(name_id(dataset)) if c.stage == "validated"]
-    if run is not None:
-        cps = [c for c in cps if c.run_id == name_id(run)]
-    return max(cps, key=lambda c: c.block_number, default=None)
+    return check(registry, dataset, run=run, min_confirmations=min_confirmations, mode=mode,
+                 sample=sample, policy=policy, store=open_store(settings))
 
 
 def check(registry: Registry, dataset: str, *, run: str | None = None,
           min_confirmations: int = 1, mode: GateMode = "full", sample: int = 8,
-          policy: GatePolicy | None = None) -> GateVerdict:
+          policy: GatePolicy | None = None, store: object = None) -> GateVerdict:
     """mode: `proof` checks the manifest and every shard's proof against the on-chain root
     without reading data; `sample` also re-hashes `sample` shards picked at random (by the OS's
-    randomness, so nobody can predict which); `full` re-hashes every shard."""
+    randomness, so nobody can predict which); `full` re-hashes every shard. Without `run`, the
+    dataset's latest run (laas.anchors.runs) is the one gated, and `store` (if given) is
+    searched for newer runs that wait for the chain."""
     def deny(reason: str, **kw: object) -> GateVerdict:
         return GateVerdict(allowed=False, dataset=dataset, reason=reason, **kw)
 
-    cp = latest_validated(registry, dataset, run)
-    if cp is None:
-        where = f" run {run}" if run else ""
-        return deny(f"no validated checkpoint on chain for dataset {dataset}{where}")
-    stored = registry.stored(cp.checkpoint_id)
+    if run is not None:
+        cp = next((c for c in registry.checkpoints(name_id(dataset))
+                   if c.stage == "validated" and c.run_id == name_id(run)), None)
+        if cp is None:
+            return deny(f"no validated checkpoint on chain for dataset {dataset} run {run}")
+    else:
+        cp, problem = latest_run(registry, dataset, store)
+        if problem is not None:
+            return deny(problem)
     try:
-        manifest = read_manifest(cp.manifest_uri, expected_hash=stored["manifest_hash"])
+        top = prove_checkpoint(registry, cp.checkpoint_id)
     except LaasError as e:
         return deny(str(e), checkpoint=cp)
+    manifest, stored = top.manifest, top.stored
     ctx: dict = {"checkpoint": cp, "run": manifest.run, "mode": mode}
     confirmations = registry.confirmations(stored["block_number"])
     ctx["confirmations"] = confirmations
@@ -138,7 +161,11 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
     if problem is None and policy is not None:
         problem = policy.violation(manifest)
     if problem is None:
-        problem = _check_parents(registry, cp, stored)
+        try:
+            prove_lineage(registry, top, committers=policy.committers if policy else (),
+                          require_active=bool(policy and policy.require_active_committer))
+        except HashMismatch as e:
+            problem = str(e)
     accepted = manifest.accepted
     picked = accepted if mode == "full" else [] if mode == "proof" else \
         random.SystemRandom().sample(accepted, min(sample, len(accepted)))
@@ -151,8 +178,8 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
         keys=tuple(s.key for s in accepted),
         hashes=tuple(s.content_hash or "" for s in accepted), rehashed=len(picked),
         reason=(f"run {manifest.run}: {len(accepted)} shard(s) proven against root "
-                f"{stored['shards_root'][:18]}…, {len(picked)} re-hashed ({mode}); "
-                f"{confirmations} confirmation(s)"), **ctx)
+                f"{stored['shards_root'][:18]}… and back to raw, {len(picked)} re-hashed "
+                f"({mode}); {confirmations} confirmation(s)"), **ctx)
 
 
 def _check_manifest(m: StageManifest, stored: dict) -> str | None:
@@ -165,27 +192,6 @@ def _check_manifest(m: StageManifest, stored: dict) -> str | None:
         return "manifest's shard leaves do not rebuild the committed Merkle root"
     if m.hash_scheme != TABLE_SCHEME:
         return f"unsupported hash scheme {m.hash_scheme}"
-    return None
-
-
-def _check_parents(registry: Registry, cp: Checkpoint, stored: dict) -> str | None:
-    """validated -> normalized -> raw, each committed, each of the same dataset and run."""
-    parents = stored["parents"]
-    for expected in reversed(STAGES[:-1]):
-        if len(parents) != 1:
-            return f"checkpoint {cp.checkpoint_id[:18]}… does not name one {expected} parent"
-        parent = registry.get(parents[0])
-        if parent is None:
-            return f"parent checkpoint {parents[0][:18]}… is not on chain"
-        if parent.stage != expected or parent.run_id != cp.run_id \
-                or parent.dataset_id != cp.dataset_id:
-            return f"parent {parents[0][:18]}… is not this run's {expected} stage"
-        parents = registry.stored(parent.checkpoint_id)["parents"]
-    for source in parents:  # a derived dataset's raw stage: its parents' validated checkpoints
-        parent = registry.get(source)
-        if parent is None or parent.stage != "validated" or not parent.passed:
-            return (f"raw stage's parent {source[:18]}… is not a passed validated checkpoint "
-                    "on chain")
     return None
 
 
@@ -217,7 +223,10 @@ def record_training(settings: Settings, verdict: GateVerdict, name: str) -> Chec
     from datetime import UTC, datetime
 
     from laas.anchors.anchoring import commit_manifest, store_manifest
+    from laas.anchors.models import name_problem
 
+    if problem := name_problem("training record", name):
+        raise ConfigError(problem)
     verdict.require()
     cp = verdict.checkpoint
     validated = read_manifest(cp.manifest_uri, expected_hash=cp.manifest_hash)

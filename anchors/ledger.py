@@ -4,16 +4,19 @@ the default) -> committer -> registry, plus the artifact store and the lineage i
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
+from typing import Any
 
 from web3 import Web3
 
 from laas.anchors.index import LineageIndex
 from laas.anchors.localchain import LocalChain
 from laas.anchors.registry import Registry, connect, unreachable
+from laas.anchors.storage import redact_url
 from laas.anchors.store import ArtifactStore
-from laas.anchors.wallet import FeePolicy, Sender, load_sender
-from laas.errors import ConfigError
+from laas.anchors.wallet import FeePolicy, Sender, load_account, load_sender
+from laas.errors import ConfigError, LaasError
 from laas.settings import Settings
 
 
@@ -21,47 +24,123 @@ def local_chain(settings: Settings) -> LocalChain:
     return LocalChain(settings.home, settings.anvil_port, settings.anvil_bin)
 
 
-def open_registry(settings: Settings, *, start_local: bool = True) -> Registry:
-    """A Registry ready to commit. On the embedded default this starts anvil if it is down and
-    deploys the contract once, recording its address under HOME/chain/registry.json."""
-    if settings.is_local_chain and start_local:
-        local_chain(settings).up()
+def _connect(settings: Settings) -> Web3:
     w3 = connect(settings.effective_rpc_url)
     chain_id = w3.eth.chain_id
     if settings.chain_id is not None and chain_id != settings.chain_id:
         raise ConfigError(
-            f"LAAS_CHAIN_ID is {settings.chain_id} but {settings.effective_rpc_url} is chain "
-            f"{chain_id}: fix one of them"
+            f"LAAS_CHAIN_ID is {settings.chain_id} but {redact_url(settings.effective_rpc_url)} "
+            f"is chain {chain_id}: fix one of them"
         )
-    sender = open_sender(settings, w3)
+    return w3
+
+
+def _deployed(settings: Settings, w3: Web3) -> dict[str, Any] | None:
+    """Where the registry is: LAAS_REGISTRY_ADDRESS, or the local deployment's record."""
     if settings.registry_address:
-        return Registry(w3, settings.registry_address, sender,
-                        deploy_block=settings.registry_deploy_block,
-                        tx_timeout=settings.tx_timeout)
+        return {"address": settings.registry_address,
+                "deploy_block": settings.registry_deploy_block}
     record_file = settings.chain_dir / "registry.json"
     record = json.loads(record_file.read_text()) if record_file.exists() else None
-    if record and record["chain_id"] == chain_id and w3.eth.get_code(record["address"]):
-        return Registry(w3, record["address"], sender, deploy_block=record["deploy_block"],
+    if record and record["chain_id"] == w3.eth.chain_id and w3.eth.get_code(record["address"]):
+        return record
+    return None
+
+
+def open_reader(settings: Settings) -> Registry:
+    """A read-only Registry for consumers (gate, verify, lineage, reader): no key needed, no
+    signing, and it never starts a chain or deploys a contract."""
+    w3 = _connect(settings)
+    where = _deployed(settings, w3)
+    if where is None:
+        if settings.is_local_chain:
+            raise LaasError("no CheckpointRegistry deployed on the local chain of "
+                            f"{settings.home}: nothing was committed here yet (`laas run` first)")
+        raise ConfigError("LAAS_REGISTRY_ADDRESS is not set: set it to the deployed registry")
+    return Registry(w3, where["address"], None, deploy_block=where["deploy_block"],
+                    tx_timeout=settings.tx_timeout)
+
+
+def open_registry(settings: Settings, *, start_local: bool = True) -> Registry:
+    """A Registry ready to commit. On the embedded default this starts anvil if it is down and
+    deploys the contract once, recording its address under HOME/chain/registry.json; the
+    committer there is a key generated for this home (see `committer_account`)."""
+    if settings.is_local_chain and start_local:
+        local_chain(settings).up()
+    w3 = _connect(settings)
+    sender = open_sender(settings, w3)
+    where = _deployed(settings, w3)
+    if where is None:
+        if not settings.is_local_chain:
+            raise ConfigError(
+                "LAAS_REGISTRY_ADDRESS is not set: deploy once with `laas chain deploy` and "
+                "set it")
+        address, block = Registry.deploy(w3, _dev_admin(w3), tx_timeout=settings.tx_timeout)
+        settings.chain_dir.mkdir(parents=True, exist_ok=True)
+        where = {"address": address, "chain_id": w3.eth.chain_id, "deploy_block": block}
+        (settings.chain_dir / "registry.json").write_text(json.dumps(where, indent=2))
+    registry = Registry(w3, where["address"], sender, deploy_block=where["deploy_block"],
                         tx_timeout=settings.tx_timeout)
-    if not settings.is_local_chain:
-        raise ConfigError(
-            "LAAS_REGISTRY_ADDRESS is not set: deploy once with `laas chain deploy` and set it"
-        )
-    address, block = Registry.deploy(w3, sender, tx_timeout=settings.tx_timeout)
-    settings.chain_dir.mkdir(parents=True, exist_ok=True)
-    record_file.write_text(json.dumps(
-        {"address": address, "chain_id": chain_id, "deploy_block": block}, indent=2))
-    return Registry(w3, address, sender, deploy_block=block, tx_timeout=settings.tx_timeout)
+    if settings.is_local_chain and not settings.registry_address:
+        _enable_local_committer(w3, registry, sender.address, settings.tx_timeout)
+    return registry
+
+
+def _dev_admin(w3: Web3) -> Sender:
+    """anvil's first unlocked dev account: deploys the local registry and is its admin."""
+    return Sender(unlocked=w3.eth.accounts[0])
+
+
+def _enable_local_committer(w3: Web3, registry: Registry, address: str,
+                            timeout: float) -> None:
+    """The local chain's committer key gets gas, the committer role and the admin role (to
+    grant others) from the dev admin."""
+    if w3.eth.get_balance(address) < 10**18:
+        w3.provider.make_request("anvil_setBalance", [address, hex(10**22)])
+    if not registry.is_committer(address):
+        admin = Registry(w3, registry.address, _dev_admin(w3), tx_timeout=timeout)
+        admin.grant_committer(address)
+        admin.grant_admin(address)
+
+
+def committer_account(settings: Settings) -> Any:
+    """The committer key as a LocalAccount, without touching the chain (so a manifest can be
+    attested while the chain is down): LAAS_PRIVATE_KEY, the keystore, or on the local chain a
+    key generated once for this home (HOME/chain/committer.key, mode 0600). anvil's dev keys
+    are public, so signing with them would prove nothing."""
+    secret = settings.keystore_password
+    account = load_account(
+        private_key=settings.private_key.get_secret_value() if settings.private_key else None,
+        keystore_path=settings.keystore_path,
+        keystore_password=secret.get_secret_value() if secret else None)
+    if account is None and settings.is_local_chain:
+        account = _home_key(settings)
+    return account
+
+
+def _home_key(settings: Settings) -> Any:
+    from eth_account import Account
+
+    path = settings.chain_dir / "committer.key"
+    if not path.exists():
+        settings.chain_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"committer.key.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(Account.create().key.hex())
+        try:
+            os.link(tmp, path)  # atomic, and the first of two concurrent processes wins
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return Account.from_key(path.read_text().strip())
 
 
 def open_sender(settings: Settings, w3: Web3) -> Sender:
-    secret = settings.keystore_password
     return load_sender(
         w3,
-        private_key=settings.private_key.get_secret_value() if settings.private_key else None,
-        keystore_path=settings.keystore_path,
-        keystore_password=secret.get_secret_value() if secret else None,
-        allow_unlocked=settings.is_local_chain,
+        account=committer_account(settings),
         lock_dir=settings.chain_dir,
         fees=FeePolicy(bump_after=settings.fee_bump_after, max_bumps=settings.fee_bumps,
                        max_fee_wei=None if settings.max_fee_gwei is None

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from laas.anchors.ledger import ChainView, chain_view, open_index, open_registry
+from laas.anchors.ledger import ChainView, chain_view, open_index, open_reader
 from laas.anchors.models import TRAINING
 from laas.errors import AnchorError, LaasError, LineageNotFound
 from laas.settings import Settings
@@ -17,7 +17,7 @@ def rebuild_index(settings: Settings) -> int:
     manifest checked against its committed hash; returns the number of checkpoints indexed."""
     from laas.anchors.store import read_manifest
 
-    registry = open_registry(settings, start_local=False)
+    registry = open_reader(settings)
     index = open_index(settings)
     count = 0
     for cp in registry.checkpoints():

@@ -4,14 +4,12 @@ survive `laas chain down` / `up`. anvil comes from npm (@foundry-rs/anvil) in no
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import platform
 import shutil
 import signal
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
 
 from laas.errors import AnchorTimeout, ConfigError
@@ -41,12 +39,13 @@ def find_anvil(explicit: str | None = None) -> str:
 
 def rpc_alive(url: str, timeout: float = 1.0) -> int | None:
     """The chain id if a JSON-RPC node answers at url, else None."""
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
-    req = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    import requests  # handles user:password@ in the URL as basic auth, as web3 does
+
+    body = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            return int(json.load(resp)["result"], 16)
-    except (OSError, ValueError, KeyError):
+        resp = requests.post(url, json=body, timeout=timeout)
+        return int(resp.json()["result"], 16)
+    except (OSError, ValueError, KeyError, TypeError, requests.RequestException):
         return None
 
 

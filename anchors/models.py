@@ -3,10 +3,11 @@ their canonical JSON (laas.anchors.canonical) is what gets hashed and committed.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 from laas.anchors.canonical import canonical_json, from_hex, keccak256, to_hex
 from laas.anchors.merkle import MerkleTree, leaf_hash
@@ -17,6 +18,18 @@ TRAINING = "training"  # a training job's record of the exact shard set it read
 STAGE_ORDER = (*STAGES, TRAINING)
 Stage = Literal["raw", "normalized", "validated", "training"]
 ShardStatus = Literal["ok", "failed", "quarantined"]  # failed: fails the stage
+
+
+# Run and training-record names become folder names in the artifact store and ids on chain.
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$")
+
+
+def name_problem(kind: str, value: str) -> str | None:
+    """Why `value` cannot name a run (or a training record), if it cannot."""
+    if not _NAME.match(value) or ".." in value:
+        return (f"{kind} {value!r} is not a valid name: use 1-128 letters, digits, '.', '_', "
+                "':', '+' or '-', starting with a letter or digit, without '..'")
+    return None
 
 
 class Record(BaseModel):
@@ -63,6 +76,22 @@ class StageManifest(Record):
     created_at: datetime
     _bytes: bytes | None = PrivateAttr(None)
     _hash: str | None = PrivateAttr(None)
+
+    @field_validator("version")
+    @classmethod
+    def _known_version(cls, v: str) -> str:
+        """A manifest of a format this code does not know is refused, not read as v1."""
+        if v != MANIFEST_VERSION:
+            raise ValueError(f"unknown manifest version {v!r} (this laas reads "
+                             f"{MANIFEST_VERSION}); upgrade laas")
+        return v
+
+    @field_validator("run", "dataset")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if problem := name_problem("name", v):  # names become folders in the artifact store
+            raise ValueError(problem)
+        return v
 
     @property
     def checkpoint_id(self) -> str:

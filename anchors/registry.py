@@ -22,8 +22,9 @@ from web3.exceptions import (
 
 from laas.anchors.canonical import from_hex, keccak256, to_hex
 from laas.anchors.models import Checkpoint, StageManifest
+from laas.anchors.storage import redact_url
 from laas.anchors.wallet import OnSent, Sender
-from laas.errors import AnchorError, AnchorReverted, AnchorTimeout
+from laas.errors import AnchorError, AnchorReverted, AnchorTimeout, ConfigError
 
 ARTIFACT = Path(__file__).resolve().parent / "contracts" / "CheckpointRegistry.json"
 COMMITTER_ROLE = keccak256(b"COMMITTER_ROLE")
@@ -39,8 +40,8 @@ _GONE = (requests.exceptions.RequestException, ProviderConnectionError, Connecti
 def unreachable(url: str, e: BaseException) -> AnchorTimeout:
     """The one diagnosis for a node that is down, never was up, or died mid-call."""
     return AnchorTimeout(
-        f"chain RPC {url} is unreachable ({type(e).__name__}): start it with `laas chain up` "
-        "or point LAAS_RPC_URL at a live node; then `laas anchor --resume`"
+        f"chain RPC {redact_url(url)} is unreachable ({type(e).__name__}): start it with "
+        "`laas chain up` or point LAAS_RPC_URL at a live node; then `laas anchor --resume`"
     )
 
 
@@ -54,7 +55,9 @@ def connect(url: str, timeout: float = 10.0) -> Web3:
 
 
 class Registry:
-    def __init__(self, w3: Web3, address: str, sender: Sender, *, deploy_block: int = 0,
+    """sender=None is a read-only client: it reads and verifies, and refuses to send."""
+
+    def __init__(self, w3: Web3, address: str, sender: Sender | None, *, deploy_block: int = 0,
                  tx_timeout: float = 120.0):
         self.w3 = w3
         self.address = Web3.to_checksum_address(address)
@@ -159,6 +162,9 @@ class Registry:
     def grant_committer(self, account: str) -> None:
         self._send(self.contract.functions.grantRole(COMMITTER_ROLE, account), "grant role")
 
+    def grant_admin(self, account: str) -> None:
+        self._send(self.contract.functions.grantRole(bytes(32), account), "grant admin role")
+
     def revoke_committer(self, account: str) -> None:
         self._send(self.contract.functions.revokeRole(COMMITTER_ROLE, account), "revoke role")
 
@@ -171,6 +177,9 @@ class Registry:
             raise unreachable(self.w3.provider.endpoint_uri, e) from None
 
     def _send(self, call: Any, what: str, on_sent: OnSent | None = None) -> Any:
+        if self.sender is None:
+            raise ConfigError(f"{what}: this client is read-only; set LAAS_PRIVATE_KEY or "
+                              "LAAS_KEYSTORE_PATH on the machine that commits")
         try:
             return self.sender.send(self.w3, call, self.tx_timeout, on_sent)
         except ContractCustomError as e:
@@ -210,6 +219,12 @@ class Registry:
         log = logs[0]
         receipt = self.w3.eth.get_transaction_receipt(log["transactionHash"])
         return self._from_event(log, receipt["gasUsed"])
+
+    def stored_or_none(self, cid: str) -> dict[str, Any] | None:
+        with self._rpc():
+            if not self.contract.functions.exists(from_hex(cid)).call():
+                return None
+            return self.stored(cid)
 
     def stored(self, cid: str) -> dict[str, Any]:
         """The struct the contract stores, for checks that must not trust the event log."""

@@ -52,6 +52,21 @@ def join(fs: fsspec.AbstractFileSystem, path: str) -> str:
     return path if proto in ("file", "local") else f"{proto}://{path}"
 
 
+def redact_url(url: str) -> str:
+    """An RPC URL as it may be shown: scheme, host and port only. Providers put keys in the
+    user part, the path (`/v2/KEY`) or the query (`?apikey=`), so none of those is shown."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        return "<unparseable URL>"
+    rest = "/…" if (parts.path.strip("/") or parts.query or parts.fragment) else ""
+    return f"{parts.scheme}://{host}{port}{rest}" if parts.scheme else "<unparseable URL>"
+
+
 def redact(uri: str) -> str:
     """s3://KEY:SECRET@bucket/x -> s3://***@bucket/x; safe to log, print or commit."""
     return _USERINFO.sub(lambda m: f"{m.group(1) or ''}***@", uri)

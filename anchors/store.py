@@ -1,6 +1,7 @@
 """The artifact store: manifests (content-addressed JSON) and normalized shards, on any fsspec
 URI (a local folder by default). Layout:
     ROOT/DATASET/RUN/STAGE/manifest-<keccak256>.json
+    ROOT/DATASET/RUN/STAGE/attest-<keccak256>.json   the committer's signature over that hash
     ROOT/DATASET/RUN/STAGE/sent-<tx hash>.json   transactions sent for it (until confirmed)
     ROOT/DATASET/RUN/normalized/<shard key>.parquet
 """
@@ -12,10 +13,11 @@ import time
 
 from pydantic import ValidationError
 
+from laas.anchors.attest import Attestation
 from laas.anchors.canonical import keccak256, to_hex
-from laas.anchors.models import StageManifest
+from laas.anchors.models import StageManifest, name_problem
 from laas.anchors.storage import open_uri, redact, url_to_fs
-from laas.errors import HashMismatch, LaasError
+from laas.errors import ConfigError, HashMismatch, LaasError
 
 
 def manifest_name(manifest_hash: str) -> str:
@@ -36,6 +38,9 @@ class ArtifactStore:
         return "/".join([self.root, *parts])
 
     def stage_dir(self, dataset: str, run: str, stage: str) -> str:
+        for kind, name in (("dataset", dataset), ("run", run)):
+            if problem := name_problem(kind, name):  # never a path outside the store
+                raise ConfigError(problem)
         return self.uri(dataset, run, stage)
 
     def _dir_of(self, manifest: StageManifest) -> str:
@@ -52,19 +57,34 @@ class ArtifactStore:
         fs.mv(tmp, path)
         return uri
 
-    def find_manifest(self, dataset: str, run: str, stage: str) -> str | None:
-        """The manifest an earlier attempt of this run wrote for the stage, if any."""
+    def find_manifests(self, dataset: str, run: str, stage: str) -> list[str]:
+        """The manifests found for the stage (written by earlier attempts, or by anyone with
+        write access to the store: the caller decides which, if any, to trust)."""
         fs, path = url_to_fs(self.stage_dir(dataset, run, stage))
         fs.invalidate_cache(path)  # object stores cache listings; another process may have written
-        found = sorted(fs.glob(f"{path}/manifest-*.json"))
-        if not found:
+        return [self.uri(dataset, run, stage, p.rsplit("/", 1)[1])
+                for p in sorted(fs.glob(f"{path}/manifest-*.json"))]
+
+    def runs(self, dataset: str) -> list[str]:
+        """Run folders of a dataset in the store (untrusted names: checked before use)."""
+        fs, path = url_to_fs(self.uri(dataset))
+        fs.invalidate_cache(path)
+        names = [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.glob(f"{path}/*")]
+        return sorted(n for n in names if name_problem("run", n) is None)
+
+    def write_attestation(self, manifest: StageManifest, att: Attestation) -> None:
+        with open_uri(f"{self._dir_of(manifest)}/attest-{manifest.manifest_hash[2:]}.json",
+                      "w") as f:
+            f.write(att.model_dump_json())
+
+    def attestation(self, manifest: StageManifest) -> Attestation | None:
+        """The stored attestation of a manifest, if any (its signer is recovered, not read)."""
+        uri = f"{self._dir_of(manifest)}/attest-{manifest.manifest_hash[2:]}.json"
+        try:
+            with open_uri(uri) as f:
+                return Attestation.model_validate_json(f.read())
+        except (OSError, ValueError):  # absent or garbage: not attested
             return None
-        if len(found) > 1:
-            raise LaasError(
-                f"{dataset}/{run}/{stage} has {len(found)} manifests in the artifact store; "
-                "keep the one whose hash is on chain and delete the others"
-            )
-        return self.uri(dataset, run, stage, found[0].rsplit("/", 1)[1])
 
     def manifests(self, dataset: str | None = None, run: str | None = None) -> list[str]:
         """Every manifest in the store (or of one dataset, or one run), as URIs."""
@@ -115,5 +135,5 @@ def read_manifest(uri: str, expected_hash: str | None = None) -> StageManifest:
     try:
         return StageManifest.model_validate_json(data)
     except ValidationError as e:
-        msg = e.errors()[0]["msg"]
+        msg = e.errors()[0]["msg"].removeprefix("Value error, ")
         raise LaasError(f"manifest {redact(uri)} is not a laas manifest: {msg}") from None

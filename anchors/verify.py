@@ -15,11 +15,11 @@ from laas.anchors.canonical import from_hex, to_hex
 from laas.anchors.hashing import hash_stream, rehash_parquet
 from laas.anchors.index import LineageIndex
 from laas.anchors.merkle import verify
-from laas.anchors.models import STAGE_ORDER, TRAINING
+from laas.anchors.models import STAGE_ORDER
+from laas.anchors.provenance import Proven, prove_checkpoint, prove_lineage
 from laas.anchors.registry import Registry
 from laas.anchors.storage import open_uri
-from laas.anchors.store import read_manifest
-from laas.errors import HashMismatch, LaasError, LineageNotFound
+from laas.errors import HashMismatch, LineageNotFound
 
 
 class StageProof(BaseModel):
@@ -47,6 +47,8 @@ class ShardProof(BaseModel):
     run: str
     key: str
     stages: tuple[StageProof, ...]  # the shard's stage first, then its parents back to raw
+    validated_run: str | None = None  # the run whose validated checkpoint is in the path
+    passed: bool | None = None  # that checkpoint's verdict (None: no validated stage in it)
 
 
 def file_hashes(path: str) -> list[str]:
@@ -73,43 +75,21 @@ def verify_shard(registry: Registry, index: LineageIndex, path: str) -> ShardPro
                                f"with hash {where[0]['content_hash'][:18]}…: the file changed")
         raise LineageNotFound(f"no committed shard hashes to {digest[:18]}… ({path}); if it "
                               "was committed, rebuild the index with `laas index rebuild`")
+    # The index only says where to start; everything below is proven from the chain.
     start = max(rows, key=lambda r: STAGE_ORDER.index(r["stage"]))
-    cid, key = start["checkpoint_id"], start["key"]
-    child = registry.get(cid)
-    if child is None:
-        raise HashMismatch(f"checkpoint {cid[:18]}… named by the index is not on chain")
-    proofs = []
-    want_hash: str | None = digest
-    while True:
-        proof = _prove_stage(registry, cid, key, want_hash)
-        proofs.append(proof)
-        parents = registry.stored(cid)["parents"]
-        if proof.stage == STAGE_ORDER[0]:
-            break
-        expected = STAGE_ORDER[STAGE_ORDER.index(proof.stage) - 1]
-        if len(parents) != 1:
-            raise HashMismatch(f"checkpoint {cid[:18]}… does not name one {expected} parent")
-        cid, want_hash = parents[0], None
-        if (parent := registry.get(cid)) is None:
-            raise HashMismatch(f"parent checkpoint {cid[:18]}… of {proof.stage} is not on chain")
-        # A training record may name any run's validated stage; ingest stages their own run's.
-        same_run = child.stage == TRAINING or parent.run_id == child.run_id
-        if parent.stage != expected or parent.dataset_id != child.dataset_id or not same_run:
-            raise HashMismatch(f"parent {cid[:18]}… is not this run's {expected} stage")
-        child = parent
-    return ShardProof(file=str(path), content_hash=digest, dataset=start["dataset"],
-                      run=start["run"], key=key, stages=tuple(proofs))
+    key = start["key"]
+    chain = prove_lineage(registry, prove_checkpoint(registry, start["checkpoint_id"]))
+    proofs = [_prove_stage(registry, p, key, digest if n == 0 else None)
+              for n, p in enumerate(chain)]
+    validated = next((p for p in chain if p.stage == "validated"), None)
+    return ShardProof(file=str(path), content_hash=digest, dataset=chain[0].manifest.dataset,
+                      run=chain[0].manifest.run, key=key, stages=tuple(proofs),
+                      validated_run=validated.manifest.run if validated else None,
+                      passed=bool(validated.stored["passed"]) if validated else None)
 
 
-def _prove_stage(registry: Registry, cid: str, key: str, want_hash: str | None) -> StageProof:
-    cp = registry.get(cid)
-    if cp is None:
-        raise HashMismatch(f"checkpoint {cid[:18]}… is not on chain")
-    stored = registry.stored(cid)
-    try:
-        m = read_manifest(cp.manifest_uri, expected_hash=stored["manifest_hash"])
-    except LaasError as e:
-        raise HashMismatch(f"{cp.stage} manifest: {e}") from None
+def _prove_stage(registry: Registry, p: Proven, key: str, want_hash: str | None) -> StageProof:
+    m, stored, cp = p.manifest, p.stored, p.checkpoint
     entry = next((s for s in m.shards if s.key == key), None)
     if entry is None or entry.leaf is None:
         raise HashMismatch(f"shard {key} is not accepted in the {cp.stage} checkpoint")
@@ -119,9 +99,9 @@ def _prove_stage(registry: Registry, cid: str, key: str, want_hash: str | None) 
     leaf = from_hex(entry.leaf)
     proof = m.tree().proof(leaf)
     root = from_hex(stored["shards_root"])
-    if not verify(proof, root, leaf) or not registry.verify_leaf(cid, proof, leaf):
+    if not verify(proof, root, leaf) or not registry.verify_leaf(cp.checkpoint_id, proof, leaf):
         raise HashMismatch(f"shard {key}: its proof does not reach the {cp.stage} root on chain")
-    return StageProof(stage=cp.stage, checkpoint_id=cid, tx_hash=cp.tx_hash,
+    return StageProof(stage=cp.stage, checkpoint_id=cp.checkpoint_id, tx_hash=cp.tx_hash,
                       block_number=cp.block_number, shards_root=stored["shards_root"],
                       manifest_uri=cp.manifest_uri, manifest_hash=stored["manifest_hash"],
                       uri=entry.uri, content_hash=entry.content_hash, leaf=entry.leaf,

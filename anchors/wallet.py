@@ -139,12 +139,12 @@ class Sender:
             yield
 
 
-def load_sender(w3: Web3, *, private_key: str | None, keystore_path: Path | None,
-                keystore_password: str | None, allow_unlocked: bool,
-                lock_dir: Path | None = None, fees: FeePolicy | None = None) -> Sender:
+def load_account(*, private_key: str | None, keystore_path: Path | None,
+                 keystore_password: str | None) -> LocalAccount | None:
+    """The configured key (LAAS_PRIVATE_KEY, else the keystore), or None if none is set."""
     if private_key:
         try:
-            return Sender(account=Account.from_key(private_key), lock_dir=lock_dir, fees=fees)
+            return Account.from_key(private_key)
         except Exception:
             raise ConfigError("LAAS_PRIVATE_KEY is not a valid hex private key") from None
     if keystore_path:
@@ -155,16 +155,27 @@ def load_sender(w3: Web3, *, private_key: str | None, keystore_path: Path | None
         if keystore_password is None:
             raise ConfigError("LAAS_KEYSTORE_PASSWORD is required with LAAS_KEYSTORE_PATH")
         try:
-            key = Account.decrypt(blob, keystore_password)
+            return Account.from_key(Account.decrypt(blob, keystore_password))
         except Exception:
             raise ConfigError(
                 f"cannot decrypt keystore {keystore_path}: wrong LAAS_KEYSTORE_PASSWORD?"
             ) from None
-        return Sender(account=Account.from_key(key), lock_dir=lock_dir, fees=fees)
-    if allow_unlocked:
-        accounts = w3.eth.accounts
-        if accounts:
-            return Sender(unlocked=accounts[0])
-    raise ConfigError(
-        "no committer key: set LAAS_PRIVATE_KEY or LAAS_KEYSTORE_PATH (+ LAAS_KEYSTORE_PASSWORD)"
-    )
+    return None
+
+
+def load_sender(w3: Web3, *, account: LocalAccount | None = None,
+                private_key: str | None = None, keystore_path: Path | None = None,
+                keystore_password: str | None = None, allow_unlocked: bool = False,
+                lock_dir: Path | None = None, fees: FeePolicy | None = None) -> Sender:
+    """A Sender for `account`, else the configured key, else (allow_unlocked) the node's first
+    unlocked account."""
+    account = account or load_account(private_key=private_key, keystore_path=keystore_path,
+                                      keystore_password=keystore_password)
+    if account is None and allow_unlocked and w3.eth.accounts:
+        return Sender(unlocked=w3.eth.accounts[0])
+    if account is None:
+        raise ConfigError(
+            "no committer key: set LAAS_PRIVATE_KEY or LAAS_KEYSTORE_PATH "
+            "(+ LAAS_KEYSTORE_PASSWORD)"
+        )
+    return Sender(account=account, lock_dir=lock_dir, fees=fees)

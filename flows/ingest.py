@@ -10,7 +10,8 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel, ConfigDict
 
-from laas.anchors.models import Checkpoint, ShardEntry
+from laas.anchors.models import Checkpoint, ShardEntry, name_problem
+from laas.errors import ConfigError
 from laas.settings import get_settings
 from laas.tasks import openlineage
 from laas.tasks.compute import dask_cluster
@@ -59,6 +60,8 @@ def _run_name() -> str:
 def ingest(dataset: str, run: str | None = None, dask_address: str | None = None) -> RunSummary:
     settings = get_settings()
     run = run or new_run_name()
+    if problem := name_problem("run", run):  # a deployment's parameter is user input too
+        raise ConfigError(problem)
     spec = load_spec_task(dataset)
     lap = _Laps()
     with openlineage.run_events(spec, run) as events, dask_cluster(

@@ -21,7 +21,7 @@ chain_app = typer.Typer(no_args_is_help=True, help="The local anvil chain (or a 
 app.add_typer(chain_app, name="chain")
 # Soft wrap: hashes and URIs stay whole on one line, to be copied or grepped.
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one error, one line: never wrapped at 80 columns
 
 RunOpt = Annotated[str | None, typer.Option("--run", help="run name (default: a new run)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
@@ -31,6 +31,29 @@ def _settings() -> Any:
     from laas.settings import get_settings
 
     return get_settings()
+
+
+def _name(kind: str, value: str | None) -> str | None:
+    """A run or record name from the command line, refused before anything starts."""
+    from laas.anchors.models import name_problem
+
+    if value is not None and (problem := name_problem(kind, value)):
+        raise ConfigError(problem)
+    return value
+
+
+def _at_least(option: str, value: int | None, low: int) -> None:
+    if value is not None and value < low:
+        raise ConfigError(f"{option} {value}: must be {low} or more")
+
+
+def _dataset_name(ref: str) -> str:
+    """A dataset name, or the name inside a spec given by path."""
+    if ref.endswith((".yaml", ".yml")) or "/" in ref:
+        from laas.validators.spec import load_spec
+
+        return load_spec(ref).name
+    return ref
 
 
 def _short(h: str | None, n: int = 10) -> str:
@@ -50,6 +73,11 @@ def run(
 ) -> None:
     """Ingest a dataset: raw -> normalized -> validated, one checkpoint per stage.
     Exit 0 when the validated stage passed, 1 when it did not, 2 on error."""
+    from laas.validators.spec import load_spec
+
+    _name("--run", run)
+    settings = _settings()  # a bad setting or spec is one line, before Prefect starts
+    load_spec(dataset, [settings.datasets_dir] if settings.datasets_dir else None)
     prefect_defaults()
     from laas.tasks.manifests import new_run_name
 
@@ -95,9 +123,9 @@ def _run_deployment(dataset: str, run: str, wait: bool, timeout: float, as_json:
         raise LaasError(f"flow run {flow_run.name} ended {state.name}: {state.message}; "
                         f"resume with: laas run {dataset} --run {run} --deployment --wait")
     from laas.anchors.canonical import name_id
-    from laas.anchors.ledger import open_registry
+    from laas.anchors.ledger import open_reader
 
-    cps = [c for c in open_registry(_settings(), start_local=False).checkpoints(name_id(dataset))
+    cps = [c for c in open_reader(_settings()).checkpoints(name_id(_dataset_name(dataset)))
            if c.run_id == name_id(run)]
     if as_json:
         print(json.dumps({"flow_run": flow_run.name, "state": state.name, "run": run,
@@ -218,7 +246,7 @@ def _print_summary(summary: Any) -> None:
 
 @app.command()
 def gate(
-    dataset: Annotated[str, typer.Argument(help="dataset name")],
+    dataset: Annotated[str, typer.Argument(help="dataset name or path to its spec YAML")],
     run: Annotated[str | None, typer.Option("--run", help="run name (default: latest)")] = None,
     min_confirmations: Annotated[int | None, typer.Option(help="blocks on top")] = None,
     mode: Annotated[str, typer.Option(
@@ -231,15 +259,27 @@ def gate(
     record: Annotated[str | None, typer.Option(
         help="if allowed, commit the shard set as training checkpoint NAME (parent: the "
              "validated checkpoint)")] = None,
+    require_active_committer: Annotated[bool, typer.Option(
+        "--require-active-committer",
+        help="deny checkpoints whose committer no longer holds the role")] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Exit 0 if training may use the dataset, 1 (with the reason) if not, 2 on error."""
+    """Exit 0 if training may use the dataset, 1 (with the reason) if not, 2 on error. Without
+    --run, the dataset's latest run (by creation time) is gated and named."""
     from laas.anchors.gate import GatePolicy, gate_dataset, record_training
 
     if mode not in ("proof", "sample", "full"):
         raise ConfigError(f"--mode {mode}: use proof, sample or full")
+    _at_least("--sample", sample, 1)
+    _at_least("--min-confirmations", min_confirmations, 0)
+    _name("--run", run)
+    _name("--record", record)
+    dataset = _dataset_name(dataset)
+    rules = GatePolicy.load(policy) if policy else GatePolicy()
+    if require_active_committer:
+        rules = rules.model_copy(update={"require_active_committer": True})
     verdict = gate_dataset(dataset, run=run, min_confirmations=min_confirmations, mode=mode,
-                           sample=sample, policy=GatePolicy.load(policy) if policy else None)
+                           sample=sample, policy=rules)
     recorded = record_training(_settings(), verdict, record) if record and verdict.allowed \
         else None
     if as_json:
@@ -314,26 +354,34 @@ def verify(
 ) -> None:
     """Prove one shard file against the chain: its leaf and Merkle proof at its stage, and
     every parent checkpoint back to raw. Exit 0 proven, 1 not (with why), 2 on error."""
-    from laas.anchors.ledger import open_index, open_registry
+    from laas.anchors.ledger import open_index, open_reader
+    from laas.anchors.storage import url_to_fs
     from laas.anchors.verify import verify_shard
     from laas.errors import HashMismatch
 
     settings = _settings()
+    fs, path = url_to_fs(shard_file)
+    if not fs.isfile(path):
+        raise ConfigError(f"{shard_file}: no such file; give the path or URI of a shard file")
     try:
-        proof = verify_shard(open_registry(settings, start_local=False), open_index(settings),
-                             shard_file)
+        proof = verify_shard(open_reader(settings), open_index(settings), shard_file)
     except HashMismatch as e:
         out.print(f"[red]NOT PROVEN[/] {shard_file}: {e}")
         raise typer.Exit(1) from None
+    failed = proof.passed is False
     if as_json:
         print(proof.model_dump_json(indent=2))
-        return
+        raise typer.Exit(1 if failed else 0)
     out.print(f"[green]PROVEN[/] {shard_file}: shard {proof.key} of {proof.dataset}, "
               f"run {proof.run}, content {proof.content_hash}")
+    if failed:
+        out.print(f"[red]but run {proof.validated_run} did NOT pass validation[/]: the gate "
+                  "denies it; do not train on it")
     for s in proof.stages:
         out.print(f"  {s.stage:<11} leaf {s.leaf[:18]}… proof of {len(s.proof)} hashes → root "
                   f"{s.shards_root[:18]}… (checkpoint {s.checkpoint_id[:18]}…, block "
                   f"{s.block_number}, tx {s.tx_hash[:18]}…)")
+    raise typer.Exit(1 if failed else 0)
 
 
 @app.command()
@@ -342,30 +390,43 @@ def anchor(
     run: RunOpt = None,
     resume: Annotated[bool, typer.Option(
         "--resume", help="commit stored manifests that are not on chain")] = False,
+    all_: Annotated[bool, typer.Option(
+        "--all", help="with --resume and no dataset: every dataset and run")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Commit what runs left pending anchor (chain down, process killed, reorganised away),
-    from the manifests in the artifact store: in stage order, no hash recomputed, nothing
-    committed twice. Exit 0 when every manifest is on chain, 3 if the chain is still away,
-    2 if one cannot be committed."""
+    from the manifests in the artifact store: only those whose hash is on chain or that a
+    trusted committer attested, each checked against its parent's committed manifest, in stage
+    order, nothing committed twice. With neither DATASET --run nor --all it lists what it
+    would commit and why, and commits nothing. Exit 0 when every manifest is on chain, 3 if
+    the chain is still away, 2 if one cannot be committed (or nothing was chosen)."""
     if not resume:
         raise ConfigError("say --resume to commit pending manifests")
+    _name("--run", run)
     from laas.anchors.anchoring import resume as resume_pending
 
-    done = resume_pending(_settings(), dataset, run)
+    dry = not all_ and (dataset is None or run is None)
+    done = resume_pending(_settings(), dataset, run, dry_run=dry)
     if as_json:
         print(json.dumps([d.model_dump(mode="json") for d in done], indent=2))
     else:
         for d in done:
             where = f"{d.dataset}/{d.run}/{d.stage}"
+            trust = f"  ({d.trust})" if d.trust else ""
             if d.checkpoint is not None:
-                out.print(f"  {d.action:<9} {where}  block {d.checkpoint.block_number}  "
-                          f"tx {d.checkpoint.tx_hash}")
+                out.print(f"  {d.action:<12} {where}  block {d.checkpoint.block_number}  "
+                          f"tx {d.checkpoint.tx_hash}{trust}")
+            elif d.action == "would commit":
+                out.print(f"  [yellow]{d.action:<12}[/] {where}{trust}")
             else:
-                out.print(f"  [red]{d.action:<9}[/] {where}: {d.error}")
-        committed = sum(d.action == "committed" for d in done)
-        out.print(f"{committed} committed, {sum(d.action == 'on chain' for d in done)} already "
-                  f"on chain, {sum(d.checkpoint is None for d in done)} not on chain")
+                out.print(f"  [red]{d.action:<12}[/] {where}: {d.error or ''}{trust}")
+        if not dry:
+            committed = sum(d.action == "committed" for d in done)
+            out.print(f"{committed} committed, {sum(d.action == 'on chain' for d in done)} "
+                      f"already on chain, {sum(d.checkpoint is None for d in done)} not on chain")
+    if dry:
+        raise ConfigError("nothing committed: name what to commit, `laas anchor --resume "
+                          "DATASET --run RUN`, or `--all` for everything listed as trusted")
     raise typer.Exit(2 if any(d.checkpoint is None for d in done) else 0)
 
 
@@ -373,11 +434,13 @@ def anchor(
 def chain_up() -> None:
     """Start anvil on loopback (state kept under .laas/chain) and deploy the registry once."""
     from laas.anchors.ledger import local_chain, open_registry
+    from laas.anchors.storage import redact_url
 
     settings = _settings()
     started = local_chain(settings).up()
     reg = open_registry(settings)
-    out.print(f"chain {'started' if started else 'already up'} at {settings.effective_rpc_url}; "
+    url = redact_url(settings.effective_rpc_url)
+    out.print(f"chain {'started' if started else 'already up'} at {url}; "
               f"registry {reg.address}; block {reg.block_number()}")
 
 
@@ -394,18 +457,23 @@ def chain_down() -> None:
 def chain_status() -> None:
     """Is the chain up, which registry, which block."""
     from laas.anchors.localchain import rpc_alive
+    from laas.anchors.storage import redact_url
 
     settings = _settings()
+    url = redact_url(settings.effective_rpc_url)
     chain_id = rpc_alive(settings.effective_rpc_url)
     if chain_id is None:
-        out.print(f"chain at {settings.effective_rpc_url} is down")
+        out.print(f"chain at {url} is down")
         raise typer.Exit(1)
-    from laas.anchors.ledger import open_registry
+    from laas.anchors.ledger import committer_account, open_reader
 
-    reg = open_registry(settings, start_local=False)
-    out.print(f"chain {chain_id} up at {settings.effective_rpc_url}; registry {reg.address}; "
-              f"block {reg.block_number()}; committer {reg.sender.address} "
-              f"({'has' if reg.is_committer(reg.sender.address) else 'lacks'} the role)")
+    reg = open_reader(settings)
+    account = committer_account(settings)
+    who = "no committer key (read-only)" if account is None else \
+        f"committer {account.address} " \
+        f"({'has' if reg.is_committer(account.address) else 'lacks'} the role)"
+    out.print(f"chain {chain_id} up at {url}; registry {reg.address}; "
+              f"block {reg.block_number()}; {who}")
 
 
 @chain_app.command("deploy")

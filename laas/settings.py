@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_CHAIN_ID = 31337  # anvil's default
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
 class Settings(BaseSettings):
@@ -37,7 +39,10 @@ class Settings(BaseSettings):
     dask_workers: int = 2
     batch_size: int = Field(1000, description="most shards per Dask task")
     batch_bytes: int = Field(256 << 20, description="most bytes of shards per Dask task")
-    min_confirmations: int = 1
+    trusted_committers: str = Field(
+        "", description="comma-separated addresses whose attested manifests this machine "
+                        "resumes and reuses, besides its own key's (other machines' keys)")
+    min_confirmations: int = Field(1, ge=0)
     tx_timeout: float = 120.0
     fee_bump_after: float = Field(30.0, description="s unmined before a fee-bumped resend")
     fee_bumps: int = Field(3, description="most fee bumps per transaction")
@@ -47,6 +52,18 @@ class Settings(BaseSettings):
     openlineage_url: str | None = Field(None, description="OpenLineage: http(s) URL or a file")
     openlineage_namespace: str = "laas"
     datasets_dir: Path | None = Field(None, description="extra folder of dataset specs")
+
+    @field_validator("registry_address", "trusted_committers")
+    @classmethod
+    def _addresses(cls, v: str | None) -> str | None:
+        for a in (v or "").split(","):
+            if a.strip() and not _ADDRESS.match(a.strip()):
+                raise ValueError(f"{a.strip()!r} is not an address (0x and 40 hex digits)")
+        return v
+
+    @property
+    def trusted_committer_addresses(self) -> tuple[str, ...]:
+        return tuple(a.strip() for a in self.trusted_committers.split(",") if a.strip())
 
     @property
     def is_local_chain(self) -> bool:
@@ -78,6 +95,21 @@ def prefect_defaults() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
+def settings_error(e: ValidationError) -> str:
+    """A settings problem as one line naming the variable to fix."""
+    first = e.errors()[0]
+    name = "LAAS_" + "_".join(str(p) for p in first["loc"]).upper()
+    value = first.get("input")
+    secret = any(w in name.lower() for w in ("key", "password", "secret", "url"))
+    shown = "" if secret else f" (got {str(value)[:40]!r})"
+    return f"{name}: {first['msg'].removeprefix('Value error, ')}{shown}"
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    return Settings()
+    from laas.errors import ConfigError
+
+    try:
+        return Settings()
+    except ValidationError as e:
+        raise ConfigError(settings_error(e)) from None

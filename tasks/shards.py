@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
+import tempfile
 import zlib
 from collections.abc import Iterator
 from pathlib import PurePosixPath
@@ -21,7 +23,7 @@ from fsspec.compression import compr
 from fsspec.utils import infer_compression
 
 from laas.anchors.canonical import keccak256, to_hex
-from laas.anchors.hashing import HashingReader, TableHasher, hash_stream
+from laas.anchors.hashing import HashingReader, TableHasher, hash_stream, rehash_parquet
 from laas.anchors.models import ShardEntry
 from laas.anchors.storage import join, open_uri, redact, url_to_fs
 from laas.errors import SchemaError, ShardReadError
@@ -34,6 +36,8 @@ ARROW_TYPES = {
 BLOCK_SIZE = 8 << 20  # bytes of text parsed per batch (JSONL, CSV)
 PARQUET_BATCH = 65_536  # rows per batch read from Parquet
 VALIDATE_BATCH = 50_000  # rows per Great Expectations validation: bounds its memory
+SPOOL_BYTES = 256 << 20  # a Parquet source copied for hashing stays in memory up to this
+MAX_NAME_BYTES = 240  # a file name component, with room for ".parquet" under most filesystems
 _READ_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError,
                 EOFError, zlib.error, json.JSONDecodeError, UnicodeDecodeError)
 
@@ -112,11 +116,7 @@ def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None
     fmt = spec.format_of(uri)
     name = redact(uri)
     try:
-        if expect is not None and fmt == "parquet":  # read at random: hash it first
-            with open_uri(uri) as raw:
-                _unchanged(name, expect, hash_stream(raw)[0])
-        with open_uri(uri) as raw:
-            src = HashingReader(raw) if expect is not None and fmt != "parquet" else raw
+        with _source(uri, fmt, expect, name) as src:
             codec = infer_compression(uri)
             with (compr[codec](src, mode="rb") if codec else contextlib.nullcontext(src)) as f:
                 for batch in _raw_batches(f, fmt, schema):
@@ -136,6 +136,25 @@ def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None
         raise
     except Exception as e:  # a store's own errors (botocore and the like)
         raise ShardReadError(f"shard {name}: unreadable ({_describe(e)})") from None
+
+
+@contextlib.contextmanager
+def _source(uri: str, fmt: str, expect: str | None, name: str) -> Iterator[Any]:
+    """The shard's bytes to parse. With `expect` they are hashed as they are parsed (a stream),
+    or, for Parquet (read at random), copied to a local spool while hashed and parsed from that
+    copy: either way the rows come from the very bytes that were hashed."""
+    with open_uri(uri) as raw:
+        if expect is None:
+            yield raw
+        elif fmt != "parquet":
+            yield HashingReader(raw)
+        else:
+            with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+                reader = HashingReader(raw)
+                shutil.copyfileobj(reader, spool, 1 << 20)
+                _unchanged(name, expect, reader.finish()[0])
+                spool.seek(0)
+                yield spool
 
 
 def _unchanged(name: str, expect: str, digest: bytes) -> None:
@@ -181,6 +200,30 @@ def unsafe_key(key: str) -> str | None:
     return None
 
 
+def name_clashes(entries: list[ShardEntry] | tuple[ShardEntry, ...]) -> dict[str, str]:
+    """Shards whose normalized file (`KEY.parquet`) cannot exist beside the others': a name
+    that is another shard's folder (`d.jsonl` beside `d.jsonl.parquet/x`), or a component too
+    long for a file system. Decided over the whole stage, so a rerun sets aside the same ones
+    whatever order the workers run in."""
+    outs = {e.key: f"{e.key}.parquet" for e in entries if e.status == "ok"}
+    folders = {"/".join(parts[:i]) for out in outs.values()
+               for parts in [out.split("/")] for i in range(1, len(parts))}
+    clashes = {}
+    for key, out in outs.items():
+        if any(len(part.encode()) > MAX_NAME_BYTES for part in out.split("/")):
+            clashes[key] = (f"its name has a part over {MAX_NAME_BYTES} bytes, too long for a "
+                            "file name; rename the object")
+        elif out in folders:
+            clashes[key] = (f"its normalized file {out} would be the folder of another "
+                            "shard's; rename one of them")
+    return clashes
+
+
+def set_aside(entry: ShardEntry, reason: str, bad_status: str) -> ShardEntry:
+    return entry.model_copy(update={"content_hash": None, "byte_size": 0, "status": bad_status,
+                                    "reason": f"shard {redact(entry.uri)}: {reason}"})
+
+
 def normalize(raw: ShardEntry, spec: DatasetSpec, out_dir: str, bad_status: str) -> ShardEntry:
     """Normalized stage: the shard's rows as Parquet under the declared schema, hashed in the
     canonical laas-table-v1 form (codec-independent), streamed batch by batch."""
@@ -188,9 +231,17 @@ def normalize(raw: ShardEntry, spec: DatasetSpec, out_dir: str, bad_status: str)
         return raw.model_copy(update={"content_hash": None, "byte_size": 0})
     problem = "empty (0 bytes)" if raw.byte_size == 0 else unsafe_key(raw.key)
     if problem:
-        return raw.model_copy(update={"content_hash": None, "byte_size": 0, "status": bad_status,
-                                      "reason": f"shard {redact(raw.uri)}: {problem}"})
+        return set_aside(raw, problem, bad_status)
     out = f"{out_dir}/{raw.key}.parquet"
+    try:
+        return _write_normalized(raw, spec, out, bad_status)
+    except OSError as e:  # the store refused the file (name, permissions, space): this shard only
+        return set_aside(raw, f"cannot be stored as {redact(out)} ({_describe(e)}); rename "
+                              "the object or fix the artifact store", bad_status)
+
+
+def _write_normalized(raw: ShardEntry, spec: DatasetSpec, out: str,
+                      bad_status: str) -> ShardEntry:
     fs, path = url_to_fs(out)
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
     hasher: TableHasher | None = None
@@ -299,17 +350,22 @@ def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str
     for n, e in enumerate(entries):
         if e.status != "ok":
             out[n] = e
-        elif (e.rows or 0) >= VALIDATE_BATCH:
+            continue
+        try:
+            data = verified_bytes(e)
+        except ShardReadError as problem:
+            out[n] = e.model_copy(update={"status": bad_status, "reason": str(problem)})
+            continue
+        if (e.rows or 0) >= VALIDATE_BATCH:
             pages: list[str] = []
-            with open_uri(e.uri) as f:
-                parts = [validate_frame(e.key, sink.add(e.key, b.to_pandas()), spec.suite,
-                                        docs=pages)
-                         for b in pq.ParquetFile(f).iter_batches(batch_size=VALIDATE_BATCH)]
+            batches = pq.ParquetFile(pa.BufferReader(data)).iter_batches(
+                batch_size=VALIDATE_BATCH)
+            parts = [validate_frame(e.key, sink.add(e.key, b.to_pandas()), spec.suite,
+                                    docs=pages) for b in batches]
             out[n] = _validated(e, merge(parts), _write_docs(docs_dir, [e.key], pages),
                                 bad_status)
         else:
-            with open_uri(e.uri) as f:
-                table = pq.read_table(f)
+            table = pq.read_table(pa.BufferReader(data))
             pool.append((n, e, table))
             pooled_rows += table.num_rows
             if pooled_rows >= VALIDATE_BATCH:
@@ -318,6 +374,24 @@ def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str
         flush()
     sink.close()
     return [out[n] for n in range(len(entries))]
+
+
+def verified_bytes(entry: ShardEntry) -> pa.Buffer:
+    """A normalized shard's Parquet bytes, read once and re-hashed: they are validated only if
+    they are still the table the normalized stage hashed (a file swapped in the store between
+    the stages would otherwise be validated in place of the committed one)."""
+    name = redact(entry.uri)
+    try:
+        with open_uri(entry.uri) as f:
+            data = pa.py_buffer(f.read())
+        digest, size, rows = rehash_parquet(pa.BufferReader(data))
+    except _READ_ERRORS as e:
+        raise ShardReadError(f"shard {name}: normalized file unreadable ({_describe(e)})") \
+            from None
+    if (to_hex(digest), size, rows) != (entry.content_hash, entry.byte_size, entry.rows):
+        raise ShardReadError(f"shard {name}: changed since the normalized stage hashed it "
+                             f"({(entry.content_hash or '-')[:18]}…); rerun to normalize again")
+    return data
 
 
 def _write_docs(docs_dir: str, keys: list[str], pages: list[str]) -> str:

@@ -11,11 +11,10 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
-from laas.anchors.anchoring import commit_manifest, store_manifest
+from laas.anchors.anchoring import commit_manifest, reusable_manifest, store_manifest
 from laas.anchors.ledger import open_store
 from laas.anchors.models import Checkpoint, StageManifest
 from laas.anchors.storage import redact
-from laas.anchors.store import read_manifest
 from laas.errors import AnchorPending, AnchorTimeout, ConfigError, LaasError
 from laas.settings import get_settings
 from laas.tasks import shards as shardwork
@@ -52,11 +51,15 @@ def _batching(previous: StageManifest) -> dict[str, Any]:
 
 
 def _resume(spec: DatasetSpec, run: str, stage: str) -> StageManifest | None:
-    uri = open_store(get_settings()).find_manifest(spec.name, run, stage)
-    if uri is None:
-        return None
-    get_run_logger().info("%s: resuming from %s", stage, uri)
-    return read_manifest(uri)
+    """What an earlier attempt of this run computed for the stage, if it can be trusted (its
+    hash on chain, or attested by a trusted committer); anything else found is ignored."""
+    found, notes = reusable_manifest(get_settings(), spec.name, run, stage)
+    logger = get_run_logger()
+    for note in notes:
+        logger.warning("%s: %s", stage, note)
+    if found is not None:
+        logger.info("%s: resuming from the stored manifest %s", stage, found.manifest_hash)
+    return found
 
 
 @task(name="load-spec", cache_policy=NO_CACHE)
@@ -101,7 +104,10 @@ def normalize_stage(spec: DatasetSpec, run: str, raw: StageManifest, parent: str
     if (done := _resume(spec, run, "normalized")) is not None:
         return done
     out_dir = open_store(get_settings()).stage_dir(spec.name, run, "normalized")
-    entries = map_shards(shardwork.normalize, [(e,) for e in raw.shards], address=address,
+    clashes = shardwork.name_clashes(raw.shards)
+    todo = [shardwork.set_aside(e, clashes[e.key], _bad_status(spec)) if e.key in clashes else e
+            for e in raw.shards]
+    entries = map_shards(shardwork.normalize, [(e,) for e in todo], address=address,
                          label="normalize", **_batching(raw), spec=spec, out_dir=out_dir,
                          bad_status=_bad_status(spec))
     return _log(build_manifest(spec, run, "normalized", entries, (parent,)))

@@ -79,6 +79,7 @@ def test_a_batch_of_small_shards_gets_what_each_gets_alone(tmp_path, pooled: boo
     """validate_batch pools small shards into one GX run (or, for a suite that cannot be
     pooled, slices them back out); either way each shard's result, status and text hashes are
     what validating it alone gives."""
+    from laas.anchors.hashing import rehash_parquet
     from laas.anchors.models import ShardEntry
     from laas.tasks.shards import validate_batch
     from laas.validators.spec import ExpectationSpec
@@ -96,8 +97,9 @@ def test_a_batch_of_small_shards_gets_what_each_gets_alone(tmp_path, pooled: boo
             rs[0]["license"] = "proprietary"  # one shard breaks an expectation
         path = tmp_path / f"s{i}.parquet"
         pq.write_table(pa.Table.from_pylist(rs), path)
+        digest, size, n = rehash_parquet(str(path))  # validation re-hashes what it validates
         entries.append(ShardEntry(key=f"s{i}", uri=str(path), source_uri=str(path),
-                                  byte_size=1, rows=len(rs), content_hash="0x" + "11" * 32))
+                                  byte_size=size, rows=n, content_hash="0x" + digest.hex()))
     for d in ["h-all", *(f"h-{e.key}" for e in entries)]:
         (tmp_path / d).mkdir()
     together = validate_batch(entries, spec, "quarantined", str(tmp_path / "docs"),

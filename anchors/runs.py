@@ -1,0 +1,98 @@
+"""Which run of a dataset is "the latest": the newest by creation time (its raw manifest's
+`created_at`), not the block its last commit landed in (a run resumed after the chain was down
+commits late). A newer run that failed, waits for the chain, or was reorganised away makes the
+default gate deny with that reason instead of silently falling back to an older run."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from laas.anchors.canonical import name_id
+from laas.anchors.models import STAGES, Checkpoint
+from laas.anchors.registry import Registry
+from laas.anchors.storage import open_uri
+from laas.anchors.store import named_hash, read_manifest
+from laas.errors import LaasError
+
+# Canonical JSON sorts keys, so created_at is the first field: its head is enough to order runs.
+_CREATED = re.compile(rb'^\{"created_at":"([^"]{10,40})"')
+_NEVER = datetime.min.replace(tzinfo=UTC)
+
+
+def _created_at(uri: str) -> datetime:
+    try:
+        with open_uri(uri) as f:
+            head = f.read(128)
+        return datetime.fromisoformat(_CREATED.match(head).group(1).decode())
+    except (OSError, ValueError, AttributeError):  # unreadable: cannot claim to be newer
+        return _NEVER
+
+
+def latest_run(registry: Registry, dataset: str, store: Any = None
+               ) -> tuple[Checkpoint | None, str | None]:
+    """(the latest run's validated checkpoint, None), or (None, why the gate must deny)."""
+    runs: dict[str, dict[str, Checkpoint]] = {}
+    for c in registry.checkpoints(name_id(dataset)):
+        if c.stage in STAGES:
+            runs.setdefault(c.run_id, {})[c.stage] = c
+    if not runs:
+        return None, f"no validated checkpoint on chain for dataset {dataset}"
+    first = {rid: stages.get("raw") or min(stages.values(), key=lambda c: c.block_number)
+             for rid, stages in runs.items()}
+    created = {rid: _created_at(cp.manifest_uri) for rid, cp in first.items()}
+    newest = max(runs, key=lambda rid: (created[rid], first[rid].block_number))
+    # A run committed later that claims an earlier creation must prove it (its raw manifest
+    # must hash to what the chain holds), or nobody can tell which run is the latest.
+    for cp in first.values():
+        if cp.block_number > first[newest].block_number:
+            try:
+                read_manifest(cp.manifest_uri, expected_hash=cp.manifest_hash)
+            except LaasError as e:
+                return None, f"cannot tell which run of {dataset} is the latest: {e}"
+    stages = runs[newest]
+    name = _run_name(first[newest])
+    when = created[newest].strftime("%Y-%m-%d %H:%M:%S UTC")
+    if store is not None and (pending := _newer_pending(registry, store, dataset,
+                                                         created[newest], runs)):
+        return None, pending
+    if "validated" not in stages:
+        have = ", ".join(s for s in STAGES if s in stages)
+        return None, (f"the latest run {name} (created {when}) has only {have} on chain: it "
+                      f"waits for the chain or was interrupted; `laas anchor --resume "
+                      f"{dataset} --run {name}` or `laas run {dataset} --run {name}` "
+                      "finishes it, or gate an older run with --run")
+    return stages["validated"], None
+
+
+def _run_name(cp: Checkpoint) -> str:
+    """A run's name from its manifest's folder (run ids on chain are hashes)."""
+    parts = cp.manifest_uri.rsplit("/", 3)
+    return parts[1] if len(parts) == 4 and name_id(parts[1]) == cp.run_id else cp.run_id[:18]
+
+
+def _newer_pending(registry: Registry, store: Any, dataset: str, than: datetime,
+                   on_chain: dict[str, Any]) -> str | None:
+    """A run in the store that a committer attested, created after `than`, with no checkpoint
+    on chain (waiting for it, or reorganised away). Unattested runs are ignored: anyone with
+    write access to the store could plant them."""
+    for run in store.runs(dataset):
+        if name_id(run) in on_chain:
+            continue
+        for uri in store.find_manifests(dataset, run, "raw"):
+            if _created_at(uri) <= than:
+                continue
+            try:
+                m = read_manifest(uri, expected_hash=named_hash(uri))
+            except LaasError:
+                continue
+            att = store.attestation(m)
+            signer = att.signer() if att is not None and \
+                att.manifest_hash == m.manifest_hash else None
+            if signer is not None and registry.is_committer(signer):
+                return (f"a newer run {run} (created {m.created_at:%Y-%m-%d %H:%M:%S} UTC) "
+                        f"is not on chain (pending anchor, or reorganised away): `laas anchor "
+                        f"--resume {dataset} --run {run}` commits it; or gate an older run "
+                        "with --run")
+    return None

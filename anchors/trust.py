@@ -1,0 +1,80 @@
+"""The trust boundary, and the pure rules that hold it.
+
+Trusted: the chain (through the configured RPC endpoint), the committer key, and what this
+process computed from bytes it read and hashed itself.
+Not trusted: the artifact store (anyone with write access to the bucket can put files there),
+the lineage index (a cache), anything an earlier process left behind, file and run names.
+
+So:
+- a manifest found in the store is used (reused by a rerun, committed by `laas anchor
+  --resume`) only if its hash is already on chain, or it carries an attestation
+  (laas.anchors.attest) by a trusted committer key;
+- before a stage is committed it must follow from its parent's committed manifest
+  (`stage_problem`): the validated shards are exactly the normalized ones minus what was set
+  aside, every normalized shard is a raw one, and the parent's manifest is the one whose hash
+  the chain holds;
+- the gate, `laas verify` and the verified reader apply the same rule to every stage back to
+  raw, re-deriving everything from the chain and the bytes.
+
+An attacker who controls the bucket can delete or corrupt artifacts (denial of service) but
+cannot get rows past the gate that a committer did not validate. One who controls the index
+can only misdirect lookups, which are re-checked against the chain. One who controls the RPC
+endpoint can lie about the chain: use an endpoint you trust (or several that agree).
+
+Everything here is pure: records in, a reason (one line) or None out.
+"""
+
+from __future__ import annotations
+
+from laas.anchors.models import STAGES, TRAINING, ShardEntry, StageManifest, name_problem
+
+__all__ = ["expected_parent_stage", "name_problem", "stage_problem"]
+
+
+def expected_parent_stage(stage: str) -> str | None:
+    """The stage a stage's single parent must be (None for raw: no parent in its dataset)."""
+    if stage == TRAINING:
+        return "validated"
+    i = STAGES.index(stage)
+    return STAGES[i - 1] if i else None
+
+
+def _same(a: ShardEntry, b: ShardEntry) -> bool:
+    return (a.content_hash, a.byte_size, a.rows) == (b.content_hash, b.byte_size, b.rows)
+
+
+def stage_problem(parent: StageManifest, child: StageManifest) -> str | None:
+    """Why `child` does not follow from `parent` (its committed parent stage), or None.
+
+    - normalized from raw: the same shard keys; an accepted shard was accepted raw, from the
+      raw shard's own URI;
+    - validated from normalized: the same shard keys; an accepted shard is the normalized
+      one, byte for byte (same content hash, size, rows and file);
+    - training from validated: every shard is an accepted validated shard, unchanged."""
+    want = expected_parent_stage(child.stage)
+    where = f"{child.dataset}/{child.run}/{child.stage}"
+    if want is None or parent.stage != want:
+        return f"{where}: its parent is a {parent.stage} stage, not a {want} one"
+    if child.parents != (parent.checkpoint_id,):
+        return f"{where}: does not name {parent.run}/{parent.stage} as its only parent"
+    if child.dataset_id != parent.dataset_id or (
+            child.stage != TRAINING and child.run_id != parent.run_id):
+        return f"{where}: its parent {parent.dataset}/{parent.run}/{parent.stage} is not " \
+               f"this run's {want} stage"
+    by_key = {s.key: s for s in parent.shards}
+    if child.stage != TRAINING and set(by_key) != {s.key for s in child.shards}:
+        extra = sorted({s.key for s in child.shards} - set(by_key))
+        missing = sorted(set(by_key) - {s.key for s in child.shards})
+        return (f"{where}: its shards are not the {want} stage's (not there: "
+                f"{', '.join(extra[:3]) or '-'}; left out: {', '.join(missing[:3]) or '-'})")
+    for s in child.accepted:
+        p = by_key.get(s.key)
+        if p is None or p.status != "ok":
+            return f"{where}: shard {s.key} is accepted but was not accepted at {want}"
+        if child.stage == "normalized":
+            if s.source_uri != p.uri:
+                return f"{where}: shard {s.key} names another source than the raw stage hashed"
+        elif not _same(s, p) or s.uri != p.uri:
+            return (f"{where}: shard {s.key} is not the {want} stage's shard "
+                    f"({(s.content_hash or '-')[:18]}… vs {(p.content_hash or '-')[:18]}…)")
+    return None

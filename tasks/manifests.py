@@ -29,6 +29,7 @@ def build_manifest(spec: DatasetSpec, run: str, stage: str, entries: list[ShardE
             shards=tuple(ShardValidation.model_validate(e.validation)
                          for e in entries if e.validation is not None),
             dataset=dataset_checks,
+            csv_dialect=spec.csv.committed,
         )
         dataset_ok = report.dataset_success
         fields = {"validation": report.model_dump(mode="json"), "result_hash": report.result_hash}

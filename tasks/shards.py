@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 from fsspec.compression import compr
@@ -27,7 +26,8 @@ from laas.anchors.hashing import HashingReader, TableHasher, hash_stream, rehash
 from laas.anchors.models import ShardEntry
 from laas.anchors.storage import join, open_uri, redact, url_to_fs
 from laas.errors import SchemaError, ShardReadError
-from laas.validators.spec import DatasetSpec
+from laas.tasks.dialect import open_batches
+from laas.validators.spec import TABLE_FORMATS, CsvDialect, DatasetSpec
 
 ARROW_TYPES = {
     "string": pa.string(), "int64": pa.int64(), "float64": pa.float64(),
@@ -81,16 +81,15 @@ def hash_raw(key: str, uri: str, bad_status: str = "failed") -> ShardEntry:
     return ShardEntry(key=key, uri=uri, source_uri=uri, byte_size=size, content_hash=to_hex(digest))
 
 
-def _raw_batches(f: object, fmt: str, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+def _raw_batches(f: object, fmt: str, schema: pa.Schema, dialect: CsvDialect
+                 ) -> Iterator[pa.RecordBatch]:
     if fmt == "jsonl":
         yield from pajson.open_json(f, read_options=pajson.ReadOptions(block_size=BLOCK_SIZE),
                                     parse_options=pajson.ParseOptions(
                                         explicit_schema=schema,
                                         unexpected_field_behavior="ignore"))
-    elif fmt == "csv":
-        yield from pacsv.open_csv(f, read_options=pacsv.ReadOptions(block_size=BLOCK_SIZE),
-                                  convert_options=pacsv.ConvertOptions(
-                                      column_types=schema, include_columns=schema.names))
+    elif fmt in TABLE_FORMATS:
+        yield from open_batches(f, fmt, schema, dialect, BLOCK_SIZE)
     elif fmt == "json":  # one array of objects: read whole (use JSONL for large shards)
         rows = json.load(f)
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
@@ -119,7 +118,7 @@ def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None
         with _source(uri, fmt, expect, name) as src:
             codec = infer_compression(uri)
             with (compr[codec](src, mode="rb") if codec else contextlib.nullcontext(src)) as f:
-                for batch in _raw_batches(f, fmt, schema):
+                for batch in _raw_batches(f, fmt, schema, spec.csv):
                     yield _conform(batch, schema, spec, name)
             if isinstance(src, HashingReader):
                 _unchanged(name, expect, src.finish()[0])

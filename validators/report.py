@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from laas.anchors.canonical import hash_record
 
@@ -48,6 +48,9 @@ class ValidationReport(Frozen):
     suite_hash: str
     shards: tuple[ShardValidation, ...]
     dataset: tuple[ExpectationOutcome, ...] = ()  # checks over all accepted shards at once
+    # How csv/tsv bytes became the rows checked, where the spec departs from the defaults.
+    # Left out when it does not, so a report of a spec without `csv:` hashes as it always did.
+    csv_dialect: dict[str, Any] | None = Field(None, exclude_if=lambda v: v is None)
 
     @property
     def dataset_success(self) -> bool:

@@ -1,0 +1,153 @@
+"""CSV dialects Arrow's reader does not have: lines skipped at the top, comment lines, and
+"whitespace" (runs of spaces and tabs) as the delimiter. DialectReader rewrites the byte stream
+on its way to Arrow, block by block, so memory stays bounded by the block size. It sits between
+the decompressor (over the raw-hashing reader) and the parser: the raw hash is still of the
+bytes as they landed."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from laas.validators.spec import WHITESPACE, CsvDialect
+
+CHUNK = 1 << 20  # bytes pulled from the source per refill
+_BLANKS = re.compile(rb"[ \t]+")
+_EDGE_BLANKS = re.compile(rb"(?m)^[ \t]+|[ \t]+(?=\r?$)")  # leading/trailing per line
+
+
+def needs_rewrite(d: CsvDialect) -> bool:
+    return bool(d.skip_rows or d.comment or d.delimiter == WHITESPACE)
+
+
+def open_batches(f: BinaryIO, fmt: str, schema: pa.Schema, d: CsvDialect,
+                 block_size: int) -> pacsv.CSVStreamingReader:
+    """Arrow's streaming CSV reader over f, in dialect d."""
+    src = DialectReader(f, d) if needs_rewrite(d) else f
+    # Utf-8 is Arrow's own (it validates it); naming it would add a needless transcoding pass.
+    encoding = "utf8" if d.encoding == "utf-8" else d.encoding
+    read = pacsv.ReadOptions(block_size=block_size, encoding=encoding,
+                             column_names=None if d.header else schema.names)
+    parse = pacsv.ParseOptions(
+        # a rewritten "whitespace" stream has exactly one space between fields
+        delimiter=" " if d.delimiter == WHITESPACE else d.delimiter_for(fmt),
+        quote_char=d.quote or False, escape_char=d.escape or False,
+        newlines_in_values=d.quote is not None)  # a quoted value may span lines
+    convert = pacsv.ConvertOptions(column_types=schema, include_columns=schema.names)
+    if d.null_values is not None:
+        convert.null_values = list(d.null_values)
+        convert.strings_can_be_null = True  # "NA" in a text column is a null, as asked
+    return pacsv.open_csv(src, read_options=read, parse_options=parse, convert_options=convert)
+
+
+class DialectReader(io.RawIOBase):
+    """A read-only byte stream: src with the first skip_rows lines dropped, comment lines
+    dropped and, for "whitespace", blanks outside quotes collapsed into one space (and trimmed
+    at the ends of lines). Works on whole lines; a line's tail waits for the next refill."""
+
+    def __init__(self, src: BinaryIO, d: CsvDialect):
+        self.src, self.d = src, d
+        self.to_skip = d.skip_rows
+        self.in_quote = False  # the previous line ended inside a quoted value
+        self.tail = b""  # an incomplete last line
+        self.out = bytearray()
+        self.eof = False
+        self.comment = d.comment.encode(d.encoding) if d.comment else None
+        self.comment_lines = re.compile(rb"(?m)^" + re.escape(self.comment) + rb"[^\n]*(?:\n|\Z)"
+                                        ) if self.comment else None
+        self.specials = [c.encode(d.encoding) for c in (d.quote, d.escape) if c]
+        self.tokens = _token_patterns(d)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: memoryview) -> int:  # type: ignore[override]
+        # Fill the whole request: a short read could be taken for the end of the stream.
+        while len(self.out) < len(buf) and not self.eof:
+            self._refill()
+        n = min(len(buf), len(self.out))
+        buf[:n] = self.out[:n]
+        del self.out[:n]
+        return n
+
+    def _refill(self) -> None:
+        data = self.src.read(CHUNK)
+        if not data:
+            self.eof = True
+            block, self.tail = self.tail, b""
+        else:
+            data = self.tail + data
+            cut = data.rfind(b"\n") + 1
+            block, self.tail = data[:cut], data[cut:]
+        if block:
+            self.out += self._rewrite(self._skip(block))
+
+    def _skip(self, block: bytes) -> bytes:
+        while self.to_skip and block:
+            cut = block.find(b"\n")
+            block = block[cut + 1:] if cut >= 0 else b""
+            self.to_skip -= 1
+        return block
+
+    def _rewrite(self, block: bytes) -> bytes:
+        if not self.in_quote and not any(c in block for c in self.specials):
+            return self._rewrite_plain(block)  # no quoting to respect: whole-block regexes
+        return b"".join(self._rewrite_line(line) for line in block.splitlines(keepends=True))
+
+    def _rewrite_plain(self, block: bytes) -> bytes:
+        if self.d.delimiter == WHITESPACE:
+            block = _BLANKS.sub(b" ", _EDGE_BLANKS.sub(b"", block))
+        if self.comment_lines:
+            block = self.comment_lines.sub(b"", block)
+        return block
+
+    def _rewrite_line(self, line: bytes) -> bytes:
+        """One physical line, tracking whether it starts/ends inside a quoted value."""
+        starts_record = not self.in_quote
+        out = bytearray()
+        pos = 0
+        while pos < len(line):
+            m = self.tokens[self.in_quote].match(line, pos)
+            kind, text, pos = m.lastgroup, m.group(), m.end()
+            if kind == "quote":
+                self.in_quote = not self.in_quote
+            elif kind == "blanks":  # outside quotes, whitespace dialect only
+                at_edge = (starts_record and not out) or not line[pos:].strip(b"\r\n")
+                text = b"" if at_edge else b" "
+            out += text
+        if starts_record and self.comment and out.startswith(self.comment):
+            self.in_quote = False  # a quote in a comment opens nothing
+            return b""
+        return bytes(out)
+
+
+def _token_patterns(d: CsvDialect) -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
+    """(outside quotes, inside quotes) tokenizers of one line. A doubled quote inside quotes
+    and an escaped character anywhere are literal; blanks are a token of their own only where
+    they delimit."""
+    enc = d.encoding
+    q = re.escape(d.quote.encode(enc)) if d.quote else None
+    e = re.escape(d.escape.encode(enc)) if d.escape else None
+    blanks = d.delimiter == WHITESPACE
+    specials = b"".join(x for x in (q, e) if x)
+
+    def pattern(inside: bool) -> re.Pattern[bytes]:
+        alts = []
+        if e:
+            alts.append(rb"(?P<escaped>" + e + rb".)")
+        if q and inside:
+            alts.append(rb"(?P<doubled>" + q + q + rb")")
+        if q:
+            alts.append(rb"(?P<quote>" + q + rb")")
+        if blanks and not inside:
+            alts.append(rb"(?P<blanks>[ \t]+)")
+        stop = specials + (rb" \t" if blanks and not inside else b"")
+        alts.append(rb"(?P<text>[^" + stop + rb"]+)" if stop else rb"(?P<text>.+)")
+        alts.append(rb"(?P<last>.)")  # an escape character ending the stream
+        return re.compile(b"|".join(alts), re.DOTALL)
+
+    return pattern(False), pattern(True)

@@ -24,7 +24,7 @@ from laas.anchors.provenance import prove_checkpoint, prove_lineage
 from laas.anchors.registry import Registry
 from laas.anchors.runs import latest_run
 from laas.anchors.store import read_manifest
-from laas.errors import ConfigError, GateDenied, HashMismatch, LaasError
+from laas.errors import AnchorError, ConfigError, GateDenied, HashMismatch, LaasError
 from laas.settings import Settings, get_settings
 
 GateMode = Literal["proof", "sample", "full"]
@@ -111,8 +111,8 @@ def gate_dataset(dataset: str, *, run: str | None = None, min_confirmations: int
     try:
         registry = open_reader(settings)
     except LaasError as e:
-        if not settings.is_local_chain or isinstance(e, ConfigError):
-            raise
+        if not settings.is_local_chain or isinstance(e, ConfigError | AnchorError):
+            raise  # only "nothing deployed here yet" is a denial; a chain that is down is not
         return GateVerdict(allowed=False, dataset=dataset, reason=str(e))
     from laas.anchors.ledger import open_store
 

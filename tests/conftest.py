@@ -60,7 +60,7 @@ class Workspace:
         import yaml
 
         spec = yaml.safe_load((SAMPLE / "instruct-sample.yaml").read_text())
-        spec.update(name=name, source=f"{name}/*", **spec_changes)
+        spec.update({"name": name, "source": f"{name}/*", **spec_changes})
         folder = self.root / "datasets" / name
         folder.mkdir(parents=True, exist_ok=True)
         for fname, data in shards.items():

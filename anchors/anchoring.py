@@ -69,15 +69,15 @@ def store_manifest(settings: Settings, manifest: StageManifest) -> str:
 
 
 def trusted_signers(settings: Settings, registry: Registry | None) -> set[str]:
-    """Whose attestations this process accepts: its own committer key and
-    LAAS_TRUSTED_COMMITTERS, each only while it holds the committer role (when the chain can
-    be asked)."""
-    own = committer_account(settings)
+    """Whose attestations this process accepts: its own key's (what it produced itself; the
+    chain refuses its commits if the key lost the role) and LAAS_TRUSTED_COMMITTERS', each of
+    those only while it holds the committer role (when the chain can be asked)."""
     signers = {a.lower() for a in settings.trusted_committer_addresses}
-    if own is not None:
-        signers.add(own.address.lower())
     if registry is not None:
         signers = {a for a in signers if registry.is_committer(registry.w3.to_checksum_address(a))}
+    own = committer_account(settings)
+    if own is not None:
+        signers.add(own.address.lower())
     return signers
 
 

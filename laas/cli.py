@@ -391,7 +391,7 @@ def anchor(
     resume: Annotated[bool, typer.Option(
         "--resume", help="commit stored manifests that are not on chain")] = False,
     all_: Annotated[bool, typer.Option(
-        "--all", help="with --resume and no dataset: every dataset and run")] = False,
+        "--all", help="with --resume: every run (of DATASET, if given) trusted to commit")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Commit what runs left pending anchor (chain down, process killed, reorganised away),

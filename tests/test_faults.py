@@ -47,6 +47,16 @@ class Remote(Workspace):
         })
         self.store = ArtifactStore(str(root / ".laas" / "artifacts"))
 
+    def keep(self, m: StageManifest, key: str = KEY) -> None:
+        """Leave a manifest in the store as an earlier laas process of that key would: written
+        and attested (unattested ones are plants, and are refused)."""
+        from eth_account import Account
+
+        from laas.anchors.attest import attest
+
+        self.store.write_manifest(m)
+        self.store.write_attestation(m, attest(Account.from_key(key), m.manifest_hash))
+
     def rpc(self, method: str, *params: object) -> object:
         return self.w3.provider.make_request(method, list(params))["result"]
 
@@ -101,19 +111,19 @@ def test_a_chain_down_for_a_whole_run_leaves_it_pending_and_resume_commits_it_on
     kept = remote.store.manifests("instruct-sample", "r-down")
     assert [u.split("/")[-2] for u in kept] == ["normalized", "raw", "validated"]
 
-    still_down = remote.laas("anchor", "--resume")
+    still_down = remote.laas("anchor", "--resume", "--all")
     assert still_down.returncode == 3 and "unreachable" in still_down.stderr
     assert remote.store.manifests("instruct-sample", "r-down") == kept  # nothing lost
 
     remote.node.up()
     before = remote.nonce()
     snapshot = remote.rpc("evm_snapshot")
-    r = remote.laas("anchor", "--resume", "--json")
+    r = remote.laas("anchor", "--resume", "--all", "--json")
     assert r.returncode == 0, r.stdout + r.stderr
     assert [(d["stage"], d["action"]) for d in json.loads(r.stdout)] == [
         ("raw", "committed"), ("normalized", "committed"), ("validated", "committed")]
     assert remote.nonce() - before == 3
-    again = remote.laas("anchor", "--resume", "--json")
+    again = remote.laas("anchor", "--resume", "--all", "--json")
     assert {d["action"] for d in json.loads(again.stdout)} == {"on chain"}
     assert remote.nonce() - before == 3  # nothing committed twice
     assert remote.laas("gate", "instruct-sample", "--run", "r-down").returncode == 0
@@ -162,11 +172,12 @@ def test_a_process_killed_while_its_transaction_waits_is_resumed_from_that_trans
     remote.node.up()
     raw = small_manifest("killed", "r1")
     for m in (raw, small_manifest("killed", "r1", "normalized", (raw.checkpoint_id,))):
-        remote.store.write_manifest(m)
+        remote.keep(m)
     before = remote.nonce()
     remote.rpc("evm_setAutomine", False)  # transactions now wait in the mempool
     try:
-        first = subprocess.Popen([LAAS, "anchor", "--resume", "killed"], cwd=remote.root,
+        first = subprocess.Popen([LAAS, "anchor", "--resume", "killed", "--all"],
+                                 cwd=remote.root,
                                  env=remote.env, start_new_session=True,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for(lambda: remote.store.sent(raw), 60, "the raw commit to be sent")
@@ -176,7 +187,7 @@ def test_a_process_killed_while_its_transaction_waits_is_resumed_from_that_trans
 
         log = remote.root / "second.log"
         with log.open("w") as err:
-            second = subprocess.Popen([LAAS, "anchor", "--resume", "killed", "--json"],
+            second = subprocess.Popen([LAAS, "anchor", "--resume", "killed", "--all", "--json"],
                                       cwd=remote.root, env=remote.env, text=True,
                                       stdout=subprocess.PIPE, stderr=err)
         wait_for(lambda: "sent earlier" in log.read_text(), 60, "the resume to find the note")
@@ -199,9 +210,9 @@ def test_four_processes_committing_from_one_key_lose_no_transaction(remote: Remo
     remote.node.up()
     for p in range(4):
         for r in range(10):
-            remote.store.write_manifest(small_manifest(f"conc{p}", f"c{r}"))
+            remote.keep(small_manifest(f"conc{p}", f"c{r}"))
     before = remote.nonce()
-    procs = [subprocess.Popen([LAAS, "anchor", "--resume", f"conc{p}", "--json"],
+    procs = [subprocess.Popen([LAAS, "anchor", "--resume", f"conc{p}", "--all", "--json"],
                               cwd=remote.root, env=remote.env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for p in range(4)]
     results = [p.communicate(timeout=300) for p in procs]
@@ -239,11 +250,11 @@ def test_a_transaction_left_unmined_is_replaced_with_higher_fees_within_bounds(
 
     remote.node.up()
     m = small_manifest("bumped", "b1")
-    remote.store.write_manifest(m)
+    remote.keep(m)
     env = {**remote.env, "LAAS_FEE_BUMP_AFTER": "1", "LAAS_FEE_BUMPS": "2"}
     remote.rpc("evm_setAutomine", False)  # nothing is mined: as stuck as a fee can get
     try:
-        proc = subprocess.Popen([LAAS, "anchor", "--resume", "bumped", "--json"],
+        proc = subprocess.Popen([LAAS, "anchor", "--resume", "bumped", "--all", "--json"],
                                 cwd=remote.root, env=env, text=True, stdout=subprocess.PIPE,
                                 stderr=subprocess.PIPE)
         wait_for(lambda: len(remote.store.sent(m)) == 3, 60, "two fee bumps")
@@ -285,7 +296,7 @@ def test_only_committers_commit_and_the_admin_grants_and_revokes_through_the_cli
     remote.rpc("anvil_setBalance", outsider, hex(10**18))  # gas money, not a role
     as_outsider = {**remote.env, "LAAS_PRIVATE_KEY": outsider_key}
     for run in ("o1", "o2", "o3"):
-        remote.store.write_manifest(small_manifest("roles", run))
+        remote.keep(small_manifest("roles", run), outsider_key)  # the outsider's own runs
 
     refused = remote.laas("anchor", "--resume", "roles", "--run", "o1", env=as_outsider)
     assert refused.returncode == 2 and "AccessControlUnauthorizedAccount" in refused.stdout

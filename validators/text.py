@@ -50,21 +50,34 @@ def _collapse_spaces(arr: pa.Array) -> pa.Array:
     return pc.replace_with_mask(arr, mask, fixed)
 
 
+def _fresh_text(col: object) -> pa.Array:
+    """The column as one large_string array in buffers of its own. pyarrow 26's ascii_lower
+    and ascii_upper give invalid arrays for a slice whose offsets do not start at zero (a
+    frame concatenated from sliced frames, a table slice), so the values are copied first:
+    one memcpy, against a crash or wrong hashes."""
+    if not isinstance(col, pa.Array | pa.ChunkedArray):
+        col = pa.array(col, type=pa.large_string(), from_pandas=True)
+    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    return pa.concat_arrays([pa.array([], pa.large_string()),
+                             *(c.cast(pa.large_string()) for c in chunks)])
+
+
 def text_hashes(columns: list) -> list[str]:
     """text_hash of every row of these columns (pandas Series or Arrow arrays), the same
     values, but ASCII text is normalized in Arrow (for ASCII, NFKC changes nothing and
     casefold is lower) and only the rest goes through Python."""
     parts = []
     for col in columns:
-        arr = pa.array(col, type=pa.string(), from_pandas=True).fill_null("")
+        arr = _fresh_text(col).fill_null("")
         fast = pc.utf8_trim(_collapse_spaces(pc.ascii_lower(arr)), " ")
         ascii_ = pc.string_is_ascii(arr)
         if not pc.all(ascii_).as_py():
             slow = [v if a else normalize_text(s) for v, a, s in
                     zip(fast.to_pylist(), ascii_.to_pylist(), arr.to_pylist(), strict=True)]
-            fast = pa.array(slow, type=pa.string())
+            fast = pa.array(slow, type=pa.large_string())
         parts.append(fast)
-    joined = pc.binary_join_element_wise(*parts, "\x1f").cast(pa.large_binary())
+    joined = pc.binary_join_element_wise(*parts, pa.scalar("\x1f", pa.large_string())
+                                         ).cast(pa.large_binary())
     if isinstance(joined, pa.ChunkedArray):
         joined = joined.combine_chunks()
     # Hash straight from Arrow's buffer: no Python string per row.

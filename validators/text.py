@@ -14,15 +14,34 @@ import pyarrow.compute as pc
 
 TEXT_HASH_COLUMN = "_laas_text_hash"
 # Deliberately broad: a screen flags rows for a look, it does not prove absence of PII.
-# No lookarounds, so pandas runs them in Arrow's RE2 (~10x Python's re on large shards);
-# for "contains", (?:^|\W)X(?:\W|$) finds what (?<!\w)X(?!\w) finds.
+# The dialect is RE2 (what SuiteSpec.regex_dialect commits to): no lookarounds, no
+# backreferences, and \w \d \s would be ASCII-only. So the patterns spell their classes out
+# ([0-9], [A-Za-z], non-ASCII as a literal range) and mean the same in RE2 and in Python's re,
+# whether or not a batch holds non-ASCII text. Boundaries are consumed characters, e.g.
+# (?:^|[^0-9A-Za-z.]) for what a lookbehind would say. Not caught on purpose: version strings,
+# IP addresses, dates, hex hashes, decimals (a dot before a digit run is not a boundary),
+# hyphenated ISBNs; caught though not PII: bare 13-19 digit runs (an ISBN-13 without hyphens).
+_NON_ASCII = "\u0080-\U0010ffff"  # literal characters: RE2 has no \u escape
+_NOT_IN_WORD = "(?:^|[^0-9A-Za-z.])"
+_NO_DIGIT_AFTER = "(?:[^0-9]|$)"
+_LABEL = f"[A-Za-z0-9{_NON_ASCII}-]+"
 PII_PATTERNS = (
-    r"[\w.+-]+@[\w-]+(?:\.[\w-]+)*\.[a-zA-Z]{2,}",  # email addresses
-    r"(?:^|\W)\+?\d{1,3}?[ (.-]*\d{3}[ ).-]*\d{3}[ .-]*\d{4}(?:\W|$)",  # phone numbers
-    r"(?:^|\D)(?:\d[ -]?){12,18}\d(?:\D|$)",  # card-like digit runs
+    # email addresses; any local part without spaces, controls or delimiters, so Unicode
+    # ones (josé@, 山田@) are caught too
+    f'[^\\x00-\\x20\\x7f@<>()\\[\\],;:"]+@{_LABEL}(?:\\.{_LABEL})*\\.[A-Za-z{_NON_ASCII}]{{2,}}',
+    # phone numbers, North American: optional +1; area code and exchange never start 0 or 1
+    f"{_NOT_IN_WORD}(?:\\+?1[ .-]?)?(?:\\([2-9][0-9]{{2}}\\)|[2-9][0-9]{{2}})[ .-]?[2-9][0-9]{{2}}"
+    f"[ .-]?[0-9]{{4}}{_NO_DIGIT_AFTER}",
+    # phone numbers, international: +country code (maybe in brackets), then digit groups
+    f"(?:^|[^0-9A-Za-z])\\(?\\+[1-9][0-9]{{0,2}}\\)?[ .-]?(?:\\([0-9]{{1,4}}\\)[ .-]?)?"
+    f"[0-9]{{1,4}}(?:[ .-]?[0-9]{{2,8}}){{1,4}}{_NO_DIGIT_AFTER}",
+    # phone numbers, national with a trunk 0: 020 7946 0958, 030 1234567
+    f"{_NOT_IN_WORD}0[1-9][0-9]{{1,3}}[ /-]?[0-9]{{3,4}}[ -]?[0-9]{{3,4}}{_NO_DIGIT_AFTER}",
+    # card numbers: 13-19 digits bare, or grouped after a first group of four (Amex 4-6-5)
+    f"{_NOT_IN_WORD}(?:[0-9]{{13,19}}|[0-9]{{4}}(?:[ -]?[0-9]{{4}}){{2}}[ -]?[0-9]{{1,7}}"
+    f"|[0-9]{{4}}[ -]?[0-9]{{6}}[ -]?[0-9]{{5}}){_NO_DIGIT_AFTER}",
 )
-# U+FFFD written as the character, not as \ufffd: RE2 has no \u escape (pandas would fall
-# back to Python's re, ~10x slower).
+# U+FFFD written as the character, not as \ufffd: RE2 has no \u escape.
 CONTROL_OR_REPLACEMENT = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\ufffd]"
 _SPACE = re.compile(r"\s+")
 _ASCII_SPACE = r"[\t\n\x0b\x0c\r \x1c-\x1f]+"  # what Python's \s matches in ASCII text

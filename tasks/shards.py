@@ -246,21 +246,21 @@ class _HashSink:
             self.writer = pq.ParquetWriter(self.file, pa.schema([("key", pa.string()),
                                                                  ("h", pa.string())]))
 
-    def add(self, key: str, df: Any) -> Any:
-        return self.add_many([key], [len(df)], df)
+    def add(self, key: str, table: pa.Table) -> pa.Table:
+        return self.add_many([key], [table.num_rows], table)
 
-    def add_many(self, keys: list[str], lengths: list[int], df: Any) -> Any:
-        """df (the shards' rows, `lengths` each, in order) with its text-hash column, computed
-        once here and reused by the suite."""
+    def add_many(self, keys: list[str], lengths: list[int], table: pa.Table) -> pa.Table:
+        """table (the shards' rows, `lengths` each, in order) with its text-hash column,
+        computed once here and reused by the suite."""
         if not self.columns:
-            return df
+            return table
         from laas.validators.text import TEXT_HASH_COLUMN, text_hashes
 
-        hashes = text_hashes([df[c] for c in self.columns])
+        hashes = pa.array(text_hashes([table.column(c) for c in self.columns]), pa.string())
         if self.writer is not None:
             self.writer.write_table(pa.table({"key": pa.array(keys).take(
                 pa.array(np.repeat(np.arange(len(keys)), lengths))), "h": hashes}))
-        return df.assign(**{TEXT_HASH_COLUMN: hashes})
+        return table.append_column(TEXT_HASH_COLUMN, hashes)
 
     def close(self) -> None:
         if self.writer is not None:
@@ -271,11 +271,12 @@ class _HashSink:
 def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str,
                    docs_dir: str, hashes_dir: str | None = None) -> list[ShardEntry]:
     """Validated stage for a batch of shards: a big shard is validated alone, VALIDATE_BATCH
-    rows at a time; small ones together, up to VALIDATE_BATCH rows per Great Expectations run
-    (its fixed cost, ~0.15 s, would otherwise dominate). Each shard gets its own result; one
-    that fails an `error` expectation keeps its results and gets bad_status. With hashes_dir,
-    the rows' text hashes go there for the dataset-wide duplicate check."""
-    from laas.validators.gx_suite import merge, validate_frame, validate_pooled  # GX only here
+    rows at a time, its uniqueness over the whole shard; small ones together, up to
+    VALIDATE_BATCH rows per pass (a Great Expectations run costs ~0.15 s fixed). Each shard
+    gets its own result; one that fails an `error` expectation keeps its results and gets
+    bad_status. With hashes_dir, the rows' text hashes go there for the dataset-wide duplicate
+    check. Batches stay Arrow tables: no pandas unless GX's engine runs something."""
+    from laas.validators.gx_suite import validate_batches, validate_pooled  # GX only here
 
     out: dict[int, ShardEntry] = {}
     pool: list[tuple[int, ShardEntry, pa.Table]] = []
@@ -285,9 +286,8 @@ def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str
     def flush() -> None:
         nonlocal pooled_rows
         keys, lengths = [e.key for _, e, _ in pool], [t.num_rows for _, _, t in pool]
-        # One Arrow concat, one pandas conversion, one text-hash pass for the whole pool.
-        frame = sink.add_many(keys, lengths,
-                              pa.concat_tables([t for _, _, t in pool]).to_pandas())
+        # One Arrow concat, one text-hash pass for the whole pool.
+        frame = sink.add_many(keys, lengths, pa.concat_tables([t for _, _, t in pool]))
         pages: list[str] = []
         results = validate_pooled(keys, lengths, frame, spec.suite, docs=pages)
         docs_uri = _write_docs(docs_dir, keys, pages)
@@ -302,11 +302,10 @@ def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str
         elif (e.rows or 0) >= VALIDATE_BATCH:
             pages: list[str] = []
             with open_uri(e.uri) as f:
-                parts = [validate_frame(e.key, sink.add(e.key, b.to_pandas()), spec.suite,
-                                        docs=pages)
-                         for b in pq.ParquetFile(f).iter_batches(batch_size=VALIDATE_BATCH)]
-            out[n] = _validated(e, merge(parts), _write_docs(docs_dir, [e.key], pages),
-                                bad_status)
+                batches = (sink.add(e.key, pa.Table.from_batches([b])) for b in
+                           pq.ParquetFile(f).iter_batches(batch_size=VALIDATE_BATCH))
+                result = validate_batches(e.key, batches, spec.suite, docs=pages)
+            out[n] = _validated(e, result, _write_docs(docs_dir, [e.key], pages), bad_status)
         else:
             with open_uri(e.uri) as f:
                 table = pq.read_table(f)

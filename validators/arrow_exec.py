@@ -157,14 +157,14 @@ def compile_check(e: ExpectationSpec) -> Check | None:
     numeric_bounds = all(b is None or (isinstance(b, int | float) and not isinstance(b, bool))
                          for b in bounds[:2]) and bounds[:2] != (None, None)
     if t in ("column_values_to_not_be_null", "column_values_to_be_null") and not extra:
-        flip = t.endswith("to_be_null")  # GX counts every row for these two
+        flip = t == "column_values_to_be_null"  # GX counts every row for these two
         return lambda table, groups: RowCheck(
             missing(table.column(col)) ^ flip, np.ones(table.num_rows, bool))
     if t in ("column_values_to_be_in_set", "column_values_to_not_be_in_set") and \
             extra == {"value_set"} and isinstance(k["value_set"], list) and \
             None not in k["value_set"]:
         f = _in_set(k["value_set"])
-        return _values(col, _is_plain, f if t.endswith("be_in_set") else _not(f))
+        return _values(col, _is_plain, f if t == "column_values_to_be_in_set" else _not(f))
     if t == "column_values_to_be_between" and numeric_bounds and \
             extra <= {"min_value", "max_value", "strict_min", "strict_max"}:
         return _values(col, _is_number, _between(*bounds))
@@ -192,14 +192,14 @@ def _regex_fn(t: str, k: dict, extra: set) -> Callable[[Any], Any] | None:
         if pattern is None:
             return None
         found = _matches(regex(pattern))
-        return found if t.endswith("to_match_regex") else _not(found)
+        return found if t == "column_values_to_match_regex" else _not(found)
     if t in ("column_values_to_match_regex_list", "column_values_to_not_match_regex_list",
              "column_values_to_be_free_of_pii") and extra <= {"regex_list", "match_on"}:
         default = list(PII_PATTERNS) if t.endswith("free_of_pii") else None
         patterns, match_on = k.get("regex_list", default), k.get("match_on", "any")
         if not patterns or match_on not in ("any", "all"):
             return None
-        if not t.endswith("to_match_regex_list"):  # GX: unexpected if any pattern is found
+        if t != "column_values_to_match_regex_list":  # GX: unexpected if any pattern is found
             return _not(_matches(any_of(patterns)))
         if match_on == "any":
             return _matches(any_of(patterns))

@@ -18,7 +18,8 @@ class Counts(NamedTuple):
     rows: int
     considered: int
     unexpected: int
-    examples: list
+    examples: list  # the first unexpected values, in row order
+    positions: list[int] = []  # and their rows in the batch
 
 
 class Tally:
@@ -32,7 +33,8 @@ class Tally:
     def counts(self, a: int, b: int, examples: int) -> Counts:
         where = np.flatnonzero(self.check.unexpected[a:b])[:examples] + a
         return Counts(b - a, int(self._considered[b] - self._considered[a]),
-                      int(self._unexpected[b] - self._unexpected[a]), self._values(where))
+                      int(self._unexpected[b] - self._unexpected[a]), self._values(where),
+                      (where - a).tolist())
 
     def _values(self, rows: np.ndarray) -> list:
         if not len(rows):
@@ -69,7 +71,8 @@ def gx_result(e: ExpectationSpec, index: int, c: Counts) -> Any:
         result_format={"result_format": "SUMMARY", "partial_unexpected_count": PARTIAL,
                        "include_unexpected_rows": False},
         success=ok, element_count=c.rows, nonnull_count=None if every_row else c.considered,
-        unexpected_count=c.unexpected, unexpected_list=c.examples, unexpected_index_list=None)
+        unexpected_count=c.unexpected, unexpected_list=c.examples,
+        unexpected_index_list=c.positions or None)["result"]
     config = ExpectationConfiguration(type=e.type, kwargs=dict(e.kwargs),
                                       meta={"laas_index": index})
     return ExpectationValidationResult(success=ok, expectation_config=config, result=result)

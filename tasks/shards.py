@@ -246,21 +246,16 @@ class _HashSink:
             self.writer = pq.ParquetWriter(self.file, pa.schema([("key", pa.string()),
                                                                  ("h", pa.string())]))
 
-    def add(self, key: str, table: pa.Table) -> pa.Table:
-        return self.add_many([key], [table.num_rows], table)
+    def add(self, keys: list[str], lengths: list[int], table: pa.Table) -> None:
+        """The text-hash column of `table` (the shards' rows, `lengths` each, in order), as
+        the validation computed it."""
+        if self.writer is None:
+            return
+        from laas.validators.text import TEXT_HASH_COLUMN
 
-    def add_many(self, keys: list[str], lengths: list[int], table: pa.Table) -> pa.Table:
-        """table (the shards' rows, `lengths` each, in order) with its text-hash column,
-        computed once here and reused by the suite."""
-        if not self.columns:
-            return table
-        from laas.validators.text import TEXT_HASH_COLUMN, text_hashes
-
-        hashes = pa.array(text_hashes([table.column(c) for c in self.columns]), pa.string())
-        if self.writer is not None:
-            self.writer.write_table(pa.table({"key": pa.array(keys).take(
-                pa.array(np.repeat(np.arange(len(keys)), lengths))), "h": hashes}))
-        return table.append_column(TEXT_HASH_COLUMN, hashes)
+        self.writer.write_table(pa.table({"key": pa.array(keys).take(
+            pa.array(np.repeat(np.arange(len(keys)), lengths))),
+            "h": table.column(TEXT_HASH_COLUMN)}))
 
     def close(self) -> None:
         if self.writer is not None:
@@ -276,7 +271,7 @@ def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str
     gets its own result; one that fails an `error` expectation keeps its results and gets
     bad_status. With hashes_dir, the rows' text hashes go there for the dataset-wide duplicate
     check. Batches stay Arrow tables: no pandas unless GX's engine runs something."""
-    from laas.validators.gx_suite import validate_batches, validate_pooled  # GX only here
+    from laas.validators.gx_suite import validate_batches, validate_tables  # GX only here
 
     out: dict[int, ShardEntry] = {}
     pool: list[tuple[int, ShardEntry, pa.Table]] = []
@@ -287,9 +282,10 @@ def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str
         nonlocal pooled_rows
         keys, lengths = [e.key for _, e, _ in pool], [t.num_rows for _, _, t in pool]
         # One Arrow concat, one text-hash pass for the whole pool.
-        frame = sink.add_many(keys, lengths, pa.concat_tables([t for _, _, t in pool]))
         pages: list[str] = []
-        results = validate_pooled(keys, lengths, frame, spec.suite, docs=pages)
+        results, hashed = validate_tables(keys, lengths, pa.concat_tables(
+            [t for _, _, t in pool]), spec.suite, docs=pages)
+        sink.add(keys, lengths, hashed)
         docs_uri = _write_docs(docs_dir, keys, pages)
         for (n, e, _), result in zip(pool, results, strict=True):
             out[n] = _validated(e, result, docs_uri, bad_status)
@@ -302,9 +298,10 @@ def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str
         elif (e.rows or 0) >= VALIDATE_BATCH:
             pages: list[str] = []
             with open_uri(e.uri) as f:
-                batches = (sink.add(e.key, pa.Table.from_batches([b])) for b in
-                           pq.ParquetFile(f).iter_batches(batch_size=VALIDATE_BATCH))
-                result = validate_batches(e.key, batches, spec.suite, docs=pages)
+                batches = pq.ParquetFile(f).iter_batches(batch_size=VALIDATE_BATCH)
+                result = validate_batches(
+                    e.key, batches, spec.suite, docs=pages,
+                    on_table=lambda t, key=e.key: sink.add([key], [t.num_rows], t))
             out[n] = _validated(e, result, _write_docs(docs_dir, [e.key], pages), bad_status)
         else:
             with open_uri(e.uri) as f:

@@ -171,9 +171,17 @@ def run_pooled(lengths: list[int], frame: pd.DataFrame, spec: SuiteSpec, only: t
     return out
 
 
+@lru_cache(maxsize=1)
+def _page_view() -> Any:
+    """One view for every page: its Jinja environment caches the compiled templates, which a
+    fresh view compiles again (~0.1 s of a ~0.12 s page)."""
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    return DefaultJinjaPageView()
+
+
 def render_docs(result: Any) -> str:
     """The Data Docs page GX renders for one validation result."""
     from great_expectations.render.renderer import ValidationResultsPageRenderer
-    from great_expectations.render.view import DefaultJinjaPageView
 
-    return DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
+    return _page_view().render(ValidationResultsPageRenderer().render(result))

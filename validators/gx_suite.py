@@ -5,7 +5,9 @@ per shard. Batches come as Arrow tables or record batches; pandas frames are sti
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -24,7 +26,7 @@ from laas.validators.gx_engine import (
 from laas.validators.mask_results import PARTIAL, Tally, gx_result, holds, suite_result
 from laas.validators.report import ExpectationOutcome, ShardValidation
 from laas.validators.spec import SuiteSpec
-from laas.validators.text import TEXT_HASH_COLUMN, text_hashes
+from laas.validators.text import TEXT_HASH_COLUMN, text_hash_array
 
 _MAX_TEXT = 60
 Batch = pa.Table | pa.RecordBatch | pd.DataFrame
@@ -48,8 +50,8 @@ def as_table(data: Batch) -> pa.Table:
 def with_text_hash(table: pa.Table, spec: SuiteSpec) -> pa.Table:
     if not spec.text_hash_of or TEXT_HASH_COLUMN in table.column_names:  # the caller has it
         return table
-    hashes = text_hashes([table.column(c) for c in spec.text_hash_of])
-    return table.append_column(TEXT_HASH_COLUMN, pa.array(hashes, pa.string()))
+    hashes = text_hash_array([table.column(c) for c in spec.text_hash_of])
+    return table.append_column(TEXT_HASH_COLUMN, hashes)
 
 
 def _plain(v: Any) -> Any:
@@ -86,15 +88,24 @@ def _shard_result(key: str, outcomes: list[ExpectationOutcome]) -> ShardValidati
 
 
 def _execute(table: pa.Table, spec: SuiteSpec, groups: np.ndarray | None
-             ) -> dict[int, Tally]:
-    """The expectations the Arrow executor runs on this table, by index in the spec."""
-    tallies = {}
-    for i, e in enumerate(spec.expectations):
-        check = compile_check(e)
-        masks = None if check is None else run_check(check, table, groups)
-        if masks is not None:
-            tallies[i] = Tally(e, masks, table)
-    return tallies
+             ) -> tuple[dict[int, Tally], pa.Table]:
+    """The expectations the Arrow executor runs, by index in the spec, and the table with its
+    text-hash column. Arrow's kernels release the GIL: the masks run on the other cores while
+    this thread hashes (BLAKE3 per row, GIL-bound); the checks of the hash column follow."""
+    checks = {i: c for i, e in enumerate(spec.expectations)
+              if (c := compile_check(e)) is not None}
+    hashed = bool(spec.text_hash_of) and TEXT_HASH_COLUMN not in table.column_names
+    late = {i for i in checks if hashed and TEXT_HASH_COLUMN in _key_columns(spec.expectations[i])}
+    with ThreadPoolExecutor(max_workers=max(1, min(len(checks), os.cpu_count() or 1))) as pool:
+        early = {i: pool.submit(run_check, c, table, groups) for i, c in checks.items()
+                 if i not in late}
+        table = with_text_hash(table, spec)
+        masks = {i: f.result() for i, f in early.items()} | {
+            i: f.result() for i, f in [(i, pool.submit(run_check, checks[i], table, groups))
+                                       for i in late]}
+    tallies = {i: Tally(spec.expectations[i], masks[i], table) for i in sorted(masks)
+               if masks[i] is not None}
+    return tallies, table
 
 
 def _run_gx(lengths: list[int], table: pa.Table, spec: SuiteSpec, rest: tuple[int, ...],
@@ -134,9 +145,16 @@ def validate_pooled(keys: list[str], lengths: list[int], frame: Batch, spec: Sui
     """Shards already concatenated (`lengths` rows each, in order), validated in one pass:
     every mask is computed once for the whole pool and counted per shard, uniqueness is
     judged within each shard, and `mostly` per shard."""
-    table = with_text_hash(as_table(frame), spec)
+    return validate_tables(keys, lengths, as_table(frame), spec, docs)[0]
+
+
+def validate_tables(keys: list[str], lengths: list[int], table: pa.Table, spec: SuiteSpec,
+                    docs: list[str] | None = None
+                    ) -> tuple[list[ShardValidation], pa.Table]:
+    """validate_pooled, and the table with the text-hash column it computed (the stage also
+    writes the hashes out for the dataset-wide duplicate check)."""
     groups = np.repeat(np.arange(len(keys)), lengths) if len(keys) > 1 else None
-    tallies = _execute(table, spec, groups)
+    tallies, table = _execute(table, spec, groups)
     rest = tuple(i for i in range(len(spec.expectations)) if i not in tallies)
     gx = _run_gx(lengths, table, spec, rest, docs)
     if docs is not None and tallies:
@@ -156,7 +174,7 @@ def validate_pooled(keys: list[str], lengths: list[int], frame: Batch, spec: Sui
                 outcomes.append(_outcome(e, g.success, g.unexpected_count, g.examples,
                                          g.observed))
         results.append(_shard_result(key, outcomes))
-    return results
+    return results, table
 
 
 def _key_columns(e: Any) -> list[str]:
@@ -164,18 +182,22 @@ def _key_columns(e: Any) -> list[str]:
 
 
 def validate_batches(key: str, batches: Iterable[Batch], spec: SuiteSpec,
-                     docs: list[str] | None = None) -> ShardValidation:
+                     docs: list[str] | None = None,
+                     on_table: Callable[[pa.Table], None] | None = None) -> ShardValidation:
     """One shard too big for one pass, validated batch by batch (memory bounded by the batch)
     and merged, except uniqueness, which holds per shard, whole: the key columns (only those)
     of every batch are kept and checked together at the end, so a duplicate is found however
-    many batches lie between it and its twin."""
+    many batches lie between it and its twin. `on_table` sees each batch with its text-hash
+    column."""
     whole = {i: e for i, e in enumerate(spec.expectations)
              if e.type in _UNIQUENESS and compile_check(e) is not None}
     keys = sorted({c for e in whole.values() for c in _key_columns(e)})
     parts, kept = [], []
     for batch in batches:
-        table = with_text_hash(as_table(batch), spec)
-        parts.append(validate_frame(key, table, spec, docs))
+        (result,), table = validate_tables([key], [len(batch)], as_table(batch), spec, docs)
+        parts.append(result)
+        if on_table is not None:
+            on_table(table)
         kept.append(table.select([c for c in keys if c in table.column_names]))
     merged = merge(parts)
     if len(parts) < 2 or not whole:

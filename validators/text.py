@@ -4,7 +4,6 @@ case folding and whitespace collapsing)."""
 
 from __future__ import annotations
 
-import re
 import unicodedata
 
 import blake3
@@ -43,13 +42,12 @@ PII_PATTERNS = (
 )
 # U+FFFD written as the character, not as \ufffd: RE2 has no \u escape.
 CONTROL_OR_REPLACEMENT = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\ufffd]"
-_SPACE = re.compile(r"\s+")
-_ASCII_SPACE = r"[\t\n\x0b\x0c\r \x1c-\x1f]+"  # what Python's \s matches in ASCII text
-_NOT_ONE_SPACE = r"[\t\n\x0b\x0c\r\x1c-\x1f]|  "  # something _ASCII_SPACE would change
 
 
 def normalize_text(s: str | None) -> str:
-    return _SPACE.sub(" ", unicodedata.normalize("NFKC", s or "")).strip().casefold()
+    # split() splits on exactly what \s matches (str.isspace) and drops the ends: the same
+    # as re.sub(r"\s+", " ", s).strip(), ~5x faster on long text.
+    return " ".join(unicodedata.normalize("NFKC", s or "").split()).casefold()
 
 
 def text_hash(values: list[str | None]) -> str:
@@ -58,15 +56,31 @@ def text_hash(values: list[str | None]) -> str:
     return blake3.blake3(joined.encode()).hexdigest(length=16)
 
 
-def _collapse_spaces(arr: pa.Array) -> pa.Array:
-    """Runs of ASCII whitespace -> one space; the replace runs only on the rows that need it
-    (matching is ~15x cheaper than replacing, and most rows have nothing to replace)."""
-    arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
-    mask = pc.fill_null(pc.match_substring_regex(arr, _NOT_ONE_SPACE), False)
-    if not pc.any(mask).as_py():
-        return arr
-    fixed = pc.replace_substring_regex(pc.filter(arr, mask), _ASCII_SPACE, " ")
-    return pc.replace_with_mask(arr, mask, fixed)
+# Byte tables for ASCII text: Python's \s on ASCII; and what normalize_text makes of a byte.
+_IS_SPACE = np.zeros(256, dtype=bool)
+_IS_SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
+_NORMAL = np.arange(256, dtype=np.uint8)
+_NORMAL[ord("A"):ord("Z") + 1] += 32
+_NORMAL[_IS_SPACE] = ord(" ")
+
+
+def _ascii_normalized(arr: pa.LargeStringArray) -> pa.Array:
+    """normalize_text for ASCII rows, over the whole UTF-8 buffer at once in numpy: A-Z
+    lowered, each run of whitespace one space, trimmed. (Arrow's regex replace of the runs
+    ran at ~30 MB/s on real text, where most paragraphs hold a newline; its ascii_lower breaks
+    on slices.) Bytes of non-ASCII rows are mangled harmlessly: those rows are redone."""
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + len(arr) + 1]
+    data = np.frombuffer(arr.buffers()[2] or b"", dtype=np.uint8)[offsets[0]:offsets[-1]]
+    offsets = offsets - offsets[0]
+    space = _IS_SPACE[data]
+    drop = np.zeros(len(data), dtype=bool)  # a space right after a space, in the same row
+    np.logical_and(space[1:], space[:-1], out=drop[1:])
+    drop[offsets[:-1][offsets[:-1] < len(data)]] = False  # a row's first byte starts afresh
+    dropped = np.flatnonzero(drop)
+    out = np.delete(_NORMAL[data], dropped) if len(dropped) else _NORMAL[data]
+    flat = pa.LargeStringArray.from_buffers(
+        len(arr), pa.py_buffer(offsets - np.searchsorted(dropped, offsets)), pa.py_buffer(out))
+    return pc.utf8_trim(flat, " ")
 
 
 def _fresh_text(col: object) -> pa.Array:
@@ -82,26 +96,33 @@ def _fresh_text(col: object) -> pa.Array:
 
 
 def text_hashes(columns: list) -> list[str]:
-    """text_hash of every row of these columns (pandas Series or Arrow arrays), the same
-    values, but ASCII text is normalized in Arrow (for ASCII, NFKC changes nothing and
-    casefold is lower) and only the rest goes through Python."""
+    """text_hash of every row of these columns (pandas Series or Arrow arrays)."""
+    return text_hash_array(columns).to_pylist()
+
+
+def text_hash_array(columns: list) -> pa.StringArray:
+    """text_hashes as an Arrow array, the same values, but ASCII text is normalized in numpy
+    (for ASCII, NFKC changes nothing and casefold is lower) and only the rest goes through
+    Python; no Python object per row but the BLAKE3 call itself."""
     parts = []
     for col in columns:
         arr = _fresh_text(col).fill_null("")
-        fast = pc.utf8_trim(_collapse_spaces(pc.ascii_lower(arr)), " ")
-        ascii_ = pc.string_is_ascii(arr)
-        if not pc.all(ascii_).as_py():
-            slow = [v if a else normalize_text(s) for v, a, s in
-                    zip(fast.to_pylist(), ascii_.to_pylist(), arr.to_pylist(), strict=True)]
-            fast = pa.array(slow, type=pa.large_string())
+        fast = _ascii_normalized(arr)
+        other = pc.invert(pc.string_is_ascii(arr))
+        if pc.any(other).as_py():  # only those rows become Python strings
+            slow = [normalize_text(s) for s in pc.filter(arr, other).to_pylist()]
+            fast = pc.replace_with_mask(fast, other, pa.array(slow, type=pa.large_string()))
         parts.append(fast)
     joined = pc.binary_join_element_wise(*parts, pa.scalar("\x1f", pa.large_string())
                                          ).cast(pa.large_binary())
     if isinstance(joined, pa.ChunkedArray):
         joined = joined.combine_chunks()
-    # Hash straight from Arrow's buffer: no Python string per row.
+    # Hash straight from Arrow's buffer; the digests are hexed in one go.
     offsets = np.frombuffer(joined.buffers()[1], dtype=np.int64)[
         joined.offset : joined.offset + len(joined) + 1].tolist()
     data = memoryview(joined.buffers()[2] or b"")
-    return [blake3.blake3(data[a:b]).hexdigest(length=16)
-            for a, b in zip(offsets, offsets[1:], strict=False)]
+    rows = map(data.__getitem__, map(slice, offsets, offsets[1:]))
+    digests = b"".join([blake3.blake3(row).digest(length=16) for row in rows])
+    return pa.StringArray.from_buffers(
+        len(joined), pa.py_buffer(np.arange(0, 32 * len(joined) + 1, 32, dtype=np.int32)),
+        pa.py_buffer(digests.hex().encode()))

@@ -81,3 +81,34 @@ def test_text_hashes_of_frames_cut_from_frames() -> None:
         text_hash([p, r]) for p, r in zip(df["p"][5:35], df["r"][5:35], strict=True)]
     assert validate_frame("cut", cut.rename(columns={"p": "prompt", "r": "response"}),
                           instruction_corpus(required=("prompt", "response"))).success
+
+
+def test_normalize_text_collapses_every_unicode_space_as_before() -> None:
+    """split()/join replaced re.sub(r"\\s+") for speed: the same text for every character
+    Python's \\s matches, so no committed text hash moves."""
+    import re
+    import unicodedata
+
+    from laas.validators.text import normalize_text
+
+    spaces = "".join(chr(c) for c in range(0x110000) if re.match(r"\s", chr(c)))
+    texts = [f"{spaces}a{s}B{s}{s}c{spaces}" for s in spaces] + ["", spaces, "x\u200by"]
+    for t in texts:
+        old = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", t)).strip().casefold()
+        assert normalize_text(t) == old
+
+
+def test_suite_hash_commits_to_the_regex_dialect_only_where_a_regex_runs() -> None:
+    from laas.anchors.canonical import canonical_json
+    from laas.validators.suites import tabular_features
+
+    tabular = tabular_features(columns=["id", "x", "label"], key_columns=["id"],
+                               max_null_rate={"x": 0.1}, ranges={"x": [0, 1]})
+    # the hash this suite had before the field existed: unchanged
+    assert tabular.suite_hash == \
+        "0x2d81343f7d87f3e4956fc75858e9fa0ef3e11be6515959939a952faf25ffab6e"
+    assert b"regex_dialect" not in canonical_json(tabular)
+    assert b'"regex_dialect":"re2"' in canonical_json(SUITE)
+    with_dialect = SUITE.model_dump()
+    assert with_dialect["regex_dialect"] == "re2"
+    assert SuiteSpec.model_validate(with_dialect) == SUITE

@@ -12,6 +12,11 @@ from laas.validators.arrow_exec import RowCheck
 from laas.validators.spec import ExpectationSpec, SuiteSpec
 
 PARTIAL = 20  # GX's partial_unexpected_list length under SUMMARY
+_SHOWN = 300  # characters of a value shown on a Data Docs page (a row may be a 30 kB text)
+
+
+def _shown(v: Any) -> Any:
+    return v[:_SHOWN] + "…" if isinstance(v, str) and len(v) > _SHOWN else v
 
 
 class Counts(NamedTuple):
@@ -71,7 +76,7 @@ def gx_result(e: ExpectationSpec, index: int, c: Counts) -> Any:
         result_format={"result_format": "SUMMARY", "partial_unexpected_count": PARTIAL,
                        "include_unexpected_rows": False},
         success=ok, element_count=c.rows, nonnull_count=None if every_row else c.considered,
-        unexpected_count=c.unexpected, unexpected_list=c.examples,
+        unexpected_count=c.unexpected, unexpected_list=[_shown(v) for v in c.examples],
         unexpected_index_list=c.positions or None)["result"]
     config = ExpectationConfiguration(type=e.type, kwargs=dict(e.kwargs),
                                       meta={"laas_index": index})

@@ -155,3 +155,25 @@ def test_data_docs_render_from_executor_results() -> None:
     validate_frame("d", pa.table({"s": ["ok", "mail jane@example.org"]}), spec, docs=pages)
     (page,) = pages
     assert "<html" in page.lower() and "jane@example.org" in page
+
+
+def test_one_shared_scan_per_column_gives_what_each_check_gives_alone() -> None:
+    """The PII, clean-text and other forbidding patterns of a column share one regex pass;
+    the counts and examples are those of each check run on its own."""
+    from laas.validators.regex_screen import shared_scans
+
+    spec = SuiteSpec(name="shared", expectations=tuple(
+        ExpectationSpec(type=t, kwargs=k) for t, k in CASES))
+    table = pa.Table.from_pandas(corpus(TEXT), preserve_index=False)
+    checks = {i: compile_check(e) for i, e in enumerate(spec.expectations)}
+    assert len(shared_scans(spec, checks, table)["s"]) == 4
+    result = validate_frame("t", table, spec)
+    for e, o in zip(spec.expectations, result.outcomes, strict=True):
+        alone = run_check(compile_check(e), table)
+        rows = np.flatnonzero(alone.unexpected)
+        assert o.unexpected_count == len(rows), e.type
+        column = e.kwargs.get("column")
+        if column and o.examples:
+            want = [v if not isinstance(v, str) or len(v) <= 60 else v[:60] + "…"
+                    for v in table.column(column).take(rows[:3]).to_pylist()]
+            assert list(o.examples) == want, e.type

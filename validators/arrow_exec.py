@@ -36,14 +36,14 @@ def _flat(col: pa.ChunkedArray | pa.Array) -> pa.Array:
     return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
 
 
-def _np(mask: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(_flat(pc.fill_null(mask, False)).to_numpy(zero_copy_only=False), bool)
+def mask(bools: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(_flat(pc.fill_null(bools, False)).to_numpy(zero_copy_only=False), bool)
 
 
 def missing(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
     # pandas counts NaN as missing, and GX sees the batch through pandas.
     nan = pa.types.is_floating(col.type)
-    return _np(pc.is_null(col, nan_is_null=nan))
+    return mask(pc.is_null(col, nan_is_null=nan))
 
 
 def _values(col: Any, ok: Callable[[pa.DataType], bool], fn: Callable[[Any], Any]) -> Check:
@@ -53,7 +53,7 @@ def _values(col: Any, ok: Callable[[pa.DataType], bool], fn: Callable[[Any], Any
         if not ok(c.type):
             raise _Unsupported
         present = ~missing(c)
-        return RowCheck(present & ~_np(fn(c)), present)
+        return RowCheck(present & ~mask(fn(c)), present)
     return check
 
 
@@ -61,7 +61,7 @@ class _Unsupported(Exception):  # noqa: N818 - internal signal: this column's ty
     pass
 
 
-def _is_text(t: pa.DataType) -> bool:
+def is_text(t: pa.DataType) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t)
 
 
@@ -70,7 +70,7 @@ def _is_number(t: pa.DataType) -> bool:
 
 
 def _is_plain(t: pa.DataType) -> bool:
-    return _is_text(t) or _is_number(t) or pa.types.is_boolean(t)
+    return is_text(t) or _is_number(t) or pa.types.is_boolean(t)
 
 
 def regex(pattern: str) -> str:
@@ -122,12 +122,14 @@ def _in_set(value_set: list) -> Callable[[Any], Any]:
 def codes(table: pa.Table, columns: list[str], groups: np.ndarray | None) -> np.ndarray:
     """One int per row, equal iff the rows agree on every column (and group); nulls equal
     nulls, as pandas' duplicated() has it."""
-    key = np.zeros(table.num_rows, np.int64) if groups is None else np.asarray(groups, np.int64)
+    key = None if groups is None else np.asarray(groups, np.int64)
     for name in columns:
         enc = _flat(table.column(name)).dictionary_encode()
         c = enc.indices.fill_null(len(enc.dictionary)).to_numpy().astype(np.int64)
-        key = np.unique(key * (len(enc.dictionary) + 1) + c, return_inverse=True)[1]
-    return key
+        # dictionary indices are dense already: only a combined key needs renumbering
+        key = c if key is None else \
+            np.unique(key * (len(enc.dictionary) + 1) + c, return_inverse=True)[1]
+    return np.zeros(table.num_rows, np.int64) if key is None else key
 
 
 def duplicated(key: np.ndarray, considered: np.ndarray) -> np.ndarray:
@@ -170,12 +172,12 @@ def compile_check(e: ExpectationSpec) -> Check | None:
         return _values(col, _is_number, _between(*bounds))
     if t == "column_value_lengths_to_be_between" and numeric_bounds and \
             extra <= {"min_value", "max_value", "strict_min", "strict_max"}:
-        return _values(col, _is_text, _between(*bounds, of=pc.utf8_length))
+        return _values(col, is_text, _between(*bounds, of=pc.utf8_length))
     if t == "column_value_lengths_to_equal" and extra == {"value"}:
-        return _values(col, _is_text, lambda c: pc.equal(pc.utf8_length(c), k["value"]))
+        return _values(col, is_text, lambda c: pc.equal(pc.utf8_length(c), k["value"]))
     regex_fn = _regex_fn(t, k, extra)
     if regex_fn is not None:
-        return _values(col, _is_text, regex_fn)
+        return _values(col, is_text, regex_fn)
     if t == "column_values_to_be_unique" and not extra:
         return _unique([col], "all_values_are_missing")
     if t == "compound_columns_to_be_unique" and set(k) <= {"column_list", "mostly",
@@ -184,26 +186,39 @@ def compile_check(e: ExpectationSpec) -> Check | None:
     return None
 
 
+_FORBIDDING = ("column_values_to_not_match_regex", "column_values_to_be_clean_text",
+               "column_values_to_not_match_regex_list", "column_values_to_be_free_of_pii")
+
+
+def forbidden_pattern(e: ExpectationSpec) -> str | None:
+    """For an expectation whose rows are unexpected exactly when a pattern is found in them:
+    that pattern (a regex list as one alternation), checked to be RE2."""
+    k, t = e.kwargs, e.type.removeprefix("expect_")
+    extra = set(k) - _COMMON
+    if t not in _FORBIDDING:
+        return None
+    if t in _FORBIDDING[:2] and extra <= {"regex"}:
+        pattern = k.get("regex", CONTROL_OR_REPLACEMENT if t.endswith("clean_text") else None)
+        return None if pattern is None else regex(pattern)
+    if t in _FORBIDDING[2:] and extra <= {"regex_list", "match_on"} and \
+            k.get("match_on", "any") in ("any", "all"):  # GX: any pattern found is unexpected
+        patterns = k.get("regex_list", list(PII_PATTERNS) if t.endswith("free_of_pii") else None)
+        return any_of(patterns) if patterns else None
+    return None
+
+
 def _regex_fn(t: str, k: dict, extra: set) -> Callable[[Any], Any] | None:
     """The per-row verdict of a regex expectation (True = expected)."""
-    if t in ("column_values_to_match_regex", "column_values_to_not_match_regex",
-             "column_values_to_be_clean_text") and extra <= {"regex"}:
-        pattern = k.get("regex", CONTROL_OR_REPLACEMENT if t.endswith("clean_text") else None)
-        if pattern is None:
-            return None
-        found = _matches(regex(pattern))
-        return found if t == "column_values_to_match_regex" else _not(found)
-    if t in ("column_values_to_match_regex_list", "column_values_to_not_match_regex_list",
-             "column_values_to_be_free_of_pii") and extra <= {"regex_list", "match_on"}:
-        default = list(PII_PATTERNS) if t.endswith("free_of_pii") else None
-        patterns, match_on = k.get("regex_list", default), k.get("match_on", "any")
-        if not patterns or match_on not in ("any", "all"):
-            return None
-        if t != "column_values_to_match_regex_list":  # GX: unexpected if any pattern is found
-            return _not(_matches(any_of(patterns)))
-        if match_on == "any":
-            return _matches(any_of(patterns))
-        each = [_matches(regex(p)) for p in patterns]
+    forbidden = forbidden_pattern(ExpectationSpec(type="expect_" + t, kwargs=k))
+    if forbidden is not None:
+        return _not(_matches(forbidden))
+    if t == "column_values_to_match_regex" and extra <= {"regex"} and "regex" in k:
+        return _matches(regex(k["regex"]))
+    if t == "column_values_to_match_regex_list" and extra <= {"regex_list", "match_on"} and \
+            k.get("regex_list") and k.get("match_on", "any") in ("any", "all"):
+        if k.get("match_on", "any") == "any":
+            return _matches(any_of(k["regex_list"]))
+        each = [_matches(regex(p)) for p in k["regex_list"]]
         return lambda c: reduce(pc.and_, [f(c) for f in each])
     return None
 

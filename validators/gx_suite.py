@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -24,6 +25,7 @@ from laas.validators.gx_engine import (
     run_pooled,
 )
 from laas.validators.mask_results import PARTIAL, Tally, gx_result, holds, suite_result
+from laas.validators.regex_screen import scan_job, shared_scans
 from laas.validators.report import ExpectationOutcome, ShardValidation
 from laas.validators.spec import SuiteSpec
 from laas.validators.text import TEXT_HASH_COLUMN, text_hash_array
@@ -95,17 +97,24 @@ def _execute(table: pa.Table, spec: SuiteSpec, groups: np.ndarray | None
     checks = {i: c for i, e in enumerate(spec.expectations)
               if (c := compile_check(e)) is not None}
     hashed = bool(spec.text_hash_of) and TEXT_HASH_COLUMN not in table.column_names
-    late = {i for i in checks if hashed and TEXT_HASH_COLUMN in _key_columns(spec.expectations[i])}
-    with ThreadPoolExecutor(max_workers=max(1, min(len(checks), os.cpu_count() or 1))) as pool:
-        early = {i: pool.submit(run_check, c, table, groups) for i, c in checks.items()
-                 if i not in late}
+    late = [i for i in checks if hashed and TEXT_HASH_COLUMN in _key_columns(spec.expectations[i])]
+    scans = shared_scans(spec, checks, table)
+    shared = {i for ids in scans.values() for i in ids}
+    jobs = [scan_job(spec, checks, table, col, ids) for col, ids in scans.items()] + [
+        partial(_one, i, checks[i], table, groups) for i in checks
+        if i not in shared and i not in late]
+    with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
+        early = [pool.submit(job) for job in jobs]
         table = with_text_hash(table, spec)
-        masks = {i: f.result() for i, f in early.items()} | {
-            i: f.result() for i, f in [(i, pool.submit(run_check, checks[i], table, groups))
-                                       for i in late]}
+        then = [pool.submit(_one, i, checks[i], table, groups) for i in late]
+        masks = {i: m for f in early + then for i, m in f.result().items()}
     tallies = {i: Tally(spec.expectations[i], masks[i], table) for i in sorted(masks)
                if masks[i] is not None}
     return tallies, table
+
+
+def _one(i: int, check: Any, table: pa.Table, groups: np.ndarray | None) -> dict:
+    return {i: run_check(check, table, groups)}
 
 
 def _run_gx(lengths: list[int], table: pa.Table, spec: SuiteSpec, rest: tuple[int, ...],

@@ -296,21 +296,16 @@ class _HashSink:
             self.writer = pq.ParquetWriter(self.file, pa.schema([("key", pa.string()),
                                                                  ("h", pa.string())]))
 
-    def add(self, key: str, df: Any) -> Any:
-        return self.add_many([key], [len(df)], df)
+    def add(self, keys: list[str], lengths: list[int], table: pa.Table) -> None:
+        """The text-hash column of `table` (the shards' rows, `lengths` each, in order), as
+        the validation computed it."""
+        if self.writer is None:
+            return
+        from laas.validators.text import TEXT_HASH_COLUMN
 
-    def add_many(self, keys: list[str], lengths: list[int], df: Any) -> Any:
-        """df (the shards' rows, `lengths` each, in order) with its text-hash column, computed
-        once here and reused by the suite."""
-        if not self.columns:
-            return df
-        from laas.validators.text import TEXT_HASH_COLUMN, text_hashes
-
-        hashes = text_hashes([df[c] for c in self.columns])
-        if self.writer is not None:
-            self.writer.write_table(pa.table({"key": pa.array(keys).take(
-                pa.array(np.repeat(np.arange(len(keys)), lengths))), "h": hashes}))
-        return df.assign(**{TEXT_HASH_COLUMN: hashes})
+        self.writer.write_table(pa.table({"key": pa.array(keys).take(
+            pa.array(np.repeat(np.arange(len(keys)), lengths))),
+            "h": table.column(TEXT_HASH_COLUMN)}))
 
     def close(self) -> None:
         if self.writer is not None:
@@ -321,11 +316,12 @@ class _HashSink:
 def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str,
                    docs_dir: str, hashes_dir: str | None = None) -> list[ShardEntry]:
     """Validated stage for a batch of shards: a big shard is validated alone, VALIDATE_BATCH
-    rows at a time; small ones together, up to VALIDATE_BATCH rows per Great Expectations run
-    (its fixed cost, ~0.15 s, would otherwise dominate). Each shard gets its own result; one
-    that fails an `error` expectation keeps its results and gets bad_status. With hashes_dir,
-    the rows' text hashes go there for the dataset-wide duplicate check."""
-    from laas.validators.gx_suite import merge, validate_frame, validate_pooled  # GX only here
+    rows at a time, its uniqueness over the whole shard; small ones together, up to
+    VALIDATE_BATCH rows per pass (a Great Expectations run costs ~0.15 s fixed). Each shard
+    gets its own result; one that fails an `error` expectation keeps its results and gets
+    bad_status. With hashes_dir, the rows' text hashes go there for the dataset-wide duplicate
+    check. Batches stay Arrow tables: no pandas unless GX's engine runs something."""
+    from laas.validators.gx_suite import validate_batches, validate_tables  # GX only here
 
     out: dict[int, ShardEntry] = {}
     pool: list[tuple[int, ShardEntry, pa.Table]] = []
@@ -335,11 +331,11 @@ def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str
     def flush() -> None:
         nonlocal pooled_rows
         keys, lengths = [e.key for _, e, _ in pool], [t.num_rows for _, _, t in pool]
-        # One Arrow concat, one pandas conversion, one text-hash pass for the whole pool.
-        frame = sink.add_many(keys, lengths,
-                              pa.concat_tables([t for _, _, t in pool]).to_pandas())
+        # One Arrow concat, one text-hash pass for the whole pool.
         pages: list[str] = []
-        results = validate_pooled(keys, lengths, frame, spec.suite, docs=pages)
+        results, hashed = validate_tables(keys, lengths, pa.concat_tables(
+            [t for _, _, t in pool]), spec.suite, docs=pages)
+        sink.add(keys, lengths, hashed)
         docs_uri = _write_docs(docs_dir, keys, pages)
         for (n, e, _), result in zip(pool, results, strict=True):
             out[n] = _validated(e, result, docs_uri, bad_status)
@@ -359,10 +355,10 @@ def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str
             pages: list[str] = []
             batches = pq.ParquetFile(pa.BufferReader(data)).iter_batches(
                 batch_size=VALIDATE_BATCH)
-            parts = [validate_frame(e.key, sink.add(e.key, b.to_pandas()), spec.suite,
-                                    docs=pages) for b in batches]
-            out[n] = _validated(e, merge(parts), _write_docs(docs_dir, [e.key], pages),
-                                bad_status)
+            result = validate_batches(
+                e.key, batches, spec.suite, docs=pages,
+                on_table=lambda t, key=e.key: sink.add([key], [t.num_rows], t))
+            out[n] = _validated(e, result, _write_docs(docs_dir, [e.key], pages), bad_status)
         else:
             table = pq.read_table(pa.BufferReader(data))
             pool.append((n, e, table))

@@ -1,102 +1,59 @@
-"""The adapter to Great Expectations 1.x: a SuiteSpec becomes a GX suite, a pandas frame is
-validated in an ephemeral context, and the result is reduced to a ShardValidation."""
+"""Validation of shards against a SuiteSpec: the row-wise expectations run in the Arrow
+executor (arrow_exec: one mask per expectation per batch, RE2), everything else in Great
+Expectations' own engine (gx_engine), and the two verdicts combine into one ShardValidation
+per shard. Batches come as Arrow tables or record batches; pandas frames are still accepted."""
 
 from __future__ import annotations
 
-from functools import lru_cache
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from laas.validators.arrow_exec import compile_check, run_check
+from laas.validators.gx_engine import (
+    EXAMPLES,
+    ROW_WISE,
+    build_suites,  # noqa: F401 - part of this module's interface
+    render_docs,
+    run_alone,
+    run_pooled,
+)
+from laas.validators.mask_results import PARTIAL, Tally, gx_result, holds, suite_result
+from laas.validators.regex_screen import scan_job, shared_scans
 from laas.validators.report import ExpectationOutcome, ShardValidation
 from laas.validators.spec import SuiteSpec
-from laas.validators.text import TEXT_HASH_COLUMN, text_hashes
+from laas.validators.text import TEXT_HASH_COLUMN, text_hash_array
 
-_MAX_EXAMPLES = 3
 _MAX_TEXT = 60
-
-
-@lru_cache(maxsize=1)
-def _batch_definition() -> Any:
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
-
-    import laas.validators.expectations  # noqa: F401 - registers the custom expectations
-
-    ctx = gx.get_context(mode="ephemeral")
-    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
-    asset = ctx.data_sources.add_pandas("laas").add_dataframe_asset(name="shard")
-    return ctx, asset.add_batch_definition_whole_dataframe("whole")
-
-
-_suites: dict[tuple[str, bool], list[Any]] = {}  # a spec holds dicts, so key by its hash
-
-SHARD_COLUMN = "_laas_shard"  # which shard a row came from, when shards are validated together
-# Expectations whose verdict on a row depends on that row alone, so shards can be validated
-# together and the unexpected rows attributed back; uniqueness is made per-shard by adding the
-# shard to its key. Anything else (table shape, aggregates, order) is validated shard by shard.
-ROW_WISE = frozenset({
-    "expect_column_values_to_not_be_null", "expect_column_values_to_be_null",
-    "expect_column_values_to_be_in_set", "expect_column_values_to_not_be_in_set",
-    "expect_column_values_to_be_between", "expect_column_value_lengths_to_be_between",
-    "expect_column_value_lengths_to_equal", "expect_column_values_to_match_regex",
-    "expect_column_values_to_not_match_regex", "expect_column_values_to_match_regex_list",
-    "expect_column_values_to_not_match_regex_list", "expect_column_values_to_be_json_parseable",
-    "expect_column_values_to_match_strftime_format",
-    "expect_column_values_to_be_dateutil_parseable",
-    "expect_column_values_to_be_free_of_pii", "expect_column_values_to_be_clean_text",
-})
-_UNIQUE = "expect_column_values_to_be_unique"
+Batch = pa.Table | pa.RecordBatch | pd.DataFrame
+_UNIQUENESS = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
 
 
 def poolable(spec: SuiteSpec) -> bool:
-    return all(e.type in ROW_WISE or e.type == _UNIQUE for e in spec.expectations)
+    """Whether every expectation judges a row by that row alone (uniqueness made per shard),
+    so shards can be validated together and each still gets its own verdict."""
+    return all(e.type in ROW_WISE or e.type in _UNIQUENESS for e in spec.expectations)
 
 
-def _gx_config(e: Any, pooled: bool) -> tuple[str, dict]:
-    if pooled and e.type == _UNIQUE:
-        kwargs = {k: v for k, v in e.kwargs.items() if k != "column"}
-        return "expect_compound_columns_to_be_unique", kwargs | {
-            "column_list": [SHARD_COLUMN, e.kwargs["column"]],
-            "ignore_row_if": "any_value_is_missing"}  # nulls are not duplicates, as per column
-    return e.type, dict(e.kwargs)
+def as_table(data: Batch) -> pa.Table:
+    if isinstance(data, pa.Table):
+        return data
+    if isinstance(data, pa.RecordBatch):
+        return pa.Table.from_batches([data])
+    return pa.Table.from_pandas(data, preserve_index=False)
 
 
-def _domain(type_: str, kwargs: dict) -> tuple:
-    return type_, kwargs.get("column"), tuple(kwargs.get("column_list", ()))
-
-
-def build_suites(spec: SuiteSpec, pooled: bool = False) -> list[Any]:
-    """GX keeps one expectation per (type, column) in a suite, so two of the same kind with
-    different bounds (an `error` and a `warn` one, say) go into separate GX suites. Each
-    expectation carries its index in the spec so results map back to it."""
-    if (spec.suite_hash, pooled) in _suites:
-        return _suites[spec.suite_hash, pooled]
-    import great_expectations as gx
-    from great_expectations.expectations.expectation_configuration import (
-        ExpectationConfiguration,
-    )
-
-    ctx, _ = _batch_definition()
-    layers: list[list[tuple[int, str, dict]]] = []
-    for i, e in enumerate(spec.expectations):
-        type_, kwargs = _gx_config(e, pooled)
-        d = _domain(type_, kwargs)
-        layer = next((la for la in layers if all(_domain(t, k) != d for _, t, k in la)), None)
-        if layer is None:
-            layers.append(layer := [])
-        layer.append((i, type_, kwargs))
-    suites = []
-    for n, layer in enumerate(layers):
-        name = f"{spec.name}-{spec.suite_hash[2:14]}-{'pooled-' if pooled else ''}{n}"
-        suite = gx.ExpectationSuite(name=name)
-        for i, type_, kwargs in layer:
-            suite.add_expectation_configuration(
-                ExpectationConfiguration(type=type_, kwargs=kwargs, meta={"laas_index": i}))
-        suites.append(ctx.suites.add_or_update(suite))
-    _suites[spec.suite_hash, pooled] = suites
-    return suites
+def with_text_hash(table: pa.Table, spec: SuiteSpec) -> pa.Table:
+    if not spec.text_hash_of or TEXT_HASH_COLUMN in table.column_names:  # the caller has it
+        return table
+    hashes = text_hash_array([table.column(c) for c in spec.text_hash_of])
+    return table.append_column(TEXT_HASH_COLUMN, hashes)
 
 
 def _plain(v: Any) -> Any:
@@ -113,34 +70,13 @@ def _plain(v: Any) -> Any:
     return _plain(str(v))
 
 
-def _with_text_hash(df: pd.DataFrame, spec: SuiteSpec) -> pd.DataFrame:
-    if not spec.text_hash_of or TEXT_HASH_COLUMN in df:  # the caller may have it already
-        return df
-    return df.assign(**{TEXT_HASH_COLUMN: text_hashes([df[c] for c in spec.text_hash_of])})
-
-
-def _run(df: pd.DataFrame, suites: list[Any], result_format: Any,
-         docs: list[str] | None) -> dict[int, Any]:
-    """Each expectation's GX result, by its index in the spec."""
-    _, batch_def = _batch_definition()
-    batch = batch_def.get_batch(batch_parameters={"dataframe": df})
-    by_index = {}
-    for suite in suites:
-        result = batch.validate(suite, result_format=result_format)
-        for r in result.results:
-            by_index[r.expectation_config.meta["laas_index"]] = r
-        if docs is not None:
-            docs.append(render_docs(result))
-    return by_index
-
-
 def _outcome(e: Any, success: bool, count: int | None, examples: list,
              observed: Any = None) -> ExpectationOutcome:
     return ExpectationOutcome(
         type=e.type,
         column=e.kwargs.get("column") or ",".join(e.kwargs.get("column_list", [])) or None,
         severity=e.severity, success=success, unexpected_count=count,
-        examples=tuple(_plain(x) for x in examples[:_MAX_EXAMPLES]), observed=_plain(observed))
+        examples=tuple(_plain(x) for x in examples[:EXAMPLES]), observed=_plain(observed))
 
 
 def _shard_result(key: str, outcomes: list[ExpectationOutcome]) -> ShardValidation:
@@ -148,81 +84,141 @@ def _shard_result(key: str, outcomes: list[ExpectationOutcome]) -> ShardValidati
     return ShardValidation(key=key, success=success, outcomes=tuple(outcomes))
 
 
-def validate_frame(key: str, df: pd.DataFrame, spec: SuiteSpec,
+def _shard_result(key: str, outcomes: list[ExpectationOutcome]) -> ShardValidation:
+    success = all(o.success for o in outcomes if o.severity == "error")
+    return ShardValidation(key=key, success=success, outcomes=tuple(outcomes))
+
+
+def _execute(table: pa.Table, spec: SuiteSpec, groups: np.ndarray | None
+             ) -> tuple[dict[int, Tally], pa.Table]:
+    """The expectations the Arrow executor runs, by index in the spec, and the table with its
+    text-hash column. Arrow's kernels release the GIL: the masks run on the other cores while
+    this thread hashes (BLAKE3 per row, GIL-bound); the checks of the hash column follow."""
+    checks = {i: c for i, e in enumerate(spec.expectations)
+              if (c := compile_check(e)) is not None}
+    hashed = bool(spec.text_hash_of) and TEXT_HASH_COLUMN not in table.column_names
+    late = [i for i in checks if hashed and TEXT_HASH_COLUMN in _key_columns(spec.expectations[i])]
+    scans = shared_scans(spec, checks, table)
+    shared = {i for ids in scans.values() for i in ids}
+    jobs = [scan_job(spec, checks, table, col, ids) for col, ids in scans.items()] + [
+        partial(_one, i, checks[i], table, groups) for i in checks
+        if i not in shared and i not in late]
+    with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
+        early = [pool.submit(job) for job in jobs]
+        table = with_text_hash(table, spec)
+        then = [pool.submit(_one, i, checks[i], table, groups) for i in late]
+        masks = {i: m for f in early + then for i, m in f.result().items()}
+    tallies = {i: Tally(spec.expectations[i], masks[i], table) for i in sorted(masks)
+               if masks[i] is not None}
+    return tallies, table
+
+
+def _one(i: int, check: Any, table: pa.Table, groups: np.ndarray | None) -> dict:
+    return {i: run_check(check, table, groups)}
+
+
+def _run_gx(lengths: list[int], table: pa.Table, spec: SuiteSpec, rest: tuple[int, ...],
+            docs: list[str] | None) -> list[dict]:
+    """GX's verdicts on the expectations the executor left to it, per shard: in one pooled
+    run when they are all row-wise, else shard by shard."""
+    if not rest:
+        return [{} for _ in lengths]
+    frame = table.to_pandas()
+    if len(lengths) > 1 and all(spec.expectations[i].type in ROW_WISE for i in rest):
+        return run_pooled(lengths, frame, spec, rest, docs)
+    starts = np.cumsum([0, *lengths[:-1]])
+    return [run_alone(frame.iloc[a:a + m].reset_index(drop=True), spec, rest, docs)
+            for a, m in zip(starts, lengths, strict=True)]
+
+
+def validate_frame(key: str, df: Batch, spec: SuiteSpec,
                    docs: list[str] | None = None) -> ShardValidation:
-    """Validate one frame; with `docs`, append the GX Data Docs HTML page of each result."""
-    by_index = _run(_with_text_hash(df, spec), build_suites(spec), "SUMMARY", docs)
-    outcomes = []
-    for i, e in enumerate(spec.expectations):
-        r = by_index[i]
-        res = r.result or {}
-        outcomes.append(_outcome(e, bool(r.success), res.get("unexpected_count"),
-                                 res.get("partial_unexpected_list") or [],
-                                 res.get("observed_value")))
-    return _shard_result(key, outcomes)
+    """Validate one batch; with `docs`, append the GX Data Docs HTML page of each result."""
+    table = as_table(df)
+    return validate_pooled([key], [table.num_rows], table, spec, docs)[0]
 
 
-def validate_frames(parts: list[tuple[str, pd.DataFrame]], spec: SuiteSpec,
+def validate_frames(parts: list[tuple[str, Batch]], spec: SuiteSpec,
                     docs: list[str] | None = None) -> list[ShardValidation]:
-    """Validate several small shards in one GX run (a run costs ~0.15 s whatever its size) and
-    give each shard the result it would have had on its own."""
-    if len(parts) < 2 or not poolable(spec):  # nothing to pool: no concat
-        return [validate_frame(k, df, spec, docs) for k, df in parts]
-    frame = pd.concat([df for _, df in parts], ignore_index=True)
-    return validate_pooled([k for k, _ in parts], [len(df) for _, df in parts], frame, spec,
-                           docs)
+    """Validate several small shards in one pass and give each shard the result it would
+    have had on its own."""
+    tables = [as_table(df) for _, df in parts]
+    if not tables:
+        return []
+    return validate_pooled([k for k, _ in parts], [t.num_rows for t in tables],
+                           pa.concat_tables(tables, promote_options="default"), spec, docs)
 
 
-def validate_pooled(keys: list[str], lengths: list[int], frame: pd.DataFrame, spec: SuiteSpec,
+def validate_pooled(keys: list[str], lengths: list[int], frame: Batch, spec: SuiteSpec,
                     docs: list[str] | None = None) -> list[ShardValidation]:
-    """validate_frames over shards already concatenated (`lengths` rows each, in order): the
-    unexpected rows are traced back to their shard, and `mostly` is judged per shard. Every
-    per-shard figure comes from one vectorised pass, not one pandas call per shard. A single
-    shard, or a suite that cannot be pooled, is validated shard by shard."""
-    if len(keys) < 2 or not poolable(spec):
-        starts = np.cumsum([0, *lengths[:-1]])
-        return [validate_frame(k, frame.iloc[a:a + m].reset_index(drop=True), spec, docs)
-                for k, a, m in zip(keys, starts, lengths, strict=True)]
-    frame = _with_text_hash(frame, spec)
-    frame[SHARD_COLUMN] = np.repeat(np.arange(len(keys)), lengths)
-    by_index = _run(frame, build_suites(spec, pooled=True),
-                    {"result_format": "COMPLETE", "unexpected_index_column_names": [SHARD_COLUMN]},
-                    docs)
-    hits: dict[int, dict[int, list[Any]]] = {}  # expectation -> shard -> unexpected values
-    for i, e in enumerate(spec.expectations):
-        res = by_index[i].result or {}
-        per_shard = hits[i] = {}
-        for where, value in zip(res.get("unexpected_index_list") or [],
-                                res.get("unexpected_list") or [], strict=True):
-            if isinstance(value, dict):  # the compound key of a pooled uniqueness check
-                value = value[e.kwargs["column"]]
-            per_shard.setdefault(int(where[SHARD_COLUMN]), []).append(value)
-    columns = sorted({e.kwargs["column"] for e in spec.expectations})
-    non_null = frame.groupby(SHARD_COLUMN)[columns].count().reindex(
-        range(len(keys)), fill_value=0)
-    non_null = {c: non_null[c].to_numpy() for c in columns}
+    """Shards already concatenated (`lengths` rows each, in order), validated in one pass:
+    every mask is computed once for the whole pool and counted per shard, uniqueness is
+    judged within each shard, and `mostly` per shard."""
+    return validate_tables(keys, lengths, as_table(frame), spec, docs)[0]
+
+
+def validate_tables(keys: list[str], lengths: list[int], table: pa.Table, spec: SuiteSpec,
+                    docs: list[str] | None = None
+                    ) -> tuple[list[ShardValidation], pa.Table]:
+    """validate_pooled, and the table with the text-hash column it computed (the stage also
+    writes the hashes out for the dataset-wide duplicate check)."""
+    groups = np.repeat(np.arange(len(keys)), lengths) if len(keys) > 1 else None
+    tallies, table = _execute(table, spec, groups)
+    rest = tuple(i for i in range(len(spec.expectations)) if i not in tallies)
+    gx = _run_gx(lengths, table, spec, rest, docs)
+    if docs is not None and tallies:
+        docs.append(render_docs(suite_result(spec, [
+            gx_result(spec.expectations[i], i, t.counts(0, table.num_rows, PARTIAL))
+            for i, t in tallies.items()])))
+    bounds = np.cumsum([0, *lengths])
     results = []
     for n, key in enumerate(keys):
         outcomes = []
         for i, e in enumerate(spec.expectations):
-            values = hits[i].get(n, [])
-            col = e.kwargs["column"]
-            counted = lengths[n] if e.type == "expect_column_values_to_not_be_null" \
-                else int(non_null[col][n])
-            mostly = e.kwargs.get("mostly", 1.0)
-            ok = not values if mostly >= 1 else \
-                counted == 0 or (counted - len(values)) / counted >= mostly
-            outcomes.append(_outcome(e, ok, len(values), values))
+            if i in tallies:
+                c = tallies[i].counts(int(bounds[n]), int(bounds[n + 1]), EXAMPLES)
+                outcomes.append(_outcome(e, holds(e, c), c.unexpected, c.examples))
+            else:
+                g = gx[n][i]
+                outcomes.append(_outcome(e, g.success, g.unexpected_count, g.examples,
+                                         g.observed))
         results.append(_shard_result(key, outcomes))
-    return results
+    return results, table
 
 
-def render_docs(result: Any) -> str:
-    """The Data Docs page GX renders for one validation result."""
-    from great_expectations.render.renderer import ValidationResultsPageRenderer
-    from great_expectations.render.view import DefaultJinjaPageView
+def _key_columns(e: Any) -> list[str]:
+    return list(e.kwargs.get("column_list") or [e.kwargs.get("column")])
 
-    return DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result))
+
+def validate_batches(key: str, batches: Iterable[Batch], spec: SuiteSpec,
+                     docs: list[str] | None = None,
+                     on_table: Callable[[pa.Table], None] | None = None) -> ShardValidation:
+    """One shard too big for one pass, validated batch by batch (memory bounded by the batch)
+    and merged, except uniqueness, which holds per shard, whole: the key columns (only those)
+    of every batch are kept and checked together at the end, so a duplicate is found however
+    many batches lie between it and its twin. `on_table` sees each batch with its text-hash
+    column."""
+    whole = {i: e for i, e in enumerate(spec.expectations)
+             if e.type in _UNIQUENESS and compile_check(e) is not None}
+    keys = sorted({c for e in whole.values() for c in _key_columns(e)})
+    parts, kept = [], []
+    for batch in batches:
+        (result,), table = validate_tables([key], [len(batch)], as_table(batch), spec, docs)
+        parts.append(result)
+        if on_table is not None:
+            on_table(table)
+        kept.append(table.select([c for c in keys if c in table.column_names]))
+    merged = merge(parts)
+    if len(parts) < 2 or not whole:
+        return merged
+    full = pa.concat_tables(kept)
+    outcomes = list(merged.outcomes)
+    for i, e in whole.items():
+        masks = run_check(compile_check(e), full)
+        if masks is not None:
+            c = Tally(e, masks, full).counts(0, full.num_rows, EXAMPLES)
+            outcomes[i] = _outcome(e, holds(e, c), c.unexpected, c.examples)
+    return _shard_result(key, outcomes)
 
 
 def merge(parts: list[ShardValidation]) -> ShardValidation:
@@ -234,7 +230,7 @@ def merge(parts: list[ShardValidation]) -> ShardValidation:
     for per_batch in zip(*(p.outcomes for p in parts), strict=True):
         first = per_batch[0]
         counts = [o.unexpected_count for o in per_batch if o.unexpected_count is not None]
-        examples = [x for o in per_batch for x in o.examples][:_MAX_EXAMPLES]
+        examples = [x for o in per_batch for x in o.examples][:EXAMPLES]
         outcomes.append(first.model_copy(update={
             "success": all(o.success for o in per_batch),
             "unexpected_count": sum(counts) if counts else None,

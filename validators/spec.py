@@ -11,8 +11,10 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    SerializerFunctionWrapHandler,
     ValidationError,
     field_validator,
+    model_serializer,
     model_validator,
 )
 
@@ -47,6 +49,11 @@ class ExpectationSpec(Spec):
     severity: Literal["error", "warn"] = "error"
 
 
+# Expectations that run a regex without saying so in their type or kwargs.
+_REGEX_TYPES = frozenset({"expect_column_values_to_be_free_of_pii",
+                          "expect_column_values_to_be_clean_text"})
+
+
 class SuiteSpec(Spec):
     name: str = Field(min_length=1)
     expectations: tuple[ExpectationSpec, ...] = Field(min_length=1)
@@ -55,6 +62,23 @@ class SuiteSpec(Spec):
                         "(the derived column _laas_text_hash)")
     max_dataset_duplicate_rate: float | None = Field(
         None, ge=0, le=1, description="most duplicate rows across all accepted shards")
+    regex_dialect: Literal["re2"] = Field(
+        "re2", description="how every regex of the suite is read: RE2 (ASCII \\w \\d \\s unless "
+                           "the pattern says otherwise), whatever text a batch holds")
+
+    @property
+    def uses_regex(self) -> bool:
+        return any("regex" in e.type or {"regex", "regex_list"} & set(e.kwargs)
+                   or e.type in _REGEX_TYPES for e in self.expectations)
+
+    @model_serializer(mode="wrap")
+    def _dialect_where_it_matters(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """The dialect is committed (it is in the canonical JSON, so in suite_hash) for a suite
+        that runs a regex; a suite without one serializes, and hashes, as before the field."""
+        data = handler(self)
+        if isinstance(data, dict) and not self.uses_regex:
+            data.pop("regex_dialect", None)
+        return data
 
     @property
     def suite_hash(self) -> str:

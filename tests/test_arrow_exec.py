@@ -1,0 +1,179 @@
+"""The Arrow executor against Great Expectations' own pandas engine: for every row-wise type
+it runs, on a corpus of edge cases, both give the same verdict, the same unexpected count and
+the same failing rows. The one intended difference is the regex dialect (RE2, ASCII \\w): GX's
+pandas engine reads \\w with Python's re once a batch holds non-ASCII text, so the \\w case
+runs on ASCII rows here and the difference has its own test below."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+
+from laas.errors import ConfigError
+from laas.validators.arrow_exec import compile_check, run_check
+from laas.validators.gx_engine import _run, build_suites
+from laas.validators.gx_suite import validate_frame
+from laas.validators.mask_results import Counts, holds
+from laas.validators.spec import ExpectationSpec, SuiteSpec
+from laas.validators.text import CONTROL_OR_REPLACEMENT, PII_PATTERNS
+
+HUGE = "x" * 1_000_000
+TEXT = ["abc", None, "", "naïve café", "line\nbreak", "Ünïcödé ✓", HUGE, "abc",
+        "josé@example.com", HUGE + " mail bob@example.org", "tab\there", "caf\ufffd",
+        "call +44 20 7946 0958", None, "zzz", "ABC123", "42", "abc"]
+N = len(TEXT)
+NUM = [1.5, None, 0.0, -3.0, 10.0, float("nan"), 2.0, 1.5, 7.0, None, 5.0, 5.0, 0.5, 9.0,
+       100.0, -0.5, 3.0, 1.5]
+KEY = ["a", "b", None, "a", "c", "d", None, "e", "f", "g", "h", "i", "j", "k", "l", "b", "m",
+       "n"]
+KEY2 = [1, 2, 3, 1, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 2, 17, 18]
+ASCII_WORDS = ["abc", None, "", "a b", "under_score", "x" * 100_000, "42", "tab\t", "ok"] * 2
+
+CASES = [  # (type, kwargs); column "s" is text, "n" numbers, "k"/"k2" keys, "z" all null
+    ("expect_column_values_to_not_be_null", {"column": "s"}),
+    ("expect_column_values_to_not_be_null", {"column": "n"}),
+    ("expect_column_values_to_be_null", {"column": "k"}),
+    ("expect_column_values_to_be_null", {"column": "z"}),
+    ("expect_column_values_to_be_in_set", {"column": "s", "value_set": ["abc", "", "zzz"]}),
+    ("expect_column_values_to_not_be_in_set", {"column": "k", "value_set": ["a", "b"]}),
+    ("expect_column_values_to_be_in_set", {"column": "k2", "value_set": [1, 2, 3]}),
+    ("expect_column_values_to_be_between", {"column": "n", "min_value": 0, "max_value": 9}),
+    ("expect_column_values_to_be_between", {"column": "n", "min_value": 0, "max_value": 9,
+                                            "strict_min": True, "strict_max": True}),
+    ("expect_column_values_to_be_between", {"column": "k2", "max_value": 10}),
+    ("expect_column_value_lengths_to_be_between", {"column": "s", "min_value": 1,
+                                                   "max_value": 20}),
+    ("expect_column_value_lengths_to_be_between", {"column": "z", "min_value": 1}),
+    ("expect_column_value_lengths_to_equal", {"column": "s", "value": 3}),
+    ("expect_column_values_to_match_regex", {"column": "s", "regex": "^[a-z]+$"}),
+    ("expect_column_values_to_not_match_regex", {"column": "s", "regex": "\n|é"}),
+    ("expect_column_values_to_match_regex_list", {"column": "s", "regex_list": ["a", "c"],
+                                                  "match_on": "all"}),
+    ("expect_column_values_to_match_regex_list", {"column": "s", "regex_list": ["^a", "z$"]}),
+    ("expect_column_values_to_not_match_regex_list", {"column": "s",
+                                                      "regex_list": ["[0-9]", "✓"]}),
+    ("expect_column_values_to_be_unique", {"column": "s"}),
+    ("expect_column_values_to_be_unique", {"column": "k"}),
+    ("expect_column_values_to_be_unique", {"column": "z"}),
+    ("expect_compound_columns_to_be_unique", {"column_list": ["k", "k2"]}),
+    ("expect_compound_columns_to_be_unique", {"column_list": ["k", "k2"],
+                                              "ignore_row_if": "any_value_is_missing"}),
+    ("expect_column_values_to_be_free_of_pii", {"column": "s",
+                                                "regex_list": list(PII_PATTERNS)}),
+    ("expect_column_values_to_be_clean_text", {"column": "s",
+                                               "regex": CONTROL_OR_REPLACEMENT}),
+]
+ASCII_CASES = [  # \w and \d: GX's pandas engine is RE2 only while a batch is ASCII
+    ("expect_column_values_to_match_regex", {"column": "s", "regex": r"^\w+$"}),
+    ("expect_column_values_to_not_match_regex", {"column": "s", "regex": r"\d|\s"}),
+]
+
+
+def corpus(text: list) -> pd.DataFrame:
+    n = len(text)
+    df = pd.DataFrame({"s": pd.Series(text, dtype="str"),
+                       "n": pd.Series((NUM * 2)[:n], dtype="float64"),
+                       "k": pd.Series((KEY * 2)[:n], dtype="str"),
+                       "k2": pd.Series((KEY2 * 2)[:n], dtype="int64"),
+                       "z": pd.Series([None] * n, dtype="str")})
+    return df
+
+
+def both_engines(df: pd.DataFrame, cases: list, mostly: float | None) -> None:
+    es = [ExpectationSpec(type=t, kwargs=k | ({} if mostly is None else {"mostly": mostly}))
+          for t, k in cases]
+    spec = SuiteSpec(name="diff", expectations=tuple(es))
+    by_gx = _run(df, build_suites(spec), {"result_format": "COMPLETE"}, None)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    for i, e in enumerate(es):
+        check = compile_check(e)
+        assert check is not None, f"{e.type} {e.kwargs} is not executed in Arrow"
+        masks = run_check(check, table)
+        assert masks is not None, f"{e.type} {e.kwargs}: column type left to GX"
+        rows = np.flatnonzero(masks.unexpected).tolist()
+        c = Counts(len(df), int(masks.considered.sum()), len(rows), [])
+        gx = by_gx[i]
+        res = gx.result or {}
+        label = f"{e.type} {e.kwargs}"
+        assert holds(e, c) == gx.success, label
+        assert len(rows) == res.get("unexpected_count"), label
+        assert rows == sorted(res.get("unexpected_index_list") or []), label
+
+
+@pytest.mark.parametrize("mostly", [None, 0.5, 0.9, 1.0])
+def test_every_type_agrees_with_gx_on_edge_cases(mostly: float | None) -> None:
+    both_engines(corpus(TEXT), CASES, mostly)
+    both_engines(corpus(ASCII_WORDS), ASCII_CASES, mostly)
+
+
+@pytest.mark.parametrize("rows", [0, 1], ids=["empty", "one-null-row"])
+def test_empty_and_all_null_frames_agree_with_gx(rows: int) -> None:
+    both_engines(corpus([None] * rows), CASES + ASCII_CASES, 0.9)
+    both_engines(corpus([None] * rows), CASES + ASCII_CASES, None)
+
+
+def test_the_regex_dialect_is_re2_whatever_the_batch_holds() -> None:
+    """\\w is ASCII: 'café' is not all word characters, alone or next to ASCII rows (GX's
+    pandas engine would say it is, through Python's re)."""
+    spec = SuiteSpec(name="w", expectations=(ExpectationSpec(
+        type="expect_column_values_to_match_regex", kwargs={"column": "s", "regex": r"^\w+$"}),))
+    for rows in (["café"], ["café", "plain"], ["plain", "café", "naïve"]):
+        (o,) = validate_frame("d", pa.table({"s": rows}), spec).outcomes
+        assert not o.success and o.unexpected_count == sum(not r.isascii() for r in rows)
+    assert spec.model_dump()["regex_dialect"] == "re2"
+
+
+def test_a_pattern_re2_cannot_run_is_refused_not_run_in_another_dialect() -> None:
+    spec = SuiteSpec(name="lb", expectations=(ExpectationSpec(
+        type="expect_column_values_to_not_match_regex",
+        kwargs={"column": "s", "regex": r"(?<!\w)secret"}),))
+    with pytest.raises(ConfigError, match="not valid RE2"):
+        validate_frame("x", pa.table({"s": ["a secret"]}), spec)
+
+
+def test_other_types_still_run_in_gx_and_the_verdicts_combine() -> None:
+    es = (ExpectationSpec(type="expect_column_values_to_not_be_null", kwargs={"column": "s"}),
+          ExpectationSpec(type="expect_column_mean_to_be_between",
+                          kwargs={"column": "n", "min_value": 100, "max_value": 200}),
+          ExpectationSpec(type="expect_table_columns_to_match_set",
+                          kwargs={"column_set": ["s", "n"], "exact_match": True}))
+    result = validate_frame("c", pa.table({"s": ["a", None], "n": [1.0, 2.0]}),
+                            SuiteSpec(name="mixed", expectations=es))
+    null, mean, cols = result.outcomes
+    assert (null.success, null.unexpected_count, mean.success, cols.success) == (
+        False, 1, False, True)
+    assert mean.observed == 1.5  # GX's own observed value
+
+
+def test_data_docs_render_from_executor_results() -> None:
+    pages: list[str] = []
+    spec = SuiteSpec(name="docs", expectations=(ExpectationSpec(
+        type="expect_column_values_to_be_free_of_pii",
+        kwargs={"column": "s", "regex_list": list(PII_PATTERNS)}),))
+    validate_frame("d", pa.table({"s": ["ok", "mail jane@example.org"]}), spec, docs=pages)
+    (page,) = pages
+    assert "<html" in page.lower() and "jane@example.org" in page
+
+
+def test_one_shared_scan_per_column_gives_what_each_check_gives_alone() -> None:
+    """The PII, clean-text and other forbidding patterns of a column share one regex pass;
+    the counts and examples are those of each check run on its own."""
+    from laas.validators.regex_screen import shared_scans
+
+    spec = SuiteSpec(name="shared", expectations=tuple(
+        ExpectationSpec(type=t, kwargs=k) for t, k in CASES))
+    table = pa.Table.from_pandas(corpus(TEXT), preserve_index=False)
+    checks = {i: compile_check(e) for i, e in enumerate(spec.expectations)}
+    assert len(shared_scans(spec, checks, table)["s"]) == 4
+    result = validate_frame("t", table, spec)
+    for e, o in zip(spec.expectations, result.outcomes, strict=True):
+        alone = run_check(compile_check(e), table)
+        rows = np.flatnonzero(alone.unexpected)
+        assert o.unexpected_count == len(rows), e.type
+        column = e.kwargs.get("column")
+        if column and o.examples:
+            want = [v if not isinstance(v, str) or len(v) <= 60 else v[:60] + "…"
+                    for v in table.column(column).take(rows[:3]).to_pylist()]
+            assert list(o.examples) == want, e.type

@@ -1,0 +1,114 @@
+"""What validate_batch sees in production: pools of small shards, shards bigger than one
+batch, frames cut from other frames."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from laas.datasets.make_sample import rows
+from laas.validators.gx_suite import validate_frame, validate_pooled
+from laas.validators.spec import ExpectationSpec, SuiteSpec
+from laas.validators.suites import instruction_corpus
+from laas.validators.text import text_hash, text_hashes
+
+SUITE = instruction_corpus()
+PII = "expect_column_values_to_be_free_of_pii"
+
+
+def _pii_shard(n: int, seed: int) -> pd.DataFrame:
+    rs = rows(seed, n)
+    for i, r in enumerate(rs):
+        r["prompt"] = f"{r['prompt']} write to user{seed}.{i}@example.org"
+    return pd.DataFrame(rs)
+
+
+def test_a_pool_with_more_than_200_unexpected_rows_is_counted_not_crashed() -> None:
+    """GX caps unexpected_list at 200 values; zipping it with the index list used to raise."""
+    shards = [_pii_shard(120, s) for s in range(3)]  # 360 PII rows in one pool
+    frame = pd.concat(shards, ignore_index=True)
+    results = validate_pooled(["a", "b", "c"], [120] * 3, frame, SUITE)
+    for r in results:
+        (o,) = [o for o in r.outcomes if o.type == PII and o.column == "prompt"]
+        assert not r.success and o.unexpected_count == 120 and len(o.examples) == 3
+    assert results == [validate_frame(k, df, SUITE) for k, df in zip("abc", shards, strict=True)]
+
+
+def test_gx_pooled_path_takes_any_number_of_unexpected_rows() -> None:
+    """A row-wise type the executor leaves to GX (JSON) still pools, and >200 bad rows in the
+    pool are located by index, not zipped against the capped value list."""
+    spec = SuiteSpec(name="json", expectations=(ExpectationSpec(
+        type="expect_column_values_to_be_json_parseable", kwargs={"column": "j"}),))
+    shards = [pd.DataFrame({"j": ["{"] * 150 + ["{}"] * 5}) for _ in range(2)]
+    results = validate_pooled(["a", "b"], [155, 155], pd.concat(shards, ignore_index=True), spec)
+    assert [o.unexpected_count for r in results for o in r.outcomes] == [150, 150]
+    assert results == [validate_frame(k, df, spec) for k, df in zip("ab", shards, strict=True)]
+
+
+def test_a_duplicate_batches_apart_in_one_shard_is_caught(tmp_path, monkeypatch) -> None:
+    from laas.anchors.models import ShardEntry
+    from laas.tasks import shards
+    from laas.validators.spec import load_spec
+
+    spec = load_spec("instruct-sample")
+
+    monkeypatch.setattr(shards, "VALIDATE_BATCH", 1_000)  # 2,500 rows: three batches
+    rs = rows(7, 2_500)
+    rs[2_210] = dict(rs[10])  # the same text, 2,200 rows (two batches) later
+    path = tmp_path / "big.parquet"
+    pq.write_table(pa.Table.from_pylist(rs), path)
+    entry = ShardEntry(key="big", uri=str(path), source_uri=str(path), byte_size=1, rows=2_500,
+                       content_hash="0x" + "11" * 32)
+    (out,) = shards.validate_batch([entry], spec, "quarantined", str(tmp_path / "docs"))
+    assert out.status == "quarantined"
+    (o,) = [o for o in out.validation["outcomes"]
+            if o["type"] == "expect_column_values_to_be_unique"]
+    assert not o["success"] and o["unexpected_count"] == 2  # both copies, as GX counts
+    assert out.validation == validate_frame("big", pd.DataFrame(rs), spec.suite).model_dump(
+        mode="json")  # what the shard gives in one piece
+
+
+def test_text_hashes_of_frames_cut_from_frames() -> None:
+    """pyarrow 26's ascii_lower misreads slices whose offsets do not start at zero."""
+    df = pd.DataFrame({"p": [f"Hello  World {i}" for i in range(100)],
+                       "r": [f"ANSWER\t{i} Ünï" for i in range(100)]})
+    cut = pd.concat([df.iloc[3:10], df.iloc[40:60]])
+    want = [text_hash([p, r]) for p, r in zip(cut["p"], cut["r"], strict=True)]
+    assert text_hashes([cut["p"], cut["r"]]) == want
+    table = pa.Table.from_pandas(df).slice(5, 30)
+    assert text_hashes([table["p"], table["r"]]) == [
+        text_hash([p, r]) for p, r in zip(df["p"][5:35], df["r"][5:35], strict=True)]
+    assert validate_frame("cut", cut.rename(columns={"p": "prompt", "r": "response"}),
+                          instruction_corpus(required=("prompt", "response"))).success
+
+
+def test_normalize_text_collapses_every_unicode_space_as_before() -> None:
+    """split()/join replaced re.sub(r"\\s+") for speed: the same text for every character
+    Python's \\s matches, so no committed text hash moves."""
+    import re
+    import unicodedata
+
+    from laas.validators.text import normalize_text
+
+    spaces = "".join(chr(c) for c in range(0x110000) if re.match(r"\s", chr(c)))
+    texts = [f"{spaces}a{s}B{s}{s}c{spaces}" for s in spaces] + ["", spaces, "x\u200by"]
+    for t in texts:
+        old = re.sub(r"\s+", " ", unicodedata.normalize("NFKC", t)).strip().casefold()
+        assert normalize_text(t) == old
+
+
+def test_suite_hash_commits_to_the_regex_dialect_only_where_a_regex_runs() -> None:
+    from laas.anchors.canonical import canonical_json
+    from laas.validators.suites import tabular_features
+
+    tabular = tabular_features(columns=["id", "x", "label"], key_columns=["id"],
+                               max_null_rate={"x": 0.1}, ranges={"x": [0, 1]})
+    # the hash this suite had before the field existed: unchanged
+    assert tabular.suite_hash == \
+        "0x2d81343f7d87f3e4956fc75858e9fa0ef3e11be6515959939a952faf25ffab6e"
+    assert b"regex_dialect" not in canonical_json(tabular)
+    assert b'"regex_dialect":"re2"' in canonical_json(SUITE)
+    with_dialect = SUITE.model_dump()
+    assert with_dialect["regex_dialect"] == "re2"
+    assert SuiteSpec.model_validate(with_dialect) == SUITE

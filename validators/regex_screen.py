@@ -1,0 +1,55 @@
+"""One regex pass per text column for every expectation that forbids a pattern in it (the PII
+screen and the clean-text check of a column, say): the union of their patterns finds the few
+rows any of them could object to, and each expectation then looks at those rows only. A scan
+costs the same for one pattern as for an alternation of several, and most rows match none."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from laas.validators.arrow_exec import (
+    Check,
+    RowCheck,
+    forbidden_pattern,
+    is_text,
+    mask,
+    missing,
+    run_check,
+)
+from laas.validators.spec import SuiteSpec
+
+Job = Callable[[], dict[int, "RowCheck | None"]]
+
+
+def shared_scans(spec: SuiteSpec, checks: dict[int, Check], table: pa.Table
+                 ) -> dict[str, list[int]]:
+    """Text column -> the expectations (two or more) that can share one scan of it."""
+    by_column: dict[str, list[int]] = {}
+    for i in checks:
+        col = spec.expectations[i].kwargs.get("column")
+        if col in table.column_names and is_text(table.schema.field(col).type) and \
+                forbidden_pattern(spec.expectations[i]) is not None:
+            by_column.setdefault(col, []).append(i)
+    return {c: ids for c, ids in by_column.items() if len(ids) > 1}
+
+
+def scan_job(spec: SuiteSpec, checks: dict[int, Check], table: pa.Table, column: str,
+             ids: list[int]) -> Job:
+    def job() -> dict[int, RowCheck | None]:
+        values = table.column(column)
+        union = "|".join(f"(?:{forbidden_pattern(spec.expectations[i])})" for i in ids)
+        rows = np.flatnonzero(mask(pc.match_substring_regex(values, union)))
+        few = table.take(rows)
+        considered = ~missing(values)
+        out: dict[int, RowCheck | None] = {}
+        for i in ids:
+            found = run_check(checks[i], few)
+            unexpected = np.zeros(table.num_rows, dtype=bool)
+            unexpected[rows] = found.unexpected
+            out[i] = RowCheck(unexpected, considered)
+        return out
+    return job

@@ -75,14 +75,17 @@ def open_registry(settings: Settings, *, start_local: bool = True) -> Registry:
             raise ConfigError(
                 "LAAS_REGISTRY_ADDRESS is not set: deploy once with `laas chain deploy` and "
                 "set it")
-        address, block = Registry.deploy(w3, _dev_admin(w3), tx_timeout=settings.tx_timeout)
+        home = _home_key(settings).address  # admin from the start: no public key holds a role
+        w3.provider.make_request("anvil_setBalance", [home, hex(10**22)])
+        address, block = Registry.deploy(w3, _dev_admin(w3), admin=home,
+                                         tx_timeout=settings.tx_timeout)
         settings.chain_dir.mkdir(parents=True, exist_ok=True)
         where = {"address": address, "chain_id": w3.eth.chain_id, "deploy_block": block}
         (settings.chain_dir / "registry.json").write_text(json.dumps(where, indent=2))
     registry = Registry(w3, where["address"], sender, deploy_block=where["deploy_block"],
                         tx_timeout=settings.tx_timeout)
     if settings.is_local_chain and not settings.registry_address:
-        _enable_local_committer(w3, registry, sender.address, settings.tx_timeout)
+        _enable_local_committer(w3, registry, settings, sender.address)
     return registry
 
 
@@ -91,16 +94,24 @@ def _dev_admin(w3: Web3) -> Sender:
     return Sender(unlocked=w3.eth.accounts[0])
 
 
-def _enable_local_committer(w3: Web3, registry: Registry, address: str,
-                            timeout: float) -> None:
-    """The local chain's committer key gets gas, the committer role and the admin role (to
-    grant others) from the dev admin."""
-    if w3.eth.get_balance(address) < 10**18:
-        w3.provider.make_request("anvil_setBalance", [address, hex(10**22)])
+def _enable_local_committer(w3: Web3, registry: Registry, settings: Settings,
+                            address: str) -> None:
+    """On the local chain the home's key is the registry's admin and anvil's public dev key
+    holds no role (a home deployed before took them from it: they move to the home key once).
+    The configured committer gets gas, and the committer role from the home key."""
+    home = _home_key(settings)
+    for who in {home.address, address}:
+        if w3.eth.get_balance(who) < 10**18:
+            w3.provider.make_request("anvil_setBalance", [who, hex(10**22)])
+    as_home = Registry(w3, registry.address, load_sender(w3, account=home),
+                       tx_timeout=settings.tx_timeout)
+    if not registry.is_admin(home.address):
+        dev = Registry(w3, registry.address, _dev_admin(w3), tx_timeout=settings.tx_timeout)
+        dev.grant_admin(home.address)
+        as_home.revoke_committer(dev.sender.address)
+        as_home.revoke_admin(dev.sender.address)
     if not registry.is_committer(address):
-        admin = Registry(w3, registry.address, _dev_admin(w3), tx_timeout=timeout)
-        admin.grant_committer(address)
-        admin.grant_admin(address)
+        as_home.grant_committer(address)
 
 
 def committer_account(settings: Settings) -> Any:

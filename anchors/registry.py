@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,8 @@ from laas.anchors.models import Checkpoint, StageManifest
 from laas.anchors.storage import redact_url
 from laas.anchors.wallet import OnSent, Sender
 from laas.errors import AnchorError, AnchorReverted, AnchorTimeout, ConfigError
+
+log = logging.getLogger("laas.anchor")
 
 ARTIFACT = Path(__file__).resolve().parent / "contracts" / "CheckpointRegistry.json"
 COMMITTER_ROLE = keccak256(b"COMMITTER_ROLE")
@@ -89,22 +92,49 @@ class Registry:
         """Commit the stage's checkpoint, or return it if this exact checkpoint is already on
         chain (a retried task or a resumed run never commits twice). `sent` lists transactions
         an earlier, interrupted attempt sent for it: each is looked up (and, if the node forgot
-        it, rebroadcast) before a new one is sent."""
+        it, rebroadcast) before a new one is sent. The notes live in the (untrusted) store, so a
+        signed transaction is rebroadcast only if it is provably this commit: its hash is the
+        note's, this client's key signed it, and it calls commit() of this registry with
+        exactly this manifest; anything else is ignored."""
         with self._rpc():
             if (existing := self._existing(manifest)) is not None:
                 return existing
+            call = self._commit_call(manifest, manifest_uri)
             for tx_hash, raw in sent:
+                if raw is not None and not self._is_our_commit(tx_hash, raw, call):
+                    log.warning("ignoring a noted transaction %s: not this commit by this key",
+                                tx_hash[:18])
+                    continue
                 if self.settle(tx_hash, raw) and (existing := self._existing(manifest)):
                     return existing
             try:
-                receipt = self._send(self._commit_call(manifest, manifest_uri),
-                                     f"commit {manifest.dataset}/{manifest.stage}", on_sent)
+                receipt = self._send(call, f"commit {manifest.dataset}/{manifest.stage}",
+                                     on_sent)
             except AnchorReverted as e:  # a concurrent attempt got there first
                 if "CheckpointExists" in str(e) and (existing := self._existing(manifest)):
                     return existing
                 raise
             events = self.contract.events.CheckpointCommitted().process_receipt(receipt)
             return self._from_event(events[0], receipt["gasUsed"])
+
+    def _is_our_commit(self, tx_hash: str, raw: bytes, call: Any) -> bool:
+        from eth_account import Account
+        from eth_account.typed_transactions import TypedTransaction
+
+        try:
+            if to_hex(keccak256(raw)) != tx_hash.lower() or self.sender is None:
+                return False
+            if Account.recover_transaction(raw) != self.sender.address:
+                return False
+            fields = TypedTransaction.from_bytes(raw).as_dict() if raw[0] < 0x80 else None
+            if fields is None:
+                return False  # laas signs only typed (EIP-1559) transactions
+            to = fields.get("to")
+            data = fields.get("data")
+            return (Web3.to_checksum_address(to) == self.address
+                    and Web3.to_hex(data) == call._encode_transaction_data())
+        except Exception:  # anything that does not decode is not ours
+            return False
 
     def _existing(self, manifest: StageManifest) -> Checkpoint | None:
         existing = self.get(manifest.checkpoint_id)
@@ -165,6 +195,13 @@ class Registry:
     def grant_admin(self, account: str) -> None:
         self._send(self.contract.functions.grantRole(bytes(32), account), "grant admin role")
 
+    def revoke_admin(self, account: str) -> None:
+        self._send(self.contract.functions.revokeRole(bytes(32), account), "revoke admin role")
+
+    def is_admin(self, account: str) -> bool:
+        with self._rpc():
+            return self.contract.functions.hasRole(bytes(32), account).call()
+
     def revoke_committer(self, account: str) -> None:
         self._send(self.contract.functions.revokeRole(COMMITTER_ROLE, account), "revoke role")
 
@@ -204,7 +241,8 @@ class Registry:
     # -- reads ------------------------------------------------------------------------------
 
     def is_committer(self, account: str) -> bool:
-        return self.contract.functions.hasRole(COMMITTER_ROLE, account).call()
+        with self._rpc():
+            return self.contract.functions.hasRole(COMMITTER_ROLE, account).call()
 
     def get(self, cid: str) -> Checkpoint | None:
         """The checkpoint with its event data, or None if it is not on chain."""
@@ -214,11 +252,10 @@ class Registry:
             logs = self.contract.events.CheckpointCommitted().get_logs(
                 from_block=self.deploy_block, argument_filters={"checkpointId": from_hex(cid)}
             )
-        if not logs:
-            raise AnchorError(f"checkpoint {cid} is stored but its event is missing")
-        log = logs[0]
-        receipt = self.w3.eth.get_transaction_receipt(log["transactionHash"])
-        return self._from_event(log, receipt["gasUsed"])
+            if not logs:
+                raise AnchorError(f"checkpoint {cid} is stored but its event is missing")
+            receipt = self.w3.eth.get_transaction_receipt(logs[0]["transactionHash"])
+        return self._from_event(logs[0], receipt["gasUsed"])
 
     def stored_or_none(self, cid: str) -> dict[str, Any] | None:
         with self._rpc():
@@ -228,7 +265,8 @@ class Registry:
 
     def stored(self, cid: str) -> dict[str, Any]:
         """The struct the contract stores, for checks that must not trust the event log."""
-        cp, parents = self.contract.functions.getCheckpoint(from_hex(cid)).call()
+        with self._rpc():
+            cp, parents = self.contract.functions.getCheckpoint(from_hex(cid)).call()
         keys = ("dataset_id", "run_id", "stage_hash", "shards_root", "manifest_hash",
                 "result_hash", "shard_count", "block_number", "passed", "committer")
         out = dict(zip(keys, cp, strict=True))
@@ -240,16 +278,19 @@ class Registry:
 
     def checkpoints(self, dataset_id: str | None = None) -> list[Checkpoint]:
         filters = {"datasetId": from_hex(dataset_id)} if dataset_id else {}
-        logs = self.contract.events.CheckpointCommitted().get_logs(
-            from_block=self.deploy_block, argument_filters=filters
-        )
+        with self._rpc():
+            logs = self.contract.events.CheckpointCommitted().get_logs(
+                from_block=self.deploy_block, argument_filters=filters
+            )
         return [self._from_event(log, None) for log in logs]
 
     def verify_leaf(self, cid: str, proof: list[bytes], leaf: bytes) -> bool:
-        return self.contract.functions.verifyLeaf(from_hex(cid), proof, leaf).call()
+        with self._rpc():
+            return self.contract.functions.verifyLeaf(from_hex(cid), proof, leaf).call()
 
     def block_number(self) -> int:
-        return self.w3.eth.block_number
+        with self._rpc():
+            return self.w3.eth.block_number
 
     def confirmations(self, block_number: int) -> int:
         return max(0, self.block_number() - block_number + 1)

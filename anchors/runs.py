@@ -6,7 +6,7 @@ default gate deny with that reason instead of silently falling back to an older 
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from laas.anchors.canonical import name_id
@@ -19,6 +19,7 @@ from laas.errors import LaasError
 # Canonical JSON sorts keys, so created_at is the first field: its head is enough to order runs.
 _CREATED = re.compile(rb'^\{"created_at":"([^"]{10,40})"')
 _NEVER = datetime.min.replace(tzinfo=UTC)
+CLOCK_SKEW = timedelta(minutes=10)  # between the machine that ran and the chain's clock
 
 
 def _created_at(uri: str) -> datetime:
@@ -42,7 +43,15 @@ def latest_run(registry: Registry, dataset: str, store: Any = None
     first = {rid: stages.get("raw") or min(stages.values(), key=lambda c: c.block_number)
              for rid, stages in runs.items()}
     created = {rid: _created_at(cp.manifest_uri) for rid, cp in first.items()}
-    newest = max(runs, key=lambda rid: (created[rid], first[rid].block_number))
+    checked: set[str] = set()
+    while True:  # a run cannot be created after its first commit landed: check the claim
+        newest = max(runs, key=lambda rid: (created[rid], first[rid].block_number))
+        if newest in checked:
+            break
+        checked.add(newest)
+        landed = _block_time(registry, first[newest].block_number)
+        if landed is not None and created[newest] > landed + CLOCK_SKEW:
+            created[newest] = landed
     # A run committed later that claims an earlier creation must prove it (its raw manifest
     # must hash to what the chain holds), or nobody can tell which run is the latest.
     for cp in first.values():
@@ -64,6 +73,14 @@ def latest_run(registry: Registry, dataset: str, store: Any = None
                       f"{dataset} --run {name}` or `laas run {dataset} --run {name}` "
                       "finishes it, or gate an older run with --run")
     return stages["validated"], None
+
+
+def _block_time(registry: Registry, block: int) -> datetime | None:
+    try:
+        ts = registry.w3.eth.get_block(block)["timestamp"]
+    except Exception:  # a node that forgot the block: the claim cannot be checked
+        return None
+    return datetime.fromtimestamp(ts, UTC)
 
 
 def _run_name(cp: Checkpoint) -> str:

@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from laas.anchors.attest import Attestation
 from laas.anchors.canonical import keccak256, to_hex
-from laas.anchors.models import StageManifest, name_problem
+from laas.anchors.models import STAGES, StageManifest, name_problem
 from laas.anchors.storage import open_uri, redact, url_to_fs
 from laas.errors import ConfigError, HashMismatch, LaasError
 
@@ -51,11 +51,22 @@ class ArtifactStore:
         uri = f"{self._dir_of(manifest)}/{manifest_name(manifest.manifest_hash)}"
         fs, path = url_to_fs(uri)
         fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        tmp = f"{path}.tmp"
-        with fs.open(tmp, "wb") as f:  # write then rename: a reader never sees half a manifest
-            f.write(data)
-        fs.mv(tmp, path)
+        write_replacing(fs, path, data)
         return uri
+
+    def check_links(self, dataset: str, run: str) -> None:
+        """Refuse a run folder of a local store reached through a symbolic link: anyone with
+        write access to the store could point it at files outside it (the committer key)."""
+        import os
+
+        fs, root = url_to_fs(self.root)
+        if fs.protocol not in ("file", ("file", "local")):
+            return  # object stores have no links
+        for here in [f"{root}/{dataset}", f"{root}/{dataset}/{run}",
+                     *(f"{root}/{dataset}/{run}/{stage}" for stage in STAGES)]:
+            if os.path.islink(here):
+                raise ConfigError(f"{here} in the artifact store is a symbolic link; laas does "
+                                  "not follow links there: remove it and rerun")
 
     def find_manifests(self, dataset: str, run: str, stage: str) -> list[str]:
         """The manifests found for the stage (written by earlier attempts, or by anyone with
@@ -73,9 +84,8 @@ class ArtifactStore:
         return sorted(n for n in names if name_problem("run", n) is None)
 
     def write_attestation(self, manifest: StageManifest, att: Attestation) -> None:
-        with open_uri(f"{self._dir_of(manifest)}/attest-{manifest.manifest_hash[2:]}.json",
-                      "w") as f:
-            f.write(att.model_dump_json())
+        fs, path = url_to_fs(f"{self._dir_of(manifest)}/attest-{manifest.manifest_hash[2:]}.json")
+        write_replacing(fs, path, att.model_dump_json().encode())
 
     def attestation(self, manifest: StageManifest) -> Attestation | None:
         """The stored attestation of a manifest, if any (its signer is recovered, not read)."""
@@ -96,9 +106,10 @@ class ArtifactStore:
     def record_sent(self, manifest: StageManifest, tx_hash: str, raw: bytes | None) -> None:
         """Note a transaction sent for the manifest before its receipt is awaited. The signed
         raw transaction is public once broadcast; keeping it lets a resume rebroadcast it."""
-        with open_uri(f"{self._dir_of(manifest)}/sent-{tx_hash}.json", "w") as f:
-            json.dump({"tx_hash": tx_hash, "raw": raw.hex() if raw else None,
-                       "manifest_hash": manifest.manifest_hash, "sent_at": time.time()}, f)
+        fs, path = url_to_fs(f"{self._dir_of(manifest)}/sent-{tx_hash}.json")
+        write_replacing(fs, path, json.dumps(
+            {"tx_hash": tx_hash, "raw": raw.hex() if raw else None,
+             "manifest_hash": manifest.manifest_hash, "sent_at": time.time()}).encode())
 
     def sent(self, manifest: StageManifest) -> list[tuple[str, bytes | None]]:
         """Transactions an earlier attempt sent for this manifest, oldest first (a fee bump
@@ -107,17 +118,33 @@ class ArtifactStore:
         fs.invalidate_cache(path)
         recs = []
         for p in fs.glob(f"{path}/sent-*.json"):
-            with fs.open(p, "r") as f:
-                rec = json.load(f)
-            if rec["manifest_hash"] == manifest.manifest_hash:
-                recs.append(rec)
-        return [(r["tx_hash"], bytes.fromhex(r["raw"]) if r["raw"] else None)
-                for r in sorted(recs, key=lambda r: r.get("sent_at", 0))]
+            try:  # notes are in the untrusted store: a malformed one is no note at all
+                with fs.open(p, "r") as f:
+                    rec = json.load(f)
+                if rec["manifest_hash"] == manifest.manifest_hash:
+                    recs.append((float(rec.get("sent_at", 0)), str(rec["tx_hash"]),
+                                 bytes.fromhex(rec["raw"]) if rec["raw"] else None))
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                continue
+        return [(tx, raw) for _, tx, raw in sorted(recs, key=lambda r: r[0])]
 
     def clear_sent(self, manifest: StageManifest) -> None:
         fs, path = url_to_fs(self._dir_of(manifest))
         for p in fs.glob(f"{path}/sent-*.json"):
             fs.rm(p)
+
+
+def write_replacing(fs: object, path: str, data: bytes) -> None:
+    """Write to a fresh, unpredictable temporary name, then rename over `path`: a reader never
+    sees half a file, and a symbolic link someone planted at `path` is replaced, not followed
+    (renaming over a link replaces the link)."""
+    import secrets
+
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)  # type: ignore[attr-defined]
+    tmp = f"{path}.{secrets.token_hex(8)}.tmp"
+    with fs.open(tmp, "wb") as f:  # type: ignore[attr-defined]
+        f.write(data)
+    fs.mv(tmp, path)  # type: ignore[attr-defined]
 
 
 def read_manifest(uri: str, expected_hash: str | None = None) -> StageManifest:

@@ -15,7 +15,7 @@ from laas.anchors.canonical import from_hex, to_hex
 from laas.anchors.hashing import hash_stream, rehash_parquet
 from laas.anchors.index import LineageIndex
 from laas.anchors.merkle import verify
-from laas.anchors.models import STAGE_ORDER
+from laas.anchors.models import STAGE_ORDER, checkpoint_id
 from laas.anchors.provenance import Proven, prove_checkpoint, prove_lineage
 from laas.anchors.registry import Registry
 from laas.anchors.storage import open_uri
@@ -81,11 +81,29 @@ def verify_shard(registry: Registry, index: LineageIndex, path: str) -> ShardPro
     chain = prove_lineage(registry, prove_checkpoint(registry, start["checkpoint_id"]))
     proofs = [_prove_stage(registry, p, key, digest if n == 0 else None)
               for n, p in enumerate(chain)]
-    validated = next((p for p in chain if p.stage == "validated"), None)
+    validated = next((p for p in chain if p.stage == "validated"), None) \
+        or _validated_after(registry, chain[0], key)
     return ShardProof(file=str(path), content_hash=digest, dataset=chain[0].manifest.dataset,
                       run=chain[0].manifest.run, key=key, stages=tuple(proofs),
                       validated_run=validated.manifest.run if validated else None,
                       passed=bool(validated.stored["passed"]) if validated else None)
+
+
+def _validated_after(registry: Registry, start: Proven, key: str) -> Proven | None:
+    """For a raw or normalized file: its run's validated checkpoint (ids are derived, so it is
+    found on chain, not in the index), which must accept the shard; None if there is none."""
+    m = start.manifest
+    cid = checkpoint_id(m.dataset_id, m.run_id, "validated")
+    if registry.stored_or_none(cid) is None:
+        return None
+    validated = prove_checkpoint(registry, cid)
+    prove_lineage(registry, validated)
+    entry = next((s for s in validated.manifest.shards if s.key == key), None)
+    if entry is None or entry.leaf is None:
+        why = f": {entry.reason}" if entry is not None and entry.reason else ""
+        raise HashMismatch(f"shard {key} was set aside at the validated stage of run "
+                           f"{m.run}{why}")
+    return validated
 
 
 def _prove_stage(registry: Registry, p: Proven, key: str, want_hash: str | None) -> StageProof:

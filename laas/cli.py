@@ -368,15 +368,18 @@ def verify(
     except HashMismatch as e:
         out.print(f"[red]NOT PROVEN[/] {shard_file}: {e}")
         raise typer.Exit(1) from None
-    failed = proof.passed is False
+    failed = proof.passed is not True  # proven, but only a passed validated stage is a yes
     if as_json:
         print(proof.model_dump_json(indent=2))
         raise typer.Exit(1 if failed else 0)
     out.print(f"[green]PROVEN[/] {shard_file}: shard {proof.key} of {proof.dataset}, "
               f"run {proof.run}, content {proof.content_hash}")
-    if failed:
+    if proof.passed is False:
         out.print(f"[red]but run {proof.validated_run} did NOT pass validation[/]: the gate "
                   "denies it; do not train on it")
+    elif proof.passed is None:
+        out.print(f"[yellow]but run {proof.run} has no validated checkpoint on chain[/] (not "
+                  "validated yet, or pending anchor): do not train on it yet")
     for s in proof.stages:
         out.print(f"  {s.stage:<11} leaf {s.leaf[:18]}… proof of {len(s.proof)} hashes → root "
                   f"{s.shards_root[:18]}… (checkpoint {s.checkpoint_id[:18]}…, block "
@@ -515,6 +518,19 @@ def _set_role(account: str, grant: bool) -> None:
     out.print(f"{address} {'has' if reg.is_committer(address) else 'lacks'} the committer role")
 
 
+def _scrub(text: str) -> str:
+    """Messages from libraries may echo a URL with credentials in it (an RPC provider's key,
+    user:password@): every URL is shown as scheme://host:port only."""
+    import re
+
+    from laas.anchors.storage import redact_url
+
+    text = text.splitlines()[0] if text else text  # one error, one line
+    return re.sub(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+",
+                  lambda m: redact_url(m.group(0)) if m.group(0).startswith(("http", "ws"))
+                  else m.group(0), text)
+
+
 def main() -> None:
     debug = "--debug" in sys.argv
     if debug:
@@ -524,7 +540,7 @@ def main() -> None:
     except LaasError as e:
         if debug:
             traceback.print_exc()
-        err.print(f"[red]error:[/] {e}")
+        err.print(f"[red]error:[/] {_scrub(str(e))}", markup=True, highlight=False)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted: rerun with the same --run to resume")
@@ -532,5 +548,6 @@ def main() -> None:
     except Exception as e:
         if debug:
             traceback.print_exc()
-        err.print(f"[red]error:[/] unexpected {type(e).__name__}: {e} (rerun with --debug)")
+        err.print(f"[red]error:[/] unexpected {type(e).__name__}: {_scrub(str(e))} "
+                  "(rerun with --debug)")
         sys.exit(2)

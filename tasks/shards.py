@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 import shutil
 import tempfile
 import zlib
@@ -70,15 +71,32 @@ def _describe(exc: BaseException) -> str:
     return redact(f"{type(exc).__name__}: {msg}")[:300]
 
 
-def hash_raw(key: str, uri: str, bad_status: str = "failed") -> ShardEntry:
-    """Raw stage: the bytes as they landed."""
+def hash_raw(key: str, uri: str, bad_status: str = "failed", *,
+             expect_table: str | None = None) -> ShardEntry:
+    """Raw stage: the bytes as they landed. With `expect_table` (a derived dataset's source:
+    a parent's shard the gate proved) the same bytes must also hash, as a table, to what the
+    gate proved, or the shard is set aside: a file swapped after the gate never enters."""
     try:
         with open_uri(uri) as f:
-            digest, size = hash_stream(f)
+            if expect_table is None:
+                digest, size = hash_stream(f)
+            else:
+                data = pa.py_buffer(f.read())
+                digest, size = hash_stream(pa.BufferReader(data))
+                if to_hex(rehash_parquet(pa.BufferReader(data))[0]) != expect_table:
+                    return ShardEntry(key=key, uri=uri, source_uri=uri, status=bad_status,
+                                      reason=f"shard {redact(uri)}: changed since the gate "
+                                             "proved its parent's shard; rerun")
     except Exception as e:  # any store's any error: recorded on the shard, never fatal to the run
         return ShardEntry(key=key, uri=uri, source_uri=uri, status=bad_status,
                           reason=f"shard {redact(uri)} unreadable: {_describe(e)}")
     return ShardEntry(key=key, uri=uri, source_uri=uri, byte_size=size, content_hash=to_hex(digest))
+
+
+def hash_parent_shard(key: str, uri: str, expect_table: str,
+                      bad_status: str = "failed") -> ShardEntry:
+    """hash_raw of a derived dataset's source, which must still be what the gate proved."""
+    return hash_raw(key, uri, bad_status, expect_table=expect_table)
 
 
 def _raw_batches(f: object, fmt: str, schema: pa.Schema, dialect: CsvDialect
@@ -243,9 +261,10 @@ def _write_normalized(raw: ShardEntry, spec: DatasetSpec, out: str,
                       bad_status: str) -> ShardEntry:
     fs, path = url_to_fs(out)
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    tmp = f"{path}.{secrets.token_hex(6)}.tmp"  # renamed over `path`: never follows a link
     hasher: TableHasher | None = None
     try:
-        with fs.open(path, "wb") as f:
+        with fs.open(tmp, "wb") as f:
             writer = None
             try:
                 for batch in iter_batches(raw.uri, spec, expect=raw.content_hash):
@@ -259,8 +278,9 @@ def _write_normalized(raw: ShardEntry, spec: DatasetSpec, out: str,
                     writer.close()
         if hasher is None or hasher.rows == 0:
             raise ShardReadError(f"shard {redact(raw.uri)}: empty (0 rows)")
+        fs.mv(tmp, path)
     except ShardReadError as e:
-        fs.rm(path)  # no half-written shard is left to be mistaken for a result
+        fs.rm(tmp)  # no half-written shard is left to be mistaken for a result
         return ShardEntry(key=raw.key, uri=raw.uri, source_uri=raw.source_uri,
                           status=bad_status, reason=str(e))
     return ShardEntry(key=raw.key, uri=out, source_uri=raw.source_uri, byte_size=hasher.size,
@@ -274,9 +294,14 @@ def validate(entry: ShardEntry, spec: DatasetSpec, bad_status: str, docs_dir: st
 
 
 def fresh_dir(uri: str) -> str:
-    """An empty folder at uri (what an interrupted attempt left there is removed)."""
+    """An empty folder at uri (what an interrupted attempt, or anyone with write access to the
+    store, left there is removed; a planted link is removed, not followed)."""
+    import os
+
     fs, path = url_to_fs(uri)
-    if fs.exists(path):
+    if fs.protocol in ("file", ("file", "local")) and os.path.islink(path):
+        os.unlink(path)
+    elif fs.exists(path):
         fs.rm(path, recursive=True)
     fs.makedirs(path, exist_ok=True)
     return uri
@@ -392,14 +417,19 @@ def verified_bytes(entry: ShardEntry) -> pa.Buffer:
 def _write_docs(docs_dir: str, keys: list[str], pages: list[str]) -> str:
     """One HTML file per GX run group: a shard's own page, or the page of the small shards
     validated together (named by their keys, so a rerun writes the same file)."""
+    from laas.anchors.store import write_replacing
+
     digest = keccak256("\n".join(keys).encode()).hex()[:16]
-    name = keys[0] if len(keys) == 1 else f"batch-{digest}"
-    docs_uri = f"{docs_dir}/{name}.html"
-    fs, path = url_to_fs(docs_uri)
-    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-    with fs.open(path, "w") as f:  # the pages of several row batches follow each other
-        f.write("\n".join(pages))
-    return docs_uri
+    page = "\n".join(pages).encode()  # the pages of several row batches follow each other
+    for name in ([keys[0]] if len(keys) == 1 else []) + [f"batch-{digest}"]:
+        docs_uri = f"{docs_dir}/{name}.html"
+        fs, path = url_to_fs(docs_uri)
+        try:
+            write_replacing(fs, path, page)
+            return docs_uri
+        except OSError:  # a shard name the store cannot hold as a file: the digest name can
+            continue
+    raise ShardReadError(f"Data Docs of {keys[0]}: cannot be written under {redact(docs_dir)}")
 
 
 def _validated(entry: ShardEntry, result: Any, docs_uri: str, bad_status: str) -> ShardEntry:

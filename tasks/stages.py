@@ -75,12 +75,15 @@ def raw_stage(spec: DatasetSpec, run: str, address: str) -> StageManifest:
     found, parents = derived_sources(spec) if spec.parents else (shardwork.discover(spec), ())
     if not found:
         raise ConfigError(f"dataset {spec.name}: no shard matches {spec.source_uri}")
-    entries = map_shards(shardwork.hash_raw, found, address=address, label="raw",
+    store = open_store(get_settings())
+    store.check_links(spec.name, run)
+    hash_fn = shardwork.hash_parent_shard if spec.parents else shardwork.hash_raw
+    entries = map_shards(hash_fn, found, address=address, label="raw",
                          batch_size=get_settings().batch_size, bad_status=_bad_status(spec))
     return _log(build_manifest(spec, run, "raw", entries, parents))
 
 
-def derived_sources(spec: DatasetSpec) -> tuple[list[tuple[str, str]], tuple[str, ...]]:
+def derived_sources(spec: DatasetSpec) -> tuple[list[tuple[str, str, str]], tuple[str, ...]]:
     """A derived dataset's sources: every parent gated in full (latest run; each shard
     re-hashed and proven against the chain) and its shards, keyed PARENT/KEY; the parents'
     validated checkpoints become the raw checkpoint's parents."""
@@ -92,8 +95,8 @@ def derived_sources(spec: DatasetSpec) -> tuple[list[tuple[str, str]], tuple[str
         if not verdict.allowed:
             raise ConfigError(f"dataset {spec.name}: parent {name} does not pass the gate "
                               f"({verdict.reason}); fix or re-run {name} first")
-        found += [(f"{name}/{key}", uri) for key, uri in
-                  zip(verdict.keys, verdict.shards, strict=True)]
+        found += [(f"{name}/{key}", uri, table_hash) for key, uri, table_hash in
+                  zip(verdict.keys, verdict.shards, verdict.hashes, strict=True)]
         parents.append(verdict.checkpoint.checkpoint_id)
     return sorted(found), tuple(parents)
 
@@ -103,7 +106,9 @@ def normalize_stage(spec: DatasetSpec, run: str, raw: StageManifest, parent: str
                     address: str) -> StageManifest:
     if (done := _resume(spec, run, "normalized")) is not None:
         return done
-    out_dir = open_store(get_settings()).stage_dir(spec.name, run, "normalized")
+    store = open_store(get_settings())
+    store.check_links(spec.name, run)
+    out_dir = store.stage_dir(spec.name, run, "normalized")
     clashes = shardwork.name_clashes(raw.shards)
     todo = [shardwork.set_aside(e, clashes[e.key], _bad_status(spec)) if e.key in clashes else e
             for e in raw.shards]
@@ -118,7 +123,10 @@ def validate_stage(spec: DatasetSpec, run: str, normalized: StageManifest, paren
                    address: str) -> StageManifest:
     if (done := _resume(spec, run, "validated")) is not None:
         return done
-    stage_dir = open_store(get_settings()).stage_dir(spec.name, run, "validated")
+    store = open_store(get_settings())
+    store.check_links(spec.name, run)
+    stage_dir = store.stage_dir(spec.name, run, "validated")
+    shardwork.fresh_dir(f"{stage_dir}/docs")  # nothing left or planted there is kept
     suite = spec.suite
     dataset_check = suite.max_dataset_duplicate_rate is not None and bool(suite.text_hash_of)
     hashes_dir = shardwork.fresh_dir(f"{stage_dir}/text-hashes") if dataset_check else None

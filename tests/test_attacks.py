@@ -451,3 +451,141 @@ def _mutate(ws: Workspace, rnd: random.Random, root: Path, store: ArtifactStore,
                 pm = read_manifest(uri)
                 store.write_attestation(pm, attest(Account.from_key(key), pm.manifest_hash))
     return kind, None
+
+
+# -- holes found by a red-team pass ------------------------------------------------------------
+
+def test_planted_transaction_notes_are_never_broadcast_and_junk_ones_stop_nothing(ws) -> None:
+    """sent-*.json notes live in the store: one carrying a transaction somebody else signed
+    (anvil's public dev key granting itself the committer role) is ignored, a malformed one
+    is skipped, and the run commits its own stages."""
+    from eth_account import Account
+    from web3 import Web3
+
+    from laas.anchors.ledger import open_reader
+    from laas.anchors.registry import COMMITTER_ROLE
+    from laas.settings import Settings
+
+    settings = Settings(home=ws.root / ".laas", anvil_port=ws.port)
+    reg = open_reader(settings)
+    dev = Account.from_key(ANVIL_KEY_0)
+    tx = reg.contract.functions.grantRole(COMMITTER_ROLE, dev.address).build_transaction({
+        "from": dev.address, "nonce": reg.w3.eth.get_transaction_count(dev.address),
+        "chainId": reg.w3.eth.chain_id, "gas": 200_000,
+        "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9})
+    raw = bytes(dev.sign_transaction(tx).raw_transaction)
+    tx_hash = Web3.to_hex(Web3.keccak(raw))
+    for stage in ("raw", "normalized", "validated"):
+        folder = Path(ws.store.root) / "atk" / "notes-1" / stage
+        folder.mkdir(parents=True, exist_ok=True)
+        # The note must name the manifest the run will write: plant it for any hash by
+        # rewriting it as soon as the manifest appears is racy; a junk note and a wildcard
+        # one are what an attacker can prepare in advance.
+        (folder / "sent-0xjunk.json").write_text("{not json")
+        (folder / f"sent-{tx_hash}.json").write_text(json.dumps(
+            {"tx_hash": tx_hash, "raw": raw.hex(), "manifest_hash": "*", "sent_at": 0}))
+    r = ws.laas("run", "atk", "--run", "notes-1", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not reg.is_committer(dev.address)
+    # And when the note does name the manifest: resume ignores the foreign transaction.
+    from laas.anchors.anchoring import store_manifest
+    from laas.anchors.registry import Registry
+
+    m = genuine(ws)["raw"].model_copy(update={"run": "notes-2", "run_id": name_id("notes-2")})
+    store_manifest(settings, m)
+    ws.store.record_sent(m, tx_hash, raw)
+    done = ws.laas("anchor", "--resume", "atk", "--run", "notes-2", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)[0]["action"] == "committed"
+    assert not reg.is_committer(dev.address)
+    assert isinstance(reg, Registry)
+
+
+def test_verify_does_not_prove_a_shard_the_validated_stage_set_aside(ws) -> None:
+    bad = [dict(r, license="proprietary-scraped") for r in rows(601, 20, seed=601)]
+    ws.add_dataset("atk-q", {"a.jsonl": _jsonl(600), "b.jsonl": "\n".join(
+        json.dumps(r) for r in bad).encode()}, on_failure="quarantine")
+    assert ws.laas("run", "atk-q").returncode == 0
+    raw_file = ws.root / "datasets" / "atk-q" / "b.jsonl"
+    v = ws.laas("verify", str(raw_file))
+    assert v.returncode == 1 and "set aside at the validated stage" in v.stdout, v.stdout
+    assert ws.laas("verify", str(ws.root / "datasets" / "atk-q" / "a.jsonl")).returncode == 0
+
+
+def test_a_link_planted_in_the_store_never_redirects_a_write(ws) -> None:
+    key = ws.root / ".laas" / "chain" / "committer.key"
+    before = key.read_bytes()
+    folder = Path(ws.store.root) / "atk" / "linked" / "normalized"
+    folder.mkdir(parents=True)
+    (folder / "s0.jsonl.parquet").symlink_to(key)
+    docs = Path(ws.store.root) / "atk" / "linked" / "validated"
+    docs.mkdir(parents=True)
+    (docs / "docs").write_text("a file where a folder goes")
+    r = ws.laas("run", "atk", "--run", "linked", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert key.read_bytes() == before and not (folder / "s0.jsonl.parquet").is_symlink()
+    os.symlink(ws.root / ".laas" / "chain", Path(ws.store.root) / "atk" / "linked-2")
+    r = ws.laas("run", "atk", "--run", "linked-2")
+    assert r.returncode == 2 and "symbolic link" in r.stderr, r.stdout + r.stderr
+    assert key.read_bytes() == before
+
+
+def test_a_derived_source_swapped_after_its_gate_is_set_aside(ws, tmp_path) -> None:
+    from laas.tasks.shards import hash_parent_shard
+
+    shard = genuine(ws)["validated"].accepted[0]
+    copy = tmp_path / "parent.parquet"
+    shutil.copy(shard.uri, copy)
+    assert hash_parent_shard("p/x", str(copy), shard.content_hash).status == "ok"
+    poison_file(ws, copy)
+    entry = hash_parent_shard("p/x", str(copy), shard.content_hash, "quarantined")
+    assert entry.status == "quarantined" and "changed since the gate" in entry.reason
+
+
+def test_a_failing_rpc_endpoint_never_shows_its_credentials(ws) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Broken(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.send_response(500)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Broken)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://user:S3CRETPASS@127.0.0.1:{server.server_port}/v2/APIKEY123"
+        env = {**ws.env, "LAAS_RPC_URL": url,
+               "LAAS_REGISTRY_ADDRESS": "0x" + "11" * 20}
+        for args in (("gate", "atk"), ("chain", "status"), ("verify", __file__)):
+            r = ws.laas(*args, env=env)
+            text = r.stdout + r.stderr
+            assert r.returncode != 0 and "S3CRETPASS" not in text and "APIKEY" not in text, text
+    finally:
+        server.shutdown()
+
+
+def test_a_run_claiming_a_future_creation_does_not_outrank_a_newer_one(ws) -> None:
+    """A committed run whose manifests claim 2099 cannot be newer than its own commit: a run
+    created after that commit is the latest."""
+    from datetime import UTC, datetime
+
+    from laas.anchors.anchoring import commit_manifest, store_manifest
+    from laas.anchors.ledger import open_registry
+    from laas.settings import Settings
+
+    settings = Settings(home=ws.root / ".laas", anvil_port=ws.port)
+    reg = open_registry(settings, start_local=False)
+    real, parent = genuine(ws), ()
+    future = datetime(2099, 1, 1, tzinfo=UTC)
+    for stage in ("raw", "normalized", "validated"):
+        m = real[stage].model_copy(update={"run": "from-2099", "run_id": name_id("from-2099"),
+                                           "parents": parent, "created_at": future})
+        commit_manifest(settings, m, store_manifest(settings, m), reg)
+        parent = (m.checkpoint_id,)
+    assert ws.laas("run", "atk", "--run", "after-2099").returncode == 0
+    r = ws.laas("gate", "atk", "--json")
+    assert json.loads(r.stdout)["run"] == "after-2099", r.stdout

@@ -21,7 +21,6 @@ from laas.anchors.canonical import name_id, to_hex
 from laas.anchors.localchain import LocalChain
 from laas.anchors.models import ShardEntry, StageManifest, stage_root
 from laas.anchors.store import ArtifactStore
-from laas.settings import Settings
 from tests.conftest import LAAS, SAMPLE, Workspace, free_port
 
 # anvil's first dev account: a public test key, the registry's admin and committer here
@@ -34,15 +33,19 @@ class Remote(Workspace):
 
     def __init__(self, root: Path) -> None:
         super().__init__(root)
-        from laas.anchors.ledger import open_registry
+        from eth_account import Account
+
+        from laas.anchors.registry import Registry
+        from laas.anchors.wallet import Sender
 
         self.node = LocalChain(root / "node", free_port())
         self.node.up()
-        registry = open_registry(Settings(home=root / "node", anvil_port=self.node.port))
         self.w3 = Web3(Web3.HTTPProvider(self.node.url))
+        # Deployed as `laas chain deploy` does on a remote chain: the key is admin and committer.
+        address, deploy_block = Registry.deploy(self.w3, Sender(account=Account.from_key(KEY)))
         self.env.update({
-            "LAAS_RPC_URL": self.node.url, "LAAS_REGISTRY_ADDRESS": registry.address,
-            "LAAS_REGISTRY_DEPLOY_BLOCK": str(registry.deploy_block), "LAAS_PRIVATE_KEY": KEY,
+            "LAAS_RPC_URL": self.node.url, "LAAS_REGISTRY_ADDRESS": address,
+            "LAAS_REGISTRY_DEPLOY_BLOCK": str(deploy_block), "LAAS_PRIVATE_KEY": KEY,
             "LAAS_ANCHOR_ATTEMPTS": "2", "LAAS_ANCHOR_BACKOFF": "0.5", "LAAS_TX_TIMEOUT": "60",
         })
         self.store = ArtifactStore(str(root / ".laas" / "artifacts"))

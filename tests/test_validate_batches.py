@@ -112,3 +112,12 @@ def test_suite_hash_commits_to_the_regex_dialect_only_where_a_regex_runs() -> No
     with_dialect = SUITE.model_dump()
     assert with_dialect["regex_dialect"] == "re2"
     assert SuiteSpec.model_validate(with_dialect) == SUITE
+
+
+def test_a_pooled_gx_check_that_cannot_run_fails_every_shard_as_alone() -> None:
+    spec = SuiteSpec(name="j", expectations=(ExpectationSpec(
+        type="expect_column_values_to_be_json_parseable", kwargs={"column": "absent"}),))
+    shards = [pd.DataFrame({"j": ["{}", "{", "[]"]}) for _ in range(2)]
+    pooled = validate_pooled(["a", "b"], [3, 3], pd.concat(shards, ignore_index=True), spec)
+    assert [r.success for r in pooled] == [False, False]
+    assert pooled == [validate_frame(k, df, spec) for k, df in zip("ab", shards, strict=True)]

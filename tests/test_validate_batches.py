@@ -121,3 +121,10 @@ def test_a_pooled_gx_check_that_cannot_run_fails_every_shard_as_alone() -> None:
     pooled = validate_pooled(["a", "b"], [3, 3], pd.concat(shards, ignore_index=True), spec)
     assert [r.success for r in pooled] == [False, False]
     assert pooled == [validate_frame(k, df, spec) for k, df in zip("ab", shards, strict=True)]
+
+
+def test_a_pandas_frame_arrow_cannot_type_is_still_validated_by_gx() -> None:
+    spec = SuiteSpec(name="m", expectations=(ExpectationSpec(
+        type="expect_column_values_to_not_be_null", kwargs={"column": "x"}),))
+    (o,) = validate_frame("m", pd.DataFrame({"x": [1, "a", None]}, dtype=object), spec).outcomes
+    assert (o.success, o.unexpected_count) == (False, 1)

@@ -11,9 +11,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from laas.validators.outcomes import EXAMPLES
 from laas.validators.spec import SuiteSpec
 
-EXAMPLES = 3
 ROW_COLUMN = "_laas_row"  # a row's position in the pooled frame: how GX's answers map back
 
 

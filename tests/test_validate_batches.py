@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from laas.datasets.make_sample import rows
 from laas.validators.gx_suite import validate_frame, validate_pooled
@@ -128,3 +129,11 @@ def test_a_pandas_frame_arrow_cannot_type_is_still_validated_by_gx() -> None:
         type="expect_column_values_to_not_be_null", kwargs={"column": "x"}),))
     (o,) = validate_frame("m", pd.DataFrame({"x": [1, "a", None]}, dtype=object), spec).outcomes
     assert (o.success, o.unexpected_count) == (False, 1)
+
+
+@pytest.mark.parametrize("texts", [[], [""], [None], ["   "], ["\x1c a \x1f"], ["A\tB\n\nC  "],
+                                   ["é  É"], ["x" * 10, None, "  Y  "]])
+def test_text_hashes_of_edge_rows_are_the_row_by_row_definition(texts: list) -> None:
+    want = [text_hash([t]) for t in texts]
+    assert text_hashes([texts]) == want
+    assert text_hashes([pa.array(["pad", *texts], pa.string()).slice(1)]) == want

@@ -83,16 +83,14 @@ def _ascii_normalized(arr: pa.LargeStringArray) -> pa.Array:
     return pc.utf8_trim(flat, " ")
 
 
-def _fresh_text(col: object) -> pa.Array:
-    """The column as one large_string array in buffers of its own. pyarrow 26's ascii_lower
-    and ascii_upper give invalid arrays for a slice whose offsets do not start at zero (a
-    frame concatenated from sliced frames, a table slice), so the values are copied first:
-    one memcpy, against a crash or wrong hashes."""
+def _as_text(col: object) -> pa.LargeStringArray:
+    """A column (pandas Series, list, Arrow array of any string type) as one large_string
+    array; it may be a slice (_ascii_normalized reads offsets as they are, where pyarrow 26's
+    ascii_lower misreads a slice whose offsets do not start at zero)."""
     if not isinstance(col, pa.Array | pa.ChunkedArray):
         col = pa.array(col, type=pa.large_string(), from_pandas=True)
-    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
-    return pa.concat_arrays([pa.array([], pa.large_string()),
-                             *(c.cast(pa.large_string()) for c in chunks)])
+    col = col.cast(pa.large_string())
+    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
 
 
 def text_hashes(columns: list) -> list[str]:
@@ -106,7 +104,7 @@ def text_hash_array(columns: list) -> pa.StringArray:
     Python; no Python object per row but the BLAKE3 call itself."""
     parts = []
     for col in columns:
-        arr = _fresh_text(col).fill_null("")
+        arr = _as_text(col).fill_null("")
         fast = _ascii_normalized(arr)
         other = pc.invert(pc.string_is_ascii(arr))
         if pc.any(other).as_py():  # only those rows become Python strings

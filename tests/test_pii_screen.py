@@ -32,6 +32,10 @@ NOT_PII = [
     "x = 1234567", "port 8080", "epoch 1700000000 s", "1,234,567,890", "commit a1b2c3d",
     "call 555-0100", "+1.2.3", "12:30:45.123456", "uuid 123e4567-e89b-12d3-a456-426614174000",
     "-0.5e-10", "chmod 0755 file",
+    # from real documentation (Debian changelogs, package docs)
+    "Mon, 01 Jan 2001 12:00:00 +1000", "commit 2419619759d3", "object 012512769f00",
+    "INT64_MAX is 9223372036854775807", "00000000 00000001 00000002", "mask 0101000000",
+    "?v=20160419091055.", "id=111352423504277&x", "ISBN 9783161484100",
 ]
 SUITE = instruction_corpus(required=("prompt",), text_columns=("prompt",), clean_text="off")
 

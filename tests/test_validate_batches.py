@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
 from laas.datasets.make_sample import rows
 from laas.validators.gx_suite import validate_frame, validate_pooled
@@ -112,3 +113,27 @@ def test_suite_hash_commits_to_the_regex_dialect_only_where_a_regex_runs() -> No
     with_dialect = SUITE.model_dump()
     assert with_dialect["regex_dialect"] == "re2"
     assert SuiteSpec.model_validate(with_dialect) == SUITE
+
+
+def test_a_pooled_gx_check_that_cannot_run_fails_every_shard_as_alone() -> None:
+    spec = SuiteSpec(name="j", expectations=(ExpectationSpec(
+        type="expect_column_values_to_be_json_parseable", kwargs={"column": "absent"}),))
+    shards = [pd.DataFrame({"j": ["{}", "{", "[]"]}) for _ in range(2)]
+    pooled = validate_pooled(["a", "b"], [3, 3], pd.concat(shards, ignore_index=True), spec)
+    assert [r.success for r in pooled] == [False, False]
+    assert pooled == [validate_frame(k, df, spec) for k, df in zip("ab", shards, strict=True)]
+
+
+def test_a_pandas_frame_arrow_cannot_type_is_still_validated_by_gx() -> None:
+    spec = SuiteSpec(name="m", expectations=(ExpectationSpec(
+        type="expect_column_values_to_not_be_null", kwargs={"column": "x"}),))
+    (o,) = validate_frame("m", pd.DataFrame({"x": [1, "a", None]}, dtype=object), spec).outcomes
+    assert (o.success, o.unexpected_count) == (False, 1)
+
+
+@pytest.mark.parametrize("texts", [[], [""], [None], ["   "], ["\x1c a \x1f"], ["A\tB\n\nC  "],
+                                   ["é  É"], ["x" * 10, None, "  Y  "]])
+def test_text_hashes_of_edge_rows_are_the_row_by_row_definition(texts: list) -> None:
+    want = [text_hash([t]) for t in texts]
+    assert text_hashes([texts]) == want
+    assert text_hashes([pa.array(["pad", *texts], pa.string()).slice(1)]) == want

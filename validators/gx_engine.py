@@ -11,9 +11,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from laas.validators.outcomes import EXAMPLES
 from laas.validators.spec import SuiteSpec
 
-EXAMPLES = 3
 ROW_COLUMN = "_laas_row"  # a row's position in the pooled frame: how GX's answers map back
 
 
@@ -154,10 +154,15 @@ def run_pooled(lengths: list[int], frame: pd.DataFrame, spec: SuiteSpec, only: t
     out: list[dict[int, GxOutcome]] = [{} for _ in lengths]
     for i in only:
         e = spec.expectations[i]
+        col = e.kwargs.get("column")
+        raised = (by_index[i].exception_info or {}).get("raised_exception")
+        if raised or col not in frame:  # GX could not run it (a missing column, say): failed
+            for shard in out:
+                shard[i] = GxOutcome(False, None, [])
+            continue
         rows = np.array(sorted(int(w[ROW_COLUMN]) for w in
                                (by_index[i].result or {}).get("unexpected_index_list") or []),
                         dtype=np.int64)
-        col = e.kwargs["column"]
         counted = np.ones(len(frame), bool) if e.type == "expect_column_values_to_not_be_null" \
             else frame[col].notna().to_numpy()
         bad = np.zeros(len(frame), bool)

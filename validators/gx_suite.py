@@ -17,7 +17,6 @@ import pyarrow as pa
 
 from laas.validators.arrow_exec import compile_check, run_check
 from laas.validators.gx_engine import (
-    EXAMPLES,
     ROW_WISE,
     build_suites,  # noqa: F401 - part of this module's interface
     render_docs,
@@ -25,12 +24,12 @@ from laas.validators.gx_engine import (
     run_pooled,
 )
 from laas.validators.mask_results import PARTIAL, Tally, gx_result, holds, suite_result
+from laas.validators.outcomes import EXAMPLES, merge, outcome, shard_result
 from laas.validators.regex_screen import scan_job, shared_scans
-from laas.validators.report import ExpectationOutcome, ShardValidation
+from laas.validators.report import ShardValidation
 from laas.validators.spec import SuiteSpec
 from laas.validators.text import TEXT_HASH_COLUMN, text_hash_array
 
-_MAX_TEXT = 60
 Batch = pa.Table | pa.RecordBatch | pd.DataFrame
 _UNIQUENESS = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
 
@@ -54,39 +53,6 @@ def with_text_hash(table: pa.Table, spec: SuiteSpec) -> pa.Table:
         return table
     hashes = text_hash_array([table.column(c) for c in spec.text_hash_of])
     return table.append_column(TEXT_HASH_COLUMN, hashes)
-
-
-def _plain(v: Any) -> Any:
-    if isinstance(v, str):
-        return v if len(v) <= _MAX_TEXT else v[:_MAX_TEXT] + "…"
-    if v is None or isinstance(v, bool | int | float):
-        return v
-    if isinstance(v, list | tuple):
-        return [_plain(x) for x in v]
-    if hasattr(v, "item"):  # numpy scalar
-        return _plain(v.item())
-    if isinstance(v, dict):
-        return {str(k): _plain(x) for k, x in v.items()}
-    return _plain(str(v))
-
-
-def _outcome(e: Any, success: bool, count: int | None, examples: list,
-             observed: Any = None) -> ExpectationOutcome:
-    return ExpectationOutcome(
-        type=e.type,
-        column=e.kwargs.get("column") or ",".join(e.kwargs.get("column_list", [])) or None,
-        severity=e.severity, success=success, unexpected_count=count,
-        examples=tuple(_plain(x) for x in examples[:EXAMPLES]), observed=_plain(observed))
-
-
-def _shard_result(key: str, outcomes: list[ExpectationOutcome]) -> ShardValidation:
-    success = all(o.success for o in outcomes if o.severity == "error")
-    return ShardValidation(key=key, success=success, outcomes=tuple(outcomes))
-
-
-def _shard_result(key: str, outcomes: list[ExpectationOutcome]) -> ShardValidation:
-    success = all(o.success for o in outcomes if o.severity == "error")
-    return ShardValidation(key=key, success=success, outcomes=tuple(outcomes))
 
 
 def _execute(table: pa.Table, spec: SuiteSpec, groups: np.ndarray | None
@@ -117,13 +83,10 @@ def _one(i: int, check: Any, table: pa.Table, groups: np.ndarray | None) -> dict
     return {i: run_check(check, table, groups)}
 
 
-def _run_gx(lengths: list[int], table: pa.Table, spec: SuiteSpec, rest: tuple[int, ...],
+def _run_gx(lengths: list[int], frame: pd.DataFrame, spec: SuiteSpec, rest: tuple[int, ...],
             docs: list[str] | None) -> list[dict]:
     """GX's verdicts on the expectations the executor left to it, per shard: in one pooled
     run when they are all row-wise, else shard by shard."""
-    if not rest:
-        return [{} for _ in lengths]
-    frame = table.to_pandas()
     if len(lengths) > 1 and all(spec.expectations[i].type in ROW_WISE for i in rest):
         return run_pooled(lengths, frame, spec, rest, docs)
     starts = np.cumsum([0, *lengths[:-1]])
@@ -134,8 +97,7 @@ def _run_gx(lengths: list[int], table: pa.Table, spec: SuiteSpec, rest: tuple[in
 def validate_frame(key: str, df: Batch, spec: SuiteSpec,
                    docs: list[str] | None = None) -> ShardValidation:
     """Validate one batch; with `docs`, append the GX Data Docs HTML page of each result."""
-    table = as_table(df)
-    return validate_pooled([key], [table.num_rows], table, spec, docs)[0]
+    return validate_pooled([key], [len(df)], df, spec, docs)[0]
 
 
 def validate_frames(parts: list[tuple[str, Batch]], spec: SuiteSpec,
@@ -154,7 +116,20 @@ def validate_pooled(keys: list[str], lengths: list[int], frame: Batch, spec: Sui
     """Shards already concatenated (`lengths` rows each, in order), validated in one pass:
     every mask is computed once for the whole pool and counted per shard, uniqueness is
     judged within each shard, and `mostly` per shard."""
-    return validate_tables(keys, lengths, as_table(frame), spec, docs)[0]
+    try:
+        table = as_table(frame)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # a pandas column Arrow cannot type (mixed
+        return _in_gx_only(keys, lengths, frame, spec, docs)  # objects): GX reads it as ever
+    return validate_tables(keys, lengths, table, spec, docs)[0]
+
+
+def _in_gx_only(keys: list[str], lengths: list[int], frame: pd.DataFrame, spec: SuiteSpec,
+                docs: list[str] | None) -> list[ShardValidation]:
+    if spec.text_hash_of and TEXT_HASH_COLUMN not in frame:
+        frame = frame.assign(**{TEXT_HASH_COLUMN: text_hash_array(
+            [frame[c] for c in spec.text_hash_of]).to_pylist()})
+    gx = _run_gx(lengths, frame, spec, tuple(range(len(spec.expectations))), docs)
+    return _combine(keys, lengths, spec, {}, gx)
 
 
 def validate_tables(keys: list[str], lengths: list[int], table: pa.Table, spec: SuiteSpec,
@@ -165,11 +140,18 @@ def validate_tables(keys: list[str], lengths: list[int], table: pa.Table, spec: 
     groups = np.repeat(np.arange(len(keys)), lengths) if len(keys) > 1 else None
     tallies, table = _execute(table, spec, groups)
     rest = tuple(i for i in range(len(spec.expectations)) if i not in tallies)
-    gx = _run_gx(lengths, table, spec, rest, docs)
+    gx = _run_gx(lengths, table.to_pandas(), spec, rest, docs) if rest else \
+        [{} for _ in keys]
     if docs is not None and tallies:
         docs.append(render_docs(suite_result(spec, [
             gx_result(spec.expectations[i], i, t.counts(0, table.num_rows, PARTIAL))
             for i, t in tallies.items()])))
+    return _combine(keys, lengths, spec, tallies, gx), table
+
+
+def _combine(keys: list[str], lengths: list[int], spec: SuiteSpec, tallies: dict[int, Tally],
+             gx: list[dict]) -> list[ShardValidation]:
+    """Each shard's outcomes, in spec order, from the executor's tallies and GX's verdicts."""
     bounds = np.cumsum([0, *lengths])
     results = []
     for n, key in enumerate(keys):
@@ -177,13 +159,13 @@ def validate_tables(keys: list[str], lengths: list[int], table: pa.Table, spec: 
         for i, e in enumerate(spec.expectations):
             if i in tallies:
                 c = tallies[i].counts(int(bounds[n]), int(bounds[n + 1]), EXAMPLES)
-                outcomes.append(_outcome(e, holds(e, c), c.unexpected, c.examples))
+                outcomes.append(outcome(e, holds(e, c), c.unexpected, c.examples))
             else:
                 g = gx[n][i]
-                outcomes.append(_outcome(e, g.success, g.unexpected_count, g.examples,
+                outcomes.append(outcome(e, g.success, g.unexpected_count, g.examples,
                                          g.observed))
-        results.append(_shard_result(key, outcomes))
-    return results, table
+        results.append(shard_result(key, outcomes))
+    return results
 
 
 def _key_columns(e: Any) -> list[str]:
@@ -217,23 +199,5 @@ def validate_batches(key: str, batches: Iterable[Batch], spec: SuiteSpec,
         masks = run_check(compile_check(e), full)
         if masks is not None:
             c = Tally(e, masks, full).counts(0, full.num_rows, EXAMPLES)
-            outcomes[i] = _outcome(e, holds(e, c), c.unexpected, c.examples)
-    return _shard_result(key, outcomes)
-
-
-def merge(parts: list[ShardValidation]) -> ShardValidation:
-    """One shard's result from its batches: counts add up, examples come from the first
-    batches that have them, an expectation holds only if it held in every batch."""
-    if len(parts) == 1:
-        return parts[0]
-    outcomes = []
-    for per_batch in zip(*(p.outcomes for p in parts), strict=True):
-        first = per_batch[0]
-        counts = [o.unexpected_count for o in per_batch if o.unexpected_count is not None]
-        examples = [x for o in per_batch for x in o.examples][:EXAMPLES]
-        outcomes.append(first.model_copy(update={
-            "success": all(o.success for o in per_batch),
-            "unexpected_count": sum(counts) if counts else None,
-            "examples": tuple(examples),
-        }))
-    return _shard_result(parts[0].key, outcomes)
+            outcomes[i] = outcome(e, holds(e, c), c.unexpected, c.examples)
+    return shard_result(key, outcomes)

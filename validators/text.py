@@ -17,28 +17,34 @@ TEXT_HASH_COLUMN = "_laas_text_hash"
 # backreferences, and \w \d \s would be ASCII-only. So the patterns spell their classes out
 # ([0-9], [A-Za-z], non-ASCII as a literal range) and mean the same in RE2 and in Python's re,
 # whether or not a batch holds non-ASCII text. Boundaries are consumed characters, e.g.
-# (?:^|[^0-9A-Za-z.]) for what a lookbehind would say. Not caught on purpose: version strings,
-# IP addresses, dates, hex hashes, decimals (a dot before a digit run is not a boundary),
-# hyphenated ISBNs; caught though not PII: bare 13-19 digit runs (an ISBN-13 without hyphens).
+# (?:^|[^0-9A-Za-z.]) for what a lookbehind would say; a digit run glued to letters (a hex
+# hash) or after a dot (a decimal, a version) is never a number here. Tuned on package
+# documentation and Debian changelogs: not caught are version strings, IP addresses, dates,
+# hex hashes and dumps, decimals, time-zone offsets (+1000), zero-padded ids, 64-bit limits,
+# ISBNs; still caught though not PII: a bare 10-digit number shaped like a North American one
+# (2147483647), legal citations shaped like phone numbers (252.227-7013).
 _NON_ASCII = "\u0080-\U0010ffff"  # literal characters: RE2 has no \u escape
-_NOT_IN_WORD = "(?:^|[^0-9A-Za-z.])"
-_NO_DIGIT_AFTER = "(?:[^0-9]|$)"
+_BEFORE = "(?:^|[^0-9A-Za-z.])"
+_AFTER = "(?:[^0-9A-Za-z]|$)"
 _LABEL = f"[A-Za-z0-9{_NON_ASCII}-]+"
+_ISSUER = "(?:2[2-7][0-9]{2}|[3-6][0-9]{3})"
 PII_PATTERNS = (
     # email addresses; any local part without spaces, controls or delimiters, so Unicode
     # ones (josé@, 山田@) are caught too
     f'[^\\x00-\\x20\\x7f@<>()\\[\\],;:"]+@{_LABEL}(?:\\.{_LABEL})*\\.[A-Za-z{_NON_ASCII}]{{2,}}',
     # phone numbers, North American: optional +1; area code and exchange never start 0 or 1
-    f"{_NOT_IN_WORD}(?:\\+?1[ .-]?)?(?:\\([2-9][0-9]{{2}}\\)|[2-9][0-9]{{2}})[ .-]?[2-9][0-9]{{2}}"
-    f"[ .-]?[0-9]{{4}}{_NO_DIGIT_AFTER}",
-    # phone numbers, international: +country code (maybe in brackets), then digit groups
+    f"{_BEFORE}(?:\\+?1[ .-]?)?(?:\\([2-9][0-9]{{2}}\\)|[2-9][0-9]{{2}})[ .-]?[2-9][0-9]{{2}}"
+    f"[ .-]?[0-9]{{4}}{_AFTER}",
+    # phone numbers, international: +country code (maybe in brackets), then at least three
+    # groups of digits (so +1000, a time-zone offset, is not one)
     f"(?:^|[^0-9A-Za-z])\\(?\\+[1-9][0-9]{{0,2}}\\)?[ .-]?(?:\\([0-9]{{1,4}}\\)[ .-]?)?"
-    f"[0-9]{{1,4}}(?:[ .-]?[0-9]{{2,8}}){{1,4}}{_NO_DIGIT_AFTER}",
-    # phone numbers, national with a trunk 0: 020 7946 0958, 030 1234567
-    f"{_NOT_IN_WORD}0[1-9][0-9]{{1,3}}[ /-]?[0-9]{{3,4}}[ -]?[0-9]{{3,4}}{_NO_DIGIT_AFTER}",
-    # card numbers: 13-19 digits bare, or grouped after a first group of four (Amex 4-6-5)
-    f"{_NOT_IN_WORD}(?:[0-9]{{13,19}}|[0-9]{{4}}(?:[ -]?[0-9]{{4}}){{2}}[ -]?[0-9]{{1,7}}"
-    f"|[0-9]{{4}}[ -]?[0-9]{{6}}[ -]?[0-9]{{5}}){_NO_DIGIT_AFTER}",
+    f"[0-9]{{1,4}}(?:[ .-]?[0-9]{{2,8}}){{2,4}}{_AFTER}",
+    # phone numbers, national with a trunk 0 and a separator: 020 7946 0958, 030 1234567
+    f"{_BEFORE}0[1-9][0-9]{{1,3}}[ /-][0-9]{{3,4}}[ -]?[0-9]{{3,4}}{_AFTER}",
+    # card numbers: 13-19 digits whose first four are an issuer's (2221-2720, 3-6...), bare
+    # or grouped after those four (Amex 4-6-5)
+    f"{_BEFORE}{_ISSUER}(?:[0-9]{{9,15}}|(?:[ -]?[0-9]{{4}}){{2}}[ -]?[0-9]{{1,7}}"
+    f"|[ -]?[0-9]{{6}}[ -]?[0-9]{{5}}){_AFTER}",
 )
 # U+FFFD written as the character, not as \ufffd: RE2 has no \u escape.
 CONTROL_OR_REPLACEMENT = "[\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\ufffd]"
@@ -83,16 +89,14 @@ def _ascii_normalized(arr: pa.LargeStringArray) -> pa.Array:
     return pc.utf8_trim(flat, " ")
 
 
-def _fresh_text(col: object) -> pa.Array:
-    """The column as one large_string array in buffers of its own. pyarrow 26's ascii_lower
-    and ascii_upper give invalid arrays for a slice whose offsets do not start at zero (a
-    frame concatenated from sliced frames, a table slice), so the values are copied first:
-    one memcpy, against a crash or wrong hashes."""
+def _as_text(col: object) -> pa.LargeStringArray:
+    """A column (pandas Series, list, Arrow array of any string type) as one large_string
+    array; it may be a slice (_ascii_normalized reads offsets as they are, where pyarrow 26's
+    ascii_lower misreads a slice whose offsets do not start at zero)."""
     if not isinstance(col, pa.Array | pa.ChunkedArray):
         col = pa.array(col, type=pa.large_string(), from_pandas=True)
-    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
-    return pa.concat_arrays([pa.array([], pa.large_string()),
-                             *(c.cast(pa.large_string()) for c in chunks)])
+    col = col.cast(pa.large_string())
+    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
 
 
 def text_hashes(columns: list) -> list[str]:
@@ -106,7 +110,7 @@ def text_hash_array(columns: list) -> pa.StringArray:
     Python; no Python object per row but the BLAKE3 call itself."""
     parts = []
     for col in columns:
-        arr = _fresh_text(col).fill_null("")
+        arr = _as_text(col).fill_null("")
         fast = _ascii_normalized(arr)
         other = pc.invert(pc.string_is_ascii(arr))
         if pc.any(other).as_py():  # only those rows become Python strings

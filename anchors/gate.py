@@ -55,8 +55,12 @@ class GatePolicy(BaseModel):
         if self.suites and not {report.get("suite"), report.get("suite_hash")} & set(self.suites):
             return (f"suite {report.get('suite')} ({str(report.get('suite_hash'))[:18]}…) is not "
                     f"one the policy accepts ({', '.join(self.suites)})")
+        results = {r["key"]: r for r in report.get("shards", [])}  # v2: stored once, here
         for s in m.accepted:
-            for o in (s.validation or {}).get("outcomes", []):
+            outcomes = (s.validation or results.get(s.key) or {}).get("outcomes", [])
+            for o in outcomes:
+                if (s.dropped or {}).get(f"{o['type']}({o['column'] or ''})"):
+                    continue  # its failing rows were dropped: what is left meets it
                 if not o["success"] and o["severity"] not in self.tolerate:
                     return (f"shard {s.key}: {o['type']}({o['column'] or ''}) failed "
                             f"[{o['severity']}], which the policy does not tolerate")

@@ -7,12 +7,14 @@ import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_serializer
 
 from laas.anchors.canonical import canonical_json, from_hex, keccak256, to_hex
 from laas.anchors.merkle import MerkleTree, leaf_hash
 
-MANIFEST_VERSION = "laas-manifest-v1"
+MANIFEST_VERSION = "laas-manifest-v2"  # v2: per-shard validation stored once; dropped rows
+MANIFEST_VERSIONS = ("laas-manifest-v1", MANIFEST_VERSION)  # what this code reads
+_V2_FIELDS = ("parent_hash", "rows_in", "dropped", "dropped_rows_hash", "dropped_uri")
 STAGES = ("raw", "normalized", "validated")  # what an ingest run commits, in order
 TRAINING = "training"  # a training job's record of the exact shard set it read
 STAGE_ORDER = (*STAGES, TRAINING)
@@ -49,6 +51,28 @@ class ShardEntry(Record):
     reason: str | None = None
     validation: dict[str, Any] | None = None
     docs_uri: str | None = Field(None, description="Data Docs HTML of the shard's validation")
+    # laas-manifest-v2, a validated shard whose failing rows were dropped (on_failure:
+    # drop_rows): it is its own file, derived from the normalized shard `parent_hash` of
+    # `rows_in` rows by removing the rows whose numbers hash to `dropped_rows_hash`.
+    parent_hash: str | None = None
+    rows_in: int | None = None
+    dropped: dict[str, int] | None = Field(None, description="rows dropped per expectation")
+    dropped_rows_hash: str | None = None
+    dropped_uri: str | None = Field(None, description="the dropped rows, with their reasons")
+
+    @model_serializer(mode="wrap")
+    def _v1_bytes(self, handler: Any) -> dict[str, Any]:
+        """Fields a v1 entry never had are left out while unset, so a v1 manifest read back
+        dumps, and hashes, exactly as it was committed."""
+        out = handler(self)
+        for k in _V2_FIELDS:
+            if out.get(k) is None:
+                out.pop(k, None)
+        return out
+
+    @property
+    def derived(self) -> bool:
+        return self.parent_hash is not None
 
     @property
     def leaf(self) -> str | None:
@@ -81,9 +105,9 @@ class StageManifest(Record):
     @classmethod
     def _known_version(cls, v: str) -> str:
         """A manifest of a format this code does not know is refused, not read as v1."""
-        if v != MANIFEST_VERSION:
+        if v not in MANIFEST_VERSIONS:
             raise ValueError(f"unknown manifest version {v!r} (this laas reads "
-                             f"{MANIFEST_VERSION}); upgrade laas")
+                             f"{', '.join(MANIFEST_VERSIONS)}); upgrade laas")
         return v
 
     @field_validator("run", "dataset")
@@ -131,6 +155,15 @@ class StageManifest(Record):
         return type(other) is type(self) and self.__dict__ == other.__dict__
 
     __hash__ = Record.__hash__
+
+
+def rows_digest(rows: Any) -> str:
+    """keccak256 of a set of row numbers (sorted, 8 bytes big-endian each): what a validated
+    shard commits to about the rows it dropped."""
+    import numpy as np
+
+    ordered = np.unique(np.asarray(rows, dtype=np.uint64)).astype(">u8")
+    return to_hex(keccak256(ordered.tobytes()))
 
 
 def checkpoint_id(dataset_id: str, run_id: str, stage: str) -> str:

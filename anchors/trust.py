@@ -49,7 +49,8 @@ def stage_problem(parent: StageManifest, child: StageManifest) -> str | None:
     - normalized from raw: the same shard keys; an accepted shard was accepted raw, from the
       raw shard's own URI;
     - validated from normalized: the same shard keys; an accepted shard is the normalized
-      one, byte for byte (same content hash, size, rows and file);
+      one, byte for byte (same content hash, size, rows and file), or, with rows dropped,
+      names that shard's hash and row count as its parent (`laas verify` re-derives it);
     - training from validated: every shard is an accepted validated shard, unchanged."""
     want = expected_parent_stage(child.stage)
     where = f"{child.dataset}/{child.run}/{child.stage}"
@@ -74,6 +75,12 @@ def stage_problem(parent: StageManifest, child: StageManifest) -> str | None:
         if child.stage == "normalized":
             if s.source_uri != p.uri:
                 return f"{where}: shard {s.key} names another source than the raw stage hashed"
+        elif s.derived:  # rows dropped: its own file, derived from exactly this parent
+            if child.stage != "validated" or s.parent_hash != p.content_hash \
+                    or s.rows_in != p.rows or not 0 < s.rows <= p.rows:
+                return (f"{where}: shard {s.key} does not derive from the {want} stage's "
+                        f"shard ({(s.parent_hash or '-')[:18]}… vs "
+                        f"{(p.content_hash or '-')[:18]}…)")
         elif not _same(s, p) or s.uri != p.uri:
             return (f"{where}: shard {s.key} is not the {want} stage's shard "
                     f"({(s.content_hash or '-')[:18]}… vs {(p.content_hash or '-')[:18]}…)")

@@ -49,6 +49,7 @@ class ShardProof(BaseModel):
     stages: tuple[StageProof, ...]  # the shard's stage first, then its parents back to raw
     validated_run: str | None = None  # the run whose validated checkpoint is in the path
     passed: bool | None = None  # that checkpoint's verdict (None: no validated stage in it)
+    rederived: bool | None = None  # rows dropped: the validated shard was rebuilt and matched
 
 
 def file_hashes(path: str) -> list[str]:
@@ -83,10 +84,48 @@ def verify_shard(registry: Registry, index: LineageIndex, path: str) -> ShardPro
               for n, p in enumerate(chain)]
     validated = next((p for p in chain if p.stage == "validated"), None) \
         or _validated_after(registry, chain[0], key)
-    return ShardProof(file=str(path), content_hash=digest, dataset=chain[0].manifest.dataset,
+    normalized = next((p for p in chain if p.stage == "normalized"), None)
+    rederived = rederive(validated, normalized, key) if validated and normalized else None
+    return ShardProof(rederived=rederived, file=str(path), content_hash=digest,
+                      dataset=chain[0].manifest.dataset,
                       run=chain[0].manifest.run, key=key, stages=tuple(proofs),
                       validated_run=validated.manifest.run if validated else None,
                       passed=bool(validated.stored["passed"]) if validated else None)
+
+
+def rederive(validated: Proven, normalized: Proven, key: str) -> bool | None:
+    """For a shard whose failing rows were dropped: rebuild it from the normalized shard
+    (checked against its committed hash) minus the committed set of dropped row numbers, and
+    check it hashes to the validated leaf's content hash. None if nothing was dropped."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from laas.anchors.hashing import hash_table
+    from laas.anchors.models import rows_digest
+    from laas.anchors.storage import open_uri
+
+    entry = next((s for s in validated.manifest.shards if s.key == key), None)
+    if entry is None or not entry.derived:
+        return None
+    parent = next(s for s in normalized.manifest.shards if s.key == key)
+    try:
+        with open_uri(parent.uri) as f:
+            table = pq.read_table(pa.BufferReader(pa.py_buffer(f.read())))
+        with open_uri(entry.dropped_uri) as f:
+            rows = pq.read_table(f, columns=["_laas_row"]).column(0).to_numpy()
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise HashMismatch(f"shard {key}: cannot re-derive its validated rows ({e})") from None
+    if to_hex(hash_table(table)) != parent.content_hash:
+        raise HashMismatch(f"shard {key}: the normalized shard changed since it was committed")
+    if rows_digest(rows) != entry.dropped_rows_hash:
+        raise HashMismatch(f"shard {key}: the dropped-rows file is not the committed row set")
+    keep = np.ones(table.num_rows, bool)
+    keep[rows.astype(np.int64)] = False
+    if to_hex(hash_table(table.filter(pa.array(keep)))) != entry.content_hash:
+        raise HashMismatch(f"shard {key}: the normalized rows minus the dropped ones do not "
+                           "hash to the validated shard")
+    return True
 
 
 def _validated_after(registry: Registry, start: Proven, key: str) -> Proven | None:

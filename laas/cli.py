@@ -374,6 +374,9 @@ def verify(
         raise typer.Exit(1 if failed else 0)
     out.print(f"[green]PROVEN[/] {shard_file}: shard {proof.key} of {proof.dataset}, "
               f"run {proof.run}, content {proof.content_hash}")
+    if proof.rederived:
+        out.print("  re-derived: the normalized shard minus the committed dropped rows hashes "
+                  "to the validated shard")
     if proof.passed is False:
         out.print(f"[red]but run {proof.validated_run} did NOT pass validation[/]: the gate "
                   "denies it; do not train on it")

@@ -33,6 +33,8 @@ def build_manifest(spec: DatasetSpec, run: str, stage: str, entries: list[ShardE
         )
         dataset_ok = report.dataset_success
         fields = {"validation": report.model_dump(mode="json"), "result_hash": report.result_hash}
+        # v2: each shard's results are stored once, in the report the result hash commits to.
+        entries = [e.model_copy(update={"validation": None}) for e in entries]
     return StageManifest(
         dataset=spec.name,
         dataset_id=name_id(spec.name),

@@ -339,7 +339,8 @@ class _HashSink:
 
 
 def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str,
-                   docs_dir: str, hashes_dir: str | None = None) -> list[ShardEntry]:
+                   docs_dir: str, hashes_dir: str | None = None,
+                   judge: bool = True) -> list[ShardEntry]:
     """Validated stage for a batch of shards: a big shard is validated alone, VALIDATE_BATCH
     rows at a time, its uniqueness over the whole shard; small ones together, up to
     VALIDATE_BATCH rows per pass (a Great Expectations run costs ~0.15 s fixed). Each shard
@@ -363,7 +364,7 @@ def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str
         sink.add(keys, lengths, hashed)
         docs_uri = _write_docs(docs_dir, keys, pages)
         for (n, e, _), result in zip(pool, results, strict=True):
-            out[n] = _validated(e, result, docs_uri, bad_status)
+            out[n] = _validated(e, result, docs_uri, bad_status, judge)
         pool.clear()
         pooled_rows = 0
 
@@ -383,7 +384,8 @@ def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str
             result = validate_batches(
                 e.key, batches, spec.suite, docs=pages,
                 on_table=lambda t, key=e.key: sink.add([key], [t.num_rows], t))
-            out[n] = _validated(e, result, _write_docs(docs_dir, [e.key], pages), bad_status)
+            out[n] = _validated(e, result, _write_docs(docs_dir, [e.key], pages), bad_status,
+                                judge)
         else:
             table = pq.read_table(pa.BufferReader(data))
             pool.append((n, e, table))
@@ -432,8 +434,11 @@ def _write_docs(docs_dir: str, keys: list[str], pages: list[str]) -> str:
     raise ShardReadError(f"Data Docs of {keys[0]}: cannot be written under {redact(docs_dir)}")
 
 
-def _validated(entry: ShardEntry, result: Any, docs_uri: str, bad_status: str) -> ShardEntry:
+def _validated(entry: ShardEntry, result: Any, docs_uri: str, bad_status: str,
+               judge: bool = True) -> ShardEntry:
+    """The shard with its results; judged (set aside if it failed) unless its rows are to be
+    filtered first (drop_rows decides per row, later)."""
     update = {"validation": result.model_dump(mode="json"), "docs_uri": docs_uri}
-    if not result.success:
+    if judge and not result.success:
         update |= {"status": bad_status, "reason": f"failed expectations: {result.summary()}"}
     return entry.model_copy(update=update)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import numpy as np
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
@@ -20,8 +21,9 @@ from laas.settings import get_settings
 from laas.tasks import shards as shardwork
 from laas.tasks.compute import count_duplicates, map_shards
 from laas.tasks.manifests import build_manifest, failed_expectations, stage_markdown
+from laas.tasks.rows import filter_shard, later_duplicates
 from laas.validators.spec import DatasetSpec, load_spec
-from laas.validators.suites import duplicate_rate_outcome
+from laas.validators.suites import dropped_rows_outcome, duplicate_rate_outcome
 
 RETRY_DELAYS = [2, 10, 30]
 
@@ -40,7 +42,7 @@ RETRY = {"retries": 2, "retry_delay_seconds": RETRY_DELAYS, "retry_condition_fn"
 
 
 def _bad_status(spec: DatasetSpec) -> str:
-    return "quarantined" if spec.on_failure == "quarantine" else "failed"
+    return "failed" if spec.on_failure == "fail_stage" else "quarantined"
 
 
 def _batching(previous: StageManifest) -> dict[str, Any]:
@@ -128,18 +130,39 @@ def validate_stage(spec: DatasetSpec, run: str, normalized: StageManifest, paren
     stage_dir = store.stage_dir(spec.name, run, "validated")
     shardwork.fresh_dir(f"{stage_dir}/docs")  # nothing left or planted there is kept
     suite = spec.suite
+    drop = spec.on_failure == "drop_rows"
     dataset_check = suite.max_dataset_duplicate_rate is not None and bool(suite.text_hash_of)
-    hashes_dir = shardwork.fresh_dir(f"{stage_dir}/text-hashes") if dataset_check else None
+    hashes_dir = shardwork.fresh_dir(f"{stage_dir}/text-hashes") \
+        if (dataset_check or drop) and suite.text_hash_of else None
     entries = map_shards(shardwork.validate_batch, [(e,) for e in normalized.shards],
                          whole_batch=True, label="validate", **_batching(normalized), spec=spec,
                          address=address, bad_status=_bad_status(spec),
-                         docs_dir=f"{stage_dir}/docs", hashes_dir=hashes_dir)
-    checks = ()
-    if hashes_dir is not None:
+                         docs_dir=f"{stage_dir}/docs", hashes_dir=hashes_dir, judge=not drop)
+    if drop:
+        entries = _drop_rows(spec, entries, stage_dir, hashes_dir, address)
+        checks = (dropped_rows_outcome(spec.max_dropped_rows, entries),)
+    elif hashes_dir is not None:
         accepted = [e.key for e in entries if e.status == "ok"]
         rows, distinct = count_duplicates(hashes_dir, accepted, address=address)
         checks = (duplicate_rate_outcome(suite.max_dataset_duplicate_rate, rows, distinct),)
+    else:
+        checks = ()
     return _log(build_manifest(spec, run, "validated", entries, (parent,), checks))
+
+
+def _drop_rows(spec: DatasetSpec, entries: list, stage_dir: str, hashes_dir: str | None,
+               address: str) -> list:
+    """Row-level filtering: the dataset's later duplicates (first kept), then each shard
+    written without its failing rows, or set aside when rows cannot settle it."""
+    from laas.validators.row_filter import whole_shard_problem
+
+    whole = [e.key for e in entries
+             if e.status == "ok" and not whole_shard_problem(e.validation, spec.suite)]
+    dups = later_duplicates(hashes_dir, whole) if hashes_dir else {}
+    return map_shards(filter_shard, [(e, dups.get(e.key, np.empty(0, int)).tolist())
+                                     for e in entries], address=address, label="drop rows",
+                      batch_size=get_settings().batch_size, spec=spec, out_dir=stage_dir,
+                      bad_status=_bad_status(spec))
 
 
 @task(name="commit-checkpoint", **RETRY)

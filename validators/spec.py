@@ -167,7 +167,11 @@ class DatasetSpec(Spec):
     csv: CsvDialect = Field(CsvDialect(), description="the dialect of csv/tsv shards")
     columns: tuple[ColumnSpec, ...] = Field(alias="schema", min_length=1)
     suite: SuiteSpec
-    on_failure: Literal["fail_stage", "quarantine"] = "fail_stage"
+    on_failure: Literal["fail_stage", "quarantine", "drop_rows"] = "fail_stage"
+    max_dropped_rows: float = Field(
+        0.1, ge=0, le=1, description="drop_rows: most rows dropped, as a fraction, per shard "
+                                     "(more sets the shard aside) and over the dataset (more "
+                                     "fails the stage)")
     spec_dir: Path | None = Field(None, exclude=True)
 
     @field_validator("suite", mode="before")

@@ -86,6 +86,21 @@ def duplicate_rate_outcome(max_rate: float, rows: int, distinct: int) -> Expecta
     )
 
 
+def dropped_rows_outcome(max_rate: float, entries: list) -> ExpectationOutcome:
+    """The dataset-wide bound of drop_rows: rows dropped from the shards kept, over the rows
+    they had (shards set aside whole are not counted: they are not in the dataset)."""
+    rows_in = sum(e.rows_in if e.rows_in is not None else e.rows
+                  for e in entries if e.status == "ok")
+    dropped = sum(e.rows_in - e.rows for e in entries
+                  if e.status == "ok" and e.rows_in is not None)
+    rate = dropped / rows_in if rows_in else 0.0
+    return ExpectationOutcome(
+        type="laas_dataset_dropped_rows_at_most", column=None, severity="error",
+        success=rate <= max_rate, unexpected_count=dropped,
+        observed={"rate": round(rate, 6), "max_rate": max_rate, "rows": rows_in},
+    )
+
+
 BUILTIN: dict[str, Callable[..., SuiteSpec]] = {
     "instruction_corpus": instruction_corpus,
     "tabular_features": tabular_features,

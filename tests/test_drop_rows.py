@@ -1,0 +1,114 @@
+"""on_failure: drop_rows on a real anvil, Prefect and Dask: 1% of the rows fail, 99% are kept,
+the gate allows the dataset, the reader yields exactly the kept rows, `laas verify` re-derives
+a validated shard from its normalized parent and the committed set of dropped rows."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from laas.anchors.store import read_manifest
+from laas.datasets.make_sample import rows
+from tests.conftest import Workspace
+
+PHONE = "call me on (415) 555-0100 tonight"
+
+
+def _jsonl(rs: list[dict]) -> bytes:
+    return ("\n".join(json.dumps(r) for r in rs) + "\n").encode()
+
+
+@pytest.fixture(scope="module")
+def ws(workspace: Workspace) -> Workspace:
+    shards = {k: rows(700 + k, 250, seed=700 + k) for k in range(4)}
+    for k, rs in shards.items():  # 1% of the rows fail: a phone number, a bad license
+        rs[5]["prompt"] = PHONE
+        rs[9]["license"] = "proprietary-scraped"
+    shards[3][100] = dict(shards[1][50])  # a later exact duplicate of another shard's row
+    bad = rows(800, 40, seed=800)
+    for r in bad[:10]:  # 25% of this shard fails: over max_dropped_rows, set aside whole
+        r["prompt"] = PHONE
+    files = {f"s{k}.jsonl": _jsonl(rs) for k, rs in shards.items()} | {"z.jsonl": _jsonl(bad)}
+    workspace.add_dataset("drop", files, on_failure="drop_rows", max_dropped_rows=0.1)
+    r = workspace.laas("run", "drop", "--run", "d1", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    workspace.summary = json.loads(r.stdout)
+    workspace.shards = shards
+    return workspace
+
+
+def test_failing_rows_are_dropped_and_the_rest_kept(ws) -> None:
+    validated = read_manifest(ws.summary["checkpoints"][-1]["manifest_uri"])
+    assert validated.version == "laas-manifest-v2"
+    kept = {s.key: s for s in validated.accepted}
+    assert sorted(kept) == ["s0.jsonl", "s1.jsonl", "s2.jsonl", "s3.jsonl"]
+    (aside,) = validated.quarantined
+    assert aside.key == "z.jsonl" and "over max_dropped_rows" in aside.reason
+    total_in = sum(s.rows_in for s in kept.values())
+    total_kept = sum(s.rows for s in kept.values())
+    assert total_in == 1000 and total_kept == 1000 - 8 - 1  # 99% kept
+    assert kept["s3.jsonl"].dropped["expect_column_values_to_be_unique(_laas_text_hash)"] == 1
+    assert "expect_column_values_to_be_unique(_laas_text_hash)" not in \
+        (kept["s1.jsonl"].dropped or {})  # the first occurrence stays
+    assert all(s.validation is None for s in validated.shards)  # v2: stored once, in the report
+    dropped = pq.read_table(kept["s0.jsonl"].dropped_uri).to_pylist()
+    assert sorted(r["_laas_row"] for r in dropped) == [5, 9]
+    assert any("free_of_pii" in f for r in dropped for f in r["_laas_failed"])
+    check = next(c for c in ws.summary["dataset_checks"]
+                 if c["type"] == "laas_dataset_dropped_rows_at_most")
+    assert check["success"] and check["unexpected_count"] == 9
+
+
+def test_the_gate_allows_and_the_reader_yields_exactly_the_kept_rows(ws) -> None:
+    from laas.anchors.reader import verified_reader
+    from laas.settings import Settings
+
+    r = ws.laas("gate", "drop", "--json")
+    verdict = json.loads(r.stdout)
+    assert r.returncode == 0, verdict["reason"]
+    reader = verified_reader("drop", settings=Settings(home=ws.root / ".laas",
+                                                       anvil_port=ws.port))
+    got = list(reader)
+    assert len(got) == 991 and not [x for x in got if x["prompt"] == PHONE]
+    assert not [x for x in got if x["license"] == "proprietary-scraped"]
+    want = []
+    for k in range(4):
+        for i, row in enumerate(ws.shards[k]):
+            if i in (5, 9) or (k == 3 and i == 100):
+                continue
+            want.append(row)
+    assert got == want
+
+
+def test_verify_rederives_a_validated_shard_and_refuses_a_forged_drop_set(ws) -> None:
+    validated = read_manifest(ws.summary["checkpoints"][-1]["manifest_uri"])
+    shard = next(s for s in validated.accepted if s.key == "s2.jsonl")
+    r = ws.laas("verify", shard.uri, "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["rederived"] is True
+    text = ws.laas("verify", shard.uri)
+    assert "re-derived" in text.stdout
+    # Someone edits the dropped-rows file (claims another row was dropped): refused.
+    path = Path(shard.dropped_uri)
+    original = path.read_bytes()
+    try:
+        t = pq.read_table(path)
+        forged = t.set_column(t.schema.get_field_index("_laas_row"), "_laas_row",
+                              pa.array(t.column("_laas_row").to_numpy() + 1))
+        pq.write_table(forged, path)
+        bad = ws.laas("verify", shard.uri)
+        assert bad.returncode == 1 and "not the committed row set" in bad.stdout, bad.stdout
+    finally:
+        path.write_bytes(original)
+
+
+def test_a_policy_tolerating_nothing_accepts_dropped_failures(ws, tmp_path) -> None:
+    """The failures that were dropped are not failures of what training reads."""
+    policy = tmp_path / "strict.yaml"
+    policy.write_text("tolerate: []\nmax_set_aside: 0.5\n")
+    r = ws.laas("gate", "drop", "--policy", str(policy))
+    assert r.returncode == 0, r.stdout

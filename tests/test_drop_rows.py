@@ -25,7 +25,7 @@ def _jsonl(rs: list[dict]) -> bytes:
 @pytest.fixture(scope="module")
 def ws(workspace: Workspace) -> Workspace:
     shards = {k: rows(700 + k, 250, seed=700 + k) for k in range(4)}
-    for k, rs in shards.items():  # 1% of the rows fail: a phone number, a bad license
+    for rs in shards.values():  # 1% of the rows fail: a phone number, a bad license
         rs[5]["prompt"] = PHONE
         rs[9]["license"] = "proprietary-scraped"
     shards[3][100] = dict(shards[1][50])  # a later exact duplicate of another shard's row

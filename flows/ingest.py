@@ -33,6 +33,7 @@ class RunSummary(BaseModel):
     checkpoints: tuple[Checkpoint, ...]  # those on chain, in stage order
     pending: tuple[str, ...] = ()  # stages whose manifests wait for the chain (anchor --resume)
     set_aside: tuple[ShardEntry, ...]  # failed or quarantined, with reasons
+    rows_dropped: dict[str, str] = {}  # drop_rows: shard key -> what was dropped from it
     dataset_checks: tuple[dict, ...] = ()  # checks over all accepted shards at once
     passed: bool
     seconds: dict[str, float] = {}  # wall time per stage and per commit
@@ -93,6 +94,7 @@ def ingest(dataset: str, run: str | None = None, dask_address: str | None = None
         checkpoints=events.checkpoints,
         pending=tuple(stage for stage, cp in stages.items() if cp is None),
         set_aside=tuple(validated.quarantined),
+        rows_dropped={s.key: s.reason or "" for s in validated.accepted if s.derived},
         dataset_checks=tuple((validated.validation or {}).get("dataset", ())),
         passed=validated.passed,
         seconds=lap.times,

@@ -218,6 +218,8 @@ def _print_summary(summary: Any) -> None:
         out.print(_checkpoint_line(cp))
     for s in summary.set_aside:
         out.print(f"  [yellow]{s.status}[/] {s.key}: {s.reason}")
+    for key, what in summary.rows_dropped.items():
+        out.print(f"  [yellow]rows dropped[/] {key}: {what}")
     for check in summary.dataset_checks:
         if not check["success"]:
             out.print(f"  [red]dataset check failed[/] {check['type']}: {check['observed']}")

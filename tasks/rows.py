@@ -109,6 +109,7 @@ def filter_shard(entry: ShardEntry, duplicates: list[int], spec: DatasetSpec, ou
     return entry.model_copy(update={
         "uri": kept_uri, "content_hash": to_hex(hasher.digest()), "byte_size": hasher.size,
         "rows": kept.num_rows, "parent_hash": entry.content_hash, "rows_in": entry.rows,
+        "reason": f"{n} of {table.num_rows} rows dropped ({_counts(masks)})",
         "dropped": {name: int(m.sum()) for name, m in masks.items() if m.any()},
         "dropped_rows_hash": rows_digest(rows), "dropped_uri": dropped_uri})
 

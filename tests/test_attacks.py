@@ -433,9 +433,12 @@ def _mutate(ws: Workspace, rnd: random.Random, root: Path, store: ArtifactStore,
         poison_file(ws, target)
         return kind, (target, original)
     elif kind in ("swap-runs", "swap-datasets"):
-        other = rnd.choice([p for p in Path(ws.store.root).glob("*/*/*/manifest-*.json")
-                            if "genuine" not in p.parts or kind == "swap-datasets"])
+        every = list(Path(ws.store.root).glob("*/*/*/manifest-*.json"))
+        elsewhere = [p for p in every if ("atk" not in p.parts if kind == "swap-datasets"
+                                          else "genuine" not in p.parts)]
         dest = root / "atk" / "genuine" / stage
+        # Alone (no other run or dataset yet), another stage's manifest is what gets swapped.
+        other = rnd.choice(elsewhere or [p for p in every if p.parent.name != stage])
         for p in dest.glob("manifest-*.json"):
             p.unlink()
         shutil.copy(other, dest / other.name)

@@ -58,6 +58,7 @@ def test_failing_rows_are_dropped_and_the_rest_kept(ws) -> None:
     dropped = pq.read_table(kept["s0.jsonl"].dropped_uri).to_pylist()
     assert sorted(r["_laas_row"] for r in dropped) == [5, 9]
     assert any("free_of_pii" in f for r in dropped for f in r["_laas_failed"])
+    assert ws.summary["rows_dropped"]["s0.jsonl"].startswith("2 of 250 rows dropped")
     check = next(c for c in ws.summary["dataset_checks"]
                  if c["type"] == "laas_dataset_dropped_rows_at_most")
     assert check["success"] and check["unexpected_count"] == 9

@@ -105,12 +105,18 @@ def floor(path: Path) -> None:
 
 
 def new(path: Path, rows: int, spec: object, work: Path) -> dict:
+    from laas.anchors.canonical import to_hex
+    from laas.anchors.hashing import rehash_parquet
     from laas.anchors.models import ShardEntry
     from laas.tasks.shards import validate_batch
 
-    entry = ShardEntry(key=path.stem, uri=str(path), source_uri=str(path), byte_size=1,
-                       rows=rows, content_hash="0x" + "11" * 32)
+    # The stage re-hashes the shard it validates and refuses one whose hash is not the
+    # entry's (a placeholder hash measured only that refusal), so the entry carries the real one.
+    digest, size, n = rehash_parquet(str(path))
+    entry = ShardEntry(key=path.stem, uri=str(path), source_uri=str(path), byte_size=size,
+                       rows=n, content_hash=to_hex(digest))
     (out,) = validate_batch([entry], spec, "quarantined", str(work / "docs"))
+    assert out.validation is not None, out.reason
     return out.validation
 
 

@@ -105,12 +105,18 @@ def floor(path: Path) -> None:
 
 
 def new(path: Path, rows: int, spec: object, work: Path) -> dict:
+    from laas.anchors.canonical import to_hex
+    from laas.anchors.hashing import rehash_parquet
     from laas.anchors.models import ShardEntry
     from laas.tasks.shards import validate_batch
 
-    entry = ShardEntry(key=path.stem, uri=str(path), source_uri=str(path), byte_size=1,
-                       rows=rows, content_hash="0x" + "11" * 32)
+    # The stage re-hashes the shard it validates and refuses one whose hash is not the
+    # entry's (a placeholder hash measured only that refusal), so the entry carries the real one.
+    digest, size, n = rehash_parquet(str(path))
+    entry = ShardEntry(key=path.stem, uri=str(path), source_uri=str(path), byte_size=size,
+                       rows=n, content_hash=to_hex(digest))
     (out,) = validate_batch([entry], spec, "quarantined", str(work / "docs"))
+    assert out.validation is not None, out.reason
     return out.validation
 
 
@@ -141,12 +147,12 @@ def without_hashes(path: Path, suite: object) -> float:
 
 
 def hashes_only(path: Path, suite: object) -> float:
-    """Part of `new`: the text-hash column (BLAKE3 per row, committed for duplicate checks)."""
+    """Part of `new`: the text-hash column (the suite's duplicate-key scheme)."""
     from laas.validators.text import text_hash_array
 
     table = pq.read_table(path)
     t = time.perf_counter()
-    text_hash_array([table[c] for c in suite.text_hash_of])
+    text_hash_array([table[c] for c in suite.text_hash_of], suite.text_key_scheme)
     return time.perf_counter() - t
 
 

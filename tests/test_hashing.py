@@ -96,14 +96,19 @@ def test_text_hashes_in_arrow_equal_the_row_by_row_definition() -> None:
 
     import pandas as pd
 
-    from laas.validators.text import text_hash, text_hashes
+    from laas.validators.spec import TEXT_KEY_V1
+    from laas.validators.text import text_hash, text_hashes, text_key
 
     rnd = random.Random(7)
-    alphabet = "aB zZ\t\n\x0b\x0c\r\x1c\x1f.-9é ß ＡＢ\u00a0\u2003İ\ufffd"
+    alphabet = "aB zZ\t\n\x0b\x0c\r\x1c\x1f.-9é ß ＡＢ\u00a0\u2003İ\ufffd\u2028\x85ﬁ\u0301"
     cols = [[None if rnd.random() < 0.05 else
              "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 12)))
              for _ in range(2000)] for _ in range(2)]
-    expected = [text_hash(list(row)) for row in zip(*cols, strict=True)]
-    assert text_hashes([pd.Series(c, dtype="string") for c in cols]) == expected
+    series = [pd.Series(c, dtype="string") for c in cols]
     ascii_only = [[v.encode("ascii", "ignore").decode() if v else v for v in c] for c in cols]
-    assert text_hashes(ascii_only) == [text_hash(list(r)) for r in zip(*ascii_only, strict=True)]
+    for scheme, definition in ((TEXT_KEY_V1, text_hash), (None, text_key)):
+        kw = {"scheme": scheme} if scheme else {}
+        expected = [definition(list(row)) for row in zip(*cols, strict=True)]
+        assert text_hashes(series, **kw) == expected
+        assert text_hashes(ascii_only, **kw) == [definition(list(r))
+                                                 for r in zip(*ascii_only, strict=True)]

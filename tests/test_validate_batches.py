@@ -3,6 +3,8 @@ batch, frames cut from other frames."""
 
 from __future__ import annotations
 
+import hashlib
+
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -10,9 +12,9 @@ import pytest
 
 from laas.datasets.make_sample import rows
 from laas.validators.gx_suite import validate_frame, validate_pooled
-from laas.validators.spec import ExpectationSpec, SuiteSpec
+from laas.validators.spec import TEXT_KEY_SCHEME, TEXT_KEY_V1, ExpectationSpec, SuiteSpec
 from laas.validators.suites import instruction_corpus
-from laas.validators.text import text_hash, text_hashes
+from laas.validators.text import text_hash, text_hashes, text_key
 
 SUITE = instruction_corpus()
 PII = "expect_column_values_to_be_free_of_pii"
@@ -79,9 +81,11 @@ def test_text_hashes_of_frames_cut_from_frames() -> None:
                        "r": [f"ANSWER\t{i} Ünï" for i in range(100)]})
     cut = pd.concat([df.iloc[3:10], df.iloc[40:60]])
     want = [text_hash([p, r]) for p, r in zip(cut["p"], cut["r"], strict=True)]
-    assert text_hashes([cut["p"], cut["r"]]) == want
+    assert text_hashes([cut["p"], cut["r"]], TEXT_KEY_V1) == want
+    assert text_hashes([cut["p"], cut["r"]]) == [
+        text_key([p, r]) for p, r in zip(cut["p"], cut["r"], strict=True)]
     table = pa.Table.from_pandas(df).slice(5, 30)
-    assert text_hashes([table["p"], table["r"]]) == [
+    assert text_hashes([table["p"], table["r"]], TEXT_KEY_V1) == [
         text_hash([p, r]) for p, r in zip(df["p"][5:35], df["r"][5:35], strict=True)]
     assert validate_frame("cut", cut.rename(columns={"p": "prompt", "r": "response"}),
                           instruction_corpus(required=("prompt", "response"))).success
@@ -135,8 +139,87 @@ def test_a_pandas_frame_arrow_cannot_type_is_still_validated_by_gx() -> None:
 
 
 @pytest.mark.parametrize("texts", [[], [""], [None], ["   "], ["\x1c a \x1f"], ["A\tB\n\nC  "],
-                                   ["é  É"], ["x" * 10, None, "  Y  "]])
-def test_text_hashes_of_edge_rows_are_the_row_by_row_definition(texts: list) -> None:
-    want = [text_hash([t]) for t in texts]
-    assert text_hashes([texts]) == want
-    assert text_hashes([pa.array(["pad", *texts], pa.string()).slice(1)]) == want
+                                   ["é  É"], ["x" * 10, None, "  Y  "], ["\x1fé\x1f"],
+                                   ["Ⅸ\u2029ﬁ", "ÀB"]])
+@pytest.mark.parametrize("scheme", [TEXT_KEY_SCHEME, TEXT_KEY_V1])
+def test_text_hashes_of_edge_rows_are_the_row_by_row_definition(texts: list, scheme: str
+                                                                ) -> None:
+    definition = text_key if scheme == TEXT_KEY_SCHEME else text_hash
+    want = [definition([t]) for t in texts]
+    assert text_hashes([texts], scheme) == want
+    assert text_hashes([pa.array(["pad", *texts], pa.string()).slice(1)], scheme) == want
+
+
+# Rows that must be duplicates of each other (within a group) and of no other group.
+_SAME_TEXT = [
+    ["Hello World", "hello world", "HELLO   WORLD", " hello\tworld\n", "hello\u00a0world",
+     "hello\u3000world", "hello\u2028world", "hello\x85world", "hello\x1fworld",
+     "hello \u200a\r\n world", "ＨＥＬＬＯ world"],
+    ["ﬁne", "fine", "FINE", "ＦＩＮＥ"],  # NFKC: ligature, full-width letters
+    ["１２３", "123"],  # full-width digits
+    ["straße", "STRASSE", "strasse"],  # casefold, not lower
+    ["e\u0301", "\u00e9", "É"],  # combining accent composes
+    ["", "   ", None, "\u3000\n"],  # empty, blank and null are one text
+    ["a b", "a  b", "a\x1fb"],  # \x1f inside text is whitespace, not the column separator
+    ["a\u200bb"],  # zero-width space is no whitespace
+    ["ab"],
+]
+
+
+@pytest.mark.parametrize("scheme", [TEXT_KEY_SCHEME, TEXT_KEY_V1])
+def test_rows_are_duplicates_iff_their_normalized_texts_are_equal(scheme: str) -> None:
+    from laas.validators.text import normalize_text
+
+    rows = [(g, t) for g, texts in enumerate(_SAME_TEXT) for t in texts]
+    texts = [t for _, t in rows]
+    keys = text_hashes([texts], scheme)
+    for (g, t), k in zip(rows, keys, strict=True):
+        for (h, u), m in zip(rows, keys, strict=True):
+            assert (k == m) == (g == h) == (normalize_text(t) == normalize_text(u)), (t, u)
+    # two columns: the separator keeps "a|b c" apart from "a b|c"
+    two = text_hashes([["a", "a b", "A", None], ["b c", "c", "B\u3000C", "a b c"]], scheme)
+    assert len(set(two)) == 3 and two[0] == two[2]
+    definition = text_key if scheme == TEXT_KEY_SCHEME else text_hash
+    assert keys == [definition([t]) for t in texts]
+
+
+def test_text_key_v2_is_md5_of_the_normalized_row_and_v1_is_pinned() -> None:
+    assert text_hashes([["  Hello\u3000WORLD "], ["ﬁ"]]) == [
+        hashlib.md5(b"hello world\x1ffi").hexdigest()]
+    assert text_hash(["Hello", "x"]) == text_hashes([["Hello"], ["x"]], TEXT_KEY_V1)[0]
+
+
+def test_the_unicode_spaces_left_after_nfkc_and_casefold_are_as_written() -> None:
+    """_folded_non_ascii runs casefold before the whitespace collapse and lowers A-Z after
+    it; with these it equals normalize_text (collapse, then casefold)."""
+    import unicodedata
+
+    from laas.validators.text import SPACES_AFTER_NFKC
+
+    chars = [chr(c) for c in range(0x110000)]
+    spaces = {c for c in chars if c.isspace()}
+    assert {c for c in spaces if not unicodedata.normalize("NFKC", c).isascii()} == set(
+        SPACES_AFTER_NFKC)
+    for c in chars:
+        folded = c.casefold()
+        assert (folded == c) if c in spaces else not (set(folded) & spaces), repr(c)
+        assert not any("A" <= x <= "Z" for x in folded), repr(c)
+
+
+def test_the_suite_hash_commits_to_the_text_key_scheme_where_a_text_key_is_made() -> None:
+    from laas.anchors.canonical import canonical_json
+    from laas.validators.suites import instruction_corpus, tabular_features
+
+    suite = instruction_corpus()
+    assert b'"text_key_scheme":"laas-textkey-v2"' in canonical_json(suite)
+    v1 = suite.model_copy(update={"text_key_scheme": TEXT_KEY_V1})
+    assert v1.suite_hash != suite.suite_hash
+    assert b"text_key_scheme" not in canonical_json(tabular_features(columns=["id"]))
+    table = pa.table({c: ["Ab", "ab"] for c in suite.text_hash_of})
+    from laas.validators.gx_suite import with_text_hash
+    from laas.validators.text import TEXT_HASH_COLUMN
+
+    assert with_text_hash(table, v1)[TEXT_HASH_COLUMN].to_pylist() == [
+        text_hash(["ab", "ab"])] * 2
+    assert with_text_hash(table, suite)[TEXT_HASH_COLUMN].to_pylist() == [
+        text_key(["ab", "ab"])] * 2

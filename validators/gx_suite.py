@@ -51,7 +51,8 @@ def as_table(data: Batch) -> pa.Table:
 def with_text_hash(table: pa.Table, spec: SuiteSpec) -> pa.Table:
     if not spec.text_hash_of or TEXT_HASH_COLUMN in table.column_names:  # the caller has it
         return table
-    hashes = text_hash_array([table.column(c) for c in spec.text_hash_of])
+    hashes = text_hash_array([table.column(c) for c in spec.text_hash_of],
+                             spec.text_key_scheme)
     return table.append_column(TEXT_HASH_COLUMN, hashes)
 
 
@@ -127,7 +128,7 @@ def _in_gx_only(keys: list[str], lengths: list[int], frame: pd.DataFrame, spec: 
                 docs: list[str] | None) -> list[ShardValidation]:
     if spec.text_hash_of and TEXT_HASH_COLUMN not in frame:
         frame = frame.assign(**{TEXT_HASH_COLUMN: text_hash_array(
-            [frame[c] for c in spec.text_hash_of]).to_pylist()})
+            [frame[c] for c in spec.text_hash_of], spec.text_key_scheme).to_pylist()})
     gx = _run_gx(lengths, frame, spec, tuple(range(len(spec.expectations))), docs)
     return _combine(keys, lengths, spec, {}, gx)
 

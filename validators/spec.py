@@ -21,6 +21,10 @@ from pydantic import (
 from laas.anchors.canonical import hash_record
 from laas.errors import ConfigError
 
+# How a row's normalized text becomes its duplicate key; defined in laas.validators.text.
+TextKeyScheme = Literal["laas-textkey-v1", "laas-textkey-v2"]
+TEXT_KEY_V1: TextKeyScheme = "laas-textkey-v1"
+TEXT_KEY_SCHEME: TextKeyScheme = "laas-textkey-v2"
 ColumnType = Literal["string", "int64", "float64", "bool", "timestamp"]
 Format = Literal["jsonl", "json", "csv", "tsv", "parquet"]  # tsv: csv delimited by tabs
 TABLE_FORMATS = ("csv", "tsv")  # the formats a `csv:` dialect applies to
@@ -60,6 +64,9 @@ class SuiteSpec(Spec):
     text_hash_of: tuple[str, ...] = Field(
         (), description="columns whose normalized text keys duplicate checks "
                         "(the derived column _laas_text_hash)")
+    text_key_scheme: TextKeyScheme = Field(
+        TEXT_KEY_SCHEME, description="how the normalized text of a row becomes its key in "
+                                     "_laas_text_hash (laas.validators.text)")
     max_dataset_duplicate_rate: float | None = Field(
         None, ge=0, le=1, description="most duplicate rows across all accepted shards")
     regex_dialect: Literal["re2"] = Field(
@@ -78,6 +85,8 @@ class SuiteSpec(Spec):
         data = handler(self)
         if isinstance(data, dict) and not self.uses_regex:
             data.pop("regex_dialect", None)
+        if isinstance(data, dict) and not self.text_hash_of:  # likewise the key scheme
+            data.pop("text_key_scheme", None)
         return data
 
     @property

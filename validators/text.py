@@ -4,14 +4,30 @@ case folding and whitespace collapsing)."""
 
 from __future__ import annotations
 
+import hashlib
+import re
+import threading
 import unicodedata
+from functools import partial
 
 import blake3
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from laas.validators.spec import TEXT_KEY_SCHEME, TextKeyScheme
+
 TEXT_HASH_COLUMN = "_laas_text_hash"
+# How a row's normalized text becomes its duplicate key (the TEXT_HASH_COLUMN value, 32 hex),
+# the suite's text_key_scheme (it is in the suite hash):
+#   v1  BLAKE3, first 128 bits: one Python call per row (~1 µs), the validate stage's largest
+#       cost; kept so suites that name it, and the tests pinning it, still get it.
+#   v2  MD5 (128 bits) in DuckDB, vectorised and outside the GIL. The key is not committed on
+#       chain and only tells rows apart: an accidental collision is ~2^-65 at 2^32 rows;
+#       MD5's weakness is crafted colliding pairs, which only the author of both rows can
+#       make (and dropping one of one's own two rows, or failing one's own duplicate gate,
+#       gains nothing); a second preimage of someone else's row is out of reach.
+
 # Deliberately broad: a screen flags rows for a look, it does not prove absence of PII.
 # The dialect is RE2 (what SuiteSpec.regex_dialect commits to): no lookarounds, no
 # backreferences, and \w \d \s would be ASCII-only. So the patterns spell their classes out
@@ -56,10 +72,21 @@ def normalize_text(s: str | None) -> str:
     return " ".join(unicodedata.normalize("NFKC", s or "").split()).casefold()
 
 
+def _normalized_row(values: list[str | None]) -> bytes:
+    # \x1f is whitespace to normalize_text, so it never survives inside a column
+    return "\x1f".join(normalize_text(v) for v in values).encode()
+
+
 def text_hash(values: list[str | None]) -> str:
-    """The duplicate key of one row: 128 bits of BLAKE3 over its normalized text columns."""
-    joined = "\x1f".join(normalize_text(v) for v in values)
-    return blake3.blake3(joined.encode()).hexdigest(length=16)
+    """The duplicate key of one row, laas-textkey-v1: 128 bits of BLAKE3 over its normalized
+    text columns."""
+    return blake3.blake3(_normalized_row(values)).hexdigest(length=16)
+
+
+def text_key(values: list[str | None]) -> str:
+    """The duplicate key of one row, laas-textkey-v2: MD5 over its normalized text columns.
+    The definition text_hash_array computes in bulk."""
+    return hashlib.md5(_normalized_row(values), usedforsecurity=False).hexdigest()
 
 
 # Byte tables for ASCII text: Python's \s on ASCII; and what normalize_text makes of a byte.
@@ -71,10 +98,11 @@ _NORMAL[_IS_SPACE] = ord(" ")
 
 
 def _ascii_normalized(arr: pa.LargeStringArray) -> pa.Array:
-    """normalize_text for ASCII rows, over the whole UTF-8 buffer at once in numpy: A-Z
-    lowered, each run of whitespace one space, trimmed. (Arrow's regex replace of the runs
-    ran at ~30 MB/s on real text, where most paragraphs hold a newline; its ascii_lower breaks
-    on slices.) Bytes of non-ASCII rows are mangled harmlessly: those rows are redone."""
+    """The ASCII half of normalize_text, over the whole UTF-8 buffer at once in numpy: A-Z
+    lowered, each run of ASCII whitespace one space, trimmed. (Arrow's regex replace of the
+    runs ran at ~30 MB/s on real text, where most paragraphs hold a newline; its ascii_lower
+    breaks on slices.) Bytes of non-ASCII characters are all >= 0x80 and pass unchanged, so
+    a row _folded_non_ascii has prepared comes out normalized too."""
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + len(arr) + 1]
     data = np.frombuffer(arr.buffers()[2] or b"", dtype=np.uint8)[offsets[0]:offsets[-1]]
     offsets = offsets - offsets[0]
@@ -89,6 +117,33 @@ def _ascii_normalized(arr: pa.LargeStringArray) -> pa.Array:
     return pc.utf8_trim(flat, " ")
 
 
+# Whitespace to str.split() beyond ASCII that NFKC leaves as it is (it makes U+00A0, U+2000-
+# U+200A, U+202F, U+205F and U+3000 a U+0020); tests pin this to str.isspace.
+SPACES_AFTER_NFKC = "\x85\u1680\u2028\u2029"
+_SPACE_AFTER_NFKC = re.compile(f"[{SPACES_AFTER_NFKC}]")
+_SEP = "\x1f"
+_NFKC = partial(unicodedata.normalize, "NFKC")
+
+
+def _folded_non_ascii(arr: pa.LargeStringArray) -> pa.LargeStringArray:
+    """Non-ASCII rows NFKC-normalized, case-folded and their Unicode spaces made U+0020, so
+    that _ascii_normalized finishes them: normalize_text reordered (casefold maps every space
+    to itself and no other character to a space or to A-Z; checked over all code points in
+    the tests). NFKC runs per row (its quick check passes most rows untouched; on all of
+    them joined, one odd row would make it rebuild everything), the rest on the rows joined
+    by \x1f, which is per character and splits back row by row. A \x1f inside a row is
+    whitespace to normalize_text: it is made a space first."""
+    other = pc.invert(pc.string_is_ascii(arr))
+    if not pc.any(other).as_py():
+        return arr
+    rows = pc.replace_substring(pc.filter(arr, other), _SEP, " ").to_pylist()
+    text = _SEP.join(map(_NFKC, rows)).casefold()
+    if any(c in text for c in SPACES_AFTER_NFKC):
+        text = _SPACE_AFTER_NFKC.sub(" ", text)
+    back = pc.split_pattern(pa.array([text], pa.large_string()), _SEP).flatten()
+    return pc.replace_with_mask(arr, other, back)
+
+
 def _as_text(col: object) -> pa.LargeStringArray:
     """A column (pandas Series, list, Arrow array of any string type) as one large_string
     array; it may be a slice (_ascii_normalized reads offsets as they are, where pyarrow 26's
@@ -99,29 +154,53 @@ def _as_text(col: object) -> pa.LargeStringArray:
     return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
 
 
-def text_hashes(columns: list) -> list[str]:
-    """text_hash of every row of these columns (pandas Series or Arrow arrays)."""
-    return text_hash_array(columns).to_pylist()
+def text_hashes(columns: list, scheme: TextKeyScheme = TEXT_KEY_SCHEME) -> list[str]:
+    """The duplicate key of every row of these columns (pandas Series or Arrow arrays)."""
+    return text_hash_array(columns, scheme).to_pylist()
 
 
-def text_hash_array(columns: list) -> pa.StringArray:
-    """text_hashes as an Arrow array, the same values, but ASCII text is normalized in numpy
-    (for ASCII, NFKC changes nothing and casefold is lower) and only the rest goes through
-    Python; no Python object per row but the BLAKE3 call itself."""
-    parts = []
-    for col in columns:
-        arr = _as_text(col).fill_null("")
-        fast = _ascii_normalized(arr)
-        other = pc.invert(pc.string_is_ascii(arr))
-        if pc.any(other).as_py():  # only those rows become Python strings
-            slow = [normalize_text(s) for s in pc.filter(arr, other).to_pylist()]
-            fast = pc.replace_with_mask(fast, other, pa.array(slow, type=pa.large_string()))
-        parts.append(fast)
-    joined = pc.binary_join_element_wise(*parts, pa.scalar("\x1f", pa.large_string())
-                                         ).cast(pa.large_binary())
+def text_hash_array(columns: list, scheme: TextKeyScheme = TEXT_KEY_SCHEME) -> pa.StringArray:
+    """The duplicate keys of these columns' rows as an Arrow array of 32 hex characters:
+    text_key (v2) or text_hash (v1) of each row. Normalization is vectorised: ASCII text in
+    numpy (for ASCII, NFKC changes nothing and casefold is lower), the non-ASCII rows through
+    Python's unicodedata as one string; v2 hashes in DuckDB, v1 calls BLAKE3 per row."""
+    parts = [_ascii_normalized(_folded_non_ascii(_as_text(col).fill_null("")))
+             for col in columns]
+    joined = pc.binary_join_element_wise(*parts, pa.scalar(_SEP, pa.large_string()))
     if isinstance(joined, pa.ChunkedArray):
         joined = joined.combine_chunks()
-    # Hash straight from Arrow's buffer; the digests are hexed in one go.
+    return _md5_hex(joined) if scheme == TEXT_KEY_SCHEME else _blake3_hex(joined)
+
+
+_local = threading.local()  # a DuckDB connection must not be shared between threads
+
+
+def _duckdb() -> object:
+    con = getattr(_local, "con", None)
+    if con is None:
+        import duckdb  # only where keys are made
+
+        # one thread: the stage runs this beside its own mask threads, one worker per core
+        con = _local.con = duckdb.connect(config={"threads": 1})
+    return con
+
+
+def _md5_hex(joined: pa.LargeStringArray) -> pa.StringArray:
+    """md5() of each row in DuckDB: reads the Arrow array in place, hashes in C++ without
+    the GIL, and gives 32 lower-case hex characters per row (hashlib's hexdigest)."""
+    con = _duckdb()
+    con.register("_laas_rows", pa.table({"s": joined}))
+    try:
+        out = con.sql("SELECT md5(s) AS h FROM _laas_rows").to_arrow_table()["h"]
+    finally:
+        con.unregister("_laas_rows")
+    return out.combine_chunks().cast(pa.string())
+
+
+def _blake3_hex(joined: pa.LargeStringArray) -> pa.StringArray:
+    """laas-textkey-v1: BLAKE3 straight from Arrow's buffer, one call per row; the digests
+    are hexed in one go."""
+    joined = joined.cast(pa.large_binary())
     offsets = np.frombuffer(joined.buffers()[1], dtype=np.int64)[
         joined.offset : joined.offset + len(joined) + 1].tolist()
     data = memoryview(joined.buffers()[2] or b"")

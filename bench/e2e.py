@@ -1,0 +1,99 @@
+"""End to end: `laas run` on ~500 MB of Parquet shards against the read+hash floor.
+
+    .venv/bin/python bench/e2e.py [--mb 500] [--shards 100] [--workdir /tmp/laas-e2e]
+
+Generates SHARDS Parquet shards of laas.datasets.make_sample rows (uncompressed, so the
+bytes on disk are about the text: ~MB in total), then measures in the same run:
+  floor  read every source shard once and BLAKE3-hash its bytes, one process per core
+  run    `laas run` of the dataset (builtin instruction_corpus suite), its own process, with
+         its own LAAS_HOME, LAAS_ANVIL_PORT and PREFECT_HOME under the workdir
+and prints floor / run (the target is 0.35x) and the run's per-stage seconds (its JSON
+summary's `seconds`), so it shows which stage the time goes to. bench/scale.py does the
+same on 2 GB of its own word-salad shards among much else; this one is small and quick.
+Writes bench/results/e2e.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from scale import _free_port, _hash_bytes, floor, laas_run  # bench/ is on the path
+
+COLUMNS = ("prompt", "response", "source", "license", "lang")
+
+
+def generate(folder: Path, shards: int, mb: float) -> int:
+    """SHARDS shards of make_sample rows, ~MB in total; every row distinct (its prompt
+    carries its shard and row number). Returns rows per shard."""
+    from laas.datasets.make_sample import rows
+
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = pa.Table.from_pylist(rows(0, 2_000))
+    pq.write_table(probe, folder / "probe.parquet", compression="none")
+    per_shard = max(1, int(2_000 * mb * 1e6 / shards / (folder / "probe.parquet").stat().st_size))
+    (folder / "probe.parquet").unlink()
+    for i in range(shards):
+        pq.write_table(pa.Table.from_pylist(rows(i, per_shard)),
+                       folder / f"part-{i:05d}.parquet", compression="none")
+    return per_shard
+
+
+def write_spec(folder: Path, name: str, source: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = {"name": name, "source": f"{source}/*.parquet", "format": "parquet",
+            "schema": [{"name": c, "type": "string"} for c in COLUMNS],
+            "on_failure": "quarantine", "suite": {"builtin": "instruction_corpus"}}
+    (folder / f"{name}.yaml").write_text(json.dumps(spec))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mb", type=float, default=500)
+    ap.add_argument("--shards", type=int, default=100)
+    ap.add_argument("--workdir", type=Path, default=Path("/tmp/laas-e2e"))
+    args = ap.parse_args()
+    work = args.workdir
+    shutil.rmtree(work, ignore_errors=True)
+    env = {**os.environ, "LAAS_HOME": str(work / "home"),
+           "LAAS_DATASETS_DIR": str(work / "specs"), "LAAS_ANVIL_PORT": str(_free_port()),
+           "PREFECT_HOME": str(work / "prefect")}
+
+    t = time.perf_counter()
+    per_shard = generate(work / "data", args.shards, args.mb)
+    files = sorted((work / "data").glob("*.parquet"))
+    nbytes = sum(f.stat().st_size for f in files)
+    print(f"generated {len(files)} shards, {nbytes / 1e6:.0f} MB, {per_shard:,} rows each, "
+          f"in {time.perf_counter() - t:.0f} s", flush=True)
+    write_spec(work / "specs", "bench-e2e", work / "data")
+
+    floor_s = floor(_hash_bytes, files)
+    run = laas_run("bench-e2e", env)
+    ratio = floor_s / run["wall_s"]
+    out = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+           "shards": len(files), "mb": round(nbytes / 1e6, 1), "rows": per_shard * len(files),
+           "floor_s": round(floor_s, 3), "run_s": round(run["wall_s"], 3),
+           "run_vs_floor": round(ratio, 3), "passed": run["passed"],
+           "peak_rss_mb": round(run["peak_rss_mb"]),
+           "stages_s": {k: round(v, 3) for k, v in run["stages_s"].items()}}
+    print(f"floor (read + BLAKE3 of every shard's bytes) {floor_s:7.2f} s "
+          f"{nbytes / 1e6 / floor_s:8.1f} MB/s")
+    print(f"laas run                                   {run['wall_s']:7.2f} s "
+          f"{nbytes / 1e6 / run['wall_s']:8.1f} MB/s  -> {ratio:.3f}x the floor (passed: "
+          f"{run['passed']})")
+    for stage, s in sorted(run["stages_s"].items(), key=lambda kv: -kv[1]):
+        print(f"  {stage:28s} {s:7.2f} s  {100 * s / run['wall_s']:5.1f} %")
+    path = Path(__file__).parent / "results" / "e2e.json"
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"-> {path}")
+
+
+if __name__ == "__main__":
+    main()

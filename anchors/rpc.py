@@ -104,7 +104,7 @@ class FailoverProvider(HTTPProvider):
                 raw = self._try(i, body, deadline)
             except _Failed as e:
                 failures.append(f"{redact_url(self.urls[i])}: {e.why}")
-                log.warning("RPC %s via %s failed: %s", what, redact_url(self.urls[i]), e.why)
+                log.debug("RPC %s via %s failed: %s", what, redact_url(self.urls[i]), e.why)
                 if sends and e.delivered:
                     break  # the node may hold it: the caller looks the transaction up
                 if attempt + 1 < self.retry.rounds * n and (attempt + 1) % n == 0:

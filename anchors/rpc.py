@@ -15,6 +15,7 @@ from typing import Any
 
 import requests
 from web3 import HTTPProvider
+from web3._utils.caching import handle_request_caching
 from web3.exceptions import ProviderConnectionError
 from web3.types import RPCEndpoint, RPCResponse
 
@@ -58,13 +59,19 @@ class FailoverProvider(HTTPProvider):
         if not urls:
             raise ValueError("at least one RPC URL")
         super().__init__(urls[0], request_kwargs={"timeout": timeout},
-                         exception_retry_configuration=None)
+                         exception_retry_configuration=None, cache_allowed_requests=True,
+                         cacheable_requests={RPCEndpoint("eth_chainId")})
         self.urls = list(urls)
         self.timeout = timeout
         self.retry = retry or Retry()
         self._current = 0
         self._session = requests.Session()
         self._lock = threading.Lock()
+        # Every endpoint must serve the same chain: one that serves another would take our
+        # transactions elsewhere and answer "not found" for everything. The first endpoint
+        # that answers sets the chain id; each other is asked for it before its first use.
+        self._chain_id: str | None = None
+        self._checked: set[int] = set()
 
     def __str__(self) -> str:
         return f"RPC connection {', '.join(redact_url(u) for u in self.urls)}"
@@ -77,6 +84,7 @@ class FailoverProvider(HTTPProvider):
     def endpoint_uri(self, value: str) -> None:  # HTTPProvider.__init__ sets it; urls rule
         pass
 
+    @handle_request_caching  # with cache_allowed_requests: eth_chainId asked once
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         body = self.encode_rpc_request(method, params)
         return self.decode_rpc_response(self._post(body, sends=method in _SENDS, what=method))
@@ -122,8 +130,24 @@ class FailoverProvider(HTTPProvider):
         raise ProviderConnectionError(
             f"no RPC endpoint answered ({'; '.join(failures[-n:]) or 'out of time'})")
 
-    def _try(self, i: int, body: bytes, deadline: float) -> bytes:
+    def _same_chain(self, i: int, deadline: float) -> None:
+        if i in self._checked or len(self.urls) == 1:
+            return
+        probe = self.encode_rpc_request(RPCEndpoint("eth_chainId"), [])
+        answer = self.decode_rpc_response(self._try(i, probe, deadline, check=False))
+        chain_id = answer.get("result")
+        with self._lock:
+            if self._chain_id is None:
+                self._chain_id = chain_id
+        if chain_id != self._chain_id:
+            raise _Failed(f"serves chain {_int(chain_id)}, not {_int(self._chain_id)}",
+                          delivered=False)
+        self._checked.add(i)
+
+    def _try(self, i: int, body: bytes, deadline: float, check: bool = True) -> bytes:
         """One endpoint: 429s are waited out (Retry-After, capped) up to `storm` times."""
+        if check:
+            self._same_chain(i, deadline)
         url = self.urls[i]
         for _ in range(self.retry.storm):
             left = deadline - time.monotonic()
@@ -158,6 +182,13 @@ def _refused(e: requests.ConnectionError) -> bool:
 
     reason = e.args[0].reason if e.args and isinstance(e.args[0], MaxRetryError) else None
     return isinstance(reason, NewConnectionError)
+
+
+def _int(hex_id: Any) -> Any:
+    try:
+        return int(hex_id, 16)
+    except (TypeError, ValueError):
+        return hex_id
 
 
 def _retry_after(value: str | None, default: float) -> float:

@@ -30,29 +30,46 @@ def too_wide(e: BaseException) -> bool:
 Fetch = Callable[[int, int], list[Any]]
 
 
+PROBE_EVERY = 16  # accepted pages before the window may grow past the largest size accepted
+
+
 class LogPager:
     """Walks [start, end] in windows: `window` blocks at first, halved each time the provider
-    refuses, grown back by a quarter after each page it accepts (a range refused once because
-    a few blocks were busy should not slow the rest of a long scan). Every request either
-    advances the scan or halves the window, so a scan makes at most
-    pages + log2(window) requests; a refusal at a one-block window is raised."""
+    refuses. After a refusal it grows back by a quarter per accepted page (a range refused
+    because a few blocks were busy should not slow the rest of a long scan) up to the largest
+    window the provider ever accepted; past that it probes once every PROBE_EVERY pages, and
+    a refused probe goes straight back to that size (a provider's hard range cap should not
+    cost a refusal every few pages). Every request advances the scan or shrinks the window,
+    so a scan is bounded; a refusal at one block is raised."""
 
     def __init__(self, window: int = 2000):
         self.max_window = max(1, window)
         self.window = self.max_window
+        self.cap = 0  # the largest window the provider accepted
+        self.streak = 0  # pages accepted since the last refusal
 
     def pages(self, fetch: Fetch, start: int, end: int) -> Iterator[tuple[int, list[Any]]]:
         """(last block of the page, its logs) for consecutive pages from start to end."""
         lo = start
         while lo <= end:
             hi = min(end, lo + self.window - 1)
+            size = hi - lo + 1
             try:
                 logs = fetch(lo, hi)
             except Web3RPCError as e:
-                if not too_wide(e) or hi == lo:
+                if not too_wide(e) or size == 1:
                     raise
-                self.window = max(1, (hi - lo + 1) // 2)
+                self.window = self.cap if 0 < self.cap < size else max(1, size // 2)
+                self.streak = 0
                 continue
             yield hi, logs
             lo = hi + 1
-            self.window = min(self.max_window, self.window + max(1, self.window // 4))
+            self._grow(size)
+
+    def _grow(self, accepted: int) -> None:
+        self.cap = max(self.cap, accepted)
+        self.streak += 1
+        target = min(self.max_window, self.window + max(1, self.window // 4))
+        if target > self.cap and self.streak % PROBE_EVERY:
+            target = max(self.window, self.cap)
+        self.window = target

@@ -467,11 +467,12 @@ def chain_status() -> None:
     from laas.anchors.storage import redact_url
 
     settings = _settings()
-    url = redact_url(settings.effective_rpc_url)
-    chain_id = rpc_alive(settings.effective_rpc_url)
-    if chain_id is None:
-        out.print(f"chain at {url} is down")
+    # the first endpoint that answers, as every other command would use it
+    up = next(((u, c) for u in settings.rpc_urls if (c := rpc_alive(u)) is not None), None)
+    if up is None:
+        out.print(f"chain at {', '.join(redact_url(u) for u in settings.rpc_urls)} is down")
         raise typer.Exit(1)
+    url, chain_id = redact_url(up[0]), up[1]
     from laas.anchors.ledger import committer_account, open_reader
 
     reg = open_reader(settings)

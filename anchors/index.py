@@ -61,6 +61,13 @@ shards = Table(
     Column("reason", Text),
 )
 
+# How far `laas index rebuild` has read the chain, per chain and registry, so a rebuild that
+# stopped (provider limits, a lost connection) goes on from there instead of block 0.
+progress = Table(
+    "scan_progress", meta,
+    Column("registry", String(120), primary_key=True),  # "chain_id:address"
+    Column("through_block", Integer, nullable=False),
+)
 
 INSERT_BATCH = 20_000  # rows per executemany: bounded memory at a million shards
 
@@ -94,6 +101,18 @@ class LineageIndex:
                     content_hash=s.content_hash, byte_size=s.byte_size, rows=s.rows, leaf=s.leaf,
                     status=s.status, reason=s.reason,
                 ) for s in manifest.shards[start : start + INSERT_BATCH]])
+
+    def scanned_through(self, registry: str) -> int | None:
+        with self.engine.connect() as db:
+            return db.execute(select(progress.c.through_block).where(
+                progress.c.registry == registry)).scalar()
+
+    def set_scanned_through(self, registry: str, block: int | None) -> None:
+        """Record (or with None forget) the last block a rebuild has indexed."""
+        with self.engine.begin() as db:
+            db.execute(delete(progress).where(progress.c.registry == registry))
+            if block is not None:
+                db.execute(insert(progress).values(registry=registry, through_block=block))
 
     def checkpoint(self, checkpoint_id: str) -> dict | None:
         with self.engine.connect() as db:

@@ -13,6 +13,7 @@ from web3 import Web3
 from laas.anchors.index import LineageIndex
 from laas.anchors.localchain import LocalChain
 from laas.anchors.registry import Registry, connect, unreachable
+from laas.anchors.rpc import Retry
 from laas.anchors.storage import redact_url
 from laas.anchors.store import ArtifactStore
 from laas.anchors.wallet import FeePolicy, Sender, load_account, load_sender
@@ -24,12 +25,17 @@ def local_chain(settings: Settings) -> LocalChain:
     return LocalChain(settings.home, settings.anvil_port, settings.anvil_bin)
 
 
+def rpc_retry(settings: Settings) -> Retry:
+    return Retry(budget=settings.rpc_budget)
+
+
 def _connect(settings: Settings) -> Web3:
-    w3 = connect(settings.effective_rpc_url)
+    w3 = connect(settings.rpc_urls, settings.rpc_timeout, rpc_retry(settings))
     chain_id = w3.eth.chain_id
     if settings.chain_id is not None and chain_id != settings.chain_id:
         raise ConfigError(
-            f"LAAS_CHAIN_ID is {settings.chain_id} but {redact_url(settings.effective_rpc_url)} "
+            f"LAAS_CHAIN_ID is {settings.chain_id} but "
+            f"{redact_url(w3.provider.endpoint_uri)} "
             f"is chain {chain_id}: fix one of them"
         )
     return w3
@@ -58,7 +64,7 @@ def open_reader(settings: Settings) -> Registry:
                             f"{settings.home}: nothing was committed here yet (`laas run` first)")
         raise ConfigError("LAAS_REGISTRY_ADDRESS is not set: set it to the deployed registry")
     return Registry(w3, where["address"], None, deploy_block=where["deploy_block"],
-                    tx_timeout=settings.tx_timeout)
+                    tx_timeout=settings.tx_timeout, log_range=settings.log_range)
 
 
 def open_registry(settings: Settings, *, start_local: bool = True) -> Registry:
@@ -83,7 +89,7 @@ def open_registry(settings: Settings, *, start_local: bool = True) -> Registry:
         where = {"address": address, "chain_id": w3.eth.chain_id, "deploy_block": block}
         (settings.chain_dir / "registry.json").write_text(json.dumps(where, indent=2))
     registry = Registry(w3, where["address"], sender, deploy_block=where["deploy_block"],
-                        tx_timeout=settings.tx_timeout)
+                        tx_timeout=settings.tx_timeout, log_range=settings.log_range)
     if settings.is_local_chain and not settings.registry_address:
         _enable_local_committer(w3, registry, settings, sender.address)
     return registry
@@ -200,8 +206,11 @@ class ChainView:
 
 
 def chain_view(settings: Settings) -> ChainView:
-    url = settings.effective_rpc_url
+    """Lineage answers without the chain when it is away, so this gives up fast: short
+    timeouts, one pass over the endpoints, a few seconds in all."""
+    urls = settings.rpc_urls
+    retry = Retry(rounds=1, budget=min(settings.rpc_budget, 5.0), max_wait=2.0)
     try:  # the head is the first call: no separate reachability probe
-        return ChainView(Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": 2.0})))
+        return ChainView(connect(urls, timeout=2.0, retry=retry, probe=False))
     except Exception as e:  # requests raises a zoo of connection errors
-        raise unreachable(url, e) from None
+        raise unreachable(urls, e) from None

@@ -4,7 +4,7 @@ confirmations read from the chain when it is reachable."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from laas.anchors.ledger import ChainView, chain_view, open_index, open_reader
 from laas.anchors.models import TRAINING
@@ -12,18 +12,37 @@ from laas.errors import AnchorError, LaasError, LineageNotFound
 from laas.settings import Settings
 
 
-def rebuild_index(settings: Settings) -> int:
+class Rebuilt(NamedTuple):
+    indexed: int  # checkpoints (re)indexed by this call
+    from_block: int  # where this call started reading
+    through_block: int  # the last block read
+
+
+# A resumed rebuild rereads this many blocks before where the last one stopped, so a
+# checkpoint that a shallow reorganisation moved there is not skipped (recording is idempotent).
+REORG_MARGIN = 64
+
+
+def rebuild_index(settings: Settings, full: bool = False) -> Rebuilt:
     """Refill the lineage index from the chain's events and the manifests they point to, each
-    manifest checked against its committed hash; returns the number of checkpoints indexed."""
+    manifest checked against its committed hash. The scan goes page by page and records each
+    page's last block in the index, so a rebuild goes on from where the last one stopped
+    (the whole chain with full=True, or when the index is new)."""
     from laas.anchors.store import read_manifest
 
     registry = open_reader(settings)
     index = open_index(settings)
-    count = 0
-    for cp in registry.checkpoints():
-        index.record(cp, read_manifest(cp.manifest_uri, expected_hash=cp.manifest_hash))
-        count += 1
-    return count
+    key = f"{registry.w3.eth.chain_id}:{registry.address}"
+    done = None if full else index.scanned_through(key)
+    start = registry.deploy_block if done is None else \
+        max(registry.deploy_block, done + 1 - REORG_MARGIN)
+    count, last = 0, start - 1
+    for last, cps in registry.scan(start):
+        for cp in cps:
+            index.record(cp, read_manifest(cp.manifest_uri, expected_hash=cp.manifest_hash))
+            count += 1
+        index.set_scanned_through(key, last)
+    return Rebuilt(count, start, last)
 
 
 MAX_DEPTH = 32  # derived datasets nest; a cycle is impossible on chain, a bound is cheap

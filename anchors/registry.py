@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,9 @@ from web3.exceptions import (
 )
 
 from laas.anchors.canonical import from_hex, keccak256, to_hex
+from laas.anchors.logpages import LogPager
 from laas.anchors.models import Checkpoint, StageManifest
+from laas.anchors.rpc import FailoverProvider, Retry
 from laas.anchors.storage import redact_url
 from laas.anchors.wallet import OnSent, Sender
 from laas.errors import AnchorError, AnchorReverted, AnchorTimeout, ConfigError
@@ -40,20 +42,27 @@ def load_artifact() -> dict[str, Any]:
 _GONE = (requests.exceptions.RequestException, ProviderConnectionError, ConnectionError)
 
 
-def unreachable(url: str, e: BaseException) -> AnchorTimeout:
+def unreachable(urls: str | Sequence[str], e: BaseException) -> AnchorTimeout:
     """The one diagnosis for a node that is down, never was up, or died mid-call."""
+    shown = ", ".join(redact_url(u) for u in ([urls] if isinstance(urls, str) else urls))
     return AnchorTimeout(
-        f"chain RPC {redact_url(url)} is unreachable ({type(e).__name__}): start it with "
-        "`laas chain up` or point LAAS_RPC_URL at a live node; then `laas anchor --resume`"
+        f"chain RPC {shown} is unreachable ({type(e).__name__}): start it with "
+        "`laas chain up` or point LAAS_RPC_URL (or LAAS_RPC_FALLBACK_URLS) at a live node; "
+        "then `laas anchor --resume`"
     )
 
 
-def connect(url: str, timeout: float = 10.0) -> Web3:
-    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
-    try:
-        w3.eth.chain_id  # noqa: B018 - touch the node once so a dead endpoint fails here
-    except Exception as e:  # requests and aiohttp raise a zoo of connection errors
-        raise unreachable(url, e) from None
+def connect(urls: str | Sequence[str], timeout: float = 10.0, retry: Retry | None = None,
+            probe: bool = True) -> Web3:
+    """A Web3 over the endpoints in order (see FailoverProvider); with probe, a dead set of
+    endpoints fails here with the one diagnosis."""
+    urls = [urls] if isinstance(urls, str) else list(urls)
+    w3 = Web3(FailoverProvider(urls, timeout=timeout, retry=retry))
+    if probe:
+        try:
+            w3.eth.chain_id  # noqa: B018 - touch the node once so a dead endpoint fails here
+        except Exception as e:  # requests and aiohttp raise a zoo of connection errors
+            raise unreachable(urls, e) from None
     return w3
 
 
@@ -61,12 +70,13 @@ class Registry:
     """sender=None is a read-only client: it reads and verifies, and refuses to send."""
 
     def __init__(self, w3: Web3, address: str, sender: Sender | None, *, deploy_block: int = 0,
-                 tx_timeout: float = 120.0):
+                 tx_timeout: float = 120.0, log_range: int = 2000):
         self.w3 = w3
         self.address = Web3.to_checksum_address(address)
         self.sender = sender
         self.deploy_block = deploy_block
         self.tx_timeout = tx_timeout
+        self.pager = LogPager(log_range)  # one per client: the window it learns is kept
         self.contract = w3.eth.contract(address=self.address, abi=load_artifact()["abi"])
         if not w3.eth.get_code(self.address):
             raise AnchorError(
@@ -211,7 +221,9 @@ class Registry:
         try:
             yield
         except _GONE as e:
-            raise unreachable(self.w3.provider.endpoint_uri, e) from None
+            provider = self.w3.provider
+            raise unreachable(getattr(provider, "urls", None) or provider.endpoint_uri,
+                              e) from None
 
     def _send(self, call: Any, what: str, on_sent: OnSent | None = None) -> Any:
         if self.sender is None:
@@ -247,15 +259,45 @@ class Registry:
     def get(self, cid: str) -> Checkpoint | None:
         """The checkpoint with its event data, or None if it is not on chain."""
         with self._rpc():
-            if not self.contract.functions.exists(from_hex(cid)).call():
+            stored = self.stored_or_none(cid)
+            if stored is None:
                 return None
-            logs = self.contract.events.CheckpointCommitted().get_logs(
-                from_block=self.deploy_block, argument_filters={"checkpointId": from_hex(cid)}
-            )
-            if not logs:
-                raise AnchorError(f"checkpoint {cid} is stored but its event is missing")
-            receipt = self.w3.eth.get_transaction_receipt(logs[0]["transactionHash"])
-        return self._from_event(logs[0], receipt["gasUsed"])
+            log = self._event_of(cid, stored["block_number"])
+            receipt = self.w3.eth.get_transaction_receipt(log["transactionHash"])
+        return self._from_event(log, receipt["gasUsed"])
+
+    def _event_of(self, cid: str, block: int) -> Any:
+        """The CheckpointCommitted log of a stored checkpoint. The contract records the block
+        it was committed in, so one block is read; only where the contract's block.number is
+        not this chain's (Arbitrum reports L1's) does it fall back to a paged scan."""
+        filters = {"checkpointId": from_hex(cid)}
+        logs = self.contract.events.CheckpointCommitted().get_logs(
+            from_block=block, to_block=block, argument_filters=filters)
+        if not logs:
+            logs = next((page for _, page in self._pages(filters) if page), [])
+        if not logs:
+            raise AnchorError(f"checkpoint {cid} is stored but its event is missing")
+        return logs[0]
+
+    def _pages(self, filters: dict[str, Any],
+               start: int | None = None) -> Iterator[tuple[int, list[Any]]]:
+        """CheckpointCommitted logs from `start` (default: the deploy block) to the current
+        head, one page at a time, in windows the provider accepts."""
+        event = self.contract.events.CheckpointCommitted()
+        head = self.w3.eth.block_number
+
+        def fetch(lo: int, hi: int) -> list[Any]:
+            return event.get_logs(from_block=lo, to_block=hi, argument_filters=filters)
+
+        first = self.deploy_block if start is None else max(start, self.deploy_block)
+        return self.pager.pages(fetch, first, head)
+
+    def scan(self, start: int | None = None) -> Iterator[tuple[int, list[Checkpoint]]]:
+        """Every checkpoint from `start` on, page by page with the last block each page
+        covers, so a long scan (index rebuild) can record how far it got and resume."""
+        with self._rpc():
+            for last, logs in self._pages({}, start):
+                yield last, [self._from_event(log, None) for log in logs]
 
     def stored_or_none(self, cid: str) -> dict[str, Any] | None:
         with self._rpc():
@@ -279,10 +321,8 @@ class Registry:
     def checkpoints(self, dataset_id: str | None = None) -> list[Checkpoint]:
         filters = {"datasetId": from_hex(dataset_id)} if dataset_id else {}
         with self._rpc():
-            logs = self.contract.events.CheckpointCommitted().get_logs(
-                from_block=self.deploy_block, argument_filters=filters
-            )
-        return [self._from_event(log, None) for log in logs]
+            return [self._from_event(log, None)
+                    for _, logs in self._pages(filters) for log in logs]
 
     def verify_leaf(self, cid: str, proof: list[bytes], leaf: bytes) -> bool:
         with self._rpc():

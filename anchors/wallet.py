@@ -15,7 +15,12 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from pydantic import BaseModel, ConfigDict
 from web3 import Web3
-from web3.exceptions import TimeExhausted, TransactionNotFound, Web3RPCError
+from web3.exceptions import (
+    ContractLogicError,
+    TimeExhausted,
+    TransactionNotFound,
+    Web3RPCError,
+)
 
 from laas.errors import ConfigError
 
@@ -88,8 +93,20 @@ class Sender:
                 tx_hash = self._sign_and_send(w3, tx, note)
             receipt = self._await(w3, tx, [tx_hash], timeout, note)
         if receipt["status"] != 1:
-            call.call({"from": self.address}, block_identifier=receipt["blockNumber"])
+            self._raise_revert(call, receipt["blockNumber"])
         return receipt
+
+    def _raise_revert(self, call: Any, block: int) -> None:
+        """Replay a mined, failed call to raise its revert reason. Nodes that keep no state
+        history (the local anvil prunes it; so do most L2 RPC nodes) cannot answer for an old
+        block, so the replay falls back to the latest state, which is where a retry would
+        run anyway."""
+        try:
+            call.call({"from": self.address}, block_identifier=block)
+        except Web3RPCError:  # that block's state is gone: not a revert, a missing state
+            call.call({"from": self.address}, block_identifier="latest")
+        raise ContractLogicError(f"execution reverted in block {block} (the replay did not "
+                                 "revert, so its reason is unknown)")
 
     def _sign_and_send(self, w3: Web3, tx: dict[str, Any], note: OnSent) -> str:
         raw = bytes(self._account.sign_transaction(tx).raw_transaction)

@@ -10,7 +10,7 @@ from laas.settings import get_settings
 
 @task(name="rebuild-index", retries=2, retry_delay_seconds=[5, 30])
 def rebuild() -> int:
-    return rebuild_index(get_settings())
+    return rebuild_index(get_settings()).indexed
 
 
 @flow(name="reindex")

@@ -165,11 +165,18 @@ app.add_typer(index_app, name="index")
 
 
 @index_app.command("rebuild")
-def index_rebuild() -> None:
-    """Refill the index from the chain's events and the manifests they name."""
+def index_rebuild(
+    full: Annotated[bool, typer.Option(
+        "--full", help="read from the registry's deploy block, not from where the last "
+                       "rebuild stopped")] = False,
+) -> None:
+    """Refill the index from the chain's events and the manifests they name. It goes on from
+    the last block a previous rebuild read (an interrupted one included); --full starts over."""
     from laas.anchors.lineage import rebuild_index
 
-    out.print(f"indexed {rebuild_index(_settings())} checkpoints from the chain")
+    r = rebuild_index(_settings(), full=full)
+    out.print(f"indexed {r.indexed} checkpoints from the chain "
+              f"(blocks {r.from_block}..{r.through_block})")
 
 
 @app.command()
@@ -468,11 +475,12 @@ def chain_status() -> None:
     from laas.anchors.storage import redact_url
 
     settings = _settings()
-    url = redact_url(settings.effective_rpc_url)
-    chain_id = rpc_alive(settings.effective_rpc_url)
-    if chain_id is None:
-        out.print(f"chain at {url} is down")
+    # the first endpoint that answers, as every other command would use it
+    up = next(((u, c) for u in settings.rpc_urls if (c := rpc_alive(u)) is not None), None)
+    if up is None:
+        out.print(f"chain at {', '.join(redact_url(u) for u in settings.rpc_urls)} is down")
         raise typer.Exit(1)
+    url, chain_id = redact_url(up[0]), up[1]
     from laas.anchors.ledger import committer_account, open_reader
 
     reg = open_reader(settings)
@@ -487,11 +495,11 @@ def chain_status() -> None:
 @chain_app.command("deploy")
 def chain_deploy() -> None:
     """Deploy a new CheckpointRegistry with the configured key (for a remote chain)."""
-    from laas.anchors.ledger import open_sender
+    from laas.anchors.ledger import open_sender, rpc_retry
     from laas.anchors.registry import Registry, connect
 
     settings = _settings()
-    w3 = connect(settings.effective_rpc_url)
+    w3 = connect(settings.rpc_urls, settings.rpc_timeout, rpc_retry(settings))
     sender = open_sender(settings, w3)
     address, block = Registry.deploy(w3, sender, tx_timeout=settings.tx_timeout)
     out.print(f"deployed at {address} in block {block}: set LAAS_REGISTRY_ADDRESS={address} "

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LOCAL_CHAIN_ID = 31337  # anvil's default
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_URL = re.compile(r"^https?://[^\s,]+$", re.IGNORECASE)
 
 
 class Settings(BaseSettings):
@@ -19,6 +20,13 @@ class Settings(BaseSettings):
 
     home: Path = Field(Path(".laas"), description="local state: chain, artifacts, index")
     rpc_url: str | None = Field(None, description="EVM JSON-RPC URL; unset = the local anvil")
+    rpc_fallback_urls: str = Field(
+        "", description="comma-separated JSON-RPC URLs tried in turn when LAAS_RPC_URL fails")
+    rpc_timeout: float = Field(10.0, gt=0, description="seconds per JSON-RPC request")
+    rpc_budget: float = Field(60.0, gt=0, description="seconds one request may take, all "
+                                                      "retries and fallbacks included")
+    log_range: int = Field(2000, ge=1, description="blocks per eth_getLogs request at first; "
+                                                   "halved when the provider refuses")
     chain_id: int | None = Field(None, description="expected chain id; checked on connect")
     registry_address: str | None = Field(None, description="deployed CheckpointRegistry")
     registry_deploy_block: int = Field(0, description="block it was deployed in (log scans)")
@@ -60,6 +68,21 @@ class Settings(BaseSettings):
             if a.strip() and not _ADDRESS.match(a.strip()):
                 raise ValueError(f"{a.strip()!r} is not an address (0x and 40 hex digits)")
         return v
+
+    @field_validator("rpc_url", "rpc_fallback_urls")
+    @classmethod
+    def _urls(cls, v: str | None) -> str | None:
+        for u in (v or "").split(","):
+            if u.strip() and not _URL.match(u.strip()):
+                # the value is never echoed: it may hold a provider key
+                raise ValueError("not an http(s):// URL")
+        return v
+
+    @property
+    def rpc_urls(self) -> list[str]:
+        """Where JSON-RPC goes, in order of preference."""
+        fallbacks = [u.strip() for u in self.rpc_fallback_urls.split(",") if u.strip()]
+        return [self.effective_rpc_url, *fallbacks]
 
     @property
     def trusted_committer_addresses(self) -> tuple[str, ...]:

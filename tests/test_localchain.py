@@ -1,0 +1,73 @@
+"""The embedded chain over a long history: anvil keeps the current state, every block, receipt
+and log, and nothing else, so 20,000 empty blocks leave its state file, its memory and its
+scratch folder (~/.foundry/anvil/tmp, where it spills old block states) small; checkpoints
+survive a kill -9 and `laas chain down` / `up`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import requests
+
+from laas.anchors.localchain import STATE_INTERVAL, LocalChain
+from tests.conftest import Workspace
+from tests.test_faults import small_manifest
+
+BLOCKS = 20_000
+MB = 1 << 20
+
+
+def folder_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
+
+
+def rss(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(status.split("VmRSS:")[1].split()[0]) * 1024
+
+
+def test_twenty_thousand_empty_blocks_stay_small_and_keep_the_checkpoints(
+        tmp_path: Path) -> None:
+    from laas.anchors.ledger import open_reader, open_registry
+
+    ws = Workspace(tmp_path / "ws")
+    home = tmp_path / "home"  # anvil's HOME: its ~/.foundry is this test's to measure
+    env = {**ws.env, "HOME": str(home)}
+    chain = LocalChain(ws.root / ".laas", ws.port)
+    try:
+        assert ws.laas("chain", "up", env=env).returncode == 0
+        cp = open_registry(ws.settings()).commit(small_manifest("long", "r1"), "file:///m")
+
+        def rpc(method: str, *params: object) -> object:
+            return requests.post(chain.url, json={"jsonrpc": "2.0", "id": 1, "method": method,
+                                                  "params": list(params)}, timeout=120).json()
+
+        start = time.monotonic()
+        for _ in range(BLOCKS // 1000):
+            rpc("anvil_mine", hex(1000))
+        head = int(rpc("eth_blockNumber")["result"], 16)
+        print(f"\nmined {BLOCKS} empty blocks in {time.monotonic() - start:.0f}s")
+        time.sleep(STATE_INTERVAL + 1.5)  # the state file has been written since
+        sizes = {"state file": chain.state_file.stat().st_size, "anvil RSS": rss(chain.pid()),
+                 "~/.foundry": folder_size(home / ".foundry")}
+        print({k: f"{v / MB:.1f} MB" for k, v in sizes.items()})
+        # ~1.6 kB per empty block header is what anvil stores; no block's state is kept
+        assert sizes["state file"] < 48 * MB
+        assert sizes["anvil RSS"] < 500 * MB
+        assert sizes["~/.foundry"] < 5 * MB
+
+        os.kill(chain.pid(), signal.SIGKILL)  # no chance to write its state: the last dump
+        assert ws.laas("chain", "up", env=env).returncode == 0
+        assert int(rpc("eth_blockNumber")["result"], 16) >= head  # lost nothing mined before
+        assert ws.laas("chain", "down", env=env).returncode == 0
+        assert ws.laas("chain", "up", env=env).returncode == 0
+
+        reader = open_reader(ws.settings())
+        again = reader.get(cp.checkpoint_id)  # its event, from its block, after the restarts
+        assert again is not None and again.tx_hash == cp.tx_hash
+        assert [c.checkpoint_id for c in reader.checkpoints()] == [cp.checkpoint_id]
+    finally:
+        chain.down()

@@ -14,7 +14,8 @@ from laas.anchors.merkle import MerkleTree, leaf_hash
 
 MANIFEST_VERSION = "laas-manifest-v2"  # v2: per-shard validation stored once; dropped rows
 MANIFEST_VERSIONS = ("laas-manifest-v1", MANIFEST_VERSION)  # what this code reads
-_V2_FIELDS = ("parent_hash", "rows_in", "dropped", "dropped_rows_hash", "dropped_uri")
+_V2_FIELDS = ("parent_hash", "rows_in", "dropped", "dropped_rows_hash", "dropped_uri",
+              "text_keys_hash")
 STAGES = ("raw", "normalized", "validated")  # what an ingest run commits, in order
 TRAINING = "training"  # a training job's record of the exact shard set it read
 STAGE_ORDER = (*STAGES, TRAINING)
@@ -59,6 +60,8 @@ class ShardEntry(Record):
     dropped: dict[str, int] | None = Field(None, description="rows dropped per expectation")
     dropped_rows_hash: str | None = None
     dropped_uri: str | None = Field(None, description="the dropped rows, with their reasons")
+    text_keys_hash: str | None = Field(
+        None, description="BLAKE3 of the shard's duplicate keys as validation computed them")
 
     @model_serializer(mode="wrap")
     def _v1_bytes(self, handler: Any) -> dict[str, Any]:

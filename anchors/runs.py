@@ -104,6 +104,8 @@ def _newer_pending(registry: Registry, store: Any, dataset: str, than: datetime,
                 m = read_manifest(uri, expected_hash=named_hash(uri))
             except LaasError:
                 continue
+            if (m.dataset, m.run, m.stage) != (dataset, run, "raw"):
+                continue  # another run's manifest copied here proves nothing about this one
             att = store.attestation(m)
             signer = att.signer() if att is not None and \
                 att.manifest_hash == m.manifest_hash else None

@@ -43,7 +43,23 @@ def url_to_fs(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
 
 
 def open_uri(uri: str, mode: str = "rb", compression: str | None = None) -> IO:
+    if mode.startswith("r") and protocol(uri) == "file":
+        _regular(uri.removeprefix("file://"))
     return fsspec.open(uri, mode, compression=compression, **storage_options(uri))
+
+
+def _regular(path: str) -> None:
+    """Reading a named pipe or a device blocks or never ends: in a store anyone may write to,
+    only regular files are read."""
+    import os
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return  # absent: the open says so, as it always did
+    if not stat.S_ISREG(mode):
+        raise OSError(f"{redact(path)} is not a regular file")
 
 
 def join(fs: fsspec.AbstractFileSystem, path: str) -> str:

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from laas.anchors.attest import Attestation
 from laas.anchors.canonical import keccak256, to_hex
 from laas.anchors.models import STAGES, StageManifest, name_problem
-from laas.anchors.storage import open_uri, redact, url_to_fs
+from laas.anchors.storage import join, open_uri, redact, url_to_fs
 from laas.errors import ConfigError, HashMismatch, LaasError
 
 
@@ -119,7 +119,7 @@ class ArtifactStore:
         recs = []
         for p in fs.glob(f"{path}/sent-*.json"):
             try:  # notes are in the untrusted store: a malformed one is no note at all
-                with fs.open(p, "r") as f:
+                with open_uri(join(fs, p), "r") as f:  # a regular file, never a pipe
                     rec = json.load(f)
                 if rec["manifest_hash"] == manifest.manifest_hash:
                     recs.append((float(rec.get("sent_at", 0)), str(rec["tx_hash"]),

@@ -75,8 +75,8 @@ def stage_problem(parent: StageManifest, child: StageManifest) -> str | None:
         if child.stage == "normalized":
             if s.source_uri != p.uri:
                 return f"{where}: shard {s.key} names another source than the raw stage hashed"
-        elif s.derived:  # rows dropped: its own file, derived from exactly this parent
-            if child.stage != "validated" or s.parent_hash != p.content_hash \
+        elif child.stage == "validated" and s.derived:  # rows dropped: its own file,
+            if s.parent_hash != p.content_hash \
                     or s.rows_in != p.rows or not 0 < s.rows <= p.rows:
                 return (f"{where}: shard {s.key} does not derive from the {want} stage's "
                         f"shard ({(s.parent_hash or '-')[:18]}… vs "

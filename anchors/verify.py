@@ -85,6 +85,12 @@ def verify_shard(registry: Registry, index: LineageIndex, path: str) -> ShardPro
     validated = next((p for p in chain if p.stage == "validated"), None) \
         or _validated_after(registry, chain[0], key)
     normalized = next((p for p in chain if p.stage == "normalized"), None)
+    kept = next((s for s in validated.manifest.shards if s.key == key), None) \
+        if validated else None
+    if kept is not None and kept.derived and chain[0].stage in ("raw", "normalized"):
+        raise HashMismatch(f"shard {key}: this {chain[0].stage} file still holds the rows "
+                           f"validation dropped ({kept.reason}); what was validated is "
+                           f"{kept.uri}: verify and train on that")
     rederived = rederive(validated, normalized, key) if validated and normalized else None
     return ShardProof(rederived=rederived, file=str(path), content_hash=digest,
                       dataset=chain[0].manifest.dataset,

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from laas.anchors.canonical import to_hex
 from laas.anchors.hashing import TableHasher
 from laas.anchors.models import ShardEntry, rows_digest
-from laas.anchors.storage import redact, url_to_fs
+from laas.anchors.storage import join, open_uri, redact, url_to_fs
 from laas.errors import ShardReadError
 from laas.tasks.shards import verified_bytes
 from laas.validators.spec import DatasetSpec
@@ -24,54 +24,88 @@ ROW_COLUMN = "_laas_row"  # in the dropped-rows file: the row's number in the no
 FAILED_COLUMN = "_laas_failed"  # and the expectations it failed
 
 
-def later_duplicates(hashes_dir: str, keys: list[str]) -> dict[str, np.ndarray]:
-    """Per shard, the rows whose text repeats an earlier row of the dataset (order: shard key,
-    then row), from the text hashes the validate pass wrote. Only `keys` take part."""
+def verified_text_keys(hashes_dir: str, entries: list[ShardEntry]
+                       ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Each validated shard's duplicate keys, read back from the store and checked against
+    the digest its entry carries (what validation computed): {key: hashes in row order}, and
+    {key: why} for shards whose keys in the store are not those (rewritten, planted)."""
+    import blake3
+
+    from laas.tasks.shards import text_keys_bytes
+
+    expected = {e.key: e.text_keys_hash for e in entries if e.text_keys_hash}
+    found: dict[str, list[np.ndarray]] = {}
     fs, path = url_to_fs(hashes_dir)
-    order_keys = sorted(set(keys))
-    index = {k: i for i, k in enumerate(order_keys)}
-    cs, rs, hs = [], [], []
     for p in sorted(fs.glob(f"{path}/*.parquet")):
-        with fs.open(p, "rb") as f:
-            t = pq.read_table(f)
-        key, h = t.column("key").to_pylist(), t.column("h").to_numpy(zero_copy_only=False)
-        start = 0
-        while start < len(key):  # a shard's rows are contiguous and in order in one file
-            end = start + 1
-            while end < len(key) and key[end] == key[start]:
-                end += 1
-            if key[start] in index:
-                cs.append(np.full(end - start, index[key[start]]))
-                rs.append(np.arange(end - start))
-                hs.append(h[start:end])
-            start = end
-    if not cs:
+        try:
+            with open_uri(join(fs, p)) as f:  # a regular file, never a pipe
+                t = pq.read_table(f, columns=["key", "h"])
+        except (OSError, ValueError, KeyError, pa.ArrowInvalid):
+            continue  # not one of ours: the digests below decide what is missing
+        keys = t.column("key").to_numpy(zero_copy_only=False)
+        h = t.column("h").to_numpy(zero_copy_only=False)
+        for key in np.unique(keys):
+            if key in expected:
+                found.setdefault(key, []).append(h[keys == key])
+    good, bad = {}, {}
+    for key, digest in expected.items():
+        hashes = np.concatenate(found[key]) if key in found else np.empty(0, object)
+        mine = "0x" + blake3.blake3(text_keys_bytes(list(hashes))).hexdigest()
+        if mine == digest:
+            good[key] = hashes
+        else:
+            bad[key] = (f"shard {key}: its duplicate keys in the store are not those its "
+                        "validation computed (rewritten?); rerun")
+    return good, bad
+
+
+def later_duplicates(text_keys: dict[str, np.ndarray], keys: list[str]
+                     ) -> dict[str, np.ndarray]:
+    """Per shard, the rows whose text repeats an earlier row of the dataset (order: shard key,
+    then row). Only `keys` take part."""
+    order_keys = sorted(k for k in set(keys) if k in text_keys)
+    if not order_keys:
         return {}
-    code = np.concatenate(cs)
-    row, h = np.concatenate(rs), np.concatenate(hs)
-    order = np.lexsort((row, code))
-    _, first = np.unique(h[order], return_index=True)
-    later = np.ones(len(order), bool)
+    code = np.concatenate([np.full(len(text_keys[k]), i) for i, k in enumerate(order_keys)])
+    row = np.concatenate([np.arange(len(text_keys[k])) for k in order_keys])
+    h = np.concatenate([text_keys[k] for k in order_keys])
+    _, first = np.unique(h, return_index=True)  # in (key, row) order already
+    later = np.ones(len(h), bool)
     later[first] = False
-    dup = order[later]
-    out: dict[str, np.ndarray] = {}
-    for c in np.unique(code[dup]):
-        out[order_keys[c]] = np.sort(row[dup][code[dup] == c])
-    return out
+    return {order_keys[c]: row[later & (code == c)] for c in np.unique(code[later])}
+
+
+def distinct_rows(text_keys: dict[str, np.ndarray], keys: list[str]) -> tuple[int, int]:
+    """(rows, distinct rows) by duplicate key over the shards named by `keys`."""
+    parts = [text_keys[k] for k in keys if k in text_keys]
+    if not parts:
+        return 0, 0
+    h = np.concatenate(parts)
+    return len(h), len(np.unique(h))
 
 
 def filter_shard(entry: ShardEntry, duplicates: list[int], spec: DatasetSpec, out_dir: str,
                  bad_status: str) -> ShardEntry:
     """The validated shard without its failing rows, written and hashed; or the entry set
     aside (whole-shard failure, too many rows dropped). Unchanged if no row is dropped."""
-    from laas.validators.row_filter import dedupe_label, failing_rows, whole_shard_problem
-
     if entry.status != "ok" or entry.validation is None:
         return entry
-    suite = spec.suite
 
     def aside(reason: str) -> ShardEntry:
         return entry.model_copy(update={"status": bad_status, "reason": reason})
+
+    try:
+        return _filter(entry, duplicates, spec, out_dir, aside)
+    except Exception as e:  # one shard's trouble sets it aside, never the stage
+        return aside(f"shard {entry.key}: rows could not be filtered ({type(e).__name__}: "
+                     f"{str(e)[:200]})")
+
+
+def _filter(entry: ShardEntry, duplicates: list[int], spec: DatasetSpec, out_dir: str,
+            aside: object) -> ShardEntry:
+    from laas.validators.row_filter import dedupe_label, failing_rows, whole_shard_problem
+
+    suite = spec.suite
 
     if problem := whole_shard_problem(entry.validation, suite):
         return aside(problem)
@@ -81,8 +115,11 @@ def filter_shard(entry: ShardEntry, duplicates: list[int], spec: DatasetSpec, ou
         return aside(str(e))
     masks = failing_rows(table, suite)
     if (dup := dedupe_label(suite)) is not None:
+        rows = np.asarray(duplicates, dtype=np.int64)
+        if len(rows) and (rows.min() < 0 or rows.max() >= table.num_rows):
+            return aside(f"shard {entry.key}: duplicate rows out of range; rerun")
         masks[dup] = np.zeros(table.num_rows, bool)
-        masks[dup][np.asarray(duplicates, dtype=np.int64)] = True
+        masks[dup][rows] = True
     drop = np.zeros(table.num_rows, bool)
     for m in masks.values():
         drop |= m

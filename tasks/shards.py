@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any
 
+import blake3
 import numpy as np
 import pyarrow as pa
 import pyarrow.json as pajson
@@ -293,9 +294,8 @@ def validate(entry: ShardEntry, spec: DatasetSpec, bad_status: str, docs_dir: st
     return validate_batch([entry], spec, bad_status, docs_dir)[0]
 
 
-def fresh_dir(uri: str) -> str:
-    """An empty folder at uri (what an interrupted attempt, or anyone with write access to the
-    store, left there is removed; a planted link is removed, not followed)."""
+def remove(uri: str) -> None:
+    """Whatever is at uri, gone; a planted link is removed, not followed."""
     import os
 
     fs, path = url_to_fs(uri)
@@ -303,21 +303,32 @@ def fresh_dir(uri: str) -> str:
         os.unlink(path)
     elif fs.exists(path):
         fs.rm(path, recursive=True)
+
+
+def fresh_dir(uri: str) -> str:
+    """An empty folder at uri (what an interrupted attempt, or anyone with write access to the
+    store, left there is removed)."""
+    remove(uri)
+    fs, path = url_to_fs(uri)
     fs.makedirs(path, exist_ok=True)
     return uri
 
 
 class _HashSink:
     """The text hashes of a batch's rows, by shard key, to one Parquet file for the
-    dataset-wide duplicate check (so it reads one file per batch and hashes nothing again)."""
+    dataset-wide duplicate checks (so it reads one file per batch and hashes nothing again).
+    The file lies in the store, where anyone may rewrite it, so each shard's entry commits to
+    the digest of its own hashes (`text_keys_hash`) and the flow checks the file against it."""
 
     def __init__(self, hashes_dir: str | None, keys: list[str], columns: tuple[str, ...]):
         self.columns = columns
         self.writer = self.file = None
+        self.digests: dict[str, Any] = {}
         if hashes_dir and columns:
             name = keccak256("\n".join(keys).encode()).hex()[:16]
-            fs, path = url_to_fs(f"{hashes_dir}/batch-{name}.parquet")
-            self.file = fs.open(path, "wb")
+            self.fs, self.path = url_to_fs(f"{hashes_dir}/batch-{name}.parquet")
+            self.tmp = f"{self.path}.{secrets.token_hex(6)}.tmp"  # renamed: never via a link
+            self.file = self.fs.open(self.tmp, "wb")
             self.writer = pq.ParquetWriter(self.file, pa.schema([("key", pa.string()),
                                                                  ("h", pa.string())]))
 
@@ -328,14 +339,29 @@ class _HashSink:
             return
         from laas.validators.text import TEXT_HASH_COLUMN
 
+        hashes = table.column(TEXT_HASH_COLUMN)
         self.writer.write_table(pa.table({"key": pa.array(keys).take(
-            pa.array(np.repeat(np.arange(len(keys)), lengths))),
-            "h": table.column(TEXT_HASH_COLUMN)}))
+            pa.array(np.repeat(np.arange(len(keys)), lengths))), "h": hashes}))
+        start = 0
+        for key, n in zip(keys, lengths, strict=True):
+            part = hashes.slice(start, n).to_pylist()
+            start += n
+            self.digests.setdefault(key, blake3.blake3()).update(text_keys_bytes(part))
 
     def close(self) -> None:
         if self.writer is not None:
             self.writer.close()
             self.file.close()
+            self.fs.mv(self.tmp, self.path)
+
+    def digest(self, key: str) -> str | None:
+        d = self.digests.get(key)
+        return None if d is None else "0x" + d.hexdigest()
+
+
+def text_keys_bytes(hashes: list[str | None]) -> bytes:
+    """What a shard's text-key digest covers: its rows' keys, in row order, one per line."""
+    return "".join(f"{h or ''}\n" for h in hashes).encode()
 
 
 def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str,
@@ -395,7 +421,9 @@ def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str
     if pool:
         flush()
     sink.close()
-    return [out[n] for n in range(len(entries))]
+    return [out[n].model_copy(update={"text_keys_hash": sink.digest(out[n].key)})
+            if out[n].validation is not None and sink.digest(out[n].key) else out[n]
+            for n in range(len(entries))]
 
 
 def verified_bytes(entry: ShardEntry) -> pa.Buffer:

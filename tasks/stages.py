@@ -19,9 +19,9 @@ from laas.anchors.storage import redact
 from laas.errors import AnchorPending, AnchorTimeout, ConfigError, LaasError
 from laas.settings import get_settings
 from laas.tasks import shards as shardwork
-from laas.tasks.compute import count_duplicates, map_shards
+from laas.tasks.compute import map_shards
 from laas.tasks.manifests import build_manifest, failed_expectations, stage_markdown
-from laas.tasks.rows import filter_shard, later_duplicates
+from laas.tasks.rows import distinct_rows, filter_shard, later_duplicates, verified_text_keys
 from laas.validators.spec import DatasetSpec, load_spec
 from laas.validators.suites import dropped_rows_outcome, duplicate_rate_outcome
 
@@ -111,6 +111,7 @@ def normalize_stage(spec: DatasetSpec, run: str, raw: StageManifest, parent: str
     store = open_store(get_settings())
     store.check_links(spec.name, run)
     out_dir = store.stage_dir(spec.name, run, "normalized")
+    _clear_shards(out_dir)
     clashes = shardwork.name_clashes(raw.shards)
     todo = [shardwork.set_aside(e, clashes[e.key], _bad_status(spec)) if e.key in clashes else e
             for e in raw.shards]
@@ -118,6 +119,20 @@ def normalize_stage(spec: DatasetSpec, run: str, raw: StageManifest, parent: str
                          label="normalize", **_batching(raw), spec=spec, out_dir=out_dir,
                          bad_status=_bad_status(spec))
     return _log(build_manifest(spec, run, "normalized", entries, (parent,)))
+
+
+def _clear_shards(out_dir: str) -> None:
+    """A stage that is recomputed starts from an empty folder, but for the manifests and notes
+    that lie there (an earlier attempt's, to be judged by trust, not deleted): no file or link
+    that was left or planted is written through."""
+    from laas.anchors.storage import url_to_fs
+
+    fs, path = url_to_fs(out_dir)
+    if not fs.exists(path):
+        return
+    for p in fs.ls(path, detail=False):
+        if not p.rstrip("/").rsplit("/", 1)[-1].startswith(("manifest-", "attest-", "sent-")):
+            shardwork.remove(shardwork.join(fs, p))
 
 
 @task(name="validate-stage", **RETRY)
@@ -138,27 +153,33 @@ def validate_stage(spec: DatasetSpec, run: str, normalized: StageManifest, paren
                          whole_batch=True, label="validate", **_batching(normalized), spec=spec,
                          address=address, bad_status=_bad_status(spec),
                          docs_dir=f"{stage_dir}/docs", hashes_dir=hashes_dir, judge=not drop)
+    text_keys: dict = {}
+    if hashes_dir is not None:  # the store's copy of the keys, checked against the entries
+        text_keys, rewritten = verified_text_keys(hashes_dir, entries)
+        entries = [e.model_copy(update={"status": _bad_status(spec), "reason": rewritten[e.key]})
+                   if e.key in rewritten and e.status == "ok" else e for e in entries]
     if drop:
-        entries = _drop_rows(spec, entries, stage_dir, hashes_dir, address)
+        entries = _drop_rows(spec, entries, stage_dir, text_keys, address)
         checks = (dropped_rows_outcome(spec.max_dropped_rows, entries),)
-    elif hashes_dir is not None:
-        accepted = [e.key for e in entries if e.status == "ok"]
-        rows, distinct = count_duplicates(hashes_dir, accepted, address=address)
+    elif dataset_check:
+        rows, distinct = distinct_rows(text_keys, [e.key for e in entries if e.status == "ok"])
         checks = (duplicate_rate_outcome(suite.max_dataset_duplicate_rate, rows, distinct),)
     else:
         checks = ()
     return _log(build_manifest(spec, run, "validated", entries, (parent,), checks))
 
 
-def _drop_rows(spec: DatasetSpec, entries: list, stage_dir: str, hashes_dir: str | None,
+def _drop_rows(spec: DatasetSpec, entries: list, stage_dir: str, text_keys: dict,
                address: str) -> list:
     """Row-level filtering: the dataset's later duplicates (first kept), then each shard
     written without its failing rows, or set aside when rows cannot settle it."""
     from laas.validators.row_filter import whole_shard_problem
 
+    for sub in ("shards", "dropped"):  # nothing left or planted there is written through
+        shardwork.fresh_dir(f"{stage_dir}/{sub}")
     whole = [e.key for e in entries
              if e.status == "ok" and not whole_shard_problem(e.validation, spec.suite)]
-    dups = later_duplicates(hashes_dir, whole) if hashes_dir else {}
+    dups = later_duplicates(text_keys, whole)
     return map_shards(filter_shard, [(e, dups.get(e.key, np.empty(0, int)).tolist())
                                      for e in entries], address=address, label="drop rows",
                       batch_size=get_settings().batch_size, spec=spec, out_dir=stage_dir,

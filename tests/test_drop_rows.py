@@ -113,3 +113,70 @@ def test_a_policy_tolerating_nothing_accepts_dropped_failures(ws, tmp_path) -> N
     policy.write_text("tolerate: []\nmax_set_aside: 0.5\n")
     r = ws.laas("gate", "drop", "--policy", str(policy))
     assert r.returncode == 0, r.stdout
+
+
+def test_the_unfiltered_files_of_a_filtered_shard_are_not_proven(ws) -> None:
+    """The raw and normalized files of a shard whose rows were dropped still hold those rows:
+    verify names the validated file instead of proving them."""
+    validated = read_manifest(ws.summary["checkpoints"][-1]["manifest_uri"])
+    normalized = read_manifest(ws.summary["checkpoints"][1]["manifest_uri"])
+    shard = next(s for s in normalized.accepted if s.key == "s0.jsonl")
+    for path in (shard.uri, shard.source_uri):
+        r = ws.laas("verify", path)
+        assert r.returncode == 1 and "still holds the rows validation dropped" in r.stdout, \
+            r.stdout + r.stderr
+        assert next(s.uri for s in validated.accepted if s.key == "s0.jsonl") in r.stdout
+
+
+def test_duplicate_keys_rewritten_in_the_store_are_caught(ws, tmp_path) -> None:
+    """The text-hash files lie in the store between the validate pass and the row filter:
+    a rewritten one no longer matches the digest each entry carries."""
+    import shutil
+
+    from laas.tasks.rows import verified_text_keys
+
+    validated = read_manifest(ws.summary["checkpoints"][-1]["manifest_uri"])
+    src = Path(ws.summary["checkpoints"][-1]["manifest_uri"]).parent / "text-hashes"
+    copy = tmp_path / "text-hashes"
+    shutil.copytree(src, copy)
+    good, bad = verified_text_keys(str(copy), list(validated.shards))
+    assert not bad and set(good) >= {"s0.jsonl", "s3.jsonl"}
+    for f in copy.glob("*.parquet"):  # every key made unique: no duplicate left to drop
+        t = pq.read_table(f)
+        pq.write_table(t.set_column(1, "h", pa.array([f"{i:032x}" for i in range(len(t))])), f)
+    good, bad = verified_text_keys(str(copy), list(validated.shards))
+    assert "s3.jsonl" in bad and "rewritten" in bad["s3.jsonl"]
+
+
+def test_a_training_record_of_a_filtered_dataset(ws) -> None:
+    r = ws.laas("gate", "drop", "--record", "model-drop", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["recorded"]["shard_count"] == 4
+
+
+def test_odd_files_in_the_store_stop_nothing(ws) -> None:
+    """A named pipe where a manifest would be, and another dataset's attested manifest copied
+    into a made-up run of this one: the gate neither hangs nor believes it."""
+    import os
+    import shutil
+
+    store = Path(ws.summary["checkpoints"][0]["manifest_uri"]).parents[3]
+    pipe_dir = store / "drop" / "zz-pipe" / "raw"
+    pipe_dir.mkdir(parents=True)
+    os.mkfifo(pipe_dir / ("manifest-" + "ab" * 32 + ".json"))
+    from datetime import UTC, datetime
+
+    from laas.anchors.anchoring import store_manifest
+    from laas.anchors.canonical import name_id
+    from laas.settings import Settings
+
+    raw = read_manifest(ws.summary["checkpoints"][0]["manifest_uri"])
+    other = raw.model_copy(update={"dataset": "other", "dataset_id": name_id("other"),
+                                   "created_at": datetime.now(UTC)})
+    uri = Path(store_manifest(Settings(home=ws.root / ".laas", anvil_port=ws.port), other))
+    fake = store / "drop" / "zz-copied" / "raw"
+    fake.mkdir(parents=True)
+    for f in [uri, *uri.parent.glob("attest-*.json")]:  # attested, but of another dataset
+        shutil.copy(f, fake / f.name)
+    r = ws.laas("gate", "drop", timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr

@@ -25,6 +25,7 @@ from laas.errors import ConfigError
 TextKeyScheme = Literal["laas-textkey-v1", "laas-textkey-v2"]
 TEXT_KEY_V1: TextKeyScheme = "laas-textkey-v1"
 TEXT_KEY_SCHEME: TextKeyScheme = "laas-textkey-v2"
+TEXT_HASH_COLUMN = "_laas_text_hash"  # the derived column of duplicate keys
 ColumnType = Literal["string", "int64", "float64", "bool", "timestamp"]
 Format = Literal["jsonl", "json", "csv", "tsv", "parquet"]  # tsv: csv delimited by tabs
 TABLE_FORMATS = ("csv", "tsv")  # the formats a `csv:` dialect applies to

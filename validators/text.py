@@ -15,9 +15,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from laas.validators.spec import TEXT_KEY_SCHEME, TextKeyScheme
+from laas.validators.spec import (  # TEXT_HASH_COLUMN: defined with the specs (pure)
+    TEXT_HASH_COLUMN,  # noqa: F401 - re-exported: the validators import it from here
+    TEXT_KEY_SCHEME,
+    TextKeyScheme,
+)
 
-TEXT_HASH_COLUMN = "_laas_text_hash"
 # How a row's normalized text becomes its duplicate key (the TEXT_HASH_COLUMN value, 32 hex),
 # the suite's text_key_scheme (it is in the suite hash):
 #   v1  BLAKE3, first 128 bits: one Python call per row (~1 µs), the validate stage's largest

@@ -16,6 +16,7 @@ Any path is accepted, so a URL may carry a provider key (`/v2/KEY`) and user:sec
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -23,8 +24,6 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -227,7 +226,9 @@ def _handler(proxy: L2Proxy) -> type[BaseHTTPRequestHandler]:
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
             self.end_headers()
-            self.wfile.write(body)
+            # the client may have given up waiting (its own timeout): nothing to answer then
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(body)
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             if self.path.rstrip("/").endswith("/stats"):
@@ -318,11 +319,3 @@ class L2Node:
                 self.proc.wait(timeout=15)
         self._log.close()
 
-
-@contextmanager
-def running(proxy: L2Proxy) -> Iterator[L2Proxy]:
-    proxy.start()
-    try:
-        yield proxy
-    finally:
-        proxy.stop()

@@ -170,6 +170,14 @@ def test_a_run_left_pending_by_a_429_storm_is_resumed_through_the_provider(l2: L
     assert l2.laas("gate", DATASET, "--run", "r-storm").returncode == 0
 
 
+def test_a_short_429_storm_is_waited_out_as_its_retry_after_says(l2: L2) -> None:
+    l2.proxy.reset()
+    l2.proxy.storm(4, retry_after=1)  # longer than web3's own retries would last
+    gate = l2.laas("gate", DATASET, "--run", RUN)
+    assert gate.returncode == 0, gate.stdout + gate.stderr
+    assert l2.proxy.http_429 >= 2
+
+
 def test_under_a_429_storm_a_fallback_url_completes_the_run(l2: L2) -> None:
     l2.proxy.reset()
     l2.fallback.reset()

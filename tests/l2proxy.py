@@ -5,7 +5,7 @@ does not, and that laas must cope with:
 - eth_getLogs is capped: at most `log_range` blocks per query and `max_results` logs per
   answer, refused with the providers' usual JSON-RPC errors (never a partial answer);
 - requests are rate limited (token bucket): HTTP 429 with a Retry-After header; `storm()`
-  answers 429 to everything for a while;
+  answers 429 to everything for a while, `outage()` a 5xx;
 - every answer takes `latency` seconds (a range, drawn per request);
 - `safe` and `finalized` trail the head by configurable block counts, wherever a block tag
   may appear (eth_getBlockByNumber, eth_call, eth_getLogs' fromBlock/toBlock, ...);
@@ -77,6 +77,9 @@ class L2Proxy:
         self.http_429 = 0
         self._storm_until = 0.0
         self._storm_retry_after = 1
+        self._outage_until = 0.0
+        self._outage_status = 503
+        self.http_5xx = 0
         self._lock = threading.Lock()
         self._session = requests.Session()
         self._server: ThreadingHTTPServer | None = None
@@ -119,16 +122,23 @@ class L2Proxy:
         self._storm_until = time.monotonic() + seconds
         self._storm_retry_after = retry_after
 
+    def outage(self, seconds: float, status: int = 503) -> None:
+        """Answer every request with HTTP `status` (a 5xx: the provider is down) for a while."""
+        self._outage_until = time.monotonic() + seconds
+        self._outage_status = status
+
     def reset(self) -> None:
         with self._lock:
             self.calls.clear()
             self.refused.clear()
             self.http_429 = 0
+            self.http_5xx = 0
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
             return {"calls": dict(self.calls), "total": sum(self.calls.values()),
-                    "refused": dict(self.refused), "http_429": self.http_429}
+                    "refused": dict(self.refused), "http_429": self.http_429,
+                    "http_5xx": self.http_5xx}
 
     # -- the provider's rules ---------------------------------------------------------------
 
@@ -247,6 +257,11 @@ def _handler(proxy: L2Proxy) -> type[BaseHTTPRequestHandler]:
             lo, hi = proxy.latency
             if hi > 0:
                 time.sleep(random.uniform(lo, hi))
+            if time.monotonic() < proxy._outage_until:
+                with proxy._lock:
+                    proxy.http_5xx += 1
+                self._send(proxy._outage_status, b'{"error": "service unavailable"}')
+                return
             batch = isinstance(request, list)
             retry_after = proxy.throttle(len(request) if batch else 1)
             if retry_after is not None:

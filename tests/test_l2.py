@@ -196,6 +196,20 @@ def test_under_a_429_storm_a_fallback_url_completes_the_run(l2: L2) -> None:
     assert l2.proxy.http_429 > 0 and l2.fallback.stats()["calls"].get("eth_sendRawTransaction")
 
 
+def test_a_provider_answering_5xx_hands_over_to_the_fallback(l2: L2) -> None:
+    l2.fallback.reset()
+    env = {**l2.env, "LAAS_RPC_FALLBACK_URLS":
+           l2.fallback.secret_url("backup", "s3cr3t", "PROVIDERKEY2")}
+    l2.proxy.outage(3600, status=503)
+    try:
+        gate = l2.laas("gate", DATASET, "--run", RUN, env=env)
+    finally:
+        l2.proxy.outage(0)
+    assert gate.returncode == 0, gate.stdout + gate.stderr
+    shows_no_secret(gate)
+    assert l2.proxy.http_5xx >= 1 and l2.fallback.stats()["calls"].get("eth_getLogs")
+
+
 def test_every_endpoint_down_is_one_line_naming_them_without_secrets(l2: L2) -> None:
     dead = [f"https://u:s3cr3t@127.0.0.1:{free_port()}/v2/PROVIDERKEY{i}?apikey=x"
             for i in range(2)]

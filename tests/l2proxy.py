@@ -5,7 +5,7 @@ does not, and that laas must cope with:
 - eth_getLogs is capped: at most `log_range` blocks per query and `max_results` logs per
   answer, refused with the providers' usual JSON-RPC errors (never a partial answer);
 - requests are rate limited (token bucket): HTTP 429 with a Retry-After header; `storm()`
-  answers 429 to everything for a while;
+  answers 429 to everything for a while, `outage()` a 5xx;
 - every answer takes `latency` seconds (a range, drawn per request);
 - `safe` and `finalized` trail the head by configurable block counts, wherever a block tag
   may appear (eth_getBlockByNumber, eth_call, eth_getLogs' fromBlock/toBlock, ...);
@@ -16,6 +16,7 @@ Any path is accepted, so a URL may carry a provider key (`/v2/KEY`) and user:sec
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import random
@@ -23,8 +24,6 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -78,6 +77,9 @@ class L2Proxy:
         self.http_429 = 0
         self._storm_until = 0.0
         self._storm_retry_after = 1
+        self._outage_until = 0.0
+        self._outage_status = 503
+        self.http_5xx = 0
         self._lock = threading.Lock()
         self._session = requests.Session()
         self._server: ThreadingHTTPServer | None = None
@@ -120,16 +122,23 @@ class L2Proxy:
         self._storm_until = time.monotonic() + seconds
         self._storm_retry_after = retry_after
 
+    def outage(self, seconds: float, status: int = 503) -> None:
+        """Answer every request with HTTP `status` (a 5xx: the provider is down) for a while."""
+        self._outage_until = time.monotonic() + seconds
+        self._outage_status = status
+
     def reset(self) -> None:
         with self._lock:
             self.calls.clear()
             self.refused.clear()
             self.http_429 = 0
+            self.http_5xx = 0
 
     def stats(self) -> dict[str, Any]:
         with self._lock:
             return {"calls": dict(self.calls), "total": sum(self.calls.values()),
-                    "refused": dict(self.refused), "http_429": self.http_429}
+                    "refused": dict(self.refused), "http_429": self.http_429,
+                    "http_5xx": self.http_5xx}
 
     # -- the provider's rules ---------------------------------------------------------------
 
@@ -227,7 +236,9 @@ def _handler(proxy: L2Proxy) -> type[BaseHTTPRequestHandler]:
             for k, v in (headers or {}).items():
                 self.send_header(k, v)
             self.end_headers()
-            self.wfile.write(body)
+            # the client may have given up waiting (its own timeout): nothing to answer then
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                self.wfile.write(body)
 
         def do_GET(self) -> None:  # noqa: N802 - http.server's naming
             if self.path.rstrip("/").endswith("/stats"):
@@ -246,6 +257,11 @@ def _handler(proxy: L2Proxy) -> type[BaseHTTPRequestHandler]:
             lo, hi = proxy.latency
             if hi > 0:
                 time.sleep(random.uniform(lo, hi))
+            if time.monotonic() < proxy._outage_until:
+                with proxy._lock:
+                    proxy.http_5xx += 1
+                self._send(proxy._outage_status, b'{"error": "service unavailable"}')
+                return
             batch = isinstance(request, list)
             retry_after = proxy.throttle(len(request) if batch else 1)
             if retry_after is not None:
@@ -318,11 +334,3 @@ class L2Node:
                 self.proc.wait(timeout=15)
         self._log.close()
 
-
-@contextmanager
-def running(proxy: L2Proxy) -> Iterator[L2Proxy]:
-    proxy.start()
-    try:
-        yield proxy
-    finally:
-        proxy.stop()

@@ -170,6 +170,14 @@ def test_a_run_left_pending_by_a_429_storm_is_resumed_through_the_provider(l2: L
     assert l2.laas("gate", DATASET, "--run", "r-storm").returncode == 0
 
 
+def test_a_short_429_storm_is_waited_out_as_its_retry_after_says(l2: L2) -> None:
+    l2.proxy.reset()
+    l2.proxy.storm(4, retry_after=1)  # longer than web3's own retries would last
+    gate = l2.laas("gate", DATASET, "--run", RUN)
+    assert gate.returncode == 0, gate.stdout + gate.stderr
+    assert l2.proxy.http_429 >= 2
+
+
 def test_under_a_429_storm_a_fallback_url_completes_the_run(l2: L2) -> None:
     l2.proxy.reset()
     l2.fallback.reset()
@@ -186,6 +194,20 @@ def test_under_a_429_storm_a_fallback_url_completes_the_run(l2: L2) -> None:
     text = shows_no_secret(r) + shows_no_secret(gate)
     assert "RPC now served by http://127.0.0.1" in text  # said once, redacted
     assert l2.proxy.http_429 > 0 and l2.fallback.stats()["calls"].get("eth_sendRawTransaction")
+
+
+def test_a_provider_answering_5xx_hands_over_to_the_fallback(l2: L2) -> None:
+    l2.fallback.reset()
+    env = {**l2.env, "LAAS_RPC_FALLBACK_URLS":
+           l2.fallback.secret_url("backup", "s3cr3t", "PROVIDERKEY2")}
+    l2.proxy.outage(3600, status=503)
+    try:
+        gate = l2.laas("gate", DATASET, "--run", RUN, env=env)
+    finally:
+        l2.proxy.outage(0)
+    assert gate.returncode == 0, gate.stdout + gate.stderr
+    shows_no_secret(gate)
+    assert l2.proxy.http_5xx >= 1 and l2.fallback.stats()["calls"].get("eth_getLogs")
 
 
 def test_every_endpoint_down_is_one_line_naming_them_without_secrets(l2: L2) -> None:

@@ -10,7 +10,9 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 import requests
+from web3.exceptions import ContractCustomError
 
 from laas.anchors.localchain import STATE_INTERVAL, LocalChain
 from tests.conftest import Workspace
@@ -69,5 +71,12 @@ def test_twenty_thousand_empty_blocks_stay_small_and_keep_the_checkpoints(
         again = reader.get(cp.checkpoint_id)  # its event, from its block, after the restarts
         assert again is not None and again.tx_hash == cp.tx_hash
         assert [c.checkpoint_id for c in reader.checkpoints()] == [cp.checkpoint_id]
+
+        # A mined, failed transaction's reason is replayed at its block; this node keeps no
+        # state that old, so the replay runs on the latest state instead of failing.
+        writer = open_registry(ws.settings())
+        again = writer._commit_call(small_manifest("long", "r1"), "file:///m")
+        with pytest.raises(ContractCustomError):  # CheckpointExists, not BlockOutOfRange
+            writer.sender._raise_revert(again, 5)
     finally:
         chain.down()

@@ -130,13 +130,15 @@ class Registry:
     def _is_our_commit(self, tx_hash: str, raw: bytes, call: Any) -> bool:
         from eth_account import Account
         from eth_account.typed_transactions import TypedTransaction
+        from hexbytes import HexBytes
 
         try:
             if to_hex(keccak256(raw)) != tx_hash.lower() or self.sender is None:
                 return False
             if Account.recover_transaction(raw) != self.sender.address:
                 return False
-            fields = TypedTransaction.from_bytes(raw).as_dict() if raw[0] < 0x80 else None
+            fields = TypedTransaction.from_bytes(HexBytes(raw)).as_dict() if raw[0] < 0x80 \
+                else None
             if fields is None:
                 return False  # laas signs only typed (EIP-1559) transactions
             to = fields.get("to")

@@ -77,7 +77,8 @@ def run(
 
     _name("--run", run)
     settings = _settings()  # a bad setting or spec is one line, before Prefect starts
-    load_spec(dataset, [settings.datasets_dir] if settings.datasets_dir else None)
+    if not deployment:  # a deployment's spec lives with its workers, not necessarily here
+        load_spec(dataset, [settings.datasets_dir] if settings.datasets_dir else None)
     prefect_defaults()
     from laas.tasks.manifests import new_run_name
 

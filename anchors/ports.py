@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # annotations only: importing attest pulls in eth_account
     from laas.anchors.attest import Attestation
@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # annotations only: importing attest pulls in eth_account
 OnSent = Callable[[str, bytes | None], None]  # (tx hash, signed raw tx if we signed it)
 
 
+@runtime_checkable  # so tests can check an adapter has every method
 class RegistryReader(Protocol):
     """The chain as a consumer sees it: checkpoints, their stored structs, proofs, roles."""
 
@@ -38,6 +39,7 @@ class RegistryReader(Protocol):
     def confirmations(self, block_number: int) -> int: ...
 
 
+@runtime_checkable
 class RegistryWriter(RegistryReader, Protocol):
     """A registry with a key: commits (idempotently) and, as admin, manages the role."""
 
@@ -50,6 +52,7 @@ class RegistryWriter(RegistryReader, Protocol):
     def revoke_committer(self, account: str) -> None: ...
 
 
+@runtime_checkable
 class Store(Protocol):
     """The (untrusted) artifact store: manifests, attestations, notes of sent transactions."""
 
@@ -78,6 +81,7 @@ class Store(Protocol):
     def clear_sent(self, manifest: StageManifest) -> None: ...
 
 
+@runtime_checkable
 class Clock(Protocol):
     """Time as the fee bumper waits on it (a fake one lets tests skip the waiting)."""
 

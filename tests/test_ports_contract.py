@@ -74,6 +74,13 @@ def chain_port(request: pytest.FixtureRequest) -> Chain:
     return _fake_chain() if request.param == "fake" else _anvil_chain(request)
 
 
+def test_both_registries_have_every_method_of_the_port(chain_port: Chain) -> None:
+    from laas.anchors.ports import RegistryWriter
+
+    assert isinstance(chain_port.reg, RegistryWriter)
+    assert isinstance(chain_port.reader, RegistryWriter)  # read-only is refused when it sends
+
+
 def test_a_commit_is_read_back_as_committed_and_not_repeated(chain_port: Chain) -> None:
     reg = chain_port.reg
     m = small()
@@ -181,6 +188,9 @@ def store(request: pytest.FixtureRequest, tmp_path) -> ArtifactStore:
 
 
 def test_a_manifest_is_stored_under_its_hash_and_found_again(store: ArtifactStore) -> None:
+    from laas.anchors.ports import Store
+
+    assert isinstance(store, Store)
     m = small()
     uri = store.write_manifest(m)
     assert uri == store.uri(m.dataset, "r", "raw", f"manifest-{m.manifest_hash[2:]}.json")
@@ -237,12 +247,12 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(params=["memory", "file",
                         pytest.param("postgres", marks=pytest.mark.integration)])
-def index(request: pytest.FixtureRequest, tmp_path) -> LineageIndex:
-    if request.param == "memory":
-        return LineageIndex("sqlite://")
-    if request.param == "file":
-        return LineageIndex(f"sqlite:///{tmp_path / 'index.db'}")
-    return LineageIndex(request.getfixturevalue("postgres"))
+def index(request: pytest.FixtureRequest, tmp_path) -> Iterator[LineageIndex]:
+    url = {"memory": "sqlite://", "file": f"sqlite:///{tmp_path / 'index.db'}"}.get(
+        request.param) or request.getfixturevalue("postgres")
+    index = LineageIndex(url)
+    yield index
+    index.engine.dispose()  # close pooled connections before the server goes
 
 
 def test_the_index_answers_by_hash_uri_and_key_in_stage_order(index: LineageIndex) -> None:

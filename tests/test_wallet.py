@@ -67,9 +67,11 @@ def test_a_stuck_transaction_is_bumped_every_interval_within_the_limit_and_times
     """The fee-bump policy in simulated seconds (tests/test_faults.py does it on anvil)."""
     from web3.exceptions import TimeExhausted
 
+    from laas.anchors.ports import Clock, SystemClock
     from tests.fakes import FakeCall
 
     sender, node, clock = _stuck(bump_after=30, max_bumps=2)
+    assert isinstance(clock, Clock) and isinstance(SystemClock(), Clock)
     heard: list[str] = []
     with pytest.raises(TimeExhausted):
         sender.send(node, FakeCall(), timeout=200, on_sent=lambda tx, raw: heard.append(tx))

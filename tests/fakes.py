@@ -24,7 +24,7 @@ from eth_account import Account
 from web3 import Web3
 
 from laas.anchors.attest import attest
-from laas.anchors.canonical import from_hex, hash_record, keccak256, to_hex
+from laas.anchors.canonical import from_hex, hash_record, keccak256, name_id, to_hex
 from laas.anchors.hashing import BYTES_SCHEME, TABLE_SCHEME, hash_bytes, rehash_parquet
 from laas.anchors.index import LineageIndex
 from laas.anchors.merkle import verify
@@ -334,8 +334,6 @@ def manifest(dataset: str, run: str, stage: str, shards: list[ShardEntry], *,
              scheme: str = TABLE_SCHEME, parents: tuple[str, ...] = (), passed: bool = True,
              validation: dict | None = None, created_at: datetime | None = None
              ) -> StageManifest:
-    from laas.anchors.canonical import name_id
-
     extra = {"validation": validation, "result_hash": hash_record(validation)} \
         if validation is not None else {}
     return StageManifest(dataset=dataset, dataset_id=name_id(dataset), run=run,

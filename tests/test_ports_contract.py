@@ -22,7 +22,15 @@ from laas.anchors.index import LineageIndex
 from laas.anchors.models import ShardEntry, StageManifest
 from laas.anchors.store import ArtifactStore, read_manifest
 from laas.errors import AnchorError, AnchorReverted, ConfigError, HashMismatch
-from tests.fakes import COMMITTER, UNAUTHORIZED, FakeRegistry, manifest, memory_store, write
+from tests.fakes import (
+    COMMITTER,
+    UNAUTHORIZED,
+    FakeLedger,
+    FakeRegistry,
+    manifest,
+    memory_store,
+    write,
+)
 
 
 def small(stage: str = "raw", parents: tuple[str, ...] = (), n: int = 3,
@@ -256,8 +264,6 @@ def index(request: pytest.FixtureRequest, tmp_path) -> Iterator[LineageIndex]:
 
 
 def test_the_index_answers_by_hash_uri_and_key_in_stage_order(index: LineageIndex) -> None:
-    from tests.fakes import FakeLedger
-
     ledger = FakeLedger(index=index)
     raw, normalized, validated = ledger.ingest("ds-" + uuid.uuid4().hex[:8], "r1")
     ds = raw.dataset

@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 PY_OK  := $(VENV)/.installed
 JS_OK  := node_modules/.installed
 
-.PHONY: setup demo test lint server contracts vectors chain-up chain-down clean
+.PHONY: setup demo test check lint server contracts vectors chain-up chain-down clean
 
 setup: $(PY_OK) $(JS_OK)
 
@@ -30,6 +30,12 @@ demo: setup
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/pytest
+
+## check: lint, then the fast tier: the pure core and the services over in-memory fakes
+## (tests/fakes.py); no anvil, Prefect, Dask, S3 or subprocess stack. Under two minutes.
+check: setup
+	$(BIN)/ruff check .
+	$(BIN)/pytest -m "not integration"
 
 ## server: Prefect server + UI, work pool, worker, deployments and the local chain; Ctrl-C stops all
 server: setup

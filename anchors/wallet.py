@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +21,8 @@ from web3.exceptions import (
     Web3RPCError,
 )
 
+from laas.anchors.ports import Clock, OnSent, SystemClock
 from laas.errors import ConfigError
-
-OnSent = Callable[[str, bytes | None], None]  # (tx hash, signed raw tx if we signed it)
 
 
 class FeePolicy(BaseModel):
@@ -61,16 +59,21 @@ class Sender:
     Nonces: several runs, threads or processes may commit from one key at once. Reading the
     pending nonce and handing the signed transaction to the node happen under one file lock
     per account (in lock_dir), so no two transactions get the same nonce and none replaces
-    another."""
+    another.
+
+    clock: what _await reads and sleeps on (the wall clock unless a test gives a fake one, so
+    fee bumping can be tested without waiting bump_after seconds)."""
 
     def __init__(self, account: LocalAccount | None = None, unlocked: str | None = None,
-                 lock_dir: Path | None = None, fees: FeePolicy | None = None):
+                 lock_dir: Path | None = None, fees: FeePolicy | None = None,
+                 clock: Clock | None = None):
         if (account is None) == (unlocked is None):
             raise ValueError("give exactly one of account or unlocked")
         self._account = account
         self.address = Web3.to_checksum_address(account.address if account else unlocked)
         self.lock_dir = lock_dir
         self.fees = fees or FeePolicy()
+        self.clock = clock or SystemClock()
 
     def __repr__(self) -> str:  # never show the key
         return f"Sender({self.address})"
@@ -118,7 +121,7 @@ class Sender:
                note: OnSent) -> Any:
         """The receipt of whichever of the transaction's versions is mined; while none is,
         a higher-fee version replaces it every bump_after seconds, within the policy."""
-        start = time.monotonic()
+        start = self.clock.monotonic()
         deadline = start + timeout
         next_bump = start + self.fees.bump_after
         bumps = 0
@@ -128,7 +131,7 @@ class Sender:
                     return w3.eth.get_transaction_receipt(h)
                 except TransactionNotFound:
                     pass
-            now = time.monotonic()
+            now = self.clock.monotonic()
             if now >= deadline:
                 raise TimeExhausted(f"no receipt for {hashes[-1]} within {timeout:.0f}s")
             if now >= next_bump and bumps < self.fees.max_bumps:
@@ -143,7 +146,8 @@ class Sender:
                     tx = higher
                 except (Web3RPCError, ValueError):
                     pass  # mined meanwhile (nonce too low) or refused: the receipts will say
-            time.sleep(0.05 if now - start < 2 else 0.25)  # fast on anvil, gentle on a slow L2
+            # fast on anvil, gentle on a slow L2
+            self.clock.sleep(0.05 if now - start < 2 else 0.25)
 
     @contextlib.contextmanager
     def _nonce_lock(self) -> Iterator[None]:

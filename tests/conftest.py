@@ -91,6 +91,30 @@ def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     local_chain(ws.settings()).down()
 
 
+# Which real service each fixture starts, as markers: a test is tiered by what it actually
+# uses, so a new test that takes `workspace` or `s3` can never slip into the fast tier.
+SERVICE_MARKERS = {
+    "workspace": ("chain", "prefect", "dask"),  # the CLI in a subprocess: the whole stack
+    "chain": ("chain",),
+    "remote": ("chain",),  # tests/test_faults.py: someone else's anvil
+    "s3": ("s3",),
+    "dask_procs": ("dask",),
+    "plane": ("prefect",),
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`integration` = anything that starts a real service (or is marked so by its module);
+    `make check` runs the rest."""
+    for item in items:
+        services = {m for f in item.fixturenames for m in SERVICE_MARKERS.get(f, ())}
+        for name in sorted(services):
+            item.add_marker(name)
+        if services or any(item.get_closest_marker(m) for m in ("chain", "s3", "dask",
+                                                                 "prefect", "slow")):
+            item.add_marker("integration")
+
+
 def node_available() -> bool:
     return shutil.which("node") is not None and (REPO / "node_modules").is_dir()
 

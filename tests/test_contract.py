@@ -31,6 +31,7 @@ def manifest(run: str, stage: str = "raw", parents: tuple[str, ...] = (), n: int
                          passed=True, created_at=datetime.now(UTC))
 
 
+@pytest.mark.slow  # a solc compile in node: ~10 s, a third of `make check`
 @pytest.mark.skipif(not node_available(), reason="needs node and node_modules (make setup)")
 def test_committed_artifact_is_what_the_source_compiles_to() -> None:
     r = subprocess.run(["node", "anchors/contracts/build.mjs", "--check"], cwd=REPO,

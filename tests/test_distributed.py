@@ -31,8 +31,12 @@ class DaskProcs:
         self.wait_for_workers(2)
 
     def _spawn(self, *args: str) -> subprocess.Popen:
+        # The scheduler keeps 1000 transitions by default; the kill test reads back the story
+        # of the tasks it took from the victim after a whole run, so keep them all.
+        env = {**os.environ, "DASK_DISTRIBUTED__ADMIN__LOW_LEVEL_LOG_LENGTH": "1000000"}
         with open(self.log, "ab") as log:
-            return subprocess.Popen([DASK, *args], stdout=log, stderr=subprocess.STDOUT)
+            return subprocess.Popen([DASK, *args], stdout=log, stderr=subprocess.STDOUT,
+                                    env=env)
 
     def worker(self) -> subprocess.Popen:
         return self._spawn("worker", self.address, "--nthreads", "1", "--nworkers", "1",
@@ -87,6 +91,18 @@ def test_external_scheduler_gives_the_local_cluster_roots(workspace, dask_procs)
 def test_a_worker_killed_mid_stage_loses_and_doubles_nothing(workspace, dask_procs) -> None:
     from distributed import Client
 
+    def rescheduled(dask_scheduler, keys: list) -> list:  # noqa: ANN001
+        """Runs on the scheduler (nested, so it is pickled by value: the scheduler cannot
+        import tests/). The keys taken back from a worker while processing (processing ->
+        released, as when their worker dies) and computed afterwards (-> memory) elsewhere."""
+        out = []
+        for key in keys:
+            story = [(t.start, t.finish) for t in dask_scheduler.story(key)]
+            lost = [i for i, step in enumerate(story) if step == ("processing", "released")]
+            if lost and any(finish == "memory" for _, finish in story[lost[0]:]):
+                out.append(key)
+        return out
+
     workspace.add_dataset("survivor", _shards(40, 1500))
     local = _run(workspace, "survivor")
     cmd = [str(Path(sys.executable).parent / "laas"), "run", "survivor", "--json",
@@ -105,8 +121,12 @@ def test_a_worker_killed_mid_stage_loses_and_doubles_nothing(workspace, dask_pro
             time.sleep(0.02)
         assert busy, "the victim never got shard work to lose"
         victim.kill()
-    out, err = proc.communicate(timeout=600)
-    assert proc.returncode == 0, out + err[-4000:]
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, out + err[-4000:]
+        # The work the victim held was taken back and done again elsewhere, not just lucky:
+        # a run that finished before the kill landed would pass the checks below too.
+        assert client.run_on_scheduler(rescheduled, keys=list(busy)), \
+            f"none of {busy} was rescheduled after the kill"
     summary = json.loads(out)
     assert _roots(summary) == _roots(local)
     assert [c["shard_count"] for c in summary["checkpoints"]] == [40, 40, 40]

@@ -269,12 +269,19 @@ def test_rerun_of_the_same_run_resumes_without_new_transactions(ws) -> None:
     assert "resuming from" in r.stderr
 
 
-def test_a_dataset_whose_suite_fails_is_denied_though_committed(ws) -> None:
+@pytest.fixture(scope="module")
+def strict(ws: Workspace) -> dict:
+    """The sample under on_failure=fail_stage: committed, but its validated stage did not
+    pass. A fixture, so every test that gates it finds it run whatever the order."""
     shards = {p.name: p.read_bytes() for p in (SAMPLE / "instruct-sample").iterdir()}
     ws.add_dataset("strict-sample", shards, on_failure="fail_stage")
     r = ws.laas("run", "strict-sample", "--json")
     assert r.returncode == 1, r.stderr
-    summary = json.loads(r.stdout)
+    return json.loads(r.stdout)
+
+
+def test_a_dataset_whose_suite_fails_is_denied_though_committed(ws, strict) -> None:
+    summary = strict
     assert [c["passed"] for c in summary["checkpoints"]] == [True, True, False]
     assert [s["key"] for s in summary["set_aside"]] == ["part-00005.jsonl.gz"]
     gate = ws.laas("gate", "strict-sample")
@@ -342,7 +349,8 @@ def test_index_rebuilt_from_the_chain_answers_the_same(ws) -> None:
 def test_the_index_can_live_in_postgres(ws, tmp_path) -> None:
     """A real PostgreSQL (pgserver's, on a Unix socket) as LAAS_INDEX_URL: rebuilt from the
     chain, it answers as the SQLite index does."""
-    pgserver = pytest.importorskip("pgserver", reason="pip install pgserver (in .[dev])")
+    import pgserver  # in the dev extra: missing it fails the test instead of skipping it
+
     server = pgserver.get_server(tmp_path / "pg", cleanup_mode="stop")
     try:
         url = server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
@@ -371,7 +379,7 @@ def test_gate_waits_for_confirmations(ws) -> None:
     assert ws.laas("gate", "instruct-sample", "--min-confirmations", str(need)).returncode == 0
 
 
-def test_stopping_and_restarting_the_chain_keeps_every_checkpoint(ws) -> None:
+def test_stopping_and_restarting_the_chain_keeps_every_checkpoint(ws, strict) -> None:
     assert ws.laas("chain", "down").returncode == 0
     status = ws.laas("chain", "status")
     assert status.returncode == 1 and "down" in status.stdout
@@ -383,7 +391,8 @@ def test_stopping_and_restarting_the_chain_keeps_every_checkpoint(ws) -> None:
     assert up.returncode == 0, up.stderr
     assert ws.laas("gate", "instruct-sample").returncode == 0
     assert ws.laas("gate", "instruct-sample", "--run", ws.second["run"]).returncode == 0
-    assert ws.laas("gate", "strict-sample").returncode == 1
+    failed = ws.laas("gate", "strict-sample")  # denied for its verdict, not for being absent
+    assert failed.returncode == 1 and "did not pass validation" in failed.stdout, failed.stdout
     lineage = json.loads(ws.laas("lineage", SHARD0, "--json").stdout)
     reg = registry(ws)
     for stage in lineage["stages"]:
@@ -532,12 +541,14 @@ def test_a_forged_parent_link_is_denied(ws) -> None:
     from laas.anchors.ledger import open_store
     from laas.anchors.store import read_manifest
 
-    # Last in this module: the forged run becomes the dataset's latest validated checkpoint.
+    # A dataset of its own: instruct-sample's latest run stays the real one for every other
+    # test, whatever order they run in.
     reg = registry(ws)
     real = ws.second["checkpoints"]
     manifest = read_manifest(real[-1]["manifest_uri"])
-    forged = manifest.model_copy(update={"run": "forged", "run_id": name_id("forged"),
-                                         "parents": (real[1]["checkpoint_id"],)})
+    forged = manifest.model_copy(update={
+        "dataset": "forged-sample", "dataset_id": name_id("forged-sample"), "run": "forged",
+        "run_id": name_id("forged"), "parents": (real[1]["checkpoint_id"],)})
     reg.commit(forged, open_store(ws.settings()).write_manifest(forged))
-    r = ws.laas("gate", "instruct-sample", "--run", "forged")
-    assert r.returncode == 1 and "is not this run's normalized stage" in r.stdout
+    r = ws.laas("gate", "forged-sample", "--run", "forged")
+    assert r.returncode == 1 and "is not this run's normalized stage" in r.stdout, r.stdout

@@ -86,14 +86,12 @@ class GatePolicy(BaseModel):
 def _dropped_all(s: object, o: dict) -> bool:
     """Whether every row that failed `o` on shard `s` was dropped (duplicates: each copy but
     the first, which is what is left, so any drop for them settles the outcome)."""
-    from laas.validators.spec import TEXT_HASH_COLUMN  # pure: no GX on the gate's path
-
     label = f"{o['type']}({o['column'] or ''})"
     dropped = (s.dropped or {}).get(label)  # type: ignore[attr-defined]
     if not dropped:
         return False
-    dedupe = o["type"] == "expect_column_values_to_be_unique" and o["column"] == TEXT_HASH_COLUMN
-    return dedupe or dropped == o["unexpected_count"]
+    # Rows are dropped for uniqueness only as duplicates of the dataset's text keys.
+    return o["type"] == "expect_column_values_to_be_unique" or dropped == o["unexpected_count"]
 
 
 class GateVerdict(BaseModel):

@@ -26,10 +26,10 @@ from pydantic import BaseModel, ConfigDict
 from web3 import Web3
 
 from laas.anchors.attest import attest
-from laas.anchors.canonical import keccak256, to_hex
 from laas.anchors.ledger import committer_account, open_index, open_registry, open_store
 from laas.anchors.models import STAGE_ORDER, Checkpoint, StageManifest
 from laas.anchors.ports import RegistryWriter
+from laas.anchors.provenance import derived_parents_problem
 from laas.anchors.registry import Registry
 from laas.anchors.storage import redact
 from laas.anchors.store import ArtifactStore, named_hash, read_manifest
@@ -96,7 +96,7 @@ def why_trusted(store: ArtifactStore, registry: Registry | None, signers: set[st
     if att is None:
         return False, ("not on chain and not attested by a committer key (planted in the "
                        "store, or left by a laas without attestations)")
-    signer = att.signer() if att.manifest_hash == m.manifest_hash else None
+    signer = att.signer_for(m.manifest_hash)
     if signer is None:
         return False, "its attestation is malformed or signs another manifest"
     if signer.lower() not in signers:
@@ -109,13 +109,7 @@ def parent_problem(registry: Registry, m: StageManifest) -> str | None:
     """Why `m` must not be committed on top of what the chain holds: its parent stage is not
     on chain, or `m` does not follow from the parent's committed manifest."""
     if m.stage == STAGE_ORDER[0]:
-        for source in m.parents:  # a derived dataset's raw stage: its parents' validated stages
-            stored = registry.stored_or_none(source)
-            if stored is None or stored["stage_hash"] != to_hex(keccak256(b"validated")) \
-                    or not stored["passed"]:
-                return f"raw stage's parent {source[:18]}… is not a passed validated " \
-                       "checkpoint on chain"
-        return None
+        return derived_parents_problem(registry, m.parents)
     if len(m.parents) != 1:
         return f"{m.dataset}/{m.run}/{m.stage} does not name one parent"
     parent_cp = registry.get(m.parents[0])

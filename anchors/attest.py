@@ -26,6 +26,10 @@ class Attestation(BaseModel):
     manifest_hash: str
     signature: str
 
+    def signer_for(self, manifest_hash: str) -> str | None:
+        """Who signed this attestation, if it attests `manifest_hash` (else nobody did)."""
+        return self.signer() if self.manifest_hash == manifest_hash else None
+
     def signer(self) -> str | None:
         """The address that signed this manifest hash, or None if the signature is malformed
         or of a version this code does not know (never guessed)."""

@@ -52,6 +52,18 @@ def prove_checkpoint(registry: Registry, cid: str) -> Proven:
     return Proven(checkpoint=cp, stored=stored, manifest=m)
 
 
+def derived_parents_problem(registry: Registry, parents: Collection[str]) -> str | None:
+    """Why a raw stage's parents (a derived dataset's: other datasets' validated stages) are
+    not passed validated checkpoints on chain, if they are not."""
+    for source in parents:
+        stored = registry.stored_or_none(source)
+        if stored is None or stored["stage_hash"] != to_hex(keccak256(b"validated")) \
+                or not stored["passed"]:
+            return (f"raw stage's parent {source[:18]}… is not a passed validated checkpoint "
+                    "on chain")
+    return None
+
+
 def prove_lineage(registry: Registry, top: Proven, *, committers: Collection[str] = (),
                   require_active: bool = False) -> list[Proven]:
     """`top` and every stage before it back to raw, each proven and following from its
@@ -70,12 +82,8 @@ def prove_lineage(registry: Registry, top: Proven, *, committers: Collection[str
         if problem := stage_problem(parent.manifest, child.manifest):
             raise HashMismatch(problem)
         chain.append(parent)
-    for source in chain[-1].stored["parents"]:  # a derived dataset's raw: its parents
-        stored = registry.stored_or_none(source)
-        if stored is None or stored["stage_hash"] != to_hex(keccak256(b"validated")) \
-                or not stored["passed"]:
-            raise HashMismatch(f"raw stage's parent {source[:18]}… is not a passed validated "
-                               "checkpoint on chain")
+    if problem := derived_parents_problem(registry, chain[-1].stored["parents"]):
+        raise HashMismatch(problem)
     pinned = {c.lower() for c in committers}
     for p in chain:
         who = p.stored["committer"]

@@ -107,8 +107,7 @@ def _newer_pending(registry: Registry, store: Any, dataset: str, than: datetime,
             if (m.dataset, m.run, m.stage) != (dataset, run, "raw"):
                 continue  # another run's manifest copied here proves nothing about this one
             att = store.attestation(m)
-            signer = att.signer() if att is not None and \
-                att.manifest_hash == m.manifest_hash else None
+            signer = att.signer_for(m.manifest_hash) if att is not None else None
             if signer is not None and registry.is_committer(signer):
                 return (f"a newer run {run} (created {m.created_at:%Y-%m-%d %H:%M:%S} UTC) "
                         f"is not on chain (pending anchor, or reorganised away): `laas anchor "

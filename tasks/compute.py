@@ -86,26 +86,6 @@ def map_shards(fn: Callable, items: Sequence[tuple], *, address: str, batch_size
     return [r for batch in results for r in batch]
 
 
-def count_duplicates(hashes_dir: str, keys: list[str], *, address: str) -> tuple[int, int]:
-    """(rows, distinct rows) by normalized text over the shards named by `keys`, from the
-    text-hash files the validate batches wrote (one per batch, not one per shard); the
-    hashes are shuffled between workers, never gathered in the flow process."""
-    from laas.anchors.storage import join, storage_options, url_to_fs
-
-    fs, path = url_to_fs(hashes_dir)
-    files = [join(fs, f) for f in sorted(fs.glob(f"{path}/*.parquet"))]
-    if not keys or not files:
-        return 0, 0
-    import dask.dataframe as dd
-
-    ddf = dd.read_parquet(files, storage_options=storage_options(hashes_dir))
-    hashes = ddf[ddf["key"].isin(keys)]["h"]
-    parts = max(1, ddf.npartitions // 32)
-    rows, distinct = client_for(address).compute(
-        [hashes.size, hashes.drop_duplicates(split_out=parts).size], sync=True)
-    return int(rows), int(distinct)
-
-
 def _progress(futures: list, sizes: list[int], label: str) -> None:
     import sys
 

@@ -3,9 +3,10 @@ that names the shard or setting at fault and says what to do.
 
     LaasError                 exit code 2 from the CLI
     ├── ConfigError           a setting, spec file or key is missing or wrong
-    ├── ShardReadError        a shard could not be read or parsed (it is quarantined, not lost)
-    ├── SchemaError           a shard does not have the declared columns or types
-    ├── ValidationFailed      a dataset's expectation suite failed
+    ├── ShardReadError        a shard could not be read or parsed (it is set aside, not lost)
+    │   └── SchemaError       a shard does not have the declared columns or types
+    ├── ValidationFailed      exit code 1: the run's validated stage failed (its checkpoints
+    │                         are committed all the same; the gate will deny it)
     ├── AnchorError           the chain or the registry contract refused or failed
     │   ├── AnchorTimeout     the RPC endpoint did not answer or a receipt did not arrive
     │   │   └── AnchorPending exit code 3: still so after every retry; the manifests are
@@ -36,7 +37,7 @@ class SchemaError(ShardReadError):
 
 
 class ValidationFailed(LaasError):
-    pass
+    exit_code = 1
 
 
 class AnchorError(LaasError):

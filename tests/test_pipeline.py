@@ -279,6 +279,9 @@ def strict(ws: Workspace) -> dict:
     ws.add_dataset("strict-sample", shards, on_failure="fail_stage")
     r = ws.laas("run", "strict-sample", "--json")
     assert r.returncode == 1, r.stderr
+    # ValidationFailed: one line naming the dataset and where to look, after the summary.
+    (line,) = r.stderr.strip().splitlines()[-1:]
+    assert line.startswith("error: strict-sample run ") and "validated stage failed" in line
     return json.loads(r.stdout)
 
 

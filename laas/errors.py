@@ -18,6 +18,17 @@ that names the shard or setting at fault and says what to do.
 """
 
 
+def first_problem(e: Exception) -> tuple[tuple, str]:
+    """The first problem of a pydantic ValidationError, for a one-line message: (its location,
+    its message without pydantic's "Value error, " prefix)."""
+    first = e.errors()[0]  # type: ignore[attr-defined]
+    return tuple(first["loc"]), first["msg"].removeprefix("Value error, ")
+
+
+def dotted(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc)
+
+
 class LaasError(Exception):
     """Base of all laas errors; `str(err)` is the one-line diagnosis the CLI prints."""
 

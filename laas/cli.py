@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sys
 import traceback
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -28,9 +29,14 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")
 
 
 def _settings() -> Any:
+    """The settings, applied to this process's storage access: every command that reads the
+    store calls this first (the composition root for the CLI)."""
     from laas.settings import get_settings
+    from laas.wiring import use_storage
 
-    return get_settings()
+    settings = get_settings()
+    use_storage(settings)
+    return settings
 
 
 def _name(kind: str, value: str | None) -> str | None:
@@ -177,8 +183,10 @@ def index_rebuild(
     """Refill the index from the chain's events and the manifests they name. It goes on from
     the last block a previous rebuild read (an interrupted one included); --full starts over."""
     from laas.anchors.services.lineage import rebuild_index
+    from laas.wiring import open_index, open_reader
 
-    r = rebuild_index(_settings(), full=full)
+    settings = _settings()
+    r = rebuild_index(open_reader(settings), open_index(settings), full=full)
     out.print(f"indexed {r.indexed} checkpoints from the chain "
               f"(blocks {r.from_block}..{r.through_block})")
 
@@ -279,7 +287,9 @@ def gate(
 ) -> None:
     """Exit 0 if training may use the dataset, 1 (with the reason) if not, 2 on error. Without
     --run, the dataset's latest run (by creation time) is gated and named."""
-    from laas.anchors.services.gate import GatePolicy, gate_dataset, record_training
+    from laas.anchors.services.anchoring import record_training
+    from laas.api import GatePolicy, gate_dataset
+    from laas.wiring import ledger
 
     if mode not in ("proof", "sample", "full"):
         raise ConfigError(f"--mode {mode}: use proof, sample or full")
@@ -293,8 +303,8 @@ def gate(
         rules = rules.model_copy(update={"require_active_committer": True})
     verdict = gate_dataset(dataset, run=run, min_confirmations=min_confirmations, mode=mode,
                            sample=sample, policy=rules)
-    recorded = record_training(_settings(), verdict, record) if record and verdict.allowed \
-        else None
+    recorded = record_training(ledger(_settings(), start_local=False), verdict, record) \
+        if record and verdict.allowed else None
     if as_json:
         print(json.dumps({**verdict.model_dump(mode="json"),
                           "recorded": recorded.model_dump(mode="json") if recorded else None},
@@ -321,8 +331,10 @@ def lineage(
     """A shard's path through every stage, with the checkpoint of each, and on through the
     parent datasets of a derived dataset back to the raw sources."""
     from laas.anchors.services.lineage import shard_lineage
+    from laas.wiring import chain_view, open_index
 
-    result = shard_lineage(_settings(), shard, run)
+    settings = _settings()
+    result = shard_lineage(open_index(settings), partial(chain_view, settings), shard, run)
     if graph is not None:
         from laas.anchors.services.lineage_graph import draw
 
@@ -423,9 +435,10 @@ def anchor(
         raise ConfigError("say --resume to commit pending manifests")
     _name("--run", run)
     from laas.anchors.services.anchoring import resume as resume_pending
+    from laas.wiring import ledger
 
     dry = not all_ and (dataset is None or run is None)
-    done = resume_pending(_settings(), dataset, run, dry_run=dry)
+    done = resume_pending(ledger(_settings()), dataset, run, dry_run=dry)
     if as_json:
         print(json.dumps([d.model_dump(mode="json") for d in done], indent=2))
     else:

@@ -173,9 +173,8 @@ def test_a_stage_is_committed_only_on_top_of_its_committed_parent(ledger, ran) -
     assert "its shards are not the raw stage's" in parent_problem(ledger.registry, swapped)
 
 
-def test_resume_commits_attested_stages_in_order_and_refuses_planted_ones(ledger, tmp_path
-                                                                          ) -> None:
-    settings = ledger.settings(tmp_path)
+def test_resume_commits_attested_stages_in_order_and_refuses_planted_ones(ledger) -> None:
+    settings = ledger.parts()
     for m in ledger.stages("ds", "kept", sample_shards()):
         ledger.keep(m)  # the chain was down for the whole run
     for m in ledger.stages("ds", "planted", sample_shards()):

@@ -206,8 +206,8 @@ def ledger(sizes: list[int], commit_sizes: set[int], queries: int = 200) -> list
     from laas.anchors.core.models import ShardEntry
     from laas.anchors.services.lineage import shard_lineage
     from laas.settings import get_settings
+    from laas.tasks.dataset_spec import DatasetSpec
     from laas.tasks.manifests import build_manifest
-    from laas.validators.spec import DatasetSpec
     from laas.wiring import chain_view, open_index, open_registry, open_store
 
     settings = get_settings()

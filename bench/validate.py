@@ -174,7 +174,7 @@ def timed(fn: object, *args: object) -> float:
 
 
 def bench(name: str, table: pa.Table, work: Path) -> dict:
-    from laas.validators.spec import DatasetSpec
+    from laas.tasks.dataset_spec import DatasetSpec
 
     path = work / f"{name}.parquet"
     pq.write_table(table, path, compression="zstd")

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME
 from laas.anchors.core.models import Checkpoint, ShardEntry, StageManifest, new_manifest
+from laas.tasks.dataset_spec import DatasetSpec
 from laas.validators.report import ExpectationOutcome, ShardValidation, ValidationReport
-from laas.validators.spec import DatasetSpec
 
 SCHEMES = {"raw": BYTES_SCHEME, "normalized": TABLE_SCHEME, "validated": TABLE_SCHEME}
 

@@ -18,7 +18,7 @@ import attr
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import RunFacet, error_message_run
 
-from laas.validators.spec import DatasetSpec
+from laas.tasks.dataset_spec import DatasetSpec
 
 PRODUCER = "https://github.com/laas/laas"
 log = logging.getLogger(__name__)

@@ -19,9 +19,9 @@ from laas.errors import AnchorPending, AnchorTimeout, ConfigError, LaasError
 from laas.tasks import shards as shardwork
 from laas.tasks.compute import map_shards
 from laas.tasks.context import StageContext
+from laas.tasks.dataset_spec import DatasetSpec, load_spec
 from laas.tasks.manifests import build_manifest, failed_expectations, stage_markdown
 from laas.tasks.rows import distinct_rows, filter_shard, later_duplicates, verified_text_keys
-from laas.validators.spec import DatasetSpec, load_spec
 from laas.validators.suites import dropped_rows_outcome, duplicate_rate_outcome
 
 RETRY_DELAYS = [2, 10, 30]

@@ -135,8 +135,8 @@ def test_a_rerun_of_a_predictable_run_name_recomputes_what_was_planted(ws) -> No
 
 
 def _normalized_entries(ws: Workspace, tmp: Path) -> tuple[list[ShardEntry], object]:
+    from laas.tasks.dataset_spec import load_spec
     from laas.tasks.shards import hash_raw, normalize
-    from laas.validators.spec import load_spec
 
     spec = load_spec("atk", [ws.root / "datasets"])
     src = sorted((ws.root / "datasets" / "atk").glob("*.jsonl"))
@@ -179,7 +179,7 @@ class _FlipFlop:
 def test_a_parquet_source_is_parsed_from_the_bytes_it_hashed(ws, tmp_path, monkeypatch) -> None:
     from laas.anchors.core.hashing import hash_stream
     from laas.tasks import shards
-    from laas.validators.spec import load_spec
+    from laas.tasks.dataset_spec import load_spec
 
     spec = load_spec("atk", [ws.root / "datasets"]).model_copy(update={"format": "parquet"})
     good = pq.read_table(genuine(ws)["normalized"].accepted[0].uri)
@@ -353,9 +353,9 @@ def test_random_mutations_of_the_store_are_never_accepted(ws, tmp_path) -> None:
     a shard file, a swap between runs or datasets, a planted run), then resume --all, the gate
     (full and proof) and the reader. Nothing that differs from what was validated is ever
     accepted, and nothing planted is ever committed."""
-    from laas.anchors.services.anchoring import resume
     from laas.anchors.services.gate import check
     from laas.anchors.services.reader import VerifiedReader
+    from laas.anchors.services.resume import resume
     from laas.errors import LaasError
     from laas.settings import Settings
     from laas.wiring import ledger, open_reader

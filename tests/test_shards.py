@@ -11,8 +11,8 @@ from laas.anchors.adapters.files import rehash_parquet_at
 from laas.anchors.core.hashing import hash_table
 from laas.datasets.make_sample import rows, write_jsonl
 from laas.errors import SchemaError, ShardReadError
+from laas.tasks.dataset_spec import load_spec
 from laas.tasks.shards import discover, normalize, read_table
-from laas.validators.spec import load_spec
 
 SPEC = load_spec("instruct-sample")
 

@@ -9,7 +9,7 @@ import pytest
 
 import laas
 from laas.errors import ConfigError
-from laas.validators.spec import load_spec
+from laas.tasks.dataset_spec import load_spec
 
 
 def test_shipped_spec_loads() -> None:
@@ -172,7 +172,7 @@ def test_cluster_factories_resolve_by_name_and_say_what_is_missing() -> None:
 
 
 def test_a_spec_has_a_source_or_parents_not_both() -> None:
-    from laas.validators.spec import DatasetSpec
+    from laas.tasks.dataset_spec import DatasetSpec
 
     base = {"name": "mix", "schema": [{"name": "p", "type": "string"}],
             "suite": {"builtin": "tabular_features", "params": {"columns": ["p"]}}}

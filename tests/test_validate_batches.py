@@ -52,7 +52,7 @@ def test_gx_pooled_path_takes_any_number_of_unexpected_rows() -> None:
 def test_a_duplicate_batches_apart_in_one_shard_is_caught(tmp_path, monkeypatch) -> None:
     from laas.anchors.core.models import ShardEntry
     from laas.tasks import shards
-    from laas.validators.spec import load_spec
+    from laas.tasks.dataset_spec import load_spec
 
     spec = load_spec("instruct-sample")
 

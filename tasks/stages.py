@@ -62,6 +62,16 @@ def _resume(ctx: StageContext, spec: DatasetSpec, run: str, stage: str) -> Stage
     return found
 
 
+def _begin(ctx: StageContext, spec: DatasetSpec, run: str, stage: str
+           ) -> tuple[StageManifest | None, str]:
+    """Every stage starts here: an earlier attempt's trusted manifest of it (then nothing is
+    recomputed), or else the stage's folder, the run's folders checked for planted links."""
+    if (done := _resume(ctx, spec, run, stage)) is not None:
+        return done, ""
+    ctx.ledger.store.check_links(spec.name, run)
+    return None, ctx.ledger.store.stage_dir(spec.name, run, stage)
+
+
 @task(name="load-spec", cache_policy=NO_CACHE)
 def load_spec_task(dataset: str, datasets_dirs: tuple = ()) -> DatasetSpec:
     return load_spec(dataset, list(datasets_dirs) or None)
@@ -69,13 +79,13 @@ def load_spec_task(dataset: str, datasets_dirs: tuple = ()) -> DatasetSpec:
 
 @task(name="raw-stage", **RETRY)
 def raw_stage(ctx: StageContext, spec: DatasetSpec, run: str) -> StageManifest:
-    if (done := _resume(ctx, spec, run, "raw")) is not None:
+    done, _ = _begin(ctx, spec, run, "raw")
+    if done is not None:
         return done
     found, parents = derived_sources(ctx, spec) if spec.parents else \
         (shardwork.discover(spec), ())
     if not found:
         raise ConfigError(f"dataset {spec.name}: no shard matches {spec.source_uri}")
-    ctx.ledger.store.check_links(spec.name, run)
     hash_fn = shardwork.hash_parent_shard if spec.parents else shardwork.hash_raw
     entries = map_shards(hash_fn, found, address=ctx.address, label="raw",
                          batch_size=ctx.batch_size, bad_status=_bad_status(spec))
@@ -102,11 +112,9 @@ def derived_sources(ctx: StageContext, spec: DatasetSpec
 @task(name="normalize-stage", **RETRY)
 def normalize_stage(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifest,
                     parent: str) -> StageManifest:
-    if (done := _resume(ctx, spec, run, "normalized")) is not None:
+    done, out_dir = _begin(ctx, spec, run, "normalized")
+    if done is not None:
         return done
-    store = ctx.ledger.store
-    store.check_links(spec.name, run)
-    out_dir = store.stage_dir(spec.name, run, "normalized")
     _clear_shards(out_dir)
     clashes = shardwork.name_clashes(raw.shards)
     todo = [shardwork.set_aside(e, clashes[e.key], _bad_status(spec)) if e.key in clashes else e
@@ -134,11 +142,9 @@ def _clear_shards(out_dir: str) -> None:
 @task(name="validate-stage", **RETRY)
 def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: StageManifest,
                    parent: str) -> StageManifest:
-    if (done := _resume(ctx, spec, run, "validated")) is not None:
+    done, stage_dir = _begin(ctx, spec, run, "validated")
+    if done is not None:
         return done
-    store = ctx.ledger.store
-    store.check_links(spec.name, run)
-    stage_dir = store.stage_dir(spec.name, run, "validated")
     shardwork.fresh_dir(f"{stage_dir}/docs")  # nothing left or planted there is kept
     suite = spec.suite
     drop = spec.on_failure == "drop_rows"

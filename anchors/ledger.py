@@ -10,6 +10,7 @@ from typing import Any
 
 from web3 import Web3
 
+from laas.anchors.fees import WEI, FeeBudget
 from laas.anchors.index import LineageIndex
 from laas.anchors.localchain import LocalChain
 from laas.anchors.registry import Registry, connect, unreachable
@@ -34,9 +35,9 @@ def _connect(settings: Settings) -> Web3:
     chain_id = w3.eth.chain_id
     if settings.chain_id is not None and chain_id != settings.chain_id:
         raise ConfigError(
-            f"LAAS_CHAIN_ID is {settings.chain_id} but "
-            f"{redact_url(w3.provider.endpoint_uri)} "
-            f"is chain {chain_id}: fix one of them"
+            f"{settings.chain_id_source} expects chain {settings.chain_id} but "
+            f"{redact_url(w3.provider.endpoint_uri)} is chain {chain_id}: point LAAS_RPC_URL "
+            "at that network, or fix the setting"
         )
     return w3
 
@@ -161,8 +162,27 @@ def open_sender(settings: Settings, w3: Web3) -> Sender:
         lock_dir=settings.chain_dir,
         fees=FeePolicy(bump_after=settings.fee_bump_after, max_bumps=settings.fee_bumps,
                        max_fee_wei=None if settings.max_fee_gwei is None
-                       else int(settings.max_fee_gwei * 10**9)),
+                       else int(settings.max_fee_gwei * 10**9),
+                       percentile=settings.fee_percentile,
+                       history_blocks=settings.fee_history_blocks,
+                       headroom=settings.base_fee_headroom),
+        budget=fee_budget(settings),
     )
+
+
+def fee_budget(settings: Settings) -> FeeBudget | None:
+    """The fee cap of this process's run (LAAS_MAX_FEE_PER_RUN), shared by every Sender the
+    run opens (each commit attempt opens its own registry). A process runs one `laas run`, or
+    one `laas anchor --resume`, so the cap counts what that process sends."""
+    if settings.max_fee_per_run is None:
+        return None
+    return _budget(int(settings.max_fee_per_run * WEI), settings.currency,
+                   f"LAAS_MAX_FEE_PER_RUN={settings.max_fee_per_run}")
+
+
+@lru_cache(maxsize=4)
+def _budget(cap_wei: int, currency: str, setting: str) -> FeeBudget:
+    return FeeBudget(cap_wei, currency, setting)
 
 
 def open_store(settings: Settings) -> ArtifactStore:
@@ -184,21 +204,32 @@ class ChainView:
     landed, if they still are on chain after a reorganisation. One JSON-RPC batch per
     question, so a lineage answer costs two round trips whatever its depth."""
 
+    TAGS = ("safe", "finalized")
+
     def __init__(self, w3: Web3):
         self.w3 = w3
         self.head = w3.eth.block_number
         self._blocks: dict[str, int | None] = {}
+        # The safe and finalized heads (None: the node does not know the tag), read with the
+        # first receipts, in the same batch.
+        self.tagged: dict[str, int | None] | None = None
 
     def lookup(self, tx_hashes: list[str]) -> None:
         todo = sorted(set(tx_hashes) - self._blocks.keys())
-        if not todo:
+        tags = self.TAGS if self.tagged is None else ()
+        if not todo and not tags:
             return
         # Raw batch: a missing receipt is a null result here, not an exception for the lot.
-        answers = self.w3.provider.make_batch_request(
-            [("eth_getTransactionReceipt", [h]) for h in todo])
-        for h, a in zip(todo, sorted(answers, key=lambda a: a["id"]), strict=True):
+        answers = sorted(self.w3.provider.make_batch_request(
+            [("eth_getTransactionReceipt", [h]) for h in todo]
+            + [("eth_getBlockByNumber", [t, False]) for t in tags]), key=lambda a: a["id"])
+        for h, a in zip(todo, answers, strict=False):
             receipt = a.get("result")
             self._blocks[h] = int(receipt["blockNumber"], 16) if receipt else None
+        if tags:
+            blocks = [a.get("result") for a in answers[len(todo):]]
+            self.tagged = {t: int(b["number"], 16) if isinstance(b, dict) else None
+                           for t, b in zip(tags, blocks, strict=True)}
 
     def block_of(self, tx_hash: str) -> int | None:
         self.lookup([tx_hash])

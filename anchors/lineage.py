@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from laas.anchors.finality import stage_status
 from laas.anchors.ledger import ChainView, chain_view, open_index, open_reader
 from laas.anchors.models import TRAINING
 from laas.errors import AnchorError, LaasError, LineageNotFound
@@ -86,6 +87,9 @@ def _node(index: Any, row: dict, chain: ChainView | None, depth: int) -> dict[st
         s["confirmations"] = None if chain is None else \
             0 if block is None else max(0, chain.head - block + 1)
         s["confirmed"] = None if chain is None else block is not None
+        # pending / safe / final by the node's block tags (None: unknown or not on chain)
+        tags = (chain.tagged or {}) if chain is not None else {}
+        s["finality"] = stage_status(block, tags.get("safe"), tags.get("finalized"))
     parents = []
     source = stages[0]["source_uri"] if stages else row["source_uri"]
     if depth < MAX_DEPTH:
@@ -101,7 +105,7 @@ def _node(index: Any, row: dict, chain: ChainView | None, depth: int) -> dict[st
             {k: s[k] for k in ("stage", "uri", "content_hash", "byte_size", "rows", "leaf",
                                "status", "reason", "checkpoint_id", "shards_root", "passed",
                                "manifest_uri", "tx_hash", "block_number", "confirmations",
-                               "confirmed")}
+                               "confirmed", "finality")}
             for s in stages
         ],
         "derived_from": parents,

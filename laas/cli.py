@@ -56,6 +56,12 @@ def _dataset_name(ref: str) -> str:
     return ref
 
 
+def _tx(tx_hash: str | None) -> str:
+    """A transaction hash, with its page on the network's explorer when there is one."""
+    link = _settings().tx_link(tx_hash)
+    return f"{tx_hash} ({link})" if link else str(tx_hash)
+
+
 def _short(h: str | None, n: int = 10) -> str:
     return f"{h[: n + 2]}…" if h else "-"
 
@@ -105,7 +111,7 @@ def run(
 def _checkpoint_line(cp: Any) -> str:
     verdict = "[green]passed[/]" if cp.passed else "[red]FAILED[/]"
     return (f"  {cp.stage:<10} {cp.shard_count:>6} shards  root {_short(cp.shards_root, 16)}  "
-            f"{verdict}  block {cp.block_number}  gas {cp.gas_used or '-'}  tx {cp.tx_hash}")
+            f"{verdict}  block {cp.block_number}  gas {cp.gas_used or '-'}  tx {_tx(cp.tx_hash)}")
 
 
 def _run_deployment(dataset: str, run: str, wait: bool, timeout: float, as_json: bool) -> None:
@@ -235,9 +241,15 @@ def _print_summary(summary: Any) -> None:
         parts = ", ".join(f"{k} {v:.1f}" for k, v in summary.seconds.items())
         out.print(f"  took {sum(summary.seconds.values()):.1f} s ({parts})")
     if summary.pending:
+        from laas.anchors.ledger import fee_budget
+
+        budget = fee_budget(_settings())
+        why = budget.refusal if budget is not None and budget.refusal else \
+            "the chain was unreachable"
         out.print(f"[yellow]pending anchor[/]: {', '.join(summary.pending)} computed and kept in "
-                  "the artifact store, not yet on chain (it was unreachable); commit them with "
-                  f"`laas anchor --resume {summary.dataset} --run {summary.run}` once it is back")
+                  f"the artifact store, not yet on chain ({why}); commit them with "
+                  f"`laas anchor --resume {summary.dataset} --run {summary.run}` once that "
+                  "is settled")
         return
     validated = summary.checkpoints[-1]
     if summary.passed:
@@ -272,6 +284,9 @@ def gate(
     require_active_committer: Annotated[bool, typer.Option(
         "--require-active-committer",
         help="deny checkpoints whose committer no longer holds the role")] = False,
+    finality: Annotated[str | None, typer.Option(
+        help="latest, safe or finalized: how final the checkpoint's block must be, by the "
+             "node's block tags (default LAAS_FINALITY or the network's)")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Exit 0 if training may use the dataset, 1 (with the reason) if not, 2 on error. Without
@@ -280,6 +295,8 @@ def gate(
 
     if mode not in ("proof", "sample", "full"):
         raise ConfigError(f"--mode {mode}: use proof, sample or full")
+    if finality not in (None, "latest", "safe", "finalized"):
+        raise ConfigError(f"--finality {finality}: use latest, safe or finalized")
     _at_least("--sample", sample, 1)
     _at_least("--min-confirmations", min_confirmations, 0)
     _name("--run", run)
@@ -289,7 +306,7 @@ def gate(
     if require_active_committer:
         rules = rules.model_copy(update={"require_active_committer": True})
     verdict = gate_dataset(dataset, run=run, min_confirmations=min_confirmations, mode=mode,
-                           sample=sample, policy=rules)
+                           sample=sample, policy=rules, finality=finality)
     recorded = record_training(_settings(), verdict, record) if record and verdict.allowed \
         else None
     if as_json:
@@ -300,7 +317,7 @@ def gate(
         out.print(f"[green]ALLOW[/] {dataset}: {verdict.reason}")
         if recorded:
             out.print(f"recorded training set {record}: checkpoint {recorded.checkpoint_id} "
-                      f"(root {recorded.shards_root[:18]}…, tx {recorded.tx_hash}, block "
+                      f"(root {recorded.shards_root[:18]}…, tx {_tx(recorded.tx_hash)}, block "
                       f"{recorded.block_number})")
     else:
         out.print(f"[red]DENY[/] {dataset}: {verdict.reason}")
@@ -350,8 +367,9 @@ def _print_lineage(node: dict, indent: str) -> None:
         if s["reason"]:
             say(f"{indent}  {'':<12} reason: {s['reason']}")
         say(f"{indent}  {'':<12} checkpoint {s['checkpoint_id']} (passed={s['passed']})")
-        say(f"{indent}  {'':<12} tx {s['tx_hash']}  block {s['block_number']}  "
-            f"confirmations {confirmations}")
+        final = f"  [bold]{s['finality']}[/]" if s.get("finality") else ""
+        say(f"{indent}  {'':<12} tx {_tx(s['tx_hash'])}  block {s['block_number']}  "
+            f"confirmations {confirmations}{final}")
     for parent in node["derived_from"]:
         say(f"{indent}  └─ derived from")
         _print_lineage(parent, indent + "     ")
@@ -396,7 +414,7 @@ def verify(
     for s in proof.stages:
         out.print(f"  {s.stage:<11} leaf {s.leaf[:18]}… proof of {len(s.proof)} hashes → root "
                   f"{s.shards_root[:18]}… (checkpoint {s.checkpoint_id[:18]}…, block "
-                  f"{s.block_number}, tx {s.tx_hash[:18]}…)")
+                  f"{s.block_number}, tx {_tx(s.tx_hash)})")
     raise typer.Exit(1 if failed else 0)
 
 
@@ -431,7 +449,7 @@ def anchor(
             trust = f"  ({d.trust})" if d.trust else ""
             if d.checkpoint is not None:
                 out.print(f"  {d.action:<12} {where}  block {d.checkpoint.block_number}  "
-                          f"tx {d.checkpoint.tx_hash}{trust}")
+                          f"tx {_tx(d.checkpoint.tx_hash)}{trust}")
             elif d.action == "would commit":
                 out.print(f"  [yellow]{d.action:<12}[/] {where}{trust}")
             else:

@@ -215,7 +215,8 @@ def publish_artifacts(m: StageManifest, cp: Checkpoint) -> None:
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     create_markdown_artifact(
-        key=f"{_slug(m.dataset)}-{m.stage}", markdown=stage_markdown(m, cp),
+        key=f"{_slug(m.dataset)}-{m.stage}",
+        markdown=stage_markdown(m, cp, get_settings().tx_link(cp.tx_hash)),
         description=f"{m.dataset} run {m.run}: {m.stage} checkpoint")
     if m.stage == "validated":
         rows = failed_expectations(m)

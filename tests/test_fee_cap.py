@@ -28,8 +28,8 @@ def ws(workspace: Workspace) -> Iterator[Workspace]:
 
 
 def on_chain(ws: Workspace) -> list:
-    from laas.anchors.canonical import name_id
-    from laas.anchors.ledger import open_reader
+    from laas.anchors.core.canonical import name_id
+    from laas.wiring import open_reader
 
     return [c for c in open_reader(ws.settings()).checkpoints(name_id(DATASET))
             if c.run_id == name_id(RUN)]

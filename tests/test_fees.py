@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 from eth_account import Account
 
-from laas.anchors.fees import MIN_TIP, FeeBudget, FeeCapExceeded, amount, bid
-from laas.anchors.finality import stage_status
+from laas.anchors.core.fees import MIN_TIP, FeeBudget, FeeCapExceeded, amount, bid
+from laas.anchors.core.finality import stage_status
 from laas.errors import AnchorPending, ConfigError
 from tests.fakes import FakeCall, FakeClock, FakeLedger, StuckNode
 
@@ -23,7 +23,7 @@ def test_a_bid_is_a_percentile_of_recent_tips_over_the_next_base_fee_with_headro
 
 
 def _sender(cap_wei: int | None, mine_at: float | None = None):  # noqa: ANN202
-    from laas.anchors.wallet import FeePolicy, Sender
+    from laas.anchors.adapters.wallet import FeePolicy, Sender
 
     clock = FakeClock()
     node = StuckNode(clock, None if mine_at is None else clock.now + mine_at)
@@ -85,7 +85,7 @@ def test_amounts_are_shown_in_the_chains_currency() -> None:
 
 
 def test_finalized_is_denied_until_the_tag_reaches_the_checkpoint(ledger: FakeLedger) -> None:
-    from laas.anchors.gate import GatePolicy, check
+    from laas.anchors.services.gate import GatePolicy, check
 
     ledger.ingest("ds", "r1")
     reg = ledger.registry
@@ -100,7 +100,7 @@ def test_finalized_is_denied_until_the_tag_reaches_the_checkpoint(ledger: FakeLe
 
 
 def test_a_node_without_the_tag_is_an_error_not_an_allow(ledger: FakeLedger) -> None:
-    from laas.anchors.gate import check
+    from laas.anchors.services.gate import check
 
     ledger.ingest("ds", "r1")
     ledger.registry.chain.tag_lags = {}

@@ -1,5 +1,5 @@
 """What a transaction bids, and what a run may spend. Pure: the node's fee history in, numbers
-out (laas.anchors.wallet asks the node and signs).
+out (laas.anchors.adapters.wallet asks the node and signs).
 
 Bids (EIP-1559): the priority fee is a percentile of what recent blocks' transactions tipped
 (eth_feeHistory), so a quiet chain is not overpaid and a busy one is met; maxFeePerGas is the

@@ -21,13 +21,13 @@ from web3.exceptions import (
     Web3RPCError,
 )
 
-from laas.anchors.fees import FeeBudget, bid
+from laas.anchors.core.fees import FeeBudget, bid
 from laas.anchors.ports import Clock, OnSent, SystemClock
 from laas.errors import ConfigError
 
 
 class FeePolicy(BaseModel):
-    """The first bid comes from the node's fee history (laas.anchors.fees.bid: the
+    """The first bid comes from the node's fee history (laas.anchors.core.fees.bid: the
     `percentile` of the last `history_blocks` blocks' tips, the base fee x `headroom`). When a
     transaction waits unmined for `bump_after` seconds, resend it (same nonce) with fees
     raised by a quarter, at most `max_bumps` times and never above `max_fee_wei`."""
@@ -70,7 +70,7 @@ class Sender:
     clock: what _await reads and sleeps on (the wall clock unless a test gives a fake one, so
     fee bumping can be tested without waiting bump_after seconds).
 
-    budget: the run's fee cap (laas.anchors.fees.FeeBudget), if one is set: a transaction
+    budget: the run's fee cap (laas.anchors.core.fees.FeeBudget), if one is set: a transaction
     whose worst case does not fit is not sent (FeeCapExceeded), and a bump that would not fit
     is not made."""
 

@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from laas.errors import AnchorPending, ConfigError, LaasError
+from laas.errors import AnchorPending, ConfigError, LaasError, ValidationFailed
 from laas.settings import prefect_defaults
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -105,7 +105,9 @@ def run(
         _print_summary(summary)
     if summary.pending:
         raise typer.Exit(AnchorPending.exit_code)
-    raise typer.Exit(0 if summary.passed else 1)
+    if not summary.passed:
+        raise ValidationFailed(f"{summary.dataset} run {summary.run}: the validated stage "
+                               "failed; see `laas lineage` or the Data Docs for why")
 
 
 def _checkpoint_line(cp: Any) -> str:
@@ -141,8 +143,9 @@ def _run_deployment(dataset: str, run: str, wait: bool, timeout: float, as_json:
         out.print(f"flow run {flow_run.name}: {state.name}")
         for cp in cps:
             out.print(_checkpoint_line(cp))
-    passed = any(c.stage == "validated" and c.passed for c in cps)
-    raise typer.Exit(0 if passed else 1)
+    if not any(c.stage == "validated" and c.passed for c in cps):
+        raise ValidationFailed(f"{dataset} run {run}: the validated stage failed or is "
+                               f"missing; see `laas runs {_dataset_name(dataset)}`")
 
 
 @app.command()

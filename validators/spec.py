@@ -19,7 +19,7 @@ from pydantic import (
 )
 
 from laas.anchors.core.canonical import hash_record
-from laas.errors import ConfigError
+from laas.errors import ConfigError, dotted, first_problem
 
 # How a row's normalized text becomes its duplicate key; defined in laas.validators.text.
 TextKeyScheme = Literal["laas-textkey-v1", "laas-textkey-v2"]
@@ -283,8 +283,7 @@ def load_spec(ref: str, extra_dirs: list[Path] | None = None) -> DatasetSpec:
     try:
         return DatasetSpec.model_validate({**raw, "spec_dir": path.parent.resolve()})
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
+        loc, msg = first_problem(e)
         raise ConfigError(
-            f"dataset spec {path}: {where}: {first['msg']} ({e.error_count()} problem(s))"
+            f"dataset spec {path}: {dotted(loc)}: {msg} ({e.error_count()} problem(s))"
         ) from None

@@ -24,7 +24,15 @@ from laas.anchors.core.merkle import leaf_hash, verify
 from laas.anchors.core.models import TRAINING, Checkpoint, StageManifest, stage_root
 from laas.anchors.services.provenance import prove_checkpoint, prove_lineage
 from laas.anchors.services.runs import latest_run
-from laas.errors import AnchorError, ConfigError, GateDenied, HashMismatch, LaasError
+from laas.errors import (
+    AnchorError,
+    ConfigError,
+    GateDenied,
+    HashMismatch,
+    LaasError,
+    dotted,
+    first_problem,
+)
 from laas.networks import Finality, stricter
 from laas.settings import Settings, get_settings
 from laas.wiring import open_reader, open_registry
@@ -79,9 +87,8 @@ class GatePolicy(BaseModel):
         try:
             return cls.model_validate(yaml.safe_load(Path(path).read_text()) or {})
         except ValidationError as e:
-            first = e.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(f"gate policy {path}: {where}: {first['msg']}") from None
+            loc, msg = first_problem(e)
+            raise ConfigError(f"gate policy {path}: {dotted(loc)}: {msg}") from None
         except (OSError, yaml.YAMLError, ValueError) as e:
             raise ConfigError(f"gate policy {path}: {str(e).splitlines()[0]}") from None
 

@@ -30,7 +30,10 @@ def rpc_retry(settings: Settings) -> Retry:
     return Retry(budget=settings.rpc_budget)
 
 
-def _connect(settings: Settings) -> Web3:
+def open_chain(settings: Settings) -> Web3:
+    """The configured endpoints, refused unless they serve the expected chain (LAAS_CHAIN_ID or
+    the network profile's): a registry deployed or a key used on the wrong chain is a mistake
+    that costs money."""
     w3 = connect(settings.rpc_urls, settings.rpc_timeout, rpc_retry(settings))
     chain_id = w3.eth.chain_id
     if settings.chain_id is not None and chain_id != settings.chain_id:
@@ -57,7 +60,7 @@ def _deployed(settings: Settings, w3: Web3) -> dict[str, Any] | None:
 def open_reader(settings: Settings) -> Registry:
     """A read-only Registry for consumers (gate, verify, lineage, reader): no key needed, no
     signing, and it never starts a chain or deploys a contract."""
-    w3 = _connect(settings)
+    w3 = open_chain(settings)
     where = _deployed(settings, w3)
     if where is None:
         if settings.is_local_chain:
@@ -74,7 +77,7 @@ def open_registry(settings: Settings, *, start_local: bool = True) -> Registry:
     committer there is a key generated for this home (see `committer_account`)."""
     if settings.is_local_chain and start_local:
         local_chain(settings).up()
-    w3 = _connect(settings)
+    w3 = open_chain(settings)
     sender = open_sender(settings, w3)
     where = _deployed(settings, w3)
     if where is None:

@@ -75,6 +75,7 @@ def test_a_network_profile_links_each_transaction_to_its_explorer(ws: Workspace)
 
 
 def test_a_profile_whose_chain_id_is_not_the_rpcs_is_refused(ws: Workspace) -> None:
+    assert ws.laas("chain", "up").returncode == 0  # the local anvil, chain 31337
     env = {**ws.env, "LAAS_NETWORK": "hyperion-testnet",
            "LAAS_RPC_URL": f"http://127.0.0.1:{ws.port}"}
     r = ws.laas("gate", DATASET, env=env)
@@ -82,3 +83,5 @@ def test_a_profile_whose_chain_id_is_not_the_rpcs_is_refused(ws: Workspace) -> N
     assert r.stderr.startswith("error: LAAS_NETWORK=hyperion-testnet expects chain 133717 but "
                                f"http://127.0.0.1:{ws.port}"), r.stderr
     assert "is chain 31337" in r.stderr
+    deploy = ws.laas("chain", "deploy", env=env)  # nothing is deployed on the wrong chain
+    assert deploy.returncode == 2 and deploy.stderr == r.stderr, deploy.stdout + deploy.stderr

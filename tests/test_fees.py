@@ -161,3 +161,17 @@ def test_an_unknown_network_or_a_bad_cap_is_one_line_naming_the_setting(
         assert str(e.value).startswith(name) and said in str(e.value), str(e.value)
         monkeypatch.delenv(name)
     get_settings.cache_clear()
+
+
+def test_the_prefect_artifact_links_the_transaction_to_the_explorer(
+        ledger: FakeLedger, monkeypatch: pytest.MonkeyPatch) -> None:
+    from laas.settings import Settings
+    from laas.tasks.manifests import stage_markdown
+
+    m = ledger.ingest("ds", "r1")[0]
+    cp = ledger.registry.get(m.checkpoint_id)
+    monkeypatch.setenv("LAAS_NETWORK", "metis-andromeda")
+    link = Settings().tx_link(cp.tx_hash)
+    assert link == f"https://andromeda-explorer.metis.io/tx/{cp.tx_hash}"
+    assert f"| [`{cp.tx_hash}`]({link}) |" in stage_markdown(m, cp, link)
+    assert f"| `{cp.tx_hash}` |" in stage_markdown(m, cp)  # no explorer: the hash alone

@@ -18,6 +18,8 @@ def test_a_bid_is_a_percentile_of_recent_tips_over_the_next_base_fee_with_headro
     assert (b.base_fee, b.max_priority_fee_per_gas, b.max_fee_per_gas) == (1_000, 20, 2_020)
     quiet = bid({"baseFeePerGas": [5, 5], "reward": [[0]]}, headroom=1.5)
     assert quiet.max_priority_fee_per_gas == MIN_TIP and quiet.max_fee_per_gas == 8
+    suggested = bid({"baseFeePerGas": [5, 5], "reward": [[0]]}, headroom=1.5, quiet_tip=3)
+    assert suggested.max_priority_fee_per_gas == 3  # the node's suggestion on a quiet chain
     capped = bid(history, headroom=2.0, max_fee_wei=1_500)  # LAAS_MAX_FEE_GWEI still rules
     assert capped.max_fee_per_gas == 1_500 and capped.max_priority_fee_per_gas == 20
 

@@ -21,7 +21,7 @@ from web3.exceptions import (
     Web3RPCError,
 )
 
-from laas.anchors.core.fees import FeeBudget, bid
+from laas.anchors.core.fees import MIN_TIP, FeeBudget, bid, recent_tips
 from laas.anchors.ports import Clock, OnSent, SystemClock
 from laas.errors import ConfigError
 
@@ -122,9 +122,11 @@ class Sender:
         p = self.fees
         try:
             history = w3.eth.fee_history(p.history_blocks, "latest", [p.percentile])
+            quiet = MIN_TIP if any(recent_tips(history)) else w3.eth.max_priority_fee
         except (Web3RPCError, ValueError):  # eth_feeHistory unsupported (pre-London chain)
             return {}
-        return bid(history, headroom=p.headroom, max_fee_wei=p.max_fee_wei).fields()
+        return bid(history, headroom=p.headroom, max_fee_wei=p.max_fee_wei,
+                   quiet_tip=quiet).fields()
 
     def _raise_revert(self, call: Any, block: int) -> None:
         """Replay a mined, failed call to raise its revert reason. Nodes that keep no state

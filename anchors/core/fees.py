@@ -43,13 +43,22 @@ class Bid(BaseModel):
                 "maxPriorityFeePerGas": self.max_priority_fee_per_gas}
 
 
-def bid(history: Any, *, headroom: float, max_fee_wei: int | None = None) -> Bid:
+def recent_tips(history: Any) -> list[int]:
+    """The asked percentile's tip of each block in an eth_feeHistory answer, sorted."""
+    return sorted(int(r[0]) for r in (history.get("reward") or []) if r)
+
+
+def bid(history: Any, *, headroom: float, max_fee_wei: int | None = None,
+        quiet_tip: int = MIN_TIP) -> Bid:
     """A bid from an eth_feeHistory answer (one reward percentile asked): the median over the
     blocks of that percentile's tip, and the last base fee (the next block's) x headroom.
-    max_fee_wei (LAAS_MAX_FEE_GWEI) caps maxFeePerGas; the tip never exceeds it."""
+    quiet_tip: the tip when recent blocks tipped nothing (a quiet chain: the node's own
+    suggestion, since a node may refuse less). max_fee_wei (LAAS_MAX_FEE_GWEI) caps
+    maxFeePerGas; the tip never exceeds it."""
     base = int(history["baseFeePerGas"][-1])
-    tips = sorted(int(r[0]) for r in (history.get("reward") or []) if r)
-    tip = max(MIN_TIP, tips[len(tips) // 2] if tips else 0)
+    tips = recent_tips(history)
+    tip = tips[len(tips) // 2] if tips else 0
+    tip = max(MIN_TIP, tip or quiet_tip)
     top = int(base * Decimal(str(headroom))) + tip
     if max_fee_wei is not None:
         top = min(top, max_fee_wei)

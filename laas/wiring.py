@@ -5,21 +5,63 @@ from __future__ import annotations
 
 import json
 import os
-from functools import lru_cache
+from functools import lru_cache, partial
+from pathlib import Path
 from typing import Any
 
 from web3 import Web3
 
+from laas.anchors.adapters import files
 from laas.anchors.adapters.artifacts import ArtifactStore
+from laas.anchors.adapters.chainview import ChainView
 from laas.anchors.adapters.files import redact_url
 from laas.anchors.adapters.index import LineageIndex
 from laas.anchors.adapters.localchain import LocalChain
 from laas.anchors.adapters.registry import Registry, connect, unreachable
 from laas.anchors.adapters.rpc import Retry
 from laas.anchors.adapters.wallet import FeePolicy, Sender, load_account, load_sender
-from laas.anchors.core.fees import WEI, FeeBudget
+from laas.anchors.core.fees import FeeBudget, run_budget
+from laas.anchors.ports import Ledger
 from laas.errors import ConfigError, LaasError
 from laas.settings import Settings
+from laas.tasks.context import StageContext
+
+
+def storage_config(settings: Settings) -> files.StorageConfig:
+    return files.StorageConfig(
+        s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region,
+        s3_profile=settings.s3_profile, s3_key=settings.s3_key, s3_secret=settings.s3_secret)
+
+
+def use_storage(settings: Settings) -> None:
+    """This process reaches storage with these settings (the CLI and a flow's entry call it;
+    Dask workers get the same config with each batch)."""
+    files.configure(storage_config(settings))
+
+
+def ledger(settings: Settings, *, start_local: bool = True) -> Ledger:
+    """The anchoring services' parts. The registry is opened on demand (per commit attempt),
+    so a chain that is down holds up commits, not the work."""
+    return Ledger(
+        store=open_store(settings), index=open_index(settings),
+        open_registry=partial(open_registry, settings, start_local=start_local),
+        committer=committer_account(settings),
+        trusted_committers=tuple(settings.trusted_committer_addresses),
+        anchor_attempts=settings.anchor_attempts, anchor_backoff=settings.anchor_backoff)
+
+
+def datasets_dirs(settings: Settings) -> tuple[Path, ...]:
+    return (settings.datasets_dir,) if settings.datasets_dir else ()
+
+
+def stage_context(settings: Settings, address: str) -> StageContext:
+    """What the ingest flow's stage tasks are handed (the flow's entry calls this)."""
+    from laas.api import gate_dataset
+
+    return StageContext(ledger=ledger(settings), address=address,
+                        batch_size=settings.batch_size, batch_bytes=settings.batch_bytes,
+                        gate=partial(gate_dataset, settings=settings),
+                        datasets_dirs=datasets_dirs(settings), tx_link=settings.tx_link)
 
 
 def local_chain(settings: Settings) -> LocalChain:
@@ -174,18 +216,9 @@ def open_sender(settings: Settings, w3: Web3) -> Sender:
 
 
 def fee_budget(settings: Settings) -> FeeBudget | None:
-    """The fee cap of this process's run (LAAS_MAX_FEE_PER_RUN), shared by every Sender the
-    run opens (each commit attempt opens its own registry). A process runs one `laas run`, or
-    one `laas anchor --resume`, so the cap counts what that process sends."""
-    if settings.max_fee_per_run is None:
-        return None
-    return _budget(int(settings.max_fee_per_run * WEI), settings.currency,
-                   f"LAAS_MAX_FEE_PER_RUN={settings.max_fee_per_run}")
-
-
-@lru_cache(maxsize=4)
-def _budget(cap_wei: int, currency: str, setting: str) -> FeeBudget:
-    return FeeBudget(cap_wei, currency, setting)
+    """This process's fee cap (LAAS_MAX_FEE_PER_RUN), shared by every Sender it opens."""
+    cap = settings.max_fee_per_run
+    return None if cap is None else run_budget(cap, settings.currency)
 
 
 def open_store(settings: Settings) -> ArtifactStore:
@@ -200,43 +233,6 @@ def open_index(settings: Settings) -> LineageIndex:
 def _index(url: str) -> LineageIndex:
     """One engine per index URL per process: creating it costs more than a lineage query."""
     return LineageIndex(url)
-
-
-class ChainView:
-    """A read-only look at the chain (no key, no contract): the head, and where transactions
-    landed, if they still are on chain after a reorganisation. One JSON-RPC batch per
-    question, so a lineage answer costs two round trips whatever its depth."""
-
-    TAGS = ("safe", "finalized")
-
-    def __init__(self, w3: Web3):
-        self.w3 = w3
-        self.head = w3.eth.block_number
-        self._blocks: dict[str, int | None] = {}
-        # The safe and finalized heads (None: the node does not know the tag), read with the
-        # first receipts, in the same batch.
-        self.tagged: dict[str, int | None] | None = None
-
-    def lookup(self, tx_hashes: list[str]) -> None:
-        todo = sorted(set(tx_hashes) - self._blocks.keys())
-        tags = self.TAGS if self.tagged is None else ()
-        if not todo and not tags:
-            return
-        # Raw batch: a missing receipt is a null result here, not an exception for the lot.
-        answers = sorted(self.w3.provider.make_batch_request(
-            [("eth_getTransactionReceipt", [h]) for h in todo]
-            + [("eth_getBlockByNumber", [t, False]) for t in tags]), key=lambda a: a["id"])
-        for h, a in zip(todo, answers, strict=False):
-            receipt = a.get("result")
-            self._blocks[h] = int(receipt["blockNumber"], 16) if receipt else None
-        if tags:
-            blocks = [a.get("result") for a in answers[len(todo):]]
-            self.tagged = {t: int(b["number"], 16) if isinstance(b, dict) else None
-                           for t, b in zip(tags, blocks, strict=True)}
-
-    def block_of(self, tx_hash: str) -> int | None:
-        self.lookup([tx_hash])
-        return self._blocks[tx_hash]
 
 
 def chain_view(settings: Settings) -> ChainView:

@@ -121,10 +121,10 @@ SERVICE_MARKERS = {
     "workspace": ("chain", "prefect", "dask"),  # the CLI in a subprocess: the whole stack
     "chain": ("chain",),
     "remote": ("chain",),  # tests/test_faults.py: someone else's anvil
-    "l2": ("chain", "prefect", "dask"),  # tests/test_l2*.py: the CLI behind the L2 proxy
     "s3": ("s3",),
     "dask_procs": ("dask",),
     "plane": ("prefect",),
+    "l2": ("chain", "prefect", "dask"),  # tests/test_l2.py: anvil behind a provider proxy
 }
 
 

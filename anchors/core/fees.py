@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 from decimal import Decimal
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -125,3 +126,11 @@ class FeeBudget:
         with self._lock:
             held = self._held.pop(nonce, 0)
             self.spent += int(receipt["gasUsed"]) * int(price) if price is not None else held
+
+
+@lru_cache(maxsize=4)
+def run_budget(cap: Decimal, currency: str) -> FeeBudget:
+    """The one budget of this process for a cap: every commit attempt opens its own registry
+    and Sender, and they must all draw on it. A process runs one `laas run`, or one `laas
+    anchor --resume`, so the cap counts what that process sends."""
+    return FeeBudget(int(cap * WEI), currency, f"LAAS_MAX_FEE_PER_RUN={cap}")

@@ -10,26 +10,95 @@ Expectations."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from laas.anchors.adapters.artifacts import read_manifest
+from laas.anchors.adapters.files import rehash_parquet_at
 from laas.anchors.adapters.registry import Registry
 from laas.anchors.core.canonical import from_hex, hash_record, name_id, to_hex
 from laas.anchors.core.finality import finality_problem
-from laas.anchors.core.hashing import TABLE_SCHEME, rehash_parquet
+from laas.anchors.core.hashing import TABLE_SCHEME
 from laas.anchors.core.merkle import leaf_hash, verify
-from laas.anchors.core.models import TRAINING, Checkpoint, StageManifest, stage_root
-from laas.anchors.services.policy import GatePolicy
+from laas.anchors.core.models import Checkpoint, StageManifest
 from laas.anchors.services.provenance import prove_checkpoint, prove_lineage
 from laas.anchors.services.runs import latest_run
-from laas.errors import AnchorError, ConfigError, GateDenied, HashMismatch, LaasError
+from laas.errors import (
+    ConfigError,
+    GateDenied,
+    HashMismatch,
+    LaasError,
+    dotted,
+    first_problem,
+)
 from laas.networks import Finality, stricter
-from laas.settings import Settings, get_settings
-from laas.wiring import open_reader, open_registry
 
 GateMode = Literal["proof", "sample", "full"]
+
+
+class GatePolicy(BaseModel):
+    """What one consumer of a dataset demands beyond a passed, proven checkpoint (a YAML file
+    given to `laas gate --policy`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    suites: tuple[str, ...] = ()  # suite names or hashes one of which must be the one run
+    tolerate: tuple[Literal["warn", "error"], ...] = ("warn",)  # failed severities allowed
+    max_set_aside: float = Field(1.0, ge=0, le=1)  # most quarantined/failed shards, a fraction
+    committers: tuple[str, ...] = ()  # if given, every stage must be committed by one of these
+    require_active_committer: bool = False  # and its committer must still hold the role
+    finality: Finality | None = None  # at least this final (the stricter of this and the CLI's)
+
+    @field_validator("committers")
+    @classmethod
+    def _addresses(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [a for a in v if not (isinstance(a, str) and len(a) == 42 and a[:2] == "0x")]
+        if bad:
+            raise ValueError(f"{bad[0]!r} is not an address (0x and 40 hex digits)")
+        return v
+
+    def violation(self, m: StageManifest) -> str | None:
+        report = m.validation or {}
+        if self.suites and not {report.get("suite"), report.get("suite_hash")} & set(self.suites):
+            return (f"suite {report.get('suite')} ({str(report.get('suite_hash'))[:18]}…) is not "
+                    f"one the policy accepts ({', '.join(self.suites)})")
+        results = {r["key"]: r for r in report.get("shards", [])}  # v2: stored once, here
+        for s in m.accepted:
+            outcomes = (s.validation or results.get(s.key) or {}).get("outcomes", [])
+            for o in outcomes:
+                if _dropped_all(s, o):
+                    continue  # its failing rows were dropped: what is left meets it
+                if not o["success"] and o["severity"] not in self.tolerate:
+                    return (f"shard {s.key}: {o['type']}({o['column'] or ''}) failed "
+                            f"[{o['severity']}], which the policy does not tolerate")
+        if m.shards and len(m.quarantined) / len(m.shards) > self.max_set_aside:
+            return (f"{len(m.quarantined)} of {len(m.shards)} shards were set aside; the "
+                    f"policy allows at most {self.max_set_aside:.0%}")
+        return None
+
+    @classmethod
+    def load(cls, path: str) -> GatePolicy:
+        import yaml
+
+        try:
+            return cls.model_validate(yaml.safe_load(Path(path).read_text()) or {})
+        except ValidationError as e:
+            loc, msg = first_problem(e)
+            raise ConfigError(f"gate policy {path}: {dotted(loc)}: {msg}") from None
+        except (OSError, yaml.YAMLError, ValueError) as e:
+            raise ConfigError(f"gate policy {path}: {str(e).splitlines()[0]}") from None
+
+
+def _dropped_all(s: object, o: dict) -> bool:
+    """Whether every row that failed `o` on shard `s` was dropped (duplicates: each copy but
+    the first, which is what is left, so any drop for them settles the outcome)."""
+    label = f"{o['type']}({o['column'] or ''})"
+    dropped = (s.dropped or {}).get(label)  # type: ignore[attr-defined]
+    if not dropped:
+        return False
+    # Rows are dropped for uniqueness only as duplicates of the dataset's text keys.
+    return o["type"] == "expect_column_values_to_be_unique" or dropped == o["unexpected_count"]
 
 
 class GateVerdict(BaseModel):
@@ -52,29 +121,6 @@ class GateVerdict(BaseModel):
         if not self.allowed:
             raise GateDenied(f"gate denied {self.dataset}: {self.reason}")
         return self
-
-
-def gate_dataset(dataset: str, *, run: str | None = None, min_confirmations: int | None = None,
-                 mode: GateMode = "full", sample: int = 8, policy: GatePolicy | None = None,
-                 finality: Finality | None = None,
-                 settings: Settings | None = None) -> GateVerdict:
-    """The gate for a training script: settings from the environment, chain as configured.
-    `gate_dataset(...).require()` raises GateDenied; `.shards` lists the verified URIs.
-    finality: default LAAS_FINALITY (or the network profile's), else latest."""
-    settings = settings or get_settings()
-    if min_confirmations is None:
-        min_confirmations = settings.min_confirmations
-    finality = finality or settings.effective_finality
-    try:
-        registry = open_reader(settings)
-    except LaasError as e:
-        if not settings.is_local_chain or isinstance(e, ConfigError | AnchorError):
-            raise  # only "nothing deployed here yet" is a denial; a chain that is down is not
-        return GateVerdict(allowed=False, dataset=dataset, reason=str(e))
-    from laas.wiring import open_store
-
-    return check(registry, dataset, run=run, min_confirmations=min_confirmations, mode=mode,
-                 sample=sample, policy=policy, store=open_store(settings), finality=finality)
 
 
 def check(registry: Registry, dataset: str, *, run: str | None = None,
@@ -170,7 +216,7 @@ def _check_shards(m: StageManifest, root_hex: str, rehash: list) -> str | None:
             return f"shard {s.key}: its proof does not reach the committed root"
     for s in rehash:
         try:
-            digest, size, rows = rehash_parquet(s.uri)
+            digest, size, rows = rehash_parquet_at(s.uri)
         except (OSError, ValueError) as e:
             return f"shard {s.key} ({s.uri}) cannot be re-read: {type(e).__name__}: {e}"
         leaf = leaf_hash(s.key, digest, size, rows)
@@ -178,30 +224,3 @@ def _check_shards(m: StageManifest, root_hex: str, rehash: list) -> str | None:
             return (f"shard {s.key} ({s.uri}) does not match its committed hash: "
                     "it changed after validation")
     return None
-
-
-def record_training(settings: Settings, verdict: GateVerdict, name: str) -> Checkpoint:
-    """Commit the shard set an allowed verdict hands to a training job as that job's own
-    checkpoint (dataset = the gated one, run = `name`, stage `training`), its parent the
-    validated checkpoint the gate proved: a model can be traced to exactly its data."""
-    from datetime import UTC, datetime
-
-    from laas.anchors.core.models import name_problem
-    from laas.anchors.services.anchoring import commit_manifest, store_manifest
-
-    if problem := name_problem("training record", name):
-        raise ConfigError(problem)
-    verdict.require()
-    cp = verdict.checkpoint
-    validated = read_manifest(cp.manifest_uri, expected_hash=cp.manifest_hash)
-    chosen = set(verdict.shards)
-    accepted = [s.model_copy(update={"validation": None, "docs_uri": None})
-                for s in validated.accepted if s.uri in chosen]
-    manifest = StageManifest(
-        dataset=validated.dataset, dataset_id=validated.dataset_id, run=name,
-        run_id=name_id(name), stage=TRAINING, hash_scheme=validated.hash_scheme,
-        parents=(cp.checkpoint_id,), shards=tuple(accepted), shards_root=stage_root(accepted),
-        passed=True, created_at=datetime.now(UTC))
-    # The same path as a stage's commit: stored first, backoff, sent transactions noted.
-    return commit_manifest(settings, manifest, store_manifest(settings, manifest),
-                           open_registry(settings, start_local=False))

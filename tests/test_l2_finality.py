@@ -25,37 +25,38 @@ def l2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[L2]:
     ws.close()
 
 
-def block_of_run(l2: L2) -> int:
-    gate = l2.laas("gate", DATASET, "--run", RUN, "--json")
-    return json.loads(gate.stdout)["checkpoint"]["block_number"]
+def stages(l2: L2) -> list[dict]:
+    lineage = l2.laas("lineage", l2.shards(RUN)[0], "--json")
+    assert lineage.returncode == 0, lineage.stdout + lineage.stderr
+    return json.loads(lineage.stdout)["stages"]
 
 
 def finality_of_stages(l2: L2) -> list:
-    lineage = l2.laas("lineage", l2.shards(RUN)[0], "--json")
-    assert lineage.returncode == 0, lineage.stdout + lineage.stderr
-    return [s["finality"] for s in json.loads(lineage.stdout)["stages"]]
+    return [s["finality"] for s in stages(l2)]
 
 
 def test_finalized_is_denied_until_the_finalized_tag_reaches_the_checkpoint(l2: L2) -> None:
-    block = block_of_run(l2)
-    # The tags trail the head by more than the run's age: neither has reached it yet.
-    lag = l2.node.head() - block + 200
-    l2.proxy.safe_lag, l2.proxy.finalized_lag = lag - 100, lag
+    blocks = [s["block_number"] for s in stages(l2)]  # raw first, validated (gated) last
+    first, last = min(blocks), max(blocks)
+    # Both tags trail the head by more than the run's age, finalized by more than safe; the
+    # margins absorb the block a second the node mines meanwhile.
+    l2.proxy.safe_lag = l2.node.head() - first + 120
+    l2.proxy.finalized_lag = l2.proxy.safe_lag + (last - first) + 200
     try:
         deny = l2.laas("gate", DATASET, "--run", RUN, "--finality", "finalized")
         assert deny.returncode == 1, deny.stdout + deny.stderr
-        assert f"its checkpoint (block {block}) is not finalized yet" in deny.stdout
+        assert f"its checkpoint (block {last}) is not finalized yet" in deny.stdout
         shows_no_secret(deny)
         assert l2.laas("gate", DATASET, "--run", RUN).returncode == 0  # latest: allowed
         assert finality_of_stages(l2) == ["pending"] * 3
 
-        l2.node.mine(150)  # safe (lag - 100) has passed the run's block, finalized has not
+        l2.node.mine(120 + (last - first) + 5)  # safe has passed every stage, finalized none
         assert finality_of_stages(l2) == ["safe"] * 3
         assert l2.laas("gate", DATASET, "--run", RUN, "--finality", "safe").returncode == 0
         assert l2.laas("gate", DATASET, "--run", RUN,
                        "--finality", "finalized").returncode == 1
 
-        l2.node.mine(100)  # now finalized has too
+        l2.node.mine(200 + (last - first))  # now finalized has too
         allow = l2.laas("gate", DATASET, "--run", RUN, "--finality", "finalized")
         assert allow.returncode == 0, allow.stdout + allow.stderr
         assert allow.stdout.startswith("ALLOW") and allow.stdout.rstrip().endswith(

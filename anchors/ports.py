@@ -39,6 +39,8 @@ class RegistryReader(Protocol):
 
     def confirmations(self, block_number: int) -> int: ...
 
+    def block_at(self, tag: str) -> int | None: ...
+
 
 @runtime_checkable
 class RegistryWriter(RegistryReader, Protocol):

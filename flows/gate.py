@@ -6,8 +6,12 @@ from __future__ import annotations
 from prefect import flow
 
 from laas.api import GateVerdict, gate_dataset
+from laas.networks import Finality
 
 
 @flow(name="gate")
-def gate(dataset: str, run: str | None = None, min_confirmations: int | None = None) -> GateVerdict:
-    return gate_dataset(dataset, run=run, min_confirmations=min_confirmations).require()
+def gate(dataset: str, run: str | None = None, min_confirmations: int | None = None,
+         finality: Finality | None = None) -> GateVerdict:
+    """finality: latest, safe or finalized (default LAAS_FINALITY or the network's)."""
+    return gate_dataset(dataset, run=run, min_confirmations=min_confirmations,
+                        finality=finality).require()

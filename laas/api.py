@@ -14,6 +14,7 @@ from typing import Any
 from laas.anchors.services.gate import GateMode, GatePolicy, GateVerdict, check
 from laas.anchors.services.reader import VerifiedReader
 from laas.errors import AnchorError, ConfigError, LaasError
+from laas.networks import Finality
 from laas.settings import Settings, get_settings
 
 __all__ = ["GatePolicy", "GateVerdict", "VerifiedReader", "gate_dataset", "verified_reader"]
@@ -21,15 +22,18 @@ __all__ = ["GatePolicy", "GateVerdict", "VerifiedReader", "gate_dataset", "verif
 
 def gate_dataset(dataset: str, *, run: str | None = None, min_confirmations: int | None = None,
                  mode: GateMode = "full", sample: int = 8, policy: GatePolicy | None = None,
+                 finality: Finality | None = None,
                  settings: Settings | None = None) -> GateVerdict:
     """The gate for a training script: settings from the environment, chain as configured.
-    `gate_dataset(...).require()` raises GateDenied; `.shards` lists the verified URIs."""
+    `gate_dataset(...).require()` raises GateDenied; `.shards` lists the verified URIs.
+    finality: default LAAS_FINALITY (or the network profile's), else latest."""
     from laas.wiring import open_reader, open_store, use_storage
 
     settings = settings or get_settings()
     use_storage(settings)
     if min_confirmations is None:
         min_confirmations = settings.min_confirmations
+    finality = finality or settings.effective_finality
     try:
         registry = open_reader(settings)
     except LaasError as e:
@@ -37,7 +41,7 @@ def gate_dataset(dataset: str, *, run: str | None = None, min_confirmations: int
             raise  # only "nothing deployed here yet" is a denial; a chain that is down is not
         return GateVerdict(allowed=False, dataset=dataset, reason=str(e))
     return check(registry, dataset, run=run, min_confirmations=min_confirmations, mode=mode,
-                 sample=sample, policy=policy, store=open_store(settings))
+                 sample=sample, policy=policy, store=open_store(settings), finality=finality)
 
 
 def verified_reader(dataset: str, *, run: str | None = None, **gate_options: Any

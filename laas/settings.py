@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import os
 import re
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from laas.networks import NETWORKS, Finality
 
 LOCAL_CHAIN_ID = 31337  # anvil's default
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
@@ -19,6 +29,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LAAS_", env_file=".env", extra="ignore")
 
     home: Path = Field(Path(".laas"), description="local state: chain, artifacts, index")
+    network: str | None = Field(None, description="profile: " + ", ".join(NETWORKS))
     rpc_url: str | None = Field(None, description="EVM JSON-RPC URL; unset = the local anvil")
     rpc_fallback_urls: str = Field(
         "", description="comma-separated JSON-RPC URLs tried in turn when LAAS_RPC_URL fails")
@@ -28,6 +39,8 @@ class Settings(BaseSettings):
     log_range: int = Field(2000, ge=1, description="blocks per eth_getLogs request at first; "
                                                    "halved when the provider refuses")
     chain_id: int | None = Field(None, description="expected chain id; checked on connect")
+    explorer_tx_url: str | None = Field(None, description="explorer URL a tx hash is appended to")
+    finality: Finality | None = Field(None, description="gate default: latest, safe, finalized")
     registry_address: str | None = Field(None, description="deployed CheckpointRegistry")
     registry_deploy_block: int = Field(0, description="block it was deployed in (log scans)")
     private_key: SecretStr | None = Field(None, description="committer key (hex)")
@@ -55,11 +68,59 @@ class Settings(BaseSettings):
     fee_bump_after: float = Field(30.0, description="s unmined before a fee-bumped resend")
     fee_bumps: int = Field(3, description="most fee bumps per transaction")
     max_fee_gwei: float | None = Field(None, description="never bid more per gas than this")
+    max_fee_per_run: Decimal | None = Field(
+        None, gt=0, description="most a run may spend on fees, in the chain's currency (ETH)")
+    fee_percentile: float = Field(50.0, ge=0, le=100, description="of recent priority fees")
+    fee_history_blocks: int = Field(10, ge=1, le=1024, description="blocks eth_feeHistory reads")
+    base_fee_headroom: float = Field(2.0, ge=1, description="maxFeePerGas = base fee x this "
+                                                            "+ priority fee")
     anchor_attempts: int = Field(4, description="tries per commit while the chain is down")
     anchor_backoff: float = Field(2.0, description="first retry delay (s), doubled each time")
     openlineage_url: str | None = Field(None, description="OpenLineage: http(s) URL or a file")
     openlineage_namespace: str = "laas"
     datasets_dir: Path | None = Field(None, description="extra folder of dataset specs")
+
+    _explicit: frozenset[str] = PrivateAttr(frozenset())
+
+    @field_validator("network")
+    @classmethod
+    def _network(cls, v: str | None) -> str | None:
+        if v is not None and v not in NETWORKS:
+            raise ValueError(f"unknown network; use one of {', '.join(NETWORKS)}")
+        return v
+
+    @model_validator(mode="after")
+    def _profile(self) -> Settings:
+        """The network profile fills what was not set explicitly (an explicit setting wins)."""
+        self._explicit = frozenset(self.model_fields_set)
+        if self.network is not None:
+            profile = NETWORKS[self.network]
+            for name in ("chain_id", "rpc_url", "explorer_tx_url", "finality", "log_range"):
+                if name not in self._explicit:
+                    setattr(self, name, getattr(profile, name))
+        return self
+
+    @property
+    def chain_id_source(self) -> str:
+        """Which setting the expected chain id came from, to name it in a mismatch."""
+        if self.network is not None and "chain_id" not in self._explicit:
+            return f"LAAS_NETWORK={self.network}"
+        return "LAAS_CHAIN_ID"
+
+    @property
+    def effective_finality(self) -> Finality:
+        return self.finality or "latest"
+
+    @property
+    def currency(self) -> str:
+        return NETWORKS[self.network].currency if self.network else "ETH"
+
+    def tx_link(self, tx_hash: str | None) -> str | None:
+        """The explorer's page of a transaction, if an explorer is configured."""
+        if not tx_hash or not self.explorer_tx_url:
+            return None
+        base = self.explorer_tx_url
+        return base + tx_hash if base.endswith(("/", "=")) else f"{base}/{tx_hash}"
 
     @field_validator("registry_address", "trusted_committers")
     @classmethod
@@ -69,7 +130,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"{a.strip()!r} is not an address (0x and 40 hex digits)")
         return v
 
-    @field_validator("rpc_url", "rpc_fallback_urls")
+    @field_validator("rpc_url", "rpc_fallback_urls", "explorer_tx_url")
     @classmethod
     def _urls(cls, v: str | None) -> str | None:
         for u in (v or "").split(","):

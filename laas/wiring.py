@@ -20,6 +20,7 @@ from laas.anchors.adapters.localchain import LocalChain
 from laas.anchors.adapters.registry import Registry, connect, unreachable
 from laas.anchors.adapters.rpc import Retry
 from laas.anchors.adapters.wallet import FeePolicy, Sender, load_account, load_sender
+from laas.anchors.core.fees import FeeBudget, run_budget
 from laas.anchors.ports import Ledger
 from laas.errors import ConfigError, LaasError
 from laas.settings import Settings
@@ -60,7 +61,7 @@ def stage_context(settings: Settings, address: str) -> StageContext:
     return StageContext(ledger=ledger(settings), address=address,
                         batch_size=settings.batch_size, batch_bytes=settings.batch_bytes,
                         gate=partial(gate_dataset, settings=settings),
-                        datasets_dirs=datasets_dirs(settings))
+                        datasets_dirs=datasets_dirs(settings), tx_link=settings.tx_link)
 
 
 def local_chain(settings: Settings) -> LocalChain:
@@ -71,14 +72,17 @@ def rpc_retry(settings: Settings) -> Retry:
     return Retry(budget=settings.rpc_budget)
 
 
-def _connect(settings: Settings) -> Web3:
+def open_chain(settings: Settings) -> Web3:
+    """The configured endpoints, refused unless they serve the expected chain (LAAS_CHAIN_ID or
+    the network profile's): a registry deployed or a key used on the wrong chain is a mistake
+    that costs money."""
     w3 = connect(settings.rpc_urls, settings.rpc_timeout, rpc_retry(settings))
     chain_id = w3.eth.chain_id
     if settings.chain_id is not None and chain_id != settings.chain_id:
         raise ConfigError(
-            f"LAAS_CHAIN_ID is {settings.chain_id} but "
-            f"{redact_url(w3.provider.endpoint_uri)} "
-            f"is chain {chain_id}: fix one of them"
+            f"{settings.chain_id_source} expects chain {settings.chain_id} but "
+            f"{redact_url(w3.provider.endpoint_uri)} is chain {chain_id}: point LAAS_RPC_URL "
+            "at that network, or fix the setting"
         )
     return w3
 
@@ -98,7 +102,7 @@ def _deployed(settings: Settings, w3: Web3) -> dict[str, Any] | None:
 def open_reader(settings: Settings) -> Registry:
     """A read-only Registry for consumers (gate, verify, lineage, reader): no key needed, no
     signing, and it never starts a chain or deploys a contract."""
-    w3 = _connect(settings)
+    w3 = open_chain(settings)
     where = _deployed(settings, w3)
     if where is None:
         if settings.is_local_chain:
@@ -115,7 +119,7 @@ def open_registry(settings: Settings, *, start_local: bool = True) -> Registry:
     committer there is a key generated for this home (see `committer_account`)."""
     if settings.is_local_chain and start_local:
         local_chain(settings).up()
-    w3 = _connect(settings)
+    w3 = open_chain(settings)
     sender = open_sender(settings, w3)
     where = _deployed(settings, w3)
     if where is None:
@@ -203,8 +207,18 @@ def open_sender(settings: Settings, w3: Web3) -> Sender:
         lock_dir=settings.chain_dir,
         fees=FeePolicy(bump_after=settings.fee_bump_after, max_bumps=settings.fee_bumps,
                        max_fee_wei=None if settings.max_fee_gwei is None
-                       else int(settings.max_fee_gwei * 10**9)),
+                       else int(settings.max_fee_gwei * 10**9),
+                       percentile=settings.fee_percentile,
+                       history_blocks=settings.fee_history_blocks,
+                       headroom=settings.base_fee_headroom),
+        budget=fee_budget(settings),
     )
+
+
+def fee_budget(settings: Settings) -> FeeBudget | None:
+    """This process's fee cap (LAAS_MAX_FEE_PER_RUN), shared by every Sender it opens."""
+    cap = settings.max_fee_per_run
+    return None if cap is None else run_budget(cap, settings.currency)
 
 
 def open_store(settings: Settings) -> ArtifactStore:

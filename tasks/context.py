@@ -20,3 +20,4 @@ class StageContext:
     batch_bytes: int  # and bytes per Dask task, beyond its first shard
     gate: Callable[[str], Any]  # dataset name -> its GateVerdict (derived datasets' parents)
     datasets_dirs: tuple[Path, ...] = ()  # where specs are looked up beyond the shipped ones
+    tx_link: Callable[[str], str | None] | None = None  # a tx hash -> its explorer page

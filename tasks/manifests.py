@@ -42,15 +42,17 @@ def build_manifest(spec: DatasetSpec, run: str, stage: str, entries: list[ShardE
     )
 
 
-def stage_markdown(m: StageManifest, cp: Checkpoint) -> str:
-    """A stage's summary for people: counts, verdict, root, transaction, links."""
+def stage_markdown(m: StageManifest, cp: Checkpoint, tx_link: str | None = None) -> str:
+    """A stage's summary for people: counts, verdict, root, transaction (linked to the
+    network's explorer when there is one), links."""
+    tx = f"[`{cp.tx_hash}`]({tx_link})" if tx_link else f"`{cp.tx_hash}`"
     lines = [
         f"# {m.dataset} · run `{m.run}` · {m.stage}",
         "",
         "| shards | accepted | set aside | passed | Merkle root | transaction | block |",
         "| --- | --- | --- | --- | --- | --- | --- |",
         f"| {len(m.shards)} | {len(m.accepted)} | {len(m.quarantined)} | "
-        f"{'yes' if cp.passed else '**no**'} | `{cp.shards_root}` | `{cp.tx_hash}` | "
+        f"{'yes' if cp.passed else '**no**'} | `{cp.shards_root}` | {tx} | "
         f"{cp.block_number} |",
         "",
         f"- checkpoint `{cp.checkpoint_id}`",

@@ -205,19 +205,21 @@ def commit_stage(ctx: StageContext, manifest: StageManifest, anchor: bool = True
         logger.warning("%s; manifest kept at %s: `laas anchor --resume` commits it", e,
                        redact(uri))
         return None
-    publish_artifacts(manifest, cp)
+    publish_artifacts(manifest, cp, ctx.tx_link(cp.tx_hash) if ctx.tx_link else None)
     logger.info("%s: committed %s in block %d (tx %s)", manifest.stage,
                 cp.checkpoint_id[:18], cp.block_number, cp.tx_hash)
     return cp
 
 
-def publish_artifacts(m: StageManifest, cp: Checkpoint) -> None:
-    """What the Prefect UI shows of a stage: a markdown summary, and for the validated stage a
-    table of the expectations that failed."""
+def publish_artifacts(m: StageManifest, cp: Checkpoint, tx_link: str | None = None) -> None:
+    """What the Prefect UI shows of a stage: a markdown summary (its transaction linked to the
+    network's explorer, if there is one), and for the validated stage a table of the
+    expectations that failed."""
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     create_markdown_artifact(
-        key=f"{_slug(m.dataset)}-{m.stage}", markdown=stage_markdown(m, cp),
+        key=f"{_slug(m.dataset)}-{m.stage}",
+        markdown=stage_markdown(m, cp, tx_link),
         description=f"{m.dataset} run {m.run}: {m.stage} checkpoint")
     if m.stage == "validated":
         rows = failed_expectations(m)

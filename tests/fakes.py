@@ -52,6 +52,9 @@ class FakeChain:
         self.admins = {admin}
         self.committers = {admin}
         self.sent = 0
+        # How far the block tags trail the head (anvil's defaults); a tag left out is one
+        # the node does not know.
+        self.tag_lags: dict[str, int] = {"safe": 32, "finalized": 64}
 
     def mine(self, blocks: int = 1) -> None:
         self.head += blocks
@@ -170,6 +173,10 @@ class FakeRegistry:
     def confirmations(self, block_number: int) -> int:
         return max(0, self.block_number() - block_number + 1)
 
+    def block_at(self, tag: str) -> int | None:
+        lag = self.chain.tag_lags.get(tag)
+        return None if lag is None else max(0, self.chain.head - lag)
+
 
 # -- the store and the index: the real adapters over in-memory backends ----------------------
 
@@ -216,10 +223,18 @@ class StuckNode:
         self.raw: list[bytes] = []  # every version handed to the node, in order
         self.mined: str | None = None
         self.eth = self
+        # What eth_feeHistory reports: the next block's base fee and recent blocks' tips
+        # (a bid of 0.8 x 2 + 0.4 = 2 gwei with the default headroom).
+        self.base_fee = 800_000_000
+        self.tips = [300_000_000, 400_000_000, 500_000_000]
 
     # web3.eth
     def get_transaction_count(self, address: str, block: str) -> int:
         return 7
+
+    def fee_history(self, blocks: int, newest: str, percentiles: list[float]) -> dict[str, Any]:
+        return {"baseFeePerGas": [self.base_fee] * (len(self.tips) + 1),
+                "reward": [[t] for t in self.tips]}
 
     def send_raw_transaction(self, raw: bytes) -> bytes:
         self.raw.append(raw)
@@ -230,7 +245,8 @@ class StuckNode:
             self.mined = to_hex(keccak256(self.raw[-1]))
         if tx_hash != self.mined:
             raise self._not_found(tx_hash)
-        return {"status": 1, "blockNumber": 1, "transactionHash": tx_hash}
+        return {"status": 1, "blockNumber": 1, "transactionHash": tx_hash,
+                "gasUsed": 60_000, "effectiveGasPrice": 1_200_000_000}
 
 
 class FakeCall:

@@ -8,7 +8,8 @@ does not, and that laas must cope with:
   answers 429 to everything for a while, `outage()` a 5xx;
 - every answer takes `latency` seconds (a range, drawn per request);
 - `safe` and `finalized` trail the head by configurable block counts, wherever a block tag
-  may appear (eth_getBlockByNumber, eth_call, eth_getLogs' fromBlock/toBlock, ...);
+  may appear (eth_getBlockByNumber, eth_call, eth_getLogs' fromBlock/toBlock, ...); with
+  `finality_tags = False` they are refused as a node that predates them does;
 - JSON-RPC batches (lists) are answered element by element, each under the same rules.
 
 It counts the calls it saw per method (`proxy.calls`, a Counter; also `GET /stats`).
@@ -72,6 +73,7 @@ class L2Proxy:
         self.latency = latency
         self.safe_lag = safe_lag
         self.finalized_lag = finalized_lag
+        self.finality_tags = True
         self.calls: Counter[str] = Counter()  # every call seen, refused ones included
         self.refused: Counter[str] = Counter()  # JSON-RPC errors this proxy made up
         self.http_429 = 0
@@ -164,6 +166,10 @@ class L2Proxy:
             self.calls[method] += 1
         params = call.get("params") or []
         if any(_has_tag(p) for p in params):
+            if not self.finality_tags:  # what geth answered before it knew the tags
+                return {"jsonrpc": "2.0", "id": call.get("id"), "error": {
+                    "code": -32602, "message": "invalid argument 0: hex string without 0x "
+                                               "prefix"}}
             head = self._head()
             params = [_retag(p, {"safe": max(0, head - self.safe_lag),
                                  "finalized": max(0, head - self.finalized_lag)})

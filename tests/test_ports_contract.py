@@ -181,6 +181,14 @@ def test_confirmations_count_blocks_from_the_head(chain_port: Chain) -> None:
     assert chain_port.reg.confirmations(cp.block_number + 10) == 0
 
 
+def test_the_safe_and_finalized_tags_trail_the_head(chain_port: Chain) -> None:
+    chain_port.mine(70)
+    head = chain_port.reader.block_number()
+    safe, final = (chain_port.reader.block_at(t) for t in ("safe", "finalized"))
+    assert final < safe < head  # anvil: 32 and 64 blocks behind, as the fake
+    assert chain_port.reader.block_at("no-such-tag") is None
+
+
 # -- store ----------------------------------------------------------------------------------
 
 

@@ -11,21 +11,32 @@ class ChainView:
     landed, if they still are on chain after a reorganisation. One JSON-RPC batch per
     question, so a lineage answer costs two round trips whatever its depth."""
 
+    TAGS = ("safe", "finalized")
+
     def __init__(self, w3: Any):
         self.w3 = w3
         self.head = w3.eth.block_number
         self._blocks: dict[str, int | None] = {}
+        # The safe and finalized heads (None: the node does not know the tag), read with the
+        # first receipts, in the same batch.
+        self.tagged: dict[str, int | None] | None = None
 
     def lookup(self, tx_hashes: list[str]) -> None:
         todo = sorted(set(tx_hashes) - self._blocks.keys())
-        if not todo:
+        tags = self.TAGS if self.tagged is None else ()
+        if not todo and not tags:
             return
         # Raw batch: a missing receipt is a null result here, not an exception for the lot.
-        answers = self.w3.provider.make_batch_request(
-            [("eth_getTransactionReceipt", [h]) for h in todo])
-        for h, a in zip(todo, sorted(answers, key=lambda a: a["id"]), strict=True):
+        answers = sorted(self.w3.provider.make_batch_request(
+            [("eth_getTransactionReceipt", [h]) for h in todo]
+            + [("eth_getBlockByNumber", [t, False]) for t in tags]), key=lambda a: a["id"])
+        for h, a in zip(todo, answers, strict=False):
             receipt = a.get("result")
             self._blocks[h] = int(receipt["blockNumber"], 16) if receipt else None
+        if tags:
+            blocks = [a.get("result") for a in answers[len(todo):]]
+            self.tagged = {t: int(b["number"], 16) if isinstance(b, dict) else None
+                           for t, b in zip(tags, blocks, strict=True)}
 
     def block_of(self, tx_hash: str) -> int | None:
         self.lookup([tx_hash])

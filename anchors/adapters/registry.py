@@ -13,6 +13,7 @@ from typing import Any
 import requests
 from web3 import Web3
 from web3.exceptions import (
+    BlockNotFound,
     ContractCustomError,
     ContractLogicError,
     ProviderConnectionError,
@@ -336,6 +337,16 @@ class Registry:
 
     def confirmations(self, block_number: int) -> int:
         return max(0, self.block_number() - block_number + 1)
+
+    def block_at(self, tag: str) -> int | None:
+        """The number of the block the node calls `tag` ("safe", "finalized"), or None when
+        it does not know the tag (an error, or no block: older nodes and some L2s)."""
+        with self._rpc():
+            try:
+                block = self.w3.eth.get_block(tag)
+            except (Web3RPCError, BlockNotFound, ValueError):
+                return None
+        return None if block is None else block["number"]
 
     @staticmethod
     def _from_event(log: Any, gas_used: int | None) -> Checkpoint:

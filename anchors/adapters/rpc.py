@@ -11,6 +11,8 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
@@ -192,8 +194,18 @@ def _int(hex_id: Any) -> Any:
 
 
 def _retry_after(value: str | None, default: float) -> float:
-    """Retry-After in seconds (providers send seconds; an HTTP date is rare: use default)."""
-    try:
-        return max(0.0, float(value)) if value is not None else default
-    except ValueError:
+    """Retry-After in seconds: providers send seconds, HTTP allows a date too; anything else
+    waits `default`. The caller bounds it (Retry.max_wait, the budget)."""
+    if value is None:
         return default
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return default
+    if when.tzinfo is None:  # RFC 9110 dates are GMT; "-0000" parses as naive
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())

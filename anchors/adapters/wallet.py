@@ -21,19 +21,25 @@ from web3.exceptions import (
     Web3RPCError,
 )
 
+from laas.anchors.core.fees import MIN_TIP, FeeBudget, bid, recent_tips
 from laas.anchors.ports import Clock, OnSent, SystemClock
 from laas.errors import ConfigError
 
 
 class FeePolicy(BaseModel):
-    """When a transaction waits unmined for `bump_after` seconds, resend it (same nonce) with
-    fees raised by a quarter, at most `max_bumps` times and never above `max_fee_wei`."""
+    """The first bid comes from the node's fee history (laas.anchors.core.fees.bid: the
+    `percentile` of the last `history_blocks` blocks' tips, the base fee x `headroom`). When a
+    transaction waits unmined for `bump_after` seconds, resend it (same nonce) with fees
+    raised by a quarter, at most `max_bumps` times and never above `max_fee_wei`."""
 
     model_config = ConfigDict(frozen=True)
 
     bump_after: float = 30.0
     max_bumps: int = 3
     max_fee_wei: int | None = None
+    percentile: float = 50.0
+    history_blocks: int = 10
+    headroom: float = 2.0
 
 
 def bumped(tx: dict[str, Any], cap: int | None) -> dict[str, Any] | None:
@@ -62,11 +68,15 @@ class Sender:
     another.
 
     clock: what _await reads and sleeps on (the wall clock unless a test gives a fake one, so
-    fee bumping can be tested without waiting bump_after seconds)."""
+    fee bumping can be tested without waiting bump_after seconds).
+
+    budget: the run's fee cap (laas.anchors.core.fees.FeeBudget), if one is set: a transaction
+    whose worst case does not fit is not sent (FeeCapExceeded), and a bump that would not fit
+    is not made."""
 
     def __init__(self, account: LocalAccount | None = None, unlocked: str | None = None,
                  lock_dir: Path | None = None, fees: FeePolicy | None = None,
-                 clock: Clock | None = None):
+                 clock: Clock | None = None, budget: FeeBudget | None = None):
         if (account is None) == (unlocked is None):
             raise ValueError("give exactly one of account or unlocked")
         self._account = account
@@ -74,6 +84,7 @@ class Sender:
         self.lock_dir = lock_dir
         self.fees = fees or FeePolicy()
         self.clock = clock or SystemClock()
+        self.budget = budget
 
     def __repr__(self) -> str:  # never show the key
         return f"Sender({self.address})"
@@ -88,16 +99,34 @@ class Sender:
             receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout,
                                                           poll_latency=0.05)
         else:
+            fees = self._bid(w3)
             with self._nonce_lock():
                 tx = call.build_transaction({
                     "from": self.address,
                     "nonce": w3.eth.get_transaction_count(self.address, "pending"),
+                    **fees,
                 })
+                if self.budget is not None:  # before signing: a refused one never leaves
+                    self.budget.reserve(tx["nonce"], tx)
                 tx_hash = self._sign_and_send(w3, tx, note)
             receipt = self._await(w3, tx, [tx_hash], timeout, note)
+            if self.budget is not None:
+                self.budget.paid(tx["nonce"], receipt)
         if receipt["status"] != 1:
             self._raise_revert(call, receipt["blockNumber"])
         return receipt
+
+    def _bid(self, w3: Web3) -> dict[str, int]:
+        """EIP-1559 fees from the node's recent history (chains without it: the node's own
+        defaults, as web3 fills them)."""
+        p = self.fees
+        try:
+            history = w3.eth.fee_history(p.history_blocks, "latest", [p.percentile])
+            quiet = MIN_TIP if any(recent_tips(history)) else w3.eth.max_priority_fee
+        except (Web3RPCError, ValueError):  # eth_feeHistory unsupported (pre-London chain)
+            return {}
+        return bid(history, headroom=p.headroom, max_fee_wei=p.max_fee_wei,
+                   quiet_tip=quiet).fields()
 
     def _raise_revert(self, call: Any, block: int) -> None:
         """Replay a mined, failed call to raise its revert reason. Nodes that keep no state
@@ -138,6 +167,9 @@ class Sender:
                 bumps += 1
                 next_bump = now + self.fees.bump_after
                 higher = bumped(tx, self.fees.max_fee_wei)
+                if higher is not None and self.budget is not None \
+                        and not self.budget.fits(tx["nonce"], higher):
+                    higher = None  # the run's fee cap leaves no room for a higher bid
                 if higher is None:
                     bumps = self.fees.max_bumps  # at the cap: wait for what is out there
                     continue
@@ -187,7 +219,8 @@ def load_account(*, private_key: str | None, keystore_path: Path | None,
 def load_sender(w3: Web3, *, account: LocalAccount | None = None,
                 private_key: str | None = None, keystore_path: Path | None = None,
                 keystore_password: str | None = None, allow_unlocked: bool = False,
-                lock_dir: Path | None = None, fees: FeePolicy | None = None) -> Sender:
+                lock_dir: Path | None = None, fees: FeePolicy | None = None,
+                budget: FeeBudget | None = None) -> Sender:
     """A Sender for `account`, else the configured key, else (allow_unlocked) the node's first
     unlocked account."""
     account = account or load_account(private_key=private_key, keystore_path=keystore_path,
@@ -199,4 +232,4 @@ def load_sender(w3: Web3, *, account: LocalAccount | None = None,
             "no committer key: set LAAS_PRIVATE_KEY or LAAS_KEYSTORE_PATH "
             "(+ LAAS_KEYSTORE_PASSWORD)"
         )
-    return Sender(account=account, lock_dir=lock_dir, fees=fees)
+    return Sender(account=account, lock_dir=lock_dir, fees=fees, budget=budget)

@@ -61,6 +61,8 @@ def with_backoff(fn: Callable[[], T], *, attempts: int, first_delay: float, what
     for attempt in range(1, attempts + 1):
         try:
             return fn()
+        except AnchorPending:
+            raise  # settled already (the fee cap refused to send): retrying now changes nothing
         except AnchorTimeout as e:
             if attempt == attempts:
                 raise AnchorPending(f"{what}: pending anchor after {attempts} attempts ({e})") \

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from laas.anchors.adapters.files import rehash_parquet_at
 from laas.anchors.adapters.registry import Registry
 from laas.anchors.core.canonical import from_hex, hash_record, name_id, to_hex
+from laas.anchors.core.finality import finality_problem
 from laas.anchors.core.hashing import TABLE_SCHEME
 from laas.anchors.core.merkle import leaf_hash, verify
 from laas.anchors.core.models import Checkpoint, StageManifest
@@ -31,6 +32,7 @@ from laas.errors import (
     dotted,
     first_problem,
 )
+from laas.networks import Finality, stricter
 
 GateMode = Literal["proof", "sample", "full"]
 
@@ -46,6 +48,7 @@ class GatePolicy(BaseModel):
     max_set_aside: float = Field(1.0, ge=0, le=1)  # most quarantined/failed shards, a fraction
     committers: tuple[str, ...] = ()  # if given, every stage must be committed by one of these
     require_active_committer: bool = False  # and its committer must still hold the role
+    finality: Finality | None = None  # at least this final (the stricter of this and the CLI's)
 
     @field_validator("committers")
     @classmethod
@@ -112,6 +115,7 @@ class GateVerdict(BaseModel):
     hashes: tuple[str, ...] = ()  # their proven laas-table-v1 hashes, in the same order
     mode: GateMode = "full"
     rehashed: int = 0  # shards whose bytes were read and re-hashed
+    finality: Finality = "latest"  # what was demanded of the checkpoint's block
 
     def require(self) -> GateVerdict:
         if not self.allowed:
@@ -121,7 +125,8 @@ class GateVerdict(BaseModel):
 
 def check(registry: Registry, dataset: str, *, run: str | None = None,
           min_confirmations: int = 1, mode: GateMode = "full", sample: int = 8,
-          policy: GatePolicy | None = None, store: object = None) -> GateVerdict:
+          policy: GatePolicy | None = None, store: object = None,
+          finality: Finality = "latest") -> GateVerdict:
     """mode: `proof` checks the manifest and every shard's proof against the on-chain root
     without reading data; `sample` also re-hashes `sample` shards picked at random (by the OS's
     randomness, so nobody can predict which); `full` re-hashes every shard. Without `run`, the
@@ -131,6 +136,7 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
         return GateVerdict(allowed=False, dataset=dataset, reason=reason, **kw)
 
     policy = policy or GatePolicy()  # the defaults hold for every consumer, the reader too
+    finality = stricter(finality, policy.finality or "latest")
     if run is not None:
         cp = next((c for c in registry.checkpoints(name_id(dataset))
                    if c.stage == "validated" and c.run_id == name_id(run)), None)
@@ -145,7 +151,7 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
     except LaasError as e:
         return deny(str(e), checkpoint=cp)
     manifest, stored = top.manifest, top.stored
-    ctx: dict = {"checkpoint": cp, "run": manifest.run, "mode": mode}
+    ctx: dict = {"checkpoint": cp, "run": manifest.run, "mode": mode, "finality": finality}
     confirmations = registry.confirmations(stored["block_number"])
     ctx["confirmations"] = confirmations
     if not stored["passed"]:
@@ -157,6 +163,9 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
     if confirmations < min_confirmations:
         return deny(f"checkpoint has {confirmations} confirmation(s), "
                     f"{min_confirmations} required; wait for more blocks", **ctx)
+    # Its parents were mined in this block or before: they are at least as final.
+    if problem := finality_problem(registry, stored["block_number"], finality):
+        return deny(problem, **ctx)
     problem = _check_manifest(manifest, stored)
     if problem is None and policy is not None:
         problem = policy.violation(manifest)
@@ -179,7 +188,8 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
         hashes=tuple(s.content_hash or "" for s in accepted), rehashed=len(picked),
         reason=(f"run {manifest.run}: {len(accepted)} shard(s) proven against root "
                 f"{stored['shards_root'][:18]}… and back to raw, {len(picked)} re-hashed "
-                f"({mode}); {confirmations} confirmation(s)"), **ctx)
+                f"({mode}); {confirmations} confirmation(s)"
+                f"{'' if finality == 'latest' else ', ' + finality}"), **ctx)
 
 
 def _check_manifest(m: StageManifest, stored: dict) -> str | None:

@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 from laas.anchors.adapters.chainview import ChainView
 from laas.anchors.adapters.index import LineageIndex
 from laas.anchors.adapters.registry import Registry
+from laas.anchors.core.finality import stage_status
 from laas.anchors.core.models import TRAINING
 from laas.errors import AnchorError, LaasError, LineageNotFound
 
@@ -87,6 +88,9 @@ def _node(index: Any, row: dict, chain: ChainView | None, depth: int) -> dict[st
         s["confirmations"] = None if chain is None else \
             0 if block is None else max(0, chain.head - block + 1)
         s["confirmed"] = None if chain is None else block is not None
+        # pending / safe / final by the node's block tags (None: unknown or not on chain)
+        tags = (chain.tagged or {}) if chain is not None else {}
+        s["finality"] = stage_status(block, tags.get("safe"), tags.get("finalized"))
     parents = []
     source = stages[0]["source_uri"] if stages else row["source_uri"]
     if depth < MAX_DEPTH:
@@ -102,7 +106,7 @@ def _node(index: Any, row: dict, chain: ChainView | None, depth: int) -> dict[st
             {k: s[k] for k in ("stage", "uri", "content_hash", "byte_size", "rows", "leaf",
                                "status", "reason", "checkpoint_id", "shards_root", "passed",
                                "manifest_uri", "tx_hash", "block_number", "confirmations",
-                               "confirmed")}
+                               "confirmed", "finality")}
             for s in stages
         ],
         "derived_from": parents,

@@ -12,6 +12,7 @@ from laas.commands.common import (
     RunOpt,
     _name,
     _settings,
+    _tx,
     app,
     chain_app,
     index_app,
@@ -52,7 +53,7 @@ def anchor(
             trust = f"  ({d.trust})" if d.trust else ""
             if d.checkpoint is not None:
                 out.print(f"  {d.action:<12} {where}  block {d.checkpoint.block_number}  "
-                          f"tx {d.checkpoint.tx_hash}{trust}")
+                          f"tx {_tx(d.checkpoint.tx_hash)}{trust}")
             elif d.action == "would commit":
                 out.print(f"  [yellow]{d.action:<12}[/] {where}{trust}")
             else:
@@ -134,11 +135,11 @@ def chain_status() -> None:
 @chain_app.command("deploy")
 def chain_deploy() -> None:
     """Deploy a new CheckpointRegistry with the configured key (for a remote chain)."""
-    from laas.anchors.adapters.registry import Registry, connect
-    from laas.wiring import open_sender, rpc_retry
+    from laas.anchors.adapters.registry import Registry
+    from laas.wiring import open_chain, open_sender
 
     settings = _settings()
-    w3 = connect(settings.rpc_urls, settings.rpc_timeout, rpc_retry(settings))
+    w3 = open_chain(settings)  # the expected chain, or no deployment
     sender = open_sender(settings, w3)
     address, block = Registry.deploy(w3, sender, tx_timeout=settings.tx_timeout)
     out.print(f"deployed at {address} in block {block}: set LAAS_REGISTRY_ADDRESS={address} "

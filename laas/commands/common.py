@@ -59,5 +59,11 @@ def _dataset_name(ref: str) -> str:
     return ref
 
 
+def _tx(tx_hash: str | None) -> str:
+    """A transaction hash, with its page on the network's explorer when there is one."""
+    link = _settings().tx_link(tx_hash)
+    return f"{tx_hash} ({link})" if link else str(tx_hash)
+
+
 def _short(h: str | None, n: int = 10) -> str:
     return f"{h[: n + 2]}…" if h else "-"

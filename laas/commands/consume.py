@@ -15,6 +15,7 @@ from laas.commands.common import (
     _dataset_name,
     _name,
     _settings,
+    _tx,
     app,
     out,
 )
@@ -39,6 +40,9 @@ def gate(
     require_active_committer: Annotated[bool, typer.Option(
         "--require-active-committer",
         help="deny checkpoints whose committer no longer holds the role")] = False,
+    finality: Annotated[str | None, typer.Option(
+        help="latest, safe or finalized: how final the checkpoint's block must be, by the "
+             "node's block tags (default LAAS_FINALITY or the network's)")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Exit 0 if training may use the dataset, 1 (with the reason) if not, 2 on error. Without
@@ -49,6 +53,8 @@ def gate(
 
     if mode not in ("proof", "sample", "full"):
         raise ConfigError(f"--mode {mode}: use proof, sample or full")
+    if finality not in (None, "latest", "safe", "finalized"):
+        raise ConfigError(f"--finality {finality}: use latest, safe or finalized")
     _at_least("--sample", sample, 1)
     _at_least("--min-confirmations", min_confirmations, 0)
     _name("--run", run)
@@ -58,7 +64,7 @@ def gate(
     if require_active_committer:
         rules = rules.model_copy(update={"require_active_committer": True})
     verdict = gate_dataset(dataset, run=run, min_confirmations=min_confirmations, mode=mode,
-                           sample=sample, policy=rules)
+                           sample=sample, policy=rules, finality=finality)
     recorded = record_training(ledger(_settings(), start_local=False), verdict, record) \
         if record and verdict.allowed else None
     if as_json:
@@ -69,7 +75,7 @@ def gate(
         out.print(f"[green]ALLOW[/] {dataset}: {verdict.reason}")
         if recorded:
             out.print(f"recorded training set {record}: checkpoint {recorded.checkpoint_id} "
-                      f"(root {recorded.shards_root[:18]}…, tx {recorded.tx_hash}, block "
+                      f"(root {recorded.shards_root[:18]}…, tx {_tx(recorded.tx_hash)}, block "
                       f"{recorded.block_number})")
     else:
         out.print(f"[red]DENY[/] {dataset}: {verdict.reason}")
@@ -121,8 +127,9 @@ def _print_lineage(node: dict, indent: str) -> None:
         if s["reason"]:
             say(f"{indent}  {'':<12} reason: {s['reason']}")
         say(f"{indent}  {'':<12} checkpoint {s['checkpoint_id']} (passed={s['passed']})")
-        say(f"{indent}  {'':<12} tx {s['tx_hash']}  block {s['block_number']}  "
-            f"confirmations {confirmations}")
+        final = f"  [bold]{s['finality']}[/]" if s.get("finality") else ""
+        say(f"{indent}  {'':<12} tx {_tx(s['tx_hash'])}  block {s['block_number']}  "
+            f"confirmations {confirmations}{final}")
     for parent in node["derived_from"]:
         say(f"{indent}  └─ derived from")
         _print_lineage(parent, indent + "     ")
@@ -167,5 +174,5 @@ def verify(
     for s in proof.stages:
         out.print(f"  {s.stage:<11} leaf {s.leaf[:18]}… proof of {len(s.proof)} hashes → root "
                   f"{s.shards_root[:18]}… (checkpoint {s.checkpoint_id[:18]}…, block "
-                  f"{s.block_number}, tx {s.tx_hash[:18]}…)")
+                  f"{s.block_number}, tx {_tx(s.tx_hash)})")
     raise typer.Exit(1 if failed else 0)

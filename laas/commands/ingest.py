@@ -14,6 +14,7 @@ from laas.commands.common import (
     _name,
     _settings,
     _short,
+    _tx,
     app,
     out,
 )
@@ -68,7 +69,7 @@ def run(
 def _checkpoint_line(cp: Any) -> str:
     verdict = "[green]passed[/]" if cp.passed else "[red]FAILED[/]"
     return (f"  {cp.stage:<10} {cp.shard_count:>6} shards  root {_short(cp.shards_root, 16)}  "
-            f"{verdict}  block {cp.block_number}  gas {cp.gas_used or '-'}  tx {cp.tx_hash}")
+            f"{verdict}  block {cp.block_number}  gas {cp.gas_used or '-'}  tx {_tx(cp.tx_hash)}")
 
 
 def _run_deployment(dataset: str, run: str, wait: bool, timeout: float, as_json: bool) -> None:
@@ -180,9 +181,15 @@ def _print_summary(summary: Any) -> None:
         parts = ", ".join(f"{k} {v:.1f}" for k, v in summary.seconds.items())
         out.print(f"  took {sum(summary.seconds.values()):.1f} s ({parts})")
     if summary.pending:
+        from laas.wiring import fee_budget
+
+        budget = fee_budget(_settings())
+        why = budget.refusal if budget is not None and budget.refusal else \
+            "the chain was unreachable"
         out.print(f"[yellow]pending anchor[/]: {', '.join(summary.pending)} computed and kept in "
-                  "the artifact store, not yet on chain (it was unreachable); commit them with "
-                  f"`laas anchor --resume {summary.dataset} --run {summary.run}` once it is back")
+                  f"the artifact store, not yet on chain ({why}); commit them with "
+                  f"`laas anchor --resume {summary.dataset} --run {summary.run}` once that "
+                  "is settled")
         return
     validated = summary.checkpoints[-1]
     if summary.passed:

@@ -112,3 +112,20 @@ def test_text_hashes_in_arrow_equal_the_row_by_row_definition() -> None:
         assert text_hashes(series, **kw) == expected
         assert text_hashes(ascii_only, **kw) == [definition(list(r))
                                                  for r in zip(*ascii_only, strict=True)]
+
+
+def test_text_keys_are_the_pinned_vectors() -> None:
+    """Keys made before the stage was made faster (tests/vectors/textkeys.json): a change to
+    how they are computed must not change one of them, in a batch or alone."""
+    import json
+    from pathlib import Path
+
+    from laas.validators.spec import TEXT_KEY_V1
+    from laas.validators.text import text_hash, text_hashes, text_key
+
+    rows = json.loads((Path(__file__).parent / "vectors" / "textkeys.json").read_text())["rows"]
+    cols = [[r["columns"][i] for r in rows] for i in range(2)]
+    assert text_hashes(cols) == [r["v2"] for r in rows]
+    assert text_hashes(cols, TEXT_KEY_V1) == [r["v1"] for r in rows]
+    assert [text_key(r["columns"]) for r in rows] == [r["v2"] for r in rows]
+    assert [text_hash(r["columns"]) for r in rows] == [r["v1"] for r in rows]

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from laas.settings import PREFECT_DEFAULTS
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 BIN = Path(sys.executable).parent
@@ -120,7 +122,7 @@ def main() -> None:
     make_dataset(specs)
     env = {**os.environ, "LAAS_HOME": str(work / ".laas"), "LAAS_DATASETS_DIR": str(specs),
            "LAAS_ANVIL_PORT": str(_free_port()), "PREFECT_HOME": str(work / "prefect"),
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
+           **PREFECT_DEFAULTS,
            # anvil's first dev key: every process signs for one account, so nonces collide
            # unless laas serialises them
            "LAAS_PRIVATE_KEY":
@@ -130,8 +132,8 @@ def main() -> None:
     with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
                       dashboard_address=None) as cluster:
         env["LAAS_DASK_ADDRESS"] = cluster.scheduler_address
-        from laas.anchors.ledger import open_index, open_registry
         from laas.settings import get_settings
+        from laas.wiring import open_index, open_registry
 
         registry = open_registry(get_settings())
         nonce0 = registry.w3.eth.get_transaction_count(registry.sender.address)

@@ -18,8 +18,8 @@ from pydantic import (
     model_validator,
 )
 
-from laas.anchors.canonical import hash_record
-from laas.errors import ConfigError
+from laas.anchors.core.canonical import hash_record
+from laas.errors import ConfigError, dotted, first_problem
 
 # How a row's normalized text becomes its duplicate key; defined in laas.validators.text.
 TextKeyScheme = Literal["laas-textkey-v1", "laas-textkey-v2"]
@@ -205,7 +205,7 @@ class DatasetSpec(Spec):
 
     @model_validator(mode="after")
     def _one_origin(self) -> DatasetSpec:
-        from laas.anchors.storage import redact
+        from laas.anchors.adapters.files import redact
 
         if redact(self.source) != self.source:  # a spec is committed, shown, put in manifests
             raise ValueError(f"`source` carries credentials ({redact(self.source)}): set "
@@ -283,8 +283,7 @@ def load_spec(ref: str, extra_dirs: list[Path] | None = None) -> DatasetSpec:
     try:
         return DatasetSpec.model_validate({**raw, "spec_dir": path.parent.resolve()})
     except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
+        loc, msg = first_problem(e)
         raise ConfigError(
-            f"dataset spec {path}: {where}: {first['msg']} ({e.error_count()} problem(s))"
+            f"dataset spec {path}: {dotted(loc)}: {msg} ({e.error_count()} problem(s))"
         ) from None

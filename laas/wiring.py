@@ -10,13 +10,13 @@ from typing import Any
 
 from web3 import Web3
 
-from laas.anchors.index import LineageIndex
-from laas.anchors.localchain import LocalChain
-from laas.anchors.registry import Registry, connect, unreachable
-from laas.anchors.rpc import Retry
-from laas.anchors.storage import redact_url
-from laas.anchors.store import ArtifactStore
-from laas.anchors.wallet import FeePolicy, Sender, load_account, load_sender
+from laas.anchors.adapters.artifacts import ArtifactStore
+from laas.anchors.adapters.files import redact_url
+from laas.anchors.adapters.index import LineageIndex
+from laas.anchors.adapters.localchain import LocalChain
+from laas.anchors.adapters.registry import Registry, connect, unreachable
+from laas.anchors.adapters.rpc import Retry
+from laas.anchors.adapters.wallet import FeePolicy, Sender, load_account, load_sender
 from laas.errors import ConfigError, LaasError
 from laas.settings import Settings
 

@@ -21,17 +21,17 @@ from web3.exceptions import (
     Web3RPCError,
 )
 
-from laas.anchors.canonical import from_hex, keccak256, to_hex
-from laas.anchors.logpages import LogPager
-from laas.anchors.models import Checkpoint, StageManifest
-from laas.anchors.rpc import FailoverProvider, Retry
-from laas.anchors.storage import redact_url
-from laas.anchors.wallet import OnSent, Sender
+from laas.anchors.adapters.files import redact_url
+from laas.anchors.adapters.logpages import LogPager
+from laas.anchors.adapters.rpc import FailoverProvider, Retry
+from laas.anchors.adapters.wallet import OnSent, Sender
+from laas.anchors.core.canonical import from_hex, keccak256, to_hex
+from laas.anchors.core.models import Checkpoint, StageManifest
 from laas.errors import AnchorError, AnchorReverted, AnchorTimeout, ConfigError
 
 log = logging.getLogger("laas.anchor")
 
-ARTIFACT = Path(__file__).resolve().parent / "contracts" / "CheckpointRegistry.json"
+ARTIFACT = Path(__file__).resolve().parent.parent / "contracts" / "CheckpointRegistry.json"
 COMMITTER_ROLE = keccak256(b"COMMITTER_ROLE")
 
 

@@ -414,7 +414,8 @@ def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str
             if (e.rows or 0) >= VALIDATE_BATCH:
                 pages: list[str] = []
                 result = validate_batches(
-                    e.key, verified_batches(e, VALIDATE_BATCH), spec.suite, docs=pages,
+                    e.key, read_ahead(verified_batches(e, VALIDATE_BATCH)), spec.suite,
+                    docs=pages,
                     on_table=lambda t, key=e.key: sink.add([key], [t.num_rows], t))
                 out[n] = _validated(e, result, _write_docs(docs_dir, [e.key], pages),
                                     bad_status, judge)
@@ -458,6 +459,22 @@ def verified_batches(entry: ShardEntry, batch_size: int = PARQUET_BATCH
     if found != (entry.content_hash, entry.byte_size, entry.rows):
         raise ShardReadError(f"shard {name}: changed since the normalized stage hashed it "
                              f"({(entry.content_hash or '-')[:18]}…); rerun to normalize again")
+
+
+_END = object()
+
+
+def read_ahead(items: Iterator[Any]) -> Iterator[Any]:
+    """The items of an iterator, the next one made in a thread while the caller works on this
+    one: decoding and hashing a Parquet batch release the GIL, so on two cores they overlap
+    the validation of the batch before (two batches in memory instead of one)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        coming = pool.submit(next, items, _END)
+        while (item := coming.result()) is not _END:
+            coming = pool.submit(next, items, _END)
+            yield item
 
 
 def verified_table(entry: ShardEntry) -> pa.Table:

@@ -40,6 +40,18 @@ def client_for(address: str) -> Any:
     return client
 
 
+def warm_workers(address: str, fn: Callable[[], None]) -> None:
+    """fn on every worker, each in a thread of its own, without waiting: a later stage's
+    imports and caches are made while this one's tasks run (they release the GIL mostly
+    in I/O and hashing) instead of in front of that stage's first task."""
+    import threading
+
+    def start(fn: Callable[[], None]) -> None:
+        threading.Thread(target=fn, name="laas-warm", daemon=True).start()
+
+    client_for(address).run(start, fn, wait=False)
+
+
 def _run_each(batch: Sequence[tuple], fn: Callable, kwargs: dict) -> list:
     return [fn(*item, **kwargs) for item in batch]
 

@@ -18,7 +18,7 @@ from laas.anchors.services.anchoring import commit_manifest, reusable_manifest, 
 from laas.errors import AnchorPending, AnchorTimeout, ConfigError, LaasError
 from laas.settings import get_settings
 from laas.tasks import shards as shardwork
-from laas.tasks.compute import map_shards
+from laas.tasks.compute import map_shards, warm_workers
 from laas.tasks.manifests import build_manifest, failed_expectations, stage_markdown
 from laas.tasks.rows import distinct_rows, filter_shard, later_duplicates, verified_text_keys
 from laas.validators.spec import DatasetSpec, load_spec
@@ -80,9 +80,16 @@ def raw_stage(spec: DatasetSpec, run: str, address: str) -> StageManifest:
     store = open_store(get_settings())
     store.check_links(spec.name, run)
     hash_fn = shardwork.hash_parent_shard if spec.parents else shardwork.hash_raw
+    warm_workers(address, _warm_validation)  # ready when the validate stage comes
     entries = map_shards(hash_fn, found, address=address, label="raw",
                          batch_size=get_settings().batch_size, bad_status=_bad_status(spec))
     return _log(build_manifest(spec, run, "raw", entries, parents))
+
+
+def _warm_validation() -> None:
+    from laas.validators.gx_suite import warm
+
+    warm()
 
 
 def derived_sources(spec: DatasetSpec) -> tuple[list[tuple[str, str, str]], tuple[str, ...]]:

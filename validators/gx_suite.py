@@ -34,6 +34,18 @@ Batch = pa.Table | pa.RecordBatch | pd.DataFrame
 _UNIQUENESS = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
 
 
+def warm() -> None:
+    """What a process's first validation would otherwise pay for (seconds, mostly importing
+    Great Expectations): GX's context and Data Docs templates, the text keys' table of
+    characters only Python normalizes."""
+    from laas.validators.gx_engine import _batch_definition, _page_view
+    from laas.validators.unicode_fold import python_only_class
+
+    _batch_definition()
+    _page_view()
+    python_only_class()
+
+
 def poolable(spec: SuiteSpec) -> bool:
     """Whether every expectation judges a row by that row alone (uniqueness made per shard),
     so shards can be validated together and each still gets its own verdict."""

@@ -5,10 +5,8 @@ case folding and whitespace collapsing)."""
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 import unicodedata
-from functools import partial
 
 import blake3
 import numpy as np
@@ -114,9 +112,8 @@ def _ascii_normalized(arr: pa.LargeStringArray) -> pa.LargeStringArray:
     whitespace byte other than a space, two whitespace bytes in a row, a row that starts or
     ends with one); only a run makes the buffer be copied without its extra bytes. (Arrow's
     regex replace of the runs ran at ~30 MB/s on real text, where most paragraphs hold a
-    newline.) Bytes of
-    non-ASCII characters are all >= 0x80 and pass unchanged, so a row _folded_non_ascii has
-    prepared comes out normalized too."""
+    newline.) Bytes of non-ASCII characters are all >= 0x80 and pass unchanged, so a row
+    _lowered has folded comes out normalized too."""
     offsets, arr = _rebased(arr)
     low = pc.ascii_lower(arr)
     data = np.frombuffer(low.buffers()[2] or b"", dtype=np.uint8)[:offsets[-1]]
@@ -133,15 +130,15 @@ def _ascii_normalized(arr: pa.LargeStringArray) -> pa.LargeStringArray:
                    _IS_SPACE[data[np.maximum(ends - 1, 0)]]) if len(data) else full
     if not (len(odd) or len(pairs)):
         return pc.utf8_trim(low, " ") if edge.any() else low
-    data = data.copy()
+    if len(pairs):  # drop the second and later bytes of each run: the bytes move left by
+        keep = np.ones(len(data), bool)  # the drops before them
+        keep[pairs] = False
+        data, offsets = data[keep], offsets - np.searchsorted(pairs, offsets)
+        odd = odd[keep[odd]] - np.searchsorted(pairs, odd[keep[odd]])
+    else:
+        data = data.copy()
     data[odd] = 32
-    if not len(pairs):
-        return pc.utf8_trim(_with_data(low, offsets, data), " ")
-    # drop the second and later bytes of each run; the offsets shift by the drops before them
-    keep = np.ones(len(data), bool)
-    keep[pairs] = False
-    flat = _with_data(low, offsets - np.searchsorted(pairs, offsets), data[keep])
-    return pc.utf8_trim(flat, " ")
+    return pc.utf8_trim(_with_data(low, offsets, data), " ")
 
 
 def _with_data(arr: pa.LargeStringArray, offsets: np.ndarray, data: np.ndarray
@@ -151,40 +148,28 @@ def _with_data(arr: pa.LargeStringArray, offsets: np.ndarray, data: np.ndarray
                                             arr.null_count)
 
 
-# Whitespace to str.split() beyond ASCII that NFKC leaves as it is (it makes U+00A0, U+2000-
-# U+200A, U+202F, U+205F and U+3000 a U+0020); tests pin this to str.isspace.
-SPACES_AFTER_NFKC = "\x85\u1680\u2028\u2029"
-_SPACE_AFTER_NFKC = re.compile(f"[{SPACES_AFTER_NFKC}]")
 _SEP = "\x1f"
-_NFKC = partial(unicodedata.normalize, "NFKC")
 
 
-def _folded_non_ascii(arr: pa.LargeStringArray) -> pa.LargeStringArray:
-    """Non-ASCII rows NFKC-normalized, case-folded and their Unicode spaces made U+0020, so
-    that _ascii_normalized finishes them: normalize_text reordered (casefold maps every space
-    to itself and no other character to a space or to A-Z; checked over all code points in
-    the tests). A row whose characters are all ones NFKC keeps and Arrow folds as Python
-    does (unicode_fold) is lowered by Arrow; the others go through Python: NFKC per row (its
-    quick check passes most rows untouched; on all of them joined, one odd row would make it
-    rebuild everything), the rest on those rows joined by \x1f, which is per character and
-    splits back row by row. A \x1f inside a row is whitespace to normalize_text: it is made
-    a space first."""
+def _lowered(arr: pa.LargeStringArray) -> tuple[pa.LargeStringArray, np.ndarray | None]:
+    """The column case-folded where Arrow folds as Python does, and which rows it cannot
+    stand for: those holding a character only Python's unicodedata normalizes (unicode_fold:
+    NFKC would change them, or casefold differs from Arrow's utf8_lower), None if none. For
+    every other row normalize_text is utf8_lower, then the ASCII whitespace collapse (NFKC
+    leaves them as they are; casefold maps no character to a space or to A-Z, and every
+    space to itself: checked over all code points in the tests)."""
     from laas.validators.unicode_fold import needs_python
 
     other = pc.invert(pc.string_is_ascii(arr))
     if not pc.any(other).as_py():
-        return arr
-    rows = pc.filter(arr, other)
-    hard = needs_python(rows)
-    folded = pc.utf8_lower(rows)
-    if pc.any(hard).as_py():
-        texts = pc.replace_substring(pc.filter(rows, hard), _SEP, " ").to_pylist()
-        text = _SEP.join(map(_NFKC, texts)).casefold()
-        if any(c in text for c in SPACES_AFTER_NFKC):
-            text = _SPACE_AFTER_NFKC.sub(" ", text)
-        back = pc.split_pattern(pa.array([text], pa.large_string()), _SEP).flatten()
-        folded = pc.replace_with_mask(folded, hard, back)
-    return pc.replace_with_mask(arr, other, folded)
+        return arr, None  # ASCII: casefold is lower, _ascii_normalized does it
+    where = np.flatnonzero(mask_of(other))
+    hard = where[mask_of(needs_python(arr.take(where)))]
+    return pc.utf8_lower(arr), (hard if len(hard) else None)
+
+
+def mask_of(bools: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(pc.fill_null(bools, False).to_numpy(zero_copy_only=False), bool)
 
 
 def _as_text(col: object) -> pa.LargeStringArray:
@@ -204,15 +189,29 @@ def text_hashes(columns: list, scheme: TextKeyScheme = TEXT_KEY_SCHEME) -> list[
 
 def text_hash_array(columns: list, scheme: TextKeyScheme = TEXT_KEY_SCHEME) -> pa.StringArray:
     """The duplicate keys of these columns' rows as an Arrow array of 32 hex characters:
-    text_key (v2) or text_hash (v1) of each row. Normalization is vectorised: ASCII text in
-    numpy (for ASCII, NFKC changes nothing and casefold is lower), the non-ASCII rows through
-    Python's unicodedata as one string; v2 hashes in DuckDB, v1 calls BLAKE3 per row."""
-    parts = [_ascii_normalized(_folded_non_ascii(_as_text(col).fill_null("")))
-             for col in columns]
+    text_key (v2) or text_hash (v1) of each row. Normalization is vectorised: case in Arrow,
+    whitespace in numpy; the rows holding a character only Python normalizes (a ligature, a
+    combining accent, U+00A0; a few in a thousand in real text) get their keys from the
+    definition itself. v2 hashes in DuckDB, v1 calls BLAKE3 per row."""
+    parts, hard = [], []
+    for col in columns:
+        low, rows = _lowered(_as_text(col).fill_null(""))
+        parts.append(_ascii_normalized(low))
+        hard += [] if rows is None else [rows]
     joined = pc.binary_join_element_wise(*parts, pa.scalar(_SEP, pa.large_string()))
     if isinstance(joined, pa.ChunkedArray):
         joined = joined.combine_chunks()
-    return _md5_hex(joined) if scheme == TEXT_KEY_SCHEME else _blake3_hex(joined)
+    keys = _md5_hex(joined) if scheme == TEXT_KEY_SCHEME else _blake3_hex(joined)
+    if not hard:
+        return keys
+    # The few rows only Python can normalize: their keys by the definition, row by row.
+    rows = np.unique(np.concatenate(hard))
+    values = zip(*(_as_text(col).take(rows).to_pylist() for col in columns), strict=True)
+    key = text_key if scheme == TEXT_KEY_SCHEME else text_hash
+    fixed = np.zeros(len(keys), bool)
+    fixed[rows] = True
+    return pc.replace_with_mask(keys, pa.array(fixed), pa.array(
+        [key(list(v)) for v in values], pa.string()))
 
 
 _local = threading.local()  # a DuckDB connection must not be shared between threads

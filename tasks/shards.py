@@ -431,9 +431,12 @@ def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str
     if pool:
         flush()
     sink.close()
-    return [out[n].model_copy(update={"text_keys_hash": sink.digest(out[n].key)})
-            if out[n].validation is not None and sink.digest(out[n].key) else out[n]
-            for n in range(len(entries))]
+    from laas.validators.outcomes import share_outcomes
+
+    done = [out[n] for n in range(len(entries))]
+    shared = share_outcomes([e.validation for e in done])
+    return [e.model_copy(update={"validation": v, "text_keys_hash": sink.digest(e.key)})
+            if v is not None else e for e, v in zip(done, shared, strict=True)]
 
 
 def verified_batches(entry: ShardEntry, batch_size: int = PARQUET_BATCH

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import threading
 import unicodedata
+from typing import Any
 
 import blake3
 import numpy as np
@@ -106,16 +107,16 @@ def _rebased(arr: pa.LargeStringArray) -> tuple[np.ndarray, pa.LargeStringArray]
                                                      arr.buffers()[0], arr.null_count)
 
 
-def _ascii_normalized(arr: pa.LargeStringArray) -> pa.LargeStringArray:
-    """The ASCII half of normalize_text: A-Z lowered (Arrow), each run of ASCII whitespace one
-    space, trimmed. Vector passes over the UTF-8 buffer find the few places that change (a
-    whitespace byte other than a space, two whitespace bytes in a row, a row that starts or
-    ends with one); only a run makes the buffer be copied without its extra bytes. (Arrow's
-    regex replace of the runs ran at ~30 MB/s on real text, where most paragraphs hold a
-    newline.) Bytes of non-ASCII characters are all >= 0x80 and pass unchanged, so a row
-    _lowered has folded comes out normalized too."""
-    offsets, arr = _rebased(arr)
-    low = pc.ascii_lower(arr)
+def _ascii_normalized(arr: pa.LargeStringArray, lower: Any = pc.ascii_lower
+                      ) -> pa.LargeStringArray:
+    """normalize_text of rows Arrow can stand for (_lowered): lowered by `lower` (Arrow's
+    ascii_lower, or utf8_lower where some rows are not ASCII), each run of ASCII whitespace
+    one space, trimmed. Vector passes over the UTF-8 buffer find the few places that change
+    (a whitespace byte other than a space, two whitespace bytes in a row, a row that starts
+    or ends with one); only a run makes the buffer be copied without its extra bytes.
+    (Arrow's regex replace of the runs ran at ~30 MB/s on real text, where most paragraphs
+    hold a newline.) Bytes of non-ASCII characters are all >= 0x80 and pass unchanged."""
+    offsets, low = _rebased(lower(_rebased(arr)[1]))  # lowering may change byte lengths
     data = np.frombuffer(low.buffers()[2] or b"", dtype=np.uint8)[:offsets[-1]]
     starts, ends = offsets[:-1], offsets[1:]
     small = data <= 32  # whitespace and ASCII controls: the only bytes that may change
@@ -151,21 +152,21 @@ def _with_data(arr: pa.LargeStringArray, offsets: np.ndarray, data: np.ndarray
 _SEP = "\x1f"
 
 
-def _lowered(arr: pa.LargeStringArray) -> tuple[pa.LargeStringArray, np.ndarray | None]:
-    """The column case-folded where Arrow folds as Python does, and which rows it cannot
-    stand for: those holding a character only Python's unicodedata normalizes (unicode_fold:
-    NFKC would change them, or casefold differs from Arrow's utf8_lower), None if none. For
-    every other row normalize_text is utf8_lower, then the ASCII whitespace collapse (NFKC
-    leaves them as they are; casefold maps no character to a space or to A-Z, and every
-    space to itself: checked over all code points in the tests)."""
+def _lowered(arr: pa.LargeStringArray) -> tuple[Any, np.ndarray | None]:
+    """How the column is to be case-folded, and which rows Arrow cannot stand for: those
+    holding a character only Python's unicodedata normalizes (unicode_fold: NFKC would
+    change them, or casefold differs from Arrow's utf8_lower), None if none. For every other
+    row normalize_text is utf8_lower, then the ASCII whitespace collapse (NFKC leaves them as
+    they are; casefold maps no character to a space or to A-Z, and every space to itself:
+    checked over all code points in the tests); for ASCII rows, ascii_lower."""
     from laas.validators.unicode_fold import needs_python
 
     other = pc.invert(pc.string_is_ascii(arr))
     if not pc.any(other).as_py():
-        return arr, None  # ASCII: casefold is lower, _ascii_normalized does it
+        return pc.ascii_lower, None
     where = np.flatnonzero(mask_of(other))
     hard = where[mask_of(needs_python(arr.take(where)))]
-    return pc.utf8_lower(arr), (hard if len(hard) else None)
+    return pc.utf8_lower, (hard if len(hard) else None)
 
 
 def mask_of(bools: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -195,8 +196,9 @@ def text_hash_array(columns: list, scheme: TextKeyScheme = TEXT_KEY_SCHEME) -> p
     definition itself. v2 hashes in DuckDB, v1 calls BLAKE3 per row."""
     parts, hard = [], []
     for col in columns:
-        low, rows = _lowered(_as_text(col).fill_null(""))
-        parts.append(_ascii_normalized(low))
+        text = _as_text(col).fill_null("")
+        lower, rows = _lowered(text)
+        parts.append(_ascii_normalized(text, lower))
         hard += [] if rows is None else [rows]
     joined = pc.binary_join_element_wise(*parts, pa.scalar(_SEP, pa.large_string()))
     if isinstance(joined, pa.ChunkedArray):

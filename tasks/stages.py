@@ -80,16 +80,10 @@ def raw_stage(spec: DatasetSpec, run: str, address: str) -> StageManifest:
     store = open_store(get_settings())
     store.check_links(spec.name, run)
     hash_fn = shardwork.hash_parent_shard if spec.parents else shardwork.hash_raw
-    warm_workers(address, _warm_validation)  # ready when the validate stage comes
+    warm_workers(address, "laas.validators.gx_suite:warm")  # ready for the validate stage
     entries = map_shards(hash_fn, found, address=address, label="raw",
                          batch_size=get_settings().batch_size, bad_status=_bad_status(spec))
     return _log(build_manifest(spec, run, "raw", entries, parents))
-
-
-def _warm_validation() -> None:
-    from laas.validators.gx_suite import warm
-
-    warm()
 
 
 def derived_sources(spec: DatasetSpec) -> tuple[list[tuple[str, str, str]], tuple[str, ...]]:

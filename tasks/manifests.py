@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from laas.anchors.core.canonical import hash_record, name_id
+from laas.anchors.core.canonical import hash_plain, name_id
 from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME
 from laas.anchors.core.models import Checkpoint, ShardEntry, StageManifest, stage_root
 from laas.validators.report import ExpectationOutcome, ValidationReport
@@ -32,7 +32,7 @@ def build_manifest(spec: DatasetSpec, run: str, stage: str, entries: list[ShardE
         dataset_ok = head.dataset_success
         report = head.model_dump(mode="json") | {"shards": [
             e.validation for e in entries if e.validation is not None]}
-        fields = {"validation": report, "result_hash": hash_record(report)}
+        fields = {"validation": report, "result_hash": hash_plain(report)}
         # v2: each shard's results are stored once, in the report the result hash commits to.
         entries = [e.model_copy(update={"validation": None}) for e in entries]
     return StageManifest(

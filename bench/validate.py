@@ -108,11 +108,11 @@ def entry_of(path: Path) -> object:
     """The normalized stage's entry for the shard (its real table hash: the stage re-hashes
     what it validates and refuses a shard whose hash is not the entry's). Made once, outside
     the timings: the normalized stage computed it."""
+    from laas.anchors.adapters.files import rehash_parquet_at
     from laas.anchors.core.canonical import to_hex
-    from laas.anchors.core.hashing import rehash_parquet
     from laas.anchors.core.models import ShardEntry
 
-    digest, size, n = rehash_parquet(str(path))
+    digest, size, n = rehash_parquet_at(str(path))
     return ShardEntry(key=path.stem, uri=str(path), source_uri=str(path), byte_size=size,
                       rows=n, content_hash=to_hex(digest))
 
@@ -179,7 +179,7 @@ def timed(fn: object, *args: object) -> float:
 
 
 def bench(name: str, table: pa.Table, work: Path) -> dict:
-    from laas.validators.spec import DatasetSpec
+    from laas.tasks.dataset_spec import DatasetSpec
 
     path = work / f"{name}.parquet"
     pq.write_table(table, path, compression="zstd")

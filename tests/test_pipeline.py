@@ -119,8 +119,8 @@ def test_gate_denies_a_one_byte_edit_naming_the_shard_and_allows_it_restored(ws)
 
 
 def test_gate_modes_and_the_verified_reader_refuse_a_changed_shard(ws) -> None:
-    from laas.anchors.services.gate import gate_dataset
     from laas.anchors.services.reader import VerifiedReader
+    from laas.api import gate_dataset
     from laas.errors import HashMismatch
 
     settings = ws.settings()
@@ -190,8 +190,8 @@ def test_a_thousand_random_tampers_are_never_accepted(ws) -> None:
     import random
 
     from laas.anchors.adapters.artifacts import read_manifest
-    from laas.anchors.services.gate import gate_dataset
     from laas.anchors.services.reader import VerifiedReader
+    from laas.api import gate_dataset
     from laas.errors import HashMismatch, LaasError
 
     rnd = random.Random(20261125)

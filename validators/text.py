@@ -19,6 +19,7 @@ from laas.validators.spec import (  # TEXT_HASH_COLUMN: defined with the specs (
     TEXT_KEY_SCHEME,
     TextKeyScheme,
 )
+from laas.validators.unicode_fold import fold_plan
 
 # How a row's normalized text becomes its duplicate key (the TEXT_HASH_COLUMN value, 32 hex),
 # the suite's text_key_scheme (it is in the suite hash):
@@ -109,7 +110,7 @@ def _rebased(arr: pa.LargeStringArray) -> tuple[np.ndarray, pa.LargeStringArray]
 
 def _ascii_normalized(arr: pa.LargeStringArray, lower: Any = pc.ascii_lower
                       ) -> pa.LargeStringArray:
-    """normalize_text of rows Arrow can stand for (_lowered): lowered by `lower` (Arrow's
+    """normalize_text of rows Arrow can stand for (fold_plan): lowered by `lower` (Arrow's
     ascii_lower, or utf8_lower where some rows are not ASCII), each run of ASCII whitespace
     one space, trimmed. Vector passes over the UTF-8 buffer find the few places that change
     (a whitespace byte other than a space, two whitespace bytes in a row, a row that starts
@@ -152,27 +153,6 @@ def _with_data(arr: pa.LargeStringArray, offsets: np.ndarray, data: np.ndarray
 _SEP = "\x1f"
 
 
-def _lowered(arr: pa.LargeStringArray) -> tuple[Any, np.ndarray | None]:
-    """How the column is to be case-folded, and which rows Arrow cannot stand for: those
-    holding a character only Python's unicodedata normalizes (unicode_fold: NFKC would
-    change them, or casefold differs from Arrow's utf8_lower), None if none. For every other
-    row normalize_text is utf8_lower, then the ASCII whitespace collapse (NFKC leaves them as
-    they are; casefold maps no character to a space or to A-Z, and every space to itself:
-    checked over all code points in the tests); for ASCII rows, ascii_lower."""
-    from laas.validators.unicode_fold import needs_python
-
-    other = pc.invert(pc.string_is_ascii(arr))
-    if not pc.any(other).as_py():
-        return pc.ascii_lower, None
-    where = np.flatnonzero(mask_of(other))
-    hard = where[mask_of(needs_python(arr.take(where)))]
-    return pc.utf8_lower, (hard if len(hard) else None)
-
-
-def mask_of(bools: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(pc.fill_null(bools, False).to_numpy(zero_copy_only=False), bool)
-
-
 def _as_text(col: object) -> pa.LargeStringArray:
     """A column (pandas Series, list, Arrow array of any string type) as one large_string
     array; it may be a slice (_ascii_normalized reads offsets as they are, where pyarrow 26's
@@ -197,7 +177,7 @@ def text_hash_array(columns: list, scheme: TextKeyScheme = TEXT_KEY_SCHEME) -> p
     parts, hard = [], []
     for col in columns:
         text = _as_text(col).fill_null("")
-        lower, rows = _lowered(text)
+        lower, rows = fold_plan(text)
         parts.append(_ascii_normalized(text, lower))
         hard += [] if rows is None else [rows]
     joined = pc.binary_join_element_wise(*parts, pa.scalar(_SEP, pa.large_string()))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import unicodedata
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -75,3 +76,22 @@ def python_only_class() -> str:
 def needs_python(rows: pa.Array) -> pa.Array:
     """Per row (all of them non-ASCII): does it hold a character only Python normalizes?"""
     return pc.match_substring_regex(rows, python_only_class())
+
+
+def fold_plan(arr: pa.LargeStringArray) -> tuple[Any, np.ndarray | None]:
+    """How the column is to be case-folded, and which rows Arrow cannot stand for: those
+    holding a character only Python's unicodedata normalizes (python_only: NFKC would
+    change them, or casefold differs from Arrow's utf8_lower), None if none. For every other
+    row normalize_text is utf8_lower, then the ASCII whitespace collapse (NFKC leaves them as
+    they are; casefold maps no character to a space or to A-Z, and every space to itself:
+    checked over all code points in the tests); for ASCII rows, ascii_lower."""
+    other = pc.invert(pc.string_is_ascii(arr))
+    if not pc.any(other).as_py():
+        return pc.ascii_lower, None
+    where = np.flatnonzero(_mask(other))
+    hard = where[_mask(needs_python(arr.take(where)))]
+    return pc.utf8_lower, (hard if len(hard) else None)
+
+
+def _mask(bools: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(pc.fill_null(bools, False).to_numpy(zero_copy_only=False), bool)

@@ -1,6 +1,7 @@
 """Scale: what laas costs beyond reading and hashing, from tens to a million shards.
 
     .venv/bin/python bench/scale.py [--gb 2] [--large 2000] [--tiny 20000] [--ledger 1000000]
+    .venv/bin/python bench/scale.py --tiny-only --tiny 100000   # peak flow RSS alone
 
 Generates its data, then measures, all in this one run:
   1. `laas run` on LARGE Parquet shards (GB in total) against the floor: read every shard with
@@ -155,6 +156,22 @@ def laas_run(dataset: str, env: dict[str, str]) -> dict:
             "transactions": len(summary["checkpoints"]),
             "gas": sum(c["gas_used"] or 0 for c in summary["checkpoints"]),
             "shard_counts": [c["shard_count"] for c in summary["checkpoints"]]}
+
+
+def tiny_run(tiny_files: list[Path], env: dict[str, str]) -> dict:
+    """`laas run` on tiny shards: orchestration per shard over the floor, and peak RSS."""
+    floor_tiny_raw = floor(_hash_bytes, tiny_files)
+    floor_tiny = floor(_read_and_hash, tiny_files)
+    run_tiny = laas_run("bench-tiny", env)
+    n = len(tiny_files)
+    raw_s = stage_s(run_tiny["stages_s"], "raw")
+    print(f"tiny: raw stage {raw_s:.1f} s vs floor {floor_tiny_raw:.1f} s; run "
+          f"{run_tiny['wall_s']:.1f} s, peak RSS {run_tiny['peak_rss_mb']:.0f} MB "
+          f"{run_tiny['stages_s']}", flush=True)
+    return {"shards": n, "floor_bytes_hash_s": floor_tiny_raw, "floor_read_hash_s": floor_tiny,
+            "overhead_per_shard_ms": (raw_s - floor_tiny_raw) / n * 1e3,
+            "fixed_s": run_tiny["wall_s"] - sum(run_tiny["stages_s"].values()),
+            "run_per_shard_ms": run_tiny["wall_s"] / n * 1e3, **run_tiny}
 
 
 def stage_s(seconds: dict[str, float], stage: str) -> float:
@@ -313,6 +330,9 @@ def main() -> None:
     ap.add_argument("--tiny", type=int, default=20000, help="number of tiny shards")
     ap.add_argument("--ledger", type=int, default=1_000_000, help="largest ledger size")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/laas-scale"))
+    ap.add_argument("--tiny-only", action="store_true",
+                    help="only the tiny-shard run (peak flow RSS, overhead per shard); "
+                         "writes results/scale-tiny-N.json")
     args = ap.parse_args()
     work = args.workdir
     shutil.rmtree(work, ignore_errors=True)
@@ -326,6 +346,16 @@ def main() -> None:
                     f" Python {platform.python_version()}",
                     "args": {k: str(v) for k, v in vars(args).items()}}
 
+    if args.tiny_only:  # the flow's memory and per-shard overhead alone, at any shard count
+        generate_tiny(repo / "tiny", args.tiny)
+        write_spec(work / "specs", "bench-tiny", repo / "tiny", "jsonl")
+        report["tiny"] = tiny_run(sorted((repo / "tiny").glob("*.jsonl")), env)
+        out = BENCH / "results" / f"scale-tiny-{args.tiny}.json"
+        out.write_text(json.dumps(report, indent=2, default=str) + "\n")
+        subprocess.run([str(BIN / "laas"), "chain", "down"], env=env, capture_output=True,
+                       timeout=60)
+        print(f"wrote {out}")
+        return
     t = time.perf_counter()
     rows = generate_large(repo / "large", args.large, args.gb)
     generate_tiny(repo / "tiny", args.tiny)
@@ -357,19 +387,7 @@ def main() -> None:
           f"{run_large['stages_s']}", flush=True)
 
     # 2. tiny shards: overhead per shard
-    floor_tiny_raw = floor(_hash_bytes, tiny_files)
-    floor_tiny = floor(_read_and_hash, tiny_files)
-    run_tiny = laas_run("bench-tiny", env)
-    n = len(tiny_files)
-    report["tiny"] = {
-        "shards": n, "floor_bytes_hash_s": floor_tiny_raw, "floor_read_hash_s": floor_tiny,
-        "overhead_per_shard_ms": (stage_s(run_tiny["stages_s"], "raw") - floor_tiny_raw)
-        / n * 1e3,
-        "fixed_s": run_tiny["wall_s"] - sum(run_tiny["stages_s"].values()),
-        "run_per_shard_ms": run_tiny["wall_s"] / n * 1e3, **run_tiny}
-    raw_s = stage_s(run_tiny["stages_s"], "raw")
-    print(f"tiny: raw stage {raw_s:.1f} s vs floor {floor_tiny_raw:.1f} s;"
-          f" run {run_tiny['wall_s']:.1f} s {run_tiny['stages_s']}", flush=True)
+    report["tiny"] = tiny_run(tiny_files, env)
 
     # 3. content hashing vs dvc add
     laas_hash = floor(_hash_bytes, large_files)

@@ -42,6 +42,23 @@ def client_for(address: str) -> Any:
     return client
 
 
+def warm_workers(address: str, target: str) -> None:
+    """`module:function` run on every worker, each in a thread of its own, without waiting: a
+    later stage's imports and caches are made while this one's tasks run (they release the
+    GIL mostly in I/O and hashing) instead of in front of that stage's first task. Named,
+    not pickled, so even importing it happens in that thread."""
+    client_for(address).run(_start_thread, target)
+
+
+def _start_thread(target: str) -> None:
+    import importlib
+    import threading
+
+    module, _, name = target.partition(":")
+    threading.Thread(target=lambda: getattr(importlib.import_module(module), name)(),
+                     name="laas-warm", daemon=True).start()
+
+
 def _run_each(batch: Sequence[tuple], fn: Callable, kwargs: dict,
               storage: files.StorageConfig) -> list:
     files.configure(storage)  # the worker may serve flows of other settings in between

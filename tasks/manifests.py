@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from laas.anchors.core.canonical import hash_plain
 from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME
 from laas.anchors.core.models import Checkpoint, ShardEntry, StageManifest, new_manifest
 from laas.tasks.dataset_spec import DatasetSpec
-from laas.validators.report import ExpectationOutcome, ShardValidation, ValidationReport
+from laas.validators.report import ExpectationOutcome, ValidationReport
 
 SCHEMES = {"raw": BYTES_SCHEME, "normalized": TABLE_SCHEME, "validated": TABLE_SCHEME}
 
@@ -22,16 +23,16 @@ def build_manifest(spec: DatasetSpec, run: str, stage: str, entries: list[ShardE
     fields = {}
     dataset_ok = True
     if stage == "validated":
-        report = ValidationReport(
-            suite=spec.suite.name,
-            suite_hash=spec.suite.suite_hash,
-            shards=tuple(ShardValidation.model_validate(e.validation)
-                         for e in entries if e.validation is not None),
-            dataset=dataset_checks,
-            csv_dialect=spec.csv.committed,
-        )
-        dataset_ok = report.dataset_success
-        fields = {"validation": report.model_dump(mode="json"), "result_hash": report.result_hash}
+        # The shards' results are ShardValidation dumps already (made on the workers, their
+        # equal outcomes shared): they go into the report's dump as they are, which is the
+        # report's model_dump, without a pydantic object and two more copies per shard.
+        head = ValidationReport(suite=spec.suite.name, suite_hash=spec.suite.suite_hash,
+                                shards=(), dataset=dataset_checks,
+                                csv_dialect=spec.csv.committed)
+        dataset_ok = head.dataset_success
+        report = head.model_dump(mode="json") | {"shards": [
+            e.validation for e in entries if e.validation is not None]}
+        fields = {"validation": report, "result_hash": hash_plain(report)}
         # v2: each shard's results are stored once, in the report the result hash commits to.
         entries = [e.model_copy(update={"validation": None}) for e in entries]
     return new_manifest(

@@ -18,7 +18,7 @@ from laas.anchors.core.hashing import TableHasher
 from laas.anchors.core.models import ShardEntry, rows_digest
 from laas.errors import ShardReadError
 from laas.tasks.dataset_spec import DatasetSpec
-from laas.tasks.shards import verified_bytes
+from laas.tasks.shards import verified_table
 
 ROW_COLUMN = "_laas_row"  # in the dropped-rows file: the row's number in the normalized shard
 FAILED_COLUMN = "_laas_failed"  # and the expectations it failed
@@ -50,7 +50,7 @@ def verified_text_keys(hashes_dir: str, entries: list[ShardEntry]
     good, bad = {}, {}
     for key, digest in expected.items():
         hashes = np.concatenate(found[key]) if key in found else np.empty(0, object)
-        mine = "0x" + blake3.blake3(text_keys_bytes(list(hashes))).hexdigest()
+        mine = "0x" + blake3.blake3(text_keys_bytes(hashes)).hexdigest()
         if mine == digest:
             good[key] = hashes
         else:
@@ -110,7 +110,7 @@ def _filter(entry: ShardEntry, duplicates: list[int], spec: DatasetSpec, out_dir
     if problem := whole_shard_problem(entry.validation, suite):
         return aside(problem)
     try:
-        table = pq.read_table(pa.BufferReader(verified_bytes(entry)))
+        table = verified_table(entry)
     except ShardReadError as e:
         return aside(str(e))
     masks = failing_rows(table, suite)

@@ -18,6 +18,7 @@ from typing import Any
 import blake3
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 from fsspec.compression import compr
@@ -344,7 +345,7 @@ class _HashSink:
             pa.array(np.repeat(np.arange(len(keys)), lengths))), "h": hashes}))
         start = 0
         for key, n in zip(keys, lengths, strict=True):
-            part = hashes.slice(start, n).to_pylist()
+            part = hashes.slice(start, n)
             start += n
             self.digests.setdefault(key, blake3.blake3()).update(text_keys_bytes(part))
 
@@ -359,9 +360,20 @@ class _HashSink:
         return None if d is None else "0x" + d.hexdigest()
 
 
-def text_keys_bytes(hashes: list[str | None]) -> bytes:
-    """What a shard's text-key digest covers: its rows' keys, in row order, one per line."""
-    return "".join(f"{h or ''}\n" for h in hashes).encode()
+def text_keys_bytes(hashes: Any) -> bytes:
+    """What a shard's text-key digest covers: its rows' keys, in row order, one per line (a
+    null key an empty line); built in Arrow, no Python call per row."""
+    if not isinstance(hashes, pa.Array | pa.ChunkedArray):  # a list, a numpy array
+        hashes = pa.array(hashes, pa.large_string())
+    text = pa.large_string()
+    lines = pc.binary_join_element_wise(pc.fill_null(hashes.cast(text), ""),
+                                        pa.scalar("", text), pa.scalar("\n", text))
+    if isinstance(lines, pa.ChunkedArray):
+        lines = lines.combine_chunks()
+    if not len(lines):
+        return b""
+    offsets = np.frombuffer(lines.buffers()[1], np.int64)[lines.offset:][:len(lines) + 1]
+    return memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]].tobytes()
 
 
 def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str,
@@ -399,49 +411,81 @@ def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str
             out[n] = e
             continue
         try:
-            data = verified_bytes(e)
-        except ShardReadError as problem:
+            if (e.rows or 0) >= VALIDATE_BATCH:
+                pages: list[str] = []
+                result = validate_batches(
+                    e.key, read_ahead(verified_batches(e, VALIDATE_BATCH)), spec.suite,
+                    docs=pages,
+                    on_table=lambda t, key=e.key: sink.add([key], [t.num_rows], t))
+                out[n] = _validated(e, result, _write_docs(docs_dir, [e.key], pages),
+                                    bad_status, judge)
+                continue
+            table = verified_table(e)
+        except ShardReadError as problem:  # its keys in the sink are not in its entry: unused
             out[n] = e.model_copy(update={"status": bad_status, "reason": str(problem)})
             continue
-        if (e.rows or 0) >= VALIDATE_BATCH:
-            pages: list[str] = []
-            batches = pq.ParquetFile(pa.BufferReader(data)).iter_batches(
-                batch_size=VALIDATE_BATCH)
-            result = validate_batches(
-                e.key, batches, spec.suite, docs=pages,
-                on_table=lambda t, key=e.key: sink.add([key], [t.num_rows], t))
-            out[n] = _validated(e, result, _write_docs(docs_dir, [e.key], pages), bad_status,
-                                judge)
-        else:
-            table = pq.read_table(pa.BufferReader(data))
-            pool.append((n, e, table))
-            pooled_rows += table.num_rows
-            if pooled_rows >= VALIDATE_BATCH:
-                flush()
+        pool.append((n, e, table))
+        pooled_rows += table.num_rows
+        if pooled_rows >= VALIDATE_BATCH:
+            flush()
     if pool:
         flush()
     sink.close()
-    return [out[n].model_copy(update={"text_keys_hash": sink.digest(out[n].key)})
-            if out[n].validation is not None and sink.digest(out[n].key) else out[n]
-            for n in range(len(entries))]
+    from laas.validators.outcomes import share_outcomes
+
+    done = [out[n] for n in range(len(entries))]
+    shared = share_outcomes([e.validation for e in done])
+    return [e.model_copy(update={"validation": v, "text_keys_hash": sink.digest(e.key)})
+            if v is not None else e for e, v in zip(done, shared, strict=True)]
 
 
-def verified_bytes(entry: ShardEntry) -> pa.Buffer:
-    """A normalized shard's Parquet bytes, read once and re-hashed: they are validated only if
-    they are still the table the normalized stage hashed (a file swapped in the store between
-    the stages would otherwise be validated in place of the committed one)."""
+def verified_batches(entry: ShardEntry, batch_size: int = PARQUET_BATCH
+                     ) -> Iterator[pa.RecordBatch]:
+    """A normalized shard's rows, read once: each batch is hashed as it is decoded and, after
+    the last, the table must still be the one the normalized stage hashed, or ShardReadError
+    (a file swapped in the store between the stages would otherwise be validated in place of
+    the committed one; the caller discards what it made of the batches). One decode serves
+    both the hash and the validation."""
     name = redact(entry.uri)
     try:
         with open_uri(entry.uri) as f:
             data = pa.py_buffer(f.read())
-        digest, size, rows = rehash_parquet(pa.BufferReader(data))
+        pf = pq.ParquetFile(pa.BufferReader(data))
+        hasher = TableHasher(pf.schema_arrow)
+        for batch in pf.iter_batches(batch_size=batch_size):
+            hasher.update(batch)
+            yield batch
     except _READ_ERRORS as e:
         raise ShardReadError(f"shard {name}: normalized file unreadable ({_describe(e)})") \
             from None
-    if (to_hex(digest), size, rows) != (entry.content_hash, entry.byte_size, entry.rows):
+    found = (to_hex(hasher.digest()), hasher.size, hasher.rows)
+    if found != (entry.content_hash, entry.byte_size, entry.rows):
         raise ShardReadError(f"shard {name}: changed since the normalized stage hashed it "
                              f"({(entry.content_hash or '-')[:18]}…); rerun to normalize again")
-    return data
+
+
+_END = object()
+
+
+def read_ahead(items: Iterator[Any]) -> Iterator[Any]:
+    """The items of an iterator, the next one made in a thread while the caller works on this
+    one: decoding and hashing a Parquet batch release the GIL, so on two cores they overlap
+    the validation of the batch before (two batches in memory instead of one)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        coming = pool.submit(next, items, _END)
+        while (item := coming.result()) is not _END:
+            coming = pool.submit(next, items, _END)
+            yield item
+
+
+def verified_table(entry: ShardEntry) -> pa.Table:
+    """verified_batches, whole: the table is returned only once its hash is checked."""
+    batches = list(verified_batches(entry))
+    if not batches:  # the normalized stage never keeps an empty shard
+        raise ShardReadError(f"shard {redact(entry.uri)}: normalized file has no rows")
+    return pa.Table.from_batches(batches)
 
 
 def _write_docs(docs_dir: str, keys: list[str], pages: list[str]) -> str:

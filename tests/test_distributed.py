@@ -131,3 +131,27 @@ def test_a_worker_killed_mid_stage_loses_and_doubles_nothing(workspace, dask_pro
     assert _roots(summary) == _roots(local)
     assert [c["shard_count"] for c in summary["checkpoints"]] == [40, 40, 40]
     dask_procs.workers[0] = dask_procs.worker()  # leave two workers for whoever comes next
+
+
+def test_workers_are_warmed_for_validation_without_waiting(dask_procs) -> None:
+    """The raw stage starts the validate stage's imports on every worker and goes on: the
+    call returns at once, and Great Expectations is loaded on the workers soon after."""
+    from distributed import Client
+
+    from laas.tasks.compute import client_for, warm_workers
+
+    def _has_gx() -> bool:  # defined here: pickled by value, the workers cannot import tests
+        import sys
+
+        return "great_expectations" in sys.modules
+
+    dask_procs.wait_for_workers(2)
+    client_for(dask_procs.address)  # connected, as the stage's is
+    t = time.monotonic()
+    warm_workers(dask_procs.address, "laas.validators.gx_suite:warm")
+    assert time.monotonic() - t < 5
+    with Client(dask_procs.address, timeout=30) as c:
+        deadline = time.monotonic() + 180
+        while not all(c.run(_has_gx).values()) and time.monotonic() < deadline:
+            time.sleep(1)
+        assert all(c.run(_has_gx).values())

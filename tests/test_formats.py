@@ -124,3 +124,24 @@ def test_redact(raw: str, shown: str) -> None:
     from laas.anchors.adapters.files import redact
 
     assert redact(raw) == shown
+
+
+def test_a_manifests_bytes_are_pydantics_dump_however_its_report_is_held() -> None:
+    """StageManifest.to_bytes writes the report as it is held instead of dumping it again:
+    the bytes (and so the manifest hash) must be those of the full dump, with tuples,
+    nested records or a value JSON has no type for."""
+    from datetime import UTC, datetime
+
+    from laas.anchors.core.canonical import canonical_json
+    from laas.anchors.core.models import ShardEntry
+    from tests.fakes import manifest
+
+    shards = [ShardEntry(key="a", uri="/a", source_uri="/a", rows=2,
+                         content_hash="0x" + "11" * 32)]
+    for report in (None, {"shards": [{"key": "a", "outcomes": [{"examples": ("x", 1.5)}]}],
+                          "dataset": [], "suite": "s"},
+                   {"when": datetime(2026, 1, 1, tzinfo=UTC)}):
+        m = manifest("d", "r", "validated", shards, validation=report) if report is None or \
+            "when" not in report else manifest("d", "r", "validated", shards).model_copy(
+                update={"validation": report})
+        assert m.to_bytes() == canonical_json(m.model_dump(mode="json"))

@@ -118,3 +118,38 @@ def test_text_hashes_in_arrow_equal_the_row_by_row_definition() -> None:
         assert text_hashes(series, **kw) == expected
         assert text_hashes(ascii_only, **kw) == [definition(list(r))
                                                  for r in zip(*ascii_only, strict=True)]
+
+
+def test_text_keys_are_the_pinned_vectors() -> None:
+    """Keys made before the stage was made faster (tests/vectors/textkeys.json): a change to
+    how they are computed must not change one of them, in a batch or alone."""
+    import json
+    from pathlib import Path
+
+    from laas.validators.spec import TEXT_KEY_V1
+    from laas.validators.text import text_hash, text_hashes, text_key
+
+    rows = json.loads((Path(__file__).parent / "vectors" / "textkeys.json").read_text())["rows"]
+    cols = [[r["columns"][i] for r in rows] for i in range(2)]
+    assert text_hashes(cols) == [r["v2"] for r in rows]
+    assert text_hashes(cols, TEXT_KEY_V1) == [r["v1"] for r in rows]
+    assert [text_key(r["columns"]) for r in rows] == [r["v2"] for r in rows]
+    assert [text_hash(r["columns"]) for r in rows] == [r["v1"] for r in rows]
+
+
+@pytest.mark.slow
+def test_every_code_point_keys_as_the_row_by_row_definition() -> None:
+    """The split between rows Arrow normalizes and rows Python must (unicode_fold) is right
+    for every character: alone between ASCII letters, before a combining accent and a
+    Hangul trailing jamo, and as the second of every pair that composes into one."""
+    import unicodedata
+
+    from laas.validators.text import text_hashes, text_key
+
+    chars = [chr(c) for c in range(0x80, 0x110000) if not 0xD800 <= c < 0xE000]
+    pairs = [d.split() for c in chars if (d := unicodedata.decomposition(c))
+             and not d.startswith("<") and len(d.split()) == 2]
+    rows = [f"Ab{c}Z" for c in chars] + [f"{c}\u0301 {c}\u11a8" for c in chars[::7]] + [
+        f"x{chr(int(a, 16))}{chr(int(b, 16))}" for a, b in pairs] + ["\u1100\u1161\u11a8"]
+    want = [text_key([r]) for r in rows]
+    assert text_hashes([rows]) == want

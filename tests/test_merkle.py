@@ -57,3 +57,15 @@ def test_leaf_encoding_is_abi_encode() -> None:
     for key in ("", "a", "x" * 32, "données/shard-3.jsonl.gz"):
         assert encode_leaf(key, h, 7, 2**64) == encode(
             ["string", "bytes32", "uint256", "uint256"], [key, h, 7, 2**64])
+
+
+def test_a_hash_of_plain_json_in_pieces_is_the_record_hash() -> None:
+    """hash_plain (a big report hashed without its whole text in memory) gives hash_record's
+    hash, whatever the nesting, key order, unicode or numbers."""
+    from laas.anchors.core.canonical import hash_plain, hash_record
+
+    for obj in ({}, [], {"b": [1, 2.5, None, {"z": "é", "a": [True]}], "a": "x\u2028"},
+                [{"k": ("t", 1e-05)}, [], "s"], {"shards": [{"key": "a", "o": [{}]}] * 3},
+                "plain", {1: "int keys go whole"}):
+        for depth in (0, 1, 2, 5):
+            assert hash_plain(obj, depth) == hash_record(obj), (obj, depth)

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from laas.datasets.make_sample import rows
-from laas.validators.gx_suite import validate_frame, validate_pooled
+from laas.validators.gx_suite import validate_batches, validate_frame, validate_pooled
 from laas.validators.spec import TEXT_KEY_SCHEME, TEXT_KEY_V1, ExpectationSpec, SuiteSpec
 from laas.validators.suites import instruction_corpus
 from laas.validators.text import text_hash, text_hashes, text_key
@@ -189,17 +189,12 @@ def test_text_key_v2_is_md5_of_the_normalized_row_and_v1_is_pinned() -> None:
     assert text_hash(["Hello", "x"]) == text_hashes([["Hello"], ["x"]], TEXT_KEY_V1)[0]
 
 
-def test_the_unicode_spaces_left_after_nfkc_and_casefold_are_as_written() -> None:
-    """_folded_non_ascii runs casefold before the whitespace collapse and lowers A-Z after
-    it; with these it equals normalize_text (collapse, then casefold)."""
-    import unicodedata
-
-    from laas.validators.text import SPACES_AFTER_NFKC
-
+def test_casefold_makes_no_space_and_no_capital_letter() -> None:
+    """The stage lowers a row's case before it collapses its whitespace, where
+    normalize_text collapses first: the same only because casefold maps every space to
+    itself and no other character to a space or to A-Z."""
     chars = [chr(c) for c in range(0x110000)]
     spaces = {c for c in chars if c.isspace()}
-    assert {c for c in spaces if not unicodedata.normalize("NFKC", c).isascii()} == set(
-        SPACES_AFTER_NFKC)
     for c in chars:
         folded = c.casefold()
         assert (folded == c) if c in spaces else not (set(folded) & spaces), repr(c)
@@ -223,3 +218,22 @@ def test_the_suite_hash_commits_to_the_text_key_scheme_where_a_text_key_is_made(
         text_hash(["ab", "ab"])] * 2
     assert with_text_hash(table, suite)[TEXT_HASH_COLUMN].to_pylist() == [
         text_key(["ab", "ab"])] * 2
+
+
+def test_uniqueness_judged_once_per_shard_matches_one_pass_even_on_a_missing_column() -> None:
+    """validate_batches leaves uniqueness out of each batch and judges the shard whole: the
+    verdicts are those of one pass over the shard, a key column the shard lacks included
+    (failed, as GX's engine fails it)."""
+    spec = SuiteSpec(name="u", expectations=(
+        ExpectationSpec(type="expect_column_values_to_be_unique", kwargs={"column": "k"}),
+        ExpectationSpec(type="expect_column_values_to_be_unique", kwargs={"column": "absent"}),
+        ExpectationSpec(type="expect_compound_columns_to_be_unique",
+                        kwargs={"column_list": ["k", "v"]})))
+    table = pa.table({"k": [1, 2, 3, 1, 5, 6], "v": ["a", "b", "c", "z", "e", "f"]})
+    docs: list[str] = []
+    batched = validate_batches("s", table.to_batches(max_chunksize=2), spec, docs=docs)
+    alone = validate_frame("s", table, spec)
+    assert [(o.success, o.unexpected_count) for o in batched.outcomes] == [
+        (o.success, o.unexpected_count) for o in alone.outcomes] == [
+        (False, 2), (False, None), (True, 0)]
+    assert len(docs) == 1 and "unique" in docs[0]  # the shard's uniqueness has its page

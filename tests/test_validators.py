@@ -128,3 +128,34 @@ def test_spec_can_name_a_builtin_suite() -> None:
         DatasetSpec.model_validate({
             "name": "x", "source": "s/*", "schema": [{"name": "p", "type": "string"}],
             "suite": {"builtin": "nope"}})
+
+
+def test_a_validated_manifest_holds_the_report_as_before_with_equal_outcomes_shared() -> None:
+    """The manifest puts the workers' ShardValidation dumps into the report as they are
+    (equal outcomes one object, for memory): the same JSON and result hash as the report
+    built from the records, which is what earlier runs committed."""
+    from laas.anchors.core.models import ShardEntry
+    from laas.tasks.manifests import build_manifest
+    from laas.validators.outcomes import share_outcomes
+    from laas.validators.report import ValidationReport
+
+    spec = DatasetSpec.model_validate({"name": "m", "source": "/x/*.jsonl", "format": "jsonl",
+                                       "schema": [{"name": c, "type": "string"} for c in
+                                                  ("prompt", "response", "source", "license",
+                                                   "lang")], "suite": SUITE.model_dump()})
+    bad = pd.DataFrame(clean()).assign(source=[None] + ["s"] * 59)
+    results = validate_frames([("a", pd.DataFrame(clean())), ("b", bad),
+                               ("c", pd.DataFrame(rows(7, 30)))], SUITE)
+    dumps = share_outcomes([r.model_dump(mode="json") for r in results])
+    assert dumps == [r.model_dump(mode="json") for r in results]
+    assert dumps[0]["outcomes"][0] is dumps[2]["outcomes"][0]  # one dict for both shards
+    assert dumps[1]["outcomes"][2]["unexpected_count"] == 1
+    entries = [ShardEntry(key=r.key, uri=f"/n/{r.key}", source_uri=f"/s/{r.key}", rows=1,
+                          content_hash="0x" + "00" * 32, validation=d)
+               for r, d in zip(results, dumps, strict=True)]
+    m = build_manifest(spec, "r1", "validated", entries)
+    report = ValidationReport(suite=spec.suite.name, suite_hash=spec.suite.suite_hash,
+                              shards=tuple(results))
+    assert m.validation == report.model_dump(mode="json")
+    assert m.result_hash == report.result_hash
+    assert all(s.validation is None for s in m.shards)  # stored once, in the report

@@ -34,6 +34,18 @@ Batch = pa.Table | pa.RecordBatch | pd.DataFrame
 _UNIQUENESS = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
 
 
+def warm() -> None:
+    """What a process's first validation would otherwise pay for (seconds, mostly importing
+    Great Expectations): GX's context and Data Docs templates, the text keys' table of
+    characters only Python normalizes."""
+    from laas.validators.gx_engine import _batch_definition, _page_view
+    from laas.validators.unicode_fold import python_only_class
+
+    _batch_definition()
+    _page_view()
+    python_only_class()
+
+
 def poolable(spec: SuiteSpec) -> bool:
     """Whether every expectation judges a row by that row alone (uniqueness made per shard),
     so shards can be validated together and each still gets its own verdict."""
@@ -56,13 +68,13 @@ def with_text_hash(table: pa.Table, spec: SuiteSpec) -> pa.Table:
     return table.append_column(TEXT_HASH_COLUMN, hashes)
 
 
-def _execute(table: pa.Table, spec: SuiteSpec, groups: np.ndarray | None
-             ) -> tuple[dict[int, Tally], pa.Table]:
+def _execute(table: pa.Table, spec: SuiteSpec, groups: np.ndarray | None,
+             later: frozenset[int] = frozenset()) -> tuple[dict[int, Tally], pa.Table]:
     """The expectations the Arrow executor runs, by index in the spec, and the table with its
     text-hash column. Arrow's kernels release the GIL: the masks run on the other cores while
     this thread hashes (BLAKE3 per row, GIL-bound); the checks of the hash column follow."""
     checks = {i: c for i, e in enumerate(spec.expectations)
-              if (c := compile_check(e)) is not None}
+              if i not in later and (c := compile_check(e)) is not None}
     hashed = bool(spec.text_hash_of) and TEXT_HASH_COLUMN not in table.column_names
     late = [i for i in checks if hashed and TEXT_HASH_COLUMN in _key_columns(spec.expectations[i])]
     scans = shared_scans(spec, checks, table)
@@ -134,24 +146,25 @@ def _in_gx_only(keys: list[str], lengths: list[int], frame: pd.DataFrame, spec: 
 
 
 def validate_tables(keys: list[str], lengths: list[int], table: pa.Table, spec: SuiteSpec,
-                    docs: list[str] | None = None
+                    docs: list[str] | None = None, later: frozenset[int] = frozenset()
                     ) -> tuple[list[ShardValidation], pa.Table]:
     """validate_pooled, and the table with the text-hash column it computed (the stage also
-    writes the hashes out for the dataset-wide duplicate check)."""
+    writes the hashes out for the dataset-wide duplicate check). `later`: expectations the
+    caller judges itself (a shard's uniqueness, whole), held here as placeholders."""
     groups = np.repeat(np.arange(len(keys)), lengths) if len(keys) > 1 else None
-    tallies, table = _execute(table, spec, groups)
-    rest = tuple(i for i in range(len(spec.expectations)) if i not in tallies)
+    tallies, table = _execute(table, spec, groups, later)
+    rest = tuple(i for i in range(len(spec.expectations)) if i not in tallies and i not in later)
     gx = _run_gx(lengths, table.to_pandas(), spec, rest, docs) if rest else \
         [{} for _ in keys]
     if docs is not None and tallies:
         docs.append(render_docs(suite_result(spec, [
             gx_result(spec.expectations[i], i, t.counts(0, table.num_rows, PARTIAL))
             for i, t in tallies.items()])))
-    return _combine(keys, lengths, spec, tallies, gx), table
+    return _combine(keys, lengths, spec, tallies, gx, later), table
 
 
 def _combine(keys: list[str], lengths: list[int], spec: SuiteSpec, tallies: dict[int, Tally],
-             gx: list[dict]) -> list[ShardValidation]:
+             gx: list[dict], later: frozenset[int] = frozenset()) -> list[ShardValidation]:
     """Each shard's outcomes, in spec order, from the executor's tallies and GX's verdicts."""
     bounds = np.cumsum([0, *lengths])
     results = []
@@ -161,6 +174,8 @@ def _combine(keys: list[str], lengths: list[int], spec: SuiteSpec, tallies: dict
             if i in tallies:
                 c = tallies[i].counts(int(bounds[n]), int(bounds[n + 1]), EXAMPLES)
                 outcomes.append(outcome(e, holds(e, c), c.unexpected, c.examples))
+            elif i in later:
+                outcomes.append(outcome(e, True, 0, []))
             else:
                 g = gx[n][i]
                 outcomes.append(outcome(e, g.success, g.unexpected_count, g.examples,
@@ -185,20 +200,27 @@ def validate_batches(key: str, batches: Iterable[Batch], spec: SuiteSpec,
              if e.type in _UNIQUENESS and compile_check(e) is not None}
     keys = sorted({c for e in whole.values() for c in _key_columns(e)})
     parts, kept = [], []
-    for batch in batches:
-        (result,), table = validate_tables([key], [len(batch)], as_table(batch), spec, docs)
+    for batch in batches:  # uniqueness is left out per batch: judged once, below
+        (result,), table = validate_tables([key], [len(batch)], as_table(batch), spec, docs,
+                                           later=frozenset(whole))
         parts.append(result)
         if on_table is not None:
             on_table(table)
         kept.append(table.select([c for c in keys if c in table.column_names]))
     merged = merge(parts)
-    if len(parts) < 2 or not whole:
+    if not whole:
         return merged
     full = pa.concat_tables(kept)
-    outcomes = list(merged.outcomes)
+    outcomes, shown = list(merged.outcomes), []
     for i, e in whole.items():
         masks = run_check(compile_check(e), full)
-        if masks is not None:
-            c = Tally(e, masks, full).counts(0, full.num_rows, EXAMPLES)
-            outcomes[i] = outcome(e, holds(e, c), c.unexpected, c.examples)
+        if masks is None:  # a key column the shard lacks: failed, as GX fails it
+            outcomes[i] = outcome(e, False, None, [])
+            continue
+        tally = Tally(e, masks, full)
+        c = tally.counts(0, full.num_rows, EXAMPLES)
+        outcomes[i] = outcome(e, holds(e, c), c.unexpected, c.examples)
+        shown.append(gx_result(e, i, tally.counts(0, full.num_rows, PARTIAL)))
+    if docs is not None and shown:  # the shard's uniqueness, on a page of its own
+        docs.append(render_docs(suite_result(spec, shown)))
     return shard_result(key, outcomes)

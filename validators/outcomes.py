@@ -55,3 +55,26 @@ def merge(parts: list[ShardValidation]) -> ShardValidation:
             "examples": tuple(examples),
         }))
     return shard_result(parts[0].key, outcomes)
+
+
+def share_outcomes(validations: list[dict[str, Any] | None]) -> list[dict[str, Any] | None]:
+    """Shards' validation dicts (ShardValidation dumps) in which equal outcomes without
+    examples (most of them: an expectation that held) are one dict object, not one per
+    shard: what a manifest of 100,000 shards holds in memory, and its JSON unchanged. Pickle
+    keeps the sharing within one Dask result. The dicts are read, never changed."""
+    seen: dict[tuple, dict[str, Any]] = {}
+    out: list[dict[str, Any] | None] = []
+    for v in validations:
+        if v is None:
+            out.append(None)
+            continue
+        outcomes = []
+        for o in v["outcomes"]:
+            if o.get("examples") or o.get("observed") is not None:
+                outcomes.append(o)
+                continue
+            k = tuple(sorted((name, x if not isinstance(x, list) else tuple(x))
+                             for name, x in o.items()))
+            outcomes.append(seen.setdefault(k, o))
+        out.append({**v, "outcomes": outcomes})
+    return out

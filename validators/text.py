@@ -5,10 +5,9 @@ case folding and whitespace collapsing)."""
 from __future__ import annotations
 
 import hashlib
-import re
 import threading
 import unicodedata
-from functools import partial
+from typing import Any
 
 import blake3
 import numpy as np
@@ -20,6 +19,7 @@ from laas.validators.spec import (  # TEXT_HASH_COLUMN: defined with the specs (
     TEXT_KEY_SCHEME,
     TextKeyScheme,
 )
+from laas.validators.unicode_fold import fold_plan
 
 # How a row's normalized text becomes its duplicate key (the TEXT_HASH_COLUMN value, 32 hex),
 # the suite's text_key_scheme (it is in the suite hash):
@@ -92,59 +92,65 @@ def text_key(values: list[str | None]) -> str:
     return hashlib.md5(_normalized_row(values), usedforsecurity=False).hexdigest()
 
 
-# Byte tables for ASCII text: Python's \s on ASCII; and what normalize_text makes of a byte.
+# What normalize_text makes of an ASCII byte: Python's \s on ASCII (these ten) is whitespace.
 _IS_SPACE = np.zeros(256, dtype=bool)
 _IS_SPACE[[9, 10, 11, 12, 13, 28, 29, 30, 31, 32]] = True
-_NORMAL = np.arange(256, dtype=np.uint8)
-_NORMAL[ord("A"):ord("Z") + 1] += 32
-_NORMAL[_IS_SPACE] = ord(" ")
 
 
-def _ascii_normalized(arr: pa.LargeStringArray) -> pa.Array:
-    """The ASCII half of normalize_text, over the whole UTF-8 buffer at once in numpy: A-Z
-    lowered, each run of ASCII whitespace one space, trimmed. (Arrow's regex replace of the
-    runs ran at ~30 MB/s on real text, where most paragraphs hold a newline; its ascii_lower
-    breaks on slices.) Bytes of non-ASCII characters are all >= 0x80 and pass unchanged, so
-    a row _folded_non_ascii has prepared comes out normalized too."""
+def _rebased(arr: pa.LargeStringArray) -> tuple[np.ndarray, pa.LargeStringArray]:
+    """The array's offsets from zero and the array rebuilt on them (zero copy): pyarrow 26's
+    ascii_lower misreads a slice whose offsets do not start at zero."""
     offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64)[arr.offset:arr.offset + len(arr) + 1]
-    data = np.frombuffer(arr.buffers()[2] or b"", dtype=np.uint8)[offsets[0]:offsets[-1]]
+    data = (arr.buffers()[2] or pa.py_buffer(b"")).slice(int(offsets[0]),
+                                                        int(offsets[-1] - offsets[0]))
     offsets = offsets - offsets[0]
-    space = _IS_SPACE[data]
-    drop = np.zeros(len(data), dtype=bool)  # a space right after a space, in the same row
-    np.logical_and(space[1:], space[:-1], out=drop[1:])
-    drop[offsets[:-1][offsets[:-1] < len(data)]] = False  # a row's first byte starts afresh
-    dropped = np.flatnonzero(drop)
-    out = np.delete(_NORMAL[data], dropped) if len(dropped) else _NORMAL[data]
-    flat = pa.LargeStringArray.from_buffers(
-        len(arr), pa.py_buffer(offsets - np.searchsorted(dropped, offsets)), pa.py_buffer(out))
-    return pc.utf8_trim(flat, " ")
+    return offsets, pa.LargeStringArray.from_buffers(len(arr), pa.py_buffer(offsets), data,
+                                                     arr.buffers()[0], arr.null_count)
 
 
-# Whitespace to str.split() beyond ASCII that NFKC leaves as it is (it makes U+00A0, U+2000-
-# U+200A, U+202F, U+205F and U+3000 a U+0020); tests pin this to str.isspace.
-SPACES_AFTER_NFKC = "\x85\u1680\u2028\u2029"
-_SPACE_AFTER_NFKC = re.compile(f"[{SPACES_AFTER_NFKC}]")
+def _ascii_normalized(arr: pa.LargeStringArray, lower: Any = pc.ascii_lower
+                      ) -> pa.LargeStringArray:
+    """normalize_text of rows Arrow can stand for (fold_plan): lowered by `lower` (Arrow's
+    ascii_lower, or utf8_lower where some rows are not ASCII), each run of ASCII whitespace
+    one space, trimmed. Vector passes over the UTF-8 buffer find the few places that change
+    (a whitespace byte other than a space, two whitespace bytes in a row, a row that starts
+    or ends with one); only a run makes the buffer be copied without its extra bytes.
+    (Arrow's regex replace of the runs ran at ~30 MB/s on real text, where most paragraphs
+    hold a newline.) Bytes of non-ASCII characters are all >= 0x80 and pass unchanged."""
+    offsets, low = _rebased(lower(_rebased(arr)[1]))  # lowering may change byte lengths
+    data = np.frombuffer(low.buffers()[2] or b"", dtype=np.uint8)[:offsets[-1]]
+    starts, ends = offsets[:-1], offsets[1:]
+    small = data <= 32  # whitespace and ASCII controls: the only bytes that may change
+    odd = np.flatnonzero(data < 32)
+    odd = odd[_IS_SPACE[data[odd]]]  # whitespace other than a space: becomes one
+    after = small[1:] & small[:-1]  # [p - 1]: byte p follows a byte <= 32 ...
+    after[starts[(starts > 0) & (starts < len(data))] - 1] = False  # ... of its own row
+    pairs = np.flatnonzero(after) + 1
+    pairs = pairs[_IS_SPACE[data[pairs]] & _IS_SPACE[data[pairs - 1]]]
+    full = ends > starts
+    edge = full & (_IS_SPACE[data[np.minimum(starts, len(data) - 1)]] |
+                   _IS_SPACE[data[np.maximum(ends - 1, 0)]]) if len(data) else full
+    if not (len(odd) or len(pairs)):
+        return pc.utf8_trim(low, " ") if edge.any() else low
+    if len(pairs):  # drop the second and later bytes of each run: the bytes move left by
+        keep = np.ones(len(data), bool)  # the drops before them
+        keep[pairs] = False
+        data, offsets = data[keep], offsets - np.searchsorted(pairs, offsets)
+        odd = odd[keep[odd]] - np.searchsorted(pairs, odd[keep[odd]])
+    else:
+        data = data.copy()
+    data[odd] = 32
+    return pc.utf8_trim(_with_data(low, offsets, data), " ")
+
+
+def _with_data(arr: pa.LargeStringArray, offsets: np.ndarray, data: np.ndarray
+               ) -> pa.LargeStringArray:
+    return pa.LargeStringArray.from_buffers(len(arr), pa.py_buffer(offsets),
+                                            pa.py_buffer(data), arr.buffers()[0],
+                                            arr.null_count)
+
+
 _SEP = "\x1f"
-_NFKC = partial(unicodedata.normalize, "NFKC")
-
-
-def _folded_non_ascii(arr: pa.LargeStringArray) -> pa.LargeStringArray:
-    """Non-ASCII rows NFKC-normalized, case-folded and their Unicode spaces made U+0020, so
-    that _ascii_normalized finishes them: normalize_text reordered (casefold maps every space
-    to itself and no other character to a space or to A-Z; checked over all code points in
-    the tests). NFKC runs per row (its quick check passes most rows untouched; on all of
-    them joined, one odd row would make it rebuild everything), the rest on the rows joined
-    by \x1f, which is per character and splits back row by row. A \x1f inside a row is
-    whitespace to normalize_text: it is made a space first."""
-    other = pc.invert(pc.string_is_ascii(arr))
-    if not pc.any(other).as_py():
-        return arr
-    rows = pc.replace_substring(pc.filter(arr, other), _SEP, " ").to_pylist()
-    text = _SEP.join(map(_NFKC, rows)).casefold()
-    if any(c in text for c in SPACES_AFTER_NFKC):
-        text = _SPACE_AFTER_NFKC.sub(" ", text)
-    back = pc.split_pattern(pa.array([text], pa.large_string()), _SEP).flatten()
-    return pc.replace_with_mask(arr, other, back)
 
 
 def _as_text(col: object) -> pa.LargeStringArray:
@@ -164,15 +170,30 @@ def text_hashes(columns: list, scheme: TextKeyScheme = TEXT_KEY_SCHEME) -> list[
 
 def text_hash_array(columns: list, scheme: TextKeyScheme = TEXT_KEY_SCHEME) -> pa.StringArray:
     """The duplicate keys of these columns' rows as an Arrow array of 32 hex characters:
-    text_key (v2) or text_hash (v1) of each row. Normalization is vectorised: ASCII text in
-    numpy (for ASCII, NFKC changes nothing and casefold is lower), the non-ASCII rows through
-    Python's unicodedata as one string; v2 hashes in DuckDB, v1 calls BLAKE3 per row."""
-    parts = [_ascii_normalized(_folded_non_ascii(_as_text(col).fill_null("")))
-             for col in columns]
+    text_key (v2) or text_hash (v1) of each row. Normalization is vectorised: case in Arrow,
+    whitespace in numpy; the rows holding a character only Python normalizes (a ligature, a
+    combining accent, U+00A0; a few in a thousand in real text) get their keys from the
+    definition itself. v2 hashes in DuckDB, v1 calls BLAKE3 per row."""
+    parts, hard = [], []
+    for col in columns:
+        text = _as_text(col).fill_null("")
+        lower, rows = fold_plan(text)
+        parts.append(_ascii_normalized(text, lower))
+        hard += [] if rows is None else [rows]
     joined = pc.binary_join_element_wise(*parts, pa.scalar(_SEP, pa.large_string()))
     if isinstance(joined, pa.ChunkedArray):
         joined = joined.combine_chunks()
-    return _md5_hex(joined) if scheme == TEXT_KEY_SCHEME else _blake3_hex(joined)
+    keys = _md5_hex(joined) if scheme == TEXT_KEY_SCHEME else _blake3_hex(joined)
+    if not hard:
+        return keys
+    # The few rows only Python can normalize: their keys by the definition, row by row.
+    rows = np.unique(np.concatenate(hard))
+    values = zip(*(_as_text(col).take(rows).to_pylist() for col in columns), strict=True)
+    key = text_key if scheme == TEXT_KEY_SCHEME else text_hash
+    fixed = np.zeros(len(keys), bool)
+    fixed[rows] = True
+    return pc.replace_with_mask(keys, pa.array(fixed), pa.array(
+        [key(list(v)) for v in values], pa.string()))
 
 
 _local = threading.local()  # a DuckDB connection must not be shared between threads

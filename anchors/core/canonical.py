@@ -25,6 +25,34 @@ def hash_record(obj: Any) -> str:
     return to_hex(keccak256(canonical_json(obj)))
 
 
+def hash_plain(obj: Any, depth: int = 2) -> str:
+    """hash_record of plain JSON data, its canonical JSON fed to keccak in pieces: the items
+    of lists and the values of dicts down to `depth` are encoded one at a time, so the whole
+    text (hundreds of MB for a report of 100,000 shards) is never held at once."""
+    h = _keccak.new(digest_bits=256)
+    for piece in _pieces(obj, depth):
+        h.update(piece.encode())
+    return to_hex(h.digest())
+
+
+def _pieces(obj: Any, depth: int) -> Any:
+    if depth and isinstance(obj, dict) and all(isinstance(k, str) for k in obj):
+        yield "{"
+        for n, k in enumerate(sorted(obj)):
+            yield ("," if n else "") + json.dumps(k, ensure_ascii=False) + ":"
+            yield from _pieces(obj[k], depth - 1)
+        yield "}"
+    elif depth and isinstance(obj, list | tuple):
+        yield "["
+        for n, x in enumerate(obj):
+            if n:
+                yield ","
+            yield from _pieces(x, depth - 1)
+        yield "]"
+    else:
+        yield json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def to_hex(b: bytes) -> str:
     return "0x" + b.hex()
 

@@ -139,7 +139,14 @@ class StageManifest(Record):
     def to_bytes(self) -> bytes:
         """Canonical JSON, computed once (a million-shard manifest takes seconds to dump)."""
         if self._bytes is None:
-            self._bytes = canonical_json(self)
+            # The validation report is plain JSON data already (a dump made by laas, or read
+            # from a manifest): written as it is rather than dumped into another copy of
+            # every shard's results (gigabytes at 100,000 shards); the bytes are the same.
+            head = self.model_dump(mode="json", exclude={"validation"})
+            try:
+                self._bytes = canonical_json(head | {"validation": self.validation})
+            except (TypeError, ValueError):  # not plain JSON after all: pydantic's dump
+                self._bytes = canonical_json(self)
         return self._bytes
 
     @property

@@ -44,9 +44,15 @@ def verified_text_keys(hashes_dir: str, entries: list[ShardEntry]
             continue  # not one of ours: the digests below decide what is missing
         keys = t.column("key").to_numpy(zero_copy_only=False)
         h = t.column("h").to_numpy(zero_copy_only=False)
-        for key in np.unique(keys):
+        if not len(keys):  # a batch whose shards all failed before their keys were made
+            continue
+        # grouped by one stable sort (rows keep their order within a key), not one pass over
+        # the file per key: a file holds up to a thousand shards' keys
+        order = np.argsort(keys, kind="stable")
+        names, starts = np.unique(keys[order], return_index=True)
+        for key, part in zip(names, np.split(h[order], starts[1:]), strict=True):
             if key in expected:
-                found.setdefault(key, []).append(h[keys == key])
+                found.setdefault(key, []).append(part)
     good, bad = {}, {}
     for key, digest in expected.items():
         hashes = np.concatenate(found[key]) if key in found else np.empty(0, object)

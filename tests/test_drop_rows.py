@@ -182,3 +182,24 @@ def test_odd_files_in_the_store_stop_nothing(ws) -> None:
         shutil.copy(f, fake / f.name)
     r = ws.laas("gate", "drop", timeout=120)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_text_keys_read_back_per_shard_in_row_order_from_interleaved_and_empty_files(
+        tmp_path) -> None:
+    import blake3
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from laas.anchors.core.models import ShardEntry
+    from laas.tasks.rows import verified_text_keys
+    from laas.tasks.shards import text_keys_bytes
+
+    schema = pa.schema([("key", pa.string()), ("h", pa.string())])
+    pq.write_table(pa.table({"key": ["b", "a", "b", "a"], "h": ["b1", "a1", "b2", "a2"]},
+                            schema=schema), tmp_path / "batch-1.parquet")
+    pq.write_table(schema.empty_table(), tmp_path / "batch-2.parquet")
+    want = {"a": ["a1", "a2"], "b": ["b1", "b2"]}
+    entries = [ShardEntry(key=k, uri=k, source_uri=k, text_keys_hash="0x" + blake3.blake3(
+        text_keys_bytes(v)).hexdigest()) for k, v in want.items()]
+    good, bad = verified_text_keys(str(tmp_path), entries)
+    assert not bad and {k: list(v) for k, v in good.items()} == want

@@ -13,6 +13,7 @@ from web3 import Web3
 from laas.anchors.index import LineageIndex
 from laas.anchors.localchain import LocalChain
 from laas.anchors.registry import Registry, connect, unreachable
+from laas.anchors.registry_v2 import RegistryV2, registry_at
 from laas.anchors.rpc import Retry
 from laas.anchors.storage import redact_url
 from laas.anchors.store import ArtifactStore
@@ -63,8 +64,8 @@ def open_reader(settings: Settings) -> Registry:
             raise LaasError("no CheckpointRegistry deployed on the local chain of "
                             f"{settings.home}: nothing was committed here yet (`laas run` first)")
         raise ConfigError("LAAS_REGISTRY_ADDRESS is not set: set it to the deployed registry")
-    return Registry(w3, where["address"], None, deploy_block=where["deploy_block"],
-                    tx_timeout=settings.tx_timeout, log_range=settings.log_range)
+    return registry_at(w3, where["address"], None, deploy_block=where["deploy_block"],
+                       tx_timeout=settings.tx_timeout, log_range=settings.log_range)
 
 
 def open_registry(settings: Settings, *, start_local: bool = True) -> Registry:
@@ -83,13 +84,13 @@ def open_registry(settings: Settings, *, start_local: bool = True) -> Registry:
                 "set it")
         home = _home_key(settings).address  # admin from the start: no public key holds a role
         w3.provider.make_request("anvil_setBalance", [home, hex(10**22)])
-        address, block = Registry.deploy(w3, _dev_admin(w3), admin=home,
-                                         tx_timeout=settings.tx_timeout)
+        address, block = RegistryV2.deploy(w3, _dev_admin(w3), admin=home,
+                                           tx_timeout=settings.tx_timeout)
         settings.chain_dir.mkdir(parents=True, exist_ok=True)
         where = {"address": address, "chain_id": w3.eth.chain_id, "deploy_block": block}
         (settings.chain_dir / "registry.json").write_text(json.dumps(where, indent=2))
-    registry = Registry(w3, where["address"], sender, deploy_block=where["deploy_block"],
-                        tx_timeout=settings.tx_timeout, log_range=settings.log_range)
+    registry = registry_at(w3, where["address"], sender, deploy_block=where["deploy_block"],
+                           tx_timeout=settings.tx_timeout, log_range=settings.log_range)
     if settings.is_local_chain and not settings.registry_address:
         _enable_local_committer(w3, registry, settings, sender.address)
     return registry

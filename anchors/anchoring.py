@@ -86,6 +86,8 @@ def trusted_signers(settings: Settings, registry: Registry | None) -> set[str]:
 def why_trusted(store: ArtifactStore, registry: Registry | None, signers: set[str],
                 m: StageManifest) -> tuple[bool, str]:
     """Whether a manifest found in the store may be used, and why (one line)."""
+    if registry is not None:
+        registry.locate(m.dataset_id, m.run_id)  # format 2: where its run would be anchored
     stored = registry.stored_or_none(m.checkpoint_id) if registry is not None else None
     if stored is not None:
         if stored["manifest_hash"] == m.manifest_hash:
@@ -217,6 +219,22 @@ def _stored_runs(store: ArtifactStore, dataset: str | None, run: str | None
     return runs, uris, unreadable
 
 
+def _resume_whole(settings: Settings, store: ArtifactStore, registry: RegistryWriter,
+                  signers: set[str], manifests: list[StageManifest], uris: dict[str, str],
+                  dry_run: bool) -> list[Resumed]:
+    from laas.anchors.runcommit import resume_run, trusted_stages
+
+    m = manifests[0]
+    trusted, refused = trusted_stages(store, registry, signers, manifests)
+    done = [Resumed(dataset=m.dataset, run=m.run, **r) for r in refused]
+    if refused:
+        return done + [Resumed(dataset=m.dataset, run=m.run, stage=s, action="pending",
+                               trust=why, error="another stage of the run is not trusted")
+                       for s, (_, why) in trusted.items()]
+    return done + [Resumed(dataset=m.dataset, run=m.run, **r)
+                   for r in resume_run(settings, registry, trusted, uris, dry_run=dry_run)]
+
+
 def resume(settings: Settings, dataset: str | None = None, run: str | None = None, *,
            dry_run: bool = False, registry: RegistryWriter | None = None) -> list[Resumed]:
     """Commit every stored manifest whose checkpoint is not on chain and that this process may
@@ -236,6 +254,9 @@ def resume(settings: Settings, dataset: str | None = None, run: str | None = Non
     signers = trusted_signers(settings, registry)
     runs, uris, out = _stored_runs(store, dataset, run)
     for (ds, rn), manifests in sorted(runs.items()):
+        if getattr(registry, "version", 1) >= 2:  # a run commits as a whole
+            out += _resume_whole(settings, store, registry, signers, manifests, uris, dry_run)
+            continue
         blocked: str | None = None
         by_stage: dict[str, list[StageManifest]] = {}
         for m in manifests:

@@ -19,7 +19,7 @@ from laas.anchors.canonical import from_hex, hash_record, name_id, to_hex
 from laas.anchors.hashing import TABLE_SCHEME, rehash_parquet
 from laas.anchors.ledger import open_reader, open_registry
 from laas.anchors.merkle import leaf_hash, verify
-from laas.anchors.models import TRAINING, Checkpoint, StageManifest, stage_root
+from laas.anchors.models import TRAINING, Checkpoint, StageManifest, checkpoint_id, stage_root
 from laas.anchors.provenance import prove_checkpoint, prove_lineage
 from laas.anchors.registry import Registry
 from laas.anchors.runs import latest_run
@@ -147,9 +147,14 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
         return GateVerdict(allowed=False, dataset=dataset, reason=reason, **kw)
 
     policy = policy or GatePolicy()  # the defaults hold for every consumer, the reader too
-    if run is not None:
-        cp = next((c for c in registry.checkpoints(name_id(dataset))
-                   if c.stage == "validated" and c.run_id == name_id(run)), None)
+    if run is not None:  # found by its id: one contract read and one block's log, no scan
+        registry.locate(name_id(dataset), name_id(run))
+        cp = registry.get(checkpoint_id(name_id(dataset), name_id(run), "validated"))
+        if cp is None and store is not None and getattr(registry, "version", 1) >= 2:
+            from laas.anchors.batch import admit_stored  # anchored in a batch, perhaps
+
+            if admit_stored(registry, store, dataset, run):
+                cp = registry.get(checkpoint_id(name_id(dataset), name_id(run), "validated"))
         if cp is None:
             return deny(f"no validated checkpoint on chain for dataset {dataset} run {run}")
     else:

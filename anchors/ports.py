@@ -8,7 +8,7 @@ Pure: no web3 here, so that the slim install (gate, verify) and the fakes can im
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # annotations only: importing attest pulls in eth_account
@@ -34,6 +34,8 @@ class RegistryReader(Protocol):
 
     def is_committer(self, account: str) -> bool: ...
 
+    def locate(self, dataset_id: str, run_id: str) -> object: ...
+
     def block_number(self) -> int: ...
 
     def confirmations(self, block_number: int) -> int: ...
@@ -46,6 +48,10 @@ class RegistryWriter(RegistryReader, Protocol):
     def commit(self, manifest: StageManifest, manifest_uri: str, *,
                sent: Iterable[tuple[str, bytes | None]] = (),
                on_sent: OnSent | None = None) -> Checkpoint: ...
+
+    def commit_run(self, stages: Sequence[tuple[StageManifest, str]], *,
+                   sent: Iterable[tuple[str, bytes | None]] = (),
+                   on_sent: OnSent | None = None) -> list[Checkpoint]: ...
 
     def grant_committer(self, account: str) -> None: ...
 

@@ -271,6 +271,15 @@ class Registry:
 
     # -- reads ------------------------------------------------------------------------------
 
+    def locate(self, dataset_id: str, run_id: str) -> None:
+        """Format 1 finds a checkpoint by its id alone (format 2 by its run's key)."""
+
+    def commit_run(self, stages: Sequence[tuple[StageManifest, str]], *,
+                   sent: Iterable[tuple[str, bytes | None]] = (),
+                   on_sent: OnSent | None = None) -> list[Checkpoint]:
+        """Format 1 has no run commit: the stages one by one, parents first."""
+        return [self.commit(m, uri, sent=sent, on_sent=on_sent) for m, uri in stages]
+
     def is_committer(self, account: str) -> bool:
         with self._rpc():
             return self.contract.functions.hasRole(COMMITTER_ROLE, account).call()

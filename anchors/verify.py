@@ -11,7 +11,7 @@ from contextlib import suppress
 
 from pydantic import BaseModel, ConfigDict
 
-from laas.anchors.canonical import from_hex, to_hex
+from laas.anchors.canonical import from_hex, name_id, to_hex
 from laas.anchors.hashing import hash_stream, rehash_parquet
 from laas.anchors.index import LineageIndex
 from laas.anchors.merkle import verify
@@ -79,6 +79,7 @@ def verify_shard(registry: Registry, index: LineageIndex, path: str) -> ShardPro
     # The index only says where to start; everything below is proven from the chain.
     start = max(rows, key=lambda r: STAGE_ORDER.index(r["stage"]))
     key = start["key"]
+    registry.locate(name_id(start["dataset"]), name_id(start["run"]))
     chain = prove_lineage(registry, prove_checkpoint(registry, start["checkpoint_id"]))
     proofs = [_prove_stage(registry, p, key, digest if n == 0 else None)
               for n, p in enumerate(chain)]
@@ -138,6 +139,7 @@ def _validated_after(registry: Registry, start: Proven, key: str) -> Proven | No
     """For a raw or normalized file: its run's validated checkpoint (ids are derived, so it is
     found on chain, not in the index), which must accept the shard; None if there is none."""
     m = start.manifest
+    registry.locate(m.dataset_id, m.run_id)
     cid = checkpoint_id(m.dataset_id, m.run_id, "validated")
     if registry.stored_or_none(cid) is None:
         return None

@@ -12,7 +12,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
-from laas.anchors.anchoring import commit_manifest, reusable_manifest, store_manifest
+from laas.anchors.anchoring import reusable_manifest, store_manifest
 from laas.anchors.ledger import open_store
 from laas.anchors.models import Checkpoint, StageManifest
 from laas.anchors.storage import redact
@@ -186,27 +186,30 @@ def _drop_rows(spec: DatasetSpec, entries: list, stage_dir: str, text_keys: dict
                       bad_status=_bad_status(spec))
 
 
-@task(name="commit-checkpoint", **RETRY)
-def commit_stage(manifest: StageManifest, anchor: bool = True) -> Checkpoint | None:
-    """Write the manifest (content-addressed, before any transaction), commit it (idempotent:
-    an existing identical checkpoint is returned), index it. None when the stage is pending
-    anchor: the chain stayed unreachable through the retries, or an earlier stage of the run
-    is pending (anchor=False) and must land first as its parent."""
+@task(name="commit-run", **RETRY)
+def commit_run_task(manifests: list[StageManifest]) -> list[Checkpoint]:
+    """Commit the run's stages, each its own checkpoint naming its parent, at once: one
+    transaction on a format-2 registry (idempotent: a run on chain with these manifests is
+    returned). The manifests are (re)written and attested first. Fewer checkpoints than stages
+    when the run is pending anchor (the chain stayed unreachable through the retries): on a
+    format-2 registry none, and `laas anchor --resume` commits the run whole; on format 1 the
+    stages that landed before the chain went away."""
+    from laas.anchors.runcommit import PartlyPending, commit_run
+
     settings = get_settings()
-    uri = store_manifest(settings, manifest)
+    stages = [(m, store_manifest(settings, m)) for m in manifests]
     logger = get_run_logger()
     try:
-        if not anchor:
-            raise AnchorPending(f"{manifest.stage}: pending anchor behind an earlier stage")
-        cp = commit_manifest(settings, manifest, uri)
+        cps = commit_run(settings, stages)
     except AnchorPending as e:
-        logger.warning("%s; manifest kept at %s: `laas anchor --resume` commits it", e,
-                       redact(uri))
-        return None
-    publish_artifacts(manifest, cp)
-    logger.info("%s: committed %s in block %d (tx %s)", manifest.stage,
-                cp.checkpoint_id[:18], cp.block_number, cp.tx_hash)
-    return cp
+        logger.warning("%s; manifests kept at %s: `laas anchor --resume` commits the run", e,
+                       ", ".join(redact(uri) for _, uri in stages))
+        cps = e.landed if isinstance(e, PartlyPending) else []
+    for m, cp in zip(manifests, cps, strict=False):
+        publish_artifacts(m, cp)
+        logger.info("%s: committed %s in block %d (tx %s)", m.stage, cp.checkpoint_id[:18],
+                    cp.block_number, cp.tx_hash)
+    return cps
 
 
 def publish_artifacts(m: StageManifest, cp: Checkpoint) -> None:
@@ -229,6 +232,9 @@ def _slug(name: str) -> str:
 
 
 def _log(m: StageManifest) -> StageManifest:
+    """Log the stage, and keep its manifest (with the committer's attestation) in the store
+    now: the run commits at its end, and a rerun reuses what is kept."""
+    store_manifest(get_settings(), m)
     logger = get_run_logger()
     logger.info("%s: %d shards, %d accepted, root %s, passed=%s", m.stage, len(m.shards),
                 len(m.accepted), m.shards_root[:18], m.passed)

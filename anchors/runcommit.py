@@ -1,0 +1,137 @@
+"""A run's stages onto the chain at the end of the run, in one transaction where the registry
+is format 2 (laas.anchors.registry_v2), one per stage, in order, where it is format 1. The
+manifests are in the store (and attested) before anything is sent, and the transaction is
+noted next to the run's last manifest before its receipt is awaited; a run whose transaction
+did not land is pending as a whole and `resume` commits it once (laas.anchors.anchoring)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from laas.anchors.anchoring import commit_manifest, log, parent_problem, why_trusted, with_backoff
+from laas.anchors.ledger import open_index, open_registry, open_store
+from laas.anchors.models import STAGES, TRAINING, Checkpoint, StageManifest
+from laas.anchors.storage import redact
+from laas.anchors.trust import stage_problem
+from laas.errors import AnchorError, AnchorPending, AnchorTimeout, HashMismatch, LaasError
+from laas.settings import Settings
+
+Stages = Sequence[tuple[StageManifest, str]]  # a run's manifests, in stage order, with URIs
+
+
+class PartlyPending(AnchorPending):
+    """Format 1 only (a transaction per stage): the chain went away after `landed` did."""
+
+    def __init__(self, message: str, landed: list[Checkpoint]):
+        super().__init__(message)
+        self.landed = landed
+
+
+def run_problem(registry: object, stages: Stages) -> str | None:
+    """Why these stages must not be committed: the first does not follow from what the chain
+    holds (a derived dataset's parents), or a later one not from the stage before it."""
+    first = stages[0][0]
+    if problem := parent_problem(registry, first):  # type: ignore[arg-type]
+        return problem
+    for (prev, _), (m, _) in zip(stages, stages[1:], strict=False):
+        if m.parents != (prev.checkpoint_id,):
+            return f"{m.dataset}/{m.run}/{m.stage} does not name the run's {prev.stage} stage"
+        if problem := stage_problem(prev, m):
+            return problem
+    return None
+
+
+def commit_run(settings: Settings, stages: Stages, registry: object = None) -> list[Checkpoint]:
+    """Commit the run's stages (idempotently, with backoff while the chain is unreachable),
+    then index them. Raises AnchorPending when the chain stays away: nothing of the run is on
+    chain then, and its manifests wait in the store."""
+    reg = registry or open_registry(settings)
+    if getattr(reg, "version", 1) < 2:  # format 1: a transaction per stage, parents first
+        landed: list[Checkpoint] = []
+        for m, uri in stages:
+            try:
+                landed.append(commit_manifest(settings, m, uri, reg))  # type: ignore[arg-type]
+            except AnchorPending as e:
+                raise PartlyPending(str(e), landed) from None
+        return landed
+    store = open_store(settings)
+    last = stages[-1][0]
+    what = f"{last.dataset}/{last.run}"
+    checked = False
+
+    def attempt() -> list[Checkpoint]:
+        nonlocal checked
+        if not checked:  # before anything is sent
+            if problem := run_problem(reg, stages):
+                raise HashMismatch(f"refusing to commit {what}: {problem}")
+            checked = True
+        sent = store.sent(last)
+        if sent:
+            log.warning("%s: looking up %d transaction(s) sent earlier (%s) before sending "
+                        "another", what, len(sent), ", ".join(tx for tx, _ in sent))
+        return reg.commit_run(stages, sent=sent,  # type: ignore[attr-defined]
+                              on_sent=lambda tx, raw: store.record_sent(last, tx, raw))
+
+    cps = with_backoff(attempt, attempts=settings.anchor_attempts,
+                       first_delay=settings.anchor_backoff, what=what)
+    store.clear_sent(last)
+    index = open_index(settings)
+    for (m, _), cp in zip(stages, cps, strict=True):
+        index.record(cp, m)
+    return cps
+
+
+def resume_run(settings: Settings, registry: object, trusted: dict[str, tuple],
+               uris: dict[str, str], *, dry_run: bool) -> list[dict]:
+    """Format 2: the run's stored stages (stage -> (manifest, why trusted)) committed at once,
+    or found on chain and re-indexed. Only a whole run is sent (a run anchored without its
+    validated stage could never get it): a run the store holds in part is left pending."""
+    order = [s for s in (*STAGES, TRAINING) if s in trusted]
+    manifests = [trusted[s][0] for s in order]
+    out = [dict(stage=s, trust=trusted[s][1]) for s in order]
+    whole = order == list(STAGES) or order == [TRAINING]
+    first = manifests[0]
+    registry.locate(first.dataset_id, first.run_id)  # type: ignore[attr-defined]
+    try:
+        on_chain = [registry.get(m.checkpoint_id) for m in manifests]  # type: ignore[attr-defined]
+        if all(cp is not None and cp.manifest_hash == m.manifest_hash
+               for cp, m in zip(on_chain, manifests, strict=True)):
+            index = open_index(settings)
+            for cp, m in zip(on_chain, manifests, strict=True):
+                row = index.checkpoint(m.checkpoint_id)
+                if not dry_run and (row is None or row["tx_hash"] != cp.tx_hash):
+                    index.record(cp, m)
+            return [dict(d, action="on chain", checkpoint=cp)
+                    for d, cp in zip(out, on_chain, strict=True)]
+        if not whole:
+            return [dict(d, action="pending", error="the run's stages are not all in the store "
+                         f"(has {', '.join(order)}): `laas run {first.dataset} --run "
+                         f"{first.run}` finishes it") for d in out]
+        if dry_run:
+            return [dict(d, action="would commit") for d in out]
+        cps = commit_run(settings, [(m, uris[m.manifest_hash]) for m in manifests], registry)
+        return [dict(d, action="committed", checkpoint=cp) for d, cp in zip(out, cps, strict=True)]
+    except AnchorTimeout as e:
+        raise AnchorPending(f"resume stopped at {first.dataset}/{first.run}: {e}") from None
+    except (AnchorError, LaasError) as e:
+        return [dict(d, action="failed", error=redact(str(e))) for d in out]
+
+
+def trusted_stages(store: object, registry: object, signers: set[str],
+                   manifests: list[StageManifest]) -> tuple[dict[str, tuple], list[dict]]:
+    """Per stage the newest stored manifest this process may trust, and a refusal for each
+    stage none of whose manifests can be."""
+    by_stage: dict[str, list[StageManifest]] = {}
+    for m in manifests:
+        by_stage.setdefault(m.stage, []).append(m)
+    trusted, refused = {}, []
+    for stage, ms in by_stage.items():
+        verdicts = [(m, *why_trusted(store, registry, signers, m))  # type: ignore[arg-type]
+                    for m in sorted(ms, key=lambda m: m.created_at, reverse=True)]
+        ok = [(m, why) for m, good, why in verdicts if good]
+        if ok:
+            trusted[stage] = ok[0]
+        else:
+            refused.append(dict(stage=stage, action="refused",
+                                trust="; ".join(why for _, _, why in verdicts)))
+    return trusted, refused

@@ -1,7 +1,7 @@
 """What the services (gate, provenance, resume, verify, runs) need from the chain, the artifact
-store and time, as Protocols. The real adapters are laas.anchors.registry.Registry,
-laas.anchors.store.ArtifactStore and SystemClock below; tests/fakes.py holds in-memory ones,
-and tests/test_ports_contract.py runs the same assertions against both so they cannot drift.
+store and time, as Protocols. The real adapters are adapters.registry.Registry,
+adapters.artifacts.ArtifactStore and SystemClock below; tests/fakes.py holds in-memory ones, and
+tests/test_ports_contract.py runs the same assertions against both so they cannot drift.
 
 Pure: no web3 here, so that the slim install (gate, verify) and the fakes can import it."""
 
@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # annotations only: importing attest pulls in eth_account
-    from laas.anchors.attest import Attestation
-    from laas.anchors.models import Checkpoint, StageManifest
+    from laas.anchors.adapters.attest import Attestation
+    from laas.anchors.core.models import Checkpoint, StageManifest
 
 OnSent = Callable[[str, bytes | None], None]  # (tx hash, signed raw tx if we signed it)
 

@@ -75,7 +75,7 @@ else:
         assert e.status == "ok", e.reason
         rows = e.rows
     else:
-        from laas.anchors.models import ShardEntry
+        from laas.anchors.core.models import ShardEntry
         e = ShardEntry(key="big.jsonl.gz", uri=out + "/big.jsonl.gz.parquet", source_uri=shard)
         e = shards.validate(e, spec, "failed", out + "/docs")
         assert e.validation is not None

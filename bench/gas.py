@@ -22,14 +22,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from laas.anchors.batch import admit, anchor_batch  # noqa: E402
-from laas.anchors.canonical import name_id, to_hex  # noqa: E402
-from laas.anchors.localchain import LocalChain  # noqa: E402
-from laas.anchors.models import ShardEntry, StageManifest, stage_root  # noqa: E402
-from laas.anchors.registry import Registry, connect  # noqa: E402
-from laas.anchors.registry_v2 import RegistryV2  # noqa: E402
-from laas.anchors.store import manifest_name  # noqa: E402
-from laas.anchors.wallet import Sender  # noqa: E402
+from laas.anchors.adapters.artifacts import manifest_name  # noqa: E402
+from laas.anchors.adapters.localchain import LocalChain  # noqa: E402
+from laas.anchors.adapters.registry import Registry, connect  # noqa: E402
+from laas.anchors.adapters.registry_v2 import RegistryV2  # noqa: E402
+from laas.anchors.adapters.wallet import Sender  # noqa: E402
+from laas.anchors.core.canonical import name_id, to_hex  # noqa: E402
+from laas.anchors.core.models import ShardEntry, StageManifest, stage_root  # noqa: E402
+from laas.anchors.services.batch import admit, anchor_batch  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "gas.json"
 STORE = "s3://laas-artifacts/datasets"  # a typical manifest URI prefix (it travels in calldata)

@@ -91,7 +91,7 @@ def generate_tiny(folder: Path, shards: int, rows: int = 5) -> None:
 # -- floors ---------------------------------------------------------------------------------
 
 def _read_and_hash(path: str) -> int:
-    from laas.anchors.hashing import TableHasher
+    from laas.anchors.core.hashing import TableHasher
 
     table = (pq.read_table(path, schema=SCHEMA) if path.endswith(".parquet") else
              pajson.read_json(path, parse_options=pajson.ParseOptions(explicit_schema=SCHEMA)))
@@ -103,7 +103,7 @@ def _read_and_hash(path: str) -> int:
 
 
 def _hash_bytes(path: str) -> int:
-    from laas.anchors.hashing import hash_stream
+    from laas.anchors.core.hashing import hash_stream
 
     with open(path, "rb") as f:
         return hash_stream(f)[1]
@@ -200,14 +200,14 @@ def ledger(sizes: list[int], commit_sizes: set[int], queries: int = 200) -> list
     three stage checkpoints (where n is in commit_sizes), index insert, lineage queries."""
     from blake3 import blake3
 
-    from laas.anchors.canonical import to_hex
-    from laas.anchors.ledger import open_index, open_registry, open_store
-    from laas.anchors.lineage import shard_lineage
-    from laas.anchors.models import ShardEntry
-    from laas.anchors.store import read_manifest
+    from laas.anchors.adapters.artifacts import read_manifest
+    from laas.anchors.core.canonical import to_hex
+    from laas.anchors.core.models import ShardEntry
+    from laas.anchors.services.lineage import shard_lineage
     from laas.settings import get_settings
     from laas.tasks.manifests import build_manifest
     from laas.validators.spec import DatasetSpec
+    from laas.wiring import open_index, open_registry, open_store
 
     settings = get_settings()
     out = []
@@ -251,7 +251,7 @@ def ledger(sizes: list[int], commit_sizes: set[int], queries: int = 200) -> list
             row["gas"] = sum(c.gas_used or 0 for c in cps)
             cp = cps[0]
         else:
-            from laas.anchors.models import Checkpoint
+            from laas.anchors.core.models import Checkpoint
 
             cp = Checkpoint(checkpoint_id=to_hex(blake3(name.encode()).digest()),
                             dataset_id=m.dataset_id, run_id=m.run_id, stage="raw",

@@ -130,8 +130,8 @@ def main() -> None:
     with LocalCluster(n_workers=2, threads_per_worker=1, host="127.0.0.1",
                       dashboard_address=None) as cluster:
         env["LAAS_DASK_ADDRESS"] = cluster.scheduler_address
-        from laas.anchors.ledger import open_index, open_registry
         from laas.settings import get_settings
+        from laas.wiring import open_index, open_registry
 
         registry = open_registry(get_settings())
         nonce0 = registry.w3.eth.get_transaction_count(registry.sender.address)

@@ -105,9 +105,9 @@ def floor(path: Path) -> None:
 
 
 def new(path: Path, rows: int, spec: object, work: Path) -> dict:
-    from laas.anchors.canonical import to_hex
-    from laas.anchors.hashing import rehash_parquet
-    from laas.anchors.models import ShardEntry
+    from laas.anchors.core.canonical import to_hex
+    from laas.anchors.core.hashing import rehash_parquet
+    from laas.anchors.core.models import ShardEntry
     from laas.tasks.shards import validate_batch
 
     # The stage re-hashes the shard it validates and refuses one whose hash is not the

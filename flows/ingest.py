@@ -11,7 +11,7 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel, ConfigDict
 
-from laas.anchors.models import STAGES, Checkpoint, ShardEntry, name_problem
+from laas.anchors.core.models import STAGES, Checkpoint, ShardEntry, name_problem
 from laas.errors import ConfigError
 from laas.settings import get_settings
 from laas.tasks import openlineage

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prefect import flow, task
 
-from laas.anchors.lineage import rebuild_index
+from laas.anchors.services.lineage import rebuild_index
 from laas.settings import get_settings
 
 

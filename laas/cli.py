@@ -35,7 +35,7 @@ def _settings() -> Any:
 
 def _name(kind: str, value: str | None) -> str | None:
     """A run or record name from the command line, refused before anything starts."""
-    from laas.anchors.models import name_problem
+    from laas.anchors.core.models import name_problem
 
     if value is not None and (problem := name_problem(kind, value)):
         raise ConfigError(problem)
@@ -123,8 +123,8 @@ def _run_deployment(dataset: str, run: str, wait: bool, timeout: float, as_json:
     if not state.is_completed():
         raise LaasError(f"flow run {flow_run.name} ended {state.name}: {state.message}; "
                         f"resume with: laas run {dataset} --run {run} --deployment --wait")
-    from laas.anchors.canonical import name_id
-    from laas.anchors.ledger import open_reader
+    from laas.anchors.core.canonical import name_id
+    from laas.wiring import open_reader
 
     cps = [c for c in open_reader(_settings()).checkpoints(name_id(_dataset_name(dataset)))
            if c.run_id == name_id(run)]
@@ -146,8 +146,8 @@ def runs(
 ) -> None:
     """Recent ingest runs from the Prefect API, with their checkpoint status from the index."""
     prefect_defaults()
-    from laas.anchors.ledger import open_index
     from laas.deployments.trigger import recent_runs
+    from laas.wiring import open_index
 
     index = open_index(_settings())
     for r in recent_runs(dataset, limit):
@@ -173,7 +173,7 @@ def index_rebuild(
 ) -> None:
     """Refill the index from the chain's events and the manifests they name. It goes on from
     the last block a previous rebuild read (an interrupted one included); --full starts over."""
-    from laas.anchors.lineage import rebuild_index
+    from laas.anchors.services.lineage import rebuild_index
 
     r = rebuild_index(_settings(), full=full)
     out.print(f"indexed {r.indexed} checkpoints from the chain "
@@ -190,8 +190,8 @@ def server(
     import signal
     import time
 
-    from laas.anchors.ledger import local_chain
     from laas.deployments.server import ControlPlane
+    from laas.wiring import local_chain
 
     def stop_on_term(*_: object) -> None:  # `kill` stops it like Ctrl-C does
         raise KeyboardInterrupt
@@ -244,7 +244,7 @@ def _print_summary(summary: Any) -> None:
         out.print("[green]validated stage passed[/]")
     else:
         out.print("[red]validated stage did not pass: the gate will deny this run[/]")
-    from laas.anchors.store import read_manifest
+    from laas.anchors.adapters.artifacts import read_manifest
 
     manifest = read_manifest(validated.manifest_uri)
     docs = next((s.docs_uri for s in manifest.shards if s.docs_uri), None)
@@ -276,7 +276,7 @@ def gate(
 ) -> None:
     """Exit 0 if training may use the dataset, 1 (with the reason) if not, 2 on error. Without
     --run, the dataset's latest run (by creation time) is gated and named."""
-    from laas.anchors.gate import GatePolicy, gate_dataset, record_training
+    from laas.anchors.services.gate import GatePolicy, gate_dataset, record_training
 
     if mode not in ("proof", "sample", "full"):
         raise ConfigError(f"--mode {mode}: use proof, sample or full")
@@ -317,11 +317,11 @@ def lineage(
 ) -> None:
     """A shard's path through every stage, with the checkpoint of each, and on through the
     parent datasets of a derived dataset back to the raw sources."""
-    from laas.anchors.lineage import shard_lineage
+    from laas.anchors.services.lineage import shard_lineage
 
     result = shard_lineage(_settings(), shard, run)
     if graph is not None:
-        from laas.anchors.lineage_graph import draw
+        from laas.anchors.services.lineage_graph import draw
 
         draw(result, graph)
         out.print(f"wrote {graph}")
@@ -364,10 +364,10 @@ def verify(
 ) -> None:
     """Prove one shard file against the chain: its leaf and Merkle proof at its stage, and
     every parent checkpoint back to raw. Exit 0 proven, 1 not (with why), 2 on error."""
-    from laas.anchors.ledger import open_index, open_reader
-    from laas.anchors.storage import url_to_fs
-    from laas.anchors.verify import verify_shard
+    from laas.anchors.adapters.files import url_to_fs
+    from laas.anchors.services.verify import verify_shard
     from laas.errors import HashMismatch
+    from laas.wiring import open_index, open_reader
 
     settings = _settings()
     fs, path = url_to_fs(shard_file)
@@ -419,7 +419,7 @@ def anchor(
     if not resume:
         raise ConfigError("say --resume to commit pending manifests")
     _name("--run", run)
-    from laas.anchors.anchoring import resume as resume_pending
+    from laas.anchors.services.anchoring import resume as resume_pending
 
     dry = not all_ and (dataset is None or run is None)
     done = resume_pending(_settings(), dataset, run, dry_run=dry)
@@ -449,8 +449,8 @@ def anchor(
 @chain_app.command("up")
 def chain_up() -> None:
     """Start anvil on loopback (state kept under .laas/chain) and deploy the registry once."""
-    from laas.anchors.ledger import local_chain, open_registry
-    from laas.anchors.storage import redact_url
+    from laas.anchors.adapters.files import redact_url
+    from laas.wiring import local_chain, open_registry
 
     settings = _settings()
     started = local_chain(settings).up()
@@ -463,7 +463,7 @@ def chain_up() -> None:
 @chain_app.command("down")
 def chain_down() -> None:
     """Stop the local anvil; its state is written to .laas/chain/anvil-state.json."""
-    from laas.anchors.ledger import local_chain
+    from laas.wiring import local_chain
 
     stopped = local_chain(_settings()).down()
     out.print("chain stopped" if stopped else "chain was not running")
@@ -472,8 +472,8 @@ def chain_down() -> None:
 @chain_app.command("status")
 def chain_status() -> None:
     """Is the chain up, which registry, which block."""
-    from laas.anchors.localchain import rpc_alive
-    from laas.anchors.storage import redact_url
+    from laas.anchors.adapters.files import redact_url
+    from laas.anchors.adapters.localchain import rpc_alive
 
     settings = _settings()
     # the first endpoint that answers, as every other command would use it
@@ -482,7 +482,7 @@ def chain_status() -> None:
         out.print(f"chain at {', '.join(redact_url(u) for u in settings.rpc_urls)} is down")
         raise typer.Exit(1)
     url, chain_id = redact_url(up[0]), up[1]
-    from laas.anchors.ledger import committer_account, open_reader
+    from laas.wiring import committer_account, open_reader
 
     reg = open_reader(settings)
     account = committer_account(settings)
@@ -497,9 +497,9 @@ def chain_status() -> None:
 def chain_deploy() -> None:
     """Deploy a new CheckpointRegistryV2 (format 2) with the configured key (for a remote
     chain)."""
-    from laas.anchors.ledger import open_sender, rpc_retry
-    from laas.anchors.registry import connect
-    from laas.anchors.registry_v2 import RegistryV2
+    from laas.anchors.adapters.registry import connect
+    from laas.anchors.adapters.registry_v2 import RegistryV2
+    from laas.wiring import open_sender, rpc_retry
 
     settings = _settings()
     w3 = connect(settings.rpc_urls, settings.rpc_timeout, rpc_retry(settings))
@@ -524,7 +524,7 @@ def chain_revoke(account: Annotated[str, typer.Argument(help="address to stop")]
 def _set_role(account: str, grant: bool) -> None:
     from web3 import Web3
 
-    from laas.anchors.ledger import open_registry
+    from laas.wiring import open_registry
 
     if not Web3.is_address(account):
         raise ConfigError(f"{account!r} is not an Ethereum address (0x and 40 hex digits)")
@@ -539,7 +539,7 @@ def _scrub(text: str) -> str:
     user:password@): every URL is shown as scheme://host:port only."""
     import re
 
-    from laas.anchors.storage import redact_url
+    from laas.anchors.adapters.files import redact_url
 
     text = text.splitlines()[0] if text else text  # one error, one line
     return re.sub(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>]+",

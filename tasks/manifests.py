@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from laas.anchors.canonical import name_id
-from laas.anchors.hashing import BYTES_SCHEME, TABLE_SCHEME
-from laas.anchors.models import Checkpoint, ShardEntry, StageManifest, stage_root
+from laas.anchors.core.canonical import name_id
+from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME
+from laas.anchors.core.models import Checkpoint, ShardEntry, StageManifest, stage_root
 from laas.validators.report import ExpectationOutcome, ShardValidation, ValidationReport
 from laas.validators.spec import DatasetSpec
 

@@ -12,10 +12,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from laas.anchors.canonical import to_hex
-from laas.anchors.hashing import TableHasher
-from laas.anchors.models import ShardEntry, rows_digest
-from laas.anchors.storage import join, open_uri, redact, url_to_fs
+from laas.anchors.adapters.files import join, open_uri, redact, url_to_fs
+from laas.anchors.core.canonical import to_hex
+from laas.anchors.core.hashing import TableHasher
+from laas.anchors.core.models import ShardEntry, rows_digest
 from laas.errors import ShardReadError
 from laas.tasks.shards import verified_bytes
 from laas.validators.spec import DatasetSpec

@@ -23,10 +23,10 @@ import pyarrow.parquet as pq
 from fsspec.compression import compr
 from fsspec.utils import infer_compression
 
-from laas.anchors.canonical import keccak256, to_hex
-from laas.anchors.hashing import HashingReader, TableHasher, hash_stream, rehash_parquet
-from laas.anchors.models import ShardEntry
-from laas.anchors.storage import join, open_uri, redact, url_to_fs
+from laas.anchors.adapters.files import join, open_uri, redact, url_to_fs
+from laas.anchors.core.canonical import keccak256, to_hex
+from laas.anchors.core.hashing import HashingReader, TableHasher, hash_stream, rehash_parquet
+from laas.anchors.core.models import ShardEntry
 from laas.errors import SchemaError, ShardReadError
 from laas.tasks.dialect import open_batches
 from laas.validators.spec import TABLE_FORMATS, CsvDialect, DatasetSpec
@@ -447,7 +447,7 @@ def verified_bytes(entry: ShardEntry) -> pa.Buffer:
 def _write_docs(docs_dir: str, keys: list[str], pages: list[str]) -> str:
     """One HTML file per GX run group: a shard's own page, or the page of the small shards
     validated together (named by their keys, so a rerun writes the same file)."""
-    from laas.anchors.store import write_replacing
+    from laas.anchors.adapters.artifacts import write_replacing
 
     digest = keccak256("\n".join(keys).encode()).hex()[:16]
     page = "\n".join(pages).encode()  # the pages of several row batches follow each other

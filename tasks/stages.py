@@ -12,10 +12,9 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
-from laas.anchors.anchoring import reusable_manifest, store_manifest
-from laas.anchors.ledger import open_store
-from laas.anchors.models import Checkpoint, StageManifest
-from laas.anchors.storage import redact
+from laas.anchors.adapters.files import redact
+from laas.anchors.core.models import Checkpoint, StageManifest
+from laas.anchors.services.anchoring import reusable_manifest, store_manifest
 from laas.errors import AnchorPending, AnchorTimeout, ConfigError, LaasError
 from laas.settings import get_settings
 from laas.tasks import shards as shardwork
@@ -24,6 +23,7 @@ from laas.tasks.manifests import build_manifest, failed_expectations, stage_mark
 from laas.tasks.rows import distinct_rows, filter_shard, later_duplicates, verified_text_keys
 from laas.validators.spec import DatasetSpec, load_spec
 from laas.validators.suites import dropped_rows_outcome, duplicate_rate_outcome
+from laas.wiring import open_store
 
 RETRY_DELAYS = [2, 10, 30]
 
@@ -89,7 +89,7 @@ def derived_sources(spec: DatasetSpec) -> tuple[list[tuple[str, str, str]], tupl
     """A derived dataset's sources: every parent gated in full (latest run; each shard
     re-hashed and proven against the chain) and its shards, keyed PARENT/KEY; the parents'
     validated checkpoints become the raw checkpoint's parents."""
-    from laas.anchors.gate import gate_dataset
+    from laas.anchors.services.gate import gate_dataset
 
     found, parents = [], []
     for name in spec.parents:
@@ -125,7 +125,7 @@ def _clear_shards(out_dir: str) -> None:
     """A stage that is recomputed starts from an empty folder, but for the manifests and notes
     that lie there (an earlier attempt's, to be judged by trust, not deleted): no file or link
     that was left or planted is written through."""
-    from laas.anchors.storage import url_to_fs
+    from laas.anchors.adapters.files import url_to_fs
 
     fs, path = url_to_fs(out_dir)
     if not fs.exists(path):
@@ -194,7 +194,7 @@ def commit_run_task(manifests: list[StageManifest]) -> list[Checkpoint]:
     when the run is pending anchor (the chain stayed unreachable through the retries): on a
     format-2 registry none, and `laas anchor --resume` commits the run whole; on format 1 the
     stages that landed before the chain went away."""
-    from laas.anchors.runcommit import PartlyPending, commit_run
+    from laas.anchors.services.runcommit import PartlyPending, commit_run
 
     settings = get_settings()
     stages = [(m, store_manifest(settings, m)) for m in manifests]

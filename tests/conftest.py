@@ -83,7 +83,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
     """A fresh anvil with the registry deployed, for contract-level tests."""
-    from laas.anchors.ledger import local_chain, open_registry
+    from laas.wiring import local_chain, open_registry
 
     ws = Workspace(tmp_path_factory.mktemp("chain"))
     ws.registry = open_registry(ws.settings())

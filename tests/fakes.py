@@ -23,14 +23,14 @@ from typing import Any
 from eth_account import Account
 from web3 import Web3
 
-from laas.anchors.attest import attest
-from laas.anchors.canonical import from_hex, hash_record, keccak256, name_id, to_hex
-from laas.anchors.hashing import BYTES_SCHEME, TABLE_SCHEME, hash_bytes, rehash_parquet
-from laas.anchors.index import LineageIndex
-from laas.anchors.merkle import verify
-from laas.anchors.models import Checkpoint, ShardEntry, StageManifest, stage_root
+from laas.anchors.adapters.artifacts import ArtifactStore
+from laas.anchors.adapters.attest import attest
+from laas.anchors.adapters.index import LineageIndex
+from laas.anchors.core.canonical import from_hex, hash_record, keccak256, name_id, to_hex
+from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME, hash_bytes, rehash_parquet
+from laas.anchors.core.merkle import verify
+from laas.anchors.core.models import Checkpoint, ShardEntry, StageManifest, stage_root
 from laas.anchors.ports import OnSent
-from laas.anchors.store import ArtifactStore
 from laas.errors import AnchorError, AnchorReverted, ConfigError
 
 # Fixed keys, so a failing test names the same addresses every time. Not secrets: fakes only.
@@ -64,8 +64,8 @@ class FakeChain:
 
 
 class FakeRegistry:
-    """laas.anchors.registry.Registry (the RegistryWriter port) over a FakeChain. sender=None is
-    a read-only client, as with the real one."""
+    """adapters.registry.Registry (the RegistryWriter port) over a FakeChain. sender=None is a
+    read-only client, as with the real one."""
 
     GAS = 200_000  # what a receipt says; checkpoints() has no receipt, so None there
 
@@ -348,7 +348,7 @@ def sample_shards(n: int = 3) -> dict[str, list[dict]]:
 
 
 def write(uri: str, data: bytes) -> None:
-    from laas.anchors.storage import url_to_fs
+    from laas.anchors.adapters.files import url_to_fs
 
     fs, path = url_to_fs(uri)
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
@@ -356,7 +356,7 @@ def write(uri: str, data: bytes) -> None:
 
 
 def read(uri: str) -> bytes:
-    from laas.anchors.storage import open_uri
+    from laas.anchors.adapters.files import open_uri
 
     with open_uri(uri) as f:
         return f.read()

@@ -30,7 +30,7 @@ from typing import Any
 
 import requests
 
-from laas.anchors.localchain import find_anvil, rpc_alive
+from laas.anchors.adapters.localchain import find_anvil, rpc_alive
 
 HYPERION_CHAIN_ID = 133717
 UPSTREAM_TIMEOUT = 30.0  # seconds; anvil answers in milliseconds, so this is only a bound

@@ -14,10 +14,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from laas.anchors.canonical import hash_record, name_id, to_hex
-from laas.anchors.hashing import rehash_parquet
-from laas.anchors.models import ShardEntry, StageManifest, stage_root
-from laas.anchors.store import ArtifactStore, read_manifest
+from laas.anchors.adapters.artifacts import ArtifactStore, read_manifest
+from laas.anchors.core.canonical import hash_record, name_id, to_hex
+from laas.anchors.core.hashing import rehash_parquet
+from laas.anchors.core.models import ShardEntry, StageManifest, stage_root
 from laas.datasets.make_sample import rows
 from tests.conftest import Workspace
 
@@ -107,7 +107,7 @@ def test_a_forged_attestation_does_not_make_a_planted_run_trusted(ws) -> None:
     local committer is a key generated for this home, so neither is trusted."""
     from eth_account import Account
 
-    from laas.anchors.attest import attest
+    from laas.anchors.adapters.attest import attest
 
     for run, key in (("planted-2", Account.create().key), ("planted-3", ANVIL_KEY_0)):
         uris = plant_run(ws, run)
@@ -126,7 +126,7 @@ def test_a_rerun_of_a_predictable_run_name_recomputes_what_was_planted(ws) -> No
     assert r.returncode == 0, r.stdout + r.stderr
     summary = json.loads(r.stdout)
     assert [c["shard_count"] for c in summary["checkpoints"]] == [4, 4, 4]  # no poison shard
-    from laas.anchors.reader import verified_reader
+    from laas.anchors.services.reader import verified_reader
     from laas.settings import Settings
 
     settings = Settings(home=ws.root / ".laas", anvil_port=ws.port)
@@ -177,7 +177,7 @@ class _FlipFlop:
 
 
 def test_a_parquet_source_is_parsed_from_the_bytes_it_hashed(ws, tmp_path, monkeypatch) -> None:
-    from laas.anchors.hashing import hash_stream
+    from laas.anchors.core.hashing import hash_stream
     from laas.tasks import shards
     from laas.validators.spec import load_spec
 
@@ -316,7 +316,7 @@ def test_a_newer_failed_run_denies_the_default_gate_naming_it(ws) -> None:
 def test_a_newer_pending_run_denies_the_default_gate(ws) -> None:
     """A run whose manifests a committer attested but the chain never got (chain down, or
     reorganised away) is newer than the passed one: the default gate says so."""
-    from laas.anchors.anchoring import store_manifest
+    from laas.anchors.services.anchoring import store_manifest
     from laas.settings import Settings
 
     settings = Settings(home=ws.root / ".laas", anvil_port=ws.port)
@@ -333,8 +333,8 @@ def test_a_newer_pending_run_denies_the_default_gate(ws) -> None:
 
 
 def test_revoked_and_unpinned_committers_per_policy(ws, tmp_path) -> None:
-    from laas.anchors.ledger import committer_account
     from laas.settings import Settings
+    from laas.wiring import committer_account
 
     me = committer_account(Settings(home=ws.root / ".laas", anvil_port=ws.port)).address
     policy = tmp_path / "p.yaml"
@@ -352,12 +352,12 @@ def test_random_mutations_of_the_store_are_never_accepted(ws, tmp_path) -> None:
     a shard file, a swap between runs or datasets, a planted run), then resume --all, the gate
     (full and proof) and the reader. Nothing that differs from what was validated is ever
     accepted, and nothing planted is ever committed."""
-    from laas.anchors.anchoring import resume
-    from laas.anchors.gate import check
-    from laas.anchors.ledger import open_reader
-    from laas.anchors.reader import VerifiedReader
+    from laas.anchors.services.anchoring import resume
+    from laas.anchors.services.gate import check
+    from laas.anchors.services.reader import VerifiedReader
     from laas.errors import LaasError
     from laas.settings import Settings
+    from laas.wiring import open_reader
 
     rnd = random.Random(int(os.environ.get("LAAS_MUTATION_SEED", "12")))
     base = Settings(home=ws.root / ".laas", anvil_port=ws.port)
@@ -447,7 +447,7 @@ def _mutate(ws: Workspace, rnd: random.Random, root: Path, store: ArtifactStore,
         if kind == "plant-sign":
             from eth_account import Account
 
-            from laas.anchors.attest import attest
+            from laas.anchors.adapters.attest import attest
 
             key = rnd.choice([ANVIL_KEY_0, Account.create().key])
             for uri in uris:
@@ -465,9 +465,9 @@ def test_planted_transaction_notes_are_never_broadcast_and_junk_ones_stop_nothin
     from eth_account import Account
     from web3 import Web3
 
-    from laas.anchors.ledger import open_reader
-    from laas.anchors.registry import COMMITTER_ROLE
+    from laas.anchors.adapters.registry import COMMITTER_ROLE
     from laas.settings import Settings
+    from laas.wiring import open_reader
 
     settings = Settings(home=ws.root / ".laas", anvil_port=ws.port)
     reg = open_reader(settings)
@@ -491,8 +491,8 @@ def test_planted_transaction_notes_are_never_broadcast_and_junk_ones_stop_nothin
     assert r.returncode == 0, r.stdout + r.stderr
     assert not reg.is_committer(dev.address)
     # And when the note does name the manifest: resume ignores the foreign transaction.
-    from laas.anchors.anchoring import store_manifest
-    from laas.anchors.registry import Registry
+    from laas.anchors.adapters.registry import Registry
+    from laas.anchors.services.anchoring import store_manifest
 
     m = genuine(ws)["raw"].model_copy(update={"run": "notes-2", "run_id": name_id("notes-2")})
     store_manifest(settings, m)
@@ -576,9 +576,9 @@ def test_a_run_claiming_a_future_creation_does_not_outrank_a_newer_one(ws) -> No
     created after that commit is the latest."""
     from datetime import UTC, datetime
 
-    from laas.anchors.anchoring import commit_manifest, store_manifest
-    from laas.anchors.ledger import open_registry
+    from laas.anchors.services.anchoring import commit_manifest, store_manifest
     from laas.settings import Settings
+    from laas.wiring import open_registry
 
     settings = Settings(home=ws.root / ".laas", anvil_port=ws.port)
     reg = open_registry(settings, start_local=False)

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from laas.anchors.canonical import from_hex, name_id, to_hex
-from laas.anchors.merkle import MerkleTree, leaf_hash
-from laas.anchors.models import ShardEntry, StageManifest, checkpoint_id, stage_root
-from laas.anchors.registry import Registry
-from laas.anchors.wallet import Sender
+from laas.anchors.adapters.registry import Registry
+from laas.anchors.adapters.wallet import Sender
+from laas.anchors.core.canonical import from_hex, name_id, to_hex
+from laas.anchors.core.merkle import MerkleTree, leaf_hash
+from laas.anchors.core.models import ShardEntry, StageManifest, checkpoint_id, stage_root
 from laas.errors import AnchorReverted
 from tests.conftest import REPO, node_available
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from laas.anchors.store import read_manifest
+from laas.anchors.adapters.artifacts import read_manifest
 from laas.datasets.make_sample import rows
 from laas.errors import ConfigError, ShardReadError
 from laas.tasks import dialect

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from laas.anchors.store import read_manifest
+from laas.anchors.adapters.artifacts import read_manifest
 from laas.datasets.make_sample import rows
 from tests.conftest import Workspace
 
@@ -65,7 +65,7 @@ def test_failing_rows_are_dropped_and_the_rest_kept(ws) -> None:
 
 
 def test_the_gate_allows_and_the_reader_yields_exactly_the_kept_rows(ws) -> None:
-    from laas.anchors.reader import verified_reader
+    from laas.anchors.services.reader import verified_reader
     from laas.settings import Settings
 
     r = ws.laas("gate", "drop", "--json")
@@ -166,8 +166,8 @@ def test_odd_files_in_the_store_stop_nothing(ws) -> None:
     os.mkfifo(pipe_dir / ("manifest-" + "ab" * 32 + ".json"))
     from datetime import UTC, datetime
 
-    from laas.anchors.anchoring import store_manifest
-    from laas.anchors.canonical import name_id
+    from laas.anchors.core.canonical import name_id
+    from laas.anchors.services.anchoring import store_manifest
     from laas.settings import Settings
 
     raw = read_manifest(ws.summary["checkpoints"][0]["manifest_uri"])

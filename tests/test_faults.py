@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-from laas.anchors.canonical import name_id, to_hex
-from laas.anchors.localchain import LocalChain
-from laas.anchors.models import ShardEntry, StageManifest, stage_root
-from laas.anchors.store import ArtifactStore
+from laas.anchors.adapters.artifacts import ArtifactStore
+from laas.anchors.adapters.localchain import LocalChain
+from laas.anchors.core.canonical import name_id, to_hex
+from laas.anchors.core.models import ShardEntry, StageManifest, stage_root
 from tests.conftest import LAAS, SAMPLE, Workspace, free_port
 
 # anvil's first dev account: a public test key, the registry's admin and committer here
@@ -35,8 +35,8 @@ class Remote(Workspace):
         super().__init__(root)
         from eth_account import Account
 
-        from laas.anchors.registry import Registry
-        from laas.anchors.wallet import Sender
+        from laas.anchors.adapters.registry import Registry
+        from laas.anchors.adapters.wallet import Sender
 
         self.node = LocalChain(root / "node", free_port())
         self.node.up()
@@ -55,7 +55,7 @@ class Remote(Workspace):
         and attested (unattested ones are plants, and are refused)."""
         from eth_account import Account
 
-        from laas.anchors.attest import attest
+        from laas.anchors.adapters.attest import attest
 
         self.store.write_manifest(m)
         self.store.write_attestation(m, attest(Account.from_key(key), m.manifest_hash))
@@ -67,7 +67,7 @@ class Remote(Workspace):
         return self.w3.eth.get_transaction_count(ACCOUNT)
 
     def events(self, run: str) -> list[str]:
-        from laas.anchors.registry import load_artifact
+        from laas.anchors.adapters.registry import load_artifact
 
         c = self.w3.eth.contract(address=self.env["LAAS_REGISTRY_ADDRESS"],
                                  abi=load_artifact()["abi"])
@@ -227,7 +227,7 @@ def test_four_processes_committing_from_one_key_lose_no_transaction(remote: Remo
 
 
 def test_backoff_doubles_its_delay_and_gives_up_pending() -> None:
-    from laas.anchors.anchoring import with_backoff
+    from laas.anchors.services.anchoring import with_backoff
     from laas.errors import AnchorPending, AnchorTimeout
 
     slept: list[float] = []
@@ -279,7 +279,7 @@ def test_a_transaction_left_unmined_is_replaced_with_higher_fees_within_bounds(
 
 
 def test_fee_bumps_respect_the_cap() -> None:
-    from laas.anchors.wallet import bumped
+    from laas.anchors.adapters.wallet import bumped
 
     tx = {"maxFeePerGas": 100, "maxPriorityFeePerGas": 8, "nonce": 7}
     assert bumped(tx, None) == {"maxFeePerGas": 125, "maxPriorityFeePerGas": 10, "nonce": 7}

@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
-from laas.anchors.hashing import hash_table
+from laas.anchors.core.hashing import hash_table
 from laas.datasets.make_sample import rows
 from laas.errors import SchemaError, ShardReadError
 from laas.tasks.shards import hash_raw, read_table
@@ -121,6 +121,6 @@ def test_credentials_in_a_uri_are_redacted_from_errors() -> None:
     ("/data/a.jsonl", "/data/a.jsonl"),
 ])
 def test_redact(raw: str, shown: str) -> None:
-    from laas.anchors.storage import redact
+    from laas.anchors.adapters.files import redact
 
     assert redact(raw) == shown

@@ -8,7 +8,13 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 import pytest
 
-from laas.anchors.hashing import TableHasher, hash_bytes, hash_stream, hash_table, rehash_parquet
+from laas.anchors.core.hashing import (
+    TableHasher,
+    hash_bytes,
+    hash_stream,
+    hash_table,
+    rehash_parquet,
+)
 
 SCHEMA = pa.schema([("text", pa.string()), ("n", pa.int64()), ("x", pa.float64()),
                     ("ok", pa.bool_())])

@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from laas.anchors.storage import redact
+from laas.anchors.adapters.files import redact
 from laas.datasets.make_sample import rows
 from laas.tasks.shards import discover, hash_raw, normalize
 from laas.validators.spec import load_spec

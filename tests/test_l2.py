@@ -14,7 +14,7 @@ import pytest
 import requests
 from web3.exceptions import Web3RPCError
 
-from laas.anchors.logpages import LogPager
+from laas.anchors.adapters.logpages import LogPager
 from tests.conftest import SAMPLE, Workspace, free_port
 from tests.l2proxy import HYPERION_CHAIN_ID, L2Node, L2Proxy
 
@@ -35,8 +35,8 @@ class L2(Workspace):
         super().__init__(root)
         from eth_account import Account
 
-        from laas.anchors.registry import Registry, connect
-        from laas.anchors.wallet import Sender
+        from laas.anchors.adapters.registry import Registry, connect
+        from laas.anchors.adapters.wallet import Sender
 
         self.node = L2Node(free_port(), root / "anvil.log")
         w3 = connect(self.node.url)

@@ -14,7 +14,7 @@ import pytest
 import requests
 from web3.exceptions import ContractCustomError
 
-from laas.anchors.localchain import STATE_INTERVAL, LocalChain
+from laas.anchors.adapters.localchain import STATE_INTERVAL, LocalChain
 from tests.conftest import Workspace
 from tests.test_faults import small_manifest
 
@@ -33,7 +33,7 @@ def rss(pid: int) -> int:
 
 def test_twenty_thousand_empty_blocks_stay_small_and_keep_the_checkpoints(
         tmp_path: Path) -> None:
-    from laas.anchors.ledger import open_reader, open_registry
+    from laas.wiring import open_reader, open_registry
 
     ws = Workspace(tmp_path / "ws")
     home = tmp_path / "home"  # anvil's HOME: its ~/.foundry is this test's to measure

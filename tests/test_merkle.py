@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from laas.anchors.canonical import from_hex, to_hex
-from laas.anchors.merkle import EMPTY_ROOT, MerkleTree, encode_leaf, leaf_hash, verify
+from laas.anchors.core.canonical import from_hex, to_hex
+from laas.anchors.core.merkle import EMPTY_ROOT, MerkleTree, encode_leaf, leaf_hash, verify
 
 VECTORS = json.loads((Path(__file__).parent / "vectors" / "merkle.json").read_text())
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from laas.anchors.ledger import open_registry
 from laas.datasets.make_sample import rows
+from laas.wiring import open_registry
 from tests.conftest import REPO, SAMPLE, Workspace
 
 SHARD0 = str(SAMPLE / "instruct-sample" / "part-00000.jsonl")
@@ -51,7 +51,7 @@ def test_demo_prints_checkpoints_lineage_command_and_runs_again_on_the_same_chai
     assert second["passed"] is True
     assert [c["success"] for c in second["dataset_checks"]] == [True]
     # Every validated shard links its Data Docs page, written to the artifact store.
-    from laas.anchors.store import read_manifest
+    from laas.anchors.adapters.artifacts import read_manifest
 
     # Small shards are validated together, so they share a page; the defect shows on its own.
     validated = read_manifest(second["checkpoints"][-1]["manifest_uri"])
@@ -117,8 +117,8 @@ def test_gate_denies_a_one_byte_edit_naming_the_shard_and_allows_it_restored(ws)
 
 
 def test_gate_modes_and_the_verified_reader_refuse_a_changed_shard(ws) -> None:
-    from laas.anchors.gate import gate_dataset
-    from laas.anchors.reader import VerifiedReader
+    from laas.anchors.services.gate import gate_dataset
+    from laas.anchors.services.reader import VerifiedReader
     from laas.errors import HashMismatch
 
     settings = ws.settings()
@@ -157,8 +157,8 @@ def test_gate_modes_and_the_verified_reader_refuse_a_changed_shard(ws) -> None:
 
 
 def test_verify_proves_a_shard_file_back_to_raw_and_refuses_a_changed_one(ws) -> None:
-    from laas.anchors.canonical import from_hex
-    from laas.anchors.merkle import verify
+    from laas.anchors.core.canonical import from_hex
+    from laas.anchors.core.merkle import verify
 
     verdict = json.loads(ws.laas("gate", "instruct-sample", "--json").stdout)
     shard = Path(verdict["shards"][0])
@@ -187,9 +187,9 @@ def test_a_thousand_random_tampers_are_never_accepted(ws) -> None:
     every value alone may pass: the hash is over the rows), and no changed manifest loads."""
     import random
 
-    from laas.anchors.gate import gate_dataset
-    from laas.anchors.reader import VerifiedReader
-    from laas.anchors.store import read_manifest
+    from laas.anchors.adapters.artifacts import read_manifest
+    from laas.anchors.services.gate import gate_dataset
+    from laas.anchors.services.reader import VerifiedReader
     from laas.errors import HashMismatch, LaasError
 
     rnd = random.Random(20261125)
@@ -498,8 +498,8 @@ def test_consumer_policies_and_a_recorded_training_set(ws) -> None:
 def test_a_derived_dataset_traces_each_shard_to_its_raw_source(ws) -> None:
     import yaml
 
-    from laas.anchors.canonical import name_id
-    from laas.anchors.lineage import raw_sources
+    from laas.anchors.core.canonical import name_id
+    from laas.anchors.services.lineage import raw_sources
 
     b_rows = {f"b-{k}.jsonl": ("\n".join(json.dumps(r) for r in rows(100 + k, 40, seed=8))
                                + "\n").encode() for k in range(2)}
@@ -537,9 +537,9 @@ def test_a_derived_dataset_traces_each_shard_to_its_raw_source(ws) -> None:
 
 def test_a_forged_parent_link_is_denied(ws) -> None:
     """A validated checkpoint whose parent is another run's stage does not pass the gate."""
-    from laas.anchors.canonical import name_id
-    from laas.anchors.ledger import open_store
-    from laas.anchors.store import read_manifest
+    from laas.anchors.adapters.artifacts import read_manifest
+    from laas.anchors.core.canonical import name_id
+    from laas.wiring import open_store
 
     # A dataset of its own: instruct-sample's latest run stays the real one for every other
     # test, whatever order they run in.

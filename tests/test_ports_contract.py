@@ -1,7 +1,7 @@
 """One set of assertions per port, run against the in-memory fake and the real adapters, so a
 fake the fast tier relies on cannot drift from what it stands in for:
 
-- registry: tests/fakes.FakeRegistry vs laas.anchors.registry.Registry on anvil;
+- registry: tests/fakes.FakeRegistry vs laas.anchors.adapters.registry.Registry on anvil;
 - store: ArtifactStore over memory:// vs a local folder vs moto's S3;
 - index: LineageIndex over SQLite :memory: vs a SQLite file vs Postgres (pgserver).
 
@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from laas.anchors.attest import attest
-from laas.anchors.canonical import from_hex, keccak256, to_hex
-from laas.anchors.index import LineageIndex
-from laas.anchors.models import ShardEntry, StageManifest
-from laas.anchors.store import ArtifactStore, read_manifest
+from laas.anchors.adapters.artifacts import ArtifactStore, read_manifest
+from laas.anchors.adapters.attest import attest
+from laas.anchors.adapters.index import LineageIndex
+from laas.anchors.core.canonical import from_hex, keccak256, to_hex
+from laas.anchors.core.models import ShardEntry, StageManifest
 from laas.errors import AnchorError, AnchorReverted, ConfigError, HashMismatch
 from tests.fakes import (
     COMMITTER,
@@ -65,8 +65,8 @@ def _fake_chain() -> Chain:
 
 
 def _anvil_chain(request: pytest.FixtureRequest) -> Chain:
-    from laas.anchors.registry import Registry
-    from laas.anchors.wallet import Sender
+    from laas.anchors.adapters.registry import Registry
+    from laas.anchors.adapters.wallet import Sender
 
     reg = request.getfixturevalue("chain").registry
     w3 = reg.w3

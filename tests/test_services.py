@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import pytest
 
-from laas.anchors.anchoring import parent_problem, resume, why_trusted
-from laas.anchors.canonical import name_id
-from laas.anchors.gate import GatePolicy, check
-from laas.anchors.provenance import prove_checkpoint, prove_lineage
-from laas.anchors.runs import latest_run
-from laas.anchors.verify import verify_shard
+from laas.anchors.core.canonical import name_id
+from laas.anchors.services.anchoring import parent_problem, resume, why_trusted
+from laas.anchors.services.gate import GatePolicy, check
+from laas.anchors.services.provenance import prove_checkpoint, prove_lineage
+from laas.anchors.services.runs import latest_run
+from laas.anchors.services.verify import verify_shard
 from laas.errors import HashMismatch, LineageNotFound
 from tests.fakes import OUTSIDER, FakeLedger, manifest, read, sample_shards, write
 

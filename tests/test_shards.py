@@ -7,7 +7,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from laas.anchors.hashing import hash_table
+from laas.anchors.core.hashing import hash_table
 from laas.datasets.make_sample import rows, write_jsonl
 from laas.errors import SchemaError, ShardReadError
 from laas.tasks.shards import discover, normalize, read_table
@@ -62,7 +62,7 @@ def test_bad_shard_gives_one_line_error_naming_it(tmp_path, name: str) -> None:
 
 
 def test_normalize_quarantines_instead_of_raising(tmp_path) -> None:
-    from laas.anchors.models import ShardEntry
+    from laas.anchors.core.models import ShardEntry
 
     (tmp_path / "t.jsonl.gz").write_bytes(gzip.compress(b'{"prompt": "x"}\n' * 50)[:-30])
     raw = ShardEntry(key="t.jsonl.gz", uri=str(tmp_path / "t.jsonl.gz"),
@@ -79,8 +79,8 @@ def test_a_batch_of_small_shards_gets_what_each_gets_alone(tmp_path, pooled: boo
     """validate_batch pools small shards into one GX run (or, for a suite that cannot be
     pooled, slices them back out); either way each shard's result, status and text hashes are
     what validating it alone gives."""
-    from laas.anchors.hashing import rehash_parquet
-    from laas.anchors.models import ShardEntry
+    from laas.anchors.core.hashing import rehash_parquet
+    from laas.anchors.core.models import ShardEntry
     from laas.tasks.shards import validate_batch
     from laas.validators.spec import ExpectationSpec
 

@@ -50,7 +50,7 @@ def test_gx_pooled_path_takes_any_number_of_unexpected_rows() -> None:
 
 
 def test_a_duplicate_batches_apart_in_one_shard_is_caught(tmp_path, monkeypatch) -> None:
-    from laas.anchors.models import ShardEntry
+    from laas.anchors.core.models import ShardEntry
     from laas.tasks import shards
     from laas.validators.spec import load_spec
 
@@ -61,7 +61,7 @@ def test_a_duplicate_batches_apart_in_one_shard_is_caught(tmp_path, monkeypatch)
     rs[2_210] = dict(rs[10])  # the same text, 2,200 rows (two batches) later
     path = tmp_path / "big.parquet"
     pq.write_table(pa.Table.from_pylist(rs), path)
-    from laas.anchors.hashing import rehash_parquet
+    from laas.anchors.core.hashing import rehash_parquet
 
     digest, size, n = rehash_parquet(str(path))  # validation re-hashes what it validates
     entry = ShardEntry(key="big", uri=str(path), source_uri=str(path), byte_size=size, rows=n,
@@ -107,7 +107,7 @@ def test_normalize_text_collapses_every_unicode_space_as_before() -> None:
 
 
 def test_suite_hash_commits_to_the_regex_dialect_only_where_a_regex_runs() -> None:
-    from laas.anchors.canonical import canonical_json
+    from laas.anchors.core.canonical import canonical_json
     from laas.validators.suites import tabular_features
 
     tabular = tabular_features(columns=["id", "x", "label"], key_columns=["id"],
@@ -207,7 +207,7 @@ def test_the_unicode_spaces_left_after_nfkc_and_casefold_are_as_written() -> Non
 
 
 def test_the_suite_hash_commits_to_the_text_key_scheme_where_a_text_key_is_made() -> None:
-    from laas.anchors.canonical import canonical_json
+    from laas.anchors.core.canonical import canonical_json
     from laas.validators.suites import instruction_corpus, tabular_features
 
     suite = instruction_corpus()

@@ -5,7 +5,7 @@ import json
 import pytest
 from eth_account import Account
 
-from laas.anchors.wallet import load_sender
+from laas.anchors.adapters.wallet import load_sender
 from laas.errors import ConfigError
 from laas.settings import Settings
 
@@ -46,7 +46,7 @@ def test_settings_never_show_the_key(monkeypatch) -> None:
 
 def _stuck(mine_at: float | None = None, **policy: object):  # noqa: ANN202
     """A Sender with a fake clock over a node that mines nothing (until `mine_at` seconds)."""
-    from laas.anchors.wallet import FeePolicy, Sender
+    from laas.anchors.adapters.wallet import FeePolicy, Sender
     from tests.fakes import FakeClock, StuckNode
 
     clock = FakeClock()

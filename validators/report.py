@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from laas.anchors.canonical import hash_record
+from laas.anchors.core.canonical import hash_record
 
 
 class Frozen(BaseModel):

@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from laas.anchors.canonical import hash_record
+from laas.anchors.core.canonical import hash_record
 from laas.errors import ConfigError
 
 # How a row's normalized text becomes its duplicate key; defined in laas.validators.text.
@@ -205,7 +205,7 @@ class DatasetSpec(Spec):
 
     @model_validator(mode="after")
     def _one_origin(self) -> DatasetSpec:
-        from laas.anchors.storage import redact
+        from laas.anchors.adapters.files import redact
 
         if redact(self.source) != self.source:  # a spec is committed, shown, put in manifests
             raise ValueError(f"`source` carries credentials ({redact(self.source)}): set "

@@ -1,6 +1,6 @@
 // Generates the pinned Merkle vectors with OpenZeppelin's own @openzeppelin/merkle-tree.
 // Run once (`npm run merkle-vectors`) and commit tests/vectors/merkle.json; the Python tests
-// check that laas.anchors.merkle produces the same roots and proofs.
+// check that laas.anchors.core.merkle produces the same roots and proofs.
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';

@@ -10,7 +10,7 @@ lost and nothing is committed twice:
   rebroadcasts it if the node forgot it) before it would send another;
 - a reorganisation drops a checkpoint: its manifest is still in the store, so `resume` commits
   it again and the index follows.
-The store is not trusted (laas.anchors.trust): a stored manifest is committed or reused only
+The store is not trusted (laas.anchors.core.trust): a stored manifest is committed or reused only
 if its hash is on chain or a trusted committer attested it, and every stage only after it is
 checked against its parent's committed manifest.
 Prefect, Dask and GX stay out: the CLI resumes without them."""
@@ -25,17 +25,17 @@ from typing import TypeVar
 from pydantic import BaseModel, ConfigDict
 from web3 import Web3
 
-from laas.anchors.attest import attest
-from laas.anchors.ledger import committer_account, open_index, open_registry, open_store
-from laas.anchors.models import STAGE_ORDER, Checkpoint, StageManifest
+from laas.anchors.adapters.artifacts import ArtifactStore, named_hash, read_manifest
+from laas.anchors.adapters.attest import attest
+from laas.anchors.adapters.files import redact
+from laas.anchors.adapters.registry import Registry
+from laas.anchors.core.models import STAGE_ORDER, Checkpoint, StageManifest
+from laas.anchors.core.trust import stage_problem
 from laas.anchors.ports import RegistryWriter
-from laas.anchors.provenance import derived_parents_problem
-from laas.anchors.registry import Registry
-from laas.anchors.storage import redact
-from laas.anchors.store import ArtifactStore, named_hash, read_manifest
-from laas.anchors.trust import stage_problem
+from laas.anchors.services.provenance import derived_parents_problem
 from laas.errors import AnchorError, AnchorPending, AnchorTimeout, HashMismatch, LaasError
 from laas.settings import Settings
+from laas.wiring import committer_account, open_index, open_registry, open_store
 
 log = logging.getLogger("laas.anchor")
 T = TypeVar("T")
@@ -222,7 +222,7 @@ def _stored_runs(store: ArtifactStore, dataset: str | None, run: str | None
 def _resume_whole(settings: Settings, store: ArtifactStore, registry: RegistryWriter,
                   signers: set[str], manifests: list[StageManifest], uris: dict[str, str],
                   dry_run: bool) -> list[Resumed]:
-    from laas.anchors.runcommit import resume_run, trusted_stages
+    from laas.anchors.services.runcommit import resume_run, trusted_stages
 
     m = manifests[0]
     trusted, refused = trusted_stages(store, registry, signers, manifests)

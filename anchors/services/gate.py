@@ -4,8 +4,8 @@ latest (by creation time; a newer run that failed or waits for the chain denies)
 checkpoint passed and has enough confirmations, its manifest is the one committed, every shard
 it accepts re-hashes to its leaf and the leaf's proof reaches the on-chain root, and each shard
 is the normalized stage's shard of the same key and hash, which is a raw shard of the same run
-(laas.anchors.provenance). Read-only: no key, never deploys. Imports neither Prefect, Dask nor
-Great Expectations."""
+(services.provenance). Read-only: no key, never deploys. Imports neither Prefect, Dask nor Great
+Expectations."""
 
 from __future__ import annotations
 
@@ -15,17 +15,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from laas.anchors.canonical import from_hex, hash_record, name_id, to_hex
-from laas.anchors.hashing import TABLE_SCHEME, rehash_parquet
-from laas.anchors.ledger import open_reader, open_registry
-from laas.anchors.merkle import leaf_hash, verify
-from laas.anchors.models import TRAINING, Checkpoint, StageManifest, checkpoint_id, stage_root
-from laas.anchors.provenance import prove_checkpoint, prove_lineage
-from laas.anchors.registry import Registry
-from laas.anchors.runs import latest_run
-from laas.anchors.store import read_manifest
+from laas.anchors.adapters.artifacts import read_manifest
+from laas.anchors.adapters.registry import Registry
+from laas.anchors.core.canonical import from_hex, hash_record, name_id, to_hex
+from laas.anchors.core.hashing import TABLE_SCHEME, rehash_parquet
+from laas.anchors.core.merkle import leaf_hash, verify
+from laas.anchors.core.models import TRAINING, Checkpoint, StageManifest, checkpoint_id, stage_root
+from laas.anchors.services.provenance import prove_checkpoint, prove_lineage
+from laas.anchors.services.runs import latest_run
 from laas.errors import AnchorError, ConfigError, GateDenied, HashMismatch, LaasError
 from laas.settings import Settings, get_settings
+from laas.wiring import open_reader, open_registry
 
 GateMode = Literal["proof", "sample", "full"]
 
@@ -129,7 +129,7 @@ def gate_dataset(dataset: str, *, run: str | None = None, min_confirmations: int
         if not settings.is_local_chain or isinstance(e, ConfigError | AnchorError):
             raise  # only "nothing deployed here yet" is a denial; a chain that is down is not
         return GateVerdict(allowed=False, dataset=dataset, reason=str(e))
-    from laas.anchors.ledger import open_store
+    from laas.wiring import open_store
 
     return check(registry, dataset, run=run, min_confirmations=min_confirmations, mode=mode,
                  sample=sample, policy=policy, store=open_store(settings))
@@ -141,7 +141,7 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
     """mode: `proof` checks the manifest and every shard's proof against the on-chain root
     without reading data; `sample` also re-hashes `sample` shards picked at random (by the OS's
     randomness, so nobody can predict which); `full` re-hashes every shard. Without `run`, the
-    dataset's latest run (laas.anchors.runs) is the one gated, and `store` (if given) is
+    dataset's latest run (laas.anchors.services.runs) is the one gated, and `store` (if given) is
     searched for newer runs that wait for the chain."""
     def deny(reason: str, **kw: object) -> GateVerdict:
         return GateVerdict(allowed=False, dataset=dataset, reason=reason, **kw)
@@ -151,7 +151,7 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
         registry.locate(name_id(dataset), name_id(run))
         cp = registry.get(checkpoint_id(name_id(dataset), name_id(run), "validated"))
         if cp is None and store is not None and getattr(registry, "version", 1) >= 2:
-            from laas.anchors.batch import admit_stored  # anchored in a batch, perhaps
+            from laas.anchors.services.batch import admit_stored  # anchored in a batch, perhaps
 
             if admit_stored(registry, store, dataset, run):
                 cp = registry.get(checkpoint_id(name_id(dataset), name_id(run), "validated"))
@@ -243,8 +243,8 @@ def record_training(settings: Settings, verdict: GateVerdict, name: str) -> Chec
     validated checkpoint the gate proved: a model can be traced to exactly its data."""
     from datetime import UTC, datetime
 
-    from laas.anchors.anchoring import commit_manifest, store_manifest
-    from laas.anchors.models import name_problem
+    from laas.anchors.core.models import name_problem
+    from laas.anchors.services.anchoring import commit_manifest, store_manifest
 
     if problem := name_problem("training record", name):
         raise ConfigError(problem)

@@ -13,10 +13,10 @@ import time
 
 from pydantic import ValidationError
 
-from laas.anchors.attest import Attestation
-from laas.anchors.canonical import keccak256, to_hex
-from laas.anchors.models import STAGES, StageManifest, name_problem
-from laas.anchors.storage import join, open_uri, redact, url_to_fs
+from laas.anchors.adapters.attest import Attestation
+from laas.anchors.adapters.files import join, open_uri, redact, url_to_fs
+from laas.anchors.core.canonical import keccak256, to_hex
+from laas.anchors.core.models import STAGES, StageManifest, name_problem
 from laas.errors import ConfigError, HashMismatch, LaasError
 
 

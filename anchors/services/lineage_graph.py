@@ -1,4 +1,4 @@
-"""Draw a lineage tree (from laas.anchors.lineage.shard_lineage) as a picture: one box per
+"""Draw a lineage tree (from laas.anchors.services.lineage.shard_lineage) as a picture: one box per
 shard stage, arrows from source to result, derived datasets' parents to the left. Needs
 matplotlib (`pip install 'laas[graph]'`); imported only by `laas lineage --graph`."""
 

@@ -1,6 +1,6 @@
 """Batched anchoring (registry format 2): many runs, of many datasets, in one transaction. The
 chain keeps the batch's root and the event its leaves (each a checkpoint commitment,
-laas.anchors.commitments); each checkpoint's record and its Merkle path to the root are kept as
+laas.anchors.core.commitments); each checkpoint's record and its Merkle path to the root are kept as
 a proof file next to its manifest in the artifact store. The store is not trusted: a reader
 admits a checkpoint only if its record hashes to a leaf whose path reaches a root the contract
 holds. The price of the gas: the contract cannot tell that a checkpoint id was batched before,
@@ -14,12 +14,19 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from laas.anchors.canonical import from_hex, to_hex
-from laas.anchors.commitments import FORMAT_VERSION, fold, leaf_of, matches, pair_proof, pair_root
-from laas.anchors.models import Checkpoint, StageManifest
-from laas.anchors.registry_v2 import RegistryV2
-from laas.anchors.storage import url_to_fs
-from laas.anchors.store import write_replacing
+from laas.anchors.adapters.artifacts import write_replacing
+from laas.anchors.adapters.files import url_to_fs
+from laas.anchors.adapters.registry_v2 import RegistryV2
+from laas.anchors.core.canonical import from_hex, to_hex
+from laas.anchors.core.commitments import (
+    FORMAT_VERSION,
+    fold,
+    leaf_of,
+    matches,
+    pair_proof,
+    pair_root,
+)
+from laas.anchors.core.models import Checkpoint, StageManifest
 from laas.errors import AnchorError, HashMismatch
 
 

@@ -4,7 +4,7 @@ against the chain; only then are its rows handed out, from the same bytes that w
 so a shard changed on disk after the gate, or between hashing and reading, never reaches
 training. Memory per open shard is its Parquet size. Imports neither Prefect, Dask nor GX.
 
-    from laas.anchors.reader import verified_reader
+    from laas.anchors.services.reader import verified_reader
     reader = verified_reader("instruct-sample")          # gates first (GateDenied if not)
     for row in reader: ...                               # dicts
     for batch in reader.batches(columns=["prompt"]): ... # pyarrow RecordBatches
@@ -25,9 +25,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from laas.anchors.canonical import to_hex
-from laas.anchors.hashing import rehash_parquet
-from laas.anchors.storage import open_uri, redact
+from laas.anchors.adapters.files import open_uri, redact
+from laas.anchors.core.canonical import to_hex
+from laas.anchors.core.hashing import rehash_parquet
 from laas.errors import HashMismatch
 
 
@@ -90,6 +90,6 @@ def _torch_worker_part() -> tuple[int, int]:
 
 def verified_reader(dataset: str, *, run: str | None = None, **gate_options: Any) -> VerifiedReader:
     """Gate the dataset (settings from the environment), then read what the gate verified."""
-    from laas.anchors.gate import gate_dataset
+    from laas.anchors.services.gate import gate_dataset
 
     return VerifiedReader.from_verdict(gate_dataset(dataset, run=run, **gate_options))

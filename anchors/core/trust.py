@@ -8,7 +8,7 @@ the lineage index (a cache), anything an earlier process left behind, file and r
 So:
 - a manifest found in the store is used (reused by a rerun, committed by `laas anchor
   --resume`) only if its hash is already on chain, or it carries an attestation
-  (laas.anchors.attest) by a trusted committer key;
+  (laas.anchors.adapters.attest) by a trusted committer key;
 - before a stage is committed it must follow from its parent's committed manifest
   (`stage_problem`): the validated shards are exactly the normalized ones minus what was set
   aside, every normalized shard is a raw one, and the parent's manifest is the one whose hash
@@ -26,7 +26,7 @@ Everything here is pure: records in, a reason (one line) or None out.
 
 from __future__ import annotations
 
-from laas.anchors.models import STAGES, TRAINING, ShardEntry, StageManifest, name_problem
+from laas.anchors.core.models import STAGES, TRAINING, ShardEntry, StageManifest, name_problem
 
 __all__ = ["expected_parent_stage", "name_problem", "stage_problem"]
 

@@ -13,7 +13,7 @@ from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict
 
-from laas.anchors.canonical import keccak256
+from laas.anchors.core.canonical import keccak256
 
 LEAF_TYPES = ("string", "bytes32", "uint256", "uint256")
 EMPTY_ROOT = keccak256(b"")  # a stage with no accepted shard; never a real tree's root

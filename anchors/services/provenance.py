@@ -1,6 +1,6 @@
 """The one verification path the gate, `laas verify` and the reader share: a checkpoint read
 from the chain with its manifest checked against the committed hash, then its parents walked
-back to raw, each stage checked to follow from its parent (laas.anchors.trust.stage_problem),
+back to raw, each stage checked to follow from its parent (laas.anchors.core.trust.stage_problem),
 and, when asked, each committer checked against a pinned list or the role it holds now."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from laas.anchors.canonical import keccak256, to_hex
-from laas.anchors.models import Checkpoint, StageManifest
-from laas.anchors.registry import Registry
-from laas.anchors.store import read_manifest
-from laas.anchors.trust import expected_parent_stage, stage_problem
+from laas.anchors.adapters.artifacts import read_manifest
+from laas.anchors.adapters.registry import Registry
+from laas.anchors.core.canonical import keccak256, to_hex
+from laas.anchors.core.models import Checkpoint, StageManifest
+from laas.anchors.core.trust import expected_parent_stage, stage_problem
 from laas.errors import HashMismatch, LaasError
 
 MAX_DEPTH = 8  # training -> validated -> normalized -> raw; a bound is cheap

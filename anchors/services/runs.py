@@ -9,11 +9,11 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from laas.anchors.canonical import name_id
-from laas.anchors.models import STAGES, Checkpoint, checkpoint_id
-from laas.anchors.registry import Registry
-from laas.anchors.storage import open_uri
-from laas.anchors.store import named_hash, read_manifest
+from laas.anchors.adapters.artifacts import named_hash, read_manifest
+from laas.anchors.adapters.files import open_uri
+from laas.anchors.adapters.registry import Registry
+from laas.anchors.core.canonical import name_id
+from laas.anchors.core.models import STAGES, Checkpoint, checkpoint_id
 from laas.errors import LaasError
 
 # Canonical JSON sorts keys, so created_at is the first field: its head is enough to order runs.

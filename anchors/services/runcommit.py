@@ -1,20 +1,26 @@
 """A run's stages onto the chain at the end of the run, in one transaction where the registry
-is format 2 (laas.anchors.registry_v2), one per stage, in order, where it is format 1. The
+is format 2 (laas.anchors.adapters.registry_v2), one per stage, in order, where it is format 1. The
 manifests are in the store (and attested) before anything is sent, and the transaction is
 noted next to the run's last manifest before its receipt is awaited; a run whose transaction
-did not land is pending as a whole and `resume` commits it once (laas.anchors.anchoring)."""
+did not land is pending as a whole and `resume` commits it once (services.anchoring)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from laas.anchors.anchoring import commit_manifest, log, parent_problem, why_trusted, with_backoff
-from laas.anchors.ledger import open_index, open_registry, open_store
-from laas.anchors.models import STAGES, TRAINING, Checkpoint, StageManifest
-from laas.anchors.storage import redact
-from laas.anchors.trust import stage_problem
+from laas.anchors.adapters.files import redact
+from laas.anchors.core.models import STAGES, TRAINING, Checkpoint, StageManifest
+from laas.anchors.core.trust import stage_problem
+from laas.anchors.services.anchoring import (
+    commit_manifest,
+    log,
+    parent_problem,
+    why_trusted,
+    with_backoff,
+)
 from laas.errors import AnchorError, AnchorPending, AnchorTimeout, HashMismatch, LaasError
 from laas.settings import Settings
+from laas.wiring import open_index, open_registry, open_store
 
 Stages = Sequence[tuple[StageManifest, str]]  # a run's manifests, in stage order, with URIs
 

@@ -1,5 +1,5 @@
 """Records of the ledger: shard entries, stage manifests, checkpoints. Frozen pydantic models;
-their canonical JSON (laas.anchors.canonical) is what gets hashed and committed."""
+their canonical JSON (laas.anchors.core.canonical) is what gets hashed and committed."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_serializer
 
-from laas.anchors.canonical import canonical_json, from_hex, keccak256, to_hex
-from laas.anchors.merkle import MerkleTree, leaf_hash
+from laas.anchors.core.canonical import canonical_json, from_hex, keccak256, to_hex
+from laas.anchors.core.merkle import MerkleTree, leaf_hash
 
 MANIFEST_VERSION = "laas-manifest-v2"  # v2: per-shard validation stored once; dropped rows
 MANIFEST_VERSIONS = ("laas-manifest-v1", MANIFEST_VERSION)  # what this code reads

@@ -2,16 +2,18 @@
 one slot per run on chain. Every read is bounded: a
 checkpoint is one contract read (where its run is anchored), one eth_getLogs over that one
 block and one eth_getTransactionByHash (the records travel in calldata), and what those say is
-checked against the stored root (laas.anchors.commitments), so an RPC that lies about logs or
+checked against the stored root (laas.anchors.core.commitments), so an RPC that lies about logs or
 transactions is refused, not believed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-from laas.anchors.canonical import from_hex, keccak256, to_hex
-from laas.anchors.commitments import (
+from laas.anchors.adapters.registry import Registry
+from laas.anchors.adapters.runcalls import WHERE, ZERO, RunCalldata, run_dir, short_uri
+from laas.anchors.core.canonical import from_hex, keccak256, to_hex
+from laas.anchors.core.commitments import (
     committed_struct,
     leaf_of,
     matches,
@@ -19,31 +21,22 @@ from laas.anchors.commitments import (
     pair_root,
     run_key,
 )
-from laas.anchors.models import STAGE_ORDER, Checkpoint, StageManifest, checkpoint_id
+from laas.anchors.core.models import STAGE_ORDER, Checkpoint, StageManifest, checkpoint_id
 from laas.anchors.ports import OnSent
-from laas.anchors.registry import Registry
-from laas.anchors.store import manifest_name
 from laas.errors import AnchorError, AnchorReverted
 
-ZERO = bytes(32)
-BATCH = 50  # transactions per JSON-RPC batch (public RPCs cap batch sizes)
-# Where a checkpoint's run is anchored, learnt from what this process read or committed.
-# Process-wide because several clients of one registry live in one process (gate inside a
-# derived run); only a hint: whatever it points to is checked against the chain.
-_WHERE: dict[tuple[str, str], str] = {}
 
-
-class RegistryV2(Registry):
+class RegistryV2(RunCalldata, Registry):
     ARTIFACT = "CheckpointRegistryV2"
     version = 2
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._runs: dict[str, list[Checkpoint]] = {}  # anchor key -> its verified records
-        self._batched: dict[str, tuple[Checkpoint, str, list[bytes]]] = {}  # laas.anchors.batch
+        self._batched: dict[str, tuple[Checkpoint, str, list[bytes]]] = {}  # services.batch
 
     def admit_batched(self, cp: Checkpoint, root: str, proof: list[bytes]) -> None:
-        """A checkpoint laas.anchors.batch.admit proved to reach a batch root on chain."""
+        """A checkpoint laas.anchors.services.batch.admit proved to reach a batch root on chain."""
         self._batched[cp.checkpoint_id] = (cp, root, proof)
 
     # -- where things are -------------------------------------------------------------------
@@ -52,17 +45,17 @@ class RegistryV2(Registry):
         """Note that the stages of this run are anchored under its run key (no RPC)."""
         key = run_key(dataset_id, run_id)
         for stage in STAGE_ORDER:
-            _WHERE[(self.address, checkpoint_id(dataset_id, run_id, stage))] = key
+            WHERE[(self.address, checkpoint_id(dataset_id, run_id, stage))] = key
         return key
 
     def _key_of(self, cid: str) -> str | None:
-        if (key := _WHERE.get((self.address, cid))) is not None:
+        if (key := WHERE.get((self.address, cid))) is not None:
             return key
         # Never seen: the one case that scans (a derived run's parent named only by its id,
         # in a fresh process). Paged in windows the provider accepts.
         for _, cps in self.scan():
             if any(c.checkpoint_id == cid for c in cps):
-                return _WHERE.get((self.address, cid))
+                return WHERE.get((self.address, cid))
         return None
 
     def _run(self, key: str, block: int | None = None, root: bytes | None = None
@@ -183,8 +176,8 @@ class RegistryV2(Registry):
         with self._rpc():
             if (existing := self._existing_run(key, manifests)) is not None:
                 return existing
-            base = _run_dir(stages[0][1])
-            records = [self._record(m, _short(base, m, uri, i == 0), key)
+            base = run_dir(stages[0][1])
+            records = [self._record(m, short_uri(base, m, uri, i == 0), key)
                        for i, (m, uri) in enumerate(stages)]
             call = self.contract.functions.commitRun(
                 from_hex(first.dataset_id), from_hex(first.run_id), records)
@@ -224,89 +217,3 @@ class RegistryV2(Registry):
             runs.append(ZERO if where is None else from_hex(where))
         return (m.stage, from_hex(m.shards_root), len(m.accepted), from_hex(m.manifest_hash),
                 uri, from_hex(m.result_hash), m.passed, [from_hex(p) for p in m.parents], runs)
-
-    def _decode(self, logs: list[Any], gas_used: int | None = None,
-                records: list[tuple] | None = None) -> list[Checkpoint]:
-        """The checkpoints of the runs the RunCommitted logs name, decoded from their
-        transactions' input (fetched in JSON-RPC batches), or from `records` when this client
-        just sent them. A transaction that is not a commitRun of this registry for the log's
-        run gives nothing (the caller's commitment check then refuses the log)."""
-        txs = [None] * len(logs) if records is not None else \
-            self._transactions([to_hex(bytes(log["transactionHash"])) for log in logs])
-        out = []
-        for log, tx in zip(logs, txs, strict=True):
-            a = log["args"]
-            dataset_id, run_id = to_hex(a["datasetId"]), to_hex(a["runId"])
-            key = to_hex(a["anchorKey"])
-            base = ""
-            for r in records if records is not None else self._records_in(tx, a):
-                stage, root, count, mhash, uri, rhash, passed, parents, runs = \
-                    (r[k] for k in ("stage", "shardsRoot", "shardCount", "manifestHash",
-                                    "manifestUri", "resultHash", "passed", "parents",
-                                    "parentRuns")) if isinstance(r, Mapping) else r
-                base = base or (uri if uri.endswith("/") else _run_dir(uri))
-                if not uri or uri.endswith("/"):
-                    uri = f"{base}{stage}/{manifest_name(to_hex(mhash))}"
-                cid = checkpoint_id(dataset_id, run_id, stage)
-                _WHERE[(self.address, cid)] = key
-                for p, where in zip(parents, runs, strict=False):
-                    if bytes(where) != ZERO:
-                        _WHERE.setdefault((self.address, to_hex(p)), to_hex(where))
-                out.append(Checkpoint(
-                    checkpoint_id=cid, dataset_id=dataset_id, run_id=run_id, stage=stage,
-                    shards_root=to_hex(root), shard_count=count, manifest_hash=to_hex(mhash),
-                    manifest_uri=uri, result_hash=to_hex(rhash), passed=passed,
-                    parents=tuple(to_hex(p) for p in parents), committer=a["committer"],
-                    tx_hash=to_hex(bytes(log["transactionHash"])),
-                    block_number=log["blockNumber"], gas_used=gas_used))
-        return out
-
-    def _transactions(self, hashes: list[str]) -> list[dict | None]:
-        found: list[dict | None] = []
-        for i in range(0, len(hashes), BATCH):
-            part = hashes[i:i + BATCH]
-            answers = self.w3.provider.make_batch_request(
-                [("eth_getTransactionByHash", [h]) for h in part])
-            if not isinstance(answers, list):  # one error for the whole batch
-                raise AnchorError(f"the RPC refused a batch of transaction lookups: {answers}")
-            found += [a.get("result") for a in sorted(answers, key=lambda a: a["id"])]
-        return found
-
-    def _records_in(self, tx: dict | None, args: Any) -> list[Any]:
-        if not tx or (tx.get("to") or "").lower() != self.address.lower():
-            return []  # committed through another contract: not readable from calldata
-        try:
-            fn, call = self.contract.decode_function_input(tx["input"])
-        except ValueError:
-            return []
-        if fn.fn_name != "commitRun" or (call["datasetId"], call["runId"]) != \
-                (bytes(args["datasetId"]), bytes(args["runId"])):
-            return []
-        return list(call["records"])
-
-def _run_dir(uri: str) -> str:
-    """The run's folder (with a trailing slash) of a manifest the store keeps at `uri`."""
-    return uri.rsplit("/", 2)[0] + "/"
-
-
-def _short(base: str, m: StageManifest, uri: str, first: bool) -> str:
-    """A record's manifest URI as sent: where the store keeps it ({run}/{stage}/manifest-
-    {hash}.json) is said by the run's folder in the first record and by "" in the others
-    (calldata costs 16 gas a byte: full URIs were ~5k gas a run). Any other URI is sent whole."""
-    if uri != f"{base}{m.stage}/{manifest_name(m.manifest_hash)}":
-        return uri
-    return base if first else ""
-
-
-def registry_at(w3: Any, address: str, sender: Any, **kwargs: Any) -> Registry:
-    """The client for whatever format the registry at `address` is: format 2 answers VERSION(),
-    format 1 has no such function (the call reverts)."""
-    from web3 import Web3
-
-    selector = keccak256(b"VERSION()")[:4]
-    try:
-        answer = w3.eth.call({"to": Web3.to_checksum_address(address), "data": selector})
-        version = int.from_bytes(answer, "big") if len(answer) == 32 else 1
-    except Exception:  # a revert, in whichever form the node and web3 give it
-        version = 1
-    return (RegistryV2 if version >= 2 else Registry)(w3, address, sender, **kwargs)

@@ -6,10 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from laas.anchors.ledger import ChainView, chain_view, open_index, open_reader
-from laas.anchors.models import TRAINING
+from laas.anchors.core.models import TRAINING
 from laas.errors import AnchorError, LaasError, LineageNotFound
 from laas.settings import Settings
+from laas.wiring import ChainView, chain_view, open_index, open_reader
 
 
 class Rebuilt(NamedTuple):
@@ -28,7 +28,7 @@ def rebuild_index(settings: Settings, full: bool = False) -> Rebuilt:
     manifest checked against its committed hash. The scan goes page by page and records each
     page's last block in the index, so a rebuild goes on from where the last one stopped
     (the whole chain with full=True, or when the index is new)."""
-    from laas.anchors.store import read_manifest
+    from laas.anchors.adapters.artifacts import read_manifest
 
     registry = open_reader(settings)
     index = open_index(settings)

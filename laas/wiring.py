@@ -10,14 +10,15 @@ from typing import Any
 
 from web3 import Web3
 
-from laas.anchors.index import LineageIndex
-from laas.anchors.localchain import LocalChain
-from laas.anchors.registry import Registry, connect, unreachable
-from laas.anchors.registry_v2 import RegistryV2, registry_at
-from laas.anchors.rpc import Retry
-from laas.anchors.storage import redact_url
-from laas.anchors.store import ArtifactStore
-from laas.anchors.wallet import FeePolicy, Sender, load_account, load_sender
+from laas.anchors.adapters.artifacts import ArtifactStore
+from laas.anchors.adapters.files import redact_url
+from laas.anchors.adapters.index import LineageIndex
+from laas.anchors.adapters.localchain import LocalChain
+from laas.anchors.adapters.registry import Registry, connect, unreachable
+from laas.anchors.adapters.registry_v2 import RegistryV2
+from laas.anchors.adapters.rpc import Retry
+from laas.anchors.adapters.wallet import FeePolicy, Sender, load_account, load_sender
+from laas.anchors.core.canonical import keccak256
 from laas.errors import ConfigError, LaasError
 from laas.settings import Settings
 
@@ -215,3 +216,17 @@ def chain_view(settings: Settings) -> ChainView:
         return ChainView(connect(urls, timeout=2.0, retry=retry, probe=False))
     except Exception as e:  # requests raises a zoo of connection errors
         raise unreachable(urls, e) from None
+
+
+def registry_at(w3: Any, address: str, sender: Any, **kwargs: Any) -> Registry:
+    """The client for whatever format the registry at `address` is: format 2 answers VERSION(),
+    format 1 has no such function (the call reverts)."""
+    from web3 import Web3
+
+    selector = keccak256(b"VERSION()")[:4]
+    try:
+        answer = w3.eth.call({"to": Web3.to_checksum_address(address), "data": selector})
+        version = int.from_bytes(answer, "big") if len(answer) == 32 else 1
+    except Exception:  # a revert, in whichever form the node and web3 give it
+        version = 1
+    return (RegistryV2 if version >= 2 else Registry)(w3, address, sender, **kwargs)

@@ -11,14 +11,14 @@ from contextlib import suppress
 
 from pydantic import BaseModel, ConfigDict
 
-from laas.anchors.canonical import from_hex, name_id, to_hex
-from laas.anchors.hashing import hash_stream, rehash_parquet
-from laas.anchors.index import LineageIndex
-from laas.anchors.merkle import verify
-from laas.anchors.models import STAGE_ORDER, checkpoint_id
-from laas.anchors.provenance import Proven, prove_checkpoint, prove_lineage
-from laas.anchors.registry import Registry
-from laas.anchors.storage import open_uri
+from laas.anchors.adapters.files import open_uri
+from laas.anchors.adapters.index import LineageIndex
+from laas.anchors.adapters.registry import Registry
+from laas.anchors.core.canonical import from_hex, name_id, to_hex
+from laas.anchors.core.hashing import hash_stream, rehash_parquet
+from laas.anchors.core.merkle import verify
+from laas.anchors.core.models import STAGE_ORDER, checkpoint_id
+from laas.anchors.services.provenance import Proven, prove_checkpoint, prove_lineage
 from laas.errors import HashMismatch, LineageNotFound
 
 
@@ -108,9 +108,9 @@ def rederive(validated: Proven, normalized: Proven, key: str) -> bool | None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from laas.anchors.hashing import hash_table
-    from laas.anchors.models import rows_digest
-    from laas.anchors.storage import open_uri
+    from laas.anchors.adapters.files import open_uri
+    from laas.anchors.core.hashing import hash_table
+    from laas.anchors.core.models import rows_digest
 
     entry = next((s for s in validated.manifest.shards if s.key == key), None)
     if entry is None or not entry.derived:

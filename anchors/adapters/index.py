@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
-from laas.anchors.models import STAGE_ORDER, Checkpoint, StageManifest
+from laas.anchors.core.models import STAGE_ORDER, Checkpoint, StageManifest
 
 meta = MetaData()
 checkpoints = Table(

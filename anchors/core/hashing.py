@@ -148,7 +148,7 @@ def rehash_parquet(source: Any) -> tuple[bytes, int, int]:
     object or Arrow buffer already open), streamed by batch."""
     import pyarrow.parquet as pq
 
-    from laas.anchors.storage import open_uri
+    from laas.anchors.adapters.files import open_uri
 
     with open_uri(source) if isinstance(source, str) else nullcontext(source) as f:
         pf = pq.ParquetFile(f)

@@ -19,7 +19,7 @@ from web3._utils.caching import handle_request_caching
 from web3.exceptions import ProviderConnectionError
 from web3.types import RPCEndpoint, RPCResponse
 
-from laas.anchors.storage import redact_url
+from laas.anchors.adapters.files import redact_url
 
 log = logging.getLogger("laas.rpc")
 

@@ -21,17 +21,17 @@ from web3.exceptions import (
     Web3RPCError,
 )
 
-from laas.anchors.canonical import from_hex, keccak256, to_hex
-from laas.anchors.logpages import LogPager
-from laas.anchors.models import Checkpoint, StageManifest
-from laas.anchors.rpc import FailoverProvider, Retry
-from laas.anchors.storage import redact_url
-from laas.anchors.wallet import OnSent, Sender
+from laas.anchors.adapters.files import redact_url
+from laas.anchors.adapters.logpages import LogPager
+from laas.anchors.adapters.rpc import FailoverProvider, Retry
+from laas.anchors.adapters.wallet import OnSent, Sender
+from laas.anchors.core.canonical import from_hex, keccak256, to_hex
+from laas.anchors.core.models import Checkpoint, StageManifest
 from laas.errors import AnchorError, AnchorReverted, AnchorTimeout, ConfigError
 
 log = logging.getLogger("laas.anchor")
 
-CONTRACTS = Path(__file__).resolve().parent / "contracts"
+CONTRACTS = Path(__file__).resolve().parent.parent / "contracts"
 COMMITTER_ROLE = keccak256(b"COMMITTER_ROLE")
 
 
@@ -68,7 +68,7 @@ def connect(urls: str | Sequence[str], timeout: float = 10.0, retry: Retry | Non
 
 class Registry:
     """A client of a format-1 registry (CheckpointRegistry: one transaction per stage);
-    laas.anchors.registry_v2 is format 2's. sender=None is a read-only client: it reads and
+    laas.anchors.adapters.registry_v2 is format 2's. sender=None is a read-only client: it reads and
     verifies, and refuses to send."""
 
     ARTIFACT = "CheckpointRegistry"

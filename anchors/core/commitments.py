@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from laas.anchors.canonical import from_hex, keccak256, to_hex
-from laas.anchors.merkle import hash_pair
-from laas.anchors.models import checkpoint_id
+from laas.anchors.core.canonical import from_hex, keccak256, to_hex
+from laas.anchors.core.merkle import hash_pair
+from laas.anchors.core.models import checkpoint_id
 
 FORMAT_VERSION = 2
 LOW192 = (1 << 192) - 1

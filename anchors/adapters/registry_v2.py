@@ -71,7 +71,7 @@ class RegistryV2(RunCalldata, Registry):
         logs = self.contract.events.RunCommitted().get_logs(
             from_block=block, to_block=block, argument_filters={"anchorKey": from_hex(key)})
         for log in logs:  # a lying RPC may add logs: the one that matches the chain counts
-            cps = self._decode([log])
+            cps = self._decode([log], with_gas=True)
             if matches(pair_root([leaf_of(c) for c in cps]), root):
                 self._runs[key] = cps
                 return cps

@@ -27,50 +27,66 @@ class RunCalldata:
     address: str
 
     def _decode(self, logs: list[Any], gas_used: int | None = None,
-                records: list[tuple] | None = None) -> list[Checkpoint]:
+                records: list[tuple] | None = None, with_gas: bool = False) -> list[Checkpoint]:
         """The checkpoints of the runs the RunCommitted logs name, decoded from their
-        transactions' input (fetched in JSON-RPC batches), or from `records` when this client
-        just sent them. A transaction that is not a commitRun of this registry for the log's
-        run gives nothing (the caller's commitment check then refuses the log)."""
-        txs = [None] * len(logs) if records is not None else \
-            self._transactions([to_hex(bytes(log["transactionHash"])) for log in logs])
+        transactions' input (fetched in JSON-RPC batches, with their receipts for the gas if
+        `with_gas`), or from `records` when this client just sent them. A transaction that is
+        not a commitRun of this registry for the log's run gives nothing (the caller's
+        commitment check then refuses the log). Each checkpoint shows its share of the gas."""
+        txs = [(None, None)] * len(logs) if records is not None else self._transactions(
+            [to_hex(bytes(log["transactionHash"])) for log in logs], with_gas)
         out = []
-        for log, tx in zip(logs, txs, strict=True):
-            a = log["args"]
-            dataset_id, run_id = to_hex(a["datasetId"]), to_hex(a["runId"])
-            key = to_hex(a["anchorKey"])
-            base = ""
-            for r in records if records is not None else self._records_in(tx, a):
-                stage, root, count, mhash, uri, rhash, passed, parents, runs = \
-                    (r[k] for k in ("stage", "shardsRoot", "shardCount", "manifestHash",
-                                    "manifestUri", "resultHash", "passed", "parents",
-                                    "parentRuns")) if isinstance(r, Mapping) else r
-                base = base or (uri if uri.endswith("/") else run_dir(uri))
-                if not uri or uri.endswith("/"):
-                    uri = f"{base}{stage}/{manifest_name(to_hex(mhash))}"
-                cid = checkpoint_id(dataset_id, run_id, stage)
-                WHERE[(self.address, cid)] = key
-                for p, where in zip(parents, runs, strict=False):
-                    if bytes(where) != ZERO:
-                        WHERE.setdefault((self.address, to_hex(p)), to_hex(where))
-                out.append(Checkpoint(
-                    checkpoint_id=cid, dataset_id=dataset_id, run_id=run_id, stage=stage,
-                    shards_root=to_hex(root), shard_count=count, manifest_hash=to_hex(mhash),
-                    manifest_uri=uri, result_hash=to_hex(rhash), passed=passed,
-                    parents=tuple(to_hex(p) for p in parents), committer=a["committer"],
-                    tx_hash=to_hex(bytes(log["transactionHash"])),
-                    block_number=log["blockNumber"], gas_used=gas_used))
+        for log, (tx, gas) in zip(logs, txs, strict=True):
+            mine = records if records is not None else self._records_in(tx, log["args"])
+            share = gas_used if records is not None else \
+                gas // len(mine) if gas is not None and mine else None
+            out += self._checkpoints(log, mine, share)
         return out
 
-    def _transactions(self, hashes: list[str]) -> list[dict | None]:
-        found: list[dict | None] = []
+    def _checkpoints(self, log: Any, records: list[Any], gas_used: int | None
+                     ) -> list[Checkpoint]:
+        out = []
+        a = log["args"]
+        dataset_id, run_id = to_hex(a["datasetId"]), to_hex(a["runId"])
+        key = to_hex(a["anchorKey"])
+        base = ""
+        for r in records:
+            stage, root, count, mhash, uri, rhash, passed, parents, runs = \
+                (r[k] for k in ("stage", "shardsRoot", "shardCount", "manifestHash",
+                                "manifestUri", "resultHash", "passed", "parents",
+                                "parentRuns")) if isinstance(r, Mapping) else r
+            base = base or (uri if uri.endswith("/") else run_dir(uri))
+            if not uri or uri.endswith("/"):
+                uri = f"{base}{stage}/{manifest_name(to_hex(mhash))}"
+            cid = checkpoint_id(dataset_id, run_id, stage)
+            WHERE[(self.address, cid)] = key
+            for p, where in zip(parents, runs, strict=False):
+                if bytes(where) != ZERO:
+                    WHERE.setdefault((self.address, to_hex(p)), to_hex(where))
+            out.append(Checkpoint(
+                checkpoint_id=cid, dataset_id=dataset_id, run_id=run_id, stage=stage,
+                shards_root=to_hex(root), shard_count=count, manifest_hash=to_hex(mhash),
+                manifest_uri=uri, result_hash=to_hex(rhash), passed=passed,
+                parents=tuple(to_hex(p) for p in parents), committer=a["committer"],
+                tx_hash=to_hex(bytes(log["transactionHash"])),
+                block_number=log["blockNumber"], gas_used=gas_used))
+        return out
+
+    def _transactions(self, hashes: list[str], with_gas: bool
+                      ) -> list[tuple[dict | None, int | None]]:
+        """(transaction, gas used or None) per hash, in one JSON-RPC batch per BATCH."""
+        methods = ["eth_getTransactionByHash"] + (["eth_getTransactionReceipt"] * with_gas)
+        found: list[tuple[dict | None, int | None]] = []
         for i in range(0, len(hashes), BATCH):
             part = hashes[i:i + BATCH]
             answers = self.w3.provider.make_batch_request(
-                [("eth_getTransactionByHash", [h]) for h in part])
+                [(m, [h]) for h in part for m in methods])
             if not isinstance(answers, list):  # one error for the whole batch
                 raise AnchorError(f"the RPC refused a batch of transaction lookups: {answers}")
-            found += [a.get("result") for a in sorted(answers, key=lambda a: a["id"])]
+            got = [a.get("result") for a in sorted(answers, key=lambda a: a["id"])]
+            for j in range(0, len(got), len(methods)):
+                receipt = got[j + 1] if with_gas else None
+                found.append((got[j], int(receipt["gasUsed"], 16) if receipt else None))
         return found
 
     def _records_in(self, tx: dict | None, args: Any) -> list[Any]:

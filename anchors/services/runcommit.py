@@ -51,7 +51,11 @@ def commit_run(settings: Settings, stages: Stages, registry: object = None) -> l
     """Commit the run's stages (idempotently, with backoff while the chain is unreachable),
     then index them. Raises AnchorPending when the chain stays away: nothing of the run is on
     chain then, and its manifests wait in the store."""
-    reg = registry or open_registry(settings)
+    last = stages[-1][0]
+    what = f"{last.dataset}/{last.run}"
+    reg = registry or with_backoff(lambda: open_registry(settings),  # the chain may be away
+                                   attempts=settings.anchor_attempts,
+                                   first_delay=settings.anchor_backoff, what=what)
     if getattr(reg, "version", 1) < 2:  # format 1: a transaction per stage, parents first
         landed: list[Checkpoint] = []
         for m, uri in stages:
@@ -61,8 +65,6 @@ def commit_run(settings: Settings, stages: Stages, registry: object = None) -> l
                 raise PartlyPending(str(e), landed) from None
         return landed
     store = open_store(settings)
-    last = stages[-1][0]
-    what = f"{last.dataset}/{last.run}"
     checked = False
 
     def attempt() -> list[Checkpoint]:

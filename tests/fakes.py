@@ -72,13 +72,14 @@ class FakeRegistry:
     RUN_GAS = 80_000  # a whole run's transaction (commit_run), shared by its checkpoints
 
     def __init__(self, chain: FakeChain | None = None,
-                 sender: str | None = COMMITTER.address) -> None:
+                 sender: str | None = COMMITTER.address, version: int = 1) -> None:
         self.chain = chain or FakeChain()
         self.sender = sender
+        self.version = version  # 2: the services treat it as a format-2 registry
 
     def as_account(self, address: str | None) -> FakeRegistry:
         """A client of the same chain holding another key (None: read-only)."""
-        return FakeRegistry(self.chain, address)
+        return FakeRegistry(self.chain, address, self.version)
 
     # -- writes --
 

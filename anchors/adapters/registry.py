@@ -72,6 +72,7 @@ class Registry:
     verifies, and refuses to send."""
 
     ARTIFACT = "CheckpointRegistry"
+    EVENT = "CheckpointCommitted"  # what a scan reads
     version = 1
 
     def __init__(self, w3: Web3, address: str, sender: Sender | None, *, deploy_block: int = 0,
@@ -309,9 +310,9 @@ class Registry:
 
     def _pages(self, filters: dict[str, Any],
                start: int | None = None) -> Iterator[tuple[int, list[Any]]]:
-        """CheckpointCommitted logs from `start` (default: the deploy block) to the current
+        """The registry's EVENT logs from `start` (default: the deploy block) to the current
         head, one page at a time, in windows the provider accepts."""
-        event = self.contract.events.CheckpointCommitted()
+        event = self.contract.events[self.EVENT]()
         head = self.w3.eth.block_number
 
         def fetch(lo: int, hi: int) -> list[Any]:

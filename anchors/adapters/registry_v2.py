@@ -28,6 +28,7 @@ from laas.errors import AnchorError, AnchorReverted
 
 class RegistryV2(RunCalldata, Registry):
     ARTIFACT = "CheckpointRegistryV2"
+    EVENT = "RunCommitted"
     version = 2
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -131,17 +132,6 @@ class RegistryV2(RunCalldata, Registry):
         with self._rpc():
             return self.contract.functions.verifyLeaf(
                 from_hex(key), anchor_proof, committed_struct(cp), proof, leaf).call()
-
-    def _pages(self, filters: dict[str, Any],
-               start: int | None = None) -> Iterator[tuple[int, list[Any]]]:
-        event = self.contract.events.RunCommitted()
-        head = self.w3.eth.block_number
-
-        def fetch(lo: int, hi: int) -> list[Any]:
-            return event.get_logs(from_block=lo, to_block=hi, argument_filters=filters)
-
-        first = self.deploy_block if start is None else max(start, self.deploy_block)
-        return self.pager.pages(fetch, first, head)
 
     def scan(self, start: int | None = None) -> Iterator[tuple[int, list[Checkpoint]]]:
         with self._rpc():

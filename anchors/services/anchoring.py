@@ -31,7 +31,7 @@ from laas.anchors.adapters.files import redact
 from laas.anchors.adapters.registry import Registry
 from laas.anchors.core.models import STAGE_ORDER, Checkpoint, StageManifest
 from laas.anchors.core.trust import stage_problem
-from laas.anchors.ports import RegistryWriter
+from laas.anchors.ports import OnSent, RegistryWriter
 from laas.anchors.services.provenance import derived_parents_problem
 from laas.errors import AnchorError, AnchorPending, AnchorTimeout, HashMismatch, LaasError
 from laas.settings import Settings
@@ -129,29 +129,40 @@ def commit_manifest(settings: Settings, manifest: StageManifest, uri: str,
     """Commit a stored manifest (idempotently, with backoff while the chain is unreachable),
     then index it. Raises AnchorPending when the chain stays away. Without `registry` each
     attempt opens one (the chain may be down when the first is made)."""
+    cp = commit_noted(settings, manifest, f"{manifest.dataset}/{manifest.run}/{manifest.stage}",
+                      lambda reg: parent_problem(reg, manifest),
+                      lambda reg, sent, on_sent: reg.commit(manifest, uri, sent=sent,
+                                                            on_sent=on_sent), registry)
+    open_index(settings).record(cp, manifest)
+    return cp
+
+
+def commit_noted(settings: Settings, noted: StageManifest, what: str,
+                 problem: Callable[[Registry], str | None],
+                 send: Callable[[Registry, list, OnSent], T], registry: Registry | None) -> T:
+    """send(registry, sent, on_sent), with backoff, once `problem` found nothing to refuse;
+    every transaction is noted next to the manifest `noted` before its receipt is awaited,
+    and the notes an earlier attempt left are handed to `send` to look up first."""
     store = open_store(settings)
-    what = f"{manifest.dataset}/{manifest.run}/{manifest.stage}"
     checked = False
 
-    def attempt() -> Checkpoint:
+    def attempt() -> T:
         nonlocal checked
         reg = registry or open_registry(settings)
-        if not checked:  # before anything is sent: the stage must follow from its parent
-            if problem := parent_problem(reg, manifest):
-                raise HashMismatch(f"refusing to commit {what}: {problem}")
+        if not checked:  # before anything is sent: what is sent must follow from the chain
+            if why := problem(reg):
+                raise HashMismatch(f"refusing to commit {what}: {why}")
             checked = True
-        sent = store.sent(manifest)
+        sent = store.sent(noted)
         if sent:
             log.warning("%s: looking up %d transaction(s) sent earlier (%s) before sending "
                         "another", what, len(sent), ", ".join(tx for tx, _ in sent))
-        return reg.commit(
-            manifest, uri, sent=sent, on_sent=lambda tx, raw: store.record_sent(manifest, tx, raw))
+        return send(reg, sent, lambda tx, raw: store.record_sent(noted, tx, raw))
 
-    cp = with_backoff(attempt, attempts=settings.anchor_attempts,
-                      first_delay=settings.anchor_backoff, what=what)
-    store.clear_sent(manifest)
-    open_index(settings).record(cp, manifest)
-    return cp
+    done = with_backoff(attempt, attempts=settings.anchor_attempts,
+                        first_delay=settings.anchor_backoff, what=what)
+    store.clear_sent(noted)
+    return done
 
 
 def reusable_manifest(settings: Settings, dataset: str, run: str, stage: str
@@ -219,22 +230,6 @@ def _stored_runs(store: ArtifactStore, dataset: str | None, run: str | None
     return runs, uris, unreadable
 
 
-def _resume_whole(settings: Settings, store: ArtifactStore, registry: RegistryWriter,
-                  signers: set[str], manifests: list[StageManifest], uris: dict[str, str],
-                  dry_run: bool) -> list[Resumed]:
-    from laas.anchors.services.runcommit import resume_run, trusted_stages
-
-    m = manifests[0]
-    trusted, refused = trusted_stages(store, registry, signers, manifests)
-    done = [Resumed(dataset=m.dataset, run=m.run, **r) for r in refused]
-    if refused:
-        return done + [Resumed(dataset=m.dataset, run=m.run, stage=s, action="pending",
-                               trust=why, error="another stage of the run is not trusted")
-                       for s, (_, why) in trusted.items()]
-    return done + [Resumed(dataset=m.dataset, run=m.run, **r)
-                   for r in resume_run(settings, registry, trusted, uris, dry_run=dry_run)]
-
-
 def resume(settings: Settings, dataset: str | None = None, run: str | None = None, *,
            dry_run: bool = False, registry: RegistryWriter | None = None) -> list[Resumed]:
     """Commit every stored manifest whose checkpoint is not on chain and that this process may
@@ -255,7 +250,9 @@ def resume(settings: Settings, dataset: str | None = None, run: str | None = Non
     runs, uris, out = _stored_runs(store, dataset, run)
     for (ds, rn), manifests in sorted(runs.items()):
         if getattr(registry, "version", 1) >= 2:  # a run commits as a whole
-            out += _resume_whole(settings, store, registry, signers, manifests, uris, dry_run)
+            from laas.anchors.services.runcommit import resume_whole
+
+            out += resume_whole(settings, store, registry, signers, manifests, uris, dry_run)
             continue
         blocked: str | None = None
         by_stage: dict[str, list[StageManifest]] = {}

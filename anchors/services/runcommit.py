@@ -8,19 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from laas.anchors.adapters.artifacts import ArtifactStore
 from laas.anchors.adapters.files import redact
 from laas.anchors.core.models import STAGES, TRAINING, Checkpoint, StageManifest
 from laas.anchors.core.trust import stage_problem
+from laas.anchors.ports import RegistryWriter
 from laas.anchors.services.anchoring import (
+    Resumed,
     commit_manifest,
-    log,
+    commit_noted,
     parent_problem,
     why_trusted,
     with_backoff,
 )
-from laas.errors import AnchorError, AnchorPending, AnchorTimeout, HashMismatch, LaasError
+from laas.errors import AnchorError, AnchorPending, AnchorTimeout, LaasError
 from laas.settings import Settings
-from laas.wiring import open_index, open_registry, open_store
+from laas.wiring import open_index, open_registry
 
 Stages = Sequence[tuple[StageManifest, str]]  # a run's manifests, in stage order, with URIs
 
@@ -64,25 +67,9 @@ def commit_run(settings: Settings, stages: Stages, registry: object = None) -> l
             except AnchorPending as e:
                 raise PartlyPending(str(e), landed) from None
         return landed
-    store = open_store(settings)
-    checked = False
-
-    def attempt() -> list[Checkpoint]:
-        nonlocal checked
-        if not checked:  # before anything is sent
-            if problem := run_problem(reg, stages):
-                raise HashMismatch(f"refusing to commit {what}: {problem}")
-            checked = True
-        sent = store.sent(last)
-        if sent:
-            log.warning("%s: looking up %d transaction(s) sent earlier (%s) before sending "
-                        "another", what, len(sent), ", ".join(tx for tx, _ in sent))
-        return reg.commit_run(stages, sent=sent,  # type: ignore[attr-defined]
-                              on_sent=lambda tx, raw: store.record_sent(last, tx, raw))
-
-    cps = with_backoff(attempt, attempts=settings.anchor_attempts,
-                       first_delay=settings.anchor_backoff, what=what)
-    store.clear_sent(last)
+    cps = commit_noted(settings, last, what, lambda r: run_problem(r, stages),
+                       lambda r, sent, on_sent: r.commit_run(stages, sent=sent,
+                                                             on_sent=on_sent), reg)
     index = open_index(settings)
     for (m, _), cp in zip(stages, cps, strict=True):
         index.record(cp, m)
@@ -143,3 +130,18 @@ def trusted_stages(store: object, registry: object, signers: set[str],
             refused.append(dict(stage=stage, action="refused",
                                 trust="; ".join(why for _, _, why in verdicts)))
     return trusted, refused
+
+
+def resume_whole(settings: Settings, store: ArtifactStore, registry: RegistryWriter,
+                 signers: set[str], manifests: list[StageManifest], uris: dict[str, str],
+                 dry_run: bool) -> list[Resumed]:
+    """Format 2: a stored run committed whole, or why not (see resume_run)."""
+    m = manifests[0]
+    trusted, refused = trusted_stages(store, registry, signers, manifests)
+    done = [Resumed(dataset=m.dataset, run=m.run, **r) for r in refused]
+    if refused:
+        return done + [Resumed(dataset=m.dataset, run=m.run, stage=s, action="pending",
+                               trust=why, error="another stage of the run is not trusted")
+                       for s, (_, why) in trusted.items()]
+    return done + [Resumed(dataset=m.dataset, run=m.run, **r)
+                   for r in resume_run(settings, registry, trusted, uris, dry_run=dry_run)]

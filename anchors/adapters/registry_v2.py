@@ -73,7 +73,7 @@ class RegistryV2(RunCalldata, Registry):
             from_block=block, to_block=block, argument_filters={"anchorKey": from_hex(key)})
         for log in logs:  # a lying RPC may add logs: the one that matches the chain counts
             cps = self._decode([log], with_gas=True)
-            if matches(pair_root([leaf_of(c) for c in cps]), root):
+            if cps and matches(pair_root([leaf_of(c) for c in cps]), root):
                 self._runs[key] = cps
                 return cps
         raise AnchorError(

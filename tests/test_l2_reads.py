@@ -55,8 +55,8 @@ class History(Workspace):
     def calls(self, run: str) -> dict[str, int]:
         r = self.laas("run", DATASET, "--run", run, env=self.committer)
         assert r.returncode == 0, r.stdout + r.stderr
-        shard = next((self.root / ".laas" / "artifacts" / DATASET / run / "validated")
-                     .rglob("*.parquet"))
+        shard = next((self.root / ".laas" / "artifacts" / DATASET / run / "normalized")
+                     .glob("*.parquet"))
         out = {}
         for name, args in COMMANDS.items():
             self.proxy.reset()

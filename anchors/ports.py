@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # annotations only: importing attest pulls in eth_account
@@ -106,3 +107,28 @@ class SystemClock:
     @staticmethod
     def sleep(seconds: float) -> None:
         time.sleep(seconds)
+
+
+class Index(Protocol):
+    """The lineage index (a cache of chain + manifests): adapters.index.LineageIndex."""
+
+    def record(self, cp: Checkpoint, manifest: StageManifest) -> None: ...
+
+    def checkpoint(self, cid: str) -> dict[str, Any] | None: ...
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """What the anchoring services are handed by the composition root (laas.wiring.ledger):
+    the store, the index, a way to open the registry (per attempt: the chain may be down when
+    the first is made), the committer key (None: sign nothing), the other committers whose
+    attestations are trusted, and the backoff while the chain is unreachable."""
+
+    store: Store
+    index: Index
+    open_registry: Callable[[], RegistryWriter]
+    committer: Any = None  # an eth_account LocalAccount
+    trusted_committers: tuple[str, ...] = ()
+    anchor_attempts: int = 5
+    anchor_backoff: float = 2.0
+    sleep: Callable[[float], None] = field(default=time.sleep)

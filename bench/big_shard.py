@@ -52,7 +52,7 @@ def generate(path: Path, gb: float) -> tuple[int, int]:
 
 STEP = r"""
 import json, resource, sys, time
-from laas.validators.spec import DatasetSpec
+from laas.tasks.dataset_spec import DatasetSpec
 from laas.tasks import shards
 step, shard, out = sys.argv[1], sys.argv[2], sys.argv[3]
 spec = DatasetSpec.model_validate({

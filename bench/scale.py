@@ -32,6 +32,7 @@ import sys
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import pyarrow as pa
@@ -205,9 +206,9 @@ def ledger(sizes: list[int], commit_sizes: set[int], queries: int = 200) -> list
     from laas.anchors.core.models import ShardEntry
     from laas.anchors.services.lineage import shard_lineage
     from laas.settings import get_settings
+    from laas.tasks.dataset_spec import DatasetSpec
     from laas.tasks.manifests import build_manifest
-    from laas.validators.spec import DatasetSpec
-    from laas.wiring import open_index, open_registry, open_store
+    from laas.wiring import chain_view, open_index, open_registry, open_store
 
     settings = get_settings()
     out = []
@@ -267,7 +268,7 @@ def ledger(sizes: list[int], commit_sizes: set[int], queries: int = 200) -> list
         for _ in range(queries):
             ref = entries[rnd.randrange(n)].uri
             t = time.perf_counter()
-            found = shard_lineage(settings, ref)
+            found = shard_lineage(index, partial(chain_view, settings), ref)
             lat.append(time.perf_counter() - t)
             assert found["key"] == ref.rsplit("/", 1)[1] + ".parquet"
         row["lineage_p50_ms"] = statistics.median(lat) * 1e3

@@ -24,6 +24,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from laas.settings import PREFECT_DEFAULTS
+
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 BIN = Path(sys.executable).parent
@@ -120,7 +122,7 @@ def main() -> None:
     make_dataset(specs)
     env = {**os.environ, "LAAS_HOME": str(work / ".laas"), "LAAS_DATASETS_DIR": str(specs),
            "LAAS_ANVIL_PORT": str(_free_port()), "PREFECT_HOME": str(work / "prefect"),
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "DO_NOT_TRACK": "1",
+           **PREFECT_DEFAULTS,
            # anvil's first dev key: every process signs for one account, so nonces collide
            # unless laas serialises them
            "LAAS_PRIVATE_KEY":

@@ -105,14 +105,14 @@ def floor(path: Path) -> None:
 
 
 def new(path: Path, rows: int, spec: object, work: Path) -> dict:
+    from laas.anchors.adapters.files import rehash_parquet_at
     from laas.anchors.core.canonical import to_hex
-    from laas.anchors.core.hashing import rehash_parquet
     from laas.anchors.core.models import ShardEntry
     from laas.tasks.shards import validate_batch
 
     # The stage re-hashes the shard it validates and refuses one whose hash is not the
     # entry's (a placeholder hash measured only that refusal), so the entry carries the real one.
-    digest, size, n = rehash_parquet(str(path))
+    digest, size, n = rehash_parquet_at(str(path))
     entry = ShardEntry(key=path.stem, uri=str(path), source_uri=str(path), byte_size=size,
                        rows=n, content_hash=to_hex(digest))
     (out,) = validate_batch([entry], spec, "quarantined", str(work / "docs"))
@@ -174,7 +174,7 @@ def timed(fn: object, *args: object) -> float:
 
 
 def bench(name: str, table: pa.Table, work: Path) -> dict:
-    from laas.validators.spec import DatasetSpec
+    from laas.tasks.dataset_spec import DatasetSpec
 
     path = work / f"{name}.parquet"
     pq.write_table(table, path, compression="zstd")

@@ -15,6 +15,7 @@ import urllib.request
 from pathlib import Path
 
 from laas.errors import ConfigError
+from laas.settings import PREFECT_DEFAULTS
 
 POOL = "laas-local"
 REPO = Path(__file__).resolve().parent.parent
@@ -30,11 +31,10 @@ class ControlPlane:
         self.port = port
         self.api_url = f"http://127.0.0.1:{port}/api"
         self.env = {
+            **PREFECT_DEFAULTS,
             **(env if env is not None else os.environ),
             "PREFECT_HOME": str(home),
             "PREFECT_API_URL": self.api_url,
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "DO_NOT_TRACK": "1",
             "PREFECT_WORKER_QUERY_SECONDS": "2",
         }
         self.procs: list[subprocess.Popen] = []

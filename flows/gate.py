@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prefect import flow
 
-from laas.anchors.services.gate import GateVerdict, gate_dataset
+from laas.api import GateVerdict, gate_dataset
 
 
 @flow(name="gate")

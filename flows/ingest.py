@@ -24,6 +24,7 @@ from laas.tasks.stages import (
     raw_stage,
     validate_stage,
 )
+from laas.wiring import datasets_dirs, stage_context, use_storage
 
 
 class RunSummary(BaseModel):
@@ -61,12 +62,14 @@ def _run_name() -> str:
 @flow(name="ingest", flow_run_name=_run_name, log_prints=True)
 def ingest(dataset: str, run: str | None = None, dask_address: str | None = None) -> RunSummary:
     settings = get_settings()
+    use_storage(settings)  # the flow's entry is its composition root
     run = run or new_run_name()
     if problem := name_problem("run", run):  # a deployment's parameter is user input too
         raise ConfigError(problem)
-    spec = load_spec_task(dataset)
+    spec = load_spec_task(dataset, datasets_dirs(settings))
     lap = _Laps()
-    with openlineage.run_events(spec, run) as events, dask_cluster(
+    with openlineage.run_events(spec, run, settings.openlineage_url,
+                                settings.openlineage_namespace) as events, dask_cluster(
             dask_address or settings.dask_address, settings.dask_workers,
             settings.dask_cluster) as address:
         lap("cluster")
@@ -75,14 +78,14 @@ def ingest(dataset: str, run: str | None = None, dask_address: str | None = None
         # registry); a chain that is down holds up the commit (pending anchor), not the work.
         # Manifests go in quote(): Prefect would otherwise walk every shard entry of every
         # argument looking for futures (seconds per thousand shards).
-        raw = raw_stage(spec, run, address)
+        ctx = quote(stage_context(settings, address))
+        raw = raw_stage(ctx, spec, run)
         lap("raw")
-        normalized = normalize_stage(spec, run, quote(raw), raw.checkpoint_id, address)
+        normalized = normalize_stage(ctx, spec, run, quote(raw), raw.checkpoint_id)
         lap("normalized")
-        validated = validate_stage(spec, run, quote(normalized), normalized.checkpoint_id,
-                                   address)
+        validated = validate_stage(ctx, spec, run, quote(normalized), normalized.checkpoint_id)
         lap("validated")
-        cps = commit_run_task(quote([raw, normalized, validated]))
+        cps = commit_run_task(ctx, quote([raw, normalized, validated]))
         lap("commit")
         stages = dict(zip(STAGES, [*cps, None, None, None], strict=False))
         events.checkpoints = tuple(cp for cp in stages.values() if cp is not None)

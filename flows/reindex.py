@@ -6,11 +6,13 @@ from prefect import flow, task
 
 from laas.anchors.services.lineage import rebuild_index
 from laas.settings import get_settings
+from laas.wiring import open_index, open_reader
 
 
 @task(name="rebuild-index", retries=2, retry_delay_seconds=[5, 30])
 def rebuild() -> int:
-    return rebuild_index(get_settings()).indexed
+    settings = get_settings()
+    return rebuild_index(open_reader(settings), open_index(settings)).indexed
 
 
 @flow(name="reindex")

@@ -3,9 +3,10 @@ that names the shard or setting at fault and says what to do.
 
     LaasError                 exit code 2 from the CLI
     ├── ConfigError           a setting, spec file or key is missing or wrong
-    ├── ShardReadError        a shard could not be read or parsed (it is quarantined, not lost)
-    ├── SchemaError           a shard does not have the declared columns or types
-    ├── ValidationFailed      a dataset's expectation suite failed
+    ├── ShardReadError        a shard could not be read or parsed (it is set aside, not lost)
+    │   └── SchemaError       a shard does not have the declared columns or types
+    ├── ValidationFailed      exit code 1: the run's validated stage failed (its checkpoints
+    │                         are committed all the same; the gate will deny it)
     ├── AnchorError           the chain or the registry contract refused or failed
     │   ├── AnchorTimeout     the RPC endpoint did not answer or a receipt did not arrive
     │   │   └── AnchorPending exit code 3: still so after every retry; the manifests are
@@ -15,6 +16,17 @@ that names the shard or setting at fault and says what to do.
     ├── HashMismatch          bytes no longer hash to what a manifest or the chain says
     └── GateDenied            the gate refused a dataset (exit code 1, not 2)
 """
+
+
+def first_problem(e: Exception) -> tuple[tuple, str]:
+    """The first problem of a pydantic ValidationError, for a one-line message: (its location,
+    its message without pydantic's "Value error, " prefix)."""
+    first = e.errors()[0]  # type: ignore[attr-defined]
+    return tuple(first["loc"]), first["msg"].removeprefix("Value error, ")
+
+
+def dotted(loc: tuple) -> str:
+    return ".".join(str(p) for p in loc)
 
 
 class LaasError(Exception):
@@ -36,7 +48,7 @@ class SchemaError(ShardReadError):
 
 
 class ValidationFailed(LaasError):
-    pass
+    exit_code = 1
 
 
 class AnchorError(LaasError):

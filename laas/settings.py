@@ -109,23 +109,32 @@ class Settings(BaseSettings):
         return self.index_url or f"sqlite:///{(self.home / 'index.db').resolve()}"
 
 
+# Prefect settings laas needs unless the user set them. Concurrent runs on one machine each
+# start Prefect's ephemeral server on one SQLite file; on two busy cores that takes longer than
+# Prefect's 20 s default (a soak run measured it).
+PREFECT_DEFAULTS = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+}
+
+
 def prefect_defaults() -> None:
-    """Prefect settings laas needs unless the user set them; call before importing prefect.
-    Concurrent runs on one machine each start Prefect's ephemeral server on one SQLite file;
-    on two busy cores that takes longer than Prefect's 20 s default (a soak run measured it)."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    os.environ.setdefault("DO_NOT_TRACK", "1")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    """Apply PREFECT_DEFAULTS to this process; call before importing prefect."""
+    for k, v in PREFECT_DEFAULTS.items():
+        os.environ.setdefault(k, v)
 
 
 def settings_error(e: ValidationError) -> str:
     """A settings problem as one line naming the variable to fix."""
-    first = e.errors()[0]
-    name = "LAAS_" + "_".join(str(p) for p in first["loc"]).upper()
-    value = first.get("input")
+    from laas.errors import first_problem
+
+    loc, msg = first_problem(e)
+    name = "LAAS_" + "_".join(str(p) for p in loc).upper()
+    value = e.errors()[0].get("input")
     secret = any(w in name.lower() for w in ("key", "password", "secret", "url"))
     shown = "" if secret else f" (got {str(value)[:40]!r})"
-    return f"{name}: {first['msg'].removeprefix('Value error, ')}{shown}"
+    return f"{name}: {msg}{shown}"
 
 
 @lru_cache(maxsize=1)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
-from functools import lru_cache
+from functools import lru_cache, partial
+from pathlib import Path
 from typing import Any
 
 from web3 import Web3
 
+from laas.anchors.adapters import files
 from laas.anchors.adapters.artifacts import ArtifactStore
+from laas.anchors.adapters.chainview import ChainView
 from laas.anchors.adapters.files import redact_url
 from laas.anchors.adapters.index import LineageIndex
 from laas.anchors.adapters.localchain import LocalChain
@@ -19,8 +22,47 @@ from laas.anchors.adapters.registry_v2 import RegistryV2
 from laas.anchors.adapters.rpc import Retry
 from laas.anchors.adapters.wallet import FeePolicy, Sender, load_account, load_sender
 from laas.anchors.core.canonical import keccak256
+from laas.anchors.ports import Ledger
 from laas.errors import ConfigError, LaasError
 from laas.settings import Settings
+from laas.tasks.context import StageContext
+
+
+def storage_config(settings: Settings) -> files.StorageConfig:
+    return files.StorageConfig(
+        s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region,
+        s3_profile=settings.s3_profile, s3_key=settings.s3_key, s3_secret=settings.s3_secret)
+
+
+def use_storage(settings: Settings) -> None:
+    """This process reaches storage with these settings (the CLI and a flow's entry call it;
+    Dask workers get the same config with each batch)."""
+    files.configure(storage_config(settings))
+
+
+def ledger(settings: Settings, *, start_local: bool = True) -> Ledger:
+    """The anchoring services' parts. The registry is opened on demand (per commit attempt),
+    so a chain that is down holds up commits, not the work."""
+    return Ledger(
+        store=open_store(settings), index=open_index(settings),
+        open_registry=partial(open_registry, settings, start_local=start_local),
+        committer=committer_account(settings),
+        trusted_committers=tuple(settings.trusted_committer_addresses),
+        anchor_attempts=settings.anchor_attempts, anchor_backoff=settings.anchor_backoff)
+
+
+def datasets_dirs(settings: Settings) -> tuple[Path, ...]:
+    return (settings.datasets_dir,) if settings.datasets_dir else ()
+
+
+def stage_context(settings: Settings, address: str) -> StageContext:
+    """What the ingest flow's stage tasks are handed (the flow's entry calls this)."""
+    from laas.api import gate_dataset
+
+    return StageContext(ledger=ledger(settings), address=address,
+                        batch_size=settings.batch_size, batch_bytes=settings.batch_bytes,
+                        gate=partial(gate_dataset, settings=settings),
+                        datasets_dirs=datasets_dirs(settings))
 
 
 def local_chain(settings: Settings) -> LocalChain:
@@ -179,32 +221,6 @@ def open_index(settings: Settings) -> LineageIndex:
 def _index(url: str) -> LineageIndex:
     """One engine per index URL per process: creating it costs more than a lineage query."""
     return LineageIndex(url)
-
-
-class ChainView:
-    """A read-only look at the chain (no key, no contract): the head, and where transactions
-    landed, if they still are on chain after a reorganisation. One JSON-RPC batch per
-    question, so a lineage answer costs two round trips whatever its depth."""
-
-    def __init__(self, w3: Web3):
-        self.w3 = w3
-        self.head = w3.eth.block_number
-        self._blocks: dict[str, int | None] = {}
-
-    def lookup(self, tx_hashes: list[str]) -> None:
-        todo = sorted(set(tx_hashes) - self._blocks.keys())
-        if not todo:
-            return
-        # Raw batch: a missing receipt is a null result here, not an exception for the lot.
-        answers = self.w3.provider.make_batch_request(
-            [("eth_getTransactionReceipt", [h]) for h in todo])
-        for h, a in zip(todo, sorted(answers, key=lambda a: a["id"]), strict=True):
-            receipt = a.get("result")
-            self._blocks[h] = int(receipt["blockNumber"], 16) if receipt else None
-
-    def block_of(self, tx_hash: str) -> int | None:
-        self.lookup([tx_hash])
-        return self._blocks[tx_hash]
 
 
 def chain_view(settings: Settings) -> ChainView:

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from laas.anchors.adapters import files
+
 _clients: dict[str, Any] = {}
 
 
@@ -40,11 +42,15 @@ def client_for(address: str) -> Any:
     return client
 
 
-def _run_each(batch: Sequence[tuple], fn: Callable, kwargs: dict) -> list:
+def _run_each(batch: Sequence[tuple], fn: Callable, kwargs: dict,
+              storage: files.StorageConfig) -> list:
+    files.configure(storage)  # the worker may serve flows of other settings in between
     return [fn(*item, **kwargs) for item in batch]
 
 
-def _run_whole(batch: Sequence[tuple], fn: Callable, kwargs: dict) -> list:
+def _run_whole(batch: Sequence[tuple], fn: Callable, kwargs: dict,
+               storage: files.StorageConfig) -> list:
+    files.configure(storage)
     return fn([item[0] for item in batch], **kwargs)
 
 
@@ -80,7 +86,7 @@ def map_shards(fn: Callable, items: Sequence[tuple], *, address: str, batch_size
                         max_weight=batch_bytes, min_batches=2 * workers)
     batches = [items[s] for s in plan]
     futures = client.map(_run_whole if whole_batch else _run_each, batches, fn=fn,
-                         kwargs=kwargs, pure=False)
+                         kwargs=kwargs, storage=files.current(), pure=False)
     _progress(futures, [len(b) for b in batches], label)
     results = client.gather(futures)
     return [r for batch in results for r in batch]

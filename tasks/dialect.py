@@ -13,7 +13,7 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from laas.validators.spec import WHITESPACE, CsvDialect
+from laas.tasks.dataset_spec import WHITESPACE, CsvDialect
 
 CHUNK = 1 << 20  # bytes pulled from the source per refill
 _BLANKS = re.compile(rb"[ \t]+")

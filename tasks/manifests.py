@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from laas.anchors.core.canonical import name_id
 from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME
-from laas.anchors.core.models import Checkpoint, ShardEntry, StageManifest, stage_root
+from laas.anchors.core.models import Checkpoint, ShardEntry, StageManifest, new_manifest
+from laas.tasks.dataset_spec import DatasetSpec
 from laas.validators.report import ExpectationOutcome, ShardValidation, ValidationReport
-from laas.validators.spec import DatasetSpec
 
 SCHEMES = {"raw": BYTES_SCHEME, "normalized": TABLE_SCHEME, "validated": TABLE_SCHEME}
 
@@ -35,19 +34,10 @@ def build_manifest(spec: DatasetSpec, run: str, stage: str, entries: list[ShardE
         fields = {"validation": report.model_dump(mode="json"), "result_hash": report.result_hash}
         # v2: each shard's results are stored once, in the report the result hash commits to.
         entries = [e.model_copy(update={"validation": None}) for e in entries]
-    return StageManifest(
-        dataset=spec.name,
-        dataset_id=name_id(spec.name),
-        run=run,
-        run_id=name_id(run),
-        stage=stage,
-        hash_scheme=SCHEMES[stage],
-        parents=parents,
-        shards=tuple(entries),
-        shards_root=stage_root(entries),
+    return new_manifest(
+        spec.name, run, stage, SCHEMES[stage], entries, parents=parents,
         passed=dataset_ok and any(e.status == "ok" for e in entries)
         and all(e.status != "failed" for e in entries),
-        created_at=datetime.now(UTC),
         **fields,
     )
 

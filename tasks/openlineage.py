@@ -18,8 +18,7 @@ import attr
 from openlineage.client.event_v2 import InputDataset, Job, OutputDataset, Run, RunEvent, RunState
 from openlineage.client.facet_v2 import RunFacet, error_message_run
 
-from laas.settings import get_settings
-from laas.validators.spec import DatasetSpec
+from laas.tasks.dataset_spec import DatasetSpec
 
 PRODUCER = "https://github.com/laas/laas"
 log = logging.getLogger(__name__)
@@ -34,8 +33,7 @@ class LaasRunFacet(RunFacet):
     checkpoints: list[dict]
 
 
-def _client() -> Any:
-    url = get_settings().openlineage_url
+def _client(url: str | None) -> Any:
     if not url:
         return None
     from openlineage.client import OpenLineageClient
@@ -60,25 +58,25 @@ class _Events:
 
 
 @contextmanager
-def run_events(spec: DatasetSpec, run: str) -> Iterator[_Events]:
+def run_events(spec: DatasetSpec, run: str, url: str | None, namespace: str
+               ) -> Iterator[_Events]:
     """START now; FAIL with the error if the block raises; COMPLETE with the checkpoints the
-    block set on the yielded object otherwise."""
+    block set on the yielded object otherwise. url None: no events."""
     events = _Events()
-    emit("START", spec, run)
+    client = _client(url)
+    emit(client, namespace, "START", spec, run)
     try:
         yield events
     except Exception as e:
-        emit("FAIL", spec, run, error=str(e))
+        emit(client, namespace, "FAIL", spec, run, error=str(e))
         raise
-    emit("COMPLETE", spec, run, events.checkpoints)
+    emit(client, namespace, "COMPLETE", spec, run, events.checkpoints)
 
 
-def emit(state: str, spec: DatasetSpec, run: str, checkpoints: tuple = (),
-         error: str | None = None) -> None:
-    client = _client()
+def emit(client: Any, namespace: str, state: str, spec: DatasetSpec, run: str,
+         checkpoints: tuple = (), error: str | None = None) -> None:
     if client is None:
         return
-    namespace = get_settings().openlineage_namespace
     inputs = [InputDataset(namespace=namespace, name=p) for p in spec.parents] or \
         [InputDataset(namespace=_namespace_of(spec.source_uri), name=spec.source_uri)]
     facets: dict[str, Any] = {"laas": LaasRunFacet(dataset=spec.name, run=run, checkpoints=[

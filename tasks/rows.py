@@ -17,8 +17,8 @@ from laas.anchors.core.canonical import to_hex
 from laas.anchors.core.hashing import TableHasher
 from laas.anchors.core.models import ShardEntry, rows_digest
 from laas.errors import ShardReadError
+from laas.tasks.dataset_spec import DatasetSpec
 from laas.tasks.shards import verified_bytes
-from laas.validators.spec import DatasetSpec
 
 ROW_COLUMN = "_laas_row"  # in the dropped-rows file: the row's number in the normalized shard
 FAILED_COLUMN = "_laas_failed"  # and the expectations it failed

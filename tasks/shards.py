@@ -28,8 +28,8 @@ from laas.anchors.core.canonical import keccak256, to_hex
 from laas.anchors.core.hashing import HashingReader, TableHasher, hash_stream, rehash_parquet
 from laas.anchors.core.models import ShardEntry
 from laas.errors import SchemaError, ShardReadError
+from laas.tasks.dataset_spec import TABLE_FORMATS, CsvDialect, DatasetSpec
 from laas.tasks.dialect import open_batches
-from laas.validators.spec import TABLE_FORMATS, CsvDialect, DatasetSpec
 
 ARROW_TYPES = {
     "string": pa.string(), "int64": pa.int64(), "float64": pa.float64(),

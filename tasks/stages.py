@@ -16,14 +16,13 @@ from laas.anchors.adapters.files import redact
 from laas.anchors.core.models import Checkpoint, StageManifest
 from laas.anchors.services.anchoring import reusable_manifest, store_manifest
 from laas.errors import AnchorPending, AnchorTimeout, ConfigError, LaasError
-from laas.settings import get_settings
 from laas.tasks import shards as shardwork
 from laas.tasks.compute import map_shards
+from laas.tasks.context import StageContext
+from laas.tasks.dataset_spec import DatasetSpec, load_spec
 from laas.tasks.manifests import build_manifest, failed_expectations, stage_markdown
 from laas.tasks.rows import distinct_rows, filter_shard, later_duplicates, verified_text_keys
-from laas.validators.spec import DatasetSpec, load_spec
 from laas.validators.suites import dropped_rows_outcome, duplicate_rate_outcome
-from laas.wiring import open_store
 
 RETRY_DELAYS = [2, 10, 30]
 
@@ -45,17 +44,16 @@ def _bad_status(spec: DatasetSpec) -> str:
     return "failed" if spec.on_failure == "fail_stage" else "quarantined"
 
 
-def _batching(previous: StageManifest) -> dict[str, Any]:
+def _batching(ctx: StageContext, previous: StageManifest) -> dict[str, Any]:
     """Shards per Dask task, weighted by the bytes the previous stage saw."""
-    settings = get_settings()
-    return {"batch_size": settings.batch_size, "batch_bytes": settings.batch_bytes,
+    return {"batch_size": ctx.batch_size, "batch_bytes": ctx.batch_bytes,
             "weights": [s.byte_size for s in previous.shards]}
 
 
-def _resume(spec: DatasetSpec, run: str, stage: str) -> StageManifest | None:
+def _resume(ctx: StageContext, spec: DatasetSpec, run: str, stage: str) -> StageManifest | None:
     """What an earlier attempt of this run computed for the stage, if it can be trusted (its
     hash on chain, or attested by a trusted committer); anything else found is ignored."""
-    found, notes = reusable_manifest(get_settings(), spec.name, run, stage)
+    found, notes = reusable_manifest(ctx.ledger, spec.name, run, stage)
     logger = get_run_logger()
     for note in notes:
         logger.warning("%s: %s", stage, note)
@@ -65,35 +63,33 @@ def _resume(spec: DatasetSpec, run: str, stage: str) -> StageManifest | None:
 
 
 @task(name="load-spec", cache_policy=NO_CACHE)
-def load_spec_task(dataset: str) -> DatasetSpec:
-    settings = get_settings()
-    return load_spec(dataset, [settings.datasets_dir] if settings.datasets_dir else None)
+def load_spec_task(dataset: str, datasets_dirs: tuple = ()) -> DatasetSpec:
+    return load_spec(dataset, list(datasets_dirs) or None)
 
 
 @task(name="raw-stage", **RETRY)
-def raw_stage(spec: DatasetSpec, run: str, address: str) -> StageManifest:
-    if (done := _resume(spec, run, "raw")) is not None:
+def raw_stage(ctx: StageContext, spec: DatasetSpec, run: str) -> StageManifest:
+    if (done := _resume(ctx, spec, run, "raw")) is not None:
         return done
-    found, parents = derived_sources(spec) if spec.parents else (shardwork.discover(spec), ())
+    found, parents = derived_sources(ctx, spec) if spec.parents else \
+        (shardwork.discover(spec), ())
     if not found:
         raise ConfigError(f"dataset {spec.name}: no shard matches {spec.source_uri}")
-    store = open_store(get_settings())
-    store.check_links(spec.name, run)
+    ctx.ledger.store.check_links(spec.name, run)
     hash_fn = shardwork.hash_parent_shard if spec.parents else shardwork.hash_raw
-    entries = map_shards(hash_fn, found, address=address, label="raw",
-                         batch_size=get_settings().batch_size, bad_status=_bad_status(spec))
-    return _log(build_manifest(spec, run, "raw", entries, parents))
+    entries = map_shards(hash_fn, found, address=ctx.address, label="raw",
+                         batch_size=ctx.batch_size, bad_status=_bad_status(spec))
+    return _log(ctx, build_manifest(spec, run, "raw", entries, parents))
 
 
-def derived_sources(spec: DatasetSpec) -> tuple[list[tuple[str, str, str]], tuple[str, ...]]:
+def derived_sources(ctx: StageContext, spec: DatasetSpec
+                    ) -> tuple[list[tuple[str, str, str]], tuple[str, ...]]:
     """A derived dataset's sources: every parent gated in full (latest run; each shard
     re-hashed and proven against the chain) and its shards, keyed PARENT/KEY; the parents'
     validated checkpoints become the raw checkpoint's parents."""
-    from laas.anchors.services.gate import gate_dataset
-
     found, parents = [], []
     for name in spec.parents:
-        verdict = gate_dataset(name)
+        verdict = ctx.gate(name)
         if not verdict.allowed:
             raise ConfigError(f"dataset {spec.name}: parent {name} does not pass the gate "
                               f"({verdict.reason}); fix or re-run {name} first")
@@ -104,21 +100,21 @@ def derived_sources(spec: DatasetSpec) -> tuple[list[tuple[str, str, str]], tupl
 
 
 @task(name="normalize-stage", **RETRY)
-def normalize_stage(spec: DatasetSpec, run: str, raw: StageManifest, parent: str,
-                    address: str) -> StageManifest:
-    if (done := _resume(spec, run, "normalized")) is not None:
+def normalize_stage(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifest,
+                    parent: str) -> StageManifest:
+    if (done := _resume(ctx, spec, run, "normalized")) is not None:
         return done
-    store = open_store(get_settings())
+    store = ctx.ledger.store
     store.check_links(spec.name, run)
     out_dir = store.stage_dir(spec.name, run, "normalized")
     _clear_shards(out_dir)
     clashes = shardwork.name_clashes(raw.shards)
     todo = [shardwork.set_aside(e, clashes[e.key], _bad_status(spec)) if e.key in clashes else e
             for e in raw.shards]
-    entries = map_shards(shardwork.normalize, [(e,) for e in todo], address=address,
-                         label="normalize", **_batching(raw), spec=spec, out_dir=out_dir,
+    entries = map_shards(shardwork.normalize, [(e,) for e in todo], address=ctx.address,
+                         label="normalize", **_batching(ctx, raw), spec=spec, out_dir=out_dir,
                          bad_status=_bad_status(spec))
-    return _log(build_manifest(spec, run, "normalized", entries, (parent,)))
+    return _log(ctx, build_manifest(spec, run, "normalized", entries, (parent,)))
 
 
 def _clear_shards(out_dir: str) -> None:
@@ -136,11 +132,11 @@ def _clear_shards(out_dir: str) -> None:
 
 
 @task(name="validate-stage", **RETRY)
-def validate_stage(spec: DatasetSpec, run: str, normalized: StageManifest, parent: str,
-                   address: str) -> StageManifest:
-    if (done := _resume(spec, run, "validated")) is not None:
+def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: StageManifest,
+                   parent: str) -> StageManifest:
+    if (done := _resume(ctx, spec, run, "validated")) is not None:
         return done
-    store = open_store(get_settings())
+    store = ctx.ledger.store
     store.check_links(spec.name, run)
     stage_dir = store.stage_dir(spec.name, run, "validated")
     shardwork.fresh_dir(f"{stage_dir}/docs")  # nothing left or planted there is kept
@@ -150,8 +146,8 @@ def validate_stage(spec: DatasetSpec, run: str, normalized: StageManifest, paren
     hashes_dir = shardwork.fresh_dir(f"{stage_dir}/text-hashes") \
         if (dataset_check or drop) and suite.text_hash_of else None
     entries = map_shards(shardwork.validate_batch, [(e,) for e in normalized.shards],
-                         whole_batch=True, label="validate", **_batching(normalized), spec=spec,
-                         address=address, bad_status=_bad_status(spec),
+                         whole_batch=True, label="validate", **_batching(ctx, normalized),
+                         spec=spec, address=ctx.address, bad_status=_bad_status(spec),
                          docs_dir=f"{stage_dir}/docs", hashes_dir=hashes_dir, judge=not drop)
     text_keys: dict = {}
     if hashes_dir is not None:  # the store's copy of the keys, checked against the entries
@@ -159,18 +155,18 @@ def validate_stage(spec: DatasetSpec, run: str, normalized: StageManifest, paren
         entries = [e.model_copy(update={"status": _bad_status(spec), "reason": rewritten[e.key]})
                    if e.key in rewritten and e.status == "ok" else e for e in entries]
     if drop:
-        entries = _drop_rows(spec, entries, stage_dir, text_keys, address)
+        entries = _drop_rows(ctx, spec, entries, stage_dir, text_keys)
         checks = (dropped_rows_outcome(spec.max_dropped_rows, entries),)
     elif dataset_check:
         rows, distinct = distinct_rows(text_keys, [e.key for e in entries if e.status == "ok"])
         checks = (duplicate_rate_outcome(suite.max_dataset_duplicate_rate, rows, distinct),)
     else:
         checks = ()
-    return _log(build_manifest(spec, run, "validated", entries, (parent,), checks))
+    return _log(ctx, build_manifest(spec, run, "validated", entries, (parent,), checks))
 
 
-def _drop_rows(spec: DatasetSpec, entries: list, stage_dir: str, text_keys: dict,
-               address: str) -> list:
+def _drop_rows(ctx: StageContext, spec: DatasetSpec, entries: list, stage_dir: str,
+               text_keys: dict) -> list:
     """Row-level filtering: the dataset's later duplicates (first kept), then each shard
     written without its failing rows, or set aside when rows cannot settle it."""
     from laas.validators.row_filter import whole_shard_problem
@@ -181,13 +177,13 @@ def _drop_rows(spec: DatasetSpec, entries: list, stage_dir: str, text_keys: dict
              if e.status == "ok" and not whole_shard_problem(e.validation, spec.suite)]
     dups = later_duplicates(text_keys, whole)
     return map_shards(filter_shard, [(e, dups.get(e.key, np.empty(0, int)).tolist())
-                                     for e in entries], address=address, label="drop rows",
-                      batch_size=get_settings().batch_size, spec=spec, out_dir=stage_dir,
+                                     for e in entries], address=ctx.address,
+                      label="drop rows", batch_size=ctx.batch_size, spec=spec, out_dir=stage_dir,
                       bad_status=_bad_status(spec))
 
 
 @task(name="commit-run", **RETRY)
-def commit_run_task(manifests: list[StageManifest]) -> list[Checkpoint]:
+def commit_run_task(ctx: StageContext, manifests: list[StageManifest]) -> list[Checkpoint]:
     """Commit the run's stages, each its own checkpoint naming its parent, at once: one
     transaction on a format-2 registry (idempotent: a run on chain with these manifests is
     returned). The manifests are (re)written and attested first. Fewer checkpoints than stages
@@ -196,11 +192,10 @@ def commit_run_task(manifests: list[StageManifest]) -> list[Checkpoint]:
     stages that landed before the chain went away."""
     from laas.anchors.services.runcommit import PartlyPending, commit_run
 
-    settings = get_settings()
-    stages = [(m, store_manifest(settings, m)) for m in manifests]
+    stages = [(m, store_manifest(ctx.ledger, m)) for m in manifests]
     logger = get_run_logger()
     try:
-        cps = commit_run(settings, stages)
+        cps = commit_run(ctx.ledger, stages)
     except AnchorPending as e:
         logger.warning("%s; manifests kept at %s: `laas anchor --resume` commits the run", e,
                        ", ".join(redact(uri) for _, uri in stages))
@@ -231,10 +226,10 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name.lower())
 
 
-def _log(m: StageManifest) -> StageManifest:
+def _log(ctx: StageContext, m: StageManifest) -> StageManifest:
     """Log the stage, and keep its manifest (with the committer's attestation) in the store
     now: the run commits at its end, and a rerun reuses what is kept."""
-    store_manifest(get_settings(), m)
+    store_manifest(ctx.ledger, m)
     logger = get_run_logger()
     logger.info("%s: %d shards, %d accepted, root %s, passed=%s", m.stage, len(m.shards),
                 len(m.accepted), m.shards_root[:18], m.passed)

@@ -1,6 +1,7 @@
 """Shared fixtures. Everything real: an anvil process per module on a free loopback port,
-the `laas` CLI as a subprocess with its own home, Prefect's own ephemeral server, a Dask
-LocalCluster of worker processes."""
+the `laas` CLI as a subprocess with its own home, a Dask LocalCluster of worker processes, and
+one real Prefect server for the session (a `laas run` would otherwise start and stop Prefect's
+ephemeral server, ~6 s each; test_pipeline's `make demo` still takes that default path)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +25,27 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+_PREFECT: list = []  # the session's ControlPlane, started by the first Workspace
+
+
+def shared_prefect_api() -> str:
+    if not _PREFECT:
+        from laas.deployments.server import ControlPlane
+
+        base = Path(os.environ.get("PYTEST_TMP", "/tmp"))
+        plane = ControlPlane(Path(tempfile.mkdtemp(prefix="laas-prefect-", dir=base)),
+                             port=free_port())
+        plane.start_server()
+        _PREFECT.append(plane)
+    return _PREFECT[0].api_url
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for plane in _PREFECT:
+        plane.stop()
+        shutil.rmtree(plane.home, ignore_errors=True)
 
 
 class Workspace:
@@ -41,8 +64,9 @@ class Workspace:
             "DO_NOT_TRACK": "1",
             "COLUMNS": "200",
         }
-        for k in ("LAAS_RPC_URL", "LAAS_REGISTRY_ADDRESS", "LAAS_PRIVATE_KEY", "PREFECT_API_URL"):
+        for k in ("LAAS_RPC_URL", "LAAS_REGISTRY_ADDRESS", "LAAS_PRIVATE_KEY"):
             self.env.pop(k, None)
+        self.env["PREFECT_API_URL"] = shared_prefect_api()
         (root / "datasets").mkdir(parents=True, exist_ok=True)
 
     def laas(self, *args: str, timeout: float = 300,
@@ -100,6 +124,7 @@ SERVICE_MARKERS = {
     "s3": ("s3",),
     "dask_procs": ("dask",),
     "plane": ("prefect",),
+    "l2": ("chain", "prefect", "dask"),  # tests/test_l2.py: anvil behind a provider proxy
 }
 
 

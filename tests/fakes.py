@@ -17,7 +17,6 @@ import json
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from eth_account import Account
@@ -25,9 +24,10 @@ from web3 import Web3
 
 from laas.anchors.adapters.artifacts import ArtifactStore
 from laas.anchors.adapters.attest import attest
+from laas.anchors.adapters.files import rehash_parquet_at
 from laas.anchors.adapters.index import LineageIndex
 from laas.anchors.core.canonical import from_hex, hash_record, keccak256, name_id, to_hex
-from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME, hash_bytes, rehash_parquet
+from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME, hash_bytes
 from laas.anchors.core.merkle import verify
 from laas.anchors.core.models import Checkpoint, ShardEntry, StageManifest, stage_root
 from laas.anchors.ports import OnSent
@@ -306,13 +306,13 @@ class FakeLedger:
         self.index = index or memory_index()
         self.committer = committer
 
-    def settings(self, home: Path, **changes: Any) -> Any:
-        """Settings a service entry point (resume) reads: this store and committer key."""
-        from laas.settings import Settings
+    def parts(self, **changes: Any) -> Any:
+        """What the composition root hands the anchoring services (ports.Ledger), built from
+        these fakes: this store, index, registry and committer key."""
+        from laas.anchors.ports import Ledger
 
-        return Settings(home=home, artifact_root=self.store.root,
-                        index_url=f"sqlite:///{home / 'index.db'}",
-                        private_key=self.committer.key.hex(), **changes)
+        return Ledger(store=self.store, index=self.index, open_registry=lambda: self.registry,
+                      committer=self.committer, sleep=lambda s: None, **changes)
 
     def source(self, dataset: str, key: str, rows: list[dict]) -> str:
         uri = self.store.uri("sources", dataset, key)
@@ -339,7 +339,7 @@ class FakeLedger:
             pq.write_table(pa.Table.from_pylist(rows), buf)
             uri = self.store.uri(dataset, run, "normalized", f"{key}.parquet")
             write(uri, buf.getvalue())
-            digest, size, count = rehash_parquet(uri)
+            digest, size, count = rehash_parquet_at(uri)
             normalized.append(ShardEntry(key=key, uri=uri, source_uri=src, byte_size=size,
                                          rows=count, content_hash=to_hex(digest)))
         validated = [s.model_copy(update={"status": "quarantined", "reason": set_aside[s.key]})

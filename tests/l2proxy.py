@@ -76,6 +76,7 @@ class L2Proxy:
         self.refused: Counter[str] = Counter()  # JSON-RPC errors this proxy made up
         self.http_429 = 0
         self._storm_until = 0.0
+        self._storm_pending = 0.0
         self._storm_retry_after = 1
         self._outage_until = 0.0
         self._outage_status = 503
@@ -118,8 +119,9 @@ class L2Proxy:
     # -- knobs and readings -----------------------------------------------------------------
 
     def storm(self, seconds: float, retry_after: int = 1) -> None:
-        """Answer every request with 429 for `seconds` from now."""
-        self._storm_until = time.monotonic() + seconds
+        """Answer every request with 429 for `seconds` from the next request on (not from now:
+        a client process may take seconds to start on a busy machine)."""
+        self._storm_pending = seconds
         self._storm_retry_after = retry_after
 
     def outage(self, seconds: float, status: int = 503) -> None:
@@ -144,6 +146,10 @@ class L2Proxy:
 
     def throttle(self, n: int) -> int | None:
         """Retry-After seconds if this request is rate limited, else None."""
+        with self._lock:
+            if self._storm_pending:
+                self._storm_until = time.monotonic() + self._storm_pending
+                self._storm_pending = 0.0
         if time.monotonic() < self._storm_until:
             return self._storm_retry_after
         wait = self.bucket.take(n) if self.bucket else 0.0

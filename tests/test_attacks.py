@@ -15,8 +15,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from laas.anchors.adapters.artifacts import ArtifactStore, read_manifest
+from laas.anchors.adapters.files import rehash_parquet_at
 from laas.anchors.core.canonical import hash_record, name_id, to_hex
-from laas.anchors.core.hashing import rehash_parquet
 from laas.anchors.core.models import ShardEntry, StageManifest, stage_root
 from laas.datasets.make_sample import rows
 from tests.conftest import Workspace
@@ -61,7 +61,7 @@ def plant_run(ws: Workspace, run: str, store: ArtifactStore | None = None) -> li
     store = store or ws.store
     real = genuine(ws)
     poison = poison_file(ws, Path(store.root) / "atk" / run / "normalized" / "p.jsonl.parquet")
-    digest, size, nrows = rehash_parquet(str(poison))
+    digest, size, nrows = rehash_parquet_at(str(poison))
     extra = {"raw": ShardEntry(key="p.jsonl", uri="/nonexistent/p.jsonl",
                                source_uri="/nonexistent/p.jsonl", byte_size=10,
                                content_hash=to_hex(b"\x01" * 32)),
@@ -126,7 +126,7 @@ def test_a_rerun_of_a_predictable_run_name_recomputes_what_was_planted(ws) -> No
     assert r.returncode == 0, r.stdout + r.stderr
     summary = json.loads(r.stdout)
     assert [c["shard_count"] for c in summary["checkpoints"]] == [4, 4, 4]  # no poison shard
-    from laas.anchors.services.reader import verified_reader
+    from laas.api import verified_reader
     from laas.settings import Settings
 
     settings = Settings(home=ws.root / ".laas", anvil_port=ws.port)
@@ -135,8 +135,8 @@ def test_a_rerun_of_a_predictable_run_name_recomputes_what_was_planted(ws) -> No
 
 
 def _normalized_entries(ws: Workspace, tmp: Path) -> tuple[list[ShardEntry], object]:
+    from laas.tasks.dataset_spec import load_spec
     from laas.tasks.shards import hash_raw, normalize
-    from laas.validators.spec import load_spec
 
     spec = load_spec("atk", [ws.root / "datasets"])
     src = sorted((ws.root / "datasets" / "atk").glob("*.jsonl"))
@@ -179,7 +179,7 @@ class _FlipFlop:
 def test_a_parquet_source_is_parsed_from_the_bytes_it_hashed(ws, tmp_path, monkeypatch) -> None:
     from laas.anchors.core.hashing import hash_stream
     from laas.tasks import shards
-    from laas.validators.spec import load_spec
+    from laas.tasks.dataset_spec import load_spec
 
     spec = load_spec("atk", [ws.root / "datasets"]).model_copy(update={"format": "parquet"})
     good = pq.read_table(genuine(ws)["normalized"].accepted[0].uri)
@@ -318,6 +318,7 @@ def test_a_newer_pending_run_denies_the_default_gate(ws) -> None:
     reorganised away) is newer than the passed one: the default gate says so."""
     from laas.anchors.services.anchoring import store_manifest
     from laas.settings import Settings
+    from laas.wiring import ledger
 
     settings = Settings(home=ws.root / ".laas", anvil_port=ws.port)
     real = genuine(ws)["raw"]
@@ -325,7 +326,7 @@ def test_a_newer_pending_run_denies_the_default_gate(ws) -> None:
 
     later = real.model_copy(update={"run": "waiting", "run_id": name_id("waiting"),
                                     "created_at": datetime.now(UTC)})
-    store_manifest(settings, later)  # attested by this home's committer key, not committed
+    store_manifest(ledger(settings), later)  # attested by this home's committer key, not committed
     r = ws.laas("gate", "atk")
     assert r.returncode == 1 and "newer run waiting" in r.stdout, r.stdout
     shutil.rmtree(Path(ws.store.root) / "atk" / "waiting")
@@ -352,12 +353,12 @@ def test_random_mutations_of_the_store_are_never_accepted(ws, tmp_path) -> None:
     a shard file, a swap between runs or datasets, a planted run), then resume --all, the gate
     (full and proof) and the reader. Nothing that differs from what was validated is ever
     accepted, and nothing planted is ever committed."""
-    from laas.anchors.services.anchoring import resume
     from laas.anchors.services.gate import check
     from laas.anchors.services.reader import VerifiedReader
+    from laas.anchors.services.resume import resume
     from laas.errors import LaasError
     from laas.settings import Settings
-    from laas.wiring import open_reader
+    from laas.wiring import ledger, open_reader
 
     rnd = random.Random(int(os.environ.get("LAAS_MUTATION_SEED", "12")))
     base = Settings(home=ws.root / ".laas", anvil_port=ws.port)
@@ -382,7 +383,7 @@ def test_random_mutations_of_the_store_are_never_accepted(ws, tmp_path) -> None:
         kind, restore = _mutate(ws, rnd, root, store, real)
         snap = reg.w3.provider.make_request("evm_snapshot", [])["result"]
         try:
-            done = resume(settings, dry_run=False)
+            done = resume(ledger(settings), dry_run=False)
             assert not [d for d in done if d.action == "committed"], (trial, kind, done)
             accepted = []
             for mode in ("full", "proof"):
@@ -493,9 +494,10 @@ def test_planted_transaction_notes_are_never_broadcast_and_junk_ones_stop_nothin
     # And when the note does name the manifest: resume ignores the foreign transaction.
     from laas.anchors.adapters.registry import Registry
     from laas.anchors.services.anchoring import store_manifest
+    from laas.wiring import ledger
 
     m = genuine(ws)["raw"].model_copy(update={"run": "notes-2", "run_id": name_id("notes-2")})
-    store_manifest(settings, m)
+    store_manifest(ledger(settings), m)
     ws.store.record_sent(m, tx_hash, raw)
     done = ws.laas("anchor", "--resume", "atk", "--run", "notes-2", "--json")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -578,7 +580,7 @@ def test_a_run_claiming_a_future_creation_does_not_outrank_a_newer_one(ws) -> No
 
     from laas.anchors.services.anchoring import commit_manifest, store_manifest
     from laas.settings import Settings
-    from laas.wiring import open_registry
+    from laas.wiring import ledger, open_registry
 
     settings = Settings(home=ws.root / ".laas", anvil_port=ws.port)
     reg = open_registry(settings, start_local=False)
@@ -587,7 +589,7 @@ def test_a_run_claiming_a_future_creation_does_not_outrank_a_newer_one(ws) -> No
     for stage in ("raw", "normalized", "validated"):
         m = real[stage].model_copy(update={"run": "from-2099", "run_id": name_id("from-2099"),
                                            "parents": parent, "created_at": future})
-        commit_manifest(settings, m, store_manifest(settings, m), reg)
+        commit_manifest(ledger(settings), m, store_manifest(ledger(settings), m), reg)
         parent = (m.checkpoint_id,)
     assert ws.laas("run", "atk", "--run", "after-2099").returncode == 0
     r = ws.laas("gate", "atk", "--json")

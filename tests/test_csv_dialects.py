@@ -17,10 +17,10 @@ from laas.anchors.adapters.artifacts import read_manifest
 from laas.datasets.make_sample import rows
 from laas.errors import ConfigError, ShardReadError
 from laas.tasks import dialect
+from laas.tasks.dataset_spec import CsvDialect, DatasetSpec, load_spec
 from laas.tasks.manifests import build_manifest
 from laas.tasks.shards import hash_raw, iter_batches, normalize, read_table
 from laas.validators.report import ValidationReport
-from laas.validators.spec import CsvDialect, DatasetSpec, load_spec
 
 SUITE = {"name": "any", "expectations": [{"type": "expect_table_row_count_to_be_between",
                                            "kwargs": {"min_value": 1}}]}

@@ -65,7 +65,7 @@ def test_failing_rows_are_dropped_and_the_rest_kept(ws) -> None:
 
 
 def test_the_gate_allows_and_the_reader_yields_exactly_the_kept_rows(ws) -> None:
-    from laas.anchors.services.reader import verified_reader
+    from laas.api import verified_reader
     from laas.settings import Settings
 
     r = ws.laas("gate", "drop", "--json")
@@ -169,11 +169,13 @@ def test_odd_files_in_the_store_stop_nothing(ws) -> None:
     from laas.anchors.core.canonical import name_id
     from laas.anchors.services.anchoring import store_manifest
     from laas.settings import Settings
+    from laas.wiring import ledger
 
     raw = read_manifest(ws.summary["checkpoints"][0]["manifest_uri"])
     other = raw.model_copy(update={"dataset": "other", "dataset_id": name_id("other"),
                                    "created_at": datetime.now(UTC)})
-    uri = Path(store_manifest(Settings(home=ws.root / ".laas", anvil_port=ws.port), other))
+    uri = Path(store_manifest(ledger(Settings(home=ws.root / ".laas", anvil_port=ws.port)),
+                              other))
     fake = store / "drop" / "zz-copied" / "raw"
     fake.mkdir(parents=True)
     for f in [uri, *uri.parent.glob("attest-*.json")]:  # attested, but of another dataset

@@ -16,8 +16,8 @@ import zstandard
 from laas.anchors.core.hashing import hash_table
 from laas.datasets.make_sample import rows
 from laas.errors import SchemaError, ShardReadError
+from laas.tasks.dataset_spec import load_spec
 from laas.tasks.shards import hash_raw, read_table
-from laas.validators.spec import load_spec
 
 SPEC = load_spec("instruct-sample").model_copy(update={"format": None})
 ROWS = rows(9, 120) + [{"prompt": "ünïcødé ✓ prompt", "response": "emoji 🚀 and \"quotes\", commas",

@@ -8,12 +8,12 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 import pytest
 
+from laas.anchors.adapters.files import rehash_parquet_at
 from laas.anchors.core.hashing import (
     TableHasher,
     hash_bytes,
     hash_stream,
     hash_table,
-    rehash_parquet,
 )
 
 SCHEMA = pa.schema([("text", pa.string()), ("n", pa.int64()), ("x", pa.float64()),
@@ -47,7 +47,7 @@ def test_same_rows_same_hash_across_codecs_row_groups_and_chunking(tmp_path) -> 
     assert hash_table(rechunked) == expected
     path = tmp_path / "t.parquet"
     path.write_bytes(parquet_bytes(t, row_group_size=1))
-    digest, size, rows = rehash_parquet(str(path))
+    digest, size, rows = rehash_parquet_at(str(path))
     assert (digest, rows) == (expected, 5) and size > 0
 
 

@@ -16,8 +16,8 @@ import pytest
 
 from laas.anchors.adapters.files import redact
 from laas.datasets.make_sample import rows
+from laas.tasks.dataset_spec import load_spec
 from laas.tasks.shards import discover, hash_raw, normalize
-from laas.validators.spec import load_spec
 
 SPEC = load_spec("instruct-sample")
 COLUMNS = ["prompt", "response", "source", "license", "lang"]

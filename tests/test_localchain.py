@@ -18,6 +18,8 @@ from laas.anchors.adapters.localchain import STATE_INTERVAL, LocalChain
 from tests.conftest import Workspace
 from tests.test_faults import small_manifest
 
+pytestmark = pytest.mark.chain  # starts its own anvil without a fixture
+
 BLOCKS = 20_000
 MB = 1 << 20
 

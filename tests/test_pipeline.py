@@ -1,5 +1,5 @@
-"""The whole mission through the `laas` CLI, on the embedded default: a real anvil, Prefect's
-ephemeral server, a Dask LocalCluster, the shipped sample data."""
+"""The whole mission through the `laas` CLI, on the embedded default: a real anvil, Prefect (the
+demo on its ephemeral server), a Dask LocalCluster, the shipped sample data."""
 
 from __future__ import annotations
 
@@ -21,8 +21,10 @@ SHARD0 = str(SAMPLE / "instruct-sample" / "part-00000.jsonl")
 
 @pytest.fixture(scope="module")
 def ws(workspace: Workspace) -> Workspace:
-    """Run `make demo` then the pipeline again, as a user would; keep both results."""
-    first = subprocess.run(["make", "-s", "-C", str(REPO), "demo"], env=workspace.env,
+    """Run `make demo` then the pipeline again, as a user would; keep both results. The demo
+    takes the default path: no PREFECT_API_URL, so Prefect's ephemeral server."""
+    ephemeral = {k: v for k, v in workspace.env.items() if k != "PREFECT_API_URL"}
+    first = subprocess.run(["make", "-s", "-C", str(REPO), "demo"], env=ephemeral,
                            capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stdout + first.stderr
     assert "ALLOW instruct-sample" in first.stdout
@@ -120,8 +122,8 @@ def test_gate_denies_a_one_byte_edit_naming_the_shard_and_allows_it_restored(ws)
 
 
 def test_gate_modes_and_the_verified_reader_refuse_a_changed_shard(ws) -> None:
-    from laas.anchors.services.gate import gate_dataset
     from laas.anchors.services.reader import VerifiedReader
+    from laas.api import gate_dataset
     from laas.errors import HashMismatch
 
     settings = ws.settings()
@@ -191,8 +193,8 @@ def test_a_thousand_random_tampers_are_never_accepted(ws) -> None:
     import random
 
     from laas.anchors.adapters.artifacts import read_manifest
-    from laas.anchors.services.gate import gate_dataset
     from laas.anchors.services.reader import VerifiedReader
+    from laas.api import gate_dataset
     from laas.errors import HashMismatch, LaasError
 
     rnd = random.Random(20261125)
@@ -280,6 +282,9 @@ def strict(ws: Workspace) -> dict:
     ws.add_dataset("strict-sample", shards, on_failure="fail_stage")
     r = ws.laas("run", "strict-sample", "--json")
     assert r.returncode == 1, r.stderr
+    # ValidationFailed: one line naming the dataset and where to look, after the summary.
+    (line,) = r.stderr.strip().splitlines()[-1:]
+    assert line.startswith("error: strict-sample run ") and "validated stage failed" in line
     return json.loads(r.stdout)
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import pytest
 
 from laas.anchors.core.canonical import name_id
-from laas.anchors.services.anchoring import parent_problem, resume, why_trusted
+from laas.anchors.services.anchoring import parent_problem, why_trusted
 from laas.anchors.services.gate import GatePolicy, check
 from laas.anchors.services.provenance import prove_checkpoint, prove_lineage
+from laas.anchors.services.resume import resume
 from laas.anchors.services.runs import latest_run
 from laas.anchors.services.verify import verify_shard
 from laas.errors import HashMismatch, LineageNotFound
@@ -173,9 +174,8 @@ def test_a_stage_is_committed_only_on_top_of_its_committed_parent(ledger, ran) -
     assert "its shards are not the raw stage's" in parent_problem(ledger.registry, swapped)
 
 
-def test_resume_commits_attested_stages_in_order_and_refuses_planted_ones(ledger, tmp_path
-                                                                          ) -> None:
-    settings = ledger.settings(tmp_path)
+def test_resume_commits_attested_stages_in_order_and_refuses_planted_ones(ledger) -> None:
+    settings = ledger.parts()
     for m in ledger.stages("ds", "kept", sample_shards()):
         ledger.keep(m)  # the chain was down for the whole run
     for m in ledger.stages("ds", "planted", sample_shards()):

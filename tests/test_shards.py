@@ -7,11 +7,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from laas.anchors.adapters.files import rehash_parquet_at
 from laas.anchors.core.hashing import hash_table
 from laas.datasets.make_sample import rows, write_jsonl
 from laas.errors import SchemaError, ShardReadError
+from laas.tasks.dataset_spec import load_spec
 from laas.tasks.shards import discover, normalize, read_table
-from laas.validators.spec import load_spec
 
 SPEC = load_spec("instruct-sample")
 
@@ -79,7 +80,6 @@ def test_a_batch_of_small_shards_gets_what_each_gets_alone(tmp_path, pooled: boo
     """validate_batch pools small shards into one GX run (or, for a suite that cannot be
     pooled, slices them back out); either way each shard's result, status and text hashes are
     what validating it alone gives."""
-    from laas.anchors.core.hashing import rehash_parquet
     from laas.anchors.core.models import ShardEntry
     from laas.tasks.shards import validate_batch
     from laas.validators.spec import ExpectationSpec
@@ -97,7 +97,7 @@ def test_a_batch_of_small_shards_gets_what_each_gets_alone(tmp_path, pooled: boo
             rs[0]["license"] = "proprietary"  # one shard breaks an expectation
         path = tmp_path / f"s{i}.parquet"
         pq.write_table(pa.Table.from_pylist(rs), path)
-        digest, size, n = rehash_parquet(str(path))  # validation re-hashes what it validates
+        digest, size, n = rehash_parquet_at(str(path))  # validation re-hashes what it validates
         entries.append(ShardEntry(key=f"s{i}", uri=str(path), source_uri=str(path),
                                   byte_size=size, rows=n, content_hash="0x" + digest.hex()))
     for d in ["h-all", *(f"h-{e.key}" for e in entries)]:

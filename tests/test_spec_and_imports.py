@@ -9,7 +9,7 @@ import pytest
 
 import laas
 from laas.errors import ConfigError
-from laas.validators.spec import load_spec
+from laas.tasks.dataset_spec import load_spec
 
 
 def test_shipped_spec_loads() -> None:
@@ -78,22 +78,84 @@ def test_batches_are_bounded_by_count_and_bytes_and_feed_every_worker() -> None:
 
 
 LAYERS = ["anchors", "validators", "tasks", "flows", "deployments"]  # each may use those before
+ROOT = ("laas.wiring", "laas.api", "laas.cli", "laas.settings")  # the composition root
+ENGINES = ("prefect", "dask", "distributed", "great_expectations")
+# What each folder must not import: the layers drawn in README's "Where things live".
+FORBIDDEN = {
+    "anchors/core": ("laas.anchors.adapters", "laas.anchors.services", "laas.tasks",
+                     "laas.validators", "laas.flows", *ROOT, *ENGINES, "web3", "eth_account",
+                     "fsspec", "s3fs", "sqlalchemy"),
+    "anchors/adapters": ("laas.anchors.services", "laas.tasks", "laas.validators", "laas.flows",
+                         *ROOT, *ENGINES),
+    "anchors/services": ("laas.tasks", "laas.validators", "laas.flows", *ROOT, *ENGINES),
+    "anchors/ports.py": ("laas.anchors.adapters", "laas.anchors.services", *ROOT, "web3"),
+    "validators": ("laas.tasks", "laas.flows", *ROOT, "prefect", "dask", "distributed"),
+    "tasks": ("laas.flows", *ROOT),
+}
 
 
-def test_no_layer_imports_a_layer_above_it() -> None:
+def _imports(path) -> list[str]:  # noqa: ANN001 - a Path
     import ast
+
+    tree = ast.parse(path.read_text())
+    typing_only = {id(n) for node in ast.walk(tree) if isinstance(node, ast.If)
+                   and getattr(node.test, "id", None) == "TYPE_CHECKING"
+                   for n in ast.walk(node)}  # annotations only: never imported at run time
+    names = []
+    for node in ast.walk(tree):
+        if id(node) in typing_only:
+            continue
+        if isinstance(node, ast.Import):
+            names += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names.append(node.module or "")
+    return names
+
+
+def _files(where: str) -> list:
     from pathlib import Path
 
     root = Path(__file__).resolve().parent.parent
+    target = root / where
+    return [target] if target.suffix == ".py" else sorted(target.rglob("*.py"))
+
+
+def test_no_layer_imports_a_layer_above_it() -> None:
     wrong = []
     for rank, layer in enumerate(LAYERS):
         above = tuple(f"laas.{x}" for x in LAYERS[rank + 1 :])
-        for path in (root / layer).rglob("*.py"):
-            for node in ast.walk(ast.parse(path.read_text())):
-                names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                    [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-                wrong += [f"{path.relative_to(root)}: {n}" for n in names if n.startswith(above)]
+        for path in _files(layer):
+            wrong += [f"{path}: {n}" for n in _imports(path) if n.startswith(above)]
     assert not wrong
+
+
+def test_core_adapters_services_keep_to_their_layer() -> None:
+    wrong = [f"{path}: {n}" for where, banned in FORBIDDEN.items() for path in _files(where)
+             for n in _imports(path) if any(n == b or n.startswith(b + ".") for b in banned)]
+    assert not wrong
+
+
+def test_nothing_below_the_composition_root_reads_settings_or_the_environment() -> None:
+    import re
+
+    reads = re.compile(r"get_settings\(|os\.environ|os\.getenv|\bSettings\(")
+    wrong = [f"{path}:{i}: {line.strip()}" for where in ("anchors", "validators", "tasks")
+             for path in _files(where)
+             for i, line in enumerate(path.read_text().splitlines(), 1) if reads.search(line)]
+    assert not wrong
+
+
+PENDING_SPLIT = {"anchors/adapters/registry.py", "anchors/services/anchoring.py", "laas/cli.py",
+                 "tasks/shards.py", "validators/spec.py"}  # being split in this session
+
+
+def test_no_product_module_is_over_250_lines() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    long = {f"{path.relative_to(root)}": n for where in (*LAYERS, "laas")
+            for path in _files(where) if (n := len(path.read_text().splitlines())) > 250}
+    assert set(long) <= PENDING_SPLIT, long
 
 
 def test_cluster_factories_resolve_by_name_and_say_what_is_missing() -> None:
@@ -110,7 +172,7 @@ def test_cluster_factories_resolve_by_name_and_say_what_is_missing() -> None:
 
 
 def test_a_spec_has_a_source_or_parents_not_both() -> None:
-    from laas.validators.spec import DatasetSpec
+    from laas.tasks.dataset_spec import DatasetSpec
 
     base = {"name": "mix", "schema": [{"name": "p", "type": "string"}],
             "suite": {"builtin": "tabular_features", "params": {"columns": ["p"]}}}

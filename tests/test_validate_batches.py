@@ -52,7 +52,7 @@ def test_gx_pooled_path_takes_any_number_of_unexpected_rows() -> None:
 def test_a_duplicate_batches_apart_in_one_shard_is_caught(tmp_path, monkeypatch) -> None:
     from laas.anchors.core.models import ShardEntry
     from laas.tasks import shards
-    from laas.validators.spec import load_spec
+    from laas.tasks.dataset_spec import load_spec
 
     spec = load_spec("instruct-sample")
 
@@ -61,9 +61,9 @@ def test_a_duplicate_batches_apart_in_one_shard_is_caught(tmp_path, monkeypatch)
     rs[2_210] = dict(rs[10])  # the same text, 2,200 rows (two batches) later
     path = tmp_path / "big.parquet"
     pq.write_table(pa.Table.from_pylist(rs), path)
-    from laas.anchors.core.hashing import rehash_parquet
+    from laas.anchors.adapters.files import rehash_parquet_at
 
-    digest, size, n = rehash_parquet(str(path))  # validation re-hashes what it validates
+    digest, size, n = rehash_parquet_at(str(path))  # validation re-hashes what it validates
     entry = ShardEntry(key="big", uri=str(path), source_uri=str(path), byte_size=size, rows=n,
                        content_hash="0x" + digest.hex())
     (out,) = shards.validate_batch([entry], spec, "quarantined", str(tmp_path / "docs"))

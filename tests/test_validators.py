@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 
 from laas.datasets.make_sample import rows
+from laas.tasks.dataset_spec import DatasetSpec
 from laas.validators.gx_suite import merge, poolable, validate_frame, validate_frames
 from laas.validators.report import ShardValidation
-from laas.validators.spec import DatasetSpec
 from laas.validators.suites import instruction_corpus, tabular_features
 from laas.validators.text import TEXT_HASH_COLUMN
 

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from laas.anchors.core.canonical import hash_record
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+from laas.anchors.core.models import Record as Frozen
 
 
 class ExpectationOutcome(Frozen):

@@ -1,47 +1,29 @@
-"""Dataset specs: a YAML file per dataset, validated by pydantic. Pure: no GX, no Arrow."""
+"""Expectation suites as a spec states them (the `suite:` of a dataset spec), and the duplicate
+key scheme they commit to. Pure: no GX, no Arrow."""
 
 from __future__ import annotations
 
-import codecs
-from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     SerializerFunctionWrapHandler,
-    ValidationError,
-    field_validator,
     model_serializer,
-    model_validator,
 )
 
 from laas.anchors.core.canonical import hash_record
-from laas.errors import ConfigError
 
 # How a row's normalized text becomes its duplicate key; defined in laas.validators.text.
 TextKeyScheme = Literal["laas-textkey-v1", "laas-textkey-v2"]
 TEXT_KEY_V1: TextKeyScheme = "laas-textkey-v1"
 TEXT_KEY_SCHEME: TextKeyScheme = "laas-textkey-v2"
 TEXT_HASH_COLUMN = "_laas_text_hash"  # the derived column of duplicate keys
-ColumnType = Literal["string", "int64", "float64", "bool", "timestamp"]
-Format = Literal["jsonl", "json", "csv", "tsv", "parquet"]  # tsv: csv delimited by tabs
-TABLE_FORMATS = ("csv", "tsv")  # the formats a `csv:` dialect applies to
-_FORMAT_BY_SUFFIX = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv",
-                     ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet"}
-_COMPRESSION_SUFFIXES = (".gz", ".zst", ".bz2", ".xz")
 
 
 class Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
-
-
-class ColumnSpec(Spec):
-    name: str = Field(min_length=1)
-    type: ColumnType
-    nullable: bool = True
 
 
 class ExpectationSpec(Spec):
@@ -94,197 +76,3 @@ class SuiteSpec(Spec):
     def suite_hash(self) -> str:
         """keccak256 of the suite's canonical JSON: names exactly what was checked."""
         return hash_record(self)
-
-
-WHITESPACE = "whitespace"  # the delimiter that is any run of spaces and tabs
-
-
-def _one_char(v: str | None, what: str) -> str | None:
-    if v is not None and (len(v) != 1 or v in "\r\n"):
-        raise ValueError(f"{what} must be one character other than a line break, not {v!r}")
-    return v
-
-
-class CsvDialect(Spec):
-    """How the bytes of a csv/tsv shard become rows. The defaults are the reader's as it always
-    was (comma, or tab for tsv; a header line; double quotes), so a spec without `csv:` reads
-    as before."""
-
-    delimiter: str | None = Field(
-        None, description='one character, or "whitespace" (runs of spaces and tabs); '
-                          "default: comma, tab for tsv")
-    header: bool = Field(True, description="false: no header line, columns in schema order")
-    skip_rows: int = Field(0, ge=0, description="lines dropped from the top, before the header")
-    quote: str | None = Field('"', description="null: no quoting")
-    escape: str | None = Field(None, description="e.g. a backslash; null: quotes are doubled")
-    null_values: tuple[str, ...] | None = Field(
-        None, description="cells read as null, in string columns too; default: Arrow's")
-    comment: str | None = Field(None, description="lines starting with it are skipped")
-    encoding: str = "utf-8"
-
-    @field_validator("delimiter")
-    @classmethod
-    def _delimiter(cls, v: str | None) -> str | None:
-        return v if v == WHITESPACE else _one_char(v, 'delimiter (or "whitespace")')
-
-    @field_validator("quote", "escape", "comment")
-    @classmethod
-    def _char(cls, v: str | None, info: Any) -> str | None:
-        return _one_char(v, info.field_name)
-
-    @field_validator("encoding")
-    @classmethod
-    def _ascii_compatible(cls, v: str) -> str:
-        # Delimiters, quotes, comments and line breaks are found in the bytes before decoding.
-        try:
-            ok = "\t\n\r \"#,;|\\".encode(v) == b"\t\n\r \"#,;|\\"
-        except LookupError:
-            raise ValueError(f"unknown encoding {v!r}") from None
-        if not ok:
-            raise ValueError(f"encoding {v!r} is not ASCII-compatible (utf-8, latin-1, cp1252…)")
-        return codecs.lookup(v).name
-
-    @model_validator(mode="after")
-    def _distinct(self) -> CsvDialect:
-        chars = {"delimiter": self.delimiter, "quote": self.quote, "escape": self.escape,
-                 "comment": self.comment}
-        # "whitespace" claims both blanks: a quote or comment cannot be one of them
-        given = [(k, b) for k, c in chars.items() if c is not None
-                 for b in ((" ", "\t") if c == WHITESPACE else (c,))]
-        for i, (k, c) in enumerate(given):
-            for k2, c2 in given[i + 1:]:
-                if c == c2:
-                    raise ValueError(f"{k} and {k2} are both {c!r}")
-        return self
-
-    def delimiter_for(self, fmt: str) -> str:
-        return self.delimiter or ("\t" if fmt == "tsv" else ",")
-
-    @property
-    def committed(self) -> dict[str, Any] | None:
-        """What differs from the defaults (None if nothing): part of the validated report, so
-        the checkpoint names how the rows were read from the raw bytes."""
-        return self.model_dump(mode="json", exclude_defaults=True) or None
-
-
-class DatasetSpec(Spec):
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,99}$")
-    description: str = ""
-    source: str = Field("", description="fsspec URI or glob; relative to the spec file")
-    parents: tuple[str, ...] = Field(
-        (), description="a derived dataset: the gated, validated shards of these datasets")
-    format: Format | None = None
-    csv: CsvDialect = Field(CsvDialect(), description="the dialect of csv/tsv shards")
-    columns: tuple[ColumnSpec, ...] = Field(alias="schema", min_length=1)
-    suite: SuiteSpec
-    on_failure: Literal["fail_stage", "quarantine", "drop_rows"] = "fail_stage"
-    max_dropped_rows: float = Field(
-        0.1, ge=0, le=1, description="drop_rows: most rows dropped, as a fraction, per shard "
-                                     "(more sets the shard aside) and over the dataset (more "
-                                     "fails the stage)")
-    spec_dir: Path | None = Field(None, exclude=True)
-
-    @field_validator("suite", mode="before")
-    @classmethod
-    def _builtin_suite(cls, v: Any) -> Any:
-        """`suite: {builtin: instruction_corpus, params: {...}}` -> the suite it builds."""
-        if isinstance(v, dict) and "builtin" in v:
-            from laas.validators.suites import BUILTIN
-
-            extra = set(v) - {"builtin", "params"}
-            if extra:
-                raise ValueError(f"unknown key(s) {', '.join(sorted(extra))} next to builtin")
-            build = BUILTIN.get(v["builtin"])
-            if build is None:
-                raise ValueError(f"no builtin suite {v['builtin']!r}; one of {', '.join(BUILTIN)}")
-            try:
-                return build(**(v.get("params") or {}))
-            except TypeError as e:
-                raise ValueError(f"builtin {v['builtin']}: {e}") from None
-        return v
-
-    @model_validator(mode="after")
-    def _one_origin(self) -> DatasetSpec:
-        from laas.anchors.adapters.files import redact
-
-        if redact(self.source) != self.source:  # a spec is committed, shown, put in manifests
-            raise ValueError(f"`source` carries credentials ({redact(self.source)}): set "
-                             "LAAS_S3_KEY and LAAS_S3_SECRET, or an AWS profile, instead")
-        if bool(self.source) == bool(self.parents):
-            raise ValueError("give either `source` (a URI or glob) or `parents` (dataset names)")
-        if self.parents and self.format not in (None, "parquet"):
-            raise ValueError("a derived dataset reads its parents' Parquet shards: "
-                             "leave `format` out")
-        if self.csv != CsvDialect() and (self.parents or self.format not in (None,
-                                                                              *TABLE_FORMATS)):
-            raise ValueError("`csv:` applies to csv and tsv shards only")
-        if self.name in self.parents:
-            raise ValueError("a dataset cannot be its own parent")
-        return self
-
-    @property
-    def source_uri(self) -> str:
-        if "://" in self.source or Path(self.source).is_absolute() or self.spec_dir is None:
-            return self.source
-        return str((self.spec_dir / self.source).resolve())
-
-    def format_of(self, uri: str) -> Format:
-        if self.parents:
-            return "parquet"
-        if self.format:
-            return self.format
-        name = uri.lower()
-        for suffix in _COMPRESSION_SUFFIXES:
-            name = name.removesuffix(suffix)
-        for suffix, fmt in _FORMAT_BY_SUFFIX.items():
-            if name.endswith(suffix):
-                return fmt  # type: ignore[return-value]
-        raise ConfigError(f"{uri}: cannot tell the format from the name; set `format:` in the spec")
-
-
-def shipped_datasets_dir() -> Path:
-    import laas.datasets
-
-    return Path(laas.datasets.__file__).parent
-
-
-def find_spec_file(ref: str, extra_dirs: list[Path] | None = None) -> Path:
-    """A spec by path, or by dataset name in LAAS_DATASETS_DIR, ./datasets or the shipped ones."""
-    path = Path(ref)
-    if path.is_file():
-        return path
-    if path.suffix in (".yaml", ".yml"):
-        raise ConfigError(f"dataset spec {ref} does not exist")
-    # not a file: a name (even if a folder in the working directory is called the same)
-    dirs = [*(extra_dirs or []), Path("datasets"), shipped_datasets_dir()]
-    for d in dirs:
-        for cand in (d / f"{ref}.yaml", d / ref / "spec.yaml"):
-            if cand.is_file():
-                return cand
-    raise ConfigError(
-        f"no dataset spec named {ref!r} (looked in {', '.join(str(d) for d in dirs)}): "
-        "pass a path to a spec YAML or set LAAS_DATASETS_DIR"
-    )
-
-
-def load_spec(ref: str, extra_dirs: list[Path] | None = None) -> DatasetSpec:
-    path = find_spec_file(ref, extra_dirs)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as e:
-        raise ConfigError(f"dataset spec {path}: {e.strerror}") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or type(e).__name__
-        raise ConfigError(f"dataset spec {path}: not valid YAML{where}: {problem}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"dataset spec {path}: expected a mapping at the top level")
-    try:
-        return DatasetSpec.model_validate({**raw, "spec_dir": path.parent.resolve()})
-    except ValidationError as e:
-        first = e.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(
-            f"dataset spec {path}: {where}: {first['msg']} ({e.error_count()} problem(s))"
-        ) from None

@@ -17,7 +17,7 @@ from laas.anchors.adapters.attest import Attestation
 from laas.anchors.adapters.files import join, open_uri, redact, url_to_fs
 from laas.anchors.core.canonical import keccak256, to_hex
 from laas.anchors.core.models import STAGES, StageManifest, name_problem
-from laas.errors import ConfigError, HashMismatch, LaasError
+from laas.errors import ConfigError, HashMismatch, LaasError, first_problem
 
 
 def manifest_name(manifest_hash: str) -> str:
@@ -162,5 +162,5 @@ def read_manifest(uri: str, expected_hash: str | None = None) -> StageManifest:
     try:
         return StageManifest.model_validate_json(data)
     except ValidationError as e:
-        msg = e.errors()[0]["msg"].removeprefix("Value error, ")
+        _, msg = first_problem(e)
         raise LaasError(f"manifest {redact(uri)} is not a laas manifest: {msg}") from None

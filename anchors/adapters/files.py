@@ -1,6 +1,10 @@
-"""One way to reach storage: fsspec with laas's settings applied (S3 endpoint, region, profile
-or keys, so MinIO, R2 and other S3-compatible stores work), and URIs shown without the
-credentials someone may have put in them."""
+"""One way to reach storage: fsspec with the process's StorageConfig applied (S3 endpoint,
+region, profile or keys, so MinIO, R2 and other S3-compatible stores work), and URIs shown
+without the credentials someone may have put in them.
+
+The config is handed in, never read from the environment here: the composition root
+(laas.wiring) calls `configure` in the CLI and the flow's process, and a Dask worker receives it
+with each batch (tasks.compute.map_shards), so workers started elsewhere need no laas settings."""
 
 from __future__ import annotations
 
@@ -8,8 +12,7 @@ import re
 from typing import IO, Any
 
 import fsspec
-
-from laas.settings import get_settings
+from pydantic import BaseModel, ConfigDict, SecretStr
 
 _S3 = ("s3", "s3a")
 # user:secret@ after a scheme, or anywhere in a message that echoes a mangled URI
@@ -21,21 +24,47 @@ def protocol(uri: str) -> str:
     return uri.split("://", 1)[0].lower() if "://" in uri else "file"
 
 
+class StorageConfig(BaseModel):
+    """How to reach the object store; frozen and picklable, so it travels to Dask workers.
+    Unset fields leave fsspec's (and boto's) own defaults."""
+
+    model_config = ConfigDict(frozen=True)
+
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_profile: str | None = None
+    s3_key: SecretStr | None = None
+    s3_secret: SecretStr | None = None
+
+    def options(self, uri: str) -> dict[str, Any]:
+        if protocol(uri) not in _S3:
+            return {}
+        opts: dict[str, Any] = {}
+        if self.s3_endpoint_url:
+            opts["endpoint_url"] = self.s3_endpoint_url
+        if self.s3_region:
+            opts["client_kwargs"] = {"region_name": self.s3_region}
+        if self.s3_profile:
+            opts["profile"] = self.s3_profile
+        if self.s3_key and self.s3_secret:
+            opts["key"] = self.s3_key.get_secret_value()
+            opts["secret"] = self.s3_secret.get_secret_value()
+        return opts
+
+
+_config = [StorageConfig()]  # this process's; set by the composition root or a worker batch
+
+
+def configure(config: StorageConfig) -> None:
+    _config[0] = config
+
+
+def current() -> StorageConfig:
+    return _config[0]
+
+
 def storage_options(uri: str) -> dict[str, Any]:
-    if protocol(uri) not in _S3:
-        return {}
-    s = get_settings()
-    opts: dict[str, Any] = {}
-    if s.s3_endpoint_url:
-        opts["endpoint_url"] = s.s3_endpoint_url
-    if s.s3_region:
-        opts["client_kwargs"] = {"region_name": s.s3_region}
-    if s.s3_profile:
-        opts["profile"] = s.s3_profile
-    if s.s3_key and s.s3_secret:
-        opts["key"] = s.s3_key.get_secret_value()
-        opts["secret"] = s.s3_secret.get_secret_value()
-    return opts
+    return _config[0].options(uri)
 
 
 def url_to_fs(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
@@ -86,3 +115,11 @@ def redact_url(url: str) -> str:
 def redact(uri: str) -> str:
     """s3://KEY:SECRET@bucket/x -> s3://***@bucket/x; safe to log, print or commit."""
     return _USERINFO.sub(lambda m: f"{m.group(1) or ''}***@", uri)
+
+
+def rehash_parquet_at(uri: str) -> tuple[bytes, int, int]:
+    """core.hashing.rehash_parquet of the Parquet file at a URI."""
+    from laas.anchors.core.hashing import rehash_parquet
+
+    with open_uri(uri) as f:
+        return rehash_parquet(f)

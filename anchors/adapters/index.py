@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine
 
+from laas.anchors.adapters.files import redact
 from laas.anchors.core.models import STAGE_ORDER, Checkpoint, StageManifest
 
 meta = MetaData()
@@ -74,6 +75,7 @@ INSERT_BATCH = 20_000  # rows per executemany: bounded memory at a million shard
 
 class LineageIndex:
     def __init__(self, url: str):
+        self.where = redact(url)  # for messages: a Postgres URL may carry a password
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = create_engine(url)

@@ -18,7 +18,6 @@ give different bytes.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import IO, TYPE_CHECKING, Any
 
 import blake3
@@ -144,17 +143,17 @@ class TableHasher:
 
 
 def rehash_parquet(source: Any) -> tuple[bytes, int, int]:
-    """(laas-table-v1 digest, canonical size, rows) of a Parquet file (a URI, or a file-like
-    object or Arrow buffer already open), streamed by batch."""
+    """(laas-table-v1 digest, canonical size, rows) of a Parquet file already open (a file-like
+    object or an Arrow buffer), streamed by batch. Opening a URI is the adapters' business
+    (adapters.files.rehash_parquet_at)."""
     import pyarrow.parquet as pq
 
-    from laas.anchors.adapters.files import open_uri
-
-    with open_uri(source) if isinstance(source, str) else nullcontext(source) as f:
-        pf = pq.ParquetFile(f)
-        hasher = TableHasher(pf.schema_arrow)
-        for batch in pf.iter_batches(batch_size=65_536):
-            hasher.update(batch)
+    if isinstance(source, str | bytes):
+        raise TypeError("rehash_parquet takes an open file or buffer; see rehash_parquet_at")
+    pf = pq.ParquetFile(source)
+    hasher = TableHasher(pf.schema_arrow)
+    for batch in pf.iter_batches(batch_size=65_536):
+        hasher.update(batch)
     return hasher.digest(), hasher.size, hasher.rows
 
 

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_serializer
 
-from laas.anchors.core.canonical import canonical_json, from_hex, keccak256, to_hex
+from laas.anchors.core.canonical import canonical_json, from_hex, keccak256, name_id, to_hex
 from laas.anchors.core.merkle import MerkleTree, leaf_hash
 
 MANIFEST_VERSION = "laas-manifest-v2"  # v2: per-shard validation stored once; dropped rows
@@ -182,6 +182,19 @@ def shard_tree(shards: list[ShardEntry] | tuple[ShardEntry, ...]) -> MerkleTree:
 
 def stage_root(shards: list[ShardEntry] | tuple[ShardEntry, ...]) -> str:
     return to_hex(shard_tree(shards).root)
+
+
+def new_manifest(dataset: str, run: str, stage: str, hash_scheme: str,
+                 shards: list[ShardEntry] | tuple[ShardEntry, ...], *, passed: bool,
+                 parents: tuple[str, ...] = (), **fields: Any) -> StageManifest:
+    """The one way a manifest is made (stages and training records alike): ids derived from
+    the names, the root from the shards, stamped now."""
+    from datetime import UTC
+
+    return StageManifest(
+        dataset=dataset, dataset_id=name_id(dataset), run=run, run_id=name_id(run),
+        stage=stage, hash_scheme=hash_scheme, parents=parents, shards=tuple(shards),
+        shards_root=stage_root(shards), passed=passed, created_at=datetime.now(UTC), **fields)
 
 
 class Checkpoint(Record):

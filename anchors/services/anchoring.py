@@ -1,4 +1,4 @@
-"""Getting manifests onto the chain, and picking up what could not get there.
+"""Getting manifests onto the chain (services.resume picks up what could not get there).
 
 A stage's manifest is written to the artifact store before its transaction, and every
 transaction is noted next to it before its receipt is awaited. So whatever fails, nothing is
@@ -20,22 +20,35 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from pydantic import BaseModel, ConfigDict
 from web3 import Web3
 
 from laas.anchors.adapters.artifacts import ArtifactStore, named_hash, read_manifest
 from laas.anchors.adapters.attest import attest
 from laas.anchors.adapters.files import redact
 from laas.anchors.adapters.registry import Registry
-from laas.anchors.core.models import STAGE_ORDER, Checkpoint, StageManifest
+from laas.anchors.core.models import (
+    STAGE_ORDER,
+    TRAINING,
+    Checkpoint,
+    StageManifest,
+    name_problem,
+    new_manifest,
+)
 from laas.anchors.core.trust import stage_problem
-from laas.anchors.ports import OnSent, RegistryWriter
+from laas.anchors.ports import Ledger, OnSent, RegistryWriter
 from laas.anchors.services.provenance import derived_parents_problem
-from laas.errors import AnchorError, AnchorPending, AnchorTimeout, HashMismatch, LaasError
-from laas.settings import Settings
-from laas.wiring import committer_account, open_index, open_registry, open_store
+from laas.errors import (
+    AnchorPending,
+    AnchorTimeout,
+    ConfigError,
+    HashMismatch,
+    LaasError,
+)
+
+if TYPE_CHECKING:
+    from laas.anchors.services.gate import GateVerdict
 
 log = logging.getLogger("laas.anchor")
 T = TypeVar("T")
@@ -59,27 +72,25 @@ def with_backoff(fn: Callable[[], T], *, attempts: int, first_delay: float, what
     raise AssertionError("unreachable")
 
 
-def store_manifest(settings: Settings, manifest: StageManifest) -> str:
+def store_manifest(ledger: Ledger, manifest: StageManifest) -> str:
     """The manifest's URI in the artifact store, written (again: the store's copy is not
     trusted) with the committer's attestation, so a later process can tell it from a plant."""
-    store = open_store(settings)
-    uri = store.write_manifest(manifest)
-    account = committer_account(settings)
-    if account is not None:
-        store.write_attestation(manifest, attest(account, manifest.manifest_hash))
+    uri = ledger.store.write_manifest(manifest)
+    if ledger.committer is not None:
+        ledger.store.write_attestation(manifest, attest(ledger.committer,
+                                                        manifest.manifest_hash))
     return uri
 
 
-def trusted_signers(settings: Settings, registry: Registry | None) -> set[str]:
+def trusted_signers(ledger: Ledger, registry: Registry | None) -> set[str]:
     """Whose attestations this process accepts: its own key's (what it produced itself; the
     chain refuses its commits if the key lost the role) and LAAS_TRUSTED_COMMITTERS', each of
     those only while it holds the committer role (when the chain can be asked)."""
-    signers = {a.lower() for a in settings.trusted_committer_addresses}
+    signers = {a.lower() for a in ledger.trusted_committers}
     if registry is not None:
         signers = {a for a in signers if registry.is_committer(Web3.to_checksum_address(a))}
-    own = committer_account(settings)
-    if own is not None:
-        signers.add(own.address.lower())
+    if ledger.committer is not None:
+        signers.add(ledger.committer.address.lower())
     return signers
 
 
@@ -124,31 +135,32 @@ def parent_problem(registry: Registry, m: StageManifest) -> str | None:
     return stage_problem(parent, m)
 
 
-def commit_manifest(settings: Settings, manifest: StageManifest, uri: str,
-                    registry: Registry | None = None) -> Checkpoint:
+def commit_manifest(ledger: Ledger, manifest: StageManifest, uri: str,
+                    registry: RegistryWriter | None = None) -> Checkpoint:
     """Commit a stored manifest (idempotently, with backoff while the chain is unreachable),
     then index it. Raises AnchorPending when the chain stays away. Without `registry` each
     attempt opens one (the chain may be down when the first is made)."""
-    cp = commit_noted(settings, manifest, f"{manifest.dataset}/{manifest.run}/{manifest.stage}",
+    cp = commit_noted(ledger, manifest, f"{manifest.dataset}/{manifest.run}/{manifest.stage}",
                       lambda reg: parent_problem(reg, manifest),
                       lambda reg, sent, on_sent: reg.commit(manifest, uri, sent=sent,
                                                             on_sent=on_sent), registry)
-    open_index(settings).record(cp, manifest)
+    ledger.index.record(cp, manifest)
     return cp
 
 
-def commit_noted(settings: Settings, noted: StageManifest, what: str,
-                 problem: Callable[[Registry], str | None],
-                 send: Callable[[Registry, list, OnSent], T], registry: Registry | None) -> T:
+def commit_noted(ledger: Ledger, noted: StageManifest, what: str,
+                 problem: Callable[[RegistryWriter], str | None],
+                 send: Callable[[RegistryWriter, list, OnSent], T],
+                 registry: RegistryWriter | None) -> T:
     """send(registry, sent, on_sent), with backoff, once `problem` found nothing to refuse;
     every transaction is noted next to the manifest `noted` before its receipt is awaited,
     and the notes an earlier attempt left are handed to `send` to look up first."""
-    store = open_store(settings)
+    store = ledger.store
     checked = False
 
     def attempt() -> T:
         nonlocal checked
-        reg = registry or open_registry(settings)
+        reg = registry or ledger.open_registry()
         if not checked:  # before anything is sent: what is sent must follow from the chain
             if why := problem(reg):
                 raise HashMismatch(f"refusing to commit {what}: {why}")
@@ -159,25 +171,25 @@ def commit_noted(settings: Settings, noted: StageManifest, what: str,
                         "another", what, len(sent), ", ".join(tx for tx, _ in sent))
         return send(reg, sent, lambda tx, raw: store.record_sent(noted, tx, raw))
 
-    done = with_backoff(attempt, attempts=settings.anchor_attempts,
-                        first_delay=settings.anchor_backoff, what=what)
+    done = with_backoff(attempt, attempts=ledger.anchor_attempts,
+                        first_delay=ledger.anchor_backoff, what=what, sleep=ledger.sleep)
     store.clear_sent(noted)
     return done
 
 
-def reusable_manifest(settings: Settings, dataset: str, run: str, stage: str
+def reusable_manifest(ledger: Ledger, dataset: str, run: str, stage: str
                       ) -> tuple[StageManifest | None, list[str]]:
     """The stored manifest of a run's stage that a rerun may reuse instead of recomputing it
     (on chain, or attested by a trusted committer), and a note on each one it ignored."""
-    store = open_store(settings)
+    store = ledger.store
     uris = store.find_manifests(dataset, run, stage)
     if not uris:
         return None, []
     try:
-        registry: Registry | None = open_registry(settings)
+        registry: RegistryWriter | None = ledger.open_registry()
     except AnchorTimeout:  # chain away: only our own attestations can be checked
         registry = None
-    signers = trusted_signers(settings, registry)
+    signers = trusted_signers(ledger, registry)
     notes = []
     for uri in uris:
         try:
@@ -196,101 +208,19 @@ def reusable_manifest(settings: Settings, dataset: str, run: str, stage: str
     return None, notes
 
 
-class Resumed(BaseModel):
-    """What resume did (or, in a dry run, would do) with one stored manifest, and why."""
-
-    model_config = ConfigDict(frozen=True)
-
-    dataset: str
-    run: str
-    stage: str
-    action: str  # committed | on chain | would commit | pending | refused | failed
-    trust: str | None = None  # why the manifest is trusted, or why not
-    checkpoint: Checkpoint | None = None
-    error: str | None = None
-
-
-def _stored_runs(store: ArtifactStore, dataset: str | None, run: str | None
-                 ) -> tuple[dict[tuple[str, str], list[StageManifest]], dict[str, str],
-                            list[Resumed]]:
-    """The store's manifests by (dataset, run), their URIs, and what could not be read."""
-    runs: dict[tuple[str, str], list[StageManifest]] = {}
-    uris: dict[str, str] = {}
-    unreadable = []
-    for uri in store.manifests(dataset, run):
-        try:  # content-addressed: an edited manifest no longer hashes to its name
-            m = read_manifest(uri, expected_hash=named_hash(uri))
-        except LaasError as e:
-            ds, rn, stage = uri.rsplit("/", 4)[1:4]
-            unreadable.append(Resumed(dataset=ds, run=rn, stage=stage, action="refused",
-                                      trust=redact(str(e))))
-            continue
-        runs.setdefault((m.dataset, m.run), []).append(m)
-        uris[m.manifest_hash] = uri
-    return runs, uris, unreadable
-
-
-def resume(settings: Settings, dataset: str | None = None, run: str | None = None, *,
-           dry_run: bool = False, registry: RegistryWriter | None = None) -> list[Resumed]:
-    """Commit every stored manifest whose checkpoint is not on chain and that this process may
-    trust (its hash on chain, or attested by a trusted committer), in stage order within a run
-    (parents first), each checked against its parent's committed manifest; re-index those that
-    are on chain. A run whose stage cannot be committed stops there; other runs go on.
-    dry_run: say what would be done, and why each manifest is trusted or not.
-    registry: the one to commit through (tests pass an in-memory one); by default the
-    configured chain's, opened here."""
-    store = open_store(settings)
-    if registry is None:
-        try:
-            registry = open_registry(settings)
-        except AnchorTimeout as e:
-            raise AnchorPending(f"{e} (nothing committed; the manifests are kept)") from None
-    index = open_index(settings)
-    signers = trusted_signers(settings, registry)
-    runs, uris, out = _stored_runs(store, dataset, run)
-    for (ds, rn), manifests in sorted(runs.items()):
-        if getattr(registry, "version", 1) >= 2:  # a run commits as a whole
-            from laas.anchors.services.runcommit import resume_whole
-
-            out += resume_whole(settings, store, registry, signers, manifests, uris, dry_run)
-            continue
-        blocked: str | None = None
-        by_stage: dict[str, list[StageManifest]] = {}
-        for m in manifests:
-            by_stage.setdefault(m.stage, []).append(m)
-        for stage in sorted(by_stage, key=STAGE_ORDER.index):
-            done = dict(dataset=ds, run=rn, stage=stage)
-            if blocked:
-                out.append(Resumed(**done, action="pending", error=blocked))
-                continue
-            verdicts = [(m, *why_trusted(store, registry, signers, m))
-                        for m in sorted(by_stage[stage], key=lambda m: m.created_at,
-                                        reverse=True)]
-            trusted = [(m, why) for m, ok, why in verdicts if ok]
-            if not trusted:
-                blocked = f"its {stage} stage is not trusted"
-                out.append(Resumed(**done, action="refused",
-                                   trust="; ".join(why for _, _, why in verdicts)))
-                continue
-            m, why = trusted[0]
-            try:
-                on_chain = registry.get(m.checkpoint_id)
-                if on_chain is not None and on_chain.manifest_hash == m.manifest_hash:
-                    row = index.checkpoint(m.checkpoint_id)
-                    if not dry_run and (row is None or row["tx_hash"] != on_chain.tx_hash):
-                        index.record(on_chain, m)
-                    out.append(Resumed(**done, action="on chain", trust=why,
-                                       checkpoint=on_chain))
-                    continue
-                if dry_run:
-                    blocked = "an earlier stage is not on chain yet"
-                    out.append(Resumed(**done, action="would commit", trust=why))
-                    continue
-                cp = commit_manifest(settings, m, uris[m.manifest_hash], registry)
-                out.append(Resumed(**done, action="committed", trust=why, checkpoint=cp))
-            except AnchorTimeout as e:
-                raise AnchorPending(f"resume stopped at {ds}/{rn}/{stage}: {e}") from None
-            except (AnchorError, LaasError) as e:
-                blocked = "an earlier stage is not on chain"
-                out.append(Resumed(**done, action="failed", trust=why, error=redact(str(e))))
-    return out
+def record_training(ledger: Ledger, verdict: GateVerdict, name: str) -> Checkpoint:
+    """Commit the shard set an allowed verdict hands to a training job as that job's own
+    checkpoint (dataset = the gated one, run = `name`, stage `training`), its parent the
+    validated checkpoint the gate proved: a model can be traced to exactly its data."""
+    if problem := name_problem("training record", name):
+        raise ConfigError(problem)
+    verdict.require()
+    cp = verdict.checkpoint
+    validated = read_manifest(cp.manifest_uri, expected_hash=cp.manifest_hash)
+    chosen = set(verdict.shards)
+    accepted = [s.model_copy(update={"validation": None, "docs_uri": None})
+                for s in validated.accepted if s.uri in chosen]
+    manifest = new_manifest(validated.dataset, name, TRAINING, validated.hash_scheme, accepted,
+                            parents=(cp.checkpoint_id,), passed=True)
+    # The same path as a stage's commit: stored first, backoff, sent transactions noted.
+    return commit_manifest(ledger, manifest, store_manifest(ledger, manifest))

@@ -15,17 +15,22 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from laas.anchors.adapters.artifacts import read_manifest
+from laas.anchors.adapters.files import rehash_parquet_at
 from laas.anchors.adapters.registry import Registry
 from laas.anchors.core.canonical import from_hex, hash_record, name_id, to_hex
-from laas.anchors.core.hashing import TABLE_SCHEME, rehash_parquet
+from laas.anchors.core.hashing import TABLE_SCHEME
 from laas.anchors.core.merkle import leaf_hash, verify
-from laas.anchors.core.models import TRAINING, Checkpoint, StageManifest, checkpoint_id, stage_root
+from laas.anchors.core.models import Checkpoint, StageManifest, checkpoint_id
 from laas.anchors.services.provenance import prove_checkpoint, prove_lineage
 from laas.anchors.services.runs import latest_run
-from laas.errors import AnchorError, ConfigError, GateDenied, HashMismatch, LaasError
-from laas.settings import Settings, get_settings
-from laas.wiring import open_reader, open_registry
+from laas.errors import (
+    ConfigError,
+    GateDenied,
+    HashMismatch,
+    LaasError,
+    dotted,
+    first_problem,
+)
 
 GateMode = Literal["proof", "sample", "full"]
 
@@ -76,9 +81,8 @@ class GatePolicy(BaseModel):
         try:
             return cls.model_validate(yaml.safe_load(Path(path).read_text()) or {})
         except ValidationError as e:
-            first = e.errors()[0]
-            where = ".".join(str(p) for p in first["loc"])
-            raise ConfigError(f"gate policy {path}: {where}: {first['msg']}") from None
+            loc, msg = first_problem(e)
+            raise ConfigError(f"gate policy {path}: {dotted(loc)}: {msg}") from None
         except (OSError, yaml.YAMLError, ValueError) as e:
             raise ConfigError(f"gate policy {path}: {str(e).splitlines()[0]}") from None
 
@@ -113,26 +117,6 @@ class GateVerdict(BaseModel):
         if not self.allowed:
             raise GateDenied(f"gate denied {self.dataset}: {self.reason}")
         return self
-
-
-def gate_dataset(dataset: str, *, run: str | None = None, min_confirmations: int | None = None,
-                 mode: GateMode = "full", sample: int = 8, policy: GatePolicy | None = None,
-                 settings: Settings | None = None) -> GateVerdict:
-    """The gate for a training script: settings from the environment, chain as configured.
-    `gate_dataset(...).require()` raises GateDenied; `.shards` lists the verified URIs."""
-    settings = settings or get_settings()
-    if min_confirmations is None:
-        min_confirmations = settings.min_confirmations
-    try:
-        registry = open_reader(settings)
-    except LaasError as e:
-        if not settings.is_local_chain or isinstance(e, ConfigError | AnchorError):
-            raise  # only "nothing deployed here yet" is a denial; a chain that is down is not
-        return GateVerdict(allowed=False, dataset=dataset, reason=str(e))
-    from laas.wiring import open_store
-
-    return check(registry, dataset, run=run, min_confirmations=min_confirmations, mode=mode,
-                 sample=sample, policy=policy, store=open_store(settings))
 
 
 def check(registry: Registry, dataset: str, *, run: str | None = None,
@@ -227,7 +211,7 @@ def _check_shards(m: StageManifest, root_hex: str, rehash: list) -> str | None:
             return f"shard {s.key}: its proof does not reach the committed root"
     for s in rehash:
         try:
-            digest, size, rows = rehash_parquet(s.uri)
+            digest, size, rows = rehash_parquet_at(s.uri)
         except (OSError, ValueError) as e:
             return f"shard {s.key} ({s.uri}) cannot be re-read: {type(e).__name__}: {e}"
         leaf = leaf_hash(s.key, digest, size, rows)
@@ -235,30 +219,3 @@ def _check_shards(m: StageManifest, root_hex: str, rehash: list) -> str | None:
             return (f"shard {s.key} ({s.uri}) does not match its committed hash: "
                     "it changed after validation")
     return None
-
-
-def record_training(settings: Settings, verdict: GateVerdict, name: str) -> Checkpoint:
-    """Commit the shard set an allowed verdict hands to a training job as that job's own
-    checkpoint (dataset = the gated one, run = `name`, stage `training`), its parent the
-    validated checkpoint the gate proved: a model can be traced to exactly its data."""
-    from datetime import UTC, datetime
-
-    from laas.anchors.core.models import name_problem
-    from laas.anchors.services.anchoring import commit_manifest, store_manifest
-
-    if problem := name_problem("training record", name):
-        raise ConfigError(problem)
-    verdict.require()
-    cp = verdict.checkpoint
-    validated = read_manifest(cp.manifest_uri, expected_hash=cp.manifest_hash)
-    chosen = set(verdict.shards)
-    accepted = [s.model_copy(update={"validation": None, "docs_uri": None})
-                for s in validated.accepted if s.uri in chosen]
-    manifest = StageManifest(
-        dataset=validated.dataset, dataset_id=validated.dataset_id, run=name,
-        run_id=name_id(name), stage=TRAINING, hash_scheme=validated.hash_scheme,
-        parents=(cp.checkpoint_id,), shards=tuple(accepted), shards_root=stage_root(accepted),
-        passed=True, created_at=datetime.now(UTC))
-    # The same path as a stage's commit: stored first, backoff, sent transactions noted.
-    return commit_manifest(settings, manifest, store_manifest(settings, manifest),
-                           open_registry(settings, start_local=False))

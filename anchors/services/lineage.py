@@ -3,13 +3,15 @@ confirmations read from the chain when it is reachable."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from laas.anchors.adapters.chainview import ChainView
+from laas.anchors.adapters.index import LineageIndex
+from laas.anchors.adapters.registry import Registry
 from laas.anchors.core.models import TRAINING
 from laas.errors import AnchorError, LaasError, LineageNotFound
-from laas.settings import Settings
-from laas.wiring import ChainView, chain_view, open_index, open_reader
 
 
 class Rebuilt(NamedTuple):
@@ -23,15 +25,13 @@ class Rebuilt(NamedTuple):
 REORG_MARGIN = 64
 
 
-def rebuild_index(settings: Settings, full: bool = False) -> Rebuilt:
+def rebuild_index(registry: Registry, index: LineageIndex, full: bool = False) -> Rebuilt:
     """Refill the lineage index from the chain's events and the manifests they point to, each
     manifest checked against its committed hash. The scan goes page by page and records each
     page's last block in the index, so a rebuild goes on from where the last one stopped
     (the whole chain with full=True, or when the index is new)."""
     from laas.anchors.adapters.artifacts import read_manifest
 
-    registry = open_reader(settings)
-    index = open_index(settings)
     key = f"{registry.w3.eth.chain_id}:{registry.address}"
     done = None if full else index.scanned_through(key)
     start = registry.deploy_block if done is None else \
@@ -48,19 +48,20 @@ def rebuild_index(settings: Settings, full: bool = False) -> Rebuilt:
 MAX_DEPTH = 32  # derived datasets nest; a cycle is impossible on chain, a bound is cheap
 
 
-def shard_lineage(settings: Settings, ref: str, run: str | None = None) -> dict[str, Any]:
+def shard_lineage(index: LineageIndex, open_chain: Callable[[], ChainView], ref: str,
+                  run: str | None = None) -> dict[str, Any]:
     """A shard's path through every stage of its run and, for a derived dataset, on through
-    the parent datasets' shards it came from, back to raw sources."""
-    index = open_index(settings)
+    the parent datasets' shards it came from, back to raw sources. open_chain is called once,
+    if the shard is found; when it fails, the answer has no confirmations."""
     matches = index.find_shard(ref, run)
     if not matches:
         raise LineageNotFound(
             f"no shard matching {ref!r}{' in run ' + run if run else ''} in the lineage index "
-            f"({settings.effective_index_url}): give a shard path, URI, key or content hash "
+            f"({index.where}): give a shard path, URI, key or content hash "
             "from a committed run"
         )
     try:
-        chain = chain_view(settings)
+        chain = open_chain()
     except (AnchorError, LaasError):
         chain = None  # chain down: lineage still answers, confirmations unknown
     # A shard that is one dataset's output and another's input: answer for it as an output.

@@ -4,7 +4,7 @@ against the chain; only then are its rows handed out, from the same bytes that w
 so a shard changed on disk after the gate, or between hashing and reading, never reaches
 training. Memory per open shard is its Parquet size. Imports neither Prefect, Dask nor GX.
 
-    from laas.anchors.services.reader import verified_reader
+    from laas.api import verified_reader
     reader = verified_reader("instruct-sample")          # gates first (GateDenied if not)
     for row in reader: ...                               # dicts
     for batch in reader.batches(columns=["prompt"]): ... # pyarrow RecordBatches
@@ -86,10 +86,3 @@ def _torch_worker_part() -> tuple[int, int]:
     torch_data = sys.modules.get("torch.utils.data")  # only if the caller already uses torch
     info = torch_data.get_worker_info() if torch_data is not None else None
     return (info.id, info.num_workers) if info is not None else (0, 1)
-
-
-def verified_reader(dataset: str, *, run: str | None = None, **gate_options: Any) -> VerifiedReader:
-    """Gate the dataset (settings from the environment), then read what the gate verified."""
-    from laas.anchors.services.gate import gate_dataset
-
-    return VerifiedReader.from_verdict(gate_dataset(dataset, run=run, **gate_options))

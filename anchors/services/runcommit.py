@@ -2,19 +2,18 @@
 is format 2 (laas.anchors.adapters.registry_v2), one per stage, in order, where it is format 1. The
 manifests are in the store (and attested) before anything is sent, and the transaction is
 noted next to the run's last manifest before its receipt is awaited; a run whose transaction
-did not land is pending as a whole and `resume` commits it once (services.anchoring)."""
+did not land is pending as a whole and `resume` commits it once (services.resume)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from laas.anchors.adapters.artifacts import ArtifactStore
 from laas.anchors.adapters.files import redact
 from laas.anchors.core.models import STAGES, TRAINING, Checkpoint, StageManifest
 from laas.anchors.core.trust import stage_problem
-from laas.anchors.ports import RegistryWriter
+from laas.anchors.ports import Ledger, RegistryWriter
 from laas.anchors.services.anchoring import (
-    Resumed,
     commit_manifest,
     commit_noted,
     parent_problem,
@@ -22,8 +21,9 @@ from laas.anchors.services.anchoring import (
     with_backoff,
 )
 from laas.errors import AnchorError, AnchorPending, AnchorTimeout, LaasError
-from laas.settings import Settings
-from laas.wiring import open_index, open_registry
+
+if TYPE_CHECKING:
+    from laas.anchors.services.resume import Resumed
 
 Stages = Sequence[tuple[StageManifest, str]]  # a run's manifests, in stage order, with URIs
 
@@ -50,33 +50,33 @@ def run_problem(registry: object, stages: Stages) -> str | None:
     return None
 
 
-def commit_run(settings: Settings, stages: Stages, registry: object = None) -> list[Checkpoint]:
+def commit_run(ledger: Ledger, stages: Stages, registry: object = None) -> list[Checkpoint]:
     """Commit the run's stages (idempotently, with backoff while the chain is unreachable),
     then index them. Raises AnchorPending when the chain stays away: nothing of the run is on
     chain then, and its manifests wait in the store."""
     last = stages[-1][0]
     what = f"{last.dataset}/{last.run}"
-    reg = registry or with_backoff(lambda: open_registry(settings),  # the chain may be away
-                                   attempts=settings.anchor_attempts,
-                                   first_delay=settings.anchor_backoff, what=what)
+    reg = registry or with_backoff(ledger.open_registry,  # the chain may be away
+                                   attempts=ledger.anchor_attempts,
+                                   first_delay=ledger.anchor_backoff, what=what,
+                                   sleep=ledger.sleep)
     if getattr(reg, "version", 1) < 2:  # format 1: a transaction per stage, parents first
         landed: list[Checkpoint] = []
         for m, uri in stages:
             try:
-                landed.append(commit_manifest(settings, m, uri, reg))  # type: ignore[arg-type]
+                landed.append(commit_manifest(ledger, m, uri, reg))  # type: ignore[arg-type]
             except AnchorPending as e:
                 raise PartlyPending(str(e), landed) from None
         return landed
-    cps = commit_noted(settings, last, what, lambda r: run_problem(r, stages),
+    cps = commit_noted(ledger, last, what, lambda r: run_problem(r, stages),
                        lambda r, sent, on_sent: r.commit_run(stages, sent=sent,
                                                              on_sent=on_sent), reg)
-    index = open_index(settings)
     for (m, _), cp in zip(stages, cps, strict=True):
-        index.record(cp, m)
+        ledger.index.record(cp, m)
     return cps
 
 
-def resume_run(settings: Settings, registry: object, trusted: dict[str, tuple],
+def resume_run(ledger: Ledger, registry: object, trusted: dict[str, tuple],
                uris: dict[str, str], *, dry_run: bool) -> list[dict]:
     """Format 2: the run's stored stages (stage -> (manifest, why trusted)) committed at once,
     or found on chain and re-indexed. Only a whole run is sent (a run anchored without its
@@ -91,11 +91,10 @@ def resume_run(settings: Settings, registry: object, trusted: dict[str, tuple],
         on_chain = [registry.get(m.checkpoint_id) for m in manifests]  # type: ignore[attr-defined]
         if all(cp is not None and cp.manifest_hash == m.manifest_hash
                for cp, m in zip(on_chain, manifests, strict=True)):
-            index = open_index(settings)
             for cp, m in zip(on_chain, manifests, strict=True):
-                row = index.checkpoint(m.checkpoint_id)
+                row = ledger.index.checkpoint(m.checkpoint_id)
                 if not dry_run and (row is None or row["tx_hash"] != cp.tx_hash):
-                    index.record(cp, m)
+                    ledger.index.record(cp, m)
             return [dict(d, action="on chain", checkpoint=cp)
                     for d, cp in zip(out, on_chain, strict=True)]
         if not whole:
@@ -104,7 +103,7 @@ def resume_run(settings: Settings, registry: object, trusted: dict[str, tuple],
                          f"{first.run}` finishes it") for d in out]
         if dry_run:
             return [dict(d, action="would commit") for d in out]
-        cps = commit_run(settings, [(m, uris[m.manifest_hash]) for m in manifests], registry)
+        cps = commit_run(ledger, [(m, uris[m.manifest_hash]) for m in manifests], registry)
         return [dict(d, action="committed", checkpoint=cp) for d, cp in zip(out, cps, strict=True)]
     except AnchorTimeout as e:
         raise AnchorPending(f"resume stopped at {first.dataset}/{first.run}: {e}") from None
@@ -132,16 +131,18 @@ def trusted_stages(store: object, registry: object, signers: set[str],
     return trusted, refused
 
 
-def resume_whole(settings: Settings, store: ArtifactStore, registry: RegistryWriter,
-                 signers: set[str], manifests: list[StageManifest], uris: dict[str, str],
-                 dry_run: bool) -> list[Resumed]:
+def resume_whole(ledger: Ledger, registry: RegistryWriter, signers: set[str],
+                 manifests: list[StageManifest], uris: dict[str, str], dry_run: bool
+                 ) -> list[Resumed]:
     """Format 2: a stored run committed whole, or why not (see resume_run)."""
+    from laas.anchors.services.resume import Resumed
+
     m = manifests[0]
-    trusted, refused = trusted_stages(store, registry, signers, manifests)
+    trusted, refused = trusted_stages(ledger.store, registry, signers, manifests)
     done = [Resumed(dataset=m.dataset, run=m.run, **r) for r in refused]
     if refused:
         return done + [Resumed(dataset=m.dataset, run=m.run, stage=s, action="pending",
                                trust=why, error="another stage of the run is not trusted")
                        for s, (_, why) in trusted.items()]
     return done + [Resumed(dataset=m.dataset, run=m.run, **r)
-                   for r in resume_run(settings, registry, trusted, uris, dry_run=dry_run)]
+                   for r in resume_run(ledger, registry, trusted, uris, dry_run=dry_run)]

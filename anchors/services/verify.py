@@ -11,11 +11,11 @@ from contextlib import suppress
 
 from pydantic import BaseModel, ConfigDict
 
-from laas.anchors.adapters.files import open_uri
+from laas.anchors.adapters.files import open_uri, rehash_parquet_at
 from laas.anchors.adapters.index import LineageIndex
 from laas.anchors.adapters.registry import Registry
 from laas.anchors.core.canonical import from_hex, name_id, to_hex
-from laas.anchors.core.hashing import hash_stream, rehash_parquet
+from laas.anchors.core.hashing import hash_stream
 from laas.anchors.core.merkle import verify
 from laas.anchors.core.models import STAGE_ORDER, checkpoint_id
 from laas.anchors.services.provenance import Proven, prove_checkpoint, prove_lineage
@@ -57,7 +57,7 @@ def file_hashes(path: str) -> list[str]:
     or validated shard), and laas-bytes-v1 of its bytes (a raw shard)."""
     found = []
     with suppress(OSError, ValueError):  # not Parquet: only its bytes can match
-        found.append(to_hex(rehash_parquet(path)[0]))
+        found.append(to_hex(rehash_parquet_at(path)[0]))
     with open_uri(path) as f:
         found.append(to_hex(hash_stream(f)[0]))
     return found

@@ -1,0 +1,63 @@
+"""What every command shares: the Typer apps, the consoles, the common options and the small
+checks of command-line values. Imports stay lazy so that `laas gate` and `laas lineage` never
+load Prefect, Dask or Great Expectations."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from laas.errors import ConfigError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Data pipelines for AI training data, checkpointed on an EVM chain.")
+chain_app = typer.Typer(no_args_is_help=True, help="The local anvil chain (or a remote one).")
+app.add_typer(chain_app, name="chain")
+index_app = typer.Typer(no_args_is_help=True, help="The lineage index (a cache of the chain).")
+app.add_typer(index_app, name="index")
+# Soft wrap: hashes and URIs stay whole on one line, to be copied or grepped.
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)  # one error, one line: never wrapped at 80 columns
+
+RunOpt = Annotated[str | None, typer.Option("--run", help="run name (default: a new run)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+def _settings() -> Any:
+    """The settings, applied to this process's storage access: every command that reads the
+    store calls this first (the composition root for the CLI)."""
+    from laas.settings import get_settings
+    from laas.wiring import use_storage
+
+    settings = get_settings()
+    use_storage(settings)
+    return settings
+
+
+def _name(kind: str, value: str | None) -> str | None:
+    """A run or record name from the command line, refused before anything starts."""
+    from laas.anchors.core.models import name_problem
+
+    if value is not None and (problem := name_problem(kind, value)):
+        raise ConfigError(problem)
+    return value
+
+
+def _at_least(option: str, value: int | None, low: int) -> None:
+    if value is not None and value < low:
+        raise ConfigError(f"{option} {value}: must be {low} or more")
+
+
+def _dataset_name(ref: str) -> str:
+    """A dataset name, or the name inside a spec given by path."""
+    if ref.endswith((".yaml", ".yml")) or "/" in ref:
+        from laas.tasks.dataset_spec import load_spec
+
+        return load_spec(ref).name
+    return ref
+
+
+def _short(h: str | None, n: int = 10) -> str:
+    return f"{h[: n + 2]}…" if h else "-"

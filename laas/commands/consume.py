@@ -1,0 +1,171 @@
+"""`laas gate`, `laas lineage` and `laas verify`: what consumers of a dataset ask."""
+
+from __future__ import annotations
+
+import json
+from functools import partial
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from laas.commands.common import (
+    JsonOpt,
+    _at_least,
+    _dataset_name,
+    _name,
+    _settings,
+    app,
+    out,
+)
+from laas.errors import ConfigError
+
+
+@app.command()
+def gate(
+    dataset: Annotated[str, typer.Argument(help="dataset name or path to its spec YAML")],
+    run: Annotated[str | None, typer.Option("--run", help="run name (default: latest)")] = None,
+    min_confirmations: Annotated[int | None, typer.Option(help="blocks on top")] = None,
+    mode: Annotated[str, typer.Option(
+        help="proof: manifest and proofs only; sample: also re-hash --sample shards; "
+             "full: re-hash every shard")] = "full",
+    sample: Annotated[int, typer.Option(help="shards re-hashed in sample mode")] = 8,
+    policy: Annotated[str | None, typer.Option(
+        help="YAML: suites one of which must have run, severities tolerated, max_set_aside")
+    ] = None,
+    record: Annotated[str | None, typer.Option(
+        help="if allowed, commit the shard set as training checkpoint NAME (parent: the "
+             "validated checkpoint)")] = None,
+    require_active_committer: Annotated[bool, typer.Option(
+        "--require-active-committer",
+        help="deny checkpoints whose committer no longer holds the role")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Exit 0 if training may use the dataset, 1 (with the reason) if not, 2 on error. Without
+    --run, the dataset's latest run (by creation time) is gated and named."""
+    from laas.anchors.services.anchoring import record_training
+    from laas.api import GatePolicy, gate_dataset
+    from laas.wiring import ledger
+
+    if mode not in ("proof", "sample", "full"):
+        raise ConfigError(f"--mode {mode}: use proof, sample or full")
+    _at_least("--sample", sample, 1)
+    _at_least("--min-confirmations", min_confirmations, 0)
+    _name("--run", run)
+    _name("--record", record)
+    dataset = _dataset_name(dataset)
+    rules = GatePolicy.load(policy) if policy else GatePolicy()
+    if require_active_committer:
+        rules = rules.model_copy(update={"require_active_committer": True})
+    verdict = gate_dataset(dataset, run=run, min_confirmations=min_confirmations, mode=mode,
+                           sample=sample, policy=rules)
+    recorded = record_training(ledger(_settings(), start_local=False), verdict, record) \
+        if record and verdict.allowed else None
+    if as_json:
+        print(json.dumps({**verdict.model_dump(mode="json"),
+                          "recorded": recorded.model_dump(mode="json") if recorded else None},
+                         indent=2))
+    elif verdict.allowed:
+        out.print(f"[green]ALLOW[/] {dataset}: {verdict.reason}")
+        if recorded:
+            out.print(f"recorded training set {record}: checkpoint {recorded.checkpoint_id} "
+                      f"(root {recorded.shards_root[:18]}…, tx {recorded.tx_hash}, block "
+                      f"{recorded.block_number})")
+    else:
+        out.print(f"[red]DENY[/] {dataset}: {verdict.reason}")
+    raise typer.Exit(0 if verdict.allowed else 1)
+
+
+@app.command()
+def lineage(
+    shard: Annotated[str, typer.Argument(help="shard path, URI, key or content hash")],
+    run: Annotated[str | None, typer.Option("--run", help="run name (default: latest)")] = None,
+    graph: Annotated[Path | None, typer.Option(
+        help="also draw the lineage graph to this .png or .svg (needs matplotlib)")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """A shard's path through every stage, with the checkpoint of each, and on through the
+    parent datasets of a derived dataset back to the raw sources."""
+    from laas.anchors.services.lineage import shard_lineage
+    from laas.wiring import chain_view, open_index
+
+    settings = _settings()
+    result = shard_lineage(open_index(settings), partial(chain_view, settings), shard, run)
+    if graph is not None:
+        from laas.anchors.services.lineage_graph import draw
+
+        draw(result, graph)
+        out.print(f"wrote {graph}")
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+        return
+    _print_lineage(result, "")
+    if result["other_runs"]:
+        out.print(f"also in runs: {', '.join(result['other_runs'])} (use --run)")
+    if result["used_by"]:
+        out.print(f"read by training: {', '.join(result['used_by'])} (laas gate --record)")
+
+
+def _print_lineage(node: dict, indent: str) -> None:
+    say = out.print
+    say(f"{indent}shard [bold]{node['key']}[/] of {node['dataset']}, run {node['run']}")
+    say(f"{indent}  source       {node['source_uri']}")
+    for s in node["stages"]:
+        status = "[green]ok[/]" if s["status"] == "ok" else f"[yellow]{s['status']}[/]"
+        rows = f"{s['rows']} rows  " if s["stage"] != "raw" else ""
+        confirmations = "?" if s["confirmations"] is None else s["confirmations"]
+        if s["confirmed"] is False:
+            confirmations = "0 [red]UNCONFIRMED: not on chain (reorganised away?); " \
+                            "`laas anchor --resume` commits it again[/]"
+        say(f"{indent}  {s['stage']:<12} {status}  {rows}content {s['content_hash'] or '-'}")
+        if s["reason"]:
+            say(f"{indent}  {'':<12} reason: {s['reason']}")
+        say(f"{indent}  {'':<12} checkpoint {s['checkpoint_id']} (passed={s['passed']})")
+        say(f"{indent}  {'':<12} tx {s['tx_hash']}  block {s['block_number']}  "
+            f"confirmations {confirmations}")
+    for parent in node["derived_from"]:
+        say(f"{indent}  └─ derived from")
+        _print_lineage(parent, indent + "     ")
+
+
+@app.command()
+def verify(
+    shard_file: Annotated[str, typer.Argument(help="a shard file (Parquet or raw), path or URI")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Prove one shard file against the chain: its leaf and Merkle proof at its stage, and
+    every parent checkpoint back to raw. Exit 0 proven, 1 not (with why), 2 on error."""
+    from laas.anchors.adapters.files import url_to_fs
+    from laas.anchors.services.verify import verify_shard
+    from laas.errors import HashMismatch
+    from laas.wiring import open_index, open_reader
+
+    settings = _settings()
+    fs, path = url_to_fs(shard_file)
+    if not fs.isfile(path):
+        raise ConfigError(f"{shard_file}: no such file; give the path or URI of a shard file")
+    try:
+        proof = verify_shard(open_reader(settings), open_index(settings), shard_file)
+    except HashMismatch as e:
+        out.print(f"[red]NOT PROVEN[/] {shard_file}: {e}")
+        raise typer.Exit(1) from None
+    failed = proof.passed is not True  # proven, but only a passed validated stage is a yes
+    if as_json:
+        print(proof.model_dump_json(indent=2))
+        raise typer.Exit(1 if failed else 0)
+    out.print(f"[green]PROVEN[/] {shard_file}: shard {proof.key} of {proof.dataset}, "
+              f"run {proof.run}, content {proof.content_hash}")
+    if proof.rederived:
+        out.print("  re-derived: the normalized shard minus the committed dropped rows hashes "
+                  "to the validated shard")
+    if proof.passed is False:
+        out.print(f"[red]but run {proof.validated_run} did NOT pass validation[/]: the gate "
+                  "denies it; do not train on it")
+    elif proof.passed is None:
+        out.print(f"[yellow]but run {proof.run} has no validated checkpoint on chain[/] (not "
+                  "validated yet, or pending anchor): do not train on it yet")
+    for s in proof.stages:
+        out.print(f"  {s.stage:<11} leaf {s.leaf[:18]}… proof of {len(s.proof)} hashes → root "
+                  f"{s.shards_root[:18]}… (checkpoint {s.checkpoint_id[:18]}…, block "
+                  f"{s.block_number}, tx {s.tx_hash[:18]}…)")
+    raise typer.Exit(1 if failed else 0)

@@ -1,0 +1,199 @@
+"""`laas run`, `laas runs` and `laas server`: ingesting datasets and the Prefect side."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from laas.commands.common import (
+    JsonOpt,
+    RunOpt,
+    _dataset_name,
+    _name,
+    _settings,
+    _short,
+    app,
+    out,
+)
+from laas.errors import AnchorPending, LaasError, ValidationFailed
+from laas.settings import prefect_defaults
+
+
+@app.command()
+def run(
+    dataset: Annotated[str, typer.Argument(help="dataset name or path to a spec YAML")],
+    run: RunOpt = None,
+    dask_address: Annotated[str | None, typer.Option(help="existing Dask scheduler")] = None,
+    deployment: Annotated[bool, typer.Option(
+        "--deployment", help="run deployment ingest/DATASET on the Prefect server")] = False,
+    wait: Annotated[bool, typer.Option("--wait", help="with --deployment: follow it")] = False,
+    timeout: Annotated[float, typer.Option(help="with --wait: give up after seconds")] = 3600,
+    as_json: JsonOpt = False,
+) -> None:
+    """Ingest a dataset: raw -> normalized -> validated, one checkpoint per stage.
+    Exit 0 when the validated stage passed, 1 when it did not, 2 on error."""
+    from laas.tasks.dataset_spec import load_spec
+
+    _name("--run", run)
+    settings = _settings()  # a bad setting or spec is one line, before Prefect starts
+    if not deployment:  # a deployment's spec lives with its workers, not necessarily here
+        load_spec(dataset, [settings.datasets_dir] if settings.datasets_dir else None)
+    prefect_defaults()
+    from laas.tasks.manifests import new_run_name
+
+    run = run or new_run_name()
+    if deployment:
+        _run_deployment(dataset, run, wait, timeout, as_json)
+        return
+    from laas.flows.ingest import ingest
+
+    try:
+        summary = ingest(dataset, run=run, dask_address=dask_address)
+    except LaasError as e:  # what was done is kept: say how to pick it up
+        raise type(e)(f"{e} (after fixing it, resume with: laas run {dataset} --run {run})") \
+            from None
+    if as_json:
+        print(summary.model_dump_json(indent=2))
+    else:
+        _print_summary(summary)
+    if summary.pending:
+        raise typer.Exit(AnchorPending.exit_code)
+    if not summary.passed:
+        raise ValidationFailed(f"{summary.dataset} run {summary.run}: the validated stage "
+                               "failed; see `laas lineage` or the Data Docs for why")
+
+
+def _checkpoint_line(cp: Any) -> str:
+    verdict = "[green]passed[/]" if cp.passed else "[red]FAILED[/]"
+    return (f"  {cp.stage:<10} {cp.shard_count:>6} shards  root {_short(cp.shards_root, 16)}  "
+            f"{verdict}  block {cp.block_number}  gas {cp.gas_used or '-'}  tx {cp.tx_hash}")
+
+
+def _run_deployment(dataset: str, run: str, wait: bool, timeout: float, as_json: bool) -> None:
+    from laas.deployments.trigger import trigger
+
+    flow_run = trigger(dataset, run, wait=wait, timeout=timeout)
+    state = flow_run.state
+    if not wait:
+        out.print(f"created flow run {flow_run.name} ({flow_run.id}) of ingest/{dataset}; "
+                  f"follow it in the Prefect UI or with `laas runs {dataset}`")
+        return
+    if state is None or not state.is_final():
+        raise LaasError(f"flow run {flow_run.name} still {state.name if state else 'pending'} "
+                        f"after {timeout:.0f}s; it goes on: follow it with `laas runs {dataset}`")
+    if not state.is_completed():
+        raise LaasError(f"flow run {flow_run.name} ended {state.name}: {state.message}; "
+                        f"resume with: laas run {dataset} --run {run} --deployment --wait")
+    from laas.anchors.core.canonical import name_id
+    from laas.wiring import open_reader
+
+    cps = [c for c in open_reader(_settings()).checkpoints(name_id(_dataset_name(dataset)))
+           if c.run_id == name_id(run)]
+    if as_json:
+        print(json.dumps({"flow_run": flow_run.name, "state": state.name, "run": run,
+                          "checkpoints": [c.model_dump() for c in cps]}, indent=2))
+    else:
+        out.print(f"flow run {flow_run.name}: {state.name}")
+        for cp in cps:
+            out.print(_checkpoint_line(cp))
+    if not any(c.stage == "validated" and c.passed for c in cps):
+        raise ValidationFailed(f"{dataset} run {run}: the validated stage failed or is "
+                               f"missing; see `laas runs {_dataset_name(dataset)}`")
+
+
+@app.command()
+def runs(
+    dataset: Annotated[str | None, typer.Argument(help="only this dataset")] = None,
+    limit: Annotated[int, typer.Option(help="how many")] = 20,
+) -> None:
+    """Recent ingest runs from the Prefect API, with their checkpoint status from the index."""
+    prefect_defaults()
+    from laas.deployments.trigger import recent_runs
+    from laas.wiring import open_index
+
+    index = open_index(_settings())
+    for r in recent_runs(dataset, limit):
+        cps = {c["stage"]: c for c in index.runs(r["dataset"]) if c["run"] == r["run"]} \
+            if r["dataset"] and r["run"] else {}
+        validated = cps.get("validated")
+        status = ("no checkpoints" if not cps else
+                  f"{len(cps)}/3 checkpoints" if validated is None else
+                  f"validated passed={validated['passed']} block {validated['block_number']}")
+        start = r["start"].strftime("%Y-%m-%d %H:%M:%S") if r["start"] else "-"
+        out.print(f"{start}  {r['state']:<10} {r['flow_run']:<45} {status}")
+
+
+@app.command()
+def server(
+    port: Annotated[int, typer.Option(help="Prefect API and UI port")] = 4200,
+    deploy: Annotated[bool, typer.Option(help="deploy prefect.yaml")] = True,
+) -> None:
+    """Prefect server + UI, the laas-local work pool and a worker, and the local chain, on
+    loopback, until Ctrl-C; then everything it started stops."""
+    import signal
+    import time
+
+    from laas.deployments.server import ControlPlane
+    from laas.wiring import local_chain
+
+    def stop_on_term(*_: object) -> None:  # `kill` stops it like Ctrl-C does
+        raise KeyboardInterrupt
+
+    settings = _settings()
+    plane = ControlPlane(settings.home.resolve() / "prefect", port)
+    signal.signal(signal.SIGTERM, stop_on_term)
+    try:
+        if settings.is_local_chain:
+            local_chain(settings).up()
+        plane.start_server()
+        if deploy:
+            plane.deploy()
+        plane.start_worker()
+        out.print(f"Prefect UI http://127.0.0.1:{port}  (API {plane.api_url})")
+        out.print(f"in another shell: export PREFECT_API_URL={plane.api_url}")
+        out.print("Ctrl-C stops the server, the worker and the local chain")
+        while all(p.poll() is None for p in plane.procs):
+            time.sleep(1)
+        raise LaasError(f"a Prefect process exited; see {plane.home}/server.log, worker.log")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        plane.stop()
+        if settings.is_local_chain:
+            local_chain(settings).down()
+
+
+def _print_summary(summary: Any) -> None:
+    out.print(f"[bold]{summary.dataset}[/] run [bold]{summary.run}[/]: checkpoints committed")
+    for cp in summary.checkpoints:
+        out.print(_checkpoint_line(cp))
+    for s in summary.set_aside:
+        out.print(f"  [yellow]{s.status}[/] {s.key}: {s.reason}")
+    for key, what in summary.rows_dropped.items():
+        out.print(f"  [yellow]rows dropped[/] {key}: {what}")
+    for check in summary.dataset_checks:
+        if not check["success"]:
+            out.print(f"  [red]dataset check failed[/] {check['type']}: {check['observed']}")
+    if summary.seconds:
+        parts = ", ".join(f"{k} {v:.1f}" for k, v in summary.seconds.items())
+        out.print(f"  took {sum(summary.seconds.values()):.1f} s ({parts})")
+    if summary.pending:
+        out.print(f"[yellow]pending anchor[/]: {', '.join(summary.pending)} computed and kept in "
+                  "the artifact store, not yet on chain (it was unreachable); commit them with "
+                  f"`laas anchor --resume {summary.dataset} --run {summary.run}` once it is back")
+        return
+    validated = summary.checkpoints[-1]
+    if summary.passed:
+        out.print("[green]validated stage passed[/]")
+    else:
+        out.print("[red]validated stage did not pass: the gate will deny this run[/]")
+    from laas.anchors.adapters.artifacts import read_manifest
+
+    manifest = read_manifest(validated.manifest_uri)
+    docs = next((s.docs_uri for s in manifest.shards if s.docs_uri), None)
+    if docs:
+        out.print(f"Data Docs:             {docs.rsplit('/', 1)[0]}/")
+    out.print(f"lineage of one shard:  laas lineage {manifest.shards[0].source_uri}")
+    out.print(f"gate the dataset:      laas gate {summary.dataset} --run {summary.run}")

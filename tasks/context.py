@@ -1,0 +1,22 @@
+"""What the stage tasks are handed by the flow's entry (its composition root), instead of
+reading settings: the ledger (store, index, registry opener, committer), the Dask scheduler,
+the batching, the gate for a derived dataset's parents and the spec search path."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from laas.anchors.ports import Ledger
+
+
+@dataclass(frozen=True)
+class StageContext:
+    ledger: Ledger
+    address: str  # the Dask scheduler
+    batch_size: int  # shards per Dask task at most
+    batch_bytes: int  # and bytes per Dask task, beyond its first shard
+    gate: Callable[[str], Any]  # dataset name -> its GateVerdict (derived datasets' parents)
+    datasets_dirs: tuple[Path, ...] = ()  # where specs are looked up beyond the shipped ones

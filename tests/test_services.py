@@ -200,9 +200,9 @@ def test_resume_commits_attested_stages_in_order_and_refuses_planted_ones(ledger
     assert ledger.registry.chain.sent == 3  # nothing committed twice
 
 
-def test_resume_commits_a_format_2_run_whole_in_one_transaction(tmp_path) -> None:
+def test_resume_commits_a_format_2_run_whole_in_one_transaction() -> None:
     ledger = FakeLedger(FakeRegistry(version=2))
-    settings = ledger.settings(tmp_path)
+    settings = ledger.parts()
     for m in ledger.stages("ds", "kept", sample_shards()):
         ledger.keep(m)  # the chain was down for the whole run
     ledger.keep(ledger.stages("ds", "half", sample_shards())[0])  # killed after raw

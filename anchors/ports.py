@@ -8,7 +8,7 @@ Pure: no web3 here, so that the slim install (gate, verify) and the fakes can im
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -35,6 +35,8 @@ class RegistryReader(Protocol):
 
     def is_committer(self, account: str) -> bool: ...
 
+    def locate(self, dataset_id: str, run_id: str) -> object: ...
+
     def block_number(self) -> int: ...
 
     def confirmations(self, block_number: int) -> int: ...
@@ -49,6 +51,10 @@ class RegistryWriter(RegistryReader, Protocol):
     def commit(self, manifest: StageManifest, manifest_uri: str, *,
                sent: Iterable[tuple[str, bytes | None]] = (),
                on_sent: OnSent | None = None) -> Checkpoint: ...
+
+    def commit_run(self, stages: Sequence[tuple[StageManifest, str]], *,
+                   sent: Iterable[tuple[str, bytes | None]] = (),
+                   on_sent: OnSent | None = None) -> list[Checkpoint]: ...
 
     def grant_committer(self, account: str) -> None: ...
 

@@ -1,5 +1,6 @@
 """The ingest flow: raw -> normalized -> validated, one checkpoint per stage, each the parent
-of the next. Reads like the recipe it is; the work is in laas.tasks."""
+of the next, committed together at the end of the run. Reads like the recipe it is; the work
+is in laas.tasks."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel, ConfigDict
 
-from laas.anchors.core.models import Checkpoint, ShardEntry, name_problem
+from laas.anchors.core.models import STAGES, Checkpoint, ShardEntry, name_problem
 from laas.errors import ConfigError
 from laas.settings import get_settings
 from laas.tasks import openlineage
 from laas.tasks.compute import dask_cluster
 from laas.tasks.manifests import new_run_name
 from laas.tasks.stages import (
-    commit_stage,
+    commit_run_task,
     load_spec_task,
     normalize_stage,
     raw_stage,
@@ -72,24 +73,21 @@ def ingest(dataset: str, run: str | None = None, dask_address: str | None = None
             dask_address or settings.dask_address, settings.dask_workers,
             settings.dask_cluster) as address:
         lap("cluster")
-        # A stage's parent is its predecessor's checkpoint id, known before that commits: a
-        # chain that is down holds up the commits (pending anchor), not the work.
+        # A stage's parent is its predecessor's checkpoint id, known before that commits, so
+        # the run's stages go on chain together at its end (one transaction on a format-2
+        # registry); a chain that is down holds up the commit (pending anchor), not the work.
         # Manifests go in quote(): Prefect would otherwise walk every shard entry of every
         # argument looking for futures (seconds per thousand shards).
         ctx = quote(stage_context(settings, address))
         raw = raw_stage(ctx, spec, run)
         lap("raw")
-        raw_cp = commit_stage(ctx, quote(raw))
-        lap("raw commit")
         normalized = normalize_stage(ctx, spec, run, quote(raw), raw.checkpoint_id)
         lap("normalized")
-        normalized_cp = commit_stage(ctx, quote(normalized), anchor=raw_cp is not None)
-        lap("normalized commit")
         validated = validate_stage(ctx, spec, run, quote(normalized), normalized.checkpoint_id)
         lap("validated")
-        validated_cp = commit_stage(ctx, quote(validated), anchor=normalized_cp is not None)
-        lap("validated commit")
-        stages = {"raw": raw_cp, "normalized": normalized_cp, "validated": validated_cp}
+        cps = commit_run_task(ctx, quote([raw, normalized, validated]))
+        lap("commit")
+        stages = dict(zip(STAGES, [*cps, None, None, None], strict=False))
         events.checkpoints = tuple(cp for cp in stages.values() if cp is not None)
     return RunSummary(
         dataset=spec.name,

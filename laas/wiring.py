@@ -18,8 +18,10 @@ from laas.anchors.adapters.files import redact_url
 from laas.anchors.adapters.index import LineageIndex
 from laas.anchors.adapters.localchain import LocalChain
 from laas.anchors.adapters.registry import Registry, connect, unreachable
+from laas.anchors.adapters.registry_v2 import RegistryV2
 from laas.anchors.adapters.rpc import Retry
 from laas.anchors.adapters.wallet import FeePolicy, Sender, load_account, load_sender
+from laas.anchors.core.canonical import keccak256
 from laas.anchors.core.fees import FeeBudget, run_budget
 from laas.anchors.ports import Ledger
 from laas.errors import ConfigError, LaasError
@@ -109,8 +111,8 @@ def open_reader(settings: Settings) -> Registry:
             raise LaasError("no CheckpointRegistry deployed on the local chain of "
                             f"{settings.home}: nothing was committed here yet (`laas run` first)")
         raise ConfigError("LAAS_REGISTRY_ADDRESS is not set: set it to the deployed registry")
-    return Registry(w3, where["address"], None, deploy_block=where["deploy_block"],
-                    tx_timeout=settings.tx_timeout, log_range=settings.log_range)
+    return registry_at(w3, where["address"], None, deploy_block=where["deploy_block"],
+                       tx_timeout=settings.tx_timeout, log_range=settings.log_range)
 
 
 def open_registry(settings: Settings, *, start_local: bool = True) -> Registry:
@@ -129,13 +131,13 @@ def open_registry(settings: Settings, *, start_local: bool = True) -> Registry:
                 "set it")
         home = _home_key(settings).address  # admin from the start: no public key holds a role
         w3.provider.make_request("anvil_setBalance", [home, hex(10**22)])
-        address, block = Registry.deploy(w3, _dev_admin(w3), admin=home,
-                                         tx_timeout=settings.tx_timeout)
+        address, block = RegistryV2.deploy(w3, _dev_admin(w3), admin=home,
+                                           tx_timeout=settings.tx_timeout)
         settings.chain_dir.mkdir(parents=True, exist_ok=True)
         where = {"address": address, "chain_id": w3.eth.chain_id, "deploy_block": block}
         (settings.chain_dir / "registry.json").write_text(json.dumps(where, indent=2))
-    registry = Registry(w3, where["address"], sender, deploy_block=where["deploy_block"],
-                        tx_timeout=settings.tx_timeout, log_range=settings.log_range)
+    registry = registry_at(w3, where["address"], sender, deploy_block=where["deploy_block"],
+                           tx_timeout=settings.tx_timeout, log_range=settings.log_range)
     if settings.is_local_chain and not settings.registry_address:
         _enable_local_committer(w3, registry, settings, sender.address)
     return registry
@@ -244,3 +246,17 @@ def chain_view(settings: Settings) -> ChainView:
         return ChainView(connect(urls, timeout=2.0, retry=retry, probe=False))
     except Exception as e:  # requests raises a zoo of connection errors
         raise unreachable(urls, e) from None
+
+
+def registry_at(w3: Any, address: str, sender: Any, **kwargs: Any) -> Registry:
+    """The client for whatever format the registry at `address` is: format 2 answers VERSION(),
+    format 1 has no such function (the call reverts)."""
+    from web3 import Web3
+
+    selector = keccak256(b"VERSION()")[:4]
+    try:
+        answer = w3.eth.call({"to": Web3.to_checksum_address(address), "data": selector})
+        version = int.from_bytes(answer, "big") if len(answer) == 32 else 1
+    except Exception:  # a revert, in whichever form the node and web3 give it
+        version = 1
+    return (RegistryV2 if version >= 2 else Registry)(w3, address, sender, **kwargs)

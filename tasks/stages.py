@@ -14,7 +14,7 @@ from prefect.logging import get_run_logger
 
 from laas.anchors.adapters.files import redact
 from laas.anchors.core.models import Checkpoint, StageManifest
-from laas.anchors.services.anchoring import commit_manifest, reusable_manifest, store_manifest
+from laas.anchors.services.anchoring import reusable_manifest, store_manifest
 from laas.errors import AnchorPending, AnchorTimeout, ConfigError, LaasError
 from laas.tasks import shards as shardwork
 from laas.tasks.compute import map_shards, warm_workers
@@ -90,7 +90,7 @@ def raw_stage(ctx: StageContext, spec: DatasetSpec, run: str) -> StageManifest:
     warm_workers(ctx.address, "laas.validators.gx_suite:warm")  # ready for the validate stage
     entries = map_shards(hash_fn, found, address=ctx.address, label="raw",
                          batch_size=ctx.batch_size, bad_status=_bad_status(spec))
-    return _log(build_manifest(spec, run, "raw", entries, parents))
+    return _log(ctx, build_manifest(spec, run, "raw", entries, parents))
 
 
 def derived_sources(ctx: StageContext, spec: DatasetSpec
@@ -123,7 +123,7 @@ def normalize_stage(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageMa
     entries = map_shards(shardwork.normalize, [(e,) for e in todo], address=ctx.address,
                          label="normalize", **_batching(ctx, raw), spec=spec, out_dir=out_dir,
                          bad_status=_bad_status(spec))
-    return _log(build_manifest(spec, run, "normalized", entries, (parent,)))
+    return _log(ctx, build_manifest(spec, run, "normalized", entries, (parent,)))
 
 
 def _clear_shards(out_dir: str) -> None:
@@ -169,7 +169,7 @@ def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: S
         checks = (duplicate_rate_outcome(suite.max_dataset_duplicate_rate, rows, distinct),)
     else:
         checks = ()
-    return _log(build_manifest(spec, run, "validated", entries, (parent,), checks))
+    return _log(ctx, build_manifest(spec, run, "validated", entries, (parent,), checks))
 
 
 def _drop_rows(ctx: StageContext, spec: DatasetSpec, entries: list, stage_dir: str,
@@ -189,27 +189,29 @@ def _drop_rows(ctx: StageContext, spec: DatasetSpec, entries: list, stage_dir: s
                       bad_status=_bad_status(spec))
 
 
-@task(name="commit-checkpoint", **RETRY)
-def commit_stage(ctx: StageContext, manifest: StageManifest, anchor: bool = True
-                 ) -> Checkpoint | None:
-    """Write the manifest (content-addressed, before any transaction), commit it (idempotent:
-    an existing identical checkpoint is returned), index it. None when the stage is pending
-    anchor: the chain stayed unreachable through the retries, or an earlier stage of the run
-    is pending (anchor=False) and must land first as its parent."""
-    uri = store_manifest(ctx.ledger, manifest)
+@task(name="commit-run", **RETRY)
+def commit_run_task(ctx: StageContext, manifests: list[StageManifest]) -> list[Checkpoint]:
+    """Commit the run's stages, each its own checkpoint naming its parent, at once: one
+    transaction on a format-2 registry (idempotent: a run on chain with these manifests is
+    returned). The manifests are (re)written and attested first. Fewer checkpoints than stages
+    when the run is pending anchor (the chain stayed unreachable through the retries): on a
+    format-2 registry none, and `laas anchor --resume` commits the run whole; on format 1 the
+    stages that landed before the chain went away."""
+    from laas.anchors.services.runcommit import PartlyPending, commit_run
+
+    stages = [(m, store_manifest(ctx.ledger, m)) for m in manifests]
     logger = get_run_logger()
     try:
-        if not anchor:
-            raise AnchorPending(f"{manifest.stage}: pending anchor behind an earlier stage")
-        cp = commit_manifest(ctx.ledger, manifest, uri)
+        cps = commit_run(ctx.ledger, stages)
     except AnchorPending as e:
-        logger.warning("%s; manifest kept at %s: `laas anchor --resume` commits it", e,
-                       redact(uri))
-        return None
-    publish_artifacts(manifest, cp, ctx.tx_link(cp.tx_hash) if ctx.tx_link else None)
-    logger.info("%s: committed %s in block %d (tx %s)", manifest.stage,
-                cp.checkpoint_id[:18], cp.block_number, cp.tx_hash)
-    return cp
+        logger.warning("%s; manifests kept at %s: `laas anchor --resume` commits the run", e,
+                       ", ".join(redact(uri) for _, uri in stages))
+        cps = e.landed if isinstance(e, PartlyPending) else []
+    for m, cp in zip(manifests, cps, strict=False):
+        publish_artifacts(m, cp, ctx.tx_link(cp.tx_hash) if ctx.tx_link else None)
+        logger.info("%s: committed %s in block %d (tx %s)", m.stage, cp.checkpoint_id[:18],
+                    cp.block_number, cp.tx_hash)
+    return cps
 
 
 def publish_artifacts(m: StageManifest, cp: Checkpoint, tx_link: str | None = None) -> None:
@@ -233,7 +235,10 @@ def _slug(name: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in name.lower())
 
 
-def _log(m: StageManifest) -> StageManifest:
+def _log(ctx: StageContext, m: StageManifest) -> StageManifest:
+    """Log the stage, and keep its manifest (with the committer's attestation) in the store
+    now: the run commits at its end, and a rerun reuses what is kept."""
+    store_manifest(ctx.ledger, m)
     logger = get_run_logger()
     logger.info("%s: %d shards, %d accepted, root %s, passed=%s", m.stage, len(m.shards),
                 len(m.accepted), m.shards_root[:18], m.passed)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -55,6 +55,7 @@ class FakeChain:
         # How far the block tags trail the head (anvil's defaults); a tag left out is one
         # the node does not know.
         self.tag_lags: dict[str, int] = {"safe": 32, "finalized": 64}
+        self.latest: dict[str, str] = {}  # dataset id -> its latest run's validated checkpoint
 
     def mine(self, blocks: int = 1) -> None:
         self.head += blocks
@@ -71,15 +72,17 @@ class FakeRegistry:
     read-only client, as with the real one."""
 
     GAS = 200_000  # what a receipt says; checkpoints() has no receipt, so None there
+    RUN_GAS = 80_000  # a whole run's transaction (commit_run), shared by its checkpoints
 
     def __init__(self, chain: FakeChain | None = None,
-                 sender: str | None = COMMITTER.address) -> None:
+                 sender: str | None = COMMITTER.address, version: int = 1) -> None:
         self.chain = chain or FakeChain()
         self.sender = sender
+        self.version = version  # 2: the services treat it as a format-2 registry
 
     def as_account(self, address: str | None) -> FakeRegistry:
         """A client of the same chain holding another key (None: read-only)."""
-        return FakeRegistry(self.chain, address)
+        return FakeRegistry(self.chain, address, self.version)
 
     # -- writes --
 
@@ -101,13 +104,17 @@ class FakeRegistry:
         tx_hash = self.chain.transact()
         if on_sent is not None:
             on_sent(tx_hash, None)
+        return self._record(manifest, manifest_uri, who, tx_hash, self.GAS)
+
+    def _record(self, manifest: StageManifest, manifest_uri: str, who: str, tx_hash: str,
+                gas: int) -> Checkpoint:
         cp = Checkpoint(
             checkpoint_id=manifest.checkpoint_id, dataset_id=manifest.dataset_id,
             run_id=manifest.run_id, stage=manifest.stage, shards_root=manifest.shards_root,
             shard_count=len(manifest.accepted), manifest_hash=manifest.manifest_hash,
             manifest_uri=manifest_uri, result_hash=manifest.result_hash, passed=manifest.passed,
             parents=manifest.parents, committer=who, tx_hash=tx_hash,
-            block_number=self.chain.head, gas_used=self.GAS)
+            block_number=self.chain.head, gas_used=gas)
         stored = {
             "dataset_id": cp.dataset_id, "run_id": cp.run_id,
             "stage_hash": to_hex(keccak256(cp.stage.encode())), "shards_root": cp.shards_root,
@@ -117,6 +124,47 @@ class FakeRegistry:
         }
         self.chain.records[cp.checkpoint_id] = (cp, stored)
         return cp
+
+    def commit_run(self, stages: Sequence[tuple[StageManifest, str]], *,
+                   sent: Iterable[tuple[str, bytes | None]] = (),
+                   on_sent: OnSent | None = None) -> list[Checkpoint]:
+        """As a format-2 registry does: the run's stages in one transaction, once."""
+        first = stages[0][0]
+        found = [self.get(m.checkpoint_id) for m, _ in stages]
+        on_chain = [cp for cp in self.chain.records.values()
+                    if (cp[0].dataset_id, cp[0].run_id) == (first.dataset_id, first.run_id)]
+        if on_chain:
+            for (m, _), cp in zip(stages, found, strict=True):
+                if cp is None or cp.manifest_hash != m.manifest_hash:
+                    raise AnchorError(f"checkpoint {m.dataset}/{m.run}/{m.stage} is already on "
+                                      "chain without this stage or with another manifest")
+            return found  # type: ignore[return-value]
+        what = f"commit {first.dataset}/{first.run}"
+        who = self._signer(what)
+        if who not in self.chain.committers:
+            raise AnchorReverted(f"{what} reverted: {UNAUTHORIZED}")
+        ours = {m.checkpoint_id for m, _ in stages}
+        for m, _ in stages:
+            if from_hex(m.shards_root) == bytes(32):
+                raise AnchorReverted(f"{what} reverted: EmptyRoot")
+            if any(p not in self.chain.records and p not in ours for p in m.parents):
+                raise AnchorReverted(f"{what} reverted: UnknownCheckpoint")
+        tx_hash = self.chain.transact()
+        if on_sent is not None:
+            on_sent(tx_hash, None)
+        out = [self._record(m, uri, who, tx_hash, self.RUN_GAS // len(stages))
+               for m, uri in stages]
+        for cp in out:
+            if cp.stage == "validated":
+                self.chain.latest[cp.dataset_id] = cp.checkpoint_id
+        return out
+
+    def locate(self, dataset_id: str, run_id: str) -> None:
+        """The fake finds a checkpoint by its id alone."""
+
+    def latest(self, dataset_id: str) -> Checkpoint | None:
+        cid = self.chain.latest.get(dataset_id)
+        return self.get(cid) if cid else None
 
     def _existing(self, manifest: StageManifest) -> Checkpoint | None:
         existing = self.get(manifest.checkpoint_id)

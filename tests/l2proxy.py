@@ -125,6 +125,8 @@ class L2Proxy:
         a client process may take seconds to start on a busy machine)."""
         self._storm_pending = seconds
         self._storm_retry_after = retry_after
+        if not seconds:  # storm(0) ends a storm under way
+            self._storm_until = 0.0
 
     def outage(self, seconds: float, status: int = 503) -> None:
         """Answer every request with HTTP `status` (a 5xx: the provider is down) for a while."""

@@ -1,5 +1,7 @@
-"""CheckpointRegistry on a real anvil: roles, write-once checkpoints, on-chain proof checks,
-signing with a key, and the committed artifact being what the source compiles to."""
+"""CheckpointRegistry (format 1: a transaction per stage) on a real anvil: roles, write-once
+checkpoints, on-chain proof checks, signing with a key, and the committed artifacts being what
+the sources compile to. Registries deployed before format 2 keep being read and committed to
+through this client; format 2 is tests/test_contract_v2.py."""
 
 import json
 import subprocess
@@ -39,8 +41,18 @@ def test_committed_artifact_is_what_the_source_compiles_to() -> None:
     assert r.returncode == 0, r.stderr
 
 
-def test_commit_is_stored_once_and_client_commit_is_idempotent(chain) -> None:
-    reg: Registry = chain.registry
+@pytest.fixture(scope="module")
+def v1(chain) -> Registry:
+    """A format-1 registry, deployed (as laas did before format 2) next to the chain's own,
+    with anvil's unlocked first account as its admin and committer."""
+    w3 = chain.registry.w3
+    dev = Sender(unlocked=w3.eth.accounts[0])
+    address, block = Registry.deploy(w3, dev)
+    return Registry(w3, address, dev, deploy_block=block)
+
+
+def test_commit_is_stored_once_and_client_commit_is_idempotent(v1) -> None:
+    reg: Registry = v1
     m = manifest("r-once")
     cp = reg.commit(m, "file:///m.json")
     assert cp.checkpoint_id == checkpoint_id(m.dataset_id, m.run_id, "raw")
@@ -57,17 +69,17 @@ def test_commit_is_stored_once_and_client_commit_is_idempotent(chain) -> None:
     assert len([c for c in reg.checkpoints(m.dataset_id) if c.run_id == m.run_id]) == 1
 
 
-def test_resuming_with_a_different_manifest_is_refused(chain) -> None:
+def test_resuming_with_a_different_manifest_is_refused(v1) -> None:
     from laas.errors import AnchorError
 
-    reg: Registry = chain.registry
+    reg: Registry = v1
     reg.commit(manifest("r-diff"), "file:///a.json")
     with pytest.raises(AnchorError, match="another manifest"):
         reg.commit(manifest("r-diff", n=4), "file:///b.json")
 
 
-def test_parents_must_exist_and_are_stored(chain) -> None:
-    reg: Registry = chain.registry
+def test_parents_must_exist_and_are_stored(v1) -> None:
+    reg: Registry = v1
     raw = reg.commit(manifest("r-parents"), "file:///raw.json")
     norm = reg.commit(manifest("r-parents", "normalized", (raw.checkpoint_id,)), "file:///n.json")
     assert reg.stored(norm.checkpoint_id)["parents"] == (raw.checkpoint_id,)
@@ -75,8 +87,8 @@ def test_parents_must_exist_and_are_stored(chain) -> None:
         reg.commit(manifest("r-orphan", "normalized", (to_hex(b"\x07" * 32),)), "file:///o.json")
 
 
-def test_account_without_committer_role_is_refused_and_roles_are_managed(chain) -> None:
-    reg: Registry = chain.registry
+def test_account_without_committer_role_is_refused_and_roles_are_managed(v1) -> None:
+    reg: Registry = v1
     outsider = reg.w3.eth.accounts[1]
     as_outsider = Registry(reg.w3, reg.address, Sender(unlocked=outsider))
     with pytest.raises(AnchorReverted, match="AccessControlUnauthorizedAccount"):
@@ -88,8 +100,8 @@ def test_account_without_committer_role_is_refused_and_roles_are_managed(chain) 
         as_outsider.commit(manifest("r-revoked"), "file:///x.json")
 
 
-def test_a_private_key_signs_commits(chain) -> None:
-    reg: Registry = chain.registry
+def test_a_private_key_signs_commits(v1) -> None:
+    reg: Registry = v1
     acct = Account.create()
     reg.w3.provider.make_request("anvil_setBalance", [acct.address, hex(10**18)])
     reg.grant_committer(acct.address)
@@ -99,8 +111,8 @@ def test_a_private_key_signs_commits(chain) -> None:
     assert acct.key.hex() not in repr(signed.sender)
 
 
-def test_contract_verifies_our_proofs_and_rejects_tampered_ones(chain) -> None:
-    reg: Registry = chain.registry
+def test_contract_verifies_our_proofs_and_rejects_tampered_ones(v1) -> None:
+    reg: Registry = v1
     m = manifest("r-proof", n=13)
     cp = reg.commit(m, "file:///p.json")
     tree = m.tree()
@@ -119,9 +131,9 @@ def test_contract_verifies_our_proofs_and_rejects_tampered_ones(chain) -> None:
     assert not reg.verify_leaf(cp.checkpoint_id, [proof[0][::-1], *proof[1:]], leaf)
 
 
-def test_contract_leaf_and_vectors_agree(chain) -> None:
+def test_contract_leaf_and_vectors_agree(v1) -> None:
     """The contract's shardLeaf equals @openzeppelin/merkle-tree's leaf for the pinned values."""
-    fn = chain.registry.contract.functions.shardLeaf
+    fn = v1.contract.functions.shardLeaf
     for case in VECTORS["cases"][:4]:
         for (k, h, s, r), expected in zip(case["values"], case["leaves"], strict=True):
             assert to_hex(fn(k, from_hex(h), int(s), int(r)).call()) == expected

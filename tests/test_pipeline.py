@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from laas.anchors.core.canonical import name_id
 from laas.datasets.make_sample import rows
 from laas.wiring import open_registry
 from tests.conftest import REPO, SAMPLE, Workspace
@@ -80,13 +81,15 @@ def test_lineage_shows_every_stage_with_transactions_on_chain(ws) -> None:
     assert lineage["run"] == ws.second["run"] and lineage["key"] == "part-00000.jsonl"
     assert [s["stage"] for s in lineage["stages"]] == ["raw", "normalized", "validated"]
     reg = registry(ws)
-    event = reg.contract.events.CheckpointCommitted()
+    assert len({s["tx_hash"] for s in lineage["stages"]}) == 1  # the run's one transaction
+    event = reg.contract.events.RunCommitted()
     for stage, committed in zip(lineage["stages"], ws.second["checkpoints"], strict=True):
         assert stage["checkpoint_id"] == committed["checkpoint_id"]
         receipt = reg.w3.eth.get_transaction_receipt(stage["tx_hash"])
         assert receipt["status"] == 1 and receipt["blockNumber"] == stage["block_number"]
         (log,) = event.process_receipt(receipt)
-        assert "0x" + log["args"]["checkpointId"].hex() == stage["checkpoint_id"]
+        assert "0x" + log["args"]["runId"].hex() == name_id(ws.second["run"])
+        assert reg.get(stage["checkpoint_id"]).tx_hash == stage["tx_hash"]
         assert stage["confirmations"] >= 1
     assert lineage["stages"][0]["content_hash"] != lineage["stages"][1]["content_hash"]
     human = ws.laas("lineage", "part-00005.jsonl.gz")

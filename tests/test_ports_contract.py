@@ -65,15 +65,15 @@ def _fake_chain() -> Chain:
 
 
 def _anvil_chain(request: pytest.FixtureRequest) -> Chain:
-    from laas.anchors.adapters.registry import Registry
     from laas.anchors.adapters.wallet import Sender
+    from laas.wiring import registry_at
 
     reg = request.getfixturevalue("chain").registry
     w3 = reg.w3
     outsider = w3.eth.accounts[1]  # unlocked on anvil: it signs without a key here
-    return Chain(reg, reg.sender.address, Registry(w3, reg.address, Sender(unlocked=outsider)),
+    return Chain(reg, reg.sender.address, registry_at(w3, reg.address, Sender(unlocked=outsider)),
                  outsider,
-                 Registry(w3, reg.address, None),
+                 registry_at(w3, reg.address, None),
                  lambda n: w3.provider.make_request("anvil_mine", [hex(n)]))
 
 

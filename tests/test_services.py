@@ -16,7 +16,7 @@ from laas.anchors.services.resume import resume
 from laas.anchors.services.runs import latest_run
 from laas.anchors.services.verify import verify_shard
 from laas.errors import HashMismatch, LineageNotFound
-from tests.fakes import OUTSIDER, FakeLedger, manifest, read, sample_shards, write
+from tests.fakes import OUTSIDER, FakeLedger, FakeRegistry, manifest, read, sample_shards, write
 
 
 @pytest.fixture
@@ -198,6 +198,28 @@ def test_resume_commits_attested_stages_in_order_and_refuses_planted_ones(ledger
     again = resume(settings, "ds", registry=ledger.registry)
     assert {r.action for r in again if r.run == "kept"} == {"on chain"}
     assert ledger.registry.chain.sent == 3  # nothing committed twice
+
+
+def test_resume_commits_a_format_2_run_whole_in_one_transaction() -> None:
+    ledger = FakeLedger(FakeRegistry(version=2))
+    settings = ledger.parts()
+    for m in ledger.stages("ds", "kept", sample_shards()):
+        ledger.keep(m)  # the chain was down for the whole run
+    ledger.keep(ledger.stages("ds", "half", sample_shards())[0])  # killed after raw
+
+    done = resume(settings, "ds", registry=ledger.registry)
+    assert [(r.run, r.stage, r.action) for r in done] == [
+        ("half", "raw", "pending"), ("kept", "raw", "committed"),
+        ("kept", "normalized", "committed"), ("kept", "validated", "committed")]
+    assert "`laas run ds --run half` finishes it" in done[0].error
+    assert ledger.registry.chain.sent == 1  # the run's one transaction
+    assert len({r.checkpoint.tx_hash for r in done if r.checkpoint}) == 1
+    assert gate(ledger, run="kept").allowed
+    assert "a newer run half" in gate(ledger).reason  # it waits for the chain: deny
+
+    again = resume(settings, "ds", registry=ledger.registry)
+    assert [r.action for r in again if r.run == "kept"] == ["on chain"] * 3
+    assert ledger.registry.chain.sent == 1  # nothing committed twice
 
 
 # -- verify -------------------------------------------------------------------------------------

@@ -32,12 +32,12 @@ from laas.errors import AnchorError, AnchorReverted, AnchorTimeout, ConfigError
 
 log = logging.getLogger("laas.anchor")
 
-ARTIFACT = Path(__file__).resolve().parent.parent / "contracts" / "CheckpointRegistry.json"
+CONTRACTS = Path(__file__).resolve().parent.parent / "contracts"
 COMMITTER_ROLE = keccak256(b"COMMITTER_ROLE")
 
 
-def load_artifact() -> dict[str, Any]:
-    return json.loads(ARTIFACT.read_text())
+def load_artifact(name: str = "CheckpointRegistry") -> dict[str, Any]:
+    return json.loads((CONTRACTS / f"{name}.json").read_text())
 
 
 _GONE = (requests.exceptions.RequestException, ProviderConnectionError, ConnectionError)
@@ -68,7 +68,13 @@ def connect(urls: str | Sequence[str], timeout: float = 10.0, retry: Retry | Non
 
 
 class Registry:
-    """sender=None is a read-only client: it reads and verifies, and refuses to send."""
+    """A client of a format-1 registry (CheckpointRegistry: one transaction per stage);
+    laas.anchors.adapters.registry_v2 is format 2's. sender=None is a read-only client: it reads and
+    verifies, and refuses to send."""
+
+    ARTIFACT = "CheckpointRegistry"
+    EVENT = "CheckpointCommitted"  # what a scan reads
+    version = 1
 
     def __init__(self, w3: Web3, address: str, sender: Sender | None, *, deploy_block: int = 0,
                  tx_timeout: float = 120.0, log_range: int = 2000):
@@ -78,7 +84,8 @@ class Registry:
         self.deploy_block = deploy_block
         self.tx_timeout = tx_timeout
         self.pager = LogPager(log_range)  # one per client: the window it learns is kept
-        self.contract = w3.eth.contract(address=self.address, abi=load_artifact()["abi"])
+        self.contract = w3.eth.contract(address=self.address,
+                                        abi=load_artifact(self.ARTIFACT)["abi"])
         if not w3.eth.get_code(self.address):
             raise AnchorError(
                 f"no CheckpointRegistry at {self.address} on this chain: set "
@@ -87,10 +94,10 @@ class Registry:
 
     # -- deployment -------------------------------------------------------------------------
 
-    @staticmethod
-    def deploy(w3: Web3, sender: Sender, admin: str | None = None,
+    @classmethod
+    def deploy(cls, w3: Web3, sender: Sender, admin: str | None = None,
                tx_timeout: float = 120.0) -> tuple[str, int]:
-        art = load_artifact()
+        art = load_artifact(cls.ARTIFACT)
         factory = w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
         receipt = sender.send(w3, factory.constructor(admin or sender.address), tx_timeout)
         return receipt["contractAddress"], receipt["blockNumber"]
@@ -110,23 +117,34 @@ class Registry:
         with self._rpc():
             if (existing := self._existing(manifest)) is not None:
                 return existing
-            call = self._commit_call(manifest, manifest_uri)
-            for tx_hash, raw in sent:
-                if raw is not None and not self._is_our_commit(tx_hash, raw, call):
-                    log.warning("ignoring a noted transaction %s: not this commit by this key",
-                                tx_hash[:18])
-                    continue
-                if self.settle(tx_hash, raw) and (existing := self._existing(manifest)):
-                    return existing
-            try:
-                receipt = self._send(call, f"commit {manifest.dataset}/{manifest.stage}",
-                                     on_sent)
-            except AnchorReverted as e:  # a concurrent attempt got there first
-                if "CheckpointExists" in str(e) and (existing := self._existing(manifest)):
-                    return existing
-                raise
+            receipt = self._send_once(
+                self._commit_call(manifest, manifest_uri),
+                f"commit {manifest.dataset}/{manifest.stage}", sent, on_sent,
+                lambda: self._existing(manifest), "CheckpointExists")
+            if isinstance(receipt, Checkpoint):
+                return receipt
             events = self.contract.events.CheckpointCommitted().process_receipt(receipt)
             return self._from_event(events[0], receipt["gasUsed"])
+
+    def _send_once(self, call: Any, what: str, sent: Iterable[tuple[str, bytes | None]],
+                   on_sent: OnSent | None, existing: Any, exists_error: str) -> Any:
+        """The receipt of `call`, or what `existing()` finds once an earlier attempt's
+        transaction (in `sent`) or a concurrent one has landed. Each noted transaction is
+        looked up (and rebroadcast if the node forgot it) before a new one is sent, and only
+        if it is provably this call by this key (the notes live in the untrusted store)."""
+        for tx_hash, raw in sent:
+            if raw is not None and not self._is_our_commit(tx_hash, raw, call):
+                log.warning("ignoring a noted transaction %s: not this commit by this key",
+                            tx_hash[:18])
+                continue
+            if self.settle(tx_hash, raw) and (found := existing()):
+                return found
+        try:
+            return self._send(call, what, on_sent)
+        except AnchorReverted as e:  # a concurrent attempt got there first
+            if exists_error in str(e) and (found := existing()):
+                return found
+            raise
 
     def _is_our_commit(self, tx_hash: str, raw: bytes, call: Any) -> bool:
         from eth_account import Account
@@ -255,6 +273,15 @@ class Registry:
 
     # -- reads ------------------------------------------------------------------------------
 
+    def locate(self, dataset_id: str, run_id: str) -> None:
+        """Format 1 finds a checkpoint by its id alone (format 2 by its run's key)."""
+
+    def commit_run(self, stages: Sequence[tuple[StageManifest, str]], *,
+                   sent: Iterable[tuple[str, bytes | None]] = (),
+                   on_sent: OnSent | None = None) -> list[Checkpoint]:
+        """Format 1 has no run commit: the stages one by one, parents first."""
+        return [self.commit(m, uri, sent=sent, on_sent=on_sent) for m, uri in stages]
+
     def is_committer(self, account: str) -> bool:
         with self._rpc():
             return self.contract.functions.hasRole(COMMITTER_ROLE, account).call()
@@ -284,9 +311,9 @@ class Registry:
 
     def _pages(self, filters: dict[str, Any],
                start: int | None = None) -> Iterator[tuple[int, list[Any]]]:
-        """CheckpointCommitted logs from `start` (default: the deploy block) to the current
+        """The registry's EVENT logs from `start` (default: the deploy block) to the current
         head, one page at a time, in windows the provider accepts."""
-        event = self.contract.events.CheckpointCommitted()
+        event = self.contract.events[self.EVENT]()
         head = self.w3.eth.block_number
 
         def fetch(lo: int, hi: int) -> list[Any]:

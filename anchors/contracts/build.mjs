@@ -1,4 +1,4 @@
-// Compiles CheckpointRegistry.sol with solcjs (npm `solc`) against node_modules' OpenZeppelin.
+// Compiles CheckpointRegistry.sol (format 1) and CheckpointRegistryV2.sol (format 2) with solcjs (npm `solc`) against node_modules' OpenZeppelin.
 // `node anchors/contracts/build.mjs` writes the artifact; `--check` exits 1 if it is stale.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,46 +10,52 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 const solc = require(path.join(root, 'node_modules', 'solc'));
 
-const NAME = 'CheckpointRegistry';
-const source = fs.readFileSync(path.join(here, `${NAME}.sol`), 'utf8');
-const input = {
-  language: 'Solidity',
-  sources: { [`${NAME}.sol`]: { content: source } },
-  settings: {
-    optimizer: { enabled: true, runs: 200 },
-    viaIR: true,
-    evmVersion: 'cancun',
-    outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
-  },
-};
+const NAMES = ['CheckpointRegistry', 'CheckpointRegistryV2'];
 function findImports(p) {
   const file = path.join(root, 'node_modules', p);
   return fs.existsSync(file) ? { contents: fs.readFileSync(file, 'utf8') } : { error: `not found: ${p}` };
 }
-const out = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }));
-const errors = (out.errors || []).filter((e) => e.severity === 'error');
-if (errors.length) {
-  for (const e of errors) console.error(e.formattedMessage);
-  process.exit(2);
-}
-const c = out.contracts[`${NAME}.sol`][NAME];
-const artifact = {
-  contractName: NAME,
-  compiler: `solc-js ${solc.version()}`,
-  settings: input.settings,
-  abi: c.abi,
-  bytecode: '0x' + c.evm.bytecode.object,
-};
-const text = JSON.stringify(artifact, null, 2) + '\n';
-const target = path.join(here, `${NAME}.json`);
-if (process.argv.includes('--check')) {
-  const current = fs.existsSync(target) ? fs.readFileSync(target, 'utf8') : '';
-  if (current !== text) {
-    console.error(`${target} is stale: run \`npm run build-contracts\` and commit it`);
-    process.exit(1);
+let stale = false;
+for (const NAME of NAMES) {
+  const source = fs.readFileSync(path.join(here, `${NAME}.sol`), 'utf8');
+  const input = {
+    language: 'Solidity',
+    sources: { [`${NAME}.sol`]: { content: source } },
+    settings: {
+      optimizer: { enabled: true, runs: 200 },
+      viaIR: true,
+      evmVersion: 'cancun',
+      outputSelection: { '*': { '*': ['abi', 'evm.bytecode.object'] } },
+    },
+  };
+  const out = JSON.parse(solc.compile(JSON.stringify(input), { import: findImports }));
+  const errors = (out.errors || []).filter((e) => e.severity === 'error');
+  if (errors.length) {
+    for (const e of errors) console.error(e.formattedMessage);
+    process.exit(2);
   }
-  console.log('artifact is fresh');
-} else {
-  fs.writeFileSync(target, text);
-  console.log(`wrote ${path.relative(root, target)} (${c.evm.bytecode.object.length / 2} bytes)`);
+  const c = out.contracts[`${NAME}.sol`][NAME];
+  const artifact = {
+    contractName: NAME,
+    compiler: `solc-js ${solc.version()}`,
+    settings: input.settings,
+    abi: c.abi,
+    bytecode: '0x' + c.evm.bytecode.object,
+  };
+  const text = JSON.stringify(artifact, null, 2) + '\n';
+  const target = path.join(here, `${NAME}.json`);
+  if (process.argv.includes('--check')) {
+    const current = fs.existsSync(target) ? fs.readFileSync(target, 'utf8') : '';
+    if (current !== text) {
+      console.error(`${target} is stale: run \`npm run build-contracts\` and commit it`);
+      stale = true;
+    }
+  } else {
+    fs.writeFileSync(target, text);
+    console.log(`wrote ${path.relative(root, target)} (${c.evm.bytecode.object.length / 2} bytes)`);
+  }
+}
+if (process.argv.includes('--check')) {
+  if (stale) process.exit(1);
+  console.log('artifacts are fresh');
 }

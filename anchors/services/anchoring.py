@@ -37,7 +37,7 @@ from laas.anchors.core.models import (
     new_manifest,
 )
 from laas.anchors.core.trust import stage_problem
-from laas.anchors.ports import Ledger, RegistryWriter
+from laas.anchors.ports import Ledger, OnSent, RegistryWriter
 from laas.anchors.services.provenance import derived_parents_problem
 from laas.errors import (
     AnchorPending,
@@ -99,6 +99,8 @@ def trusted_signers(ledger: Ledger, registry: Registry | None) -> set[str]:
 def why_trusted(store: ArtifactStore, registry: Registry | None, signers: set[str],
                 m: StageManifest) -> tuple[bool, str]:
     """Whether a manifest found in the store may be used, and why (one line)."""
+    if registry is not None:
+        registry.locate(m.dataset_id, m.run_id)  # format 2: where its run would be anchored
     stored = registry.stored_or_none(m.checkpoint_id) if registry is not None else None
     if stored is not None:
         if stored["manifest_hash"] == m.manifest_hash:
@@ -140,29 +142,41 @@ def commit_manifest(ledger: Ledger, manifest: StageManifest, uri: str,
     """Commit a stored manifest (idempotently, with backoff while the chain is unreachable),
     then index it. Raises AnchorPending when the chain stays away. Without `registry` each
     attempt opens one (the chain may be down when the first is made)."""
+    cp = commit_noted(ledger, manifest, f"{manifest.dataset}/{manifest.run}/{manifest.stage}",
+                      lambda reg: parent_problem(reg, manifest),
+                      lambda reg, sent, on_sent: reg.commit(manifest, uri, sent=sent,
+                                                            on_sent=on_sent), registry)
+    ledger.index.record(cp, manifest)
+    return cp
+
+
+def commit_noted(ledger: Ledger, noted: StageManifest, what: str,
+                 problem: Callable[[RegistryWriter], str | None],
+                 send: Callable[[RegistryWriter, list, OnSent], T],
+                 registry: RegistryWriter | None) -> T:
+    """send(registry, sent, on_sent), with backoff, once `problem` found nothing to refuse;
+    every transaction is noted next to the manifest `noted` before its receipt is awaited,
+    and the notes an earlier attempt left are handed to `send` to look up first."""
     store = ledger.store
-    what = f"{manifest.dataset}/{manifest.run}/{manifest.stage}"
     checked = False
 
-    def attempt() -> Checkpoint:
+    def attempt() -> T:
         nonlocal checked
         reg = registry or ledger.open_registry()
-        if not checked:  # before anything is sent: the stage must follow from its parent
-            if problem := parent_problem(reg, manifest):
-                raise HashMismatch(f"refusing to commit {what}: {problem}")
+        if not checked:  # before anything is sent: what is sent must follow from the chain
+            if why := problem(reg):
+                raise HashMismatch(f"refusing to commit {what}: {why}")
             checked = True
-        sent = store.sent(manifest)
+        sent = store.sent(noted)
         if sent:
             log.warning("%s: looking up %d transaction(s) sent earlier (%s) before sending "
                         "another", what, len(sent), ", ".join(tx for tx, _ in sent))
-        return reg.commit(
-            manifest, uri, sent=sent, on_sent=lambda tx, raw: store.record_sent(manifest, tx, raw))
+        return send(reg, sent, lambda tx, raw: store.record_sent(noted, tx, raw))
 
-    cp = with_backoff(attempt, attempts=ledger.anchor_attempts,
-                      first_delay=ledger.anchor_backoff, what=what, sleep=ledger.sleep)
-    store.clear_sent(manifest)
-    ledger.index.record(cp, manifest)
-    return cp
+    done = with_backoff(attempt, attempts=ledger.anchor_attempts,
+                        first_delay=ledger.anchor_backoff, what=what, sleep=ledger.sleep)
+    store.clear_sent(noted)
+    return done
 
 
 def reusable_manifest(ledger: Ledger, dataset: str, run: str, stage: str

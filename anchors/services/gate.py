@@ -21,7 +21,7 @@ from laas.anchors.core.canonical import from_hex, hash_record, name_id, to_hex
 from laas.anchors.core.finality import finality_problem
 from laas.anchors.core.hashing import TABLE_SCHEME
 from laas.anchors.core.merkle import leaf_hash, verify
-from laas.anchors.core.models import Checkpoint, StageManifest
+from laas.anchors.core.models import Checkpoint, StageManifest, checkpoint_id
 from laas.anchors.services.provenance import prove_checkpoint, prove_lineage
 from laas.anchors.services.runs import latest_run
 from laas.errors import (
@@ -137,9 +137,14 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
 
     policy = policy or GatePolicy()  # the defaults hold for every consumer, the reader too
     finality = stricter(finality, policy.finality or "latest")
-    if run is not None:
-        cp = next((c for c in registry.checkpoints(name_id(dataset))
-                   if c.stage == "validated" and c.run_id == name_id(run)), None)
+    if run is not None:  # found by its id: one contract read and one block's log, no scan
+        registry.locate(name_id(dataset), name_id(run))
+        cp = registry.get(checkpoint_id(name_id(dataset), name_id(run), "validated"))
+        if cp is None and store is not None and getattr(registry, "version", 1) >= 2:
+            from laas.anchors.services.batch import admit_stored  # anchored in a batch, perhaps
+
+            if admit_stored(registry, store, dataset, run):
+                cp = registry.get(checkpoint_id(name_id(dataset), name_id(run), "validated"))
         if cp is None:
             return deny(f"no validated checkpoint on chain for dataset {dataset} run {run}")
     else:

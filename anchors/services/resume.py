@@ -68,6 +68,11 @@ def resume(ledger: Ledger, dataset: str | None = None, run: str | None = None, *
     signers = trusted_signers(ledger, registry)
     runs, uris, out = _stored_runs(store, dataset, run)
     for (ds, rn), manifests in sorted(runs.items()):
+        if getattr(registry, "version", 1) >= 2:  # a run commits as a whole
+            from laas.anchors.services.runcommit import resume_whole
+
+            out += resume_whole(ledger, registry, signers, manifests, uris, dry_run)
+            continue
         blocked: str | None = None
         by_stage: dict[str, list[StageManifest]] = {}
         for m in manifests:

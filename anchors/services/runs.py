@@ -13,7 +13,7 @@ from laas.anchors.adapters.artifacts import named_hash, read_manifest
 from laas.anchors.adapters.files import open_uri
 from laas.anchors.adapters.registry import Registry
 from laas.anchors.core.canonical import name_id
-from laas.anchors.core.models import STAGES, Checkpoint
+from laas.anchors.core.models import STAGES, Checkpoint, checkpoint_id
 from laas.errors import LaasError
 
 # Canonical JSON sorts keys, so created_at is the first field: its head is enough to order runs.
@@ -34,6 +34,8 @@ def _created_at(uri: str) -> datetime:
 def latest_run(registry: Registry, dataset: str, store: Any = None
                ) -> tuple[Checkpoint | None, str | None]:
     """(the latest run's validated checkpoint, None), or (None, why the gate must deny)."""
+    if getattr(registry, "version", 1) >= 2:
+        return _latest_by_pointer(registry, dataset, store)
     runs: dict[str, dict[str, Checkpoint]] = {}
     for c in registry.checkpoints(name_id(dataset)):
         if c.stage in STAGES:
@@ -75,6 +77,23 @@ def latest_run(registry: Registry, dataset: str, store: Any = None
     return stages["validated"], None
 
 
+def _latest_by_pointer(registry: Any, dataset: str, store: Any
+                       ) -> tuple[Checkpoint | None, str | None]:
+    """Format 2: the contract keeps each dataset's latest run with a validated stage, so this
+    is one contract read and one block's log, however many runs the dataset had."""
+    cp = registry.latest(name_id(dataset))
+    if cp is None:
+        return None, f"no validated checkpoint on chain for dataset {dataset}"
+    than = _created_at(cp.manifest_uri)
+    landed = _block_time(registry, cp.block_number)
+    if landed is not None and than > landed + CLOCK_SKEW:
+        than = landed  # a run cannot be created after it landed
+    if store is not None and (pending := _newer_pending(registry, store, dataset, than,
+                                                         {cp.run_id: cp})):
+        return None, pending
+    return cp, None
+
+
 def _block_time(registry: Registry, block: int) -> datetime | None:
     try:
         ts = registry.w3.eth.get_block(block)["timestamp"]
@@ -100,6 +119,9 @@ def _newer_pending(registry: Registry, store: Any, dataset: str, than: datetime,
         for uri in store.find_manifests(dataset, run, "raw"):
             if _created_at(uri) <= than:
                 continue
+            registry.locate(name_id(dataset), name_id(run))
+            if registry.stored_or_none(checkpoint_id(name_id(dataset), name_id(run), "raw")):
+                continue  # on chain (format 2 lists no runs but the latest validated one)
             try:
                 m = read_manifest(uri, expected_hash=named_hash(uri))
             except LaasError:

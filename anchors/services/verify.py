@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict
 from laas.anchors.adapters.files import open_uri, rehash_parquet_at
 from laas.anchors.adapters.index import LineageIndex
 from laas.anchors.adapters.registry import Registry
-from laas.anchors.core.canonical import from_hex, to_hex
+from laas.anchors.core.canonical import from_hex, name_id, to_hex
 from laas.anchors.core.hashing import hash_stream
 from laas.anchors.core.merkle import verify
 from laas.anchors.core.models import STAGE_ORDER, checkpoint_id
@@ -79,6 +79,7 @@ def verify_shard(registry: Registry, index: LineageIndex, path: str) -> ShardPro
     # The index only says where to start; everything below is proven from the chain.
     start = max(rows, key=lambda r: STAGE_ORDER.index(r["stage"]))
     key = start["key"]
+    registry.locate(name_id(start["dataset"]), name_id(start["run"]))
     chain = prove_lineage(registry, prove_checkpoint(registry, start["checkpoint_id"]))
     proofs = [_prove_stage(registry, p, key, digest if n == 0 else None)
               for n, p in enumerate(chain)]
@@ -138,6 +139,7 @@ def _validated_after(registry: Registry, start: Proven, key: str) -> Proven | No
     """For a raw or normalized file: its run's validated checkpoint (ids are derived, so it is
     found on chain, not in the index), which must accept the shard; None if there is none."""
     m = start.manifest
+    registry.locate(m.dataset_id, m.run_id)
     cid = checkpoint_id(m.dataset_id, m.run_id, "validated")
     if registry.stored_or_none(cid) is None:
         return None

@@ -134,16 +134,17 @@ def chain_status() -> None:
 
 @chain_app.command("deploy")
 def chain_deploy() -> None:
-    """Deploy a new CheckpointRegistry with the configured key (for a remote chain)."""
-    from laas.anchors.adapters.registry import Registry
+    """Deploy a new CheckpointRegistryV2 (format 2) with the configured key (for a remote
+    chain)."""
+    from laas.anchors.adapters.registry_v2 import RegistryV2
     from laas.wiring import open_chain, open_sender
 
     settings = _settings()
     w3 = open_chain(settings)  # the expected chain, or no deployment
     sender = open_sender(settings, w3)
-    address, block = Registry.deploy(w3, sender, tx_timeout=settings.tx_timeout)
-    out.print(f"deployed at {address} in block {block}: set LAAS_REGISTRY_ADDRESS={address} "
-              f"LAAS_REGISTRY_DEPLOY_BLOCK={block}")
+    address, block = RegistryV2.deploy(w3, sender, tx_timeout=settings.tx_timeout)
+    out.print(f"deployed format 2 at {address} in block {block}: set "
+              f"LAAS_REGISTRY_ADDRESS={address} LAAS_REGISTRY_DEPLOY_BLOCK={block}")
 
 
 @chain_app.command("grant")

@@ -30,10 +30,19 @@ def local(n_workers: int = 2) -> Iterator[str]:
 
     # Worker start/stop chatter is not news to a pipeline user; warnings still show.
     logging.getLogger("distributed").setLevel(logging.WARNING)
-    with LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                      host="127.0.0.1", dashboard_address=None,
-                      silence_logs=logging.ERROR) as cluster:
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                           host="127.0.0.1", dashboard_address=None,
+                           silence_logs=logging.ERROR)
+    try:
         yield cluster.scheduler_address
+    finally:
+        # The run's work is done and committed by now: workers slow to stop on a busy machine
+        # must not turn it into a failed (and to Prefect, timed-out) flow run.
+        try:
+            cluster.close(timeout=60)
+        except (TimeoutError, OSError, RuntimeError) as e:
+            logging.getLogger("laas").warning("the local Dask cluster did not stop cleanly "
+                                              "(%s); its worker processes are killed", e)
 
 
 @contextmanager

@@ -4,7 +4,6 @@ the default) -> committer -> registry, plus the artifact store and the lineage i
 from __future__ import annotations
 
 import json
-import os
 from functools import lru_cache, partial
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,7 @@ from laas.anchors.adapters.artifacts import ArtifactStore
 from laas.anchors.adapters.chainview import ChainView
 from laas.anchors.adapters.files import redact_url
 from laas.anchors.adapters.index import LineageIndex
-from laas.anchors.adapters.localchain import LocalChain
+from laas.anchors.adapters.localchain import LocalChain, home_key
 from laas.anchors.adapters.registry import Registry, connect, unreachable
 from laas.anchors.adapters.registry_v2 import RegistryV2
 from laas.anchors.adapters.rpc import Retry
@@ -129,7 +128,8 @@ def open_registry(settings: Settings, *, start_local: bool = True) -> Registry:
             raise ConfigError(
                 "LAAS_REGISTRY_ADDRESS is not set: deploy once with `laas chain deploy` and "
                 "set it")
-        home = _home_key(settings).address  # admin from the start: no public key holds a role
+        # The admin from the start: no public key holds a role.
+        home = home_key(settings.chain_dir).address
         w3.provider.make_request("anvil_setBalance", [home, hex(10**22)])
         address, block = RegistryV2.deploy(w3, _dev_admin(w3), admin=home,
                                            tx_timeout=settings.tx_timeout)
@@ -153,7 +153,7 @@ def _enable_local_committer(w3: Web3, registry: Registry, settings: Settings,
     """On the local chain the home's key is the registry's admin and anvil's public dev key
     holds no role (a home deployed before took them from it: they move to the home key once).
     The configured committer gets gas, and the committer role from the home key."""
-    home = _home_key(settings)
+    home = home_key(settings.chain_dir)
     for who in {home.address, address}:
         if w3.eth.get_balance(who) < 10**18:
             w3.provider.make_request("anvil_setBalance", [who, hex(10**22)])
@@ -179,27 +179,8 @@ def committer_account(settings: Settings) -> Any:
         keystore_path=settings.keystore_path,
         keystore_password=secret.get_secret_value() if secret else None)
     if account is None and settings.is_local_chain:
-        account = _home_key(settings)
+        account = home_key(settings.chain_dir)
     return account
-
-
-def _home_key(settings: Settings) -> Any:
-    from eth_account import Account
-
-    path = settings.chain_dir / "committer.key"
-    if not path.exists():
-        settings.chain_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"committer.key.{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(Account.create().key.hex())
-        try:
-            os.link(tmp, path)  # atomic, and the first of two concurrent processes wins
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    return Account.from_key(path.read_text().strip())
 
 
 def open_sender(settings: Settings, w3: Web3) -> Sender:

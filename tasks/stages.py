@@ -1,6 +1,5 @@
-"""Prefect tasks: one per stage (its shards run on Dask in batches) and one per commit. Each is
-a thin wrapper over plain functions; each resumes from the manifest an earlier attempt of the
-same run left in the artifact store, so a rerun never recomputes or double-commits."""
+"""Prefect tasks: one per stage (its shards run on Dask in batches) and one commit per run, each
+thin over plain functions, each resuming from what an earlier attempt of the run stored."""
 
 from __future__ import annotations
 

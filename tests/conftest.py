@@ -171,14 +171,19 @@ class S3:
 
 @pytest.fixture(scope="module")
 def s3() -> Iterator[S3]:
+    from laas.anchors.adapters import files
     from laas.settings import get_settings
+    from laas.wiring import use_storage
 
     server = S3()
     server.server.start()
+    before = files.current()
     with pytest.MonkeyPatch.context() as mp:
         for k, v in server.env.items():
             mp.setenv(k, v)
         get_settings.cache_clear()
+        use_storage(get_settings())  # this process is a composition root too: the tests
         yield server
+    files.configure(before)
     get_settings.cache_clear()
     server.server.stop()

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from laas.errors import AnchorTimeout, ConfigError
 
@@ -145,3 +146,24 @@ def _reap(pid: int) -> None:
     """Collect our own child's exit status so it does not linger as a zombie."""
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+
+
+def home_key(chain_dir: Path) -> Any:
+    """The committer key generated once for a laas home's local chain (CHAIN_DIR/committer.key,
+    mode 0600): anvil's dev keys are public, so signing with them would prove nothing."""
+    from eth_account import Account
+
+    path = chain_dir / "committer.key"
+    if not path.exists():
+        chain_dir.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f"committer.key.{os.getpid()}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(Account.create().key.hex())
+        try:
+            os.link(tmp, path)  # atomic, and the first of two concurrent processes wins
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return Account.from_key(path.read_text().strip())

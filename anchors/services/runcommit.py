@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from laas.anchors.adapters.files import redact
-from laas.anchors.core.models import STAGES, TRAINING, Checkpoint, StageManifest
+from laas.anchors.core.models import STAGE_ORDER, STAGES, TRAINING, Checkpoint, StageManifest
 from laas.anchors.core.trust import stage_problem
 from laas.anchors.ports import Ledger, RegistryWriter
 from laas.anchors.services.anchoring import (
@@ -139,10 +139,13 @@ def resume_whole(ledger: Ledger, registry: RegistryWriter, signers: set[str],
 
     m = manifests[0]
     trusted, refused = trusted_stages(ledger.store, registry, signers, manifests)
-    done = [Resumed(dataset=m.dataset, run=m.run, **r) for r in refused]
-    if refused:
-        return done + [Resumed(dataset=m.dataset, run=m.run, stage=s, action="pending",
-                               trust=why, error="another stage of the run is not trusted")
-                       for s, (_, why) in trusted.items()]
-    return done + [Resumed(dataset=m.dataset, run=m.run, **r)
-                   for r in resume_run(ledger, registry, trusted, uris, dry_run=dry_run)]
+    if refused:  # as format 1 reports it: the first stage not trusted, the rest wait on it
+        first = min(refused, key=lambda r: STAGE_ORDER.index(r["stage"]))
+        waiting = sorted({*trusted, *(r["stage"] for r in refused)} - {first["stage"]},
+                         key=STAGE_ORDER.index)
+        return [Resumed(dataset=m.dataset, run=m.run, **first)] + [
+            Resumed(dataset=m.dataset, run=m.run, stage=s, action="pending",
+                    trust=trusted[s][1] if s in trusted else None,
+                    error=f"its {first['stage']} stage is not trusted") for s in waiting]
+    return [Resumed(dataset=m.dataset, run=m.run, **r)
+            for r in resume_run(ledger, registry, trusted, uris, dry_run=dry_run)]

@@ -83,6 +83,17 @@ def plant_run(ws: Workspace, run: str, store: ArtifactStore | None = None) -> li
     return uris
 
 
+def run_copy(real: dict, run: str, **update: object) -> list:
+    """The genuine run's three manifests renamed to `run`, each naming its new parent."""
+    out, parent = [], ()
+    for stage in ("raw", "normalized", "validated"):
+        m = real[stage].model_copy(update={"run": run, "run_id": name_id(run),
+                                           "parents": parent, **update})
+        out.append(m)
+        parent = (m.checkpoint_id,)
+    return out
+
+
 def test_a_planted_run_is_not_committed_by_resume_and_the_gate_ignores_it(ws) -> None:
     plant_run(ws, "planted-1")
     listed = ws.laas("anchor", "--resume")
@@ -496,9 +507,9 @@ def test_planted_transaction_notes_are_never_broadcast_and_junk_ones_stop_nothin
     from laas.anchors.services.anchoring import store_manifest
     from laas.wiring import ledger
 
-    m = genuine(ws)["raw"].model_copy(update={"run": "notes-2", "run_id": name_id("notes-2")})
-    store_manifest(ledger(settings), m)
-    ws.store.record_sent(m, tx_hash, raw)
+    for m in run_copy(genuine(ws), "notes-2"):  # a run commits whole (format 2)
+        store_manifest(ledger(settings), m)
+        ws.store.record_sent(m, tx_hash, raw)
     done = ws.laas("anchor", "--resume", "atk", "--run", "notes-2", "--json")
     assert done.returncode == 0, done.stdout + done.stderr
     assert json.loads(done.stdout)[0]["action"] == "committed"
@@ -578,19 +589,15 @@ def test_a_run_claiming_a_future_creation_does_not_outrank_a_newer_one(ws) -> No
     created after that commit is the latest."""
     from datetime import UTC, datetime
 
-    from laas.anchors.services.anchoring import commit_manifest, store_manifest
+    from laas.anchors.services.anchoring import store_manifest
+    from laas.anchors.services.runcommit import commit_run
     from laas.settings import Settings
-    from laas.wiring import ledger, open_registry
+    from laas.wiring import ledger
 
-    settings = Settings(home=ws.root / ".laas", anvil_port=ws.port)
-    reg = open_registry(settings, start_local=False)
-    real, parent = genuine(ws), ()
+    parts = ledger(Settings(home=ws.root / ".laas", anvil_port=ws.port), start_local=False)
     future = datetime(2099, 1, 1, tzinfo=UTC)
-    for stage in ("raw", "normalized", "validated"):
-        m = real[stage].model_copy(update={"run": "from-2099", "run_id": name_id("from-2099"),
-                                           "parents": parent, "created_at": future})
-        commit_manifest(ledger(settings), m, store_manifest(ledger(settings), m), reg)
-        parent = (m.checkpoint_id,)
+    run = run_copy(genuine(ws), "from-2099", created_at=future)
+    commit_run(parts, [(m, store_manifest(parts, m)) for m in run])
     assert ws.laas("run", "atk", "--run", "after-2099").returncode == 0
     r = ws.laas("gate", "atk", "--json")
     assert json.loads(r.stdout)["run"] == "after-2099", r.stdout

@@ -155,17 +155,25 @@ def test_a_chain_that_dies_mid_run_leaves_the_later_stages_pending(remote: Remot
                             env=remote.env, text=True, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     try:  # pull the plug as soon as the raw checkpoint lands
-        wait_for(lambda: remote.events("r-mid") == ["raw"], 300, "the raw checkpoint")
+        wait_for(lambda: remote.events("r-mid")[:1] == ["raw"], 300, "the raw checkpoint")
         remote.node.down()
         out, err = proc.communicate(timeout=300)
     finally:
         proc.kill()
-    assert proc.returncode == 3, out + err
-    assert "pending anchor: normalized, validated" in out
+    # A format-1 registry takes a run's stages one transaction each, at the end of the run,
+    # back to back: the plug may be pulled after one, two or (rarely) all three landed.
+    assert proc.returncode in (0, 3), out + err
     remote.node.up()
+    landed = remote.events("r-mid")
+    assert landed[:1] == ["raw"]
+    pending = [s for s in ("raw", "normalized", "validated") if s not in landed]
+    assert proc.returncode == (3 if pending else 0), out + err
+    if pending:
+        assert f"pending anchor: {', '.join(pending)}" in out, out
     r = remote.laas("anchor", "--resume", "instruct-sample", "--run", "r-mid", "--json")
     assert [(d["stage"], d["action"]) for d in json.loads(r.stdout)] == [
-        ("raw", "on chain"), ("normalized", "committed"), ("validated", "committed")]
+        (s, "on chain" if s in landed else "committed")
+        for s in ("raw", "normalized", "validated")]
     assert remote.events("r-mid") == ["raw", "normalized", "validated"]
     assert remote.laas("gate", "instruct-sample", "--run", "r-mid").returncode == 0
 

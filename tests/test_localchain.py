@@ -35,7 +35,8 @@ def rss(pid: int) -> int:
 
 def test_twenty_thousand_empty_blocks_stay_small_and_keep_the_checkpoints(
         tmp_path: Path) -> None:
-    from laas.wiring import open_reader, open_registry
+    from laas.anchors.adapters.registry import Registry, connect
+    from laas.anchors.adapters.wallet import Sender
 
     ws = Workspace(tmp_path / "ws")
     home = tmp_path / "home"  # anvil's HOME: its ~/.foundry is this test's to measure
@@ -43,7 +44,11 @@ def test_twenty_thousand_empty_blocks_stay_small_and_keep_the_checkpoints(
     chain = LocalChain(ws.root / ".laas", ws.port)
     try:
         assert ws.laas("chain", "up", env=env).returncode == 0
-        cp = open_registry(ws.settings()).commit(small_manifest("long", "r1"), "file:///m")
+        # A format-1 registry: one event per checkpoint, found again from its own block.
+        w3 = connect(chain.url)
+        dev = Sender(unlocked=w3.eth.accounts[0])
+        address, deployed = Registry.deploy(w3, dev)
+        cp = Registry(w3, address, dev).commit(small_manifest("long", "r1"), "file:///m")
 
         def rpc(method: str, *params: object) -> object:
             return requests.post(chain.url, json={"jsonrpc": "2.0", "id": 1, "method": method,
@@ -69,14 +74,15 @@ def test_twenty_thousand_empty_blocks_stay_small_and_keep_the_checkpoints(
         assert ws.laas("chain", "down", env=env).returncode == 0
         assert ws.laas("chain", "up", env=env).returncode == 0
 
-        reader = open_reader(ws.settings())
+        w3 = connect(chain.url)
+        reader = Registry(w3, address, None, deploy_block=deployed)
         again = reader.get(cp.checkpoint_id)  # its event, from its block, after the restarts
         assert again is not None and again.tx_hash == cp.tx_hash
         assert [c.checkpoint_id for c in reader.checkpoints()] == [cp.checkpoint_id]
 
         # A mined, failed transaction's reason is replayed at its block; this node keeps no
         # state that old, so the replay runs on the latest state instead of failing.
-        writer = open_registry(ws.settings())
+        writer = Registry(w3, address, Sender(unlocked=w3.eth.accounts[0]))
         again = writer._commit_call(small_manifest("long", "r1"), "file:///m")
         with pytest.raises(ContractCustomError):  # CheckpointExists, not BlockOutOfRange
             writer.sender._raise_revert(again, 5)

@@ -168,8 +168,9 @@ def test_a_chain_that_dies_mid_run_leaves_the_later_stages_pending(remote: Remot
     assert landed[:1] == ["raw"]
     pending = [s for s in ("raw", "normalized", "validated") if s not in landed]
     assert proc.returncode == (3 if pending else 0), out + err
-    if pending:
-        assert f"pending anchor: {', '.join(pending)}" in out, out
+    if pending:  # a stage whose receipt the dying node never gave is reported pending too
+        reported = out.split("pending anchor: ", 1)[1].split(" computed")[0].split(", ")
+        assert set(pending) <= set(reported), out
     r = remote.laas("anchor", "--resume", "instruct-sample", "--run", "r-mid", "--json")
     assert [(d["stage"], d["action"]) for d in json.loads(r.stdout)] == [
         (s, "on chain" if s in landed else "committed")

@@ -5,32 +5,69 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import Any
 
 from laas.anchors.adapters import files
 
+STARTUP_S = 300  # most seconds a cluster may take to start
 _clients: dict[str, Any] = {}
+_early: dict[tuple[str, int], Future] = {}  # clusters early_cluster is starting
 
 
 @contextmanager
 def dask_cluster(address: str | None, n_workers: int = 2, factory: str = "local") -> Iterator[str]:
-    """Yield a scheduler address for the block: the given one, or one from the named cluster
-    factory (laas.deployments.clusters, looked up by name so this layer does not import that
-    one)."""
+    """Yield a scheduler address for the block: the given one, the one early_cluster began
+    starting, or one from the named cluster factory (laas.deployments.clusters, looked up by
+    name so this layer does not import that one)."""
     if address:
         yield address
         return
-    import importlib
-
-    clusters = importlib.import_module("laas.deployments.clusters")
-    with clusters.resolve(factory)(n_workers=n_workers) as started:
+    early = _early.pop((factory, n_workers), None)
+    with ExitStack() as stack:
+        if early is not None:  # entered in early_cluster's thread; left here
+            cm, started = early.result(timeout=STARTUP_S)
+            stack.push(cm)
+        else:
+            started = stack.enter_context(_factory(factory)(n_workers=n_workers))
         try:
             yield started
         finally:
             client = _clients.pop(started, None)
             if client is not None:
                 client.close()
+
+
+@contextmanager
+def early_cluster(factory: str, n_workers: int, warm: str | None = None) -> Iterator[None]:
+    """Begin starting the cluster that the block's dask_cluster(None, n_workers, factory)
+    will use, in a thread, now: on two cores its workers start (and, with `warm`, run that
+    `module:function` as warm_workers does) while the caller waits for other things, such as
+    Prefect's server, instead of after. A cluster no dask_cluster took is stopped at the end."""
+    def start() -> tuple[AbstractContextManager[str], str]:
+        cm = _factory(factory)(n_workers=n_workers)
+        started = cm.__enter__()
+        if warm:
+            warm_workers(started, warm)
+        return cm, started
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="laas-cluster")
+    _early[(factory, n_workers)] = coming = pool.submit(start)
+    pool.shutdown(wait=False)
+    try:
+        yield
+    finally:
+        if _early.get((factory, n_workers)) is coming:  # nobody took it
+            del _early[(factory, n_workers)]
+            if coming.exception(timeout=STARTUP_S) is None:
+                coming.result()[0].__exit__(None, None, None)
+
+
+def _factory(name: str) -> Callable[..., AbstractContextManager[str]]:
+    import importlib
+
+    return importlib.import_module("laas.deployments.clusters").resolve(name)
 
 
 def client_for(address: str) -> Any:

@@ -11,6 +11,9 @@ from typing import Any
 
 from laas.anchors.ports import Ledger
 
+# What each Dask worker imports ahead of the validate stage (Great Expectations: seconds).
+WORKER_WARM = "laas.validators.gx_suite:warm"
+
 
 @dataclass(frozen=True)
 class StageContext:

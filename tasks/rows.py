@@ -6,10 +6,12 @@ anyone can re-derive the validated shard from the normalized one (`laas verify` 
 
 from __future__ import annotations
 
+import itertools
 import secrets
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from laas.anchors.adapters.files import join, open_uri, redact, url_to_fs
@@ -25,16 +27,17 @@ FAILED_COLUMN = "_laas_failed"  # and the expectations it failed
 
 
 def verified_text_keys(hashes_dir: str, entries: list[ShardEntry]
-                       ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+                       ) -> tuple[dict[str, pa.ChunkedArray], dict[str, str]]:
     """Each validated shard's duplicate keys, read back from the store and checked against
     the digest its entry carries (what validation computed): {key: hashes in row order}, and
-    {key: why} for shards whose keys in the store are not those (rewritten, planted)."""
+    {key: why} for shards whose keys in the store are not those (rewritten, planted). All in
+    Arrow: at a million rows, numpy's sorts of Python strings took seconds of the flow."""
     import blake3
 
     from laas.tasks.shards import text_keys_bytes
 
     expected = {e.key: e.text_keys_hash for e in entries if e.text_keys_hash}
-    found: dict[str, list[np.ndarray]] = {}
+    found: dict[str, list[pa.Array]] = {}
     fs, path = url_to_fs(hashes_dir)
     for p in sorted(fs.glob(f"{path}/*.parquet")):
         try:
@@ -42,20 +45,23 @@ def verified_text_keys(hashes_dir: str, entries: list[ShardEntry]
                 t = pq.read_table(f, columns=["key", "h"])
         except (OSError, ValueError, KeyError, pa.ArrowInvalid):
             continue  # not one of ours: the digests below decide what is missing
-        keys = t.column("key").to_numpy(zero_copy_only=False)
-        h = t.column("h").to_numpy(zero_copy_only=False)
-        if not len(keys):  # a batch whose shards all failed before their keys were made
+        if not t.num_rows:  # a batch whose shards all failed before their keys were made
             continue
         # grouped by one stable sort (rows keep their order within a key), not one pass over
         # the file per key: a file holds up to a thousand shards' keys
-        order = np.argsort(keys, kind="stable")
-        names, starts = np.unique(keys[order], return_index=True)
-        for key, part in zip(names, np.split(h[order], starts[1:]), strict=True):
-            if key in expected:
-                found.setdefault(key, []).append(part)
+        order = pc.sort_indices(t.column("key"))
+        keys = t.column("key").take(order).combine_chunks()
+        h = t.column("h").take(order).combine_chunks()
+        if keys.null_count or h.type != pa.string():
+            continue  # not one of ours
+        starts = [0, *(np.flatnonzero(pc.not_equal(keys[1:], keys[:-1]).to_numpy(
+            zero_copy_only=False)) + 1).tolist(), len(keys)]
+        for a, b in itertools.pairwise(starts):
+            if (key := keys[a].as_py()) in expected:
+                found.setdefault(key, []).append(h.slice(a, b - a))
     good, bad = {}, {}
     for key, digest in expected.items():
-        hashes = np.concatenate(found[key]) if key in found else np.empty(0, object)
+        hashes = pa.chunked_array(found.get(key, []), pa.string())
         mine = "0x" + blake3.blake3(text_keys_bytes(hashes)).hexdigest()
         if mine == digest:
             good[key] = hashes
@@ -65,29 +71,40 @@ def verified_text_keys(hashes_dir: str, entries: list[ShardEntry]
     return good, bad
 
 
-def later_duplicates(text_keys: dict[str, np.ndarray], keys: list[str]
+def later_duplicates(text_keys: dict[str, pa.ChunkedArray], keys: list[str]
                      ) -> dict[str, np.ndarray]:
     """Per shard, the rows whose text repeats an earlier row of the dataset (order: shard key,
     then row). Only `keys` take part."""
     order_keys = sorted(k for k in set(keys) if k in text_keys)
     if not order_keys:
         return {}
-    code = np.concatenate([np.full(len(text_keys[k]), i) for i, k in enumerate(order_keys)])
-    row = np.concatenate([np.arange(len(text_keys[k])) for k in order_keys])
-    h = np.concatenate([text_keys[k] for k in order_keys])
-    _, first = np.unique(h, return_index=True)  # in (key, row) order already
-    later = np.ones(len(h), bool)
+    lengths = [len(text_keys[k]) for k in order_keys]
+    code = np.repeat(np.arange(len(order_keys)), lengths)
+    row = np.concatenate([np.arange(n) for n in lengths])
+    codes = _codes([c for k in order_keys for c in text_keys[k].chunks])
+    _, first = np.unique(codes, return_index=True)  # in (key, row) order already
+    later = np.ones(len(codes), bool)
     later[first] = False
     return {order_keys[c]: row[later & (code == c)] for c in np.unique(code[later])}
 
 
-def distinct_rows(text_keys: dict[str, np.ndarray], keys: list[str]) -> tuple[int, int]:
+def distinct_rows(text_keys: dict[str, pa.ChunkedArray], keys: list[str]) -> tuple[int, int]:
     """(rows, distinct rows) by duplicate key over the shards named by `keys`."""
-    parts = [text_keys[k] for k in keys if k in text_keys]
+    parts = [c for k in keys if k in text_keys for c in text_keys[k].chunks]
     if not parts:
         return 0, 0
-    h = np.concatenate(parts)
-    return len(h), len(np.unique(h))
+    codes = _codes(parts)
+    return len(codes), len(np.unique(codes))
+
+
+def _codes(chunks: list[pa.Array]) -> np.ndarray:
+    """The keys as small integers, equal where the keys are: one hash-table pass in Arrow,
+    then numpy works on integers (its unique over Python strings took seconds per million)."""
+    if not chunks:
+        return np.empty(0, np.int64)
+    encoded = pc.dictionary_encode(pa.chunked_array(chunks, pa.string()),
+                                   null_encoding="encode").unify_dictionaries()
+    return np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in encoded.chunks])
 
 
 def filter_shard(entry: ShardEntry, duplicates: list[int], spec: DatasetSpec, out_dir: str,

@@ -17,7 +17,7 @@ from laas.anchors.services.anchoring import reusable_manifest, store_manifest
 from laas.errors import AnchorPending, AnchorTimeout, ConfigError, LaasError
 from laas.tasks import shards as shardwork
 from laas.tasks.compute import map_shards, warm_workers
-from laas.tasks.context import StageContext
+from laas.tasks.context import WORKER_WARM, StageContext
 from laas.tasks.dataset_spec import DatasetSpec, load_spec
 from laas.tasks.manifests import build_manifest, failed_expectations, stage_markdown
 from laas.tasks.rows import distinct_rows, filter_shard, later_duplicates, verified_text_keys
@@ -86,7 +86,7 @@ def raw_stage(ctx: StageContext, spec: DatasetSpec, run: str) -> StageManifest:
     if not found:
         raise ConfigError(f"dataset {spec.name}: no shard matches {spec.source_uri}")
     hash_fn = shardwork.hash_parent_shard if spec.parents else shardwork.hash_raw
-    warm_workers(ctx.address, "laas.validators.gx_suite:warm")  # ready for the validate stage
+    warm_workers(ctx.address, WORKER_WARM)  # ready for the validate stage
     entries = map_shards(hash_fn, found, address=ctx.address, label="raw",
                          batch_size=ctx.batch_size, bad_status=_bad_status(spec))
     return _log(ctx, build_manifest(spec, run, "raw", entries, parents))

@@ -202,4 +202,4 @@ def test_text_keys_read_back_per_shard_in_row_order_from_interleaved_and_empty_f
     entries = [ShardEntry(key=k, uri=k, source_uri=k, text_keys_hash="0x" + blake3.blake3(
         text_keys_bytes(v)).hexdigest()) for k, v in want.items()]
     good, bad = verified_text_keys(str(tmp_path), entries)
-    assert not bad and {k: list(v) for k, v in good.items()} == want
+    assert not bad and {k: v.to_pylist() for k, v in good.items()} == want

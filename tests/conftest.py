@@ -80,11 +80,14 @@ class Workspace:
         return Settings(home=self.root / ".laas", anvil_port=self.port)
 
     def add_dataset(self, name: str, shards: dict[str, bytes], **spec_changes: object) -> Path:
-        """A copy of the sample spec named `name` over the given shard files."""
+        """A copy of the sample spec named `name` over the given shard files; on_failure
+        quarantine unless changed (the tests built on it set shards aside whole; the sample
+        itself drops rows)."""
         import yaml
 
         spec = yaml.safe_load((SAMPLE / "instruct-sample.yaml").read_text())
-        spec.update({"name": name, "source": f"{name}/*", **spec_changes})
+        spec.update({"name": name, "source": f"{name}/*", "on_failure": "quarantine",
+                     **spec_changes})
         folder = self.root / "datasets" / name
         folder.mkdir(parents=True, exist_ok=True)
         for fname, data in shards.items():

@@ -46,11 +46,14 @@ def test_demo_prints_checkpoints_lineage_command_and_runs_again_on_the_same_chai
     for stage in ("raw", "normalized", "validated"):
         assert f"  {stage}" in out
     assert out.count(" tx 0x") == 3 and "laas lineage " in out and "laas gate " in out
-    assert "quarantined part-00005.jsonl.gz" in out and "proprietary-scraped" in out
+    # The sample drops rows (on_failure: drop_rows): part-00005 stays, less its 9 bad rows.
+    assert "rows dropped part-00005.jsonl.gz: 9 of 254 rows dropped" in out
+    assert "quarantined" not in out and "expect_column_values_to_be_in_set(license) 2" in out
     second = ws.second
     assert second["run"] not in out  # a new run id
     assert [c["stage"] for c in second["checkpoints"]] == ["raw", "normalized", "validated"]
-    assert [c["shard_count"] for c in second["checkpoints"]] == [8, 8, 7]
+    assert [c["shard_count"] for c in second["checkpoints"]] == [8, 8, 8]
+    assert second["set_aside"] == [] and list(second["rows_dropped"]) == ["part-00005.jsonl.gz"]
     assert second["passed"] is True
     assert [c["success"] for c in second["dataset_checks"]] == [True]
     # Every validated shard links its Data Docs page, written to the artifact store.
@@ -93,7 +96,8 @@ def test_lineage_shows_every_stage_with_transactions_on_chain(ws) -> None:
         assert stage["confirmations"] >= 1
     assert lineage["stages"][0]["content_hash"] != lineage["stages"][1]["content_hash"]
     human = ws.laas("lineage", "part-00005.jsonl.gz")
-    assert human.returncode == 0 and "quarantined" in human.stdout and "license" in human.stdout
+    assert human.returncode == 0 and "245 rows" in human.stdout and "license" in human.stdout
+    assert "9 of 254 rows dropped" in human.stdout
 
 
 def test_lineage_of_an_unknown_shard_is_a_clear_error(ws) -> None:
@@ -106,7 +110,7 @@ def test_gate_denies_a_one_byte_edit_naming_the_shard_and_allows_it_restored(ws)
     ok = ws.laas("gate", "instruct-sample", "--json")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     verdict = json.loads(ok.stdout)
-    assert verdict["allowed"] and len(verdict["shards"]) == 7
+    assert verdict["allowed"] and len(verdict["shards"]) == 8
     target = Path(next(u for u in verdict["shards"] if u.endswith("part-00003.jsonl.gz.parquet")))
     original = target.read_bytes()
     edited = bytearray(original)
@@ -128,9 +132,9 @@ def test_gate_modes_and_the_verified_reader_refuse_a_changed_shard(ws) -> None:
 
     settings = ws.settings()
     proof = gate_dataset("instruct-sample", mode="proof", settings=settings)
-    assert proof.allowed and proof.rehashed == 0 and len(proof.hashes) == 7
+    assert proof.allowed and proof.rehashed == 0 and len(proof.hashes) == 8
     reader = VerifiedReader.from_verdict(proof)
-    assert sum(1 for _ in reader) == 7 * 250
+    assert sum(1 for _ in reader) == 7 * 250 + 245  # part-00005 without its dropped rows
     assert [r["prompt"] for r in reader.rows(["prompt"], part=(1, 2))][:1] == \
         [next(iter(reader.table(1, ["prompt"]).to_pylist()))["prompt"]]
     shards = [Path(u) for u in proof.shards]
@@ -341,6 +345,10 @@ def test_malformed_shards_are_named_and_the_others_are_kept(ws) -> None:
     assert gate.returncode == 0
     assert sorted(Path(u).name for u in json.loads(gate.stdout)["shards"]) == \
         ["a-good.jsonl.parquet", "b-good.jsonl.gz.parquet"]
+    policy = ws.root / "policy-messy.yaml"
+    policy.write_text("max_set_aside: 0.5\n")
+    strict = ws.laas("gate", "messy", "--policy", str(policy))
+    assert strict.returncode == 1 and "3 of 5 shards were set aside" in strict.stdout
 
 
 def test_index_rebuilt_from_the_chain_answers_the_same(ws) -> None:
@@ -485,8 +493,8 @@ def test_consumer_policies_and_a_recorded_training_set(ws) -> None:
         path.write_text(policy)
         return ws.laas("gate", "instruct-sample", "--policy", str(path), *args)
 
-    r = gate_with("max_set_aside: 0.1\n")
-    assert r.returncode == 1 and "1 of 8 shards were set aside" in r.stdout
+    r = gate_with("max_set_aside: 0.0\n")  # the sample drops rows: no shard is set aside
+    assert r.returncode == 0, r.stdout + r.stderr
     r = gate_with("suites: [someone-elses-suite]\n")
     assert r.returncode == 1 and "is not one the policy accepts" in r.stdout
     r = gate_with("nope: 1\n")
@@ -497,7 +505,7 @@ def test_consumer_policies_and_a_recorded_training_set(ws) -> None:
     out = json.loads(r.stdout)
     recorded, validated = out["recorded"], out["checkpoint"]
     assert recorded["stage"] == "training" and recorded["parents"] == [validated["checkpoint_id"]]
-    assert recorded["shard_count"] == 7 and recorded["shards_root"] == validated["shards_root"]
+    assert recorded["shard_count"] == 8 and recorded["shards_root"] == validated["shards_root"]
     assert "model-7" in json.loads(ws.laas("lineage", SHARD0, "--json").stdout)["used_by"]
     proof = json.loads(ws.laas("verify", out["shards"][0], "--json").stdout)
     assert [s["stage"] for s in proof["stages"]] == ["training", "validated", "normalized", "raw"]
@@ -520,7 +528,7 @@ def test_a_derived_dataset_traces_each_shard_to_its_raw_source(ws) -> None:
     r = ws.laas("run", "mix", "--json")
     assert r.returncode == 0, r.stdout + r.stderr
     raw_cp = json.loads(r.stdout)["checkpoints"][0]
-    assert raw_cp["shard_count"] == 7 + 2
+    assert raw_cp["shard_count"] == 8 + 2
     parents = [registry(ws).get(p) for p in raw_cp["parents"]]
     assert {p.stage for p in parents} == {"validated"}
     assert {p.dataset_id for p in parents} == {name_id("instruct-sample"), name_id("sample-b")}

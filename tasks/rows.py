@@ -81,7 +81,8 @@ def later_duplicates(text_keys: dict[str, pa.ChunkedArray], keys: list[str]
     lengths = [len(text_keys[k]) for k in order_keys]
     code = np.repeat(np.arange(len(order_keys)), lengths)
     row = np.concatenate([np.arange(n) for n in lengths])
-    codes = _codes([c for k in order_keys for c in text_keys[k].chunks])
+    codes = _encoded([c for k in order_keys for c in text_keys[k].chunks]).indices \
+        .to_numpy(zero_copy_only=False)
     _, first = np.unique(codes, return_index=True)  # in (key, row) order already
     later = np.ones(len(codes), bool)
     later[first] = False
@@ -93,18 +94,16 @@ def distinct_rows(text_keys: dict[str, pa.ChunkedArray], keys: list[str]) -> tup
     parts = [c for k in keys if k in text_keys for c in text_keys[k].chunks]
     if not parts:
         return 0, 0
-    codes = _codes(parts)
-    return len(codes), len(np.unique(codes))
+    encoded = _encoded(parts)
+    return len(encoded), len(encoded.dictionary)  # every dictionary entry occurs
 
 
-def _codes(chunks: list[pa.Array]) -> np.ndarray:
-    """The keys as small integers, equal where the keys are: one hash-table pass in Arrow,
-    then numpy works on integers (its unique over Python strings took seconds per million)."""
-    if not chunks:
-        return np.empty(0, np.int64)
-    encoded = pc.dictionary_encode(pa.chunked_array(chunks, pa.string()),
-                                   null_encoding="encode").unify_dictionaries()
-    return np.concatenate([c.indices.to_numpy(zero_copy_only=False) for c in encoded.chunks])
+def _encoded(chunks: list[pa.Array]) -> pa.DictionaryArray:
+    """The keys as small integers, equal where the keys are, in one hash-table pass in Arrow
+    (numpy's unique over Python strings took seconds per million). One array, so one
+    dictionary: unifying per-chunk dictionaries costs chunks x keys."""
+    whole = pa.chunked_array(chunks, pa.string()).cast(pa.large_string()).combine_chunks()
+    return pc.dictionary_encode(whole, null_encoding="encode")
 
 
 def filter_shard(entry: ShardEntry, duplicates: list[int], spec: DatasetSpec, out_dir: str,

@@ -12,7 +12,9 @@ from laas.anchors.core.hashing import hash_table
 from laas.datasets.make_sample import rows, write_jsonl
 from laas.errors import SchemaError, ShardReadError
 from laas.tasks.dataset_spec import load_spec
-from laas.tasks.shards import discover, normalize, read_table
+from laas.tasks.normalizer import normalize
+from laas.tasks.raw_hashing import discover
+from laas.tasks.readers import read_table
 
 SPEC = load_spec("instruct-sample")
 
@@ -81,7 +83,7 @@ def test_a_batch_of_small_shards_gets_what_each_gets_alone(tmp_path, pooled: boo
     pooled, slices them back out); either way each shard's result, status and text hashes are
     what validating it alone gives."""
     from laas.anchors.core.models import ShardEntry
-    from laas.tasks.shards import validate_batch
+    from laas.tasks.shard_validation import validate_batch
     from laas.validators.spec import ExpectationSpec
 
     spec = SPEC

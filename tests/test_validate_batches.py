@@ -51,12 +51,12 @@ def test_gx_pooled_path_takes_any_number_of_unexpected_rows() -> None:
 
 def test_a_duplicate_batches_apart_in_one_shard_is_caught(tmp_path, monkeypatch) -> None:
     from laas.anchors.core.models import ShardEntry
-    from laas.tasks import shards
+    from laas.tasks import shard_validation
     from laas.tasks.dataset_spec import load_spec
 
     spec = load_spec("instruct-sample")
 
-    monkeypatch.setattr(shards, "VALIDATE_BATCH", 1_000)  # 2,500 rows: three batches
+    monkeypatch.setattr(shard_validation, "VALIDATE_BATCH", 1_000)  # 2,500 rows: three batches
     rs = rows(7, 2_500)
     rs[2_210] = dict(rs[10])  # the same text, 2,200 rows (two batches) later
     path = tmp_path / "big.parquet"
@@ -66,7 +66,7 @@ def test_a_duplicate_batches_apart_in_one_shard_is_caught(tmp_path, monkeypatch)
     digest, size, n = rehash_parquet_at(str(path))  # validation re-hashes what it validates
     entry = ShardEntry(key="big", uri=str(path), source_uri=str(path), byte_size=size, rows=n,
                        content_hash="0x" + digest.hex())
-    (out,) = shards.validate_batch([entry], spec, "quarantined", str(tmp_path / "docs"))
+    (out,) = shard_validation.validate_batch([entry], spec, "quarantined", str(tmp_path / "docs"))
     assert out.status == "quarantined"
     (o,) = [o for o in out.validation["outcomes"]
             if o["type"] == "expect_column_values_to_be_unique"]

@@ -55,7 +55,7 @@ import json, resource, sys, time
 from laas.tasks.dataset_spec import DatasetSpec
 from laas.tasks.normalizer import normalize
 from laas.tasks.raw_hashing import hash_raw
-from laas.tasks.shard_validation import validate
+from laas.tasks.shard_validation import validated_entry
 step, shard, out = sys.argv[1], sys.argv[2], sys.argv[3]
 spec = DatasetSpec.model_validate({
     "name": "bench", "source": shard, "format": "jsonl",
@@ -79,7 +79,7 @@ else:
     else:
         from laas.anchors.core.models import ShardEntry
         e = ShardEntry(key="big.jsonl.gz", uri=out + "/big.jsonl.gz.parquet", source_uri=shard)
-        e = validate(e, spec, "failed", out + "/docs")
+        e = validated_entry(e, spec, "failed", out + "/docs")
         assert e.validation is not None
         rows = e.rows
 print(json.dumps({"step": step, "seconds": time.perf_counter() - t, "rows": rows,

@@ -19,22 +19,23 @@ from laas.tasks.text_hashes import TextHashSink
 VALIDATE_BATCH = 50_000  # rows per Great Expectations validation: bounds its memory
 
 
-def validate(entry: ShardEntry, spec: DatasetSpec, bad_status: str, docs_dir: str) -> ShardEntry:
+def validated_entry(entry: ShardEntry, spec: DatasetSpec, bad_status: str,
+                    docs_dir: str) -> ShardEntry:
     """Validated stage for one shard: run the suite on the normalized shard in batches of
     rows, and write its Data Docs page(s)."""
-    return validate_batch([entry], spec, bad_status, docs_dir)[0]
+    return validated_entries([entry], spec, bad_status, docs_dir)[0]
 
 
-def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str,
-                   docs_dir: str, hashes_dir: str | None = None,
-                   judge: bool = True) -> list[ShardEntry]:
+def validated_entries(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str,
+                      docs_dir: str, hashes_dir: str | None = None,
+                      judge: bool = True) -> list[ShardEntry]:
     """Validated stage for a batch of shards: a big shard is validated alone, VALIDATE_BATCH
     rows at a time, its uniqueness over the whole shard; small ones together, up to
     VALIDATE_BATCH rows per pass (a Great Expectations run costs ~0.15 s fixed). Each shard
     gets its own result; one that fails an `error` expectation keeps its results and gets
     bad_status. With hashes_dir, the rows' text hashes go there for the dataset-wide duplicate
     check. Batches stay Arrow tables: no pandas unless GX's engine runs something."""
-    from laas.validators.gx_suite import validate_batches, validate_tables  # GX only here
+    from laas.validators.gx_suite import check_in_batches, check_table_pool  # GX only here
 
     out: dict[int, ShardEntry] = {}
     pool: list[tuple[int, ShardEntry, pa.Table]] = []
@@ -46,12 +47,12 @@ def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str
         keys, lengths = [e.key for _, e, _ in pool], [t.num_rows for _, _, t in pool]
         # One Arrow concat, one text-hash pass for the whole pool.
         pages: list[str] = []
-        results, hashed = validate_tables(keys, lengths, pa.concat_tables(
+        results, hashed = check_table_pool(keys, lengths, pa.concat_tables(
             [t for _, _, t in pool]), spec.suite, docs=pages)
         sink.add(keys, lengths, hashed)
         docs_uri = _write_docs(docs_dir, keys, pages)
         for (n, e, _), result in zip(pool, results, strict=True):
-            out[n] = _validated(e, result, docs_uri, bad_status, judge)
+            out[n] = _with_results(e, result, docs_uri, bad_status, judge)
         pool.clear()
         pooled_rows = 0
 
@@ -62,12 +63,12 @@ def validate_batch(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str
         try:
             if (e.rows or 0) >= VALIDATE_BATCH:
                 pages: list[str] = []
-                result = validate_batches(
+                result = check_in_batches(
                     e.key, read_ahead(verified_batches(e, VALIDATE_BATCH)), spec.suite,
                     docs=pages,
                     on_table=lambda t, key=e.key: sink.add([key], [t.num_rows], t))
-                out[n] = _validated(e, result, _write_docs(docs_dir, [e.key], pages),
-                                    bad_status, judge)
+                out[n] = _with_results(e, result, _write_docs(docs_dir, [e.key], pages),
+                                       bad_status, judge)
                 continue
             table = verified_table(e)
         except ShardReadError as problem:  # its keys in the sink are not in its entry: unused
@@ -106,8 +107,8 @@ def _write_docs(docs_dir: str, keys: list[str], pages: list[str]) -> str:
     raise ShardReadError(f"Data Docs of {keys[0]}: cannot be written under {redact(docs_dir)}")
 
 
-def _validated(entry: ShardEntry, result: Any, docs_uri: str, bad_status: str,
-               judge: bool = True) -> ShardEntry:
+def _with_results(entry: ShardEntry, result: Any, docs_uri: str, bad_status: str,
+                  judge: bool = True) -> ShardEntry:
     """The shard with its results; judged (set aside if it failed) unless its rows are to be
     filtered first (drop_rows decides per row, later)."""
     update = {"validation": result.model_dump(mode="json"), "docs_uri": docs_uri}

@@ -22,7 +22,7 @@ from laas.tasks.manifests import build_manifest, failed_expectations, stage_mark
 from laas.tasks.normalizer import normalize
 from laas.tasks.raw_hashing import discover, hash_parent_shard, hash_raw
 from laas.tasks.rows import distinct_rows, filter_shard, later_duplicates, verified_text_keys
-from laas.tasks.shard_validation import validate_batch
+from laas.tasks.shard_validation import validated_entries
 from laas.tasks.stage_files import clear_stage_dir, fresh_dir, name_clashes, set_aside
 from laas.validators.suites import dropped_rows_outcome, duplicate_rate_outcome
 
@@ -139,7 +139,7 @@ def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: S
     dataset_check = suite.max_dataset_duplicate_rate is not None and bool(suite.text_hash_of)
     hashes_dir = fresh_dir(f"{stage_dir}/text-hashes") \
         if (dataset_check or drop) and suite.text_hash_of else None
-    entries = map_shards(validate_batch, [(e,) for e in normalized.shards],
+    entries = map_shards(validated_entries, [(e,) for e in normalized.shards],
                          whole_batch=True, label="validate", **_batching(ctx, normalized),
                          spec=spec, address=ctx.address, bad_status=_bad_status(spec),
                          docs_dir=f"{stage_dir}/docs", hashes_dir=hashes_dir, judge=not drop)

@@ -159,15 +159,15 @@ def _normalized_entries(ws: Workspace, tmp: Path) -> tuple[list[ShardEntry], obj
 def test_validation_runs_on_the_bytes_it_hashes_not_a_decoy(ws, tmp_path) -> None:
     """The normalized file is swapped for a clean decoy before validation: the validate stage
     re-hashes what it reads and sets the shard aside instead of validating the decoy."""
-    from laas.tasks.shard_validation import validate_batch
+    from laas.tasks.shard_validation import validated_entries
 
     entries, spec = _normalized_entries(ws, tmp_path / "n")
     target = Path(entries[0].uri)
     decoy = pq.read_table(entries[1].uri)
     pq.write_table(decoy, target)  # clean rows, but not the ones the normalized stage hashed
     (tmp_path / "h").mkdir()
-    out = validate_batch(entries, spec, "quarantined", str(tmp_path / "docs"),
-                         str(tmp_path / "h"))
+    out = validated_entries(entries, spec, "quarantined", str(tmp_path / "docs"),
+                            str(tmp_path / "h"))
     assert out[0].status == "quarantined" and out[0].leaf is None
     assert "changed since the normalized stage hashed it" in out[0].reason
     assert [e.status for e in out[1:]] == ["ok"] * (len(out) - 1)

@@ -121,6 +121,7 @@ def test_a_worker_killed_mid_stage_loses_and_doubles_nothing(workspace, dask_pro
             time.sleep(0.02)
         assert busy, "the victim never got shard work to lose"
         victim.kill()
+        victim.wait(timeout=30)  # reaped: its Popen is replaced below, never left a zombie
         out, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, out + err[-4000:]
         # The work the victim held was taken back and done again elsewhere, not just lucky:

@@ -93,14 +93,18 @@ def append_problem(old: StageManifest, new: StageManifest) -> str | None:
     if changed:
         c = changed[0]
         return (f"{where} replaces shard {c.key} of version {old.run} (content "
-                f"{_short(c.old.content_hash)} -> {_short(c.new.content_hash)}); the dataset "
-                f"is append-only{_more(len(changed) + len(removed))}")
+                f"{_short(c.old.content_hash)} -> {_short(c.new.content_hash)})"
+                f"{_more(len(changed) + len(removed))}; {_FIX}")
     if removed:
         c = removed[0]
         why = f" (set aside: {c.reason})" if c.reason else ""
-        return (f"{where} drops shard {c.key} of version {old.run}{why}; the dataset is "
-                f"append-only{_more(len(removed))}")
+        return (f"{where} drops shard {c.key} of version {old.run}{why}"
+                f"{_more(len(removed))}; {_FIX}")
     return None
+
+
+_FIX = ("the dataset is append-only: restore the shard's source, or put changed data under "
+        "a new key")
 
 
 def _short(h: str | None) -> str:

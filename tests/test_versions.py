@@ -163,6 +163,10 @@ def test_an_append_only_version_that_replaces_a_shard_is_not_committed(ledger) -
                                             "version r2"):
         commit_run(ledger.parts(), [(m, ledger.keep(m)) for m in replaced])
     assert all(ledger.registry.get(m.checkpoint_id) is None for m in replaced)
+    # Its attested manifests stay in the store, but it can never be committed: the default
+    # gate does not wait for it as a newer run, and still allows r2.
+    v = check(ledger.registry, "ds", store=ledger.store)
+    assert v.allowed and v.run == "r2", v.reason
     stale = claimed(ledger, "r4", shards, first[2].checkpoint_id)  # skips r2
     with pytest.raises(NotAppendOnly, match="latest passed version on chain is checkpoint"):
         require_append_only(ledger.registry, stale[2])

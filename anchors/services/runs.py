@@ -131,6 +131,10 @@ def _newer_pending(registry: Registry, store: Any, dataset: str, than: datetime,
             att = store.attestation(m)
             signer = att.signer_for(m.manifest_hash) if att is not None else None
             if signer is not None and registry.is_committer(signer):
+                from laas.anchors.services.versions import refuted_run  # (imports this)
+
+                if refuted_run(registry, store, dataset, run):
+                    continue  # refused as not append-only: it will never be on chain
                 return (f"a newer run {run} (created {m.created_at:%Y-%m-%d %H:%M:%S} UTC) "
                         f"is not on chain (pending anchor, or reorganised away): `laas anchor "
                         f"--resume {dataset} --run {run}` commits it; or gate an older run "

@@ -13,6 +13,7 @@ from laas.anchors.adapters.artifacts import read_manifest
 from laas.anchors.core.canonical import canonical_json
 from laas.anchors.core.models import ShardEntry, StageManifest, new_manifest
 from laas.anchors.core.versions import append_problem, diff_manifests
+from laas.anchors.services.anchoring import commit_manifest
 from laas.anchors.services.gate import check
 from laas.anchors.services.runcommit import commit_run
 from laas.anchors.services.versions import diff_versions, previous_version, require_append_only
@@ -167,6 +168,11 @@ def test_an_append_only_version_that_replaces_a_shard_is_not_committed(ledger) -
     # gate does not wait for it as a newer run, and still allows r2.
     v = check(ledger.registry, "ds", store=ledger.store)
     assert v.allowed and v.run == "r2", v.reason
+    for m in replaced[:2]:  # format 1 commits a stage at a time: the validated one is refused
+        ledger.commit(m)
+    with pytest.raises(HashMismatch, match="refusing to commit ds/r3/validated: ds run r3 "
+                                           "replaces shard part-1.jsonl"):
+        commit_manifest(ledger.parts(), replaced[2], ledger.keep(replaced[2]))
     stale = claimed(ledger, "r4", shards, first[2].checkpoint_id)  # skips r2
     with pytest.raises(NotAppendOnly, match="latest passed version on chain is checkpoint"):
         require_append_only(ledger.registry, stale[2])

@@ -122,22 +122,27 @@ def claim_problem(registry: Registry, m: StageManifest) -> str | None:
     return append_problem(old.manifest, m)
 
 
-def require_append_only(registry: Registry, m: StageManifest) -> None:
-    """Before an append-only version is committed: it must append to the dataset's latest
-    passed version on chain, and contain it whole. Raises NotAppendOnly naming the shard."""
+def append_only_problem(registry: Registry, m: StageManifest) -> str | None:
+    """Why an append-only version must not be committed: it does not extend the dataset's
+    latest passed version on chain, or does not contain it whole (one line, naming the
+    shard). None for a version that makes no claim, or is on chain already."""
     if m.versioning is None:
-        return
+        return None
     registry.locate(m.dataset_id, m.run_id)
     if (on := registry.stored_or_none(m.checkpoint_id)) and on["manifest_hash"] == m.manifest_hash:
-        return  # committed already (a rerun): it was checked then, and later versions follow
+        return None  # committed already (a rerun): it was checked then, and later versions follow
     prev = previous_version(registry, m.dataset, m.run)
     want = prev.checkpoint_id if prev is not None else None
     if m.appends_to != want:
-        raise NotAppendOnly(
-            f"{m.dataset} run {m.run} appends to {_label(m.appends_to)}, but the dataset's "
-            f"latest passed version on chain is {_label(want)} (committed since the run "
-            "began): run it again with a new --run")
-    if problem := claim_problem(registry, m):
+        return (f"{m.dataset} run {m.run} appends to {_label(m.appends_to)}, but the "
+                f"dataset's latest passed version on chain is {_label(want)} (committed since "
+                "the run began): run it again with a new --run")
+    return claim_problem(registry, m)
+
+
+def require_append_only(registry: Registry, m: StageManifest) -> None:
+    """Before a version is committed: NotAppendOnly if append_only_problem finds one."""
+    if problem := append_only_problem(registry, m):
         raise NotAppendOnly(problem)
 
 

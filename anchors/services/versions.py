@@ -11,6 +11,7 @@ from laas.anchors.adapters.registry import Registry
 from laas.anchors.core.canonical import name_id, to_hex
 from laas.anchors.core.models import Checkpoint, StageManifest, checkpoint_id
 from laas.anchors.core.versions import VersionDiff, VersionRef, append_problem, diff_manifests
+from laas.anchors.ports import Store
 from laas.anchors.services.provenance import Proven, prove_checkpoint
 from laas.anchors.services.runs import run_name
 from laas.errors import HashMismatch, LaasError, LineageNotFound, NotAppendOnly
@@ -150,18 +151,18 @@ def _label(cid: str | None) -> str:
     return f"checkpoint {cid[:18]}…" if cid else "no version (its first)"
 
 
-def refuted_run(registry: Registry, store: object, dataset: str, run: str) -> bool:
+def refuted_run(registry: Registry, store: Store, dataset: str, run: str) -> bool:
     """Whether a run that is not on chain can never be committed: every validated manifest
     the store holds of it, attested by a committer, makes a versioning claim the chain
     refutes (a run `laas run` refused as not append-only). Such a run is no newer version
     waiting for the chain."""
     found = []
-    for uri in store.find_manifests(dataset, run, "validated"):  # type: ignore[attr-defined]
+    for uri in store.find_manifests(dataset, run, "validated"):
         try:
             m = read_manifest(uri, expected_hash=named_hash(uri))
         except LaasError:
             continue
-        att = store.attestation(m)  # type: ignore[attr-defined]
+        att = store.attestation(m)
         signer = att.signer_for(m.manifest_hash) if att is not None else None
         if (m.dataset, m.run) == (dataset, run) and signer and registry.is_committer(signer):
             found.append(m)

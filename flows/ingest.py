@@ -24,7 +24,7 @@ from laas.tasks.stages import (
     raw_stage,
     validate_stage,
 )
-from laas.tasks.versions import version_claim
+from laas.tasks.versions import publish_version, version_claim
 from laas.wiring import datasets_dirs, stage_context, use_storage
 
 
@@ -91,6 +91,8 @@ def ingest(dataset: str, run: str | None = None, dask_address: str | None = None
         cps = commit_run_task(ctx, quote([raw, normalized, validated]))
         lap("commit")
         stages = dict(zip(STAGES, [*cps, None, None, None], strict=False))
+        if stages["validated"] is not None:
+            publish_version(ctx, quote(validated))  # append-only: what this version added
         events.checkpoints = tuple(cp for cp in stages.values() if cp is not None)
     return RunSummary(
         dataset=spec.name,

@@ -189,3 +189,19 @@ def test_the_gate_denies_a_committed_version_whose_claim_fails(ledger) -> None:
     v = check(ledger.registry, "ds")
     assert not v.allowed and "drops shard part-1.jsonl of version r1" in v.reason
     assert check(ledger.registry, "ds", run="r1").allowed
+
+
+def test_the_prefect_artifact_of_a_version_names_what_it_extends_and_added() -> None:
+    from laas.tasks.versions import version_markdown
+
+    old = version("a", entry("k1"), entry("k2"))
+    new = version("b", entry("k1"), entry("k2"), entry("k3", rows=7),
+                  versioning="append_only", appends_to=H)
+    md = version_markdown(old, new)
+    assert f"Extends run `a` (checkpoint `{H}`): its 2 shard(s) kept" in md
+    assert "- added `k3`: content `0x1111" in md and "7 rows" in md
+    assert "first version: 1 shard(s)" in version_markdown(None, version(
+        "c", entry("k1"), versioning="append_only"))
+    many = version("d", *(entry(f"n{i}") for i in range(25)), versioning="append_only",
+                   appends_to=H)
+    assert "… and 5 more (`laas diff ds`)" in version_markdown(version("a", entry("x")), many)

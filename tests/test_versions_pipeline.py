@@ -26,6 +26,19 @@ def run(ws: Workspace, dataset: str, name: str) -> dict:
     return json.loads(r.stdout)
 
 
+def prefect_artifact(ws: Workspace, key: str) -> str:
+    """The latest markdown of an artifact key, from the session's Prefect server."""
+    import urllib.request
+
+    req = urllib.request.Request(
+        f"{ws.env['PREFECT_API_URL']}/artifacts/latest/filter", method="POST",
+        data=json.dumps({"artifacts": {"key": {"any_": [key]}}}).encode(),
+        headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        (found,) = json.load(resp)
+    return found["data"]
+
+
 @pytest.fixture(scope="module")
 def ws(workspace: Workspace) -> Workspace:
     """`grow` (mutable): v1 = a, b; v2 = a, b changed, c added."""
@@ -80,6 +93,8 @@ def test_an_append_only_dataset_grows_and_refuses_a_replaced_shard(ws) -> None:
     assert "PROVEN log: run l2 contains every shard of run l1 (2 shard(s)" in proven.stdout
     assert "appends to" in proven.stdout  # the committed claim
     assert ws.laas("gate", "log").returncode == 0
+    md = prefect_artifact(ws, "log-version")  # the Prefect UI shows what l2 added to l1
+    assert "Extends run `l1`" in md and "added `c.jsonl`" in md
     # The upstream bucket silently rewrites an old shard.
     (folder / "a.jsonl").write_bytes(jsonl(14))
     r = ws.laas("run", "log", "--run", "l3")

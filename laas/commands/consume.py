@@ -147,7 +147,9 @@ def verify(
     as_json: JsonOpt = False,
 ) -> None:
     """Prove one shard file against the chain: its leaf and Merkle proof at its stage, and
-    every parent checkpoint back to raw. Exit 0 proven, 1 not (with why), 2 on error."""
+    every parent checkpoint back to raw. Exit 0 proven, 1 not (with why), 2 on error. With
+    --against OLD (the argument is then a dataset): exit 0 if the version contains every
+    shard of OLD with the same leaf, 1 naming the first dropped or replaced."""
     if against is not None or run is not None:
         from laas.commands.versions import prove_against
 

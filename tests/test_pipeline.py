@@ -22,8 +22,10 @@ SHARD0 = str(SAMPLE / "instruct-sample" / "part-00000.jsonl")
 @pytest.fixture(scope="module")
 def ws(workspace: Workspace) -> Workspace:
     """Run `make demo` then the pipeline again, as a user would; keep both results. The demo
-    takes the default path: no PREFECT_API_URL, so Prefect's ephemeral server."""
-    ephemeral = {k: v for k, v in workspace.env.items() if k != "PREFECT_API_URL"}
+    takes the default path: no PREFECT_API_URL, so Prefect's ephemeral server, and no
+    LAAS_DASK_ADDRESS, so a LocalCluster of its own."""
+    ephemeral = {k: v for k, v in workspace.env.items()
+                 if k not in ("PREFECT_API_URL", "LAAS_DASK_ADDRESS")}
     first = subprocess.run(["make", "-s", "-C", str(REPO), "demo"], env=ephemeral,
                            capture_output=True, text=True, timeout=600)
     assert first.returncode == 0, first.stdout + first.stderr

@@ -1,0 +1,63 @@
+"""`laas run` starts the local Dask cluster in a thread while Prefect's server starts
+(tasks.compute.early_cluster): the flow's dask_cluster takes that cluster instead of starting
+a second, stops it once, and one nobody took is stopped at the end of the block."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from laas.tasks import compute
+
+EVENTS: list[tuple[str, int, str]] = []
+
+
+@contextmanager
+def fake(n_workers: int = 2) -> Iterator[str]:
+    """A cluster factory (by `module:function` name, as LAAS_DASK_CLUSTER takes one) that
+    records where it was started and stopped."""
+    EVENTS.append(("start", n_workers, threading.current_thread().name))
+    try:
+        yield f"tcp://127.0.0.1:{len(EVENTS)}"
+    finally:
+        EVENTS.append(("stop", n_workers, threading.current_thread().name))
+
+
+FAKE = f"{__name__}:fake"
+
+
+@pytest.fixture(autouse=True)
+def _clear() -> Iterator[None]:
+    EVENTS.clear()
+    yield
+    compute._early.clear()
+
+
+def test_the_flow_takes_the_cluster_started_early_and_stops_it_once() -> None:
+    with compute.early_cluster(FAKE, 3):
+        with compute.dask_cluster(None, 3, FAKE) as address:
+            assert address == "tcp://127.0.0.1:1"
+            assert [e[:2] for e in EVENTS] == [("start", 3)]
+            assert EVENTS[0][2].startswith("laas-cluster")  # started in its own thread
+        assert [e[:2] for e in EVENTS] == [("start", 3), ("stop", 3)]
+    assert len(EVENTS) == 2  # not stopped again at the end of the block
+
+
+def test_a_cluster_nobody_took_is_stopped_and_another_size_starts_its_own() -> None:
+    with compute.early_cluster(FAKE, 2), compute.dask_cluster(None, 4, FAKE):  # another size
+        pass
+    assert sorted(e[:2] for e in EVENTS) == [("start", 2), ("start", 4), ("stop", 2),
+                                             ("stop", 4)]
+    with compute.dask_cluster("tcp://127.0.0.1:9", 2, FAKE) as address:  # a given scheduler
+        assert address == "tcp://127.0.0.1:9"
+    assert len(EVENTS) == 4
+
+
+def test_a_cluster_that_failed_to_start_early_fails_the_flow_that_takes_it() -> None:
+    with compute.early_cluster("tests.test_early_start:missing", 2), \
+            pytest.raises(Exception, match="missing"), compute.dask_cluster(
+                None, 2, "tests.test_early_start:missing"):
+        pass

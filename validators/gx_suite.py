@@ -28,7 +28,8 @@ from laas.validators.outcomes import EXAMPLES, merge, outcome, shard_result
 from laas.validators.regex_screen import scan_job, shared_scans
 from laas.validators.report import ShardValidation
 from laas.validators.spec import SuiteSpec
-from laas.validators.text import TEXT_HASH_COLUMN, text_hash_array
+from laas.validators.text import TEXT_HASH_COLUMN
+from laas.validators.text_keys import text_hash_array
 
 Batch = pa.Table | pa.RecordBatch | pd.DataFrame
 _UNIQUENESS = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")

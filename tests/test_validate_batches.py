@@ -237,3 +237,18 @@ def test_uniqueness_judged_once_per_shard_matches_one_pass_even_on_a_missing_col
         (o.success, o.unexpected_count) for o in alone.outcomes] == [
         (False, 2), (False, None), (True, 0)]
     assert len(docs) == 1 and "unique" in docs[0]  # the shard's uniqueness has its page
+
+
+def test_a_shard_in_batches_gets_one_data_docs_page_counting_the_whole_shard() -> None:
+    """One page for the shard, not one per batch: its counts are the shard's and its first
+    unexpected values come from any batch, in row order."""
+    spec = SuiteSpec(name="p", expectations=(
+        ExpectationSpec(type="expect_column_values_to_be_in_set",
+                        kwargs={"column": "k", "value_set": ["ok"]}),
+        ExpectationSpec(type="expect_column_values_to_be_unique", kwargs={"column": "k"})))
+    table = pa.table({"k": ["ok", "ok", "bad-1", "ok", "ok", "bad-2"]})
+    docs: list[str] = []
+    validate_batches("s", table.to_batches(max_chunksize=2), spec, docs=docs)
+    assert len(docs) == 1
+    assert "bad-1" in docs[0] and "bad-2" in docs[0] and "unique" in docs[0]
+    assert "6" in docs[0] and "2 unexpected" in docs[0].replace("\n", " ")

@@ -95,3 +95,25 @@ def suite_result(spec: SuiteSpec, results: list[Any]) -> Any:
                     "unsuccessful_expectations": len(results) - done,
                     "success_percent": 100.0 * done / len(results) if results else None},
         meta={"engine": "laas arrow executor (RE2)"})
+
+
+class Page:
+    """The Data Docs page of a shard validated in batches, one page for the whole shard:
+    each expectation's counts summed over the batches so far and its first unexpected values
+    (and their rows in the shard), in shard order."""
+
+    def __init__(self) -> None:
+        self.counts: dict[int, Counts] = {}
+        self.rows = 0
+
+    def add(self, tallies: dict[int, Tally], rows: int) -> None:
+        for i, t in tallies.items():
+            old = self.counts.get(i, Counts(0, 0, 0, [], []))
+            c = t.counts(0, rows, PARTIAL - len(old.examples))  # values only while needed
+            self.counts[i] = Counts(old.rows + c.rows, old.considered + c.considered,
+                                    old.unexpected + c.unexpected, old.examples + c.examples,
+                                    old.positions + [p + self.rows for p in c.positions])
+        self.rows += rows
+
+    def results(self, spec: SuiteSpec) -> list[Any]:
+        return [gx_result(spec.expectations[i], i, c) for i, c in self.counts.items()]

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from laas.validators.ahead import mapped_ahead
 from laas.validators.arrow_exec import compile_check, run_check
 from laas.validators.gx_engine import (
     ROW_WISE,
@@ -212,8 +213,10 @@ def validate_batches(key: str, batches: Iterable[Batch], spec: SuiteSpec,
     keys = sorted({c for e in whole.values() for c in _key_columns(e)})
     parts, kept = [], []
     page = Page() if docs is not None else None  # one page for the shard, not one a batch
-    for batch in batches:  # uniqueness is left out per batch: judged once, below
-        (result,), table = validate_tables([key], [len(batch)], as_table(batch), spec, docs,
+    # each batch's text hashes are made while the batch before it is validated
+    tables = mapped_ahead(lambda batch: with_text_hash(as_table(batch), spec), batches)
+    for table in tables:  # uniqueness is left out per batch: judged once, below
+        (result,), table = validate_tables([key], [table.num_rows], table, spec, docs,
                                            later=frozenset(whole), page=page)
         parts.append(result)
         if on_table is not None:

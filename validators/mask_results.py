@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from laas.validators.arrow_exec import RowCheck
 from laas.validators.spec import ExpectationSpec, SuiteSpec
@@ -46,7 +47,12 @@ class Tally:
             return []
         if "column_list" in self.e.kwargs:  # GX reports a compound key as {column: value}
             return self.table.select(self.e.kwargs["column_list"]).take(rows).to_pylist()
-        return self.table.column(self.e.kwargs["column"]).take(rows).to_pylist()
+        values = self.table.column(self.e.kwargs["column"]).take(rows)
+        if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+            # no more of a value than is ever shown (a row may be a 30 kB text): one character
+            # past _SHOWN still tells _shown, and outcomes.plain, that it was cut
+            values = pc.utf8_slice_codeunits(values, 0, _SHOWN + 1)
+        return values.to_pylist()
 
 
 def holds(e: ExpectationSpec, c: Counts) -> bool:

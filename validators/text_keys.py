@@ -110,6 +110,8 @@ def _pool() -> ThreadPoolExecutor:
 
 _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
+# a forked child has none of its parent's threads: it makes its own pool
+os.register_at_fork(after_in_child=lambda: globals().update(_POOL=None))
 _SLICE = 16_384  # rows per MD5 task: small batches hash on one thread, big ones on all
 
 

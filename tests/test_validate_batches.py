@@ -252,3 +252,18 @@ def test_a_shard_in_batches_gets_one_data_docs_page_counting_the_whole_shard() -
     assert len(docs) == 1
     assert "bad-1" in docs[0] and "bad-2" in docs[0] and "unique" in docs[0]
     assert "6" in docs[0] and "2 unexpected" in docs[0].replace("\n", " ")
+
+
+def test_mapped_ahead_keeps_order_and_raises_where_the_failing_item_is_taken() -> None:
+    from laas.validators.ahead import mapped_ahead
+
+    def fn(x: int) -> int:
+        if x == 3:
+            raise ValueError("bad item 3")
+        return x * 10
+
+    out = mapped_ahead(fn, iter(range(5)))
+    assert [next(out), next(out), next(out)] == [0, 10, 20]
+    with pytest.raises(ValueError, match="bad item 3"):
+        next(out)
+    assert list(mapped_ahead(fn, [])) == []

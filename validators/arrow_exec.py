@@ -9,7 +9,7 @@ commits to, whatever the batch holds. A type or argument not handled here return
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import reduce
+from functools import lru_cache, reduce
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -73,6 +73,7 @@ def _is_plain(t: pa.DataType) -> bool:
     return is_text(t) or _is_number(t) or pa.types.is_boolean(t)
 
 
+@lru_cache(maxsize=256)  # checked once per process: RE2 compiles a PII alternation in ms
 def regex(pattern: str) -> str:
     """The pattern, checked to compile in RE2 (a suite that RE2 cannot run is refused rather
     than run in another dialect)."""

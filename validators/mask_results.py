@@ -29,18 +29,17 @@ class Counts(NamedTuple):
 
 
 class Tally:
-    """One expectation's masks over a (pooled) table, counted over any row range in O(1)."""
+    """One expectation's masks over a (pooled) table, counted over any row range (each shard
+    of a pool is counted once: counting its own rows costs less than prefix sums of all)."""
 
     def __init__(self, e: ExpectationSpec, check: RowCheck, table: pa.Table):
         self.e, self.check, self.table = e, check, table
-        self._unexpected = np.concatenate([[0], np.cumsum(check.unexpected)])
-        self._considered = np.concatenate([[0], np.cumsum(check.considered)])
 
     def counts(self, a: int, b: int, examples: int) -> Counts:
-        where = np.flatnonzero(self.check.unexpected[a:b])[:examples] + a
-        return Counts(b - a, int(self._considered[b] - self._considered[a]),
-                      int(self._unexpected[b] - self._unexpected[a]), self._values(where),
-                      (where - a).tolist())
+        bad = self.check.unexpected[a:b]
+        where = np.flatnonzero(bad)[:examples] + a if examples > 0 else np.zeros(0, np.int64)
+        return Counts(b - a, int(np.count_nonzero(self.check.considered[a:b])),
+                      int(np.count_nonzero(bad)), self._values(where), (where - a).tolist())
 
     def _values(self, rows: np.ndarray) -> list:
         if not len(rows):

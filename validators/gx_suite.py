@@ -116,25 +116,25 @@ def _run_gx(lengths: list[int], frame: pd.DataFrame, spec: SuiteSpec, rest: tupl
             for a, m in zip(starts, lengths, strict=True)]
 
 
-def validate_frame(key: str, df: Batch, spec: SuiteSpec,
-                   docs: list[str] | None = None) -> ShardValidation:
+def check_frame(key: str, df: Batch, spec: SuiteSpec,
+                docs: list[str] | None = None) -> ShardValidation:
     """Validate one batch; with `docs`, append the GX Data Docs HTML page of each result."""
-    return validate_pooled([key], [len(df)], df, spec, docs)[0]
+    return check_pool([key], [len(df)], df, spec, docs)[0]
 
 
-def validate_frames(parts: list[tuple[str, Batch]], spec: SuiteSpec,
-                    docs: list[str] | None = None) -> list[ShardValidation]:
+def check_frames_pooled(parts: list[tuple[str, Batch]], spec: SuiteSpec,
+                        docs: list[str] | None = None) -> list[ShardValidation]:
     """Validate several small shards in one pass and give each shard the result it would
     have had on its own."""
     tables = [as_table(df) for _, df in parts]
     if not tables:
         return []
-    return validate_pooled([k for k, _ in parts], [t.num_rows for t in tables],
-                           pa.concat_tables(tables, promote_options="default"), spec, docs)
+    return check_pool([k for k, _ in parts], [t.num_rows for t in tables],
+                      pa.concat_tables(tables, promote_options="default"), spec, docs)
 
 
-def validate_pooled(keys: list[str], lengths: list[int], frame: Batch, spec: SuiteSpec,
-                    docs: list[str] | None = None) -> list[ShardValidation]:
+def check_pool(keys: list[str], lengths: list[int], frame: Batch, spec: SuiteSpec,
+               docs: list[str] | None = None) -> list[ShardValidation]:
     """Shards already concatenated (`lengths` rows each, in order), validated in one pass:
     every mask is computed once for the whole pool and counted per shard, uniqueness is
     judged within each shard, and `mostly` per shard."""
@@ -142,7 +142,7 @@ def validate_pooled(keys: list[str], lengths: list[int], frame: Batch, spec: Sui
         table = as_table(frame)
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # a pandas column Arrow cannot type (mixed
         return _in_gx_only(keys, lengths, frame, spec, docs)  # objects): GX reads it as ever
-    return validate_tables(keys, lengths, table, spec, docs)[0]
+    return check_table_pool(keys, lengths, table, spec, docs)[0]
 
 
 def _in_gx_only(keys: list[str], lengths: list[int], frame: pd.DataFrame, spec: SuiteSpec,
@@ -154,10 +154,10 @@ def _in_gx_only(keys: list[str], lengths: list[int], frame: pd.DataFrame, spec: 
     return _combine(keys, lengths, spec, {}, gx)
 
 
-def validate_tables(keys: list[str], lengths: list[int], table: pa.Table, spec: SuiteSpec,
-                    docs: list[str] | None = None, later: frozenset[int] = frozenset(),
-                    page: Page | None = None) -> tuple[list[ShardValidation], pa.Table]:
-    """validate_pooled, and the table with the text-hash column it computed (the stage also
+def check_table_pool(keys: list[str], lengths: list[int], table: pa.Table, spec: SuiteSpec,
+                     docs: list[str] | None = None, later: frozenset[int] = frozenset(),
+                     page: Page | None = None) -> tuple[list[ShardValidation], pa.Table]:
+    """check_pool, and the table with the text-hash column it computed (the stage also
     writes the hashes out for the dataset-wide duplicate check). `later`: expectations the
     caller judges itself (a shard's uniqueness, whole), held here as placeholders. `page`:
     the executor's results are added to it instead of rendered (a shard in batches)."""
@@ -200,7 +200,7 @@ def _key_columns(e: Any) -> list[str]:
     return list(e.kwargs.get("column_list") or [e.kwargs.get("column")])
 
 
-def validate_batches(key: str, batches: Iterable[Batch], spec: SuiteSpec,
+def check_in_batches(key: str, batches: Iterable[Batch], spec: SuiteSpec,
                      docs: list[str] | None = None,
                      on_table: Callable[[pa.Table], None] | None = None) -> ShardValidation:
     """One shard too big for one pass, validated batch by batch (memory bounded by the batch)
@@ -216,8 +216,8 @@ def validate_batches(key: str, batches: Iterable[Batch], spec: SuiteSpec,
     # each batch's text hashes are made while the batch before it is validated
     tables = mapped_ahead(lambda batch: with_text_hash(as_table(batch), spec), batches)
     for table in tables:  # uniqueness is left out per batch: judged once, below
-        (result,), table = validate_tables([key], [table.num_rows], table, spec, docs,
-                                           later=frozenset(whole), page=page)
+        (result,), table = check_table_pool([key], [table.num_rows], table, spec, docs,
+                                            later=frozenset(whole), page=page)
         parts.append(result)
         if on_table is not None:
             on_table(table)

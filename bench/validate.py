@@ -153,7 +153,7 @@ def without_hashes(path: Path, suite: object) -> float:
 
 def hashes_only(path: Path, suite: object) -> float:
     """Part of `new`: the text-hash column (the suite's duplicate-key scheme)."""
-    from laas.validators.text import text_hash_array
+    from laas.validators.text_keys import text_hash_array
 
     table = pq.read_table(path)
     t = time.perf_counter()

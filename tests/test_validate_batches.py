@@ -238,3 +238,33 @@ def test_uniqueness_judged_once_per_shard_matches_one_pass_even_on_a_missing_col
         (o.success, o.unexpected_count) for o in alone.outcomes] == [
         (False, 2), (False, None), (True, 0)]
     assert len(docs) == 1 and "unique" in docs[0]  # the shard's uniqueness has its page
+
+
+def test_a_shard_in_batches_gets_one_data_docs_page_counting_the_whole_shard() -> None:
+    """One page for the shard, not one per batch: its counts are the shard's and its first
+    unexpected values come from any batch, in row order."""
+    spec = SuiteSpec(name="p", expectations=(
+        ExpectationSpec(type="expect_column_values_to_be_in_set",
+                        kwargs={"column": "k", "value_set": ["ok"]}),
+        ExpectationSpec(type="expect_column_values_to_be_unique", kwargs={"column": "k"})))
+    table = pa.table({"k": ["ok", "ok", "bad-1", "ok", "ok", "bad-2"]})
+    docs: list[str] = []
+    check_in_batches("s", table.to_batches(max_chunksize=2), spec, docs=docs)
+    assert len(docs) == 1
+    assert "bad-1" in docs[0] and "bad-2" in docs[0] and "unique" in docs[0]
+    assert "6" in docs[0] and "2 unexpected" in docs[0].replace("\n", " ")
+
+
+def test_mapped_ahead_keeps_order_and_raises_where_the_failing_item_is_taken() -> None:
+    from laas.validators.ahead import mapped_ahead
+
+    def fn(x: int) -> int:
+        if x == 3:
+            raise ValueError("bad item 3")
+        return x * 10
+
+    out = mapped_ahead(fn, iter(range(5)))
+    assert [next(out), next(out), next(out)] == [0, 10, 20]
+    with pytest.raises(ValueError, match="bad item 3"):
+        next(out)
+    assert list(mapped_ahead(fn, [])) == []

@@ -101,6 +101,7 @@ class DaskProcs:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+                p.wait(timeout=10)
 
 
 

@@ -77,6 +77,7 @@ class ControlPlane:
             if self.healthy():
                 return
             time.sleep(0.5)
+        self.stop()  # not left running behind the error
         raise ConfigError(f"Prefect server not healthy on {self.api_url} after {timeout:.0f}s")
 
     def deploy(self) -> None:

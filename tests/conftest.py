@@ -39,7 +39,9 @@ def shared_prefect_api() -> str:
         base = Path(os.environ.get("PYTEST_TMP", "/tmp"))
         plane = ControlPlane(Path(tempfile.mkdtemp(prefix="laas-prefect-", dir=base)),
                              port=free_port())
-        plane.start_server()
+        # A loaded 2-core machine has taken minutes to start it (the server imports and
+        # migrates its database); every module waits on it anyway.
+        plane.start_server(timeout=420)
         _PREFECT.append(plane)
     return _PREFECT[0].api_url
 

@@ -222,3 +222,26 @@ class Checkpoint(Record):
     tx_hash: str
     block_number: int
     gas_used: int | None = None
+
+    def as_stored(self) -> StoredCheckpoint:
+        """What a registry that stores the struct would hold for this checkpoint."""
+        return StoredCheckpoint(
+            stage_hash=to_hex(keccak256(self.stage.encode())),
+            **self.model_dump(include=set(StoredCheckpoint.model_fields) - {"stage_hash"}))
+
+
+class StoredCheckpoint(Record):
+    """A checkpoint as the contract stores it (format 1's struct; format 2's run commitment
+    proves the same fields): what checks that must not trust the event log read."""
+
+    dataset_id: str
+    run_id: str
+    stage_hash: str
+    shards_root: str
+    manifest_hash: str
+    result_hash: str
+    shard_count: int
+    block_number: int
+    passed: bool
+    committer: str
+    parents: tuple[str, ...]

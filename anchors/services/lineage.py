@@ -9,9 +9,9 @@ from typing import Any, NamedTuple
 
 from laas.anchors.adapters.chainview import ChainView
 from laas.anchors.adapters.index import LineageIndex
-from laas.anchors.adapters.registry import Registry
 from laas.anchors.core.finality import stage_status
 from laas.anchors.core.models import TRAINING
+from laas.anchors.ports import RegistryReader as Registry
 from laas.errors import AnchorError, LaasError, LineageNotFound
 
 

@@ -214,6 +214,9 @@ class FakeRegistry:
     def verify_leaf(self, cid: str, proof: list[bytes], leaf: bytes) -> bool:
         return verify(proof, from_hex(self.stored(cid).shards_root), leaf)
 
+    def chain_id(self) -> int:
+        return 31337  # anvil's
+
     def block_number(self) -> int:
         return self.chain.head
 

@@ -169,6 +169,10 @@ class RegistryRead:
         with self.reading():
             return self._call("verifyLeaf", from_hex(cid), proof, leaf)[0]
 
+    def chain_id(self) -> int:
+        with self.reading():
+            return self.rpc.chain_id()
+
     def block_number(self) -> int:
         with self.reading():
             return int(self.rpc.request("eth_blockNumber", []), 16)

@@ -70,6 +70,9 @@ class RegistryRead:
         try:
             raw = self.rpc.request("eth_call", [{"to": self.address, "data": data}, "latest"])
         except RpcError as e:
+            if e.data is None and "revert" not in str(e).lower():  # not the contract's answer
+                raise AnchorError(f"eth_call {fn}: the chain's RPC answered with an error: "
+                                  f"{e}") from None
             raise AnchorReverted(f"{fn} reverted: {self.error_name(e.data)}") from None
         return self.abi.outputs(fn, from_hex(raw))
 

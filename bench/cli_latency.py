@@ -10,6 +10,8 @@ Then times each command REPEAT times in a fresh process and prints the median an
   import cli  `python -c "import laas.cli"`: what every laas command pays before it works
   web3        `python -c "import web3, eth_account"`: what the read-only client avoids
   gate        `laas gate instruct-sample` (full: every shard re-hashed, the latest run found)
+  gate+web3   the same gate in a process that first imports web3 and eth_account, as the
+              web3-based reader did before the read-only client (the cost it removed)
   gate proof  `laas gate instruct-sample --run bench --mode proof`
   lineage     `laas lineage <a sample shard>`
 with each command's ratio to `python` and to `import cli`. The target is under 0.5 s for the
@@ -75,6 +77,9 @@ def main() -> None:
         "import cli": [py, "-c", "import laas.cli"],
         "web3": [py, "-c", "import web3, eth_account"],
         "gate": [laas, "gate", "instruct-sample"],
+        # the same gate paying the imports the web3 reader paid before the read-only client
+        "gate+web3": [py, "-c", "import sys, web3, eth_account; from laas.cli import main; "
+                      "sys.argv = ['laas', 'gate', 'instruct-sample']; main()"],
         "gate proof": [laas, "gate", "instruct-sample", "--run", "bench", "--mode", "proof"],
         "lineage": [laas, "lineage", str(SHARD), "--run", "bench"],
     }

@@ -17,7 +17,8 @@ if TYPE_CHECKING:  # annotations only: importing attest pulls in eth_account
     from datetime import datetime
 
     from laas.anchors.adapters.attest import Attestation
-    from laas.anchors.core.models import Checkpoint, StageManifest, StoredCheckpoint
+    from laas.anchors.core.models import Checkpoint, StageManifest
+    from laas.anchors.core.stored import StoredCheckpoint
 
 OnSent = Callable[[str, bytes | None], None]  # (tx hash, signed raw tx if we signed it)
 

@@ -24,6 +24,7 @@ from laas.tasks.stages import (
     raw_stage,
     validate_stage,
 )
+from laas.tasks.versions import publish_version, version_claim
 from laas.wiring import datasets_dirs, stage_context, use_storage
 
 
@@ -79,15 +80,19 @@ def ingest(dataset: str, run: str | None = None, dask_address: str | None = None
         # Manifests go in quote(): Prefect would otherwise walk every shard entry of every
         # argument looking for futures (seconds per thousand shards).
         ctx = quote(stage_context(settings, address))
+        claim = version_claim(ctx, spec, run)  # append-only: the version this run extends
         raw = raw_stage(ctx, spec, run)
         lap("raw")
         normalized = normalize_stage(ctx, spec, run, quote(raw), raw.checkpoint_id)
         lap("normalized")
-        validated = validate_stage(ctx, spec, run, quote(normalized), normalized.checkpoint_id)
+        validated = validate_stage(ctx, spec, run, quote(normalized), normalized.checkpoint_id,
+                                   claim)
         lap("validated")
         cps = commit_run_task(ctx, quote([raw, normalized, validated]))
         lap("commit")
         stages = dict(zip(STAGES, [*cps, None, None, None], strict=False))
+        if stages["validated"] is not None:
+            publish_version(ctx, quote(validated))  # append-only: what this version added
         events.checkpoints = tuple(cp for cp in stages.values() if cp is not None)
     return RunSummary(
         dataset=spec.name,

@@ -2,15 +2,18 @@
 shell. Settings come from the environment (or are handed in); the services below get the
 adapters built here and read nothing themselves.
 
-    from laas.api import gate_dataset, verified_reader
+    from laas.api import diff_versions, gate_dataset, prove_append_only, verified_reader
     verdict = gate_dataset("instruct-sample").require()   # GateDenied unless it may be used
     for batch in verified_reader("instruct-sample"): ...  # only the rows the gate proved
+    diff_versions("crawl").added                          # what the latest version added
+    prove_append_only("crawl", "run-1")                   # NotAppendOnly unless it holds
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from laas.anchors.core.versions import VersionDiff
 from laas.anchors.services.gate import GateMode, GatePolicy, GateVerdict, check
 from laas.errors import AnchorError, ConfigError, LaasError
 from laas.networks import Finality
@@ -19,7 +22,8 @@ from laas.settings import Settings, get_settings
 if TYPE_CHECKING:
     from laas.anchors.services.reader import VerifiedReader
 
-__all__ = ["GatePolicy", "GateVerdict", "VerifiedReader", "gate_dataset", "verified_reader"]
+__all__ = ["GatePolicy", "GateVerdict", "VerifiedReader", "VersionDiff", "dataset_versions",
+           "diff_versions", "gate_dataset", "prove_append_only", "verified_reader"]
 
 
 def __getattr__(name: str) -> Any:
@@ -62,3 +66,40 @@ def verified_reader(dataset: str, *, run: str | None = None, **gate_options: Any
     from laas.anchors.services.reader import VerifiedReader
 
     return VerifiedReader.from_verdict(gate_dataset(dataset, run=run, **gate_options))
+
+
+def _registry(settings: Settings | None) -> Any:
+    from laas.wiring import open_reader, use_storage
+
+    settings = settings or get_settings()
+    use_storage(settings)
+    return open_reader(settings)
+
+
+def dataset_versions(dataset: str, *, settings: Settings | None = None) -> list[tuple[str, Any]]:
+    """(run, validated Checkpoint) of each passed version of the dataset, oldest first."""
+    from laas.anchors.services.versions import list_versions
+
+    return list_versions(_registry(settings), dataset)
+
+
+def diff_versions(dataset: str, old: str | None = None, new: str | None = None, *,
+                  settings: Settings | None = None) -> VersionDiff:
+    """Shards added, removed and changed from run `old` to run `new` (default: the passed
+    version before `new`, and the latest passed one), from validated manifests checked
+    against the chain; `.append_only` says whether `new` contains `old` whole."""
+    from laas.anchors.services.versions import diff_versions as diff
+
+    return diff(_registry(settings), dataset, old, new)
+
+
+def prove_append_only(dataset: str, old: str, new: str | None = None, *,
+                      settings: Settings | None = None) -> VersionDiff:
+    """The proof that version `new` (default: the latest passed) contains every shard of
+    version `old` with the same leaf; NotAppendOnly naming the shard if it does not."""
+    from laas.errors import NotAppendOnly
+
+    d = diff_versions(dataset, old, new, settings=settings)
+    if not d.append_only:
+        raise NotAppendOnly(str(d.append_problem))
+    return d

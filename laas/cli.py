@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import traceback
 
-from laas.commands import chain, consume, ingest  # noqa: F401 - registers the commands
+from laas.commands import chain, consume, ingest, versions  # noqa: F401 - registers the commands
 from laas.commands.common import app, err
 from laas.errors import LaasError
 

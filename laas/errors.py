@@ -14,6 +14,8 @@ that names the shard or setting at fault and says what to do.
     │   └── AnchorReverted    the contract reverted the transaction
     ├── LineageNotFound       nothing in the index matches the shard asked about
     ├── HashMismatch          bytes no longer hash to what a manifest or the chain says
+    ├── NotAppendOnly         exit code 4: an append-only dataset's new version drops or
+    │                         replaces a shard of its previous one (nothing is committed)
     └── GateDenied            the gate refused a dataset (exit code 1, not 2)
 """
 
@@ -73,6 +75,10 @@ class LineageNotFound(LaasError):
 
 class HashMismatch(LaasError):
     pass
+
+
+class NotAppendOnly(LaasError):
+    exit_code = 4
 
 
 class GateDenied(LaasError):

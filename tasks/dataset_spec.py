@@ -114,6 +114,9 @@ class DatasetSpec(Spec):
         0.1, ge=0, le=1, description="drop_rows: most rows dropped, as a fraction, per shard "
                                      "(more sets the shard aside) and over the dataset (more "
                                      "fails the stage)")
+    versioning: Literal["mutable", "append_only"] = Field(
+        "mutable", description="append_only: a run that drops or replaces a shard of the "
+                               "previous passed version fails, and nothing is committed")
     spec_dir: Path | None = Field(None, exclude=True)
 
     @field_validator("suite", mode="before")

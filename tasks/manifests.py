@@ -15,12 +15,13 @@ SCHEMES = {"raw": BYTES_SCHEME, "normalized": TABLE_SCHEME, "validated": TABLE_S
 
 def build_manifest(spec: DatasetSpec, run: str, stage: str, entries: list[ShardEntry],
                    parents: tuple[str, ...] = (),
-                   dataset_checks: tuple[ExpectationOutcome, ...] = ()) -> StageManifest:
+                   dataset_checks: tuple[ExpectationOutcome, ...] = (),
+                   claim: dict | None = None) -> StageManifest:
     """A stage passes when it accepted at least one shard, none is marked failed
     (quarantined shards are set aside by policy and do not fail the stage) and every
-    dataset-wide `error` check held."""
+    dataset-wide `error` check held. `claim`: an append-only version's (tasks.versions)."""
     entries = sorted(entries, key=lambda e: e.key)
-    fields = {}
+    fields = dict(claim or {})
     dataset_ok = True
     if stage == "validated":
         # The shards' results are ShardValidation dumps already (made on the workers, their
@@ -32,7 +33,7 @@ def build_manifest(spec: DatasetSpec, run: str, stage: str, entries: list[ShardE
         dataset_ok = head.dataset_success
         report = head.model_dump(mode="json") | {"shards": [
             e.validation for e in entries if e.validation is not None]}
-        fields = {"validation": report, "result_hash": hash_plain(report)}
+        fields |= {"validation": report, "result_hash": hash_plain(report)}
         # v2: each shard's results are stored once, in the report the result hash commits to.
         entries = [e.model_copy(update={"validation": None}) for e in entries]
     return new_manifest(

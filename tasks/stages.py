@@ -141,7 +141,7 @@ def _clear_shards(out_dir: str) -> None:
 
 @task(name="validate-stage", **RETRY)
 def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: StageManifest,
-                   parent: str) -> StageManifest:
+                   parent: str, claim: dict | None = None) -> StageManifest:
     done, stage_dir = _begin(ctx, spec, run, "validated")
     if done is not None:
         return done
@@ -168,7 +168,7 @@ def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: S
         checks = (duplicate_rate_outcome(suite.max_dataset_duplicate_rate, rows, distinct),)
     else:
         checks = ()
-    return _log(ctx, build_manifest(spec, run, "validated", entries, (parent,), checks))
+    return _log(ctx, build_manifest(spec, run, "validated", entries, (parent,), checks, claim))
 
 
 def _drop_rows(ctx: StageContext, spec: DatasetSpec, entries: list, stage_dir: str,

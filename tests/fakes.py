@@ -33,9 +33,9 @@ from laas.anchors.core.models import (
     Checkpoint,
     ShardEntry,
     StageManifest,
-    StoredCheckpoint,
     stage_root,
 )
+from laas.anchors.core.stored import StoredCheckpoint, stored_of
 from laas.anchors.ports import OnSent
 from laas.errors import AnchorError, AnchorReverted, ConfigError
 
@@ -121,7 +121,7 @@ class FakeRegistry:
             manifest_uri=manifest_uri, result_hash=manifest.result_hash, passed=manifest.passed,
             parents=manifest.parents, committer=who, tx_hash=tx_hash,
             block_number=self.chain.head, gas_used=gas)
-        self.chain.records[cp.checkpoint_id] = (cp, cp.as_stored())
+        self.chain.records[cp.checkpoint_id] = (cp, stored_of(cp))
         return cp
 
     def commit_run(self, stages: Sequence[tuple[StageManifest, str]], *,

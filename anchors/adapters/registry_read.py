@@ -16,7 +16,8 @@ from laas.anchors.adapters.abi import Interface
 from laas.anchors.adapters.jsonrpc import Rpc, RpcError, mapped
 from laas.anchors.adapters.logpages import LogPager
 from laas.anchors.core.canonical import from_hex, keccak256, to_hex
-from laas.anchors.core.models import Checkpoint, StoredCheckpoint
+from laas.anchors.core.models import Checkpoint
+from laas.anchors.core.stored import StoredCheckpoint
 from laas.errors import AnchorError, AnchorReverted
 
 CONTRACTS = Path(__file__).resolve().parent.parent / "contracts"

@@ -22,7 +22,8 @@ from laas.anchors.core.commitments import (
     pair_root,
     run_key,
 )
-from laas.anchors.core.models import STAGE_ORDER, Checkpoint, StoredCheckpoint, checkpoint_id
+from laas.anchors.core.models import STAGE_ORDER, Checkpoint, checkpoint_id
+from laas.anchors.core.stored import StoredCheckpoint, stored_of
 from laas.errors import AnchorError, AnchorReverted
 
 
@@ -99,7 +100,7 @@ class RegistryV2Read(RunCalldata, RegistryRead):
 
     def stored_or_none(self, cid: str) -> StoredCheckpoint | None:
         cp = self.get(cid)
-        return None if cp is None else cp.as_stored()
+        return None if cp is None else stored_of(cp)
 
     def stored(self, cid: str) -> StoredCheckpoint:
         if (found := self.stored_or_none(cid)) is None:

@@ -13,7 +13,9 @@ from laas.anchors.core.canonical import canonical_json, from_hex, keccak256, nam
 from laas.anchors.core.merkle import MerkleTree, leaf_hash
 
 MANIFEST_VERSION = "laas-manifest-v2"  # v2: per-shard validation stored once; dropped rows
-MANIFEST_VERSIONS = ("laas-manifest-v1", MANIFEST_VERSION)  # what this code reads
+VERSIONED_MANIFEST = "laas-manifest-v3"  # v3: v2 + the dataset's versioning claim
+MANIFEST_VERSIONS = ("laas-manifest-v1", MANIFEST_VERSION, VERSIONED_MANIFEST)  # all are read
+_V3_FIELDS = ("versioning", "appends_to")  # only a v3 manifest carries them, only when set
 _V2_FIELDS = ("parent_hash", "rows_in", "dropped", "dropped_rows_hash", "dropped_uri",
               "text_keys_hash")
 STAGES = ("raw", "normalized", "validated")  # what an ingest run commits, in order
@@ -101,6 +103,10 @@ class StageManifest(Record):
     result_hash: str = to_hex(bytes(32))
     validation: dict[str, Any] | None = None
     created_at: datetime
+    # v3, an append-only dataset's validated stage: the previous passed version's validated
+    # checkpoint, which this version claims to contain whole (None: the first version).
+    versioning: Literal["append_only"] | None = None
+    appends_to: str | None = None
     _bytes: bytes | None = PrivateAttr(None)
     _hash: str | None = PrivateAttr(None)
 
@@ -111,6 +117,21 @@ class StageManifest(Record):
         if v not in MANIFEST_VERSIONS:
             raise ValueError(f"unknown manifest version {v!r} (this laas reads "
                              f"{', '.join(MANIFEST_VERSIONS)}); upgrade laas")
+        return v
+
+    @model_serializer(mode="wrap")
+    def _v2_bytes(self, handler: Any) -> dict[str, Any]:
+        """v3's fields are left out while unset, so v1/v2 manifests hash as committed."""
+        return {k: v for k, v in handler(self).items() if k not in _V3_FIELDS or v is not None}
+
+    @field_validator("versioning", "appends_to")
+    @classmethod
+    def _v3_only(cls, v: str | None, info: Any) -> str | None:
+        """A versioning claim in a v1/v2 manifest is refused: those formats never had one."""
+        orphan = info.field_name == "appends_to" and info.data.get("versioning") is None
+        if v is not None and (info.data.get("version") != VERSIONED_MANIFEST or orphan):
+            raise ValueError(f"{info.field_name} needs a {VERSIONED_MANIFEST} manifest with "
+                             "`versioning` set")
         return v
 
     @field_validator("run", "dataset")
@@ -198,6 +219,8 @@ def new_manifest(dataset: str, run: str, stage: str, hash_scheme: str,
     the names, the root from the shards, stamped now."""
     from datetime import UTC
 
+    if fields.get("versioning") is not None:  # the claim needs the format that carries it
+        fields.setdefault("version", VERSIONED_MANIFEST)
     return StageManifest(
         dataset=dataset, dataset_id=name_id(dataset), run=run, run_id=name_id(run),
         stage=stage, hash_scheme=hash_scheme, parents=parents, shards=tuple(shards),
@@ -222,26 +245,3 @@ class Checkpoint(Record):
     tx_hash: str
     block_number: int
     gas_used: int | None = None
-
-    def as_stored(self) -> StoredCheckpoint:
-        """What a registry that stores the struct would hold for this checkpoint."""
-        return StoredCheckpoint(
-            stage_hash=to_hex(keccak256(self.stage.encode())),
-            **self.model_dump(include=set(StoredCheckpoint.model_fields) - {"stage_hash"}))
-
-
-class StoredCheckpoint(Record):
-    """A checkpoint as the contract stores it (format 1's struct; format 2's run commitment
-    proves the same fields): what checks that must not trust the event log read."""
-
-    dataset_id: str
-    run_id: str
-    stage_hash: str
-    shards_root: str
-    manifest_hash: str
-    result_hash: str
-    shard_count: int
-    block_number: int
-    passed: bool
-    committer: str
-    parents: tuple[str, ...]

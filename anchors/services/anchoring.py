@@ -39,6 +39,7 @@ from laas.anchors.core.trust import stage_problem
 from laas.anchors.ports import Ledger, OnSent, RegistryWriter
 from laas.anchors.ports import RegistryReader as Registry
 from laas.anchors.services.provenance import derived_parents_problem
+from laas.anchors.services.versions import append_only_problem
 from laas.errors import (
     AnchorPending,
     AnchorTimeout,
@@ -134,7 +135,7 @@ def parent_problem(registry: Registry, m: StageManifest) -> str | None:
         parent = read_manifest(parent_cp.manifest_uri, expected_hash=parent_cp.manifest_hash)
     except LaasError as e:
         return f"{m.dataset}/{m.run}/{m.stage}: its parent's manifest: {e}"
-    return stage_problem(parent, m)
+    return stage_problem(parent, m) or append_only_problem(registry, m)
 
 
 def commit_manifest(ledger: Ledger, manifest: StageManifest, uri: str,

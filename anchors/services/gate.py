@@ -20,10 +20,12 @@ from laas.anchors.core.canonical import from_hex, hash_record, name_id, to_hex
 from laas.anchors.core.finality import finality_problem
 from laas.anchors.core.hashing import TABLE_SCHEME
 from laas.anchors.core.merkle import leaf_hash, verify
-from laas.anchors.core.models import Checkpoint, StageManifest, StoredCheckpoint, checkpoint_id
+from laas.anchors.core.models import Checkpoint, StageManifest, checkpoint_id
+from laas.anchors.core.stored import StoredCheckpoint
 from laas.anchors.ports import RegistryReader as Registry
 from laas.anchors.services.provenance import prove_checkpoint, prove_lineage
 from laas.anchors.services.runs import latest_run
+from laas.anchors.services.versions import claim_problem
 from laas.errors import (
     ConfigError,
     GateDenied,
@@ -180,6 +182,8 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
                           require_active=bool(policy and policy.require_active_committer))
         except HashMismatch as e:
             problem = str(e)
+    if problem is None:  # an append-only version: the one it extends is in it, whole
+        problem = claim_problem(registry, manifest)
     accepted = manifest.accepted
     picked = accepted if mode == "full" else [] if mode == "proof" else \
         random.SystemRandom().sample(accepted, min(sample, len(accepted)))

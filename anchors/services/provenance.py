@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict
 
 from laas.anchors.adapters.artifacts import read_manifest
 from laas.anchors.core.canonical import keccak256, to_hex
-from laas.anchors.core.models import Checkpoint, StageManifest, StoredCheckpoint
+from laas.anchors.core.models import Checkpoint, StageManifest
+from laas.anchors.core.stored import StoredCheckpoint
 from laas.anchors.core.trust import expected_parent_stage, stage_problem
 from laas.anchors.ports import RegistryReader as Registry
 from laas.errors import HashMismatch, LaasError

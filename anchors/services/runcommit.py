@@ -7,6 +7,7 @@ did not land is pending as a whole and `resume` commits it once (services.resume
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import TYPE_CHECKING
 
 from laas.anchors.adapters.files import redact
@@ -20,6 +21,7 @@ from laas.anchors.services.anchoring import (
     why_trusted,
     with_backoff,
 )
+from laas.anchors.services.versions import require_append_only
 from laas.errors import AnchorError, AnchorPending, AnchorTimeout, LaasError
 
 if TYPE_CHECKING:
@@ -60,6 +62,10 @@ def commit_run(ledger: Ledger, stages: Stages, registry: object = None) -> list[
                                    attempts=ledger.anchor_attempts,
                                    first_delay=ledger.anchor_backoff, what=what,
                                    sleep=ledger.sleep)
+    for m, _ in stages:  # an append-only version must extend the latest one whole: else
+        with_backoff(partial(require_append_only, reg, m),  # NotAppendOnly, nothing sent
+                     attempts=ledger.anchor_attempts, first_delay=ledger.anchor_backoff,
+                     what=what, sleep=ledger.sleep)
     if getattr(reg, "version", 1) < 2:  # format 1: a transaction per stage, parents first
         landed: list[Checkpoint] = []
         for m, uri in stages:

@@ -63,7 +63,7 @@ def latest_run(registry: Registry, dataset: str, store: Any = None
             except LaasError as e:
                 return None, f"cannot tell which run of {dataset} is the latest: {e}"
     stages = runs[newest]
-    name = _run_name(first[newest])
+    name = run_name(first[newest])
     when = created[newest].strftime("%Y-%m-%d %H:%M:%S UTC")
     if store is not None and (pending := _newer_pending(registry, store, dataset,
                                                          created[newest], runs)):
@@ -101,7 +101,7 @@ def _block_time(registry: Registry, block: int) -> datetime | None:
         return None
 
 
-def _run_name(cp: Checkpoint) -> str:
+def run_name(cp: Checkpoint) -> str:
     """A run's name from its manifest's folder (run ids on chain are hashes)."""
     parts = cp.manifest_uri.rsplit("/", 3)
     return parts[1] if len(parts) == 4 and name_id(parts[1]) == cp.run_id else cp.run_id[:18]
@@ -130,6 +130,10 @@ def _newer_pending(registry: Registry, store: Any, dataset: str, than: datetime,
             att = store.attestation(m)
             signer = att.signer_for(m.manifest_hash) if att is not None else None
             if signer is not None and registry.is_committer(signer):
+                from laas.anchors.services.versions import refuted_run  # (imports this)
+
+                if refuted_run(registry, store, dataset, run):
+                    continue  # refused as not append-only: it will never be on chain
                 return (f"a newer run {run} (created {m.created_at:%Y-%m-%d %H:%M:%S} UTC) "
                         f"is not on chain (pending anchor, or reorganised away): `laas anchor "
                         f"--resume {dataset} --run {run}` commits it; or gate an older run "

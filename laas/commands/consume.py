@@ -139,11 +139,25 @@ def _print_lineage(node: dict, indent: str) -> None:
 
 @app.command()
 def verify(
-    shard_file: Annotated[str, typer.Argument(help="a shard file (Parquet or raw), path or URI")],
+    shard_file: Annotated[str, typer.Argument(
+        help="a shard file (Parquet or raw), path or URI; with --against, a dataset")],
+    against: Annotated[str | None, typer.Option(
+        help="prove that version --run (default: the latest passed) contains every shard of "
+             "this run's version, from the chain and the manifests alone")] = None,
+    run: Annotated[str | None, typer.Option("--run", help="with --against: the newer run")
+                   ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Prove one shard file against the chain: its leaf and Merkle proof at its stage, and
-    every parent checkpoint back to raw. Exit 0 proven, 1 not (with why), 2 on error."""
+    every parent checkpoint back to raw. Exit 0 proven, 1 not (with why), 2 on error. With
+    --against OLD (the argument is then a dataset): exit 0 if the version contains every
+    shard of OLD with the same leaf, 1 naming the first dropped or replaced."""
+    if against is not None or run is not None:
+        from laas.commands.versions import prove_against
+
+        if against is None:
+            raise ConfigError("--run goes with --against OLD (verify DATASET --against OLD)")
+        return prove_against(shard_file, against, run, as_json)
     from laas.anchors.adapters.files import url_to_fs
     from laas.anchors.services.verify import verify_shard
     from laas.errors import HashMismatch

@@ -18,7 +18,7 @@ from laas.commands.common import (
     app,
     out,
 )
-from laas.errors import AnchorPending, LaasError, ValidationFailed
+from laas.errors import AnchorPending, LaasError, NotAppendOnly, ValidationFailed
 from laas.settings import prefect_defaults
 
 
@@ -52,6 +52,8 @@ def run(
 
     try:
         summary = ingest(dataset, run=run, dask_address=dask_address)
+    except NotAppendOnly:
+        raise  # nothing to resume: the same sources fail the same way
     except LaasError as e:  # what was done is kept: say how to pick it up
         raise type(e)(f"{e} (after fixing it, resume with: laas run {dataset} --run {run})") \
             from None

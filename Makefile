@@ -26,10 +26,12 @@ demo: setup
 	$(BIN)/laas run instruct-sample
 	$(BIN)/laas gate instruct-sample
 
-## test: lint, then the whole suite against real anvil, Prefect and Dask
+## test: lint, then the whole suite against real anvil, Prefect and Dask. Two pytest workers,
+## each taking whole modules (their fixtures start a chain and run pipelines once per module):
+## most of a test's time is waiting on subprocesses, so two keep both cores busy.
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/pytest
+	$(BIN)/pytest -n 2 --dist loadfile
 
 ## check: lint, then the fast tier: the pure core and the services over in-memory fakes
 ## (tests/fakes.py); no anvil, Prefect, Dask, S3 or subprocess stack. Under two minutes.

@@ -53,7 +53,9 @@ def generate(path: Path, gb: float) -> tuple[int, int]:
 STEP = r"""
 import json, resource, sys, time
 from laas.tasks.dataset_spec import DatasetSpec
-from laas.tasks import shards
+from laas.tasks.normalizer import normalize
+from laas.tasks.raw_hashing import hash_raw
+from laas.tasks.shard_validation import validated_entry
 step, shard, out = sys.argv[1], sys.argv[2], sys.argv[3]
 spec = DatasetSpec.model_validate({
     "name": "bench", "source": shard, "format": "jsonl",
@@ -67,17 +69,17 @@ if step == "baseline":
     with gzip.open(shard, "rb") as f:
         rows = pj.read_json(f).num_rows
 elif step == "raw":
-    rows = shards.hash_raw("big.jsonl.gz", shard).byte_size
+    rows = hash_raw("big.jsonl.gz", shard).byte_size
 else:
-    raw = shards.hash_raw("big.jsonl.gz", shard)
+    raw = hash_raw("big.jsonl.gz", shard)
     if step == "normalize":
-        e = shards.normalize(raw, spec, out, "failed")
+        e = normalize(raw, spec, out, "failed")
         assert e.status == "ok", e.reason
         rows = e.rows
     else:
         from laas.anchors.core.models import ShardEntry
         e = ShardEntry(key="big.jsonl.gz", uri=out + "/big.jsonl.gz.parquet", source_uri=shard)
-        e = shards.validate(e, spec, "failed", out + "/docs")
+        e = validated_entry(e, spec, "failed", out + "/docs")
         assert e.validation is not None
         rows = e.rows
 print(json.dumps({"step": step, "seconds": time.perf_counter() - t, "rows": rows,

@@ -10,8 +10,8 @@ Two corpora, each written once as a normalized Parquet shard:
              /usr/share/dict/*), one row per paragraph, the next paragraph as its response
 and on each, in the same run, with the builtin instruction_corpus suite:
   floor      read the Parquet shard + one pc.utf8_length pass over the text columns
-  new        laas.tasks.shards.validate_batch: the stage as it runs (Arrow executor, GX for
-             the rest, text hashes, Data Docs written)
+  new        laas.tasks.shard_validation.validated_entries: the stage as it runs (Arrow executor,
+             GX for the rest, text hashes, Data Docs written)
   gx_pandas  the same suite, every expectation through GX's pandas engine, batch by batch
              (the path before the executor)
   gx_pandas_old_patterns  the same, with the PII patterns as they were (\\w \\d): what the
@@ -118,9 +118,9 @@ def entry_of(path: Path) -> object:
 
 
 def new(entry: object, spec: object, work: Path) -> dict:
-    from laas.tasks.shards import validate_batch
+    from laas.tasks.shard_validation import validated_entries
 
-    (out,) = validate_batch([entry], spec, "quarantined", str(work / "docs"))
+    (out,) = validated_entries([entry], spec, "quarantined", str(work / "docs"))
     assert out.validation is not None, out.reason
     return out.validation
 
@@ -140,20 +140,20 @@ def masks_only(path: Path, suite: object) -> float:
 def without_hashes(path: Path, suite: object) -> float:
     """Part of `new`: everything but reading and the text hashes (masks, GX result objects,
     Data Docs pages), batch by batch as the stage runs it."""
-    from laas.tasks.shards import VALIDATE_BATCH
-    from laas.validators.gx_suite import validate_tables, with_text_hash
+    from laas.tasks.shard_validation import VALIDATE_BATCH
+    from laas.validators.gx_suite import check_table_pool, with_text_hash
 
     table = with_text_hash(pq.read_table(path), suite)
     t = time.perf_counter()
     for a in range(0, table.num_rows, VALIDATE_BATCH):
-        validate_tables(["k"], [min(VALIDATE_BATCH, table.num_rows - a)],
-                        table.slice(a, VALIDATE_BATCH), suite, docs=[])
+        check_table_pool(["k"], [min(VALIDATE_BATCH, table.num_rows - a)],
+                         table.slice(a, VALIDATE_BATCH), suite, docs=[])
     return time.perf_counter() - t
 
 
 def hashes_only(path: Path, suite: object) -> float:
     """Part of `new`: the text-hash column (the suite's duplicate-key scheme)."""
-    from laas.validators.text import text_hash_array
+    from laas.validators.text_keys import text_hash_array
 
     table = pq.read_table(path)
     t = time.perf_counter()
@@ -162,7 +162,7 @@ def hashes_only(path: Path, suite: object) -> float:
 
 
 def gx_pandas(path: Path, suite: object) -> None:
-    from laas.tasks.shards import VALIDATE_BATCH
+    from laas.tasks.shard_validation import VALIDATE_BATCH
     from laas.validators.gx_engine import run_alone
     from laas.validators.gx_suite import with_text_hash
 

@@ -41,10 +41,11 @@ class ControlPlane:
         home.mkdir(parents=True, exist_ok=True)
 
     def _spawn(self, *args: str, log: str) -> subprocess.Popen:
-        out = open(self.home / log, "ab")  # noqa: SIM115 - lives as long as the process
-        proc = subprocess.Popen([_prefect(), *args], env=self.env, cwd=REPO, stdout=out,
-                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+        # The child writes through its own copy of the descriptor: ours is closed at once.
+        with open(self.home / log, "ab") as out:
+            proc = subprocess.Popen([_prefect(), *args], env=self.env, cwd=REPO, stdout=out,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
         self.procs.append(proc)
         return proc
 

@@ -18,7 +18,7 @@ from laas.anchors.core.hashing import TableHasher
 from laas.anchors.core.models import ShardEntry, rows_digest
 from laas.errors import ShardReadError
 from laas.tasks.dataset_spec import DatasetSpec
-from laas.tasks.shards import verified_table
+from laas.tasks.readers import verified_table
 
 ROW_COLUMN = "_laas_row"  # in the dropped-rows file: the row's number in the normalized shard
 FAILED_COLUMN = "_laas_failed"  # and the expectations it failed
@@ -31,7 +31,7 @@ def verified_text_keys(hashes_dir: str, entries: list[ShardEntry]
     {key: why} for shards whose keys in the store are not those (rewritten, planted)."""
     import blake3
 
-    from laas.tasks.shards import text_keys_bytes
+    from laas.tasks.text_hashes import text_keys_bytes
 
     expected = {e.key: e.text_keys_hash for e in entries if e.text_keys_hash}
     found: dict[str, list[np.ndarray]] = {}

@@ -15,12 +15,15 @@ from laas.anchors.adapters.files import redact
 from laas.anchors.core.models import Checkpoint, StageManifest
 from laas.anchors.services.anchoring import reusable_manifest, store_manifest
 from laas.errors import AnchorPending, AnchorTimeout, ConfigError, LaasError
-from laas.tasks import shards as shardwork
 from laas.tasks.compute import map_shards, warm_workers
 from laas.tasks.context import StageContext
 from laas.tasks.dataset_spec import DatasetSpec, load_spec
 from laas.tasks.manifests import build_manifest, failed_expectations, stage_markdown
+from laas.tasks.normalizer import normalize
+from laas.tasks.raw_hashing import discover, hash_parent_shard, hash_raw
 from laas.tasks.rows import distinct_rows, filter_shard, later_duplicates, verified_text_keys
+from laas.tasks.shard_validation import validated_entries
+from laas.tasks.stage_files import clear_stage_dir, fresh_dir, name_clashes, set_aside
 from laas.validators.suites import dropped_rows_outcome, duplicate_rate_outcome
 
 RETRY_DELAYS = [2, 10, 30]
@@ -81,11 +84,10 @@ def raw_stage(ctx: StageContext, spec: DatasetSpec, run: str) -> StageManifest:
     done, _ = _begin(ctx, spec, run, "raw")
     if done is not None:
         return done
-    found, parents = derived_sources(ctx, spec) if spec.parents else \
-        (shardwork.discover(spec), ())
+    found, parents = derived_sources(ctx, spec) if spec.parents else (discover(spec), ())
     if not found:
         raise ConfigError(f"dataset {spec.name}: no shard matches {spec.source_uri}")
-    hash_fn = shardwork.hash_parent_shard if spec.parents else shardwork.hash_raw
+    hash_fn = hash_parent_shard if spec.parents else hash_raw
     warm_workers(ctx.address, "laas.validators.gx_suite:warm")  # ready for the validate stage
     entries = map_shards(hash_fn, found, address=ctx.address, label="raw",
                          batch_size=ctx.batch_size, bad_status=_bad_status(spec))
@@ -115,28 +117,14 @@ def normalize_stage(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageMa
     done, out_dir = _begin(ctx, spec, run, "normalized")
     if done is not None:
         return done
-    _clear_shards(out_dir)
-    clashes = shardwork.name_clashes(raw.shards)
-    todo = [shardwork.set_aside(e, clashes[e.key], _bad_status(spec)) if e.key in clashes else e
+    clear_stage_dir(out_dir)
+    clashes = name_clashes(raw.shards)
+    todo = [set_aside(e, clashes[e.key], _bad_status(spec)) if e.key in clashes else e
             for e in raw.shards]
-    entries = map_shards(shardwork.normalize, [(e,) for e in todo], address=ctx.address,
+    entries = map_shards(normalize, [(e,) for e in todo], address=ctx.address,
                          label="normalize", **_batching(ctx, raw), spec=spec, out_dir=out_dir,
                          bad_status=_bad_status(spec))
     return _log(ctx, build_manifest(spec, run, "normalized", entries, (parent,)))
-
-
-def _clear_shards(out_dir: str) -> None:
-    """A stage that is recomputed starts from an empty folder, but for the manifests and notes
-    that lie there (an earlier attempt's, to be judged by trust, not deleted): no file or link
-    that was left or planted is written through."""
-    from laas.anchors.adapters.files import url_to_fs
-
-    fs, path = url_to_fs(out_dir)
-    if not fs.exists(path):
-        return
-    for p in fs.ls(path, detail=False):
-        if not p.rstrip("/").rsplit("/", 1)[-1].startswith(("manifest-", "attest-", "sent-")):
-            shardwork.remove(shardwork.join(fs, p))
 
 
 @task(name="validate-stage", **RETRY)
@@ -145,13 +133,13 @@ def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: S
     done, stage_dir = _begin(ctx, spec, run, "validated")
     if done is not None:
         return done
-    shardwork.fresh_dir(f"{stage_dir}/docs")  # nothing left or planted there is kept
+    fresh_dir(f"{stage_dir}/docs")  # nothing left or planted there is kept
     suite = spec.suite
     drop = spec.on_failure == "drop_rows"
     dataset_check = suite.max_dataset_duplicate_rate is not None and bool(suite.text_hash_of)
-    hashes_dir = shardwork.fresh_dir(f"{stage_dir}/text-hashes") \
+    hashes_dir = fresh_dir(f"{stage_dir}/text-hashes") \
         if (dataset_check or drop) and suite.text_hash_of else None
-    entries = map_shards(shardwork.validate_batch, [(e,) for e in normalized.shards],
+    entries = map_shards(validated_entries, [(e,) for e in normalized.shards],
                          whole_batch=True, label="validate", **_batching(ctx, normalized),
                          spec=spec, address=ctx.address, bad_status=_bad_status(spec),
                          docs_dir=f"{stage_dir}/docs", hashes_dir=hashes_dir, judge=not drop)
@@ -178,7 +166,7 @@ def _drop_rows(ctx: StageContext, spec: DatasetSpec, entries: list, stage_dir: s
     from laas.validators.row_filter import whole_shard_problem
 
     for sub in ("shards", "dropped"):  # nothing left or planted there is written through
-        shardwork.fresh_dir(f"{stage_dir}/{sub}")
+        fresh_dir(f"{stage_dir}/{sub}")
     whole = [e.key for e in entries
              if e.status == "ok" and not whole_shard_problem(e.validation, spec.suite)]
     dups = later_duplicates(text_keys, whole)

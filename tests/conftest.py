@@ -19,6 +19,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "laas" / "datasets"
 LAAS = str(Path(sys.executable).parent / "laas")
+DASK = str(Path(sys.executable).parent / "dask")
 
 
 def free_port() -> int:
@@ -28,6 +29,7 @@ def free_port() -> int:
 
 
 _PREFECT: list = []  # the session's ControlPlane, started by the first Workspace
+_DASK: list = []  # the session's Dask scheduler and workers, started by the first Workspace
 
 
 def shared_prefect_api() -> str:
@@ -42,10 +44,64 @@ def shared_prefect_api() -> str:
     return _PREFECT[0].api_url
 
 
+def shared_dask_address() -> str:
+    """One real scheduler and two worker processes for the session's runs: a run's own
+    LocalCluster costs its start plus every worker's imports (~10 s of CPU on 2 cores), and
+    workers read nothing from the environment (storage settings travel with each batch), so
+    runs of different workspaces can share them. test_distributed and the demo keep their own."""
+    if not _DASK:
+        base = Path(os.environ.get("PYTEST_TMP", "/tmp"))
+        _DASK.append(DaskProcs(Path(tempfile.mkdtemp(prefix="laas-dask-", dir=base))))
+    return _DASK[0].address
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
+    for procs in _DASK:
+        procs.stop()
     for plane in _PREFECT:
         plane.stop()
         shutil.rmtree(plane.home, ignore_errors=True)
+
+
+class DaskProcs:
+    """A Dask scheduler and two single-threaded workers, each its own process on loopback."""
+
+    def __init__(self, root: Path):
+        self.port = free_port()
+        self.address = f"tcp://127.0.0.1:{self.port}"
+        self.log = root / "dask.log"
+        self.scheduler = self._spawn("scheduler", "--host", "127.0.0.1", "--port",
+                                     str(self.port), "--no-dashboard")
+        self.workers = [self.worker() for _ in range(2)]
+        self.wait_for_workers(2)
+
+    def _spawn(self, *args: str) -> subprocess.Popen:
+        # The scheduler keeps 1000 transitions by default; the kill test reads back the story
+        # of the tasks it took from the victim after a whole run, so keep them all.
+        env = {**os.environ, "DASK_DISTRIBUTED__ADMIN__LOW_LEVEL_LOG_LENGTH": "1000000"}
+        with open(self.log, "ab") as log:
+            return subprocess.Popen([DASK, *args], stdout=log, stderr=subprocess.STDOUT,
+                                    env=env)
+
+    def worker(self) -> subprocess.Popen:
+        return self._spawn("worker", self.address, "--nthreads", "1", "--nworkers", "1",
+                           "--host", "127.0.0.1", "--no-dashboard", "--no-nanny")
+
+    def wait_for_workers(self, n: int, timeout: float = 60) -> None:
+        from distributed import Client
+
+        with Client(self.address, timeout=30) as c:
+            c.wait_for_workers(n, timeout=timeout)
+
+    def stop(self) -> None:
+        for p in [*self.workers, self.scheduler]:
+            p.terminate()
+        for p in [*self.workers, self.scheduler]:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+
 
 
 class Workspace:
@@ -64,9 +120,10 @@ class Workspace:
             "DO_NOT_TRACK": "1",
             "COLUMNS": "200",
         }
-        for k in ("LAAS_RPC_URL", "LAAS_REGISTRY_ADDRESS", "LAAS_PRIVATE_KEY"):
+        for k in ("LAAS_RPC_URL", "LAAS_REGISTRY_ADDRESS", "LAAS_PRIVATE_KEY", "LAAS_DASK_CLUSTER"):
             self.env.pop(k, None)
         self.env["PREFECT_API_URL"] = shared_prefect_api()
+        self.env["LAAS_DASK_ADDRESS"] = shared_dask_address()
         (root / "datasets").mkdir(parents=True, exist_ok=True)
 
     def laas(self, *args: str, timeout: float = 300,

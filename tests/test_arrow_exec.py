@@ -14,7 +14,7 @@ import pytest
 from laas.errors import ConfigError
 from laas.validators.arrow_exec import compile_check, run_check
 from laas.validators.gx_engine import _run, build_suites
-from laas.validators.gx_suite import validate_frame
+from laas.validators.gx_suite import check_frame
 from laas.validators.mask_results import Counts, holds
 from laas.validators.spec import ExpectationSpec, SuiteSpec
 from laas.validators.text import CONTROL_OR_REPLACEMENT, PII_PATTERNS
@@ -120,7 +120,7 @@ def test_the_regex_dialect_is_re2_whatever_the_batch_holds() -> None:
     spec = SuiteSpec(name="w", expectations=(ExpectationSpec(
         type="expect_column_values_to_match_regex", kwargs={"column": "s", "regex": r"^\w+$"}),))
     for rows in (["café"], ["café", "plain"], ["plain", "café", "naïve"]):
-        (o,) = validate_frame("d", pa.table({"s": rows}), spec).outcomes
+        (o,) = check_frame("d", pa.table({"s": rows}), spec).outcomes
         assert not o.success and o.unexpected_count == sum(not r.isascii() for r in rows)
     assert spec.model_dump()["regex_dialect"] == "re2"
 
@@ -130,7 +130,7 @@ def test_a_pattern_re2_cannot_run_is_refused_not_run_in_another_dialect() -> Non
         type="expect_column_values_to_not_match_regex",
         kwargs={"column": "s", "regex": r"(?<!\w)secret"}),))
     with pytest.raises(ConfigError, match="not valid RE2"):
-        validate_frame("x", pa.table({"s": ["a secret"]}), spec)
+        check_frame("x", pa.table({"s": ["a secret"]}), spec)
 
 
 def test_other_types_still_run_in_gx_and_the_verdicts_combine() -> None:
@@ -139,8 +139,8 @@ def test_other_types_still_run_in_gx_and_the_verdicts_combine() -> None:
                           kwargs={"column": "n", "min_value": 100, "max_value": 200}),
           ExpectationSpec(type="expect_table_columns_to_match_set",
                           kwargs={"column_set": ["s", "n"], "exact_match": True}))
-    result = validate_frame("c", pa.table({"s": ["a", None], "n": [1.0, 2.0]}),
-                            SuiteSpec(name="mixed", expectations=es))
+    result = check_frame("c", pa.table({"s": ["a", None], "n": [1.0, 2.0]}),
+                         SuiteSpec(name="mixed", expectations=es))
     null, mean, cols = result.outcomes
     assert (null.success, null.unexpected_count, mean.success, cols.success) == (
         False, 1, False, True)
@@ -152,7 +152,7 @@ def test_data_docs_render_from_executor_results() -> None:
     spec = SuiteSpec(name="docs", expectations=(ExpectationSpec(
         type="expect_column_values_to_be_free_of_pii",
         kwargs={"column": "s", "regex_list": list(PII_PATTERNS)}),))
-    validate_frame("d", pa.table({"s": ["ok", "mail jane@example.org"]}), spec, docs=pages)
+    check_frame("d", pa.table({"s": ["ok", "mail jane@example.org"]}), spec, docs=pages)
     (page,) = pages
     assert "<html" in page.lower() and "jane@example.org" in page
 
@@ -167,7 +167,7 @@ def test_one_shared_scan_per_column_gives_what_each_check_gives_alone() -> None:
     table = pa.Table.from_pandas(corpus(TEXT), preserve_index=False)
     checks = {i: compile_check(e) for i, e in enumerate(spec.expectations)}
     assert len(shared_scans(spec, checks, table)["s"]) == 4
-    result = validate_frame("t", table, spec)
+    result = check_frame("t", table, spec)
     for e, o in zip(spec.expectations, result.outcomes, strict=True):
         alone = run_check(compile_check(e), table)
         rows = np.flatnonzero(alone.unexpected)

@@ -147,7 +147,8 @@ def test_a_rerun_of_a_predictable_run_name_recomputes_what_was_planted(ws) -> No
 
 def _normalized_entries(ws: Workspace, tmp: Path) -> tuple[list[ShardEntry], object]:
     from laas.tasks.dataset_spec import load_spec
-    from laas.tasks.shards import hash_raw, normalize
+    from laas.tasks.normalizer import normalize
+    from laas.tasks.raw_hashing import hash_raw
 
     spec = load_spec("atk", [ws.root / "datasets"])
     src = sorted((ws.root / "datasets" / "atk").glob("*.jsonl"))
@@ -158,15 +159,15 @@ def _normalized_entries(ws: Workspace, tmp: Path) -> tuple[list[ShardEntry], obj
 def test_validation_runs_on_the_bytes_it_hashes_not_a_decoy(ws, tmp_path) -> None:
     """The normalized file is swapped for a clean decoy before validation: the validate stage
     re-hashes what it reads and sets the shard aside instead of validating the decoy."""
-    from laas.tasks.shards import validate_batch
+    from laas.tasks.shard_validation import validated_entries
 
     entries, spec = _normalized_entries(ws, tmp_path / "n")
     target = Path(entries[0].uri)
     decoy = pq.read_table(entries[1].uri)
     pq.write_table(decoy, target)  # clean rows, but not the ones the normalized stage hashed
     (tmp_path / "h").mkdir()
-    out = validate_batch(entries, spec, "quarantined", str(tmp_path / "docs"),
-                         str(tmp_path / "h"))
+    out = validated_entries(entries, spec, "quarantined", str(tmp_path / "docs"),
+                            str(tmp_path / "h"))
     assert out[0].status == "quarantined" and out[0].leaf is None
     assert "changed since the normalized stage hashed it" in out[0].reason
     assert [e.status for e in out[1:]] == ["ok"] * (len(out) - 1)
@@ -189,7 +190,7 @@ class _FlipFlop:
 
 def test_a_parquet_source_is_parsed_from_the_bytes_it_hashed(ws, tmp_path, monkeypatch) -> None:
     from laas.anchors.core.hashing import hash_stream
-    from laas.tasks import shards
+    from laas.tasks import readers
     from laas.tasks.dataset_spec import load_spec
 
     spec = load_spec("atk", [ws.root / "datasets"]).model_copy(update={"format": "parquet"})
@@ -200,11 +201,11 @@ def test_a_parquet_source_is_parsed_from_the_bytes_it_hashed(ws, tmp_path, monke
         [{**r, "prompt": POISON} for r in good.to_pylist()], schema=good.schema), b)
     a, b = a.getvalue().to_pybytes(), b.getvalue().to_pybytes()
     flip = _FlipFlop(a, b)
-    monkeypatch.setattr(shards, "open_uri", flip.open)
+    monkeypatch.setattr(readers, "open_uri", flip.open)
     import io
 
     expect = to_hex(hash_stream(io.BytesIO(a))[0])
-    table = pa.Table.from_batches(list(shards.iter_batches("x.parquet", spec, expect=expect)))
+    table = pa.Table.from_batches(list(readers.iter_batches("x.parquet", spec, expect=expect)))
     assert POISON not in table.column("prompt").to_pylist() and flip.opens == 1
 
 
@@ -548,7 +549,7 @@ def test_a_link_planted_in_the_store_never_redirects_a_write(ws) -> None:
 
 
 def test_a_derived_source_swapped_after_its_gate_is_set_aside(ws, tmp_path) -> None:
-    from laas.tasks.shards import hash_parent_shard
+    from laas.tasks.raw_hashing import hash_parent_shard
 
     shard = genuine(ws)["validated"].accepted[0]
     copy = tmp_path / "parent.parquet"

@@ -19,7 +19,9 @@ from laas.errors import ConfigError, ShardReadError
 from laas.tasks import dialect
 from laas.tasks.dataset_spec import CsvDialect, DatasetSpec, load_spec
 from laas.tasks.manifests import build_manifest
-from laas.tasks.shards import hash_raw, iter_batches, normalize, read_table
+from laas.tasks.normalizer import normalize
+from laas.tasks.raw_hashing import hash_raw
+from laas.tasks.readers import iter_batches, read_table
 from laas.validators.report import ValidationReport
 
 SUITE = {"name": "any", "expectations": [{"type": "expect_table_row_count_to_be_between",

@@ -192,7 +192,7 @@ def test_text_keys_read_back_per_shard_in_row_order_from_interleaved_and_empty_f
 
     from laas.anchors.core.models import ShardEntry
     from laas.tasks.rows import verified_text_keys
-    from laas.tasks.shards import text_keys_bytes
+    from laas.tasks.text_hashes import text_keys_bytes
 
     schema = pa.schema([("key", pa.string()), ("h", pa.string())])
     pq.write_table(pa.table({"key": ["b", "a", "b", "a"], "h": ["b1", "a1", "b2", "a2"]},

@@ -17,7 +17,8 @@ from laas.anchors.core.hashing import hash_table
 from laas.datasets.make_sample import rows
 from laas.errors import SchemaError, ShardReadError
 from laas.tasks.dataset_spec import load_spec
-from laas.tasks.shards import hash_raw, read_table
+from laas.tasks.raw_hashing import hash_raw
+from laas.tasks.readers import read_table
 
 SPEC = load_spec("instruct-sample").model_copy(update={"format": None})
 ROWS = rows(9, 120) + [{"prompt": "ünïcødé ✓ prompt", "response": "emoji 🚀 and \"quotes\", commas",

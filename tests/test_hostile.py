@@ -17,7 +17,8 @@ import pytest
 from laas.anchors.adapters.files import redact
 from laas.datasets.make_sample import rows
 from laas.tasks.dataset_spec import load_spec
-from laas.tasks.shards import discover, hash_raw, normalize
+from laas.tasks.normalizer import normalize
+from laas.tasks.raw_hashing import discover, hash_raw
 
 SPEC = load_spec("instruct-sample")
 COLUMNS = ["prompt", "response", "source", "license", "lang"]

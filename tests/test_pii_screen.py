@@ -9,7 +9,7 @@ import re
 import pyarrow as pa
 import pytest
 
-from laas.validators.gx_suite import validate_frame
+from laas.validators.gx_suite import check_frame
 from laas.validators.suites import instruction_corpus
 from laas.validators.text import PII_PATTERNS
 
@@ -42,17 +42,17 @@ SUITE = instruction_corpus(required=("prompt",), text_columns=("prompt",), clean
 
 @pytest.mark.parametrize("text", PII)
 def test_pii_is_flagged(text: str) -> None:
-    assert not validate_frame("t", pa.table({"prompt": [text]}), SUITE).success
+    assert not check_frame("t", pa.table({"prompt": [text]}), SUITE).success
 
 
 def test_false_friends_are_not_flagged() -> None:
-    result = validate_frame("t", pa.table({"prompt": NOT_PII}), SUITE)
+    result = check_frame("t", pa.table({"prompt": NOT_PII}), SUITE)
     assert result.success, result.summary()
 
 
 def test_counts_and_examples_on_a_mixed_table() -> None:
     texts = [x for pair in zip(NOT_PII, PII, strict=False) for x in pair]
-    result = validate_frame("t", pa.table({"prompt": texts}), SUITE)
+    result = check_frame("t", pa.table({"prompt": texts}), SUITE)
     (o,) = [o for o in result.outcomes if o.type == "expect_column_values_to_be_free_of_pii"]
     assert o.unexpected_count == len(PII[:len(NOT_PII)])
     assert list(o.examples) == PII[:3]

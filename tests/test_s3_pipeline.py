@@ -123,6 +123,7 @@ class FaultyS3:
                 conn.request(self.command, self.path, body, headers)
                 resp = conn.getresponse()
                 data = resp.read()
+                conn.close()
                 self.send_response(resp.status)
                 for k, v in resp.getheaders():  # HEAD keeps the object's Content-Length
                     if k.lower() not in ("transfer-encoding", "connection") and not (
@@ -148,6 +149,7 @@ def test_storage_errors_on_some_reads_are_recorded_and_the_rest_committed(ws) ->
         r = ws.laas("run", "s3-sample", "--run", "faulty-store", "--json", env=env)
     finally:
         proxy.server.shutdown()
+        proxy.server.server_close()  # its listening socket, not left to the garbage collector
     assert r.returncode == 0, r.stdout + r.stderr
     summary = json.loads(r.stdout)
     raw = summary["checkpoints"][0]

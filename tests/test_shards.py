@@ -12,7 +12,9 @@ from laas.anchors.core.hashing import hash_table
 from laas.datasets.make_sample import rows, write_jsonl
 from laas.errors import SchemaError, ShardReadError
 from laas.tasks.dataset_spec import load_spec
-from laas.tasks.shards import discover, normalize, read_table
+from laas.tasks.normalizer import normalize
+from laas.tasks.raw_hashing import discover
+from laas.tasks.readers import read_table
 
 SPEC = load_spec("instruct-sample")
 
@@ -77,11 +79,11 @@ def test_normalize_quarantines_instead_of_raising(tmp_path) -> None:
 
 @pytest.mark.parametrize("pooled", [True, False])
 def test_a_batch_of_small_shards_gets_what_each_gets_alone(tmp_path, pooled: bool) -> None:
-    """validate_batch pools small shards into one GX run (or, for a suite that cannot be
+    """validated_entries pools small shards into one GX run (or, for a suite that cannot be
     pooled, slices them back out); either way each shard's result, status and text hashes are
     what validating it alone gives."""
     from laas.anchors.core.models import ShardEntry
-    from laas.tasks.shards import validate_batch
+    from laas.tasks.shard_validation import validated_entries
     from laas.validators.spec import ExpectationSpec
 
     spec = SPEC
@@ -102,10 +104,10 @@ def test_a_batch_of_small_shards_gets_what_each_gets_alone(tmp_path, pooled: boo
                                   byte_size=size, rows=n, content_hash="0x" + digest.hex()))
     for d in ["h-all", *(f"h-{e.key}" for e in entries)]:
         (tmp_path / d).mkdir()
-    together = validate_batch(entries, spec, "quarantined", str(tmp_path / "docs"),
-                              str(tmp_path / "h-all"))
-    alone = [validate_batch([e], spec, "quarantined", str(tmp_path / "docs1"),
-                            str(tmp_path / f"h-{e.key}"))[0] for e in entries]
+    together = validated_entries(entries, spec, "quarantined", str(tmp_path / "docs"),
+                                 str(tmp_path / "h-all"))
+    alone = [validated_entries([e], spec, "quarantined", str(tmp_path / "docs1"),
+                               str(tmp_path / f"h-{e.key}"))[0] for e in entries]
     assert [e.validation for e in together] == [e.validation for e in alone]
     assert [e.status for e in together] == ["ok"] * 3 + ["quarantined"] + ["ok"] * 2
     hashes = pq.read_table(tmp_path / "h-all").to_pylist()

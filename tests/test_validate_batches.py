@@ -1,4 +1,4 @@
-"""What validate_batch sees in production: pools of small shards, shards bigger than one
+"""What validated_entries sees in production: pools of small shards, shards bigger than one
 batch, frames cut from other frames."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from laas.datasets.make_sample import rows
-from laas.validators.gx_suite import validate_batches, validate_frame, validate_pooled
+from laas.validators.gx_suite import check_frame, check_in_batches, check_pool
 from laas.validators.spec import TEXT_KEY_SCHEME, TEXT_KEY_V1, ExpectationSpec, SuiteSpec
 from laas.validators.suites import instruction_corpus
 from laas.validators.text import text_hash, text_hashes, text_key
@@ -31,11 +31,11 @@ def test_a_pool_with_more_than_200_unexpected_rows_is_counted_not_crashed() -> N
     """GX caps unexpected_list at 200 values; zipping it with the index list used to raise."""
     shards = [_pii_shard(120, s) for s in range(3)]  # 360 PII rows in one pool
     frame = pd.concat(shards, ignore_index=True)
-    results = validate_pooled(["a", "b", "c"], [120] * 3, frame, SUITE)
+    results = check_pool(["a", "b", "c"], [120] * 3, frame, SUITE)
     for r in results:
         (o,) = [o for o in r.outcomes if o.type == PII and o.column == "prompt"]
         assert not r.success and o.unexpected_count == 120 and len(o.examples) == 3
-    assert results == [validate_frame(k, df, SUITE) for k, df in zip("abc", shards, strict=True)]
+    assert results == [check_frame(k, df, SUITE) for k, df in zip("abc", shards, strict=True)]
 
 
 def test_gx_pooled_path_takes_any_number_of_unexpected_rows() -> None:
@@ -44,19 +44,19 @@ def test_gx_pooled_path_takes_any_number_of_unexpected_rows() -> None:
     spec = SuiteSpec(name="json", expectations=(ExpectationSpec(
         type="expect_column_values_to_be_json_parseable", kwargs={"column": "j"}),))
     shards = [pd.DataFrame({"j": ["{"] * 150 + ["{}"] * 5}) for _ in range(2)]
-    results = validate_pooled(["a", "b"], [155, 155], pd.concat(shards, ignore_index=True), spec)
+    results = check_pool(["a", "b"], [155, 155], pd.concat(shards, ignore_index=True), spec)
     assert [o.unexpected_count for r in results for o in r.outcomes] == [150, 150]
-    assert results == [validate_frame(k, df, spec) for k, df in zip("ab", shards, strict=True)]
+    assert results == [check_frame(k, df, spec) for k, df in zip("ab", shards, strict=True)]
 
 
 def test_a_duplicate_batches_apart_in_one_shard_is_caught(tmp_path, monkeypatch) -> None:
     from laas.anchors.core.models import ShardEntry
-    from laas.tasks import shards
+    from laas.tasks import shard_validation
     from laas.tasks.dataset_spec import load_spec
 
     spec = load_spec("instruct-sample")
 
-    monkeypatch.setattr(shards, "VALIDATE_BATCH", 1_000)  # 2,500 rows: three batches
+    monkeypatch.setattr(shard_validation, "VALIDATE_BATCH", 1_000)  # 2,500 rows: three batches
     rs = rows(7, 2_500)
     rs[2_210] = dict(rs[10])  # the same text, 2,200 rows (two batches) later
     path = tmp_path / "big.parquet"
@@ -66,12 +66,13 @@ def test_a_duplicate_batches_apart_in_one_shard_is_caught(tmp_path, monkeypatch)
     digest, size, n = rehash_parquet_at(str(path))  # validation re-hashes what it validates
     entry = ShardEntry(key="big", uri=str(path), source_uri=str(path), byte_size=size, rows=n,
                        content_hash="0x" + digest.hex())
-    (out,) = shards.validate_batch([entry], spec, "quarantined", str(tmp_path / "docs"))
+    (out,) = shard_validation.validated_entries([entry], spec, "quarantined",
+                                                str(tmp_path / "docs"))
     assert out.status == "quarantined"
     (o,) = [o for o in out.validation["outcomes"]
             if o["type"] == "expect_column_values_to_be_unique"]
     assert not o["success"] and o["unexpected_count"] == 2  # both copies, as GX counts
-    assert out.validation == validate_frame("big", pd.DataFrame(rs), spec.suite).model_dump(
+    assert out.validation == check_frame("big", pd.DataFrame(rs), spec.suite).model_dump(
         mode="json")  # what the shard gives in one piece
 
 
@@ -87,8 +88,8 @@ def test_text_hashes_of_frames_cut_from_frames() -> None:
     table = pa.Table.from_pandas(df).slice(5, 30)
     assert text_hashes([table["p"], table["r"]], TEXT_KEY_V1) == [
         text_hash([p, r]) for p, r in zip(df["p"][5:35], df["r"][5:35], strict=True)]
-    assert validate_frame("cut", cut.rename(columns={"p": "prompt", "r": "response"}),
-                          instruction_corpus(required=("prompt", "response"))).success
+    assert check_frame("cut", cut.rename(columns={"p": "prompt", "r": "response"}),
+                       instruction_corpus(required=("prompt", "response"))).success
 
 
 def test_normalize_text_collapses_every_unicode_space_as_before() -> None:
@@ -126,15 +127,15 @@ def test_a_pooled_gx_check_that_cannot_run_fails_every_shard_as_alone() -> None:
     spec = SuiteSpec(name="j", expectations=(ExpectationSpec(
         type="expect_column_values_to_be_json_parseable", kwargs={"column": "absent"}),))
     shards = [pd.DataFrame({"j": ["{}", "{", "[]"]}) for _ in range(2)]
-    pooled = validate_pooled(["a", "b"], [3, 3], pd.concat(shards, ignore_index=True), spec)
+    pooled = check_pool(["a", "b"], [3, 3], pd.concat(shards, ignore_index=True), spec)
     assert [r.success for r in pooled] == [False, False]
-    assert pooled == [validate_frame(k, df, spec) for k, df in zip("ab", shards, strict=True)]
+    assert pooled == [check_frame(k, df, spec) for k, df in zip("ab", shards, strict=True)]
 
 
 def test_a_pandas_frame_arrow_cannot_type_is_still_validated_by_gx() -> None:
     spec = SuiteSpec(name="m", expectations=(ExpectationSpec(
         type="expect_column_values_to_not_be_null", kwargs={"column": "x"}),))
-    (o,) = validate_frame("m", pd.DataFrame({"x": [1, "a", None]}, dtype=object), spec).outcomes
+    (o,) = check_frame("m", pd.DataFrame({"x": [1, "a", None]}, dtype=object), spec).outcomes
     assert (o.success, o.unexpected_count) == (False, 1)
 
 
@@ -221,7 +222,7 @@ def test_the_suite_hash_commits_to_the_text_key_scheme_where_a_text_key_is_made(
 
 
 def test_uniqueness_judged_once_per_shard_matches_one_pass_even_on_a_missing_column() -> None:
-    """validate_batches leaves uniqueness out of each batch and judges the shard whole: the
+    """check_in_batches leaves uniqueness out of each batch and judges the shard whole: the
     verdicts are those of one pass over the shard, a key column the shard lacks included
     (failed, as GX's engine fails it)."""
     spec = SuiteSpec(name="u", expectations=(
@@ -231,9 +232,39 @@ def test_uniqueness_judged_once_per_shard_matches_one_pass_even_on_a_missing_col
                         kwargs={"column_list": ["k", "v"]})))
     table = pa.table({"k": [1, 2, 3, 1, 5, 6], "v": ["a", "b", "c", "z", "e", "f"]})
     docs: list[str] = []
-    batched = validate_batches("s", table.to_batches(max_chunksize=2), spec, docs=docs)
-    alone = validate_frame("s", table, spec)
+    batched = check_in_batches("s", table.to_batches(max_chunksize=2), spec, docs=docs)
+    alone = check_frame("s", table, spec)
     assert [(o.success, o.unexpected_count) for o in batched.outcomes] == [
         (o.success, o.unexpected_count) for o in alone.outcomes] == [
         (False, 2), (False, None), (True, 0)]
     assert len(docs) == 1 and "unique" in docs[0]  # the shard's uniqueness has its page
+
+
+def test_a_shard_in_batches_gets_one_data_docs_page_counting_the_whole_shard() -> None:
+    """One page for the shard, not one per batch: its counts are the shard's and its first
+    unexpected values come from any batch, in row order."""
+    spec = SuiteSpec(name="p", expectations=(
+        ExpectationSpec(type="expect_column_values_to_be_in_set",
+                        kwargs={"column": "k", "value_set": ["ok"]}),
+        ExpectationSpec(type="expect_column_values_to_be_unique", kwargs={"column": "k"})))
+    table = pa.table({"k": ["ok", "ok", "bad-1", "ok", "ok", "bad-2"]})
+    docs: list[str] = []
+    check_in_batches("s", table.to_batches(max_chunksize=2), spec, docs=docs)
+    assert len(docs) == 1
+    assert "bad-1" in docs[0] and "bad-2" in docs[0] and "unique" in docs[0]
+    assert "6" in docs[0] and "2 unexpected" in docs[0].replace("\n", " ")
+
+
+def test_mapped_ahead_keeps_order_and_raises_where_the_failing_item_is_taken() -> None:
+    from laas.validators.ahead import mapped_ahead
+
+    def fn(x: int) -> int:
+        if x == 3:
+            raise ValueError("bad item 3")
+        return x * 10
+
+    out = mapped_ahead(fn, iter(range(5)))
+    assert [next(out), next(out), next(out)] == [0, 10, 20]
+    with pytest.raises(ValueError, match="bad item 3"):
+        next(out)
+    assert list(mapped_ahead(fn, [])) == []

@@ -8,7 +8,7 @@ import pytest
 
 from laas.datasets.make_sample import rows
 from laas.tasks.dataset_spec import DatasetSpec
-from laas.validators.gx_suite import merge, poolable, validate_frame, validate_frames
+from laas.validators.gx_suite import check_frame, check_frames_pooled, merge, poolable
 from laas.validators.report import ShardValidation
 from laas.validators.suites import instruction_corpus, tabular_features
 from laas.validators.text import TEXT_HASH_COLUMN
@@ -56,14 +56,14 @@ def defect(kind: str) -> tuple[list[dict], str, str | None, str]:
 
 
 def test_clean_corpus_passes_every_expectation() -> None:
-    result = validate_frame("clean.jsonl", pd.DataFrame(clean()), SUITE)
+    result = check_frame("clean.jsonl", pd.DataFrame(clean()), SUITE)
     assert result.success and not result.failures, result.summary()
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_each_defect_is_caught_with_its_severity_column_and_example(kind: str) -> None:
     rs, type_, column, severity = defect(kind)
-    result = validate_frame(f"{kind}.jsonl", pd.DataFrame(rs), SUITE)
+    result = check_frame(f"{kind}.jsonl", pd.DataFrame(rs), SUITE)
     failed = [o for o in result.failures if o.type == type_ and o.column == column]
     assert failed, result.summary()
     (o,) = failed
@@ -75,8 +75,8 @@ def test_each_defect_is_caught_with_its_severity_column_and_example(kind: str) -
 
 
 def test_results_of_batches_merge_into_one_per_shard() -> None:
-    a = validate_frame("s", pd.DataFrame(defect("email")[0]), SUITE)
-    b = validate_frame("s", pd.DataFrame(defect("lang")[0]), SUITE)
+    a = check_frame("s", pd.DataFrame(defect("email")[0]), SUITE)
+    b = check_frame("s", pd.DataFrame(defect("lang")[0]), SUITE)
     merged = merge([a, b])
     assert isinstance(merged, ShardValidation) and not merged.success
     assert {o.type for o in merged.failures} == {"expect_column_values_to_be_free_of_pii",
@@ -92,8 +92,8 @@ def test_small_shards_validated_together_get_the_results_they_get_alone(suite) -
     parts += [("clean", pd.DataFrame(clean()[:10])), ("twin", pd.DataFrame(clean()[:10]))]
     parts += [("dupes", pd.DataFrame([clean()[0]] * 2 + clean()[1:40]))]
     assert poolable(suite)
-    alone = [validate_frame(k, df, suite) for k, df in parts]
-    together = validate_frames(parts, suite)
+    alone = [check_frame(k, df, suite) for k, df in parts]
+    together = check_frames_pooled(parts, suite)
     assert together == alone
     failed = {r.key for r in together if not r.success}
     assert {"null", "empty", "email", "phone", "card"} <= failed
@@ -105,17 +105,17 @@ def test_tabular_suite_checks_schema_nulls_ranges_and_keys() -> None:
     suite = tabular_features(columns=["id", "x", "label"], key_columns=["id"],
                              max_null_rate={"x": 0.1}, ranges={"x": [0, 1]})
     ok = pd.DataFrame({"id": range(20), "x": [i / 20 for i in range(20)], "label": ["a"] * 20})
-    assert validate_frame("t", ok, suite).success
+    assert check_frame("t", ok, suite).success
     bad = ok.copy()
     bad.loc[0, "id"] = 1
     bad.loc[1:5, "x"] = None
     bad.loc[6, "x"] = 7.0
-    failed = {(o.type, o.column) for o in validate_frame("t", bad, suite).failures}
+    failed = {(o.type, o.column) for o in check_frame("t", bad, suite).failures}
     assert failed == {("expect_column_values_to_be_unique", "id"),
                       ("expect_column_values_to_not_be_null", "x"),
                       ("expect_column_values_to_be_between", "x")}
     extra = ok.assign(leak=1)
-    failed = {o.type for o in validate_frame("t", extra, suite).failures}
+    failed = {o.type for o in check_frame("t", extra, suite).failures}
     assert failed == {"expect_table_columns_to_match_set"}
 
 
@@ -144,8 +144,8 @@ def test_a_validated_manifest_holds_the_report_as_before_with_equal_outcomes_sha
                                                   ("prompt", "response", "source", "license",
                                                    "lang")], "suite": SUITE.model_dump()})
     bad = pd.DataFrame(clean()).assign(source=[None] + ["s"] * 59)
-    results = validate_frames([("a", pd.DataFrame(clean())), ("b", bad),
-                               ("c", pd.DataFrame(rows(7, 30)))], SUITE)
+    results = check_frames_pooled([("a", pd.DataFrame(clean())), ("b", bad),
+                                   ("c", pd.DataFrame(rows(7, 30)))], SUITE)
     dumps = share_outcomes([r.model_dump(mode="json") for r in results])
     assert dumps == [r.model_dump(mode="json") for r in results]
     assert dumps[0]["outcomes"][0] is dumps[2]["outcomes"][0]  # one dict for both shards

@@ -9,7 +9,7 @@ commits to, whatever the batch holds. A type or argument not handled here return
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import reduce
+from functools import lru_cache, reduce
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -73,6 +73,7 @@ def _is_plain(t: pa.DataType) -> bool:
     return is_text(t) or _is_number(t) or pa.types.is_boolean(t)
 
 
+@lru_cache(maxsize=256)  # checked once per process: RE2 compiles a PII alternation in ms
 def regex(pattern: str) -> str:
     """The pattern, checked to compile in RE2 (a suite that RE2 cannot run is refused rather
     than run in another dialect)."""
@@ -124,12 +125,24 @@ def codes(table: pa.Table, columns: list[str], groups: np.ndarray | None) -> np.
     nulls, as pandas' duplicated() has it."""
     key = None if groups is None else np.asarray(groups, np.int64)
     for name in columns:
-        enc = _flat(table.column(name)).dictionary_encode()
+        enc = _same_width(_flat(table.column(name))).dictionary_encode()
         c = enc.indices.fill_null(len(enc.dictionary)).to_numpy().astype(np.int64)
         # dictionary indices are dense already: only a combined key needs renumbering
         key = c if key is None else \
             np.unique(key * (len(enc.dictionary) + 1) + c, return_inverse=True)[1]
     return np.zeros(table.num_rows, np.int64) if key is None else key
+
+
+def _same_width(arr: pa.Array) -> pa.Array:
+    """Text whose values all have one byte length (the 32-hex text keys) as fixed-size
+    binary: the same bytes, so the same groups, hashed ~1.5x faster."""
+    if not is_text(arr.type) or not len(arr):
+        return arr
+    width = pc.min_max(pc.binary_length(arr))
+    if width["min"].as_py() != width["max"].as_py() or not width["min"].as_py():
+        return arr
+    binary = pa.large_binary() if pa.types.is_large_string(arr.type) else pa.binary()
+    return arr.cast(binary).cast(pa.binary(width["min"].as_py()))
 
 
 def duplicated(key: np.ndarray, considered: np.ndarray) -> np.ndarray:

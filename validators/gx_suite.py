@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from laas.validators.ahead import mapped_ahead
 from laas.validators.arrow_exec import compile_check, run_check
 from laas.validators.gx_engine import (
     ROW_WISE,
@@ -23,12 +24,20 @@ from laas.validators.gx_engine import (
     run_alone,
     run_pooled,
 )
-from laas.validators.mask_results import PARTIAL, Tally, gx_result, holds, suite_result
+from laas.validators.mask_results import (
+    PARTIAL,
+    Page,
+    Tally,
+    gx_result,
+    holds,
+    suite_result,
+)
 from laas.validators.outcomes import EXAMPLES, merge, outcome, shard_result
 from laas.validators.regex_screen import scan_job, shared_scans
 from laas.validators.report import ShardValidation
 from laas.validators.spec import SuiteSpec
-from laas.validators.text import TEXT_HASH_COLUMN, text_hash_array
+from laas.validators.text import TEXT_HASH_COLUMN
+from laas.validators.text_keys import text_hash_array
 
 Batch = pa.Table | pa.RecordBatch | pd.DataFrame
 _UNIQUENESS = ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique")
@@ -107,25 +116,25 @@ def _run_gx(lengths: list[int], frame: pd.DataFrame, spec: SuiteSpec, rest: tupl
             for a, m in zip(starts, lengths, strict=True)]
 
 
-def validate_frame(key: str, df: Batch, spec: SuiteSpec,
-                   docs: list[str] | None = None) -> ShardValidation:
+def check_frame(key: str, df: Batch, spec: SuiteSpec,
+                docs: list[str] | None = None) -> ShardValidation:
     """Validate one batch; with `docs`, append the GX Data Docs HTML page of each result."""
-    return validate_pooled([key], [len(df)], df, spec, docs)[0]
+    return check_pool([key], [len(df)], df, spec, docs)[0]
 
 
-def validate_frames(parts: list[tuple[str, Batch]], spec: SuiteSpec,
-                    docs: list[str] | None = None) -> list[ShardValidation]:
+def check_frames_pooled(parts: list[tuple[str, Batch]], spec: SuiteSpec,
+                        docs: list[str] | None = None) -> list[ShardValidation]:
     """Validate several small shards in one pass and give each shard the result it would
     have had on its own."""
     tables = [as_table(df) for _, df in parts]
     if not tables:
         return []
-    return validate_pooled([k for k, _ in parts], [t.num_rows for t in tables],
-                           pa.concat_tables(tables, promote_options="default"), spec, docs)
+    return check_pool([k for k, _ in parts], [t.num_rows for t in tables],
+                      pa.concat_tables(tables, promote_options="default"), spec, docs)
 
 
-def validate_pooled(keys: list[str], lengths: list[int], frame: Batch, spec: SuiteSpec,
-                    docs: list[str] | None = None) -> list[ShardValidation]:
+def check_pool(keys: list[str], lengths: list[int], frame: Batch, spec: SuiteSpec,
+               docs: list[str] | None = None) -> list[ShardValidation]:
     """Shards already concatenated (`lengths` rows each, in order), validated in one pass:
     every mask is computed once for the whole pool and counted per shard, uniqueness is
     judged within each shard, and `mostly` per shard."""
@@ -133,7 +142,7 @@ def validate_pooled(keys: list[str], lengths: list[int], frame: Batch, spec: Sui
         table = as_table(frame)
     except (pa.ArrowInvalid, pa.ArrowTypeError):  # a pandas column Arrow cannot type (mixed
         return _in_gx_only(keys, lengths, frame, spec, docs)  # objects): GX reads it as ever
-    return validate_tables(keys, lengths, table, spec, docs)[0]
+    return check_table_pool(keys, lengths, table, spec, docs)[0]
 
 
 def _in_gx_only(keys: list[str], lengths: list[int], frame: pd.DataFrame, spec: SuiteSpec,
@@ -145,18 +154,21 @@ def _in_gx_only(keys: list[str], lengths: list[int], frame: pd.DataFrame, spec: 
     return _combine(keys, lengths, spec, {}, gx)
 
 
-def validate_tables(keys: list[str], lengths: list[int], table: pa.Table, spec: SuiteSpec,
-                    docs: list[str] | None = None, later: frozenset[int] = frozenset()
-                    ) -> tuple[list[ShardValidation], pa.Table]:
-    """validate_pooled, and the table with the text-hash column it computed (the stage also
+def check_table_pool(keys: list[str], lengths: list[int], table: pa.Table, spec: SuiteSpec,
+                     docs: list[str] | None = None, later: frozenset[int] = frozenset(),
+                     page: Page | None = None) -> tuple[list[ShardValidation], pa.Table]:
+    """check_pool, and the table with the text-hash column it computed (the stage also
     writes the hashes out for the dataset-wide duplicate check). `later`: expectations the
-    caller judges itself (a shard's uniqueness, whole), held here as placeholders."""
+    caller judges itself (a shard's uniqueness, whole), held here as placeholders. `page`:
+    the executor's results are added to it instead of rendered (a shard in batches)."""
     groups = np.repeat(np.arange(len(keys)), lengths) if len(keys) > 1 else None
     tallies, table = _execute(table, spec, groups, later)
     rest = tuple(i for i in range(len(spec.expectations)) if i not in tallies and i not in later)
     gx = _run_gx(lengths, table.to_pandas(), spec, rest, docs) if rest else \
         [{} for _ in keys]
-    if docs is not None and tallies:
+    if page is not None:
+        page.add(tallies, table.num_rows)
+    elif docs is not None and tallies:
         docs.append(render_docs(suite_result(spec, [
             gx_result(spec.expectations[i], i, t.counts(0, table.num_rows, PARTIAL))
             for i, t in tallies.items()])))
@@ -188,7 +200,7 @@ def _key_columns(e: Any) -> list[str]:
     return list(e.kwargs.get("column_list") or [e.kwargs.get("column")])
 
 
-def validate_batches(key: str, batches: Iterable[Batch], spec: SuiteSpec,
+def check_in_batches(key: str, batches: Iterable[Batch], spec: SuiteSpec,
                      docs: list[str] | None = None,
                      on_table: Callable[[pa.Table], None] | None = None) -> ShardValidation:
     """One shard too big for one pass, validated batch by batch (memory bounded by the batch)
@@ -200,18 +212,19 @@ def validate_batches(key: str, batches: Iterable[Batch], spec: SuiteSpec,
              if e.type in _UNIQUENESS and compile_check(e) is not None}
     keys = sorted({c for e in whole.values() for c in _key_columns(e)})
     parts, kept = [], []
-    for batch in batches:  # uniqueness is left out per batch: judged once, below
-        (result,), table = validate_tables([key], [len(batch)], as_table(batch), spec, docs,
-                                           later=frozenset(whole))
+    page = Page() if docs is not None else None  # one page for the shard, not one a batch
+    # each batch's text hashes are made while the batch before it is validated
+    tables = mapped_ahead(lambda batch: with_text_hash(as_table(batch), spec), batches)
+    for table in tables:  # uniqueness is left out per batch: judged once, below
+        (result,), table = check_table_pool([key], [table.num_rows], table, spec, docs,
+                                            later=frozenset(whole), page=page)
         parts.append(result)
         if on_table is not None:
             on_table(table)
         kept.append(table.select([c for c in keys if c in table.column_names]))
     merged = merge(parts)
-    if not whole:
-        return merged
-    full = pa.concat_tables(kept)
-    outcomes, shown = list(merged.outcomes), []
+    full = pa.concat_tables(kept) if whole else None
+    outcomes, shown = list(merged.outcomes), page.results(spec) if page is not None else []
     for i, e in whole.items():
         masks = run_check(compile_check(e), full)
         if masks is None:  # a key column the shard lacks: failed, as GX fails it
@@ -221,6 +234,7 @@ def validate_batches(key: str, batches: Iterable[Batch], spec: SuiteSpec,
         c = tally.counts(0, full.num_rows, EXAMPLES)
         outcomes[i] = outcome(e, holds(e, c), c.unexpected, c.examples)
         shown.append(gx_result(e, i, tally.counts(0, full.num_rows, PARTIAL)))
-    if docs is not None and shown:  # the shard's uniqueness, on a page of its own
-        docs.append(render_docs(suite_result(spec, shown)))
-    return shard_result(key, outcomes)
+    if docs is not None and shown:
+        docs.append(render_docs(suite_result(spec, sorted(
+            shown, key=lambda r: r.expectation_config.meta["laas_index"]))))
+    return shard_result(key, outcomes) if whole else merged

@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from laas.validators.arrow_exec import RowCheck
 from laas.validators.spec import ExpectationSpec, SuiteSpec
@@ -28,25 +29,29 @@ class Counts(NamedTuple):
 
 
 class Tally:
-    """One expectation's masks over a (pooled) table, counted over any row range in O(1)."""
+    """One expectation's masks over a (pooled) table, counted over any row range (each shard
+    of a pool is counted once: counting its own rows costs less than prefix sums of all)."""
 
     def __init__(self, e: ExpectationSpec, check: RowCheck, table: pa.Table):
         self.e, self.check, self.table = e, check, table
-        self._unexpected = np.concatenate([[0], np.cumsum(check.unexpected)])
-        self._considered = np.concatenate([[0], np.cumsum(check.considered)])
 
     def counts(self, a: int, b: int, examples: int) -> Counts:
-        where = np.flatnonzero(self.check.unexpected[a:b])[:examples] + a
-        return Counts(b - a, int(self._considered[b] - self._considered[a]),
-                      int(self._unexpected[b] - self._unexpected[a]), self._values(where),
-                      (where - a).tolist())
+        bad = self.check.unexpected[a:b]
+        where = np.flatnonzero(bad)[:examples] + a if examples > 0 else np.zeros(0, np.int64)
+        return Counts(b - a, int(np.count_nonzero(self.check.considered[a:b])),
+                      int(np.count_nonzero(bad)), self._values(where), (where - a).tolist())
 
     def _values(self, rows: np.ndarray) -> list:
         if not len(rows):
             return []
         if "column_list" in self.e.kwargs:  # GX reports a compound key as {column: value}
             return self.table.select(self.e.kwargs["column_list"]).take(rows).to_pylist()
-        return self.table.column(self.e.kwargs["column"]).take(rows).to_pylist()
+        values = self.table.column(self.e.kwargs["column"]).take(rows)
+        if pa.types.is_string(values.type) or pa.types.is_large_string(values.type):
+            # no more of a value than is ever shown (a row may be a 30 kB text): one character
+            # past _SHOWN still tells _shown, and outcomes.plain, that it was cut
+            values = pc.utf8_slice_codeunits(values, 0, _SHOWN + 1)
+        return values.to_pylist()
 
 
 def holds(e: ExpectationSpec, c: Counts) -> bool:
@@ -95,3 +100,25 @@ def suite_result(spec: SuiteSpec, results: list[Any]) -> Any:
                     "unsuccessful_expectations": len(results) - done,
                     "success_percent": 100.0 * done / len(results) if results else None},
         meta={"engine": "laas arrow executor (RE2)"})
+
+
+class Page:
+    """The Data Docs page of a shard validated in batches, one page for the whole shard:
+    each expectation's counts summed over the batches so far and its first unexpected values
+    (and their rows in the shard), in shard order."""
+
+    def __init__(self) -> None:
+        self.counts: dict[int, Counts] = {}
+        self.rows = 0
+
+    def add(self, tallies: dict[int, Tally], rows: int) -> None:
+        for i, t in tallies.items():
+            old = self.counts.get(i, Counts(0, 0, 0, [], []))
+            c = t.counts(0, rows, PARTIAL - len(old.examples))  # values only while needed
+            self.counts[i] = Counts(old.rows + c.rows, old.considered + c.considered,
+                                    old.unexpected + c.unexpected, old.examples + c.examples,
+                                    old.positions + [p + self.rows for p in c.positions])
+        self.rows += rows
+
+    def results(self, spec: SuiteSpec) -> list[Any]:
+        return [gx_result(spec.expectations[i], i, c) for i, c in self.counts.items()]

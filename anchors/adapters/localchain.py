@@ -117,9 +117,11 @@ class LocalChain:
                 tail = self.log_file.read_text(errors="replace")[-400:].strip()
                 raise AnchorTimeout(f"anvil exited at start (port {self.port} busy?): {tail}")
             if self.is_up():
+                _STARTED[proc.pid] = proc
                 return True
             time.sleep(0.1)
         proc.kill()
+        proc.wait(timeout=5)
         raise AnchorTimeout(f"anvil did not answer on {self.url} within {timeout:.0f}s")
 
     def down(self, timeout: float = 15.0) -> bool:
@@ -142,8 +144,17 @@ class LocalChain:
         return True
 
 
+# The anvils this process started, by pid: anvil outlives the call that starts it, so its Popen
+# is held here (not collected while anvil runs) until down() has collected its exit status.
+_STARTED: dict[int, subprocess.Popen] = {}
+
+
 def _reap(pid: int) -> None:
     """Collect our own child's exit status so it does not linger as a zombie."""
+    if (proc := _STARTED.get(pid)) is not None:
+        if proc.poll() is not None:
+            del _STARTED[pid]
+        return
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
 

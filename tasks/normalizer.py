@@ -1,0 +1,64 @@
+"""The normalized stage's per-shard work, a plain function Dask workers run: a shard's rows as
+Parquet under the declared schema, hashed in the canonical laas-table-v1 form as they are
+written. A shard that cannot be normalized is set aside with a reason instead of raising."""
+
+from __future__ import annotations
+
+import secrets
+
+import pyarrow.parquet as pq
+
+from laas.anchors.adapters.files import redact, url_to_fs
+from laas.anchors.core.canonical import to_hex
+from laas.anchors.core.hashing import TableHasher
+from laas.anchors.core.models import ShardEntry
+from laas.errors import ShardReadError
+from laas.tasks.dataset_spec import DatasetSpec
+from laas.tasks.readers import describe_error, iter_batches
+from laas.tasks.stage_files import set_aside, unsafe_key
+
+
+def normalize(raw: ShardEntry, spec: DatasetSpec, out_dir: str, bad_status: str) -> ShardEntry:
+    """Normalized stage: the shard's rows as Parquet under the declared schema, hashed in the
+    canonical laas-table-v1 form (codec-independent), streamed batch by batch."""
+    if raw.status != "ok":
+        return raw.model_copy(update={"content_hash": None, "byte_size": 0})
+    problem = "empty (0 bytes)" if raw.byte_size == 0 else unsafe_key(raw.key)
+    if problem:
+        return set_aside(raw, problem, bad_status)
+    out = f"{out_dir}/{raw.key}.parquet"
+    try:
+        return _write_normalized(raw, spec, out, bad_status)
+    except OSError as e:  # the store refused the file (name, permissions, space): this shard only
+        return set_aside(raw, f"cannot be stored as {redact(out)} ({describe_error(e)}); rename "
+                              "the object or fix the artifact store", bad_status)
+
+
+def _write_normalized(raw: ShardEntry, spec: DatasetSpec, out: str,
+                      bad_status: str) -> ShardEntry:
+    fs, path = url_to_fs(out)
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    tmp = f"{path}.{secrets.token_hex(6)}.tmp"  # renamed over `path`: never follows a link
+    hasher: TableHasher | None = None
+    try:
+        with fs.open(tmp, "wb") as f:
+            writer = None
+            try:
+                for batch in iter_batches(raw.uri, spec, expect=raw.content_hash):
+                    if writer is None:
+                        hasher = TableHasher(batch.schema)
+                        writer = pq.ParquetWriter(f, batch.schema, compression="zstd")
+                    hasher.update(batch)
+                    writer.write_batch(batch)
+            finally:
+                if writer is not None:
+                    writer.close()
+        if hasher is None or hasher.rows == 0:
+            raise ShardReadError(f"shard {redact(raw.uri)}: empty (0 rows)")
+        fs.mv(tmp, path)
+    except ShardReadError as e:
+        fs.rm(tmp)  # no half-written shard is left to be mistaken for a result
+        return ShardEntry(key=raw.key, uri=raw.uri, source_uri=raw.source_uri,
+                          status=bad_status, reason=str(e))
+    return ShardEntry(key=raw.key, uri=out, source_uri=raw.source_uri, byte_size=hasher.size,
+                      rows=hasher.rows, content_hash=to_hex(hasher.digest()))

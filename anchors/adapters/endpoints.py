@@ -15,6 +15,7 @@ import json
 import logging
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -66,6 +67,8 @@ class Endpoints:
         self.current = 0
         self._lock = threading.Lock()
         self._idle: dict[int, list[http.client.HTTPConnection]] = {}  # keep-alive, per URL
+        # kept-alive sockets close with this object (or at exit), never left to the GC
+        weakref.finalize(self, _close_idle, self._idle, self._lock)
         # Every endpoint must serve the same chain: one that serves another would take our
         # transactions elsewhere and answer "not found" for everything. The first endpoint
         # that answers sets the chain id; each other is asked for it before its first use.
@@ -200,6 +203,15 @@ class Endpoints:
         with self._lock:
             idle = self._idle.get(i)
             return idle.pop() if idle else None
+
+
+def _close_idle(idle: dict[int, list[http.client.HTTPConnection]],
+                lock: threading.Lock) -> None:
+    with lock:
+        for conns in idle.values():
+            for conn in conns:
+                conn.close()
+        idle.clear()
 
 
 def _int(hex_id: Any) -> Any:

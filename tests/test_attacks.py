@@ -584,6 +584,7 @@ def test_a_failing_rpc_endpoint_never_shows_its_credentials(ws) -> None:
             assert r.returncode != 0 and "S3CRETPASS" not in text and "APIKEY" not in text, text
     finally:
         server.shutdown()
+        server.server_close()  # its listening socket too: warnings are errors
 
 
 def test_a_run_claiming_a_future_creation_does_not_outrank_a_newer_one(ws) -> None:

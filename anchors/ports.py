@@ -1,6 +1,7 @@
 """What the services (gate, provenance, resume, verify, runs) need from the chain, the artifact
-store and time, as Protocols. The real adapters are adapters.registry.Registry,
-adapters.artifacts.ArtifactStore and SystemClock below; tests/fakes.py holds in-memory ones, and
+store and time, as Protocols. The real adapters are adapters.registry_read.RegistryRead (read
+only; adapters.registry.Registry signs), adapters.artifacts.ArtifactStore and SystemClock
+below; tests/fakes.py holds in-memory ones, and
 tests/test_ports_contract.py runs the same assertions against both so they cannot drift.
 
 Pure: no web3 here, so that the slim install (gate, verify) and the fakes can import it."""
@@ -13,8 +14,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 if TYPE_CHECKING:  # annotations only: importing attest pulls in eth_account
+    from datetime import datetime
+
     from laas.anchors.adapters.attest import Attestation
     from laas.anchors.core.models import Checkpoint, StageManifest
+    from laas.anchors.core.stored import StoredCheckpoint
 
 OnSent = Callable[[str, bytes | None], None]  # (tx hash, signed raw tx if we signed it)
 
@@ -25,9 +29,9 @@ class RegistryReader(Protocol):
 
     def get(self, cid: str) -> Checkpoint | None: ...
 
-    def stored(self, cid: str) -> dict[str, Any]: ...
+    def stored(self, cid: str) -> StoredCheckpoint: ...
 
-    def stored_or_none(self, cid: str) -> dict[str, Any] | None: ...
+    def stored_or_none(self, cid: str) -> StoredCheckpoint | None: ...
 
     def checkpoints(self, dataset_id: str | None = None) -> list[Checkpoint]: ...
 
@@ -37,11 +41,15 @@ class RegistryReader(Protocol):
 
     def locate(self, dataset_id: str, run_id: str) -> object: ...
 
+    def chain_id(self) -> int: ...
+
     def block_number(self) -> int: ...
 
     def confirmations(self, block_number: int) -> int: ...
 
     def block_at(self, tag: str) -> int | None: ...
+
+    def block_time(self, block: int) -> datetime | None: ...
 
 
 @runtime_checkable

@@ -11,17 +11,29 @@ adapters built here and read nothing themselves.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from laas.anchors.core.versions import VersionDiff
 from laas.anchors.services.gate import GateMode, GatePolicy, GateVerdict, check
-from laas.anchors.services.reader import VerifiedReader
 from laas.errors import AnchorError, ConfigError, LaasError
 from laas.networks import Finality
 from laas.settings import Settings, get_settings
 
+if TYPE_CHECKING:
+    from laas.anchors.services.reader import VerifiedReader
+
 __all__ = ["GatePolicy", "GateVerdict", "VerifiedReader", "VersionDiff", "dataset_versions",
            "diff_versions", "gate_dataset", "prove_append_only", "verified_reader"]
+
+
+def __getattr__(name: str) -> Any:
+    """VerifiedReader on first use: it loads pyarrow, which `laas gate --mode proof` and
+    `laas lineage` do not need."""
+    if name == "VerifiedReader":
+        from laas.anchors.services.reader import VerifiedReader
+
+        return VerifiedReader
+    raise AttributeError(f"module 'laas.api' has no attribute {name!r}")
 
 
 def gate_dataset(dataset: str, *, run: str | None = None, min_confirmations: int | None = None,
@@ -51,6 +63,8 @@ def gate_dataset(dataset: str, *, run: str | None = None, min_confirmations: int
 def verified_reader(dataset: str, *, run: str | None = None, **gate_options: Any
                     ) -> VerifiedReader:
     """Gate the dataset, then read what the gate verified."""
+    from laas.anchors.services.reader import VerifiedReader
+
     return VerifiedReader.from_verdict(gate_dataset(dataset, run=run, **gate_options))
 
 

@@ -29,7 +29,13 @@ from laas.anchors.adapters.index import LineageIndex
 from laas.anchors.core.canonical import from_hex, hash_record, keccak256, name_id, to_hex
 from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME, hash_bytes
 from laas.anchors.core.merkle import verify
-from laas.anchors.core.models import Checkpoint, ShardEntry, StageManifest, stage_root
+from laas.anchors.core.models import (
+    Checkpoint,
+    ShardEntry,
+    StageManifest,
+    stage_root,
+)
+from laas.anchors.core.stored import StoredCheckpoint, stored_of
 from laas.anchors.ports import OnSent
 from laas.errors import AnchorError, AnchorReverted, ConfigError
 
@@ -115,14 +121,7 @@ class FakeRegistry:
             manifest_uri=manifest_uri, result_hash=manifest.result_hash, passed=manifest.passed,
             parents=manifest.parents, committer=who, tx_hash=tx_hash,
             block_number=self.chain.head, gas_used=gas)
-        stored = {
-            "dataset_id": cp.dataset_id, "run_id": cp.run_id,
-            "stage_hash": to_hex(keccak256(cp.stage.encode())), "shards_root": cp.shards_root,
-            "manifest_hash": cp.manifest_hash, "result_hash": cp.result_hash,
-            "shard_count": cp.shard_count, "block_number": cp.block_number,
-            "passed": cp.passed, "committer": who, "parents": cp.parents,
-        }
-        self.chain.records[cp.checkpoint_id] = (cp, stored)
+        self.chain.records[cp.checkpoint_id] = (cp, stored_of(cp))
         return cp
 
     def commit_run(self, stages: Sequence[tuple[StageManifest, str]], *,
@@ -199,12 +198,12 @@ class FakeRegistry:
         found = self.chain.records.get(cid)
         return found[0] if found else None
 
-    def stored(self, cid: str) -> dict[str, Any]:
+    def stored(self, cid: str) -> StoredCheckpoint:
         if cid not in self.chain.records:
             raise AnchorReverted(f"getCheckpoint reverted: UnknownCheckpoint({cid})")
-        return dict(self.chain.records[cid][1])
+        return self.chain.records[cid][1]
 
-    def stored_or_none(self, cid: str) -> dict[str, Any] | None:
+    def stored_or_none(self, cid: str) -> StoredCheckpoint | None:
         return self.stored(cid) if cid in self.chain.records else None
 
     def checkpoints(self, dataset_id: str | None = None) -> list[Checkpoint]:
@@ -213,7 +212,10 @@ class FakeRegistry:
                 if dataset_id is None or cp.dataset_id == dataset_id]
 
     def verify_leaf(self, cid: str, proof: list[bytes], leaf: bytes) -> bool:
-        return verify(proof, from_hex(self.stored(cid)["shards_root"]), leaf)
+        return verify(proof, from_hex(self.stored(cid).shards_root), leaf)
+
+    def chain_id(self) -> int:
+        return 31337  # anvil's
 
     def block_number(self) -> int:
         return self.chain.head
@@ -224,6 +226,10 @@ class FakeRegistry:
     def block_at(self, tag: str) -> int | None:
         lag = self.chain.tag_lags.get(tag)
         return None if lag is None else max(0, self.chain.head - lag)
+
+    def block_time(self, block: int) -> datetime | None:
+        """A fake block is mined the moment it is asked about: never before a run began."""
+        return datetime.now(UTC) if 0 <= block <= self.chain.head else None
 
 
 # -- the store and the index: the real adapters over in-memory backends ----------------------

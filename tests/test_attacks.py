@@ -393,7 +393,7 @@ def test_random_mutations_of_the_store_are_never_accepted(ws, tmp_path) -> None:
         store = ArtifactStore(str(root))
         settings = base.model_copy(update={"artifact_root": str(root)})
         kind, restore = _mutate(ws, rnd, root, store, real)
-        snap = reg.w3.provider.make_request("evm_snapshot", [])["result"]
+        snap = reg.rpc.request("evm_snapshot", [])  # the read-only client's transport
         try:
             done = resume(ledger(settings), dry_run=False)
             assert not [d for d in done if d.action == "committed"], (trial, kind, done)
@@ -414,7 +414,7 @@ def test_random_mutations_of_the_store_are_never_accepted(ws, tmp_path) -> None:
                         counts["refused"] += 1
             counts["same" if accepted else "refused"] += 1
         finally:
-            reg.w3.provider.make_request("evm_revert", [snap])
+            reg.rpc.request("evm_revert", [snap])
             if restore is not None:
                 restore[0].write_bytes(restore[1])
     assert sum(counts.values()) >= trials, counts
@@ -480,10 +480,11 @@ def test_planted_transaction_notes_are_never_broadcast_and_junk_ones_stop_nothin
 
     from laas.anchors.adapters.registry import COMMITTER_ROLE
     from laas.settings import Settings
-    from laas.wiring import open_reader
+    from laas.wiring import open_chain, open_reader, registry_at
 
     settings = Settings(home=ws.root / ".laas", anvil_port=ws.port)
-    reg = open_reader(settings)
+    # web3's client without a key, to build the foreign transaction with
+    reg = registry_at(open_chain(settings), open_reader(settings).address, None)
     dev = Account.from_key(ANVIL_KEY_0)
     tx = reg.contract.functions.grantRole(COMMITTER_ROLE, dev.address).build_transaction({
         "from": dev.address, "nonce": reg.w3.eth.get_transaction_count(dev.address),
@@ -583,6 +584,7 @@ def test_a_failing_rpc_endpoint_never_shows_its_credentials(ws) -> None:
             assert r.returncode != 0 and "S3CRETPASS" not in text and "APIKEY" not in text, text
     finally:
         server.shutdown()
+        server.server_close()  # its listening socket too: warnings are errors
 
 
 def test_a_run_claiming_a_future_creation_does_not_outrank_a_newer_one(ws) -> None:

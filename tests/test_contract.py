@@ -82,7 +82,7 @@ def test_parents_must_exist_and_are_stored(v1) -> None:
     reg: Registry = v1
     raw = reg.commit(manifest("r-parents"), "file:///raw.json")
     norm = reg.commit(manifest("r-parents", "normalized", (raw.checkpoint_id,)), "file:///n.json")
-    assert reg.stored(norm.checkpoint_id)["parents"] == (raw.checkpoint_id,)
+    assert reg.stored(norm.checkpoint_id).parents == (raw.checkpoint_id,)
     with pytest.raises(AnchorReverted, match="UnknownCheckpoint"):
         reg.commit(manifest("r-orphan", "normalized", (to_hex(b"\x07" * 32),)), "file:///o.json")
 

@@ -125,6 +125,30 @@ def test_a_run_through_the_provider_commits_and_every_consumer_reads_it_without_
     counted(l2.proxy, "laas verify")
 
 
+# What a consumer's command must never load: the signing stack (web3 costs ~1.3 s to import
+# here, eth_account ~1 s) and the pipeline's engines. laas.cli's `main` is run in a process
+# that reports, as it exits, which of them it imported.
+HEAVY = ("web3", "eth_account", "eth_abi", "prefect", "dask", "distributed",
+         "great_expectations", "pandas")
+_REPORT = ("import atexit, sys; heavy = set(sys.argv.pop(1).split(',')); "
+           "atexit.register(lambda: print('LOADED', sorted({m.split('.')[0] for m in "
+           "sys.modules} & heavy), file=sys.stderr)); "
+           "from laas.cli import main; sys.argv[0] = 'laas'; main()")
+
+
+def test_gate_lineage_and_verify_load_no_signing_library_and_no_engine(l2: L2) -> None:
+    import subprocess
+    import sys
+
+    shard = l2.shards(RUN)[0]
+    for args in (("gate", DATASET, "--run", RUN), ("gate", DATASET),
+                 ("lineage", shard), ("verify", shard)):
+        r = subprocess.run([sys.executable, "-c", _REPORT, ",".join(HEAVY), *args],
+                           cwd=l2.root, env=l2.env, text=True, capture_output=True, timeout=120)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert "LOADED []" in r.stderr, (args, r.stderr)
+
+
 def test_the_index_rebuilds_through_the_provider_and_a_second_rebuild_resumes(
         l2: L2) -> None:
     shard = l2.shards(RUN)[0]

@@ -114,14 +114,14 @@ def test_the_stored_struct_is_the_manifest_s(chain_port: Chain) -> None:
     cp = reg.commit(m, "file:///n.json")
     stored = reg.stored(cp.checkpoint_id)
     assert stored == reg.stored_or_none(cp.checkpoint_id)
-    assert {k: stored[k] for k in ("dataset_id", "run_id", "shards_root", "manifest_hash",
+    assert {k: getattr(stored, k) for k in ("dataset_id", "run_id", "shards_root", "manifest_hash",
                                    "result_hash", "shard_count", "block_number", "passed",
                                    "committer", "parents")} == {
         "dataset_id": m.dataset_id, "run_id": m.run_id, "shards_root": m.shards_root,
         "manifest_hash": m.manifest_hash, "result_hash": m.result_hash, "shard_count": 3,
         "block_number": cp.block_number, "passed": True, "committer": cp.committer,
         "parents": (raw.checkpoint_id,)}
-    assert stored["stage_hash"] == to_hex(keccak256(b"normalized"))
+    assert stored.stage_hash == to_hex(keccak256(b"normalized"))
     unknown = small().checkpoint_id
     assert reg.get(unknown) is None and reg.stored_or_none(unknown) is None
 

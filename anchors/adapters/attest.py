@@ -12,8 +12,6 @@ the key's holder can produce. Format laas-attest-v1: EIP-191 personal message
 
 from __future__ import annotations
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
 from pydantic import BaseModel, ConfigDict
 
 ATTEST_VERSION = "laas-attest-v1"
@@ -35,6 +33,8 @@ class Attestation(BaseModel):
         or of a version this code does not know (never guessed)."""
         if self.version != ATTEST_VERSION:
             return None
+        from eth_account import Account  # ~1 s to import: only when a signature is checked
+
         try:
             return Account.recover_message(_message(self.manifest_hash),
                                            signature=self.signature)
@@ -43,6 +43,8 @@ class Attestation(BaseModel):
 
 
 def _message(manifest_hash: str):  # noqa: ANN202 - eth_account's SignableMessage
+    from eth_account.messages import encode_defunct
+
     return encode_defunct(text=f"{ATTEST_VERSION} {manifest_hash.lower()}")
 
 

@@ -3,7 +3,7 @@ transactions landed (if they still are on chain after a reorganisation)."""
 
 from __future__ import annotations
 
-from typing import Any
+from laas.anchors.adapters.jsonrpc import Rpc, mapped
 
 
 class ChainView:
@@ -13,9 +13,10 @@ class ChainView:
 
     TAGS = ("safe", "finalized")
 
-    def __init__(self, w3: Any):
-        self.w3 = w3
-        self.head = w3.eth.block_number
+    def __init__(self, rpc: Rpc):
+        self.rpc = rpc
+        with mapped(rpc.urls):
+            self.head = int(rpc.request("eth_blockNumber", []), 16)
         self._blocks: dict[str, int | None] = {}
         # The safe and finalized heads (None: the node does not know the tag), read with the
         # first receipts, in the same batch.
@@ -27,9 +28,9 @@ class ChainView:
         if not todo and not tags:
             return
         # Raw batch: a missing receipt is a null result here, not an exception for the lot.
-        answers = sorted(self.w3.provider.make_batch_request(
-            [("eth_getTransactionReceipt", [h]) for h in todo]
-            + [("eth_getBlockByNumber", [t, False]) for t in tags]), key=lambda a: a["id"])
+        with mapped(self.rpc.urls):
+            answers = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in todo]
+                                     + [("eth_getBlockByNumber", [t, False]) for t in tags])
         for h, a in zip(todo, answers, strict=False):
             receipt = a.get("result")
             self._blocks[h] = int(receipt["blockNumber"], 16) if receipt else None

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from web3.exceptions import Web3RPCError
+from laas.anchors.adapters.jsonrpc import node_errors
 
 # What providers say when a query is too wide (geth, erigon, Alchemy, Infura, QuickNode, Ankr,
 # Blast, dRPC, Metis/OP nodes); any of them means "ask for fewer blocks", nothing else does.
@@ -21,7 +21,7 @@ _TOO_WIDE = (
 
 def too_wide(e: BaseException) -> bool:
     """True when a provider refused an eth_getLogs for its range or its result count."""
-    if not isinstance(e, Web3RPCError):
+    if not isinstance(e, node_errors()):
         return False
     text = str(getattr(e, "rpc_response", None) or e).lower()
     return any(phrase in text for phrase in _TOO_WIDE)
@@ -56,7 +56,7 @@ class LogPager:
             size = hi - lo + 1
             try:
                 logs = fetch(lo, hi)
-            except Web3RPCError as e:
+            except node_errors() as e:
                 if not too_wide(e) or size == 1:
                     raise
                 self.window = self.cap if 0 < self.cap < size else max(1, size // 2)

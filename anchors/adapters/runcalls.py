@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from laas.anchors.adapters.artifacts import manifest_name
-from laas.anchors.core.canonical import to_hex
+from laas.anchors.adapters.jsonrpc import RpcError
+from laas.anchors.core.canonical import from_hex, to_hex
 from laas.anchors.core.models import Checkpoint, StageManifest, checkpoint_id
 from laas.errors import AnchorError
 
@@ -20,10 +21,10 @@ WHERE: dict[tuple[str, str], str] = {}
 
 
 class RunCalldata:
-    """Mixed into RegistryV2 (which has the contract, w3 and address)."""
+    """Mixed into RegistryV2Read (which has the rpc, the abi and the address)."""
 
-    contract: Any
-    w3: Any
+    rpc: Any
+    abi: Any
     address: str
 
     def _decode(self, logs: list[Any], gas_used: int | None = None,
@@ -79,11 +80,12 @@ class RunCalldata:
         found: list[tuple[dict | None, int | None]] = []
         for i in range(0, len(hashes), BATCH):
             part = hashes[i:i + BATCH]
-            answers = self.w3.provider.make_batch_request(
-                [(m, [h]) for h in part for m in methods])
-            if not isinstance(answers, list):  # one error for the whole batch
-                raise AnchorError(f"the RPC refused a batch of transaction lookups: {answers}")
-            got = [a.get("result") for a in sorted(answers, key=lambda a: a["id"])]
+            try:
+                answers = self.rpc.batch([(m, [h]) for h in part for m in methods])
+            except RpcError as e:  # one error for the whole batch
+                raise AnchorError(
+                    f"the RPC refused a batch of transaction lookups: {e}") from None
+            got = [a.get("result") for a in answers]
             for j in range(0, len(got), len(methods)):
                 receipt = got[j + 1] if with_gas else None
                 found.append((got[j], int(receipt["gasUsed"], 16) if receipt else None))
@@ -93,10 +95,10 @@ class RunCalldata:
         if not tx or (tx.get("to") or "").lower() != self.address.lower():
             return []  # committed through another contract: not readable from calldata
         try:
-            fn, call = self.contract.decode_function_input(tx["input"])
+            fn, call = self.abi.decode_input(from_hex(tx["input"]))
         except ValueError:
             return []
-        if fn.fn_name != "commitRun" or (call["datasetId"], call["runId"]) != \
+        if fn != "commitRun" or (call["datasetId"], call["runId"]) != \
                 (bytes(args["datasetId"]), bytes(args["runId"])):
             return []
         return list(call["records"])

@@ -27,7 +27,6 @@ from web3 import Web3
 from laas.anchors.adapters.artifacts import ArtifactStore, named_hash, read_manifest
 from laas.anchors.adapters.attest import attest
 from laas.anchors.adapters.files import redact
-from laas.anchors.adapters.registry import Registry
 from laas.anchors.core.models import (
     STAGE_ORDER,
     TRAINING,
@@ -38,6 +37,7 @@ from laas.anchors.core.models import (
 )
 from laas.anchors.core.trust import stage_problem
 from laas.anchors.ports import Ledger, OnSent, RegistryWriter
+from laas.anchors.ports import RegistryReader as Registry
 from laas.anchors.services.provenance import derived_parents_problem
 from laas.anchors.services.versions import append_only_problem
 from laas.errors import (
@@ -104,10 +104,10 @@ def why_trusted(store: ArtifactStore, registry: Registry | None, signers: set[st
         registry.locate(m.dataset_id, m.run_id)  # format 2: where its run would be anchored
     stored = registry.stored_or_none(m.checkpoint_id) if registry is not None else None
     if stored is not None:
-        if stored["manifest_hash"] == m.manifest_hash:
-            return True, f"its hash is on chain (block {stored['block_number']})"
+        if stored.manifest_hash == m.manifest_hash:
+            return True, f"its hash is on chain (block {stored.block_number})"
         return False, (f"the chain holds another manifest for this stage "
-                       f"({stored['manifest_hash'][:18]}…)")
+                       f"({stored.manifest_hash[:18]}…)")
     att = store.attestation(m)
     if att is None:
         return False, ("not on chain and not attested by a committer key (planted in the "

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 
 from laas.anchors.adapters.artifacts import write_replacing
 from laas.anchors.adapters.files import url_to_fs
-from laas.anchors.adapters.registry_v2 import RegistryV2
 from laas.anchors.core.canonical import from_hex, to_hex
 from laas.anchors.core.commitments import (
     FORMAT_VERSION,
@@ -28,6 +28,10 @@ from laas.anchors.core.commitments import (
 )
 from laas.anchors.core.models import Checkpoint, StageManifest
 from laas.errors import AnchorError, HashMismatch
+
+if TYPE_CHECKING:  # the signing client loads web3; the readers here must not
+    from laas.anchors.adapters.registry_v2 import RegistryV2
+    from laas.anchors.adapters.registry_v2_read import RegistryV2Read
 
 
 class BatchProof(BaseModel):
@@ -72,11 +76,11 @@ def anchor_batch(registry: RegistryV2, stages: Sequence[tuple[StageManifest, str
             for i, r in enumerate(records)]
 
 
-def admit(registry: RegistryV2, proof: BatchProof) -> Checkpoint:
+def admit(registry: RegistryV2Read, proof: BatchProof) -> Checkpoint:
     """The checkpoint, once its record is proven to reach a batch root on chain; from then on
     the registry's reads (get, stored, verify_leaf) answer for it. HashMismatch if not."""
     cp = proof.checkpoint
-    block, stored = registry.contract.functions.anchorOf(from_hex(proof.root)).call()
+    block, stored = registry.anchor_of(proof.root)
     leaf = leaf_of(cp)
     steps = [from_hex(p) for p in proof.proof]
     if block == 0 or not matches(from_hex(proof.root), stored):
@@ -98,7 +102,7 @@ def write_proofs(store: object, stages: Sequence[tuple[StageManifest, str]],
         write_replacing(fs, path, p.model_dump_json().encode())
 
 
-def admit_stored(registry: RegistryV2, store: object, dataset: str, run: str) -> int:
+def admit_stored(registry: RegistryV2Read, store: object, dataset: str, run: str) -> int:
     """Admit every stored batch proof of a run's stages that holds; how many did."""
     admitted = 0
     for stage in ("raw", "normalized", "validated", "training"):

@@ -16,12 +16,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from laas.anchors.adapters.files import rehash_parquet_at
-from laas.anchors.adapters.registry import Registry
 from laas.anchors.core.canonical import from_hex, hash_record, name_id, to_hex
 from laas.anchors.core.finality import finality_problem
 from laas.anchors.core.hashing import TABLE_SCHEME
 from laas.anchors.core.merkle import leaf_hash, verify
 from laas.anchors.core.models import Checkpoint, StageManifest, checkpoint_id
+from laas.anchors.core.stored import StoredCheckpoint
+from laas.anchors.ports import RegistryReader as Registry
 from laas.anchors.services.provenance import prove_checkpoint, prove_lineage
 from laas.anchors.services.runs import latest_run
 from laas.anchors.services.versions import claim_problem
@@ -158,9 +159,9 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
         return deny(str(e), checkpoint=cp)
     manifest, stored = top.manifest, top.stored
     ctx: dict = {"checkpoint": cp, "run": manifest.run, "mode": mode, "finality": finality}
-    confirmations = registry.confirmations(stored["block_number"])
+    confirmations = registry.confirmations(stored.block_number)
     ctx["confirmations"] = confirmations
-    if not stored["passed"]:
+    if not stored.passed:
         problems = [f"{s.key}: {s.reason}" for s in manifest.quarantined]
         problems += [f"dataset check {c['type']} failed ({c['observed']})"
                      for c in (manifest.validation or {}).get("dataset", []) if not c["success"]]
@@ -170,7 +171,7 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
         return deny(f"checkpoint has {confirmations} confirmation(s), "
                     f"{min_confirmations} required; wait for more blocks", **ctx)
     # Its parents were mined in this block or before: they are at least as final.
-    if problem := finality_problem(registry, stored["block_number"], finality):
+    if problem := finality_problem(registry, stored.block_number, finality):
         return deny(problem, **ctx)
     problem = _check_manifest(manifest, stored)
     if problem is None and policy is not None:
@@ -187,7 +188,7 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
     picked = accepted if mode == "full" else [] if mode == "proof" else \
         random.SystemRandom().sample(accepted, min(sample, len(accepted)))
     if problem is None:
-        problem = _check_shards(manifest, stored["shards_root"], picked)
+        problem = _check_shards(manifest, stored.shards_root, picked)
     if problem is not None:
         return deny(problem, **ctx)
     return GateVerdict(
@@ -195,18 +196,18 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
         keys=tuple(s.key for s in accepted),
         hashes=tuple(s.content_hash or "" for s in accepted), rehashed=len(picked),
         reason=(f"run {manifest.run}: {len(accepted)} shard(s) proven against root "
-                f"{stored['shards_root'][:18]}… and back to raw, {len(picked)} re-hashed "
+                f"{stored.shards_root[:18]}… and back to raw, {len(picked)} re-hashed "
                 f"({mode}); {confirmations} confirmation(s)"
                 f"{'' if finality == 'latest' else ', ' + finality}"), **ctx)
 
 
-def _check_manifest(m: StageManifest, stored: dict) -> str | None:
-    if (m.dataset_id, m.run_id) != (stored["dataset_id"], stored["run_id"]) \
+def _check_manifest(m: StageManifest, stored: StoredCheckpoint) -> str | None:
+    if (m.dataset_id, m.run_id) != (stored.dataset_id, stored.run_id) \
             or m.stage != "validated":
         return "manifest belongs to another dataset, run or stage than its checkpoint"
-    if m.validation is None or hash_record(m.validation) != stored["result_hash"]:
+    if m.validation is None or hash_record(m.validation) != stored.result_hash:
         return "manifest's validation report does not hash to the committed result hash"
-    if m.shards_root != stored["shards_root"] or to_hex(m.tree().root) != stored["shards_root"]:
+    if m.shards_root != stored.shards_root or to_hex(m.tree().root) != stored.shards_root:
         return "manifest's shard leaves do not rebuild the committed Merkle root"
     if m.hash_scheme != TABLE_SCHEME:
         return f"unsupported hash scheme {m.hash_scheme}"

@@ -9,9 +9,9 @@ from typing import Any, NamedTuple
 
 from laas.anchors.adapters.chainview import ChainView
 from laas.anchors.adapters.index import LineageIndex
-from laas.anchors.adapters.registry import Registry
 from laas.anchors.core.finality import stage_status
 from laas.anchors.core.models import TRAINING
+from laas.anchors.ports import RegistryReader as Registry
 from laas.errors import AnchorError, LaasError, LineageNotFound
 
 
@@ -33,7 +33,7 @@ def rebuild_index(registry: Registry, index: LineageIndex, full: bool = False) -
     (the whole chain with full=True, or when the index is new)."""
     from laas.anchors.adapters.artifacts import read_manifest
 
-    key = f"{registry.w3.eth.chain_id}:{registry.address}"
+    key = f"{registry.chain_id()}:{registry.address}"
     done = None if full else index.scanned_through(key)
     start = registry.deploy_block if done is None else \
         max(registry.deploy_block, done + 1 - REORG_MARGIN)

@@ -6,15 +6,15 @@ and, when asked, each committer checked against a pinned list or the role it hol
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from laas.anchors.adapters.artifacts import read_manifest
-from laas.anchors.adapters.registry import Registry
 from laas.anchors.core.canonical import keccak256, to_hex
 from laas.anchors.core.models import Checkpoint, StageManifest
+from laas.anchors.core.stored import StoredCheckpoint
 from laas.anchors.core.trust import expected_parent_stage, stage_problem
+from laas.anchors.ports import RegistryReader as Registry
 from laas.errors import HashMismatch, LaasError
 
 MAX_DEPTH = 8  # training -> validated -> normalized -> raw; a bound is cheap
@@ -23,10 +23,10 @@ MAX_DEPTH = 8  # training -> validated -> normalized -> raw; a bound is cheap
 class Proven(BaseModel):
     """A checkpoint as the contract stores it, with the manifest that hashes to it."""
 
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True)
 
     checkpoint: Checkpoint
-    stored: dict[str, Any]
+    stored: StoredCheckpoint
     manifest: StageManifest
 
     @property
@@ -41,12 +41,12 @@ def prove_checkpoint(registry: Registry, cid: str) -> Proven:
         raise HashMismatch(f"checkpoint {cid[:18]}… is not on chain")
     stored = registry.stored(cid)
     try:
-        m = read_manifest(cp.manifest_uri, expected_hash=stored["manifest_hash"])
+        m = read_manifest(cp.manifest_uri, expected_hash=stored.manifest_hash)
     except LaasError as e:
         raise HashMismatch(f"{cp.stage} manifest: {e}") from None
-    if (m.dataset_id, m.run_id, m.parents) != (stored["dataset_id"], stored["run_id"],
-                                               stored["parents"]) \
-            or to_hex(keccak256(m.stage.encode())) != stored["stage_hash"]:
+    if (m.dataset_id, m.run_id, m.parents) != (stored.dataset_id, stored.run_id,
+                                               stored.parents) \
+            or to_hex(keccak256(m.stage.encode())) != stored.stage_hash:
         raise HashMismatch("manifest belongs to another dataset, run or stage than its "
                            "checkpoint")
     return Proven(checkpoint=cp, stored=stored, manifest=m)
@@ -57,8 +57,8 @@ def derived_parents_problem(registry: Registry, parents: Collection[str]) -> str
     not passed validated checkpoints on chain, if they are not."""
     for source in parents:
         stored = registry.stored_or_none(source)
-        if stored is None or stored["stage_hash"] != to_hex(keccak256(b"validated")) \
-                or not stored["passed"]:
+        if stored is None or stored.stage_hash != to_hex(keccak256(b"validated")) \
+                or not stored.passed:
             return (f"raw stage's parent {source[:18]}… is not a passed validated checkpoint "
                     "on chain")
     return None
@@ -72,7 +72,7 @@ def prove_lineage(registry: Registry, top: Proven, *, committers: Collection[str
     chain = [top]
     while (want := expected_parent_stage(chain[-1].stage)) is not None:
         child = chain[-1]
-        parents = child.stored["parents"]
+        parents = child.stored.parents
         if len(parents) != 1 or len(chain) > MAX_DEPTH:
             raise HashMismatch(f"checkpoint {child.checkpoint.checkpoint_id[:18]}… does not "
                                f"name one {want} parent")
@@ -82,11 +82,11 @@ def prove_lineage(registry: Registry, top: Proven, *, committers: Collection[str
         if problem := stage_problem(parent.manifest, child.manifest):
             raise HashMismatch(problem)
         chain.append(parent)
-    if problem := derived_parents_problem(registry, chain[-1].stored["parents"]):
+    if problem := derived_parents_problem(registry, chain[-1].stored.parents):
         raise HashMismatch(problem)
     pinned = {c.lower() for c in committers}
     for p in chain:
-        who = p.stored["committer"]
+        who = p.stored.committer
         if pinned and who.lower() not in pinned:
             raise HashMismatch(f"{p.stage} checkpoint was committed by {who}, not by a "
                                "committer the policy trusts")

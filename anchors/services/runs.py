@@ -11,9 +11,9 @@ from typing import Any
 
 from laas.anchors.adapters.artifacts import named_hash, read_manifest
 from laas.anchors.adapters.files import open_uri
-from laas.anchors.adapters.registry import Registry
 from laas.anchors.core.canonical import name_id
 from laas.anchors.core.models import STAGES, Checkpoint, checkpoint_id
+from laas.anchors.ports import RegistryReader as Registry
 from laas.errors import LaasError
 
 # Canonical JSON sorts keys, so created_at is the first field: its head is enough to order runs.
@@ -96,10 +96,9 @@ def _latest_by_pointer(registry: Any, dataset: str, store: Any
 
 def _block_time(registry: Registry, block: int) -> datetime | None:
     try:
-        ts = registry.w3.eth.get_block(block)["timestamp"]
-    except Exception:  # a node that forgot the block: the claim cannot be checked
+        return registry.block_time(block)
+    except (LaasError, ValueError, KeyError, TypeError):  # away, or an answer that is not one
         return None
-    return datetime.fromtimestamp(ts, UTC)
 
 
 def run_name(cp: Checkpoint) -> str:

@@ -13,11 +13,11 @@ from pydantic import BaseModel, ConfigDict
 
 from laas.anchors.adapters.files import open_uri, rehash_parquet_at
 from laas.anchors.adapters.index import LineageIndex
-from laas.anchors.adapters.registry import Registry
 from laas.anchors.core.canonical import from_hex, name_id, to_hex
 from laas.anchors.core.hashing import hash_stream
 from laas.anchors.core.merkle import verify
 from laas.anchors.core.models import STAGE_ORDER, checkpoint_id
+from laas.anchors.ports import RegistryReader as Registry
 from laas.anchors.services.provenance import Proven, prove_checkpoint, prove_lineage
 from laas.errors import HashMismatch, LineageNotFound
 
@@ -97,7 +97,7 @@ def verify_shard(registry: Registry, index: LineageIndex, path: str) -> ShardPro
                       dataset=chain[0].manifest.dataset,
                       run=chain[0].manifest.run, key=key, stages=tuple(proofs),
                       validated_run=validated.manifest.run if validated else None,
-                      passed=bool(validated.stored["passed"]) if validated else None)
+                      passed=bool(validated.stored.passed) if validated else None)
 
 
 def rederive(validated: Proven, normalized: Proven, key: str) -> bool | None:
@@ -163,11 +163,11 @@ def _prove_stage(registry: Registry, p: Proven, key: str, want_hash: str | None)
                            f"{entry.content_hash[:18]}…, the file hashes to {want_hash[:18]}…")
     leaf = from_hex(entry.leaf)
     proof = m.tree().proof(leaf)
-    root = from_hex(stored["shards_root"])
+    root = from_hex(stored.shards_root)
     if not verify(proof, root, leaf) or not registry.verify_leaf(cp.checkpoint_id, proof, leaf):
         raise HashMismatch(f"shard {key}: its proof does not reach the {cp.stage} root on chain")
     return StageProof(stage=cp.stage, checkpoint_id=cp.checkpoint_id, tx_hash=cp.tx_hash,
-                      block_number=cp.block_number, shards_root=stored["shards_root"],
-                      manifest_uri=cp.manifest_uri, manifest_hash=stored["manifest_hash"],
+                      block_number=cp.block_number, shards_root=stored.shards_root,
+                      manifest_uri=cp.manifest_uri, manifest_hash=stored.manifest_hash,
                       uri=entry.uri, content_hash=entry.content_hash, leaf=entry.leaf,
                       proof=tuple(to_hex(p) for p in proof))

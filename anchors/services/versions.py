@@ -7,10 +7,10 @@ append-only dataset's version keeps its claim (the gate, and every commit, check
 from __future__ import annotations
 
 from laas.anchors.adapters.artifacts import named_hash, read_manifest
-from laas.anchors.adapters.registry import Registry
 from laas.anchors.core.canonical import name_id, to_hex
 from laas.anchors.core.models import Checkpoint, StageManifest, checkpoint_id
 from laas.anchors.core.versions import VersionDiff, VersionRef, append_problem, diff_manifests
+from laas.anchors.ports import RegistryReader as Registry
 from laas.anchors.ports import Store
 from laas.anchors.services.provenance import Proven, prove_checkpoint
 from laas.anchors.services.runs import run_name
@@ -48,7 +48,7 @@ def prove_version(registry: Registry, cid: str, label: str) -> Proven:
     if p.stage != "validated":
         raise HashMismatch(f"version {label}: checkpoint {cid[:18]}… is a {p.stage} stage, "
                            "not a validated one")
-    if to_hex(p.manifest.tree().root) != p.stored["shards_root"]:
+    if to_hex(p.manifest.tree().root) != p.stored.shards_root:
         raise HashMismatch(f"version {label}: its manifest's leaves do not rebuild the "
                            "committed Merkle root")
     return p
@@ -68,9 +68,9 @@ def version_of(registry: Registry, dataset: str, run: str) -> Proven:
 def ref(p: Proven) -> VersionRef:
     m, cp = p.manifest, p.checkpoint
     return VersionRef(run=m.run, checkpoint_id=cp.checkpoint_id,
-                      shards_root=p.stored["shards_root"],
-                      manifest_hash=p.stored["manifest_hash"], block_number=cp.block_number,
-                      passed=bool(p.stored["passed"]), shards=len(m.accepted),
+                      shards_root=p.stored.shards_root,
+                      manifest_hash=p.stored.manifest_hash, block_number=cp.block_number,
+                      passed=bool(p.stored.passed), shards=len(m.accepted),
                       appends_to=m.appends_to)
 
 
@@ -117,7 +117,7 @@ def claim_problem(registry: Registry, m: StageManifest) -> str | None:
         old = prove_version(registry, m.appends_to, f"{m.appends_to[:18]}…")
     except HashMismatch as e:
         return f"{m.dataset} run {m.run} appends to a version that cannot be proven ({e})"
-    if old.manifest.dataset_id != m.dataset_id or not old.stored["passed"]:
+    if old.manifest.dataset_id != m.dataset_id or not old.stored.passed:
         return (f"{m.dataset} run {m.run} appends to {old.manifest.dataset} run "
                 f"{old.manifest.run}, which is not a passed version of this dataset")
     return append_problem(old.manifest, m)
@@ -130,7 +130,7 @@ def append_only_problem(registry: Registry, m: StageManifest) -> str | None:
     if m.versioning is None:
         return None
     registry.locate(m.dataset_id, m.run_id)
-    if (on := registry.stored_or_none(m.checkpoint_id)) and on["manifest_hash"] == m.manifest_hash:
+    if (on := registry.stored_or_none(m.checkpoint_id)) and on.manifest_hash == m.manifest_hash:
         return None  # committed already (a rerun): it was checked then, and later versions follow
     prev = previous_version(registry, m.dataset, m.run)
     want = prev.checkpoint_id if prev is not None else None

@@ -47,9 +47,7 @@ def gate(
 ) -> None:
     """Exit 0 if training may use the dataset, 1 (with the reason) if not, 2 on error. Without
     --run, the dataset's latest run (by creation time) is gated and named."""
-    from laas.anchors.services.anchoring import record_training
     from laas.api import GatePolicy, gate_dataset
-    from laas.wiring import ledger
 
     if mode not in ("proof", "sample", "full"):
         raise ConfigError(f"--mode {mode}: use proof, sample or full")
@@ -65,8 +63,12 @@ def gate(
         rules = rules.model_copy(update={"require_active_committer": True})
     verdict = gate_dataset(dataset, run=run, min_confirmations=min_confirmations, mode=mode,
                            sample=sample, policy=rules, finality=finality)
-    recorded = record_training(ledger(_settings(), start_local=False), verdict, record) \
-        if record and verdict.allowed else None
+    recorded = None
+    if record and verdict.allowed:  # signs: web3 and eth_account are loaded only for this
+        from laas.anchors.services.anchoring import record_training
+        from laas.wiring import ledger
+
+        recorded = record_training(ledger(_settings(), start_local=False), verdict, record)
     if as_json:
         print(json.dumps({**verdict.model_dump(mode="json"),
                           "recorded": recorded.model_dump(mode="json") if recorded else None},

@@ -75,7 +75,11 @@ class DaskProcs:
         self.scheduler = self._spawn("scheduler", "--host", "127.0.0.1", "--port",
                                      str(self.port), "--no-dashboard")
         self.workers = [self.worker() for _ in range(2)]
-        self.wait_for_workers(2)
+        try:
+            self.wait_for_workers(2)
+        except BaseException:
+            self.stop()  # not left running (and unreaped) behind the error
+            raise
 
     def _spawn(self, *args: str) -> subprocess.Popen:
         # The scheduler keeps 1000 transitions by default; the kill test reads back the story
@@ -216,9 +220,11 @@ class S3:
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        # laas's own settings, not the AWS credential chain: they travel with each batch to
+        # the suite's shared Dask workers, which were started without them.
         self.env = {
-            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1", "LAAS_S3_ENDPOINT_URL": self.endpoint,
+            "LAAS_S3_KEY": "testing", "LAAS_S3_SECRET": "testing",
+            "LAAS_S3_REGION": "us-east-1", "LAAS_S3_ENDPOINT_URL": self.endpoint,
         }
 
     def client(self):  # noqa: ANN201 - a boto3 S3 client for arranging and tampering

@@ -452,6 +452,7 @@ def test_runs_emit_openlineage_events_over_http_and_to_a_file(ws) -> None:
         ws.env.clear()
         ws.env.update(saved)
         server.shutdown()
+        server.server_close()  # its listening socket too: warnings are errors
     assert [e["eventType"] for e in received] == ["START", "COMPLETE"]
     done = received[1]
     assert done["job"] == {"namespace": "laas", "name": "ingest.instruct-sample",

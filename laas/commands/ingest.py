@@ -20,7 +20,7 @@ from laas.commands.common import (
     app,
     out,
 )
-from laas.errors import AnchorPending, LaasError, NotAppendOnly, ValidationFailed
+from laas.errors import AnchorPending, ConfigError, LaasError, NotAppendOnly, ValidationFailed
 from laas.settings import prefect_defaults
 
 
@@ -58,6 +58,11 @@ def run(
     except LaasError as e:  # what was done is kept: say how to pick it up
         raise type(e)(f"{e} (after fixing it, resume with: laas run {dataset} --run {run})") \
             from None
+    except Exception as e:
+        if (denied := _storage_denied(e)) is None:
+            raise
+        raise ConfigError(f"{denied} (after fixing it, resume with: laas run {dataset} "
+                          f"--run {run})") from None
     if as_json:
         print(summary.model_dump_json(indent=2))
     else:
@@ -226,3 +231,15 @@ def _print_summary(summary: Any) -> None:
         out.print(f"Data Docs:             {docs.rsplit('/', 1)[0]}/")
     out.print(f"lineage of one shard:  laas lineage {manifest.shards[0].source_uri}")
     out.print(f"gate the dataset:      laas gate {summary.dataset} --run {summary.run}")
+
+
+def _storage_denied(e: BaseException) -> str | None:
+    """A store that refused this process or a Dask worker for want of credentials, said as
+    the setting to fix. Matched by name: botocore (and so its errors) may not be installed."""
+    name = type(e).__name__
+    if name not in ("NoCredentialsError", "PartialCredentialsError") and \
+            not isinstance(e, PermissionError):
+        return None
+    return (f"object store refused access ({name}: {str(e).splitlines()[0] if str(e) else ''}): "
+            "set LAAS_S3_KEY and LAAS_S3_SECRET (they travel to the Dask workers with each "
+            "batch) or give every worker its own AWS credentials")

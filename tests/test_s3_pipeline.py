@@ -158,3 +158,17 @@ def test_storage_errors_on_some_reads_are_recorded_and_the_rest_committed(ws) ->
     assert "part-00002.jsonl" in aside and "unreadable" in aside["part-00002.jsonl"]
     assert "part-00004.jsonl" not in aside  # a transient error is retried, not recorded
     assert any("part-00004" in p for p in proxy.failed)
+
+
+def test_a_store_that_refuses_for_want_of_credentials_is_one_line_naming_the_setting(ws) -> None:
+    """Without laas's S3 keys (and no AWS credential chain), neither this process nor the
+    shared Dask workers may read or write: one line naming the settings and how to resume."""
+    env = {k: v for k, v in ws.env.items()
+           if k not in ("LAAS_S3_KEY", "LAAS_S3_SECRET") and not k.startswith("AWS_")}
+    env |= {"AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent",
+            "AWS_EC2_METADATA_DISABLED": "true"}
+    r = ws.laas("run", "s3-sample", "--run", "no-keys", env=env)
+    assert r.returncode == 2, r.stdout + r.stderr
+    last = r.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: object store refused access"), last
+    assert "LAAS_S3_KEY" in last and "laas run s3-sample --run no-keys" in last, last

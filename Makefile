@@ -31,7 +31,7 @@ demo: setup
 ## most of a test's time is waiting on subprocesses, so two keep both cores busy.
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n 2 --dist loadfile
+	$(BIN)/pytest -n 2 --dist loadfile --durations=25
 
 ## check: lint, then the fast tier: the pure core and the services over in-memory fakes
 ## (tests/fakes.py); no anvil, Prefect, Dask, S3 or subprocess stack. Under two minutes.

@@ -184,6 +184,10 @@ def prefect_defaults() -> None:
     """Apply PREFECT_DEFAULTS to this process; call before importing prefect."""
     for k, v in PREFECT_DEFAULTS.items():
         os.environ.setdefault(k, v)
+    # Prefect's ephemeral server cannot create its database in a PREFECT_HOME that does not
+    # exist: it spins for minutes and then times out. Create the folder it was pointed at.
+    if home := os.environ.get("PREFECT_HOME"):
+        Path(home).expanduser().mkdir(parents=True, exist_ok=True)
 
 
 def settings_error(e: ValidationError) -> str:

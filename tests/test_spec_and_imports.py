@@ -206,3 +206,14 @@ def test_a_spec_has_a_source_or_parents_not_both() -> None:
                        ({"parents": ["a"], "format": "csv"}, "leave `format` out")):
         with pytest.raises(ValueError, match=words):
             DatasetSpec.model_validate({**base, **bad})
+
+
+def test_prefect_defaults_create_the_prefect_home_they_name(tmp_path, monkeypatch) -> None:
+    """Prefect's ephemeral server spins for minutes and times out when PREFECT_HOME does not
+    exist; laas creates it before Prefect is imported."""
+    from laas.settings import prefect_defaults
+
+    home = tmp_path / "fresh" / "prefect"
+    monkeypatch.setenv("PREFECT_HOME", str(home))
+    prefect_defaults()
+    assert home.is_dir()

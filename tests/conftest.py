@@ -32,13 +32,16 @@ _PREFECT: list = []  # the session's ControlPlane, started by the first Workspac
 _DASK: list = []  # the session's Dask scheduler and workers, started by the first Workspace
 
 
+def _session_dir(prefix: str) -> Path:
+    """A folder for one of the session's shared services, removed when the session ends."""
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=os.environ.get("PYTEST_TMP", "/tmp")))
+
+
 def shared_prefect_api() -> str:
     if not _PREFECT:
         from laas.deployments.server import ControlPlane
 
-        base = Path(os.environ.get("PYTEST_TMP", "/tmp"))
-        plane = ControlPlane(Path(tempfile.mkdtemp(prefix="laas-prefect-", dir=base)),
-                             port=free_port())
+        plane = ControlPlane(_session_dir("laas-prefect-"), port=free_port())
         # A loaded 2-core machine has taken minutes to start it (the server imports and
         # migrates its database); every module waits on it anyway.
         plane.start_server(timeout=420)
@@ -52,14 +55,14 @@ def shared_dask_address() -> str:
     workers read nothing from the environment (storage settings travel with each batch), so
     runs of different workspaces can share them. test_distributed and the demo keep their own."""
     if not _DASK:
-        base = Path(os.environ.get("PYTEST_TMP", "/tmp"))
-        _DASK.append(DaskProcs(Path(tempfile.mkdtemp(prefix="laas-dask-", dir=base))))
+        _DASK.append(DaskProcs(_session_dir("laas-dask-")))
     return _DASK[0].address
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     for procs in _DASK:
         procs.stop()
+        shutil.rmtree(procs.log.parent, ignore_errors=True)
     for plane in _PREFECT:
         plane.stop()
         shutil.rmtree(plane.home, ignore_errors=True)

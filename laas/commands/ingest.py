@@ -50,19 +50,18 @@ def run(
     if deployment:
         _run_deployment(dataset, run, wait, timeout, as_json)
         return
+    resume = f"(after fixing it, resume with: laas run {dataset} --run {run})"
     try:
         with _early_start(settings, dask_address) as ingest:
             summary = ingest(dataset, run=run, dask_address=dask_address)
     except NotAppendOnly:
         raise  # nothing to resume: the same sources fail the same way
     except LaasError as e:  # what was done is kept: say how to pick it up
-        raise type(e)(f"{e} (after fixing it, resume with: laas run {dataset} --run {run})") \
-            from None
+        raise type(e)(f"{e} {resume}") from None
     except Exception as e:
         if (denied := _storage_denied(e)) is None:
             raise
-        raise ConfigError(f"{denied} (after fixing it, resume with: laas run {dataset} "
-                          f"--run {run})") from None
+        raise ConfigError(f"{denied} {resume}") from None
     if as_json:
         print(summary.model_dump_json(indent=2))
     else:

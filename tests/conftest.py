@@ -103,14 +103,17 @@ class DaskProcs:
             c.wait_for_workers(n, timeout=timeout)
 
     def stop(self) -> None:
-        for p in [*self.workers, self.scheduler]:
-            p.terminate()
-        for p in [*self.workers, self.scheduler]:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=10)
+        # Workers first: one whose scheduler has gone spends ~20 s trying to reconnect before
+        # it exits; with the scheduler still up each leaves in a fraction of a second.
+        for group in (self.workers, [self.scheduler]):
+            for p in group:
+                p.terminate()
+            for p in group:
+                try:
+                    p.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait(timeout=10)
 
 
 

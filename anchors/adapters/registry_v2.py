@@ -5,6 +5,7 @@ transaction, one slot per run on chain. Its reads are the read-only client's
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from laas.anchors.adapters.registry import Registry
 from laas.anchors.adapters.registry_v2_read import RegistryV2Read
@@ -32,20 +33,13 @@ class RegistryV2(RegistryV2Read, Registry):
         """Commit a run's stages in one transaction, or return them if the run is on chain
         with exactly these manifests. A run commits once: if it is there with other manifests
         or other stages, AnchorError says to start a new run."""
-        first = stages[0][0]
-        if any((m.dataset_id, m.run_id) != (first.dataset_id, first.run_id)
-               for m, _ in stages):
-            raise ValueError("commit_run: every stage must be of one run")
+        first = _one_run(stages)
         key = self.locate(first.dataset_id, first.run_id)
         manifests = [m for m, _ in stages]
         with self.reading():
             if (existing := self._existing_run(key, manifests)) is not None:
                 return existing
-            base = run_dir(stages[0][1])
-            records = [self._record(m, short_uri(base, m, uri, i == 0), key)
-                       for i, (m, uri) in enumerate(stages)]
-            call = self.contract.functions.commitRun(
-                from_hex(first.dataset_id), from_hex(first.run_id), records)
+            call, records = self.run_call(stages)
             what = f"commit {first.dataset}/{first.run}"
             receipt = self._send_once(call, what, sent, on_sent,
                                       lambda: self._existing_run(key, manifests), "RunExists")
@@ -55,6 +49,17 @@ class RegistryV2(RegistryV2Read, Registry):
             self._runs.pop(key, None)
             # One transaction for the run: each checkpoint shows its share of the gas.
             return self._decode(events[:1], receipt["gasUsed"] // len(stages), records)
+
+    def run_call(self, stages: Sequence[tuple[StageManifest, str]]) -> tuple[Any, list[tuple]]:
+        """The commitRun call for a run's stages and the records it carries; refuses a parent
+        that is not on chain, as the contract would."""
+        first = _one_run(stages)
+        key = self.locate(first.dataset_id, first.run_id)
+        base = run_dir(stages[0][1])
+        records = [self._record(m, short_uri(base, m, uri, i == 0), key)
+                   for i, (m, uri) in enumerate(stages)]
+        return self.contract.functions.commitRun(
+            from_hex(first.dataset_id), from_hex(first.run_id), records), records
 
     def _existing_run(self, key: str, manifests: list[StageManifest]) -> list[Checkpoint] | None:
         self._runs.pop(key, None)  # a commit looks at the chain as it is now
@@ -82,3 +87,10 @@ class RegistryV2(RegistryV2Read, Registry):
             runs.append(ZERO if where is None else from_hex(where))
         return (m.stage, from_hex(m.shards_root), len(m.accepted), from_hex(m.manifest_hash),
                 uri, from_hex(m.result_hash), m.passed, [from_hex(p) for p in m.parents], runs)
+
+
+def _one_run(stages: Sequence[tuple[StageManifest, str]]) -> StageManifest:
+    first = stages[0][0]
+    if any((m.dataset_id, m.run_id) != (first.dataset_id, first.run_id) for m, _ in stages):
+        raise ValueError("commit_run: every stage must be of one run")
+    return first

@@ -36,9 +36,10 @@ def fixed_words(arr: pa.Array) -> np.ndarray | None:
 
 
 def maybe_equal(words: np.ndarray, considered: np.ndarray,
-                groups: np.ndarray | None) -> np.ndarray:
+                groups: np.ndarray | None) -> np.ndarray | None:
     """The considered rows that share their mixed number (and group) with another considered
-    row: a superset of the rows with an equal twin, usually exactly those."""
+    row: a superset of the rows with an equal twin, usually exactly those. None when they
+    are over an eighth of the rows (then dictionary codes of all cost less than taking)."""
     with np.errstate(over="ignore"):  # wrapping multiplication is the point
         mixed = words[:, 0].copy()
         for j in range(1, words.shape[1]):
@@ -46,7 +47,10 @@ def maybe_equal(words: np.ndarray, considered: np.ndarray,
         if groups is not None:
             mixed = mixed * _MIX + np.asarray(groups, np.uint64)
     ordered = np.sort(mixed[considered])
-    twins = ordered[1:][ordered[1:] == ordered[:-1]]
+    same = ordered[1:] == ordered[:-1]
+    if np.count_nonzero(same) > len(words) // 16:  # each shared number holds 2+ rows
+        return None
+    twins = ordered[1:][same]
     if not len(twins):
         return np.zeros(len(words), bool)
     return considered & np.isin(mixed, twins)
@@ -63,9 +67,10 @@ def twins(table: pa.Table, columns: list[str], groups: np.ndarray | None,
     words = fixed_words(col) if col is not None else None
     if words is None:
         return exact(table, groups, considered)
-    rows = np.flatnonzero(maybe_equal(words, considered, groups))
-    if len(rows) > len(col) // 8:  # many duplicates: one exact pass costs less than taking
+    maybe = maybe_equal(words, considered, groups)
+    if maybe is None:
         return exact(table, groups, considered)
+    rows = np.flatnonzero(maybe)
     out = np.zeros(table.num_rows, bool)
     if len(rows):
         out[rows] = exact(table.select(columns).take(rows),

@@ -82,17 +82,19 @@ def _plan(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifest,
     return plan_reuse(raw, (old_raw, normalized, validated), pipeline_hash(spec))
 
 
-def reusable(plan: ReusePlan | None, normalized: StageManifest) -> dict[str, Reused]:
+def reusable(plan: ReusePlan | None, normalized: StageManifest
+             ) -> dict[str, tuple[Reused, dict]]:
     """The planned shards whose normalized entry in this run is the reused one (a resumed
-    run's normalized stage may have been made under another plan)."""
+    run's normalized stage may have been made under another plan), with their results."""
     if plan is None:
         return {}
     mine = {s.key: s for s in normalized.shards}
-    return {r.key: r for r in plan.reused if mine.get(r.key) == r.normalized}
+    return {r.key: (r, plan.results[r.key]) for r in plan.reused
+            if mine.get(r.key) == r.normalized}
 
 
 def all_text_keys(hashes_dir: str, stage_dir: str, entries: list[ShardEntry],
-                  reuse: dict[str, Reused]) -> tuple[dict, dict[str, str]]:
+                  reuse: dict[str, tuple[Reused, dict]]) -> tuple[dict, dict[str, str]]:
     """rows.verified_text_keys over the shards validated now (in hashes_dir) and the reused
     ones (their keys, recomputed by the reuse check, in the stage's REUSED_KEYS folder)."""
     from laas.tasks.rows import verified_text_keys
@@ -100,13 +102,13 @@ def all_text_keys(hashes_dir: str, stage_dir: str, entries: list[ShardEntry],
     keys, bad = verified_text_keys(hashes_dir, [e for e in entries if e.key not in reuse])
     if reuse:
         more, worse = verified_text_keys(f"{stage_dir}/{REUSED_KEYS}",
-                                         [r.validated for r in reuse.values()])
+                                         [r.validated for r, _ in reuse.values()])
         keys, bad = keys | more, bad | worse
     return keys, bad
 
 
-def refilter(entries: list[ShardEntry], reuse: dict[str, Reused], dups: dict, suite: Any
-             ) -> tuple[list[ShardEntry], list[ShardEntry]]:
+def refilter(entries: list[ShardEntry], reuse: dict[str, tuple[Reused, dict]], dups: dict,
+             suite: Any) -> tuple[list[ShardEntry], list[ShardEntry]]:
     """drop_rows: (the reused shards whose validated file still holds, the shards to filter
     now): a reused shard whose dataset-wide duplicates may have changed is filtered again from
     its verified normalized rows and its committed results (core.reuse.keeps_filtered)."""
@@ -115,13 +117,13 @@ def refilter(entries: list[ShardEntry], reuse: dict[str, Reused], dups: dict, su
     label = dedupe_label(suite)
     kept, todo = [], []
     for e in entries:
-        r = reuse.get(e.key)
+        r, result = reuse.get(e.key, (None, None))
         if r is None or e.status != "ok":
             todo.append(e)
         elif keeps_filtered(r, len(dups.get(e.key, ())), label):
             kept.append(e)
         else:
-            todo.append(r.prefilter)
+            todo.append(r.prefilter(result))
     return kept, todo
 
 

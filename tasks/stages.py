@@ -149,7 +149,7 @@ def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: S
                          whole_batch=True, label="validate", **_batching(ctx, todo),
                          spec=spec, address=ctx.address, bad_status=_bad_status(spec),
                          docs_dir=f"{stage_dir}/docs", hashes_dir=hashes_dir, judge=not drop)
-    entries += [r.validated for r in reuse.values()]
+    entries += [r.with_results(result) for r, result in reuse.values()]
     text_keys: dict = {}
     if hashes_dir is not None:  # the store's copy of the keys, checked against the entries
         text_keys, rewritten = all_text_keys(hashes_dir, stage_dir, entries, reuse)

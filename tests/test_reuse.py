@@ -49,7 +49,8 @@ def test_unchanged_shards_are_reused_with_their_results_and_new_ones_counted() -
     assert plan.from_run == "v1" and plan.not_reused == {}
     a = plan.reused[0]
     assert a.normalized.uri == "/store/v1/normalized/a.parquet"  # the previous run's file
-    assert a.validated.validation["key"] == "a"  # its committed results, back in the report
+    assert a.with_results(plan.results["a"]).validation["key"] == "a"  # back in the report
+    assert a.prefilter(plan.results["a"]).uri == a.normalized.uri  # drop_rows filters it again
     assert plan.summary() | {"not_reused": {}} == {
         "from_run": "v1", "reused": 2, "processed": 1, "new": 1, "not_reused": {},
         "note": None}

@@ -23,10 +23,18 @@ class Reused(Record):
 
     key: str
     normalized: ShardEntry  # the previous run's normalized entry (its file, its hash)
-    validated: ShardEntry  # its validated entry, with its validation results put back
-    # drop_rows: the shard as validation left it before rows were dropped (its results and
-    # text keys), for when the dataset-wide duplicates around it changed (see keeps_filtered)
-    prefilter: ShardEntry
+    validated: ShardEntry  # its validated entry as committed (results in the report)
+
+    def with_results(self, result: dict) -> ShardEntry:
+        """The validated entry with its committed results put back (for the new report)."""
+        return self.validated.model_copy(update={"validation": result})
+
+    def prefilter(self, result: dict) -> ShardEntry:
+        """drop_rows: the shard as validation left it before rows were dropped (its results
+        and text keys), for when the dataset-wide duplicates around it changed."""
+        v = self.validated
+        return self.normalized.model_copy(update={
+            "validation": result, "docs_uri": v.docs_uri, "text_keys_hash": v.text_keys_hash})
 
 
 class ReusePlan(Record):
@@ -35,6 +43,7 @@ class ReusePlan(Record):
 
     from_run: str | None = None
     reused: tuple[Reused, ...] = ()
+    results: dict[str, Any] = {}  # key -> its committed validation results (the report's)
     not_reused: dict[str, str] = {}
     new: int = 0
     note: str | None = None  # why nothing at all was reused (first run, switched off, ...)
@@ -84,12 +93,9 @@ def plan_reuse(raw: StageManifest, prev: tuple[StageManifest, StageManifest, Sta
         elif e.key not in results:
             why[e.key] = f"run {p_val.run} committed no validation result for it"
         else:
-            n, v, result = norm[e.key], val[e.key], results[e.key]
-            reused.append(Reused(
-                key=e.key, normalized=n, validated=v.model_copy(update={"validation": result}),
-                prefilter=n.model_copy(update={"validation": result, "docs_uri": v.docs_uri,
-                                               "text_keys_hash": v.text_keys_hash})))
-    return ReusePlan(from_run=p_val.run, reused=tuple(reused), not_reused=why, new=new)
+            reused.append(Reused(key=e.key, normalized=norm[e.key], validated=val[e.key]))
+    return ReusePlan(from_run=p_val.run, reused=tuple(reused), not_reused=why, new=new,
+                     results={r.key: results[r.key] for r in reused})
 
 
 def confirm(plan: ReusePlan, problems: dict[str, str]) -> ReusePlan:
@@ -99,6 +105,7 @@ def confirm(plan: ReusePlan, problems: dict[str, str]) -> ReusePlan:
         return plan
     return plan.model_copy(update={
         "reused": tuple(r for r in plan.reused if r.key not in problems),
+        "results": {k: v for k, v in plan.results.items() if k not in problems},
         "not_reused": {**plan.not_reused, **problems}})
 
 

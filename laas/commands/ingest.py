@@ -51,7 +51,7 @@ def run(
 
     run = run or new_run_name()
     if deployment:
-        _run_deployment(dataset, run, wait, timeout, as_json)
+        _run_deployment(dataset, run, wait, timeout, as_json, not no_reuse)
         return
     resume = f"(after fixing it, resume with: laas run {dataset} --run {run})"
     try:
@@ -101,10 +101,11 @@ def _checkpoint_line(cp: Any) -> str:
             f"{verdict}  block {cp.block_number}  gas {cp.gas_used or '-'}  tx {_tx(cp.tx_hash)}")
 
 
-def _run_deployment(dataset: str, run: str, wait: bool, timeout: float, as_json: bool) -> None:
+def _run_deployment(dataset: str, run: str, wait: bool, timeout: float, as_json: bool,
+                    reuse: bool = True) -> None:
     from laas.deployments.trigger import trigger
 
-    flow_run = trigger(dataset, run, wait=wait, timeout=timeout)
+    flow_run = trigger(dataset, run, wait=wait, timeout=timeout, reuse=reuse)
     state = flow_run.state
     if not wait:
         out.print(f"created flow run {flow_run.name} ({flow_run.id}) of ingest/{dataset}; "

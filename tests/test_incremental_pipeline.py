@@ -3,7 +3,8 @@ reuses the unchanged shards and processes the new one, with the root a full run 
 attacks of someone who controls the artifact store: a reused file altered (processed again,
 never reused), a run planted in the store that is not on chain (ignored), the previous run's
 manifest swapped (nothing reused). A changed suite reuses nothing; drop_rows keeps the first
-occurrence of a duplicate across reused and new shards."""
+occurrence of a duplicate across reused and new shards, and `laas verify` re-derives a reused
+shard whose rows were dropped."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import pytest
 from laas.anchors.adapters.artifacts import read_manifest
 from laas.anchors.core.canonical import name_id
 from laas.anchors.core.models import checkpoint_id
+from laas.datasets.make_sample import rows
 from laas.wiring import open_registry
 from tests.conftest import Workspace
 from tests.test_versions_pipeline import jsonl
@@ -113,13 +115,19 @@ def test_a_swapped_previous_manifest_or_a_changed_suite_reuses_nothing(ws) -> No
 
 def test_drop_rows_keeps_the_first_duplicate_across_reused_and_new_shards(workspace) -> None:
     ws = workspace
-    ws.add_dataset("dups", {"b.jsonl": jsonl(2), "c.jsonl": jsonl(3)}, on_failure="drop_rows")
+    unlicensed = {**rows(3, 1, seed=9)[0], "license": "proprietary"}  # dropped by the suite
+    ws.add_dataset("dups", {"b.jsonl": jsonl(2), "c.jsonl": jsonl(3) + (
+        json.dumps(unlicensed) + "\n").encode()}, on_failure="drop_rows")
     run(ws, "dups", "v1")
     (ws.root / "datasets" / "dups" / "a.jsonl").write_bytes(jsonl(2, 1))  # b's first row
     second = run(ws, "dups", "v2")
     assert second["reuse"]["reused"] == 1 and second["reuse"]["new"] == 1  # c as it was
     assert "duplicates across the dataset changed" in second["reuse"]["not_reused"]["b.jsonl"]
-    b = by_key(validated(ws, "dups", "v2"))["b.jsonl"]
+    shards = by_key(validated(ws, "dups", "v2"))
+    b, c = shards["b.jsonl"], shards["c.jsonl"]
     assert b.derived and (b.rows_in, b.rows) == (20, 19)  # its first row now repeats a's
+    assert c.derived and "/v1/" in c.uri and (c.rows_in, c.rows) == (21, 20)  # reused
+    r = ws.laas("verify", c.uri)  # the reused file with rows dropped, re-derived
+    assert r.returncode == 0 and "re-derived" in r.stdout, r.stdout + r.stderr
     full = run(ws, "dups", "v2-full", "--no-reuse")
     assert full["checkpoints"][2]["shards_root"] == second["checkpoints"][2]["shards_root"]

@@ -121,13 +121,14 @@ def normalize_stage(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageMa
         return done
     clear_stage_dir(out_dir)
     clashes = name_clashes(raw.shards)
-    kept = [r.normalized for r in (plan.reused if plan else ()) if r.key not in clashes]
+    kept = {r.key: r.normalized for r in (plan.reused if plan else ()) if r.key not in clashes}
     todo = [set_aside(e, clashes[e.key], _bad_status(spec)) if e.key in clashes else e
-            for e in raw.shards if e.key not in {k.key for k in kept}]
+            for e in raw.shards if e.key not in kept]
     entries = map_shards(normalize, [(e,) for e in todo], address=ctx.address,
                          label="normalize", **_batching(ctx, todo), spec=spec, out_dir=out_dir,
                          bad_status=_bad_status(spec))
-    return _log(ctx, build_manifest(spec, run, "normalized", entries + kept, (parent,)))
+    return _log(ctx, build_manifest(spec, run, "normalized", entries + [*kept.values()],
+                                       (parent,)))
 
 
 @task(name="validate-stage", **RETRY)

@@ -77,7 +77,7 @@ def main() -> None:
     report = {"machine": f"{platform.machine()}, {CORES} cores, "
               f"{os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30:.0f} GiB, "
               f"Python {platform.python_version()}",
-              "load_before": os.getloadavg()[0], "shards": args.shards, "added": added,
+              "load_1min_at_end": os.getloadavg()[0], "shards": args.shards, "added": added,
               "first": first, "second": second, "ratio": ratio, "stages_ratio": work,
               "raw_hash_floor_s": raw_floor}
     out = BENCH / "results" / f"incremental-{args.shards}.json"

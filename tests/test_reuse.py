@@ -102,3 +102,22 @@ def test_the_pipeline_hash_follows_what_decides_the_output_and_nothing_else() ->
                    update={"expectations": SPEC.suite.expectations[:-1]})})]
     assert {pipeline_hash(s) for s in same} == {PIPE}
     assert len({pipeline_hash(s) for s in changed} | {PIPE}) == len(changed) + 1
+
+
+def test_the_reuse_check_refuses_a_file_altered_in_the_store(tmp_path) -> None:
+    import shutil
+
+    from laas.anchors.core.reuse import Reused
+    from laas.tasks.normalizer import normalize
+    from laas.tasks.raw_hashing import hash_raw
+    from laas.tasks.reuse_work import check_reused
+
+    made = []
+    for key in ("part-00000.jsonl", "part-00002.jsonl"):
+        uri = str(SPEC.spec_dir / "instruct-sample" / key)
+        n = normalize(hash_raw(key, uri), SPEC, str(tmp_path / "normalized"), "failed")
+        made.append(Reused(key=key, normalized=n, validated=n))
+    assert check_reused(made, SPEC, None) == [None, None]
+    shutil.copyfile(made[1].normalized.uri, made[0].normalized.uri)  # a's file, b's rows
+    first, second = check_reused(made, SPEC, None)
+    assert "altered in the store" in first and "changed since" in first and second is None

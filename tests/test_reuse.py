@@ -104,7 +104,7 @@ def test_the_pipeline_hash_follows_what_decides_the_output_and_nothing_else() ->
     assert len({pipeline_hash(s) for s in changed} | {PIPE}) == len(changed) + 1
 
 
-def test_the_reuse_check_refuses_a_file_altered_in_the_store(tmp_path) -> None:
+def test_the_reuse_check_refuses_files_altered_in_the_store(tmp_path) -> None:
     import shutil
 
     from laas.anchors.core.reuse import Reused
@@ -118,6 +118,15 @@ def test_the_reuse_check_refuses_a_file_altered_in_the_store(tmp_path) -> None:
         n = normalize(hash_raw(key, uri), SPEC, str(tmp_path / "normalized"), "failed")
         made.append(Reused(key=key, normalized=n, validated=n))
     assert check_reused(made, SPEC, None) == [None, None]
+    # a shard whose rows were dropped has a validated file of its own: checked as well
+    kept = made[1].normalized.model_copy(update={"uri": str(tmp_path / "kept.parquet")})
+    shutil.copyfile(made[1].normalized.uri, kept.uri)
+    derived = made[0].model_copy(update={"validated": kept.model_copy(update={
+        "parent_hash": made[0].normalized.content_hash, "rows_in": kept.rows + 1})})
+    assert check_reused([derived], SPEC, None) == [None]
+    shutil.copyfile(made[0].normalized.uri, kept.uri)
+    (why,) = check_reused([derived], SPEC, None)
+    assert "validated file" in why and "no longer hashes to its leaf" in why
     shutil.copyfile(made[1].normalized.uri, made[0].normalized.uri)  # a's file, b's rows
     first, second = check_reused(made, SPEC, None)
     assert "altered in the store" in first and "changed since" in first and second is None

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_runner import IN_PROCESS, run_in_process
+
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "laas" / "datasets"
 LAAS = str(Path(sys.executable).parent / "laas")
@@ -120,6 +122,8 @@ class DaskProcs:
 class Workspace:
     """A laas home of its own: chain, artifacts, index, Prefect state, dataset specs."""
 
+    isolated = False  # True: every `laas` call of this workspace is a subprocess
+
     def __init__(self, root: Path):
         self.root = root
         self.port = free_port()
@@ -139,8 +143,13 @@ class Workspace:
         self.env["LAAS_DASK_ADDRESS"] = shared_dask_address()
         (root / "datasets").mkdir(parents=True, exist_ok=True)
 
-    def laas(self, *args: str, timeout: float = 300,
-             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    def laas(self, *args: str, timeout: float = 300, env: dict[str, str] | None = None,
+             isolated: bool | None = None) -> subprocess.CompletedProcess:
+        """The CLI, in this process (tests/cli_runner.py) unless the test is about processes
+        (`isolated`, or the workspace's own `isolated`); `timeout` bounds a subprocess only,
+        pytest-timeout the rest."""
+        if IN_PROCESS and not (self.isolated if isolated is None else isolated):
+            return run_in_process([LAAS, *args], env or self.env, self.root)
         return subprocess.run([LAAS, *args], cwd=self.root, env=env or self.env, text=True,
                               capture_output=True, timeout=timeout)
 

@@ -476,11 +476,13 @@ def test_the_committer_key_appears_in_no_output_log_artifact_or_index(ws) -> Non
     saved = dict(ws.env)
     try:
         ws.env["LAAS_PRIVATE_KEY"] = ANVIL_KEY_0  # anvil's first dev account: the admin
-        r = ws.laas("run", "instruct-sample", "--json")
+        # Subprocesses: everything written to their stdout and stderr, by any library, counts
+        r = ws.laas("run", "instruct-sample", "--json", isolated=True)
         assert r.returncode == 0, r.stderr
-        resumed = ws.laas("run", "instruct-sample", "--run", json.loads(r.stdout)["run"])
+        resumed = ws.laas("run", "instruct-sample", "--run", json.loads(r.stdout)["run"],
+                          isolated=True)
         ws.env["LAAS_PRIVATE_KEY"] = ANVIL_KEY_0[:-1] + "g"  # malformed: must not be echoed
-        refused = ws.laas("run", "instruct-sample")
+        refused = ws.laas("run", "instruct-sample", isolated=True)
     finally:
         ws.env.clear()
         ws.env.update(saved)

@@ -5,6 +5,7 @@ ephemeral server, ~6 s each; test_pipeline's `make demo` still takes that defaul
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -181,9 +182,7 @@ class Workspace:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    ws = Workspace(tmp_path_factory.mktemp("ws"))
-    yield ws
-    ws.close()
+    yield from module_home(Workspace, tmp_path_factory, "ws")
 
 
 @pytest.fixture(scope="module")
@@ -271,3 +270,40 @@ def s3() -> Iterator[S3]:
     files.configure(before)
     get_settings.cache_clear()
     server.server.stop()
+
+
+@contextlib.contextmanager
+def posts_to(status: int, received: list | None = None) -> Iterator[str]:
+    """A loopback HTTP endpoint answering every POST with `status` (its JSON bodies appended
+    to `received`); yields its URL and closes its socket after (warnings are errors)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if received is not None:
+                received.append(json.loads(body))
+            self.send_response(status)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def module_home(kind: type, factory: pytest.TempPathFactory, name: str) -> Iterator:
+    """A module fixture's body: a workspace of `kind` in a fresh folder, closed after."""
+    ws = kind(factory.mktemp(name))
+    try:
+        yield ws
+    finally:
+        ws.close()

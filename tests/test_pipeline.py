@@ -14,7 +14,7 @@ import pytest
 from laas.anchors.core.canonical import name_id
 from laas.datasets.make_sample import rows
 from laas.wiring import open_registry
-from tests.conftest import REPO, SAMPLE, Workspace
+from tests.conftest import REPO, SAMPLE, Workspace, posts_to
 
 SHARD0 = str(SAMPLE / "instruct-sample" / "part-00000.jsonl")
 
@@ -422,27 +422,13 @@ def test_stopping_and_restarting_the_chain_keeps_every_checkpoint(ws, strict) ->
 
 
 def test_runs_emit_openlineage_events_over_http_and_to_a_file(ws) -> None:
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
     received: list[dict] = []
-
-    class Collector(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(201)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Collector)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     saved = dict(ws.env)
     try:
-        ws.env["LAAS_OPENLINEAGE_URL"] = f"http://127.0.0.1:{server.server_port}"
-        r = ws.laas("run", "instruct-sample", "--json")
-        assert r.returncode == 0, r.stderr
+        with posts_to(201, received) as collector:
+            ws.env["LAAS_OPENLINEAGE_URL"] = collector
+            r = ws.laas("run", "instruct-sample", "--json")
+            assert r.returncode == 0, r.stderr
         summary = json.loads(r.stdout)
         events = ws.root / "openlineage.jsonl"
         ws.env["LAAS_OPENLINEAGE_URL"] = str(events)
@@ -451,8 +437,6 @@ def test_runs_emit_openlineage_events_over_http_and_to_a_file(ws) -> None:
     finally:
         ws.env.clear()
         ws.env.update(saved)
-        server.shutdown()
-        server.server_close()  # its listening socket too: warnings are errors
     assert [e["eventType"] for e in received] == ["START", "COMPLETE"]
     done = received[1]
     assert done["job"] == {"namespace": "laas", "name": "ingest.instruct-sample",

@@ -16,7 +16,7 @@ from laas.anchors.core.hashing import rehash_parquet
 from laas.anchors.core.merkle import leaf_hash
 from laas.anchors.core.models import ShardEntry
 from laas.anchors.ports import RegistryReader as Registry
-from laas.anchors.services.provenance import Proven, prove_checkpoint
+from laas.anchors.services.provenance import Proven, prove_checkpoint, prove_lineage
 from laas.errors import HashMismatch
 
 
@@ -61,7 +61,7 @@ def export_card(registry: Registry, cid: str, about: About) -> dict[str, Any]:
 
 
 def verify_card(registry: Registry, doc: Any) -> Proven:
-    """The checkpoint a card claims, once the card, the chain and every file agree;
+    """The checkpoint a card claims, once the card, the chain (back to raw) and every file agree;
     HashMismatch naming the first thing that differs."""
     try:
         ext, files = claims(doc)
@@ -72,6 +72,7 @@ def verify_card(registry: Registry, doc: Any) -> Proven:
     if problem := card_problem(ext, files, top.manifest, top.checkpoint,
                                chain_id=registry.chain_id(), registry=_address(registry)):
         raise HashMismatch(problem)
+    prove_lineage(registry, top)  # and back to raw, as the gate that exported it did
     for s in top.manifest.accepted:
         read, said = read_file(s), files[s.key]
         if (read.sha256, read.size) != (said.sha256, said.size):

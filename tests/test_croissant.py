@@ -52,6 +52,13 @@ def test_the_card_validates_with_mlcroissant_and_names_the_chain_checkpoint(ws) 
         "records/lang"]
 
 
+def test_a_run_the_gate_denies_is_not_exported(ws) -> None:
+    r = ws.laas("export", "croissant", "carded", "--run", "never-ran", "-o", "none.json")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "gate denied carded" in r.stderr and "never-ran" in r.stderr
+    assert not (ws.root / "none.json").exists()
+
+
 def verify(ws: Workspace, card: dict) -> tuple[int, str]:
     (ws.root / "changed.json").write_text(json.dumps(card))
     r = ws.laas("verify", "--croissant", "changed.json")

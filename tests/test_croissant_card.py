@@ -63,6 +63,7 @@ def test_the_card_as_exported_verifies(ran) -> None:
      "contentUrl"),
     (lambda c: c["laas:checkpoint"].update(shards_root="0x" + "11" * 32), "shards_root"),
     (lambda c: c["distribution"].pop(0), "has no FileObject"),
+    (lambda c: c["laas:checkpoint"].update(checkpoint_id="cp-1"), "is not a checkpoint id"),
 ])
 def test_a_changed_card_fails_naming_what_differs(ran, change, named) -> None:
     card = exported(ran)

@@ -5,6 +5,7 @@ the files' sizes and SHA-256 it has read; nothing here reads a file or the chain
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -130,6 +131,9 @@ def claims(doc: Any) -> tuple[dict[str, Any], dict[str, FileFacts]]:
     if ext.get("version") != CARD_VERSION:
         raise ValueError(f"laas:checkpoint version {ext.get('version')!r} is not "
                          f"{CARD_VERSION}")
+    if not re.fullmatch(r"0x[0-9a-fA-F]{64}", str(ext.get("checkpoint_id"))):
+        raise ValueError(f"laas:checkpoint checkpoint_id {ext.get('checkpoint_id')!r} is not "
+                         "a checkpoint id (0x and 64 hex digits)")
     files: dict[str, FileFacts] = {}
     for d in doc.get("distribution", []):
         if isinstance(d, dict) and d.get("@type") == "cr:FileObject":

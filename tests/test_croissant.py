@@ -16,7 +16,8 @@ from laas.anchors.core.models import checkpoint_id
 from tests.conftest import Workspace
 from tests.test_versions_pipeline import jsonl, run
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")  # mlcroissant's rdflib
+pytestmark = pytest.mark.filterwarnings(  # mlcroissant builds on rdflib's deprecated graph
+    "ignore:ConjunctiveGraph is deprecated:DeprecationWarning")
 
 
 @pytest.fixture(scope="module")

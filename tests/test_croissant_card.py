@@ -32,7 +32,7 @@ def exported(ran: tuple) -> dict:
 
 
 # mlcroissant's rdflib warns of its own deprecated use of ConjunctiveGraph
-@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore:ConjunctiveGraph is deprecated:DeprecationWarning")
 def test_card_lists_each_validated_file_with_its_sha256_and_mlcroissant_accepts_it(ran) -> None:
     mlc = pytest.importorskip("mlcroissant")
     card = exported(ran)

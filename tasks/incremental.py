@@ -22,6 +22,7 @@ from laas.anchors.core.reuse import (
     nothing,
     plan_reuse,
 )
+from laas.anchors.services.anchoring import trusted_signers
 from laas.anchors.services.provenance import prove_lineage
 from laas.anchors.services.versions import previous_version, prove_version
 from laas.errors import HashMismatch
@@ -83,6 +84,14 @@ def _plan(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifest,
         chain = prove_lineage(registry, prove_version(registry, prev.checkpoint_id, "previous"))
     except HashMismatch as e:  # the store lost or altered it: a full run, never its word
         return nothing(f"the previous passed run cannot be proven against the chain ({e})", ok)
+    # Reuse takes that run's rows and results on its committer's word (nothing re-derives a
+    # reused file from the source): only from keys this machine resumes from, holding the role.
+    signers = trusted_signers(ctx.ledger, registry)
+    if who := next((p.stored.committer for p in chain
+                    if p.stored.committer.lower() not in signers), None):
+        return nothing(f"run {chain[0].manifest.run} was committed by {who}, not a committer "
+                       "this machine trusts (LAAS_TRUSTED_COMMITTERS, holding the role): every "
+                       "shard processed", ok)
     validated, normalized, old_raw = (p.manifest for p in chain)
     return plan_reuse(raw, (old_raw, normalized, validated), pipeline_hash(spec))
 

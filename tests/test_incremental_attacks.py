@@ -1,0 +1,90 @@
+"""Attacks on incremental runs, on the real stack (anvil, Prefect, Dask), through `laas run`
+and `laas gate`: what a run reuses must have been validated, under this spec, by a committer
+this machine trusts. A passed run committed by another key that holds the committer role
+(or held it: revoked since) is never reused, whatever its report claims; a renamed source
+(same bytes, new key) and a changed schema are processed, never taken from the old run."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from laas.datasets.make_sample import rows
+from laas.tasks.dataset_spec import load_spec
+from laas.tasks.reuse_work import pipeline_hash
+from tests.conftest import Workspace
+from tests.test_incremental_pipeline import by_key, run, validated
+from tests.test_versions_pipeline import jsonl
+
+# anvil's second dev account: another machine's key, given the committer role by the admin
+ROGUE_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+ROGUE = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+
+
+def unlicensed() -> bytes:
+    """A row the suite refuses (its license is not in the spec's list)."""
+    return (json.dumps({**rows(3, 1, seed=9)[0], "license": "proprietary"}) + "\n").encode()
+
+
+def rogue_run(ws: Workspace, path, name: str) -> None:  # noqa: ANN001 - the spec's path
+    """Run `name` of `rog`, committed by ROGUE with a suite that lets a.jsonl's refused row
+    through while its report claims this spec's pipeline hash (what a key with the role can
+    commit, whatever its software), then the honest spec back."""
+    honest = path.read_text()
+    claimed = pipeline_hash(load_spec(str(path)))
+    spec = yaml.safe_load(honest)
+    spec["suite"]["params"]["licenses"].append("proprietary")
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr("laas.tasks.manifests.pipeline_hash", lambda _spec: claimed)
+            r = ws.laas("run", "rog", "--run", name, "--json",
+                        env={**ws.env, "LAAS_PRIVATE_KEY": ROGUE_KEY})
+    finally:
+        path.write_text(honest)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert by_key(validated(ws, "rog", name))["a.jsonl"].status == "ok"  # the row let through
+
+
+@pytest.fixture(scope="module")
+def rogue(workspace: Workspace) -> Workspace:
+    """`rog` (quarantine): a.jsonl carries a row the suite refuses; ROGUE holds the committer
+    role and committed its first passed run, r1 (see rogue_run)."""
+    ws = workspace
+    ws.spec = ws.add_dataset("rog", {"a.jsonl": jsonl(1) + unlicensed(), "b.jsonl": jsonl(2)})
+    assert ws.laas("chain", "up").returncode == 0
+    granted = ws.laas("chain", "grant", ROGUE)
+    assert granted.returncode == 0 and "has the committer role" in granted.stdout, granted.stdout
+    rogue_run(ws, ws.spec, "r1")
+    return ws
+
+
+def test_a_run_by_a_committer_this_machine_does_not_trust_is_not_reused(rogue, tmp_path
+                                                                         ) -> None:
+    from laas.wiring import committer_account
+
+    summary = run(rogue, "rog", "v2")
+    assert summary["reuse"]["reused"] == 0, summary["reuse"]
+    assert "not a committer this machine trusts" in summary["reuse"]["note"]
+    # the refused row is checked now: a.jsonl set aside, and a gate that trusts this
+    # machine's key alone (the new run's committer) serves b.jsonl only
+    assert by_key(validated(rogue, "rog", "v2"))["a.jsonl"].status == "quarantined"
+    policy = tmp_path / "p.yaml"
+    policy.write_text(f"committers: ['{committer_account(rogue.settings()).address}']\n")
+    gate = rogue.laas("gate", "rog", "--run", "v2", "--policy", str(policy), "--json")
+    assert gate.returncode == 0, gate.stdout + gate.stderr
+    assert json.loads(gate.stdout)["keys"] == ["b.jsonl"]
+
+
+def test_a_trusted_committer_is_reused_from_until_its_role_is_revoked(rogue) -> None:
+    ws, trusting = rogue, {**rogue.env, "LAAS_TRUSTED_COMMITTERS": ROGUE}
+    rogue_run(ws, ws.spec, "r2")
+    r = ws.laas("run", "rog", "--run", "v3", "--json", env=trusting)
+    assert r.returncode == 0 and json.loads(r.stdout)["reuse"]["reused"] == 2, r.stdout
+    rogue_run(ws, ws.spec, "r3")
+    assert ws.laas("chain", "revoke", ROGUE).returncode == 0
+    r = ws.laas("run", "rog", "--run", "v4", "--json", env=trusting)
+    assert r.returncode == 0 and json.loads(r.stdout)["reuse"]["reused"] == 0, r.stdout
+    assert by_key(validated(ws, "rog", "v4"))["a.jsonl"].status == "quarantined"

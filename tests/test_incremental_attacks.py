@@ -88,3 +88,48 @@ def test_a_trusted_committer_is_reused_from_until_its_role_is_revoked(rogue) -> 
     r = ws.laas("run", "rog", "--run", "v4", "--json", env=trusting)
     assert r.returncode == 0 and json.loads(r.stdout)["reuse"]["reused"] == 0, r.stdout
     assert by_key(validated(ws, "rog", "v4"))["a.jsonl"].status == "quarantined"
+
+
+def test_a_twin_datasets_passed_run_over_the_same_files_is_never_reused(workspace) -> None:
+    """Same files, keys, URIs and pipeline hash (a name is no output): only the dataset id
+    tells the runs apart, and reuse stays within the dataset."""
+    ws = workspace
+    orig = ws.add_dataset("orig", {"a.jsonl": jsonl(1), "b.jsonl": jsonl(2)})
+    twin = ws.root / "datasets" / "twin.yaml"
+    twin.write_text(orig.read_text().replace("name: orig", "name: twin"))
+    assert pipeline_hash(load_spec(str(orig))) == pipeline_hash(load_spec(str(twin)))
+    run(ws, "orig", "v1")
+    first = run(ws, "twin", "t1")
+    assert first["reuse"]["reused"] == 0 and "no passed run" in first["reuse"]["note"]
+    assert all("/twin/t1/" in s.uri for s in validated(ws, "twin", "t1").shards)
+
+
+def test_a_renamed_source_and_a_changed_schema_are_processed_not_reused(workspace) -> None:
+    ws = workspace
+    path = ws.add_dataset("ren", {"a.jsonl": jsonl(1), "b.jsonl": jsonl(2)})
+    run(ws, "ren", "v1")
+    folder = ws.root / "datasets" / "ren"
+    (folder / "b.jsonl").rename(folder / "z.jsonl")  # the same bytes under another key
+    second = run(ws, "ren", "v2")["reuse"]
+    assert (second["reused"], second["new"]) == (1, 1), second
+    assert "/v2/" in by_key(validated(ws, "ren", "v2"))["z.jsonl"].uri
+    spec = yaml.safe_load(path.read_text())
+    spec["schema"][4]["nullable"] = True  # what a normalized table is checked against
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    third = run(ws, "ren", "v3")["reuse"]
+    assert third["reused"] == 0 and "settings" in third["note"], third
+
+
+def test_a_new_shard_repeating_a_reused_shards_row_fails_the_dataset_check(workspace) -> None:
+    """quarantine: exact duplicates are counted over the whole dataset, reused shards' rows
+    included (their keys recomputed from their verified files, not taken from the report)."""
+    ws = workspace
+    ws.add_dataset("dq", {"b.jsonl": jsonl(2), "c.jsonl": jsonl(3)})
+    run(ws, "dq", "v1")
+    (ws.root / "datasets" / "dq" / "a.jsonl").write_bytes(jsonl(2, 1))  # b's first row
+    r = ws.laas("run", "dq", "--run", "v2", "--json")
+    summary = json.loads(r.stdout)
+    assert r.returncode == 1 and not summary["passed"], r.stdout + r.stderr
+    assert summary["reuse"]["reused"] == 2 and summary["reuse"]["new"] == 1
+    assert [c["success"] for c in summary["dataset_checks"]] == [False]
+    assert ws.laas("gate", "dq").returncode == 1

@@ -1,7 +1,9 @@
 """Attacks on incremental runs, on the real stack (anvil, Prefect, Dask), through `laas run`
 and `laas gate`: what a run reuses must have been validated, under this spec, by a committer
 this machine trusts. A passed run committed by another key that holds the committer role
-(or held it: revoked since) is never reused, whatever its report claims; a renamed source
+(or held it: revoked since) is never reused, whatever its report claims, nor when an RPC
+endpoint names a trusted committer for it (its manifests' attestations are checked here); a
+twin dataset's run over the same files is never reused; a renamed source
 (same bytes, new key) and a changed schema are processed, never taken from the old run."""
 
 from __future__ import annotations
@@ -76,6 +78,27 @@ def test_a_run_by_a_committer_this_machine_does_not_trust_is_not_reused(rogue, t
     gate = rogue.laas("gate", "rog", "--run", "v2", "--policy", str(policy), "--json")
     assert gate.returncode == 0, gate.stdout + gate.stderr
     assert json.loads(gate.stdout)["keys"] == ["b.jsonl"]
+
+
+def test_an_rpc_endpoint_naming_a_trusted_committer_does_not_make_a_run_reused(rogue
+                                                                              ) -> None:
+    """The endpoint answers that every checkpoint was committed by this machine's key; the
+    rogue run's manifests are still attested by ROGUE's, a signature checked locally."""
+    from laas.anchors.adapters.registry_read import RegistryRead
+    from laas.anchors.adapters.registry_v2_read import RegistryV2Read
+    from laas.wiring import committer_account
+
+    ws, me = rogue, committer_account(rogue.settings()).address
+    rogue_run(ws, ws.spec, "r1b")
+    with pytest.MonkeyPatch.context() as mp:
+        for cls in (RegistryRead, RegistryV2Read):
+            def lying(self, cid, _real=cls.stored):  # noqa: ANN001, ANN202
+                return _real(self, cid).model_copy(update={"committer": me})
+            mp.setattr(cls, "stored", lying)
+        summary = run(ws, "rog", "v2b")
+    assert summary["reuse"]["reused"] == 0, summary["reuse"]
+    assert "not attested by a committer this machine trusts" in summary["reuse"]["note"]
+    assert by_key(validated(ws, "rog", "v2b"))["a.jsonl"].status == "quarantined"
 
 
 def test_a_trusted_committer_is_reused_from_until_its_role_is_revoked(rogue) -> None:

@@ -156,3 +156,14 @@ def test_a_new_shard_repeating_a_reused_shards_row_fails_the_dataset_check(works
     assert summary["reuse"]["reused"] == 2 and summary["reuse"]["new"] == 1
     assert [c["success"] for c in summary["dataset_checks"]] == [False]
     assert ws.laas("gate", "dq").returncode == 1
+
+
+def test_a_run_of_another_laas_version_reuses_nothing(workspace, monkeypatch) -> None:
+    """A release may change what an expectation means (a PII screen's patterns) under the same
+    suite hash: results validated by another version are validated again."""
+    ws = workspace
+    ws.add_dataset("upg", {"a.jsonl": jsonl(1)})
+    run(ws, "upg", "v1")
+    monkeypatch.setattr("laas.tasks.reuse_work.LAAS_VERSION", "99.0.0")  # laas upgraded
+    second = run(ws, "upg", "v2")["reuse"]
+    assert second["reused"] == 0 and "laas's version" in second["note"], second

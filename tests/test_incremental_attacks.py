@@ -167,3 +167,20 @@ def test_a_run_of_another_laas_version_reuses_nothing(workspace, monkeypatch) ->
     monkeypatch.setattr("laas.tasks.reuse_work.LAAS_VERSION", "99.0.0")  # laas upgraded
     second = run(ws, "upg", "v2")["reuse"]
     assert second["reused"] == 0 and "laas's version" in second["note"], second
+
+
+def test_drop_rows_keeps_a_reused_shards_row_over_a_new_later_shards_copy(workspace) -> None:
+    """The first occurrence is by shard key across the whole dataset, not reused shards
+    after new ones: z.jsonl, new and later than the reused b.jsonl, loses the copy."""
+    ws = workspace
+    ws.add_dataset("dz", {"b.jsonl": jsonl(2), "c.jsonl": jsonl(3)}, on_failure="drop_rows")
+    run(ws, "dz", "v1")
+    (ws.root / "datasets" / "dz" / "z.jsonl").write_bytes(jsonl(2, 1) + jsonl(5))
+    second = run(ws, "dz", "v2")
+    assert (second["reuse"]["reused"], second["reuse"]["new"]) == (2, 1), second["reuse"]
+    shards = by_key(validated(ws, "dz", "v2"))
+    b, z = shards["b.jsonl"], shards["z.jsonl"]
+    assert "/v1/" in b.uri and b.rows == 20  # reused whole
+    assert "/v2/" in z.uri and (z.rows_in, z.rows) == (21, 20)  # its copy of b's row dropped
+    full = run(ws, "dz", "v2-full", "--no-reuse")
+    assert full["checkpoints"][2]["shards_root"] == second["checkpoints"][2]["shards_root"]

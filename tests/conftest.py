@@ -307,3 +307,19 @@ def module_home(kind: type, factory: pytest.TempPathFactory, name: str) -> Itera
         yield ws
     finally:
         ws.close()
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator:
+    """pgserver's PostgreSQL on a Unix socket, in a folder outside pytest's: pgserver runs it
+    as its own system user and opens the folder's parents to it, and another pytest session
+    on the machine resets /tmp/pytest-of-root to 0700 (Permission denied, mid-suite)."""
+    import pgserver  # in the dev extra: missing it is an error, not a skip
+
+    folder = _session_dir("laas-pg-")
+    server = pgserver.get_server(folder / "pg", cleanup_mode="stop")
+    try:
+        yield server
+    finally:
+        server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)

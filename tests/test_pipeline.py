@@ -14,7 +14,7 @@ import pytest
 from laas.anchors.core.canonical import name_id
 from laas.datasets.make_sample import rows
 from laas.wiring import open_registry
-from tests.conftest import REPO, SAMPLE, Workspace, posts_to
+from tests.conftest import REPO, SAMPLE, Workspace, postgres_server, posts_to
 
 SHARD0 = str(SAMPLE / "instruct-sample" / "part-00000.jsonl")
 
@@ -367,13 +367,10 @@ def test_index_rebuilt_from_the_chain_answers_the_same(ws) -> None:
     assert json.loads(ws.laas("lineage", SHARD0, "--json").stdout) == json.loads(before.stdout)
 
 
-def test_the_index_can_live_in_postgres(ws, tmp_path) -> None:
+def test_the_index_can_live_in_postgres(ws) -> None:
     """A real PostgreSQL (pgserver's, on a Unix socket) as LAAS_INDEX_URL: rebuilt from the
     chain, it answers as the SQLite index does."""
-    import pgserver  # in the dev extra: missing it fails the test instead of skipping it
-
-    server = pgserver.get_server(tmp_path / "pg", cleanup_mode="stop")
-    try:
+    with postgres_server() as server:
         url = server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
         env = {**ws.env, "LAAS_INDEX_URL": url}
         rebuilt = ws.laas("index", "rebuild", env=env)
@@ -387,8 +384,6 @@ def test_the_index_can_live_in_postgres(ws, tmp_path) -> None:
             assert json.loads(pg.stdout) == json.loads(ws.laas("lineage", ref, "--json").stdout)
         gate = json.loads(ws.laas("gate", "instruct-sample", "--json", env=env).stdout)
         assert gate["allowed"] is True
-    finally:
-        server.cleanup()
 
 
 def test_gate_waits_for_confirmations(ws) -> None:

@@ -1,10 +1,11 @@
 """Attacks on incremental runs, on the real stack (anvil, Prefect, Dask), through `laas run`
-and `laas gate`: what a run reuses must have been validated, under this spec, by a committer
-this machine trusts. A passed run committed by another key that holds the committer role
-(or held it: revoked since) is never reused, whatever its report claims, nor when an RPC
-endpoint names a trusted committer for it (its manifests' attestations are checked here); a
-twin dataset's run over the same files is never reused; a renamed source
-(same bytes, new key) and a changed schema are processed, never taken from the old run."""
+and `laas gate`: what a run reuses must have been validated, under this spec and this laas, by
+a committer this machine trusts. A passed run committed by another key that holds the
+committer role (or held it: revoked since) is never reused, whatever its report claims, nor
+when an RPC endpoint names a trusted committer for it (its manifests' attestations are checked
+here); a twin dataset's run over the same files, a run of another laas version, a renamed
+source (same bytes, new key) and a changed schema reuse nothing; exact duplicates are counted,
+and the first occurrence kept, across reused and new shards alike."""
 
 from __future__ import annotations
 

@@ -72,7 +72,7 @@ def plan_reuse(raw: StageManifest, prev: tuple[StageManifest, StageManifest, Sta
         return nothing(f"run {p_val.run} predates incremental runs (no pipeline hash in its "
                        "report): every shard processed", len(ok))
     if report["pipeline_hash"] != pipeline_hash:
-        return nothing(f"the spec's normalize/validate settings, its suite or laas's formats "
+        return nothing(f"the spec's normalize/validate settings, its suite or laas's version "
                        f"changed since run {p_val.run}: every shard processed", len(ok))
     before = {s.key: s for s in p_raw.shards}
     norm = {s.key: s for s in p_norm.shards}

@@ -27,8 +27,10 @@ demo: setup
 	$(BIN)/laas gate instruct-sample
 
 ## test: lint, then the whole suite against real anvil, Prefect and Dask. Two pytest workers,
-## each taking whole modules (their fixtures start a chain and run pipelines once per module):
-## most of a test's time is waiting on subprocesses, so two keep both cores busy.
+## each taking whole modules (their fixtures start a chain and run pipelines once per module);
+## a test waits on the chain, the Prefect server and the Dask workers, so two keep both cores
+## busy. `laas` runs inside the test process unless the test is about processes
+## (tests/cli_runner.py); LAAS_TEST_CLI=subprocess runs every call as a subprocess.
 test: setup
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n 2 --dist loadfile --durations=25

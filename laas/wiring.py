@@ -43,6 +43,28 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'laas.wiring' has no attribute {name!r}")
 
 
+def committer_address(settings: Settings) -> str | None:
+    """committer_account(settings).address, without loading eth_account and web3 unless a
+    keystore must be decrypted (for `laas chain status`)."""
+    from laas.anchors.adapters.keys import address_of
+
+    key_file = settings.chain_dir / "committer.key"
+    if settings.private_key:
+        try:
+            return address_of(settings.private_key.get_secret_value())
+        except ValueError:
+            raise ConfigError("LAAS_PRIVATE_KEY is not a valid hex private key") from None
+    if not settings.keystore_path and settings.is_local_chain and key_file.exists():
+        try:
+            return address_of(key_file.read_text())
+        except ValueError:
+            raise ConfigError(f"{key_file} does not hold a hex private key") from None
+    from laas.signing import committer_account  # a keystore, or a home key to create
+
+    account = committer_account(settings)
+    return None if account is None else account.address
+
+
 def storage_config(settings: Settings) -> files.StorageConfig:
     return files.StorageConfig(
         s3_endpoint_url=settings.s3_endpoint_url, s3_region=settings.s3_region,

@@ -263,6 +263,15 @@ def test_chain_status_finds_the_fallback_when_the_first_url_is_down(l2: L2) -> N
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"chain {HYPERION_CHAIN_ID} up at http://127.0.0.1:{l2.fallback.port}/…" in r.stdout
     shows_no_secret(r)
+    # with the committer's key, it is named from the key without loading a signing library
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _REPORT, ",".join(HEAVY), "chain", "status"],
+                       cwd=l2.root, env=l2.committer, text=True, capture_output=True,
+                       timeout=120)
+    assert r.returncode == 0 and "LOADED []" in r.stderr, r.stdout + r.stderr
+    assert "committer 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266 (has the role)" in r.stdout
 
 
 def test_a_url_that_is_not_http_is_refused_without_echoing_it(l2: L2) -> None:

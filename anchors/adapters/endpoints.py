@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from laas.anchors.adapters.files import redact_url
+from laas.anchors.adapters.proxies import route
 
 log = logging.getLogger("laas.rpc")
 
@@ -159,13 +160,13 @@ class Endpoints:
             cred = f"{unquote(url.username)}:{unquote(url.password or '')}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(cred).decode()
         path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+        way = route(url, path, timeout)  # direct, or through HTTP(S)_PROXY
+        headers.update(way.headers)
         for _ in range(2):
             conn = None if fresh else self._take(i)
             reused = conn is not None
             if conn is None:
-                kind = http.client.HTTPSConnection if url.scheme == "https" \
-                    else http.client.HTTPConnection
-                conn = kind(url.hostname or "", url.port, timeout=timeout)
+                conn = way.conn  # unused so far: a second pass follows a reused one
                 try:
                     conn.connect()
                 except TimeoutError:
@@ -177,7 +178,7 @@ class Endpoints:
             if conn.sock is not None:
                 conn.sock.settimeout(timeout)
             try:
-                conn.request("POST", path, body=body, headers=headers)
+                conn.request("POST", way.target, body=body, headers=headers)
                 resp = conn.getresponse()
                 content = resp.read()
             except TimeoutError:

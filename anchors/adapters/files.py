@@ -9,10 +9,12 @@ with each batch (tasks.compute.map_shards), so workers started elsewhere need no
 from __future__ import annotations
 
 import re
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-import fsspec
 from pydantic import BaseModel, ConfigDict, SecretStr
+
+if TYPE_CHECKING:  # imported where storage is reached: `laas lineage` needs only redact()
+    import fsspec
 
 _S3 = ("s3", "s3a")
 # user:secret@ after a scheme, or anywhere in a message that echoes a mangled URI
@@ -68,10 +70,14 @@ def storage_options(uri: str) -> dict[str, Any]:
 
 
 def url_to_fs(uri: str) -> tuple[fsspec.AbstractFileSystem, str]:
+    import fsspec  # with asyncio, ~40 ms of a command's start
+
     return fsspec.core.url_to_fs(uri, **storage_options(uri))
 
 
 def open_uri(uri: str, mode: str = "rb", compression: str | None = None) -> IO:
+    import fsspec
+
     if mode.startswith("r") and protocol(uri) == "file":
         _regular(uri.removeprefix("file://"))
     return fsspec.open(uri, mode, compression=compression, **storage_options(uri))

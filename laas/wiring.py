@@ -8,6 +8,7 @@ builders that need them, so `laas gate` and `laas lineage` start fast."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from functools import lru_cache, partial
 from pathlib import Path
@@ -115,6 +116,16 @@ def rpc_retry(settings: Settings) -> Retry:
     return Retry(budget=settings.rpc_budget)
 
 
+def rpc_proxies() -> dict[str, str]:
+    """HTTP(S)_PROXY and NO_PROXY as requests and urllib read them (adapters.proxies); {} when
+    none is set, without importing urllib.request."""
+    if not any(k.lower().endswith("_proxy") for k in os.environ):
+        return {}
+    from urllib.request import getproxies_environment
+
+    return getproxies_environment()
+
+
 def _expected_chain(settings: Settings, chain_id: int, url: str) -> None:
     """Refused unless the endpoints serve the expected chain (LAAS_CHAIN_ID or the network
     profile's): a registry deployed or a key used on the wrong chain costs money."""
@@ -128,7 +139,8 @@ def _expected_chain(settings: Settings, chain_id: int, url: str) -> None:
 
 def open_rpc(settings: Settings) -> Rpc:
     """The light JSON-RPC client over the configured endpoints, for the readers."""
-    rpc = connect_rpc(settings.rpc_urls, settings.rpc_timeout, rpc_retry(settings))
+    rpc = connect_rpc(settings.rpc_urls, settings.rpc_timeout, rpc_retry(settings),
+                      proxies=rpc_proxies())
     _expected_chain(settings, rpc.chain_id(), rpc.urls[rpc.endpoints.current])
     return rpc
 
@@ -188,4 +200,5 @@ def chain_view(settings: Settings) -> ChainView:
     urls = settings.rpc_urls
     retry = Retry(rounds=1, budget=min(settings.rpc_budget, 5.0), max_wait=2.0)
     with mapped(urls):  # the head is the first call: no separate reachability probe
-        return ChainView(connect_rpc(urls, timeout=2.0, retry=retry, probe=False))
+        return ChainView(connect_rpc(urls, timeout=2.0, retry=retry, probe=False,
+                                     proxies=rpc_proxies()))

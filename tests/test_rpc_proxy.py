@@ -1,7 +1,8 @@
 """The stdlib JSON-RPC transport goes through HTTP(S)_PROXY as requests (under web3) does,
-honours NO_PROXY, and never sends loopback through a proxy. The node and the proxy are small
-servers on loopback; the node's name (rpc.test) is resolved by the proxy alone, so a request
-that reached it went through the proxy."""
+honours NO_PROXY, and never sends loopback through a proxy; the composition root reads the
+environment (laas.wiring.rpc_proxies). The node and the proxy are small servers on loopback;
+the node's name (rpc.test) is resolved by the proxy alone, so a request that reached it went
+through the proxy."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from laas.anchors.adapters.jsonrpc import connect_rpc
 from laas.anchors.adapters.proxies import proxy_for
+from laas.settings import Settings
+from laas.wiring import open_rpc, rpc_proxies
 
 
 class Node(BaseHTTPRequestHandler):
@@ -82,7 +84,7 @@ def test_an_endpoint_is_reached_through_http_proxy_with_its_credentials(
         servers: tuple[int, int], monkeypatch: pytest.MonkeyPatch) -> None:
     node, proxy = servers
     monkeypatch.setenv("HTTP_PROXY", f"http://pu:pp@127.0.0.1:{proxy}")
-    rpc = connect_rpc(f"http://rpc.test:{node}/v2/KEY", timeout=5)
+    rpc = open_rpc(Settings(rpc_url=f"http://rpc.test:{node}/v2/KEY", chain_id=31337))
     assert rpc.chain_id() == 31337
     assert Proxy.seen and Proxy.seen[0] == (f"http://rpc.test:{node}/v2/KEY",
                                             "Basic cHU6cHA=")  # base64 of pu:pp
@@ -91,16 +93,21 @@ def test_an_endpoint_is_reached_through_http_proxy_with_its_credentials(
 def test_loopback_and_no_proxy_hosts_are_reached_directly(
         servers: tuple[int, int], monkeypatch: pytest.MonkeyPatch) -> None:
     node, proxy = servers
+    assert rpc_proxies() == {}
     monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy}")
-    assert connect_rpc(f"http://127.0.0.1:{node}", timeout=5).chain_id() == 31337
+    assert open_rpc(Settings(rpc_url=f"http://127.0.0.1:{node}")).chain_id() == 31337
     assert Proxy.seen == []  # loopback never goes through a proxy
+
+    def via(url: str):  # noqa: ANN202 - the proxy chosen, from the environment as it is
+        return proxy_for(urlsplit(url), rpc_proxies())
+
     for url in ("http://localhost:1/", "http://[::1]:1/", "http://127.0.0.2/"):
-        assert proxy_for(urlsplit(url)) is None
-    assert proxy_for(urlsplit("http://rpc.test/")).port == proxy
-    assert proxy_for(urlsplit("https://rpc.test/")) is None  # HTTPS_PROXY is not set
+        assert via(url) is None
+    assert via("http://rpc.test/").port == proxy
+    assert via("https://rpc.test/") is None  # HTTPS_PROXY is not set
     monkeypatch.setenv("https_proxy", "proxy.corp:3128")
-    assert proxy_for(urlsplit("https://rpc.test/")).hostname == "proxy.corp"
+    assert via("https://rpc.test/").hostname == "proxy.corp"
     monkeypatch.setenv("NO_PROXY", "example.org,rpc.test")
-    assert proxy_for(urlsplit("https://rpc.test/")) is None
-    assert proxy_for(urlsplit("https://node.example.org/")) is None
-    assert proxy_for(urlsplit("https://other.net/")).port == 3128
+    assert via("https://rpc.test/") is None
+    assert via("https://node.example.org/") is None
+    assert via("https://other.net/").port == 3128

@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -59,12 +59,13 @@ class Endpoints:
     so a fallback keeps serving once the primary failed, until it fails in turn."""
 
     def __init__(self, urls: Sequence[str], *, timeout: float = 10.0,
-                 retry: Retry | None = None):
+                 retry: Retry | None = None, proxies: Mapping[str, str] | None = None):
         if not urls:
             raise ValueError("at least one RPC URL")
         self.urls = list(urls)
         self.timeout = timeout
         self.retry = retry or Retry()
+        self.proxies = proxies or {}  # adapters.proxies: scheme -> proxy URL, "no" -> hosts
         self.current = 0
         self._lock = threading.Lock()
         self._idle: dict[int, list[http.client.HTTPConnection]] = {}  # keep-alive, per URL
@@ -160,7 +161,7 @@ class Endpoints:
             cred = f"{unquote(url.username)}:{unquote(url.password or '')}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(cred).decode()
         path = (url.path or "/") + (f"?{url.query}" if url.query else "")
-        way = route(url, path, timeout)  # direct, or through HTTP(S)_PROXY
+        way = route(url, path, timeout, self.proxies)  # direct, or through a proxy
         headers.update(way.headers)
         for _ in range(2):
             conn = None if fresh else self._take(i)

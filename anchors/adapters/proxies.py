@@ -1,14 +1,15 @@
 """The HTTP(S)_PROXY a JSON-RPC endpoint is reached through, as requests (under web3) chooses
-it: the environment's http_proxy / https_proxy (lower case first) unless no_proxy names the
-host, read by urllib's own functions. Loopback is always reached directly: a local anvil
-behind a corporate proxy must not go through it."""
+it: http_proxy / https_proxy unless no_proxy names the host, as urllib's functions read them
+from the environment (the composition root does: laas.wiring.rpc_proxies) and match them.
+Loopback is always reached directly: a local anvil behind a corporate proxy must not go
+through it."""
 
 from __future__ import annotations
 
 import base64
 import http.client
 import ipaddress
-import os
+from collections.abc import Mapping
 from typing import NamedTuple
 from urllib.parse import SplitResult, unquote, urlsplit
 
@@ -19,16 +20,14 @@ class Route(NamedTuple):
     headers: dict[str, str]  # Proxy-Authorization for a plain-HTTP proxy
 
 
-def proxy_for(url: SplitResult) -> SplitResult | None:
-    """The proxy for this endpoint, or None to connect directly."""
-    if not any(k.lower().endswith("_proxy") for k in os.environ):
-        return None  # the common case, without importing urllib.request
+def proxy_for(url: SplitResult, proxies: Mapping[str, str]) -> SplitResult | None:
+    """The proxy for this endpoint, or None to connect directly. `proxies` is what
+    urllib.request.getproxies_environment() returns: scheme -> proxy URL, "no" -> NO_PROXY."""
     host = url.hostname or ""
-    if host == "localhost" or _loopback(host):
-        return None
-    from urllib.request import getproxies_environment, proxy_bypass_environment
+    if not proxies or host == "localhost" or _loopback(host):
+        return None  # without importing urllib.request: the common case
+    from urllib.request import proxy_bypass_environment
 
-    proxies = getproxies_environment()
     chosen = proxies.get(url.scheme)
     if not chosen or proxy_bypass_environment(host, proxies):
         return None
@@ -49,12 +48,12 @@ def _auth(url: SplitResult) -> dict[str, str]:
     return {"Proxy-Authorization": "Basic " + base64.b64encode(cred).decode()}
 
 
-def route(url: SplitResult, path: str, timeout: float) -> Route:
+def route(url: SplitResult, path: str, timeout: float, proxies: Mapping[str, str]) -> Route:
     """A connection to the endpoint: directly, through a CONNECT tunnel for https (TLS end to
     end, the proxy sees only the host), or to a plain-HTTP proxy naming the whole URL."""
     https = url.scheme == "https"
     kind = http.client.HTTPSConnection if https else http.client.HTTPConnection
-    proxy = proxy_for(url)
+    proxy = proxy_for(url, proxies)
     if proxy is None:
         return Route(kind(url.hostname or "", url.port, timeout=timeout), path, {})
     if https:

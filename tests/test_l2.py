@@ -144,10 +144,11 @@ def test_gate_lineage_and_verify_load_no_signing_library_and_no_engine(l2: L2) -
     import sys
 
     shard = l2.shards(RUN)[0]
-    # the gate reads no index (SQLAlchemy); without re-hashing, no Parquet (pyarrow, numpy);
-    # lineage reads the index and the chain, not the store (fsspec)
-    for args, also in ((("gate", DATASET, "--run", RUN), ("sqlalchemy",)),
-                       (("gate", DATASET, "--mode", "proof"), ("sqlalchemy", "pyarrow", "numpy")),
+    # the gate reads no index (SQLAlchemy) and its local store without fsspec; without
+    # re-hashing, no Parquet (pyarrow, numpy); lineage reads the index and the chain
+    for args, also in ((("gate", DATASET, "--run", RUN), ("sqlalchemy", "fsspec")),
+                       (("gate", DATASET, "--mode", "proof"),
+                        ("sqlalchemy", "fsspec", "pyarrow", "numpy")),
                        (("lineage", shard), ("fsspec",)), (("verify", shard), ())):
         r = subprocess.run([sys.executable, "-c", _REPORT, ",".join(HEAVY + also), *args],
                            cwd=l2.root, env=l2.env, text=True, capture_output=True, timeout=120)

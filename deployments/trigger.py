@@ -8,15 +8,17 @@ from typing import Any
 from laas.errors import ConfigError
 
 
-def trigger(dataset: str, run: str, *, wait: bool, timeout: float) -> Any:
+def trigger(dataset: str, run: str, *, wait: bool, timeout: float, reuse: bool = True) -> Any:
     """Create a flow run of deployment ingest/DATASET; with wait, follow it to a final state
-    (bounded by timeout) and return the flow run."""
+    (bounded by timeout) and return the flow run. reuse=False: a full run (the parameter is
+    sent only then, so deployments made before incremental runs still take the others)."""
     from prefect.deployments import run_deployment
     from prefect.exceptions import ObjectNotFound
 
     try:
         return run_deployment(
-            name=f"ingest/{dataset}", parameters={"dataset": dataset, "run": run},
+            name=f"ingest/{dataset}", parameters={"dataset": dataset, "run": run,
+                                                **({} if reuse else {"reuse": False})},
             flow_run_name=f"{dataset}-{run}", timeout=timeout if wait else 0, poll_interval=1,
             as_subflow=False)
     except ObjectNotFound:

@@ -16,6 +16,7 @@ from laas.errors import ConfigError
 from laas.settings import get_settings
 from laas.tasks import openlineage
 from laas.tasks.compute import dask_cluster
+from laas.tasks.incremental import reuse_plan, reuse_summary
 from laas.tasks.manifests import new_run_name
 from laas.tasks.stages import (
     commit_run_task,
@@ -40,6 +41,7 @@ class RunSummary(BaseModel):
     dataset_checks: tuple[dict, ...] = ()  # checks over all accepted shards at once
     passed: bool
     seconds: dict[str, float] = {}  # wall time per stage and per commit
+    reuse: dict = {}  # incremental run: shards reused from which run, and why any was not
 
 
 class _Laps:
@@ -61,7 +63,8 @@ def _run_name() -> str:
 
 
 @flow(name="ingest", flow_run_name=_run_name, log_prints=True)
-def ingest(dataset: str, run: str | None = None, dask_address: str | None = None) -> RunSummary:
+def ingest(dataset: str, run: str | None = None, dask_address: str | None = None,
+           reuse: bool = True) -> RunSummary:
     settings = get_settings()
     use_storage(settings)  # the flow's entry is its composition root
     run = run or new_run_name()
@@ -83,10 +86,13 @@ def ingest(dataset: str, run: str | None = None, dask_address: str | None = None
         claim = version_claim(ctx, spec, run)  # append-only: the version this run extends
         raw = raw_stage(ctx, spec, run)
         lap("raw")
-        normalized = normalize_stage(ctx, spec, run, quote(raw), raw.checkpoint_id)
+        # Incremental: unchanged shards keep the previous passed run's results (proven)
+        plan = reuse_plan(ctx, spec, run, quote(raw), reuse and spec.reuse)
+        lap("reuse")
+        normalized = normalize_stage(ctx, spec, run, quote(raw), raw.checkpoint_id, quote(plan))
         lap("normalized")
         validated = validate_stage(ctx, spec, run, quote(normalized), normalized.checkpoint_id,
-                                   claim)
+                                   claim, quote(plan))
         lap("validated")
         cps = commit_run_task(ctx, quote([raw, normalized, validated]))
         lap("commit")
@@ -104,4 +110,5 @@ def ingest(dataset: str, run: str | None = None, dask_address: str | None = None
         dataset_checks=tuple((validated.validation or {}).get("dataset", ())),
         passed=validated.passed,
         seconds=lap.times,
+        reuse=reuse_summary(plan, validated),
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from functools import lru_cache, partial
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -184,12 +184,22 @@ def open_index(settings: Settings) -> LineageIndex:
     return _index(settings.effective_index_url)
 
 
-@lru_cache(maxsize=4)
+_INDEXES: dict[str, LineageIndex] = {}
+
+
 def _index(url: str) -> LineageIndex:
     """One engine per index URL per process: creating it costs more than a lineage query."""
-    from laas.anchors.adapters.index import LineageIndex
+    if url not in _INDEXES:
+        from laas.anchors.adapters.index import LineageIndex
 
-    return LineageIndex(url)
+        _INDEXES[url] = LineageIndex(url)
+    return _INDEXES[url]
+
+
+def close_indexes() -> None:
+    """Close every index engine this process opened (its pooled connections with it)."""
+    while _INDEXES:
+        _INDEXES.popitem()[1].engine.dispose()
 
 
 def chain_view(settings: Settings) -> ChainView:

@@ -117,6 +117,8 @@ class DatasetSpec(Spec):
     versioning: Literal["mutable", "append_only"] = Field(
         "mutable", description="append_only: a run that drops or replaces a shard of the "
                                "previous passed version fails, and nothing is committed")
+    reuse: bool = Field(
+        True, description="false: every run processes every shard (no incremental runs)")
     spec_dir: Path | None = Field(None, exclude=True)
 
     @field_validator("suite", mode="before")

@@ -8,6 +8,7 @@ from laas.anchors.core.canonical import hash_plain
 from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME
 from laas.anchors.core.models import Checkpoint, ShardEntry, StageManifest, new_manifest
 from laas.tasks.dataset_spec import DatasetSpec
+from laas.tasks.reuse_work import pipeline_hash
 from laas.validators.report import ExpectationOutcome, ValidationReport
 
 SCHEMES = {"raw": BYTES_SCHEME, "normalized": TABLE_SCHEME, "validated": TABLE_SCHEME}
@@ -29,7 +30,8 @@ def build_manifest(spec: DatasetSpec, run: str, stage: str, entries: list[ShardE
         # report's model_dump, without a pydantic object and two more copies per shard.
         head = ValidationReport(suite=spec.suite.name, suite_hash=spec.suite.suite_hash,
                                 shards=(), dataset=dataset_checks,
-                                csv_dialect=spec.csv.committed)
+                                csv_dialect=spec.csv.committed,
+                                pipeline_hash=pipeline_hash(spec))
         dataset_ok = head.dataset_success
         report = head.model_dump(mode="json") | {"shards": [
             e.validation for e in entries if e.validation is not None]}

@@ -12,16 +12,17 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from laas.anchors.adapters.files import redact
-from laas.anchors.core.models import Checkpoint, StageManifest
+from laas.anchors.core.models import Checkpoint, ShardEntry, StageManifest
 from laas.anchors.services.anchoring import reusable_manifest, store_manifest
 from laas.errors import AnchorPending, AnchorTimeout, ConfigError, LaasError
 from laas.tasks.compute import map_shards, warm_workers
 from laas.tasks.context import WORKER_WARM, StageContext
 from laas.tasks.dataset_spec import DatasetSpec, load_spec
+from laas.tasks.incremental import ReusePlan, all_text_keys, refilter, reusable
 from laas.tasks.manifests import build_manifest, failed_expectations, stage_markdown
 from laas.tasks.normalizer import normalize
 from laas.tasks.raw_hashing import discover, hash_parent_shard, hash_raw
-from laas.tasks.rows import distinct_rows, filter_shard, later_duplicates, verified_text_keys
+from laas.tasks.rows import distinct_rows, filter_shard, later_duplicates
 from laas.tasks.shard_validation import validated_entries
 from laas.tasks.stage_files import clear_stage_dir, fresh_dir, name_clashes, set_aside
 from laas.validators.suites import dropped_rows_outcome, duplicate_rate_outcome
@@ -46,10 +47,10 @@ def _bad_status(spec: DatasetSpec) -> str:
     return "failed" if spec.on_failure == "fail_stage" else "quarantined"
 
 
-def _batching(ctx: StageContext, previous: StageManifest) -> dict[str, Any]:
+def _batching(ctx: StageContext, todo: list[ShardEntry]) -> dict[str, Any]:
     """Shards per Dask task, weighted by the bytes the previous stage saw."""
     return {"batch_size": ctx.batch_size, "batch_bytes": ctx.batch_bytes,
-            "weights": [s.byte_size for s in previous.shards]}
+            "weights": [s.byte_size for s in todo]}
 
 
 def _resume(ctx: StageContext, spec: DatasetSpec, run: str, stage: str) -> StageManifest | None:
@@ -113,23 +114,27 @@ def derived_sources(ctx: StageContext, spec: DatasetSpec
 
 @task(name="normalize-stage", **RETRY)
 def normalize_stage(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifest,
-                    parent: str) -> StageManifest:
+                    parent: str, plan: ReusePlan | None = None) -> StageManifest:
+    """With a plan (incremental run), the shards it reuses keep the previous run's file."""
     done, out_dir = _begin(ctx, spec, run, "normalized")
     if done is not None:
         return done
     clear_stage_dir(out_dir)
     clashes = name_clashes(raw.shards)
+    kept = {r.key: r.normalized for r in (plan.reused if plan else ()) if r.key not in clashes}
     todo = [set_aside(e, clashes[e.key], _bad_status(spec)) if e.key in clashes else e
-            for e in raw.shards]
+            for e in raw.shards if e.key not in kept]
     entries = map_shards(normalize, [(e,) for e in todo], address=ctx.address,
-                         label="normalize", **_batching(ctx, raw), spec=spec, out_dir=out_dir,
+                         label="normalize", **_batching(ctx, todo), spec=spec, out_dir=out_dir,
                          bad_status=_bad_status(spec))
-    return _log(ctx, build_manifest(spec, run, "normalized", entries, (parent,)))
+    return _log(ctx, build_manifest(spec, run, "normalized", entries + [*kept.values()],
+                                       (parent,)))
 
 
 @task(name="validate-stage", **RETRY)
 def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: StageManifest,
-                   parent: str, claim: dict | None = None) -> StageManifest:
+                   parent: str, claim: dict | None = None, plan: ReusePlan | None = None
+                   ) -> StageManifest:
     done, stage_dir = _begin(ctx, spec, run, "validated")
     if done is not None:
         return done
@@ -139,17 +144,20 @@ def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: S
     dataset_check = suite.max_dataset_duplicate_rate is not None and bool(suite.text_hash_of)
     hashes_dir = fresh_dir(f"{stage_dir}/text-hashes") \
         if (dataset_check or drop) and suite.text_hash_of else None
-    entries = map_shards(validated_entries, [(e,) for e in normalized.shards],
-                         whole_batch=True, label="validate", **_batching(ctx, normalized),
+    reuse = reusable(plan, normalized)
+    todo = [e for e in normalized.shards if e.key not in reuse]
+    entries = map_shards(validated_entries, [(e,) for e in todo],
+                         whole_batch=True, label="validate", **_batching(ctx, todo),
                          spec=spec, address=ctx.address, bad_status=_bad_status(spec),
                          docs_dir=f"{stage_dir}/docs", hashes_dir=hashes_dir, judge=not drop)
+    entries += [r.with_results(result) for r, result in reuse.values()]
     text_keys: dict = {}
     if hashes_dir is not None:  # the store's copy of the keys, checked against the entries
-        text_keys, rewritten = verified_text_keys(hashes_dir, entries)
+        text_keys, rewritten = all_text_keys(hashes_dir, stage_dir, entries, reuse)
         entries = [e.model_copy(update={"status": _bad_status(spec), "reason": rewritten[e.key]})
                    if e.key in rewritten and e.status == "ok" else e for e in entries]
     if drop:
-        entries = _drop_rows(ctx, spec, entries, stage_dir, text_keys)
+        entries = _drop_rows(ctx, spec, entries, stage_dir, text_keys, reuse)
         checks = (dropped_rows_outcome(spec.max_dropped_rows, entries),)
     elif dataset_check:
         rows, distinct = distinct_rows(text_keys, [e.key for e in entries if e.status == "ok"])
@@ -160,7 +168,7 @@ def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: S
 
 
 def _drop_rows(ctx: StageContext, spec: DatasetSpec, entries: list, stage_dir: str,
-               text_keys: dict) -> list:
+               text_keys: dict, reuse: dict) -> list:
     """Row-level filtering: the dataset's later duplicates (first kept), then each shard
     written without its failing rows, or set aside when rows cannot settle it."""
     from laas.validators.row_filter import whole_shard_problem
@@ -170,10 +178,11 @@ def _drop_rows(ctx: StageContext, spec: DatasetSpec, entries: list, stage_dir: s
     whole = [e.key for e in entries
              if e.status == "ok" and not whole_shard_problem(e.validation, spec.suite)]
     dups = later_duplicates(text_keys, whole)
-    return map_shards(filter_shard, [(e, dups.get(e.key, np.empty(0, int)).tolist())
-                                     for e in entries], address=ctx.address,
-                      label="drop rows", batch_size=ctx.batch_size, spec=spec, out_dir=stage_dir,
-                      bad_status=_bad_status(spec))
+    kept, todo = refilter(entries, reuse, dups, spec.suite)
+    return kept + map_shards(filter_shard, [(e, dups.get(e.key, np.empty(0, int)).tolist())
+                                            for e in todo], address=ctx.address,
+                             label="drop rows", batch_size=ctx.batch_size, spec=spec,
+                             out_dir=stage_dir, bad_status=_bad_status(spec))
 
 
 @task(name="commit-run", **RETRY)

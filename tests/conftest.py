@@ -5,6 +5,7 @@ ephemeral server, ~6 s each; test_pipeline's `make demo` still takes that defaul
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -15,6 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.cli_runner import IN_PROCESS, run_in_process
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "laas" / "datasets"
@@ -120,6 +123,8 @@ class DaskProcs:
 class Workspace:
     """A laas home of its own: chain, artifacts, index, Prefect state, dataset specs."""
 
+    isolated = False  # True: every `laas` call of this workspace is a subprocess
+
     def __init__(self, root: Path):
         self.root = root
         self.port = free_port()
@@ -139,8 +144,13 @@ class Workspace:
         self.env["LAAS_DASK_ADDRESS"] = shared_dask_address()
         (root / "datasets").mkdir(parents=True, exist_ok=True)
 
-    def laas(self, *args: str, timeout: float = 300,
-             env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    def laas(self, *args: str, timeout: float = 300, env: dict[str, str] | None = None,
+             isolated: bool | None = None) -> subprocess.CompletedProcess:
+        """The CLI, in this process (tests/cli_runner.py) unless the test is about processes
+        (`isolated`, or the workspace's own `isolated`); `timeout` bounds a subprocess only,
+        pytest-timeout the rest."""
+        if IN_PROCESS and not (self.isolated if isolated is None else isolated):
+            return run_in_process([LAAS, *args], env or self.env, self.root)
         return subprocess.run([LAAS, *args], cwd=self.root, env=env or self.env, text=True,
                               capture_output=True, timeout=timeout)
 
@@ -172,9 +182,7 @@ class Workspace:
 
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Workspace]:
-    ws = Workspace(tmp_path_factory.mktemp("ws"))
-    yield ws
-    ws.close()
+    yield from module_home(Workspace, tmp_path_factory, "ws")
 
 
 @pytest.fixture(scope="module")
@@ -262,3 +270,56 @@ def s3() -> Iterator[S3]:
     files.configure(before)
     get_settings.cache_clear()
     server.server.stop()
+
+
+@contextlib.contextmanager
+def posts_to(status: int, received: list | None = None) -> Iterator[str]:
+    """A loopback HTTP endpoint answering every POST with `status` (its JSON bodies appended
+    to `received`); yields its URL and closes its socket after (warnings are errors)."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if received is not None:
+                received.append(json.loads(body))
+            self.send_response(status)
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def module_home(kind: type, factory: pytest.TempPathFactory, name: str) -> Iterator:
+    """A module fixture's body: a workspace of `kind` in a fresh folder, closed after."""
+    ws = kind(factory.mktemp(name))
+    try:
+        yield ws
+    finally:
+        ws.close()
+
+
+@contextlib.contextmanager
+def postgres_server() -> Iterator:
+    """pgserver's PostgreSQL on a Unix socket, in a folder outside pytest's: pgserver runs it
+    as its own system user and opens the folder's parents to it, and another pytest session
+    on the machine resets /tmp/pytest-of-root to 0700 (Permission denied, mid-suite)."""
+    import pgserver  # in the dev extra: missing it is an error, not a skip
+
+    folder = _session_dir("laas-pg-")
+    server = pgserver.get_server(folder / "pg", cleanup_mode="stop")
+    try:
+        yield server
+    finally:
+        server.cleanup()
+        shutil.rmtree(folder, ignore_errors=True)

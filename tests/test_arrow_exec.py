@@ -177,3 +177,21 @@ def test_one_shared_scan_per_column_gives_what_each_check_gives_alone() -> None:
             want = [v if not isinstance(v, str) or len(v) <= 60 else v[:60] + "…"
                     for v in table.column(column).take(rows[:3]).to_pylist()]
             assert list(o.examples) == want, e.type
+
+
+@pytest.mark.parametrize("twins", [2, 40], ids=["few-duplicates", "many-duplicates"])
+def test_fixed_width_keys_unique_alone_and_pooled(twins: int) -> None:
+    """A key column whose values all have one width (the 32-hex duplicate keys) is checked by
+    sorting one number per row: the same rows as GX alone, and pooled, a key repeated only in
+    another shard is no duplicate."""
+    keys = [f"{i % (80 - twins):032x}" for i in range(80)]  # the last rows repeat the first
+    keys[10] = keys[11]  # and two rows of the first shard are twins
+    unique_h = [("expect_column_values_to_be_unique", {"column": "h"})]
+    for part in (keys, keys[:40], keys[40:]):
+        both_engines(pd.DataFrame({"h": pd.Series(part, dtype="str")}), unique_h, None)
+    check = compile_check(ExpectationSpec(type=unique_h[0][0], kwargs=unique_h[0][1]))
+    table = pa.table({"h": keys})
+    pooled = run_check(check, table, np.repeat([0, 1], 40)).unexpected
+    alone = [run_check(check, table.slice(a, 40)).unexpected for a in (0, 40)]
+    assert pooled.tolist() == np.concatenate(alone).tolist()
+    assert np.flatnonzero(pooled[:40]).tolist() == [10, 11]

@@ -19,7 +19,7 @@ from laas.anchors.adapters.files import rehash_parquet_at
 from laas.anchors.core.canonical import hash_record, name_id, to_hex
 from laas.anchors.core.models import ShardEntry, StageManifest, stage_root
 from laas.datasets.make_sample import rows
-from tests.conftest import Workspace
+from tests.conftest import Workspace, posts_to
 
 ANVIL_KEY_0 = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"  # public
 POISON = "call me at (415) 555-0100 or write to jane.doe@example.com"
@@ -561,30 +561,14 @@ def test_a_derived_source_swapped_after_its_gate_is_set_aside(ws, tmp_path) -> N
 
 
 def test_a_failing_rpc_endpoint_never_shows_its_credentials(ws) -> None:
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
-    class Broken(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802
-            self.send_response(500)
-            self.end_headers()
-
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Broken)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://user:S3CRETPASS@127.0.0.1:{server.server_port}/v2/APIKEY123"
+    with posts_to(500) as endpoint:
+        url = endpoint.replace("http://", "http://user:S3CRETPASS@") + "/v2/APIKEY123"
         env = {**ws.env, "LAAS_RPC_URL": url,
                "LAAS_REGISTRY_ADDRESS": "0x" + "11" * 20}
         for args in (("gate", "atk"), ("chain", "status"), ("verify", __file__)):
             r = ws.laas(*args, env=env)
             text = r.stdout + r.stderr
             assert r.returncode != 0 and "S3CRETPASS" not in text and "APIKEY" not in text, text
-    finally:
-        server.shutdown()
-        server.server_close()  # its listening socket too: warnings are errors
 
 
 def test_a_run_claiming_a_future_creation_does_not_outrank_a_newer_one(ws) -> None:

@@ -157,9 +157,12 @@ def test_a_dialect_is_refused_for_formats_it_does_not_apply_to() -> None:
 
 def test_the_dialect_is_hashed_into_the_validated_report_only_when_given() -> None:
     plain = build_manifest(spec_of(), "r", "validated", [])
+    from laas.tasks.reuse_work import pipeline_hash
+
     assert "csv_dialect" not in plain.validation  # reports of existing specs hash as before
-    assert plain.result_hash == ValidationReport(suite="any", suite_hash=spec_of().suite
-                                                 .suite_hash, shards=()).result_hash
+    assert plain.result_hash == ValidationReport(
+        suite="any", suite_hash=spec_of().suite.suite_hash, shards=(),
+        pipeline_hash=pipeline_hash(spec_of())).result_hash  # (and the pipeline's, since 16)
     tab = build_manifest(spec_of(delimiter="\t", header=False), "r", "validated", [])
     assert tab.validation["csv_dialect"] == {"delimiter": "\t", "header": False}
     assert tab.result_hash != plain.result_hash

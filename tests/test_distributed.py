@@ -21,6 +21,7 @@ from tests.conftest import DaskProcs, Workspace
 @pytest.fixture(scope="module")
 def dask_procs(workspace: Workspace) -> Iterator[DaskProcs]:
     workspace.env.pop("LAAS_DASK_ADDRESS")  # runs here without --dask-address: a LocalCluster
+    workspace.isolated = True  # of worker processes spawned by a `laas` process, as users get
     procs = DaskProcs(workspace.root)
     yield procs
     procs.stop()

@@ -21,7 +21,7 @@ from laas.anchors.adapters.artifacts import ArtifactStore
 from laas.anchors.adapters.localchain import LocalChain
 from laas.anchors.core.canonical import name_id, to_hex
 from laas.anchors.core.models import ShardEntry, StageManifest, stage_root
-from tests.conftest import LAAS, SAMPLE, Workspace, free_port
+from tests.conftest import LAAS, SAMPLE, Workspace, free_port, module_home
 
 # anvil's first dev account: a public test key, the registry's admin and committer here
 KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
@@ -81,9 +81,7 @@ class Remote(Workspace):
 
 @pytest.fixture(scope="module")
 def remote(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Remote]:
-    ws = Remote(tmp_path_factory.mktemp("remote"))
-    yield ws
-    ws.close()
+    yield from module_home(Remote, tmp_path_factory, "remote")
 
 
 def small_manifest(dataset: str, run: str, stage: str = "raw",

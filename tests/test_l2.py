@@ -16,7 +16,7 @@ from web3.exceptions import Web3RPCError
 
 from laas.anchors.adapters.logpages import LogPager
 from laas.anchors.services.lineage import REORG_MARGIN
-from tests.conftest import SAMPLE, Workspace, free_port
+from tests.conftest import SAMPLE, Workspace, free_port, module_home
 from tests.l2proxy import HYPERION_CHAIN_ID, L2Node, L2Proxy
 
 # anvil's first dev account: a public test key, deployer and committer of the registry here
@@ -72,9 +72,7 @@ class L2(Workspace):
 
 @pytest.fixture(scope="module")
 def l2(tmp_path_factory: pytest.TempPathFactory) -> Iterator[L2]:
-    ws = L2(tmp_path_factory.mktemp("l2"))
-    yield ws
-    ws.close()
+    yield from module_home(L2, tmp_path_factory, "l2")
 
 
 def shows_no_secret(r) -> str:  # noqa: ANN001 - a CompletedProcess

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SAMPLE, Workspace, free_port
+from tests.conftest import SAMPLE, Workspace, free_port, module_home
 from tests.l2proxy import HYPERION_CHAIN_ID, L2Node, L2Proxy
 from tests.test_contract_v2 import run_stages
 
@@ -80,9 +80,7 @@ class History(Workspace):
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
-    ws = History(tmp_path_factory.mktemp("history"))
-    yield ws
-    ws.close()
+    yield from module_home(History, tmp_path_factory, "history")
 
 
 def test_gate_lineage_and_verify_cost_the_same_calls_with_five_times_the_history(

@@ -14,7 +14,7 @@ import pytest
 from laas.anchors.core.canonical import name_id
 from laas.datasets.make_sample import rows
 from laas.wiring import open_registry
-from tests.conftest import REPO, SAMPLE, Workspace
+from tests.conftest import REPO, SAMPLE, Workspace, postgres_server, posts_to
 
 SHARD0 = str(SAMPLE / "instruct-sample" / "part-00000.jsonl")
 
@@ -367,13 +367,10 @@ def test_index_rebuilt_from_the_chain_answers_the_same(ws) -> None:
     assert json.loads(ws.laas("lineage", SHARD0, "--json").stdout) == json.loads(before.stdout)
 
 
-def test_the_index_can_live_in_postgres(ws, tmp_path) -> None:
+def test_the_index_can_live_in_postgres(ws) -> None:
     """A real PostgreSQL (pgserver's, on a Unix socket) as LAAS_INDEX_URL: rebuilt from the
     chain, it answers as the SQLite index does."""
-    import pgserver  # in the dev extra: missing it fails the test instead of skipping it
-
-    server = pgserver.get_server(tmp_path / "pg", cleanup_mode="stop")
-    try:
+    with postgres_server() as server:
         url = server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
         env = {**ws.env, "LAAS_INDEX_URL": url}
         rebuilt = ws.laas("index", "rebuild", env=env)
@@ -387,8 +384,6 @@ def test_the_index_can_live_in_postgres(ws, tmp_path) -> None:
             assert json.loads(pg.stdout) == json.loads(ws.laas("lineage", ref, "--json").stdout)
         gate = json.loads(ws.laas("gate", "instruct-sample", "--json", env=env).stdout)
         assert gate["allowed"] is True
-    finally:
-        server.cleanup()
 
 
 def test_gate_waits_for_confirmations(ws) -> None:
@@ -422,27 +417,13 @@ def test_stopping_and_restarting_the_chain_keeps_every_checkpoint(ws, strict) ->
 
 
 def test_runs_emit_openlineage_events_over_http_and_to_a_file(ws) -> None:
-    import threading
-    from http.server import BaseHTTPRequestHandler, HTTPServer
-
     received: list[dict] = []
-
-    class Collector(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(201)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = HTTPServer(("127.0.0.1", 0), Collector)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
     saved = dict(ws.env)
     try:
-        ws.env["LAAS_OPENLINEAGE_URL"] = f"http://127.0.0.1:{server.server_port}"
-        r = ws.laas("run", "instruct-sample", "--json")
-        assert r.returncode == 0, r.stderr
+        with posts_to(201, received) as collector:
+            ws.env["LAAS_OPENLINEAGE_URL"] = collector
+            r = ws.laas("run", "instruct-sample", "--json")
+            assert r.returncode == 0, r.stderr
         summary = json.loads(r.stdout)
         events = ws.root / "openlineage.jsonl"
         ws.env["LAAS_OPENLINEAGE_URL"] = str(events)
@@ -451,8 +432,6 @@ def test_runs_emit_openlineage_events_over_http_and_to_a_file(ws) -> None:
     finally:
         ws.env.clear()
         ws.env.update(saved)
-        server.shutdown()
-        server.server_close()  # its listening socket too: warnings are errors
     assert [e["eventType"] for e in received] == ["START", "COMPLETE"]
     done = received[1]
     assert done["job"] == {"namespace": "laas", "name": "ingest.instruct-sample",
@@ -476,11 +455,13 @@ def test_the_committer_key_appears_in_no_output_log_artifact_or_index(ws) -> Non
     saved = dict(ws.env)
     try:
         ws.env["LAAS_PRIVATE_KEY"] = ANVIL_KEY_0  # anvil's first dev account: the admin
-        r = ws.laas("run", "instruct-sample", "--json")
+        # Subprocesses: everything written to their stdout and stderr, by any library, counts
+        r = ws.laas("run", "instruct-sample", "--json", isolated=True)
         assert r.returncode == 0, r.stderr
-        resumed = ws.laas("run", "instruct-sample", "--run", json.loads(r.stdout)["run"])
+        resumed = ws.laas("run", "instruct-sample", "--run", json.loads(r.stdout)["run"],
+                          isolated=True)
         ws.env["LAAS_PRIVATE_KEY"] = ANVIL_KEY_0[:-1] + "g"  # malformed: must not be echoed
-        refused = ws.laas("run", "instruct-sample")
+        refused = ws.laas("run", "instruct-sample", isolated=True)
     finally:
         ws.env.clear()
         ws.env.update(saved)

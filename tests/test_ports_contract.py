@@ -22,6 +22,7 @@ from laas.anchors.adapters.index import LineageIndex
 from laas.anchors.core.canonical import from_hex, keccak256, to_hex
 from laas.anchors.core.models import ShardEntry, StageManifest
 from laas.errors import AnchorError, AnchorReverted, ConfigError, HashMismatch
+from tests.conftest import postgres_server
 from tests.fakes import (
     COMMITTER,
     UNAUTHORIZED,
@@ -251,14 +252,9 @@ def test_names_that_would_leave_the_store_are_refused(store: ArtifactStore, data
 
 
 @pytest.fixture(scope="module")
-def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import pgserver  # in the dev extra: missing it is an error, not a skip
-
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
-    try:
+def postgres() -> Iterator[str]:
+    with postgres_server() as server:
         yield server.get_uri().replace("postgresql://", "postgresql+psycopg://", 1)
-    finally:
-        server.cleanup()
 
 
 @pytest.fixture(params=["memory", "file",

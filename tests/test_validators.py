@@ -154,8 +154,10 @@ def test_a_validated_manifest_holds_the_report_as_before_with_equal_outcomes_sha
                           content_hash="0x" + "00" * 32, validation=d)
                for r, d in zip(results, dumps, strict=True)]
     m = build_manifest(spec, "r1", "validated", entries)
+    from laas.tasks.reuse_work import pipeline_hash
+
     report = ValidationReport(suite=spec.suite.name, suite_hash=spec.suite.suite_hash,
-                              shards=tuple(results))
+                              shards=tuple(results), pipeline_hash=pipeline_hash(spec))
     assert m.validation == report.model_dump(mode="json")
     assert m.result_hash == report.result_hash
     assert all(s.validation is None for s in m.shards)  # stored once, in the report

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from laas.errors import ConfigError
+from laas.validators.fixed_keys import twins
 from laas.validators.spec import ExpectationSpec
 from laas.validators.text import CONTROL_OR_REPLACEMENT, PII_PATTERNS
 
@@ -158,7 +159,8 @@ def _unique(columns: list[str], ignore: str) -> Check:
         considered = {"all_values_are_missing": ~gone.all(axis=0),
                       "any_value_is_missing": ~gone.any(axis=0),
                       "never": np.ones(table.num_rows, bool)}[ignore]
-        return RowCheck(duplicated(codes(table, columns, groups), considered), considered)
+        exact = lambda t, g, c: duplicated(codes(t, columns, g), c)  # noqa: E731
+        return RowCheck(twins(table, columns, groups, considered, exact), considered)
     return check
 
 

@@ -48,6 +48,9 @@ class ValidationReport(Frozen):
     # How csv/tsv bytes became the rows checked, where the spec departs from the defaults.
     # Left out when it does not, so a report of a spec without `csv:` hashes as it always did.
     csv_dialect: dict[str, Any] | None = Field(None, exclude_if=lambda v: v is None)
+    # Incremental runs: what besides a shard's bytes decided its output (tasks.reuse_work);
+    # a later run reuses a shard only from a run with the same. Left out when unset (as above).
+    pipeline_hash: str | None = Field(None, exclude_if=lambda v: v is None)
 
     @property
     def dataset_success(self) -> bool:

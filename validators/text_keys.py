@@ -46,13 +46,7 @@ def _ascii_normalized(arr: pa.LargeStringArray, lower: Any = pc.ascii_lower
     offsets, low = _rebased(lower(_rebased(arr)[1]))  # lowering may change byte lengths
     data = np.frombuffer(low.buffers()[2] or b"", dtype=np.uint8)[:offsets[-1]]
     starts, ends = offsets[:-1], offsets[1:]
-    small = data <= 32  # whitespace and ASCII controls: the only bytes that may change
-    odd = np.flatnonzero(data < 32)
-    odd = odd[_IS_SPACE[data[odd]]]  # whitespace other than a space: becomes one
-    after = small[1:] & small[:-1]  # [p - 1]: byte p follows a byte <= 32 ...
-    after[starts[(starts > 0) & (starts < len(data))] - 1] = False  # ... of its own row
-    pairs = np.flatnonzero(after) + 1
-    pairs = pairs[_IS_SPACE[data[pairs]] & _IS_SPACE[data[pairs - 1]]]
+    odd, pairs = _changes(data, starts)
     full = ends > starts
     edge = full & (_IS_SPACE[data[np.minimum(starts, len(data) - 1)]] |
                    _IS_SPACE[data[np.maximum(ends - 1, 0)]]) if len(data) else full
@@ -67,6 +61,29 @@ def _ascii_normalized(arr: pa.LargeStringArray, lower: Any = pc.ascii_lower
         data = data.copy()
     data[odd] = 32
     return pc.utf8_trim(_with_data(low, offsets, data), " ")
+
+
+def _changes(data: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Where normalize_text changes ASCII whitespace: the whitespace bytes other than a space
+    (`odd`, made one) and each byte that follows a whitespace byte of its own row (`pairs`,
+    dropped). A pair is two spaces or holds an odd byte, so only two-space pairs need a
+    search of the whole buffer (as 16-bit words, at both alignments); the rest are found
+    next to the odd bytes, which one min() shows to be absent from most text."""
+    none = np.zeros(0, np.int64)
+    odd = np.flatnonzero(data < 32) if len(data) and data.min() < 32 else none
+    odd = odd[_IS_SPACE[data[odd]]]
+    found = [odd[_IS_SPACE[data[np.maximum(odd - 1, 0)]] & (odd > 0)],
+             odd[_IS_SPACE[data[np.minimum(odd + 1, len(data) - 1)]] & (odd + 1 < len(data))] + 1]
+    for at in (0, 1):  # the pairs (p - 1, p) of two spaces with p - 1 even, then odd
+        words = data[at:at + (len(data) - at) // 2 * 2].view(np.uint16)
+        found.append(np.flatnonzero(words == 0x2020) * 2 + at + 1)
+    # sorted runs, merged by timsort ("stable"); a pair of two odd bytes is found twice
+    pairs = np.sort(np.concatenate(found), kind="stable")
+    pairs = pairs[np.r_[True, pairs[1:] != pairs[:-1]]] if len(pairs) else pairs
+    # a pair across two rows is no pair (looked up from the rows' side: rows are fewer)
+    at = np.searchsorted(pairs, starts)
+    across = at[pairs[np.minimum(at, len(pairs) - 1)] == starts] if len(pairs) else at[:0]
+    return odd, np.delete(pairs, across)
 
 
 def _with_data(arr: pa.LargeStringArray, offsets: np.ndarray, data: np.ndarray

@@ -1,15 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {RegistryCore} from "./RegistryCore.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
 /// @title CheckpointRegistry
 /// @notice One record per pipeline stage of a dataset run: the Merkle root over the stage's
 /// shard leaves, the hash of the manifest that lists them, the validation result hash and
 /// verdict, and the checkpoints it derives from. A checkpoint is written once and never changed.
-contract CheckpointRegistry is AccessControl {
-    bytes32 public constant COMMITTER_ROLE = keccak256("COMMITTER_ROLE");
+contract CheckpointRegistry is RegistryCore {
 
     struct CommitInput {
         bytes32 datasetId;
@@ -57,22 +56,8 @@ contract CheckpointRegistry is AccessControl {
     );
 
     error CheckpointExists(bytes32 checkpointId);
-    error UnknownCheckpoint(bytes32 checkpointId);
-    error EmptyRoot();
 
-    constructor(address admin) {
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
-        _grantRole(COMMITTER_ROLE, admin);
-    }
-
-    /// @notice The id is derived, not chosen, so a (dataset, run, stage) can be committed once.
-    function checkpointId(bytes32 datasetId, bytes32 runId, string calldata stage)
-        public
-        pure
-        returns (bytes32)
-    {
-        return keccak256(abi.encode(datasetId, runId, keccak256(bytes(stage))));
-    }
+    constructor(address admin) RegistryCore(admin) {}
 
     function commit(CommitInput calldata c) external onlyRole(COMMITTER_ROLE) returns (bytes32 id) {
         if (c.shardsRoot == bytes32(0)) revert EmptyRoot();
@@ -122,16 +107,6 @@ contract CheckpointRegistry is AccessControl {
         checkpoint = _checkpoints[id];
         if (checkpoint.blockNumber == 0) revert UnknownCheckpoint(id);
         parents = _parents[id];
-    }
-
-    /// @notice The leaf of one shard, as OpenZeppelin's StandardMerkleTree encodes
-    /// ["string", "bytes32", "uint256", "uint256"]: (key, contentHash, byteSize, rows).
-    function shardLeaf(string calldata key, bytes32 contentHash, uint256 byteSize, uint256 rows)
-        public
-        pure
-        returns (bytes32)
-    {
-        return keccak256(bytes.concat(keccak256(abi.encode(key, contentHash, byteSize, rows))));
     }
 
     /// @notice True when `leaf` is included under the stored root of checkpoint `id`.

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {RegistryCore} from "./RegistryCore.sol";
 import {Hashes} from "@openzeppelin/contracts/utils/cryptography/Hashes.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
@@ -16,8 +16,7 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 /// per run plus the dataset pointer alone would pass the 100k budget of a run. The slot packs
 /// the block (64 bits) with the low 192 bits of the root. The records are not repeated in the
 /// event for the same reason: at 8 gas a byte (plus copying) that alone cost ~17k per run.
-contract CheckpointRegistryV2 is AccessControl {
-    bytes32 public constant COMMITTER_ROLE = keccak256("COMMITTER_ROLE");
+contract CheckpointRegistryV2 is RegistryCore {
     uint256 public constant VERSION = 2;
     bytes32 private constant VALIDATED = keccak256("validated");
     uint256 private constant LOW192 = (uint256(1) << 192) - 1;
@@ -59,24 +58,10 @@ contract CheckpointRegistryV2 is AccessControl {
 
     error RunExists(bytes32 anchorKey);
     error BatchExists(bytes32 root);
-    error UnknownCheckpoint(bytes32 checkpointId);
-    error EmptyRoot();
     error EmptyRun();
     error BadParents();
 
-    constructor(address admin) {
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
-        _grantRole(COMMITTER_ROLE, admin);
-    }
-
-    /// @notice Same derivation as version 1: a (dataset, run, stage) has one id.
-    function checkpointId(bytes32 datasetId, bytes32 runId, string calldata stage)
-        public
-        pure
-        returns (bytes32)
-    {
-        return keccak256(abi.encode(datasetId, runId, keccak256(bytes(stage))));
-    }
+    constructor(address admin) RegistryCore(admin) {}
 
     /// @notice Where a run is anchored: every checkpoint of the run shares this key.
     function runKey(bytes32 datasetId, bytes32 runId) public pure returns (bytes32) {
@@ -181,16 +166,6 @@ contract CheckpointRegistryV2 is AccessControl {
         bytes32 got = MerkleProof.processProofCalldata(anchorProof, leafOf(c));
         if (bytes32(uint256(got) & LOW192) != root) return false;
         return MerkleProof.verifyCalldata(proof, c.shardsRoot, leaf);
-    }
-
-    /// @notice The leaf of one shard, as OpenZeppelin's StandardMerkleTree encodes
-    /// ["string", "bytes32", "uint256", "uint256"]: (key, contentHash, byteSize, rows).
-    function shardLeaf(string calldata key, bytes32 contentHash, uint256 byteSize, uint256 rows)
-        public
-        pure
-        returns (bytes32)
-    {
-        return keccak256(bytes.concat(keccak256(abi.encode(key, contentHash, byteSize, rows))));
     }
 
     function verifyShard(

@@ -1,4 +1,4 @@
-// Compiles CheckpointRegistry.sol (format 1) and CheckpointRegistryV2.sol (format 2) with solcjs (npm `solc`) against node_modules' OpenZeppelin.
+// Compiles CheckpointRegistry.sol (format 1) and CheckpointRegistryV2.sol (format 2), both over RegistryCore.sol, with solcjs (npm `solc`) against node_modules' OpenZeppelin.
 // `node anchors/contracts/build.mjs` writes the artifact; `--check` exits 1 if it is stale.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -12,8 +12,9 @@ const solc = require(path.join(root, 'node_modules', 'solc'));
 
 const NAMES = ['CheckpointRegistry', 'CheckpointRegistryV2'];
 function findImports(p) {
-  const file = path.join(root, 'node_modules', p);
-  return fs.existsSync(file) ? { contents: fs.readFileSync(file, 'utf8') } : { error: `not found: ${p}` };
+  // This folder's own sources (RegistryCore.sol), then node_modules' (OpenZeppelin).
+  const file = [path.join(here, p), path.join(root, 'node_modules', p)].find((f) => fs.existsSync(f));
+  return file ? { contents: fs.readFileSync(file, 'utf8') } : { error: `not found: ${p}` };
 }
 let stale = false;
 for (const NAME of NAMES) {

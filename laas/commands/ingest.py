@@ -20,6 +20,7 @@ from laas.commands.common import (
     app,
     out,
 )
+from laas.commands.versions import print_reuse
 from laas.errors import AnchorPending, ConfigError, LaasError, NotAppendOnly, ValidationFailed
 from laas.settings import prefect_defaults
 
@@ -34,6 +35,8 @@ def run(
     wait: Annotated[bool, typer.Option("--wait", help="with --deployment: follow it")] = False,
     timeout: Annotated[float, typer.Option(help="with --wait: give up after seconds")] = 3600,
     as_json: JsonOpt = False,
+    no_reuse: Annotated[bool, typer.Option(
+        "--no-reuse", help="process every shard, reusing nothing of the previous run")] = False,
 ) -> None:
     """Ingest a dataset: raw -> normalized -> validated, one checkpoint per stage.
     Exit 0 when the validated stage passed, 1 when it did not, 2 on error."""
@@ -48,12 +51,12 @@ def run(
 
     run = run or new_run_name()
     if deployment:
-        _run_deployment(dataset, run, wait, timeout, as_json)
+        _run_deployment(dataset, run, wait, timeout, as_json, not no_reuse)
         return
     resume = f"(after fixing it, resume with: laas run {dataset} --run {run})"
     try:
         with _early_start(settings, dask_address) as ingest:
-            summary = ingest(dataset, run=run, dask_address=dask_address)
+            summary = ingest(dataset, run=run, dask_address=dask_address, reuse=not no_reuse)
     except NotAppendOnly:
         raise  # nothing to resume: the same sources fail the same way
     except LaasError as e:  # what was done is kept: say how to pick it up
@@ -98,10 +101,11 @@ def _checkpoint_line(cp: Any) -> str:
             f"{verdict}  block {cp.block_number}  gas {cp.gas_used or '-'}  tx {_tx(cp.tx_hash)}")
 
 
-def _run_deployment(dataset: str, run: str, wait: bool, timeout: float, as_json: bool) -> None:
+def _run_deployment(dataset: str, run: str, wait: bool, timeout: float, as_json: bool,
+                    reuse: bool = True) -> None:
     from laas.deployments.trigger import trigger
 
-    flow_run = trigger(dataset, run, wait=wait, timeout=timeout)
+    flow_run = trigger(dataset, run, wait=wait, timeout=timeout, reuse=reuse)
     state = flow_run.state
     if not wait:
         out.print(f"created flow run {flow_run.name} ({flow_run.id}) of ingest/{dataset}; "
@@ -203,6 +207,7 @@ def _print_summary(summary: Any) -> None:
     for check in summary.dataset_checks:
         if not check["success"]:
             out.print(f"  [red]dataset check failed[/] {check['type']}: {check['observed']}")
+    print_reuse(summary.reuse)
     if summary.seconds:
         parts = ", ".join(f"{k} {v:.1f}" for k, v in summary.seconds.items())
         out.print(f"  took {sum(summary.seconds.values()):.1f} s ({parts})")

@@ -99,3 +99,19 @@ def _rows(c: Any) -> str:
         return f"{v.rows} of {v.rows_in} rows kept (dropped: {drops or '-'})"
 
     return " -> ".join(one(v) for v in (c.old, c.new) if v is not None)
+
+
+def print_reuse(reuse: dict) -> None:
+    """What `laas run` says of an incremental run: shards reused, from which run, and why
+    any shard the previous run had was processed again."""
+    if not reuse:
+        return
+    if reuse.get("note"):
+        out.print(f"  reuse: none ({reuse['note']})")
+        return
+    out.print(f"  reuse: {reuse['reused']} shard(s) from run {reuse['from_run']}, "
+              f"{reuse['processed']} processed ({reuse['new']} new)")
+    for key, why in list(reuse["not_reused"].items())[:20]:
+        out.print(f"  [yellow]not reused[/] {key}: {why}")
+    if len(reuse["not_reused"]) > 20:
+        out.print(f"  … and {len(reuse['not_reused']) - 20} more (--json lists them)")

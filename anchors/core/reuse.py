@@ -1,0 +1,119 @@
+"""Incremental runs: which shards of a run may reuse what the dataset's previous passed run
+committed for them, and why the others may not. Pure: the previous run's three manifests come
+in already proven against the chain (the caller's job: never the store's word alone), the
+files they name are checked afterwards (`confirm`), and the answer is a plan.
+
+A shard is reused only when nothing that decides its normalized and validated output
+changed: the same key, the same source URI, the same raw bytes (hash and size), accepted at
+every stage of the previous run, and the same pipeline hash (the spec's normalize and validate
+settings, the suite, the failure policy, the hash schemes and formats; see
+tasks.reuse_work.pipeline_hash) committed in that run's validation report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from laas.anchors.core.models import Record, ShardEntry, StageManifest
+
+REUSE_FORMAT = "laas-reuse-v1"  # part of the pipeline hash: a change in these rules is a new one
+
+
+class Reused(Record):
+    """A shard whose previous results may be reused, pending the check of its files."""
+
+    key: str
+    normalized: ShardEntry  # the previous run's normalized entry (its file, its hash)
+    validated: ShardEntry  # its validated entry as committed (results in the report)
+
+    def with_results(self, result: dict) -> ShardEntry:
+        """The validated entry with its committed results put back (for the new report)."""
+        return self.validated.model_copy(update={"validation": result})
+
+    def prefilter(self, result: dict) -> ShardEntry:
+        """drop_rows: the shard as validation left it before rows were dropped (its results
+        and text keys), for when the dataset-wide duplicates around it changed."""
+        v = self.validated
+        return self.normalized.model_copy(update={
+            "validation": result, "docs_uri": v.docs_uri, "text_keys_hash": v.text_keys_hash})
+
+
+class ReusePlan(Record):
+    """What a run takes from its dataset's previous passed run. `not_reused`: shards that run
+    had, processed again, with why; shards it did not have are counted as new."""
+
+    from_run: str | None = None
+    reused: tuple[Reused, ...] = ()
+    results: dict[str, Any] = {}  # key -> its committed validation results (the report's)
+    not_reused: dict[str, str] = {}
+    new: int = 0
+    note: str | None = None  # why nothing at all was reused (first run, switched off, ...)
+
+    def summary(self) -> dict[str, Any]:
+        """What a run's summary says about reuse (the JSON and the printed lines)."""
+        return {"from_run": self.from_run, "reused": len(self.reused),
+                "processed": self.new + len(self.not_reused), "new": self.new,
+                "not_reused": dict(self.not_reused), "note": self.note}
+
+
+def nothing(note: str, shards: int = 0) -> ReusePlan:
+    """A full run: every shard processed, and why."""
+    return ReusePlan(note=note, new=shards)
+
+
+def plan_reuse(raw: StageManifest, prev: tuple[StageManifest, StageManifest, StageManifest],
+               pipeline_hash: str) -> ReusePlan:
+    """The shards of `raw` (this run's raw stage) that may reuse the previous run's results.
+    `prev`: that run's raw, normalized and validated manifests, each proven against its
+    checkpoint on chain and following from its parent."""
+    p_raw, p_norm, p_val = prev
+    ok = [e for e in raw.shards if e.status == "ok"]
+    report = p_val.validation or {}
+    if report.get("pipeline_hash") is None:
+        return nothing(f"run {p_val.run} predates incremental runs (no pipeline hash in its "
+                       "report): every shard processed", len(ok))
+    if report["pipeline_hash"] != pipeline_hash:
+        return nothing(f"the spec's normalize/validate settings, its suite or laas's formats "
+                       f"changed since run {p_val.run}: every shard processed", len(ok))
+    before = {s.key: s for s in p_raw.shards}
+    norm = {s.key: s for s in p_norm.shards}
+    val = {s.key: s for s in p_val.shards}
+    results = {r["key"]: r for r in report.get("shards", ()) if isinstance(r, dict)}
+    reused, why, new = [], {}, 0
+    for e in ok:
+        old = before.get(e.key)
+        if old is None:
+            new += 1
+        elif (old.content_hash, old.byte_size) != (e.content_hash, e.byte_size):
+            why[e.key] = "source bytes changed"
+        elif old.uri != e.uri:
+            why[e.key] = "source moved (another URI)"
+        elif not all(m.get(e.key) is not None and m[e.key].status == "ok"
+                     for m in (norm, val)) or old.status != "ok":
+            why[e.key] = f"set aside by run {p_val.run}: processed again"
+        elif e.key not in results:
+            why[e.key] = f"run {p_val.run} committed no validation result for it"
+        else:
+            reused.append(Reused(key=e.key, normalized=norm[e.key], validated=val[e.key]))
+    return ReusePlan(from_run=p_val.run, reused=tuple(reused), not_reused=why, new=new,
+                     results={r.key: results[r.key] for r in reused})
+
+
+def confirm(plan: ReusePlan, problems: dict[str, str]) -> ReusePlan:
+    """The plan once the reused files were checked: a shard whose file no longer hashes to
+    its committed leaf (altered in the store) is processed again as new, and said so."""
+    if not problems:
+        return plan
+    return plan.model_copy(update={
+        "reused": tuple(r for r in plan.reused if r.key not in problems),
+        "results": {k: v for k, v in plan.results.items() if k not in problems},
+        "not_reused": {**plan.not_reused, **problems}})
+
+
+def keeps_filtered(r: Reused, new_duplicates: int, dedupe_label: str | None) -> bool:
+    """drop_rows: whether a reused shard's validated file still holds. Its failing rows are
+    the same (same table, same suite); its dataset-wide duplicates (first occurrence kept, in
+    key order) may not be, when shards before it were added, changed or removed. Kept only
+    when it had none and has none: otherwise its rows are filtered again."""
+    if dedupe_label is None:
+        return True
+    return new_duplicates == 0 and not (r.validated.dropped or {}).get(dedupe_label, 0)

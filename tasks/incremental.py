@@ -1,0 +1,148 @@
+"""Incremental runs in the pipeline: after the raw stage (every source's bytes hashed: the
+floor of a run's cost), the plan of which shards reuse the results of the dataset's previous
+passed run. That run is found and proven from the chain (each manifest's hash from its
+checkpoint, each stage following from its parent), never from the store's word alone; the
+files of each shard to reuse are read back and hashed on the Dask workers, and a shard whose
+file no longer matches its leaf is processed again as new (the plan says so)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from laas.anchors.core.models import ShardEntry, StageManifest
+from laas.anchors.core.reuse import (
+    Reused,
+    ReusePlan,
+    confirm,
+    keeps_filtered,
+    nothing,
+    plan_reuse,
+)
+from laas.anchors.services.provenance import prove_lineage
+from laas.anchors.services.versions import previous_version, prove_version
+from laas.errors import HashMismatch
+from laas.tasks.compute import map_shards
+from laas.tasks.context import StageContext
+from laas.tasks.dataset_spec import DatasetSpec
+from laas.tasks.reuse_work import check_reused, pipeline_hash
+from laas.tasks.stage_files import fresh_dir
+
+REUSED_KEYS = "reused-text-hashes"  # in the validated stage's folder: the reused shards' keys
+
+
+def keys_needed(spec: DatasetSpec) -> bool:
+    """Whether the validated stage keeps the rows' duplicate keys (dataset-wide checks)."""
+    suite = spec.suite
+    return bool(suite.text_hash_of) and (
+        spec.on_failure == "drop_rows" or suite.max_dataset_duplicate_rate is not None)
+
+
+@task(name="reuse-plan", cache_policy=NO_CACHE)
+def reuse_plan(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifest,
+               enabled: bool = True) -> ReusePlan:
+    """Which shards of this run reuse the previous passed run's results (see module doc)."""
+    from prefect.logging import get_run_logger
+
+    started = time.perf_counter()
+    plan = _plan(ctx, spec, run, raw, enabled)
+    proven = time.perf_counter() - started
+    if plan.reused:
+        store = ctx.ledger.store
+        store.check_links(spec.name, run)
+        keys_dir = fresh_dir(f"{store.stage_dir(spec.name, run, 'validated')}/{REUSED_KEYS}") \
+            if keys_needed(spec) else None
+        problems = map_shards(check_reused, [(r,) for r in plan.reused], whole_batch=True,
+                              address=ctx.address, batch_size=ctx.batch_size,
+                              label="reuse check", spec=spec, hashes_dir=keys_dir)
+        plan = confirm(plan, {r.key: p for r, p in zip(plan.reused, problems, strict=True) if p})
+    logger = get_run_logger()
+    logger.info("reuse: %d shard(s) from run %s, %d new, %d processed again%s; previous run "
+                "proven and planned in %.2f s, reused files checked in %.2f s", len(plan.reused),
+                plan.from_run or "-", plan.new, len(plan.not_reused),
+                f" ({plan.note})" if plan.note else "", proven,
+                time.perf_counter() - started - proven)
+    for key, why in plan.not_reused.items():
+        logger.info("reuse: %s not reused: %s", key, why)
+    return plan
+
+
+def _plan(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifest,
+          enabled: bool) -> ReusePlan:
+    ok = sum(e.status == "ok" for e in raw.shards)
+    if not enabled:
+        return nothing("reuse switched off (--no-reuse, or `reuse: false` in the spec)", ok)
+    registry = ctx.ledger.open_registry()
+    prev = previous_version(registry, spec.name, run)
+    if prev is None:
+        return nothing("no passed run of the dataset on chain to reuse", ok)
+    try:
+        chain = prove_lineage(registry, prove_version(registry, prev.checkpoint_id, "previous"))
+    except HashMismatch as e:  # the store lost or altered it: a full run, never its word
+        return nothing(f"the previous passed run cannot be proven against the chain ({e})", ok)
+    validated, normalized, old_raw = (p.manifest for p in chain)
+    return plan_reuse(raw, (old_raw, normalized, validated), pipeline_hash(spec))
+
+
+def reusable(plan: ReusePlan | None, normalized: StageManifest
+             ) -> dict[str, tuple[Reused, dict]]:
+    """The planned shards whose normalized entry in this run is the reused one (a resumed
+    run's normalized stage may have been made under another plan), with their results."""
+    if plan is None:
+        return {}
+    mine = {s.key: s for s in normalized.shards}
+    return {r.key: (r, plan.results[r.key]) for r in plan.reused
+            if mine.get(r.key) == r.normalized}
+
+
+def all_text_keys(hashes_dir: str, stage_dir: str, entries: list[ShardEntry],
+                  reuse: dict[str, tuple[Reused, dict]]) -> tuple[dict, dict[str, str]]:
+    """rows.verified_text_keys over the shards validated now (in hashes_dir) and the reused
+    ones (their keys, recomputed by the reuse check, in the stage's REUSED_KEYS folder)."""
+    from laas.tasks.rows import verified_text_keys
+
+    keys, bad = verified_text_keys(hashes_dir, [e for e in entries if e.key not in reuse])
+    if reuse:
+        more, worse = verified_text_keys(f"{stage_dir}/{REUSED_KEYS}",
+                                         [r.validated for r, _ in reuse.values()])
+        keys, bad = keys | more, bad | worse
+    return keys, bad
+
+
+def refilter(entries: list[ShardEntry], reuse: dict[str, tuple[Reused, dict]], dups: dict,
+             suite: Any) -> tuple[list[ShardEntry], list[ShardEntry]]:
+    """drop_rows: (the reused shards whose validated file still holds, the shards to filter
+    now): a reused shard whose dataset-wide duplicates may have changed is filtered again from
+    its verified normalized rows and its committed results (core.reuse.keeps_filtered)."""
+    from laas.validators.row_filter import dedupe_label
+
+    label = dedupe_label(suite)
+    kept, todo = [], []
+    for e in entries:
+        r, result = reuse.get(e.key, (None, None))
+        if r is None or e.status != "ok":
+            todo.append(e)
+        elif keeps_filtered(r, len(dups.get(e.key, ())), label):
+            kept.append(e)
+        else:
+            todo.append(r.prefilter(result))
+    return kept, todo
+
+
+def reuse_summary(plan: ReusePlan | None, validated: StageManifest) -> dict:
+    """The plan as the run's summary says it: a reused shard whose rows were filtered again
+    (its dataset-wide duplicates changed) counts as processed, with why."""
+    if plan is None:
+        return {}
+    final = {s.key: s for s in validated.shards}
+    refiltered = {r.key: "its rows' duplicates across the dataset changed: rows filtered again"
+                  for r in plan.reused if not _same_file(final.get(r.key), r.validated)}
+    return confirm(plan, refiltered).summary()
+
+
+def _same_file(a: ShardEntry | None, b: ShardEntry) -> bool:
+    return a is not None and (a.uri, a.content_hash, a.status) == (b.uri, b.content_hash,
+                                                                   b.status)

@@ -7,6 +7,8 @@ adapters built here and read nothing themselves.
     for batch in verified_reader("instruct-sample"): ...  # only the rows the gate proved
     diff_versions("crawl").added                          # what the latest version added
     prove_append_only("crawl", "run-1")                   # NotAppendOnly unless it holds
+    card = export_croissant("crawl")                      # Croissant 1.1 JSON-LD, with proof
+    verify_croissant(card)                                # HashMismatch unless it holds
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ if TYPE_CHECKING:
     from laas.anchors.services.reader import VerifiedReader
 
 __all__ = ["GatePolicy", "GateVerdict", "VerifiedReader", "VersionDiff", "dataset_versions",
-           "diff_versions", "gate_dataset", "prove_append_only", "verified_reader"]
+           "diff_versions", "export_croissant", "gate_dataset", "prove_append_only",
+           "verified_reader", "verify_croissant"]
 
 
 def __getattr__(name: str) -> Any:
@@ -103,3 +106,36 @@ def prove_append_only(dataset: str, old: str, new: str | None = None, *,
     if not d.append_only:
         raise NotAppendOnly(str(d.append_problem))
     return d
+
+
+def export_croissant(dataset: str, *, run: str | None = None,
+                     settings: Settings | None = None) -> dict[str, Any]:
+    """The Croissant 1.1 card (a JSON-LD dict) of the validated stage of `run` (default: the
+    run the gate would allow now): GateDenied if the gate does not allow it; each shard read
+    once, for its SHA-256 and its re-hash to the committed leaf."""
+    from laas.anchors.core.croissant import About, Column
+    from laas.anchors.services.croissant import export_card
+    from laas.tasks.dataset_spec import load_spec
+    from laas.wiring import datasets_dirs
+
+    settings = settings or get_settings()
+    spec = load_spec(dataset, list(datasets_dirs(settings)))
+    # proof: manifests, Merkle proofs and lineage; the bytes are re-hashed by export_card
+    verdict = gate_dataset(spec.name, run=run, mode="proof", settings=settings).require()
+    licenses = next((e.kwargs.get("value_set") for e in spec.suite.expectations  # the rows'
+                     if e.type == "expect_column_values_to_be_in_set" and e.severity == "error"
+                     and e.kwargs.get("column") == "license"), None)  # admitted licenses
+    about = About(description=spec.description, source=spec.source or ", ".join(spec.parents),
+                  columns=tuple(Column(name=c.name, type=c.type, nullable=c.nullable)
+                                for c in spec.columns),
+                  licenses=tuple(licenses or ()))
+    assert verdict.checkpoint is not None  # an allowed verdict carries its checkpoint
+    return export_card(_registry(settings), verdict.checkpoint.checkpoint_id, about)
+
+
+def verify_croissant(doc: dict[str, Any], *, settings: Settings | None = None) -> Any:
+    """The proven validated checkpoint a card claims, once the card, the chain and every file
+    it lists agree; HashMismatch naming the first thing that differs."""
+    from laas.anchors.services.croissant import verify_card
+
+    return verify_card(_registry(settings), doc)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 import traceback
 
-from laas.commands import chain, consume, ingest, versions  # noqa: F401 - registers the commands
+from laas.commands import chain, consume, export, ingest, versions  # noqa: F401 - registers them
 from laas.commands.common import app, err
 from laas.errors import LaasError
 

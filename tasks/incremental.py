@@ -22,7 +22,8 @@ from laas.anchors.core.reuse import (
     nothing,
     plan_reuse,
 )
-from laas.anchors.services.provenance import prove_lineage
+from laas.anchors.services.anchoring import trusted_signers
+from laas.anchors.services.provenance import Proven, prove_lineage
 from laas.anchors.services.versions import previous_version, prove_version
 from laas.errors import AnchorError, HashMismatch
 from laas.tasks.compute import map_shards
@@ -86,8 +87,29 @@ def _plan(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifest,
         chain = prove_lineage(registry, prove_version(registry, prev.checkpoint_id, "previous"))
     except HashMismatch as e:  # the store lost or altered it: a full run, never its word
         return nothing(f"the previous passed run cannot be proven against the chain ({e})", ok)
+    if problem := _untrusted(ctx, registry, chain):
+        return nothing(f"run {chain[0].manifest.run} {problem}: every shard processed", ok)
     validated, normalized, old_raw = (p.manifest for p in chain)
     return plan_reuse(raw, (old_raw, normalized, validated), pipeline_hash(spec))
+
+
+def _untrusted(ctx: StageContext, registry: Any, chain: list[Proven]) -> str | None:
+    """Why the previous run's results may not be taken, if they may not. Reuse takes its rows
+    and results on its producer's word (nothing re-derives a reused file from the source), so
+    only from keys this machine resumes from (its own, LAAS_TRUSTED_COMMITTERS with the
+    role): each stage committed by one, and its manifest attested by one, a signature checked
+    here, so an RPC endpoint that lies about a committer cannot make a run trusted."""
+    signers = trusted_signers(ctx.ledger, registry)
+    for p in chain:
+        if p.stored.committer.lower() not in signers:
+            return (f"was committed by {p.stored.committer}, not a committer this machine "
+                    "trusts (LAAS_TRUSTED_COMMITTERS, holding the role)")
+        att = ctx.ledger.store.attestation(p.manifest)
+        signer = att.signer_for(p.manifest.manifest_hash) if att is not None else None
+        if signer is None or signer.lower() not in signers:
+            return (f"has a {p.stage} manifest not attested by a committer this machine "
+                    f"trusts (signed by {signer or 'nobody'})")
+    return None
 
 
 def reusable(plan: ReusePlan | None, normalized: StageManifest

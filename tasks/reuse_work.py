@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
+from laas import __version__ as LAAS_VERSION
 from laas.anchors.adapters.files import redact, rehash_parquet_at
 from laas.anchors.core.canonical import hash_record, to_hex
 from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME
@@ -29,9 +30,13 @@ _NOT_OUTPUT = {"name", "description", "source", "parents", "versioning", "reuse"
 def pipeline_hash(spec: DatasetSpec) -> str:
     """keccak256 of everything that decides a shard's normalized and validated output besides
     its bytes: the spec's settings (schema, format, CSV dialect, suite, on_failure,
-    max_dropped_rows), the suite hash, the hash schemes and the formats of laas's outputs.
+    max_dropped_rows), the suite hash, the hash schemes, laas's version and the formats of its
+    outputs.
     Committed in the validated report; a run reuses only a run with the same one."""
     return hash_record({
+        # laas's version: a release may change what a suite's expectations mean (a PII
+        # screen's patterns, say) under the same suite hash; its results are not reused
+        "laas": LAAS_VERSION,
         "format": REUSE_FORMAT, "normalize": NORMALIZE_FORMAT, "manifest": VERSIONED_MANIFEST,
         "schemes": [BYTES_SCHEME, TABLE_SCHEME], "suite_hash": spec.suite.suite_hash,
         "spec": spec.model_dump(mode="json", by_alias=True, exclude=_NOT_OUTPUT)})

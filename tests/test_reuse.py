@@ -72,6 +72,18 @@ def test_another_pipeline_or_an_older_run_reuses_nothing() -> None:
     assert old.reused == () and "predates incremental runs" in old.note
 
 
+def test_a_run_of_another_dataset_or_stages_out_of_place_are_never_reused_from() -> None:
+    """The previous run comes from the chain through an RPC endpoint: one that answers with
+    a genuine run of another dataset, or with stages in the wrong places, gets nothing reused."""
+    raw, norm, val = previous(["a"])
+    other = tuple(m.model_copy(update={"dataset": "e", "dataset_id": "0x" + "ee" * 32})
+                  for m in (raw, norm, val))
+    plan = plan_reuse(this_run(raw_entry("a")), other, PIPE)
+    assert plan.reused == () and plan.new == 1 and "stages of a run of d" in plan.note
+    swapped = plan_reuse(this_run(raw_entry("a")), (raw, val, norm), PIPE)
+    assert swapped.reused == () and "stages of a run of d" in swapped.note
+
+
 def test_a_shard_whose_file_was_altered_leaves_the_plan_with_its_reason() -> None:
     plan = plan_reuse(this_run(raw_entry("a"), raw_entry("b")), previous(["a", "b"]), PIPE)
     checked = confirm(plan, {"a": "altered in the store (…): processed again"})

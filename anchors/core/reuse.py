@@ -67,12 +67,17 @@ def plan_reuse(raw: StageManifest, prev: tuple[StageManifest, StageManifest, Sta
     checkpoint on chain and following from its parent."""
     p_raw, p_norm, p_val = prev
     ok = [e for e in raw.shards if e.status == "ok"]
+    if any((m.dataset_id, m.stage) != (raw.dataset_id, stage)
+           for m, stage in zip(prev, ("raw", "normalized", "validated"), strict=True)):
+        # what the chain answered is not this dataset's run (a lying or confused RPC)
+        return nothing(f"the previous run offered ({p_val.dataset}/{p_val.run}) is not the "
+                       f"three stages of a run of {raw.dataset}: every shard processed", len(ok))
     report = p_val.validation or {}
     if report.get("pipeline_hash") is None:
         return nothing(f"run {p_val.run} predates incremental runs (no pipeline hash in its "
                        "report): every shard processed", len(ok))
     if report["pipeline_hash"] != pipeline_hash:
-        return nothing(f"the spec's normalize/validate settings, its suite or laas's formats "
+        return nothing(f"the spec's normalize/validate settings, its suite or laas's version "
                        f"changed since run {p_val.run}: every shard processed", len(ok))
     before = {s.key: s for s in p_raw.shards}
     norm = {s.key: s for s in p_norm.shards}

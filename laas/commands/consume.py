@@ -139,19 +139,30 @@ def _print_lineage(node: dict, indent: str) -> None:
 
 @app.command()
 def verify(
-    shard_file: Annotated[str, typer.Argument(
-        help="a shard file (Parquet or raw), path or URI; with --against, a dataset")],
+    shard_file: Annotated[str | None, typer.Argument(
+        help="a shard file (Parquet or raw), path or URI; with --against, a dataset")] = None,
     against: Annotated[str | None, typer.Option(
         help="prove that version --run (default: the latest passed) contains every shard of "
              "this run's version, from the chain and the manifests alone")] = None,
     run: Annotated[str | None, typer.Option("--run", help="with --against: the newer run")
                    ] = None,
+    croissant: Annotated[Path | None, typer.Option(
+        help="check a Croissant card (laas export croissant) and every file it lists against "
+             "the chain")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Prove one shard file against the chain: its leaf and Merkle proof at its stage, and
     every parent checkpoint back to raw. Exit 0 proven, 1 not (with why), 2 on error. With
     --against OLD (the argument is then a dataset): exit 0 if the version contains every
-    shard of OLD with the same leaf, 1 naming the first dropped or replaced."""
+    shard of OLD with the same leaf, 1 naming the first dropped or replaced. With
+    --croissant CARD: exit 0 if the card's checkpoint and every file agree, 1 naming what
+    differs."""
+    if croissant is not None:
+        from laas.commands.export import verify_card_file
+
+        return verify_card_file(croissant)
+    if shard_file is None:
+        raise ConfigError("give a shard file, a dataset with --against, or --croissant CARD")
     if against is not None or run is not None:
         from laas.commands.versions import prove_against
 

@@ -1,0 +1,173 @@
+"""Croissant 1.1 cards of a validated stage (MLCommons' JSON-LD dataset description), carrying
+the checkpoint that proves them, and the check of a card against the facts it claims. Pure:
+the caller hands in manifests and checkpoints it has already verified against the chain, and
+the files' sizes and SHA-256 it has read; nothing here reads a file or the chain."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from laas.anchors.core.models import Checkpoint, Record, StageManifest
+
+CROISSANT_1_1 = "http://mlcommons.org/croissant/1.1"
+LAAS_NS = "urn:laas:croissant:"  # the namespace of laas's extension property
+CARD_VERSION = "laas-croissant-v1"  # the shape of the laas:checkpoint block; a change is a v2
+# The @context of Croissant 1.1, as mlcommons/croissant's own datasets/1.1 examples carry it,
+# with the two keys mlcroissant 1.1's own context adds (it warns on a context that lacks any
+# of them: equivalentProperty, samplingRate), plus laas's namespace; the
+# laas block is a JSON literal so that JSON-LD tools keep it whole.
+CONTEXT: dict[str, Any] = {
+    "@language": "en", "@vocab": "https://schema.org/", "citeAs": "cr:citeAs",
+    "column": "cr:column", "conformsTo": "dct:conformsTo", "containedIn": "cr:containedIn",
+    "cr": "http://mlcommons.org/croissant/", "rai": "http://mlcommons.org/croissant/RAI/",
+    "data": {"@id": "cr:data", "@type": "@json"},
+    "dataType": {"@id": "cr:dataType", "@type": "@vocab"}, "dct": "http://purl.org/dc/terms/",
+    "examples": {"@id": "cr:examples", "@type": "@json"}, "extract": "cr:extract",
+    "field": "cr:field", "fileProperty": "cr:fileProperty", "fileObject": "cr:fileObject",
+    "fileSet": "cr:fileSet", "format": "cr:format", "includes": "cr:includes",
+    "isLiveDataset": "cr:isLiveDataset", "jsonPath": "cr:jsonPath", "key": "cr:key",
+    "md5": "cr:md5", "parentField": "cr:parentField", "path": "cr:path",
+    "recordSet": "cr:recordSet", "references": "cr:references", "regex": "cr:regex",
+    "repeated": "cr:repeated", "replace": "cr:replace", "sc": "https://schema.org/",
+    "separator": "cr:separator", "source": "cr:source", "subField": "cr:subField",
+    "transform": "cr:transform", "equivalentProperty": "cr:equivalentProperty",
+    "samplingRate": "cr:samplingRate",
+    "laas": LAAS_NS, "laas:checkpoint": {"@id": "laas:checkpoint", "@type": "@json"},
+}
+DATA_TYPES = {"string": "sc:Text", "int64": "sc:Integer", "float64": "sc:Float",
+              "bool": "sc:Boolean", "timestamp": "sc:DateTime"}
+PII_CHECK = "expect_column_values_to_be_free_of_pii"
+PARQUET = "application/x-parquet"
+
+
+class FileFacts(Record):
+    """One validated shard file as read back: its bytes' size and SHA-256 (from the same read
+    that re-hashed it to its leaf)."""
+
+    key: str
+    url: str
+    size: int
+    sha256: str
+
+
+class Column(Record):
+    name: str
+    type: str
+    nullable: bool = True
+
+
+class About(Record):
+    """What the dataset spec says of the dataset (not on chain: the card's prose)."""
+
+    description: str = ""
+    source: str = ""
+    columns: tuple[Column, ...] = ()
+    licenses: tuple[str, ...] = ()
+
+
+def card(m: StageManifest, cp: Checkpoint, files: Sequence[FileFacts], about: About, *,
+         chain_id: int, registry: str) -> dict[str, Any]:
+    """The Croissant 1.1 card of validated manifest `m` (committed as `cp`)."""
+    report = m.validation or {}
+    shards = [{"@type": "cr:FileObject", "@id": f"shard/{f.key}", "name": f.key,
+               "contentUrl": f.url, "encodingFormat": PARQUET, "contentSize": f"{f.size} B",
+               "sha256": f.sha256} for f in files]
+    fields = [{"@type": "cr:Field", "@id": f"records/{c.name}", "name": f"records/{c.name}",
+               "dataType": DATA_TYPES.get(c.type, "sc:Text"),
+               "source": {"fileSet": {"@id": "validated-shards"},
+                          "extract": {"column": c.name}}} for c in about.columns]
+    return {
+        "@context": CONTEXT, "@type": "sc:Dataset", "conformsTo": CROISSANT_1_1,
+        "name": m.dataset,
+        "description": about.description or f"{m.dataset}, validated by laas",
+        "license": list(about.licenses) or "unknown",
+        "url": cp.manifest_uri, "datePublished": m.created_at.isoformat(),
+        "distribution": [*shards, {
+            "@type": "cr:FileSet", "@id": "validated-shards", "name": "validated-shards",
+            "description": "every validated shard of the run (the FileObjects above)",
+            "encodingFormat": PARQUET, "includes": [f.url for f in files]}],
+        "recordSet": [{"@type": "cr:RecordSet", "@id": "records", "name": "records",
+                       "description": "the rows validation kept", "field": fields}],
+        "rai:dataCollection": f"ingested by laas from {about.source or 'its parents'}",
+        "rai:dataPreprocessingProtocol": [
+            "raw: the source shards, hashed byte for byte",
+            "normalized: parsed to the declared schema, written as Parquet",
+            f"validated: suite {report.get('suite')} ({report.get('suite_hash')}); "
+            f"{len(m.accepted)} shard(s) accepted, {len(m.quarantined)} set aside"],
+        "rai:personalSensitiveInformation": pii_screen(m),
+        "laas:checkpoint": {
+            "version": CARD_VERSION, "chain_id": chain_id, "registry": registry,
+            "dataset": m.dataset, "run": m.run, "stage": m.stage,
+            "checkpoint_id": cp.checkpoint_id, "transaction": cp.tx_hash,
+            "block": cp.block_number, "shards_root": cp.shards_root,
+            "manifest_hash": cp.manifest_hash, "suite_hash": report.get("suite_hash")},
+    }
+
+
+def pii_screen(m: StageManifest) -> str:
+    """The PII screen the suite ran and what it found, in one sentence."""
+    outcomes = [o for r in (m.validation or {}).get("shards", [])
+                for o in r.get("outcomes", []) if o.get("type") == PII_CHECK]
+    outcomes += [o for s in m.shards for o in (s.validation or {}).get("outcomes", [])
+                 if o.get("type") == PII_CHECK]
+    if not outcomes:
+        return "not screened: the validation suite has no PII check"
+    flagged = sum(o.get("unexpected_count") or 0 for o in outcomes)
+    dropped = sum(n for s in m.accepted for k, n in (s.dropped or {}).items()
+                  if k.startswith(PII_CHECK))
+    columns = sorted({o.get("column") or "" for o in outcomes})
+    return (f"screened by laas's PII patterns (e-mail addresses, phone numbers, ...) on "
+            f"column(s) {', '.join(columns)}: {flagged} row(s) flagged, {dropped} dropped; "
+            f"{'no PII found' if not flagged else 'see the manifest per shard'}")
+
+
+def claims(doc: Any) -> tuple[dict[str, Any], dict[str, FileFacts]]:
+    """The laas block and the FileObjects a card claims, or ValueError naming what is
+    missing."""
+    if not isinstance(doc, dict) or not isinstance(ext := doc.get("laas:checkpoint"), dict):
+        raise ValueError("not a laas Croissant card: no laas:checkpoint property")
+    if ext.get("version") != CARD_VERSION:
+        raise ValueError(f"laas:checkpoint version {ext.get('version')!r} is not "
+                         f"{CARD_VERSION}")
+    if not re.fullmatch(r"0x[0-9a-fA-F]{64}", str(ext.get("checkpoint_id"))):
+        raise ValueError(f"laas:checkpoint checkpoint_id {ext.get('checkpoint_id')!r} is not "
+                         "a checkpoint id (0x and 64 hex digits)")
+    files: dict[str, FileFacts] = {}
+    for d in doc.get("distribution", []):
+        if isinstance(d, dict) and d.get("@type") == "cr:FileObject":
+            try:
+                files[d["name"]] = FileFacts(key=d["name"], url=d["contentUrl"],
+                                             size=int(str(d["contentSize"]).split()[0]),
+                                             sha256=d["sha256"])
+            except (KeyError, ValueError, TypeError):
+                raise ValueError(f"FileObject {d.get('name')!r} lacks name, contentUrl, "
+                                 "contentSize or sha256") from None
+    return ext, files
+
+
+def card_problem(ext: dict[str, Any], files: dict[str, FileFacts], m: StageManifest,
+                 cp: Checkpoint, *, chain_id: int, registry: str) -> str | None:
+    """What a card claims that the chain and the proven manifest `m` do not say, if anything."""
+    facts = {"chain_id": chain_id, "registry": registry, "dataset": m.dataset, "run": m.run,
+             "stage": "validated", "checkpoint_id": cp.checkpoint_id, "transaction": cp.tx_hash,
+             "shards_root": cp.shards_root, "manifest_hash": cp.manifest_hash,
+             "suite_hash": (m.validation or {}).get("suite_hash")}
+    for name, want in facts.items():
+        got = ext.get(name)
+        if (got.lower() if isinstance(got, str) else got) != \
+                (want.lower() if isinstance(want, str) else want):
+            return f"laas:checkpoint {name} is {got!r}, the chain says {want!r}"
+    if m.stage != "validated" or not cp.passed:
+        return f"checkpoint {cp.checkpoint_id[:18]}… is not a passed validated stage"
+    shards = {s.key: s for s in m.accepted}
+    if extra := sorted(files.keys() - shards.keys()):
+        return f"FileObject {extra[0]} is not a shard the validated stage accepted"
+    if missing := sorted(shards.keys() - files.keys()):
+        return f"shard {missing[0]} of the validated stage has no FileObject in the card"
+    for key, f in files.items():
+        if f.url != shards[key].uri:
+            return (f"FileObject {key}: contentUrl {f.url} is not the validated shard "
+                    f"{shards[key].uri}")
+    return None

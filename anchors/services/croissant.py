@@ -1,0 +1,82 @@
+"""Croissant cards from the chain, and cards checked against it: the validated manifest is
+proven against its checkpoint (services.provenance), every file is read once, for its SHA-256
+and its re-hash to the leaf the chain's root commits to. The card itself is
+laas.anchors.core.croissant."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from typing import Any
+
+from laas.anchors.adapters.files import open_uri
+from laas.anchors.core.canonical import to_hex
+from laas.anchors.core.croissant import About, FileFacts, card, card_problem, claims
+from laas.anchors.core.hashing import rehash_parquet
+from laas.anchors.core.merkle import leaf_hash
+from laas.anchors.core.models import ShardEntry
+from laas.anchors.ports import RegistryReader as Registry
+from laas.anchors.services.provenance import Proven, prove_checkpoint, prove_lineage
+from laas.errors import HashMismatch
+
+
+def read_file(s: ShardEntry) -> FileFacts:
+    """The shard's bytes read once: their SHA-256 and size for the card, and their
+    laas-table-v1 hash, which must rebuild the shard's leaf (HashMismatch if not)."""
+    try:
+        with open_uri(s.uri) as f:
+            data = f.read()
+        digest, size, rows = rehash_parquet(io.BytesIO(data))
+    except (OSError, ValueError) as e:
+        raise HashMismatch(f"shard {s.key} ({s.uri}) cannot be re-read: "
+                           f"{type(e).__name__}: {e}") from None
+    if to_hex(leaf_hash(s.key, digest, size, rows)) != s.leaf:
+        raise HashMismatch(f"shard {s.key} ({s.uri}) does not hash to its committed leaf: it "
+                           "changed after validation")
+    return FileFacts(key=s.key, url=s.uri, size=len(data),
+                     sha256=hashlib.sha256(data).hexdigest())
+
+
+def _proven(registry: Registry, cid: str) -> Proven:
+    """The validated checkpoint with its manifest, whose leaves rebuild the committed root."""
+    top = prove_checkpoint(registry, cid)
+    if top.stage != "validated":
+        raise HashMismatch(f"checkpoint {cid[:18]}… is the {top.stage} stage, not validated")
+    if to_hex(top.manifest.tree().root) != top.stored.shards_root:
+        raise HashMismatch("validated manifest's leaves do not rebuild the committed root")
+    return top
+
+
+def _address(registry: Registry) -> str:
+    """The registry contract's address (the read-only client knows it; a fake may not)."""
+    return str(getattr(registry, "address", ""))
+
+
+def export_card(registry: Registry, cid: str, about: About) -> dict[str, Any]:
+    """The Croissant card of validated checkpoint `cid` (which the caller's gate allowed)."""
+    top = _proven(registry, cid)
+    files = [read_file(s) for s in top.manifest.accepted]
+    return card(top.manifest, top.checkpoint, files, about, chain_id=registry.chain_id(),
+                registry=_address(registry))
+
+
+def verify_card(registry: Registry, doc: Any) -> Proven:
+    """The checkpoint a card claims, once the card, the chain (back to raw) and every file agree;
+    HashMismatch naming the first thing that differs."""
+    try:
+        ext, files = claims(doc)
+    except ValueError as e:
+        raise HashMismatch(str(e)) from None
+    cid = str(ext.get("checkpoint_id"))
+    top = _proven(registry, cid)
+    if problem := card_problem(ext, files, top.manifest, top.checkpoint,
+                               chain_id=registry.chain_id(), registry=_address(registry)):
+        raise HashMismatch(problem)
+    prove_lineage(registry, top)  # and back to raw, as the gate that exported it did
+    for s in top.manifest.accepted:
+        read, said = read_file(s), files[s.key]
+        if (read.sha256, read.size) != (said.sha256, said.size):
+            raise HashMismatch(f"FileObject {s.key}: the file at {s.uri} has sha256 "
+                               f"{read.sha256} and {read.size} B, the card says {said.sha256} "
+                               f"and {said.size} B")
+    return top

@@ -1,0 +1,96 @@
+"""Croissant cards over the in-memory fakes: the card of a validated stage (which mlcroissant
+accepts), and `verify_card` refusing a card or a file that was changed, naming what differs.
+The same through the CLI against anvil, Prefect and Dask is tests/test_croissant.py."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from laas.anchors.core.croissant import About, Column, pii_screen
+from laas.anchors.services.croissant import export_card, verify_card
+from laas.errors import HashMismatch
+from tests.fakes import FakeLedger, manifest, read
+from tests.test_services import tamper
+
+ABOUT = About(description="pairs", source="s3://bucket/pairs/*.jsonl",
+              columns=(Column(name="prompt", type="string"), Column(name="n", type="int64")),
+              licenses=("cc-by-4.0",))
+
+
+@pytest.fixture
+def ran() -> tuple[FakeLedger, list]:
+    ledger = FakeLedger()
+    return ledger, ledger.ingest("ds", "r1", set_aside={"part-2.jsonl": "failed expectations"})
+
+
+def exported(ran: tuple) -> dict:
+    ledger, (_, _, validated) = ran
+    return export_card(ledger.registry, validated.checkpoint_id, ABOUT)
+
+
+# mlcroissant's rdflib warns of its own deprecated use of ConjunctiveGraph
+@pytest.mark.filterwarnings("ignore:ConjunctiveGraph is deprecated:DeprecationWarning")
+def test_card_lists_each_validated_file_with_its_sha256_and_mlcroissant_accepts_it(ran) -> None:
+    mlc = pytest.importorskip("mlcroissant")
+    card = exported(ran)
+    validated = ran[1][2]
+    files = [d for d in card["distribution"] if d["@type"] == "cr:FileObject"]
+    assert [f["name"] for f in files] == [s.key for s in validated.accepted]  # not part-2
+    for f, s in zip(files, validated.accepted, strict=True):
+        data = read(s.uri)
+        assert (f["contentUrl"], f["sha256"], f["contentSize"]) == (
+            s.uri, hashlib.sha256(data).hexdigest(), f"{len(data)} B")
+    ext = card["laas:checkpoint"]
+    assert (ext["checkpoint_id"], ext["shards_root"], ext["manifest_hash"]) == (
+        validated.checkpoint_id, validated.shards_root, validated.manifest_hash)
+    assert [f["dataType"] for f in card["recordSet"][0]["field"]] == ["sc:Text", "sc:Integer"]
+    assert "fake-suite" in card["rai:dataPreprocessingProtocol"][-1]
+    dataset = mlc.Dataset(jsonld=json.loads(json.dumps(card)))  # raises on an invalid card
+    assert dataset.metadata.name == "ds"
+    assert not dataset.metadata.ctx.issues.errors
+
+
+def test_the_card_as_exported_verifies(ran) -> None:
+    assert verify_card(ran[0].registry, exported(ran)).manifest.run == "r1"
+
+
+@pytest.mark.parametrize(("change", "named"), [
+    (lambda c: c["distribution"][0].update(sha256="00" * 32), "has sha256"),
+    (lambda c: (c["distribution"][0].update(contentUrl=c["distribution"][1]["contentUrl"])),
+     "contentUrl"),
+    (lambda c: c["laas:checkpoint"].update(shards_root="0x" + "11" * 32), "shards_root"),
+    (lambda c: c["distribution"].pop(0), "has no FileObject"),
+    (lambda c: c["laas:checkpoint"].update(checkpoint_id="cp-1"), "is not a checkpoint id"),
+])
+def test_a_changed_card_fails_naming_what_differs(ran, change, named) -> None:
+    card = exported(ran)
+    change(card)
+    with pytest.raises(HashMismatch, match=named):
+        verify_card(ran[0].registry, card)
+
+
+def test_a_changed_file_fails_the_card_and_the_export(ran) -> None:
+    card = exported(ran)
+    tamper(ran[0], ran[1][2].accepted[0].uri)
+    with pytest.raises(HashMismatch, match="part-0.jsonl.*does not hash to its committed leaf"):
+        verify_card(ran[0].registry, card)
+    with pytest.raises(HashMismatch, match="does not hash to its committed leaf"):
+        exported(ran)
+
+
+def test_a_card_without_the_laas_block_is_refused(ran) -> None:
+    with pytest.raises(HashMismatch, match="no laas:checkpoint"):
+        verify_card(ran[0].registry, {"@type": "sc:Dataset"})
+
+
+def test_pii_screen_says_what_was_flagged_and_dropped() -> None:
+    pii = {"type": "expect_column_values_to_be_free_of_pii", "column": "response",
+           "success": False, "unexpected_count": 2, "severity": "error"}
+    validated = manifest("ds", "r1", "validated", [], validation={
+        "suite": "s", "suite_hash": "0x", "dataset": [],
+        "shards": [{"key": "a", "outcomes": [pii]}]})
+    assert "2 row(s) flagged, 0 dropped" in pii_screen(validated)
+    assert pii_screen(manifest("ds", "r1", "validated", [])).startswith("not screened")

@@ -18,12 +18,13 @@ from laas.anchors.adapters.wallet import FeePolicy, Sender, load_account, load_s
 from laas.anchors.core.fees import FeeBudget, run_budget
 from laas.errors import ConfigError
 from laas.settings import Settings
-from laas.wiring import _deployed, _expected_chain, local_chain, rpc_retry
+from laas.wiring import _deployed, _expected_chain, local_chain, rpc_proxies, rpc_retry
 
 
 def open_chain(settings: Settings) -> Web3:
     """A web3 over the configured endpoints, for the signing client."""
-    w3 = connect(settings.rpc_urls, settings.rpc_timeout, rpc_retry(settings))
+    w3 = connect(settings.rpc_urls, settings.rpc_timeout, rpc_retry(settings),
+                 proxies=rpc_proxies())
     _expected_chain(settings, w3.eth.chain_id, w3.provider.endpoint_uri)
     return w3
 

@@ -8,6 +8,7 @@ builders that need them, so `laas gate` and `laas lineage` start fast."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -41,6 +42,28 @@ def __getattr__(name: str) -> Any:
 
         return getattr(signing, name)
     raise AttributeError(f"module 'laas.wiring' has no attribute {name!r}")
+
+
+def committer_address(settings: Settings) -> str | None:
+    """committer_account(settings).address, without loading eth_account and web3 unless a
+    keystore must be decrypted (for `laas chain status`)."""
+    from laas.anchors.adapters.keys import address_of
+
+    key_file = settings.chain_dir / "committer.key"
+    if settings.private_key:
+        try:
+            return address_of(settings.private_key.get_secret_value())
+        except ValueError:
+            raise ConfigError("LAAS_PRIVATE_KEY is not a valid hex private key") from None
+    if not settings.keystore_path and settings.is_local_chain and key_file.exists():
+        try:
+            return address_of(key_file.read_text())
+        except ValueError:
+            raise ConfigError(f"{key_file} does not hold a hex private key") from None
+    from laas.signing import committer_account  # a keystore, or a home key to create
+
+    account = committer_account(settings)
+    return None if account is None else account.address
 
 
 def storage_config(settings: Settings) -> files.StorageConfig:
@@ -93,6 +116,16 @@ def rpc_retry(settings: Settings) -> Retry:
     return Retry(budget=settings.rpc_budget)
 
 
+def rpc_proxies() -> dict[str, str]:
+    """HTTP(S)_PROXY and NO_PROXY as requests and urllib read them (adapters.proxies); {} when
+    none is set, without importing urllib.request."""
+    if not any(k.lower().endswith("_proxy") for k in os.environ):
+        return {}
+    from urllib.request import getproxies_environment
+
+    return getproxies_environment()
+
+
 def _expected_chain(settings: Settings, chain_id: int, url: str) -> None:
     """Refused unless the endpoints serve the expected chain (LAAS_CHAIN_ID or the network
     profile's): a registry deployed or a key used on the wrong chain costs money."""
@@ -106,7 +139,8 @@ def _expected_chain(settings: Settings, chain_id: int, url: str) -> None:
 
 def open_rpc(settings: Settings) -> Rpc:
     """The light JSON-RPC client over the configured endpoints, for the readers."""
-    rpc = connect_rpc(settings.rpc_urls, settings.rpc_timeout, rpc_retry(settings))
+    rpc = connect_rpc(settings.rpc_urls, settings.rpc_timeout, rpc_retry(settings),
+                      proxies=rpc_proxies())
     _expected_chain(settings, rpc.chain_id(), rpc.urls[rpc.endpoints.current])
     return rpc
 
@@ -176,4 +210,5 @@ def chain_view(settings: Settings) -> ChainView:
     urls = settings.rpc_urls
     retry = Retry(rounds=1, budget=min(settings.rpc_budget, 5.0), max_wait=2.0)
     with mapped(urls):  # the head is the first call: no separate reachability probe
-        return ChainView(connect_rpc(urls, timeout=2.0, retry=retry, probe=False))
+        return ChainView(connect_rpc(urls, timeout=2.0, retry=retry, probe=False,
+                                     proxies=rpc_proxies()))

@@ -25,7 +25,7 @@ from laas.anchors.core.reuse import (
 from laas.anchors.services.anchoring import trusted_signers
 from laas.anchors.services.provenance import Proven, prove_lineage
 from laas.anchors.services.versions import previous_version, prove_version
-from laas.errors import HashMismatch
+from laas.errors import AnchorError, HashMismatch
 from laas.tasks.compute import map_shards
 from laas.tasks.context import StageContext
 from laas.tasks.dataset_spec import DatasetSpec
@@ -76,8 +76,11 @@ def _plan(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifest,
     ok = sum(e.status == "ok" for e in raw.shards)
     if not enabled:
         return nothing("reuse switched off (--no-reuse, or `reuse: false` in the spec)", ok)
-    registry = ctx.ledger.open_registry()
-    prev = previous_version(registry, spec.name, run)
+    try:
+        registry = ctx.ledger.open_registry()
+        prev = previous_version(registry, spec.name, run)
+    except AnchorError as e:  # a chain that is down holds up the commits, not the work
+        return nothing(f"the chain cannot be read to find a previous run ({e})", ok)
     if prev is None:
         return nothing("no passed run of the dataset on chain to reuse", ok)
     try:

@@ -124,13 +124,16 @@ def test_a_run_through_the_provider_commits_and_every_consumer_reads_it_without_
 
 
 # What a consumer's command must never load: the signing stack (web3 costs ~1.3 s to import
-# here, eth_account ~1 s) and the pipeline's engines. laas.cli's `main` is run in a process
-# that reports, as it exits, which of them it imported.
+# here, eth_account ~1 s) and the pipeline's engines; nor what only slowed its start (each
+# 20-60 ms of a gate that must answer in under 0.5 s, bench/cli_latency.py): pydantic-settings,
+# cffi's C parser (pycryptodome's ctypes binding does), pyarrow.compute (the table hash reads
+# Arrow's buffers). laas.cli's `main` is run in a process that reports, as it exits, which of
+# them it imported (a package or a module by its full name).
 HEAVY = ("web3", "eth_account", "eth_abi", "prefect", "dask", "distributed",
-         "great_expectations", "pandas")
+         "great_expectations", "pandas", "pydantic_settings", "pycparser", "pyarrow.compute")
 _REPORT = ("import atexit, sys; heavy = set(sys.argv.pop(1).split(',')); "
-           "atexit.register(lambda: print('LOADED', sorted({m.split('.')[0] for m in "
-           "sys.modules} & heavy), file=sys.stderr)); "
+           "atexit.register(lambda: print('LOADED', sorted({p for m in sys.modules for p in "
+           "(m, m.split('.')[0])} & heavy), file=sys.stderr)); "
            "from laas.cli import main; sys.argv[0] = 'laas'; main()")
 
 
@@ -139,9 +142,13 @@ def test_gate_lineage_and_verify_load_no_signing_library_and_no_engine(l2: L2) -
     import sys
 
     shard = l2.shards(RUN)[0]
-    for args in (("gate", DATASET, "--run", RUN), ("gate", DATASET),
-                 ("lineage", shard), ("verify", shard)):
-        r = subprocess.run([sys.executable, "-c", _REPORT, ",".join(HEAVY), *args],
+    # the gate reads no index (SQLAlchemy) and its local store without fsspec; without
+    # re-hashing, no Parquet (pyarrow, numpy); lineage reads the index and the chain
+    for args, also in ((("gate", DATASET, "--run", RUN), ("sqlalchemy", "fsspec")),
+                       (("gate", DATASET, "--mode", "proof"),
+                        ("sqlalchemy", "fsspec", "pyarrow", "numpy")),
+                       (("lineage", shard), ("fsspec",)), (("verify", shard), ())):
+        r = subprocess.run([sys.executable, "-c", _REPORT, ",".join(HEAVY + also), *args],
                            cwd=l2.root, env=l2.env, text=True, capture_output=True, timeout=120)
         assert r.returncode == 0, r.stdout + r.stderr
         assert "LOADED []" in r.stderr, (args, r.stderr)
@@ -256,6 +263,15 @@ def test_chain_status_finds_the_fallback_when_the_first_url_is_down(l2: L2) -> N
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"chain {HYPERION_CHAIN_ID} up at http://127.0.0.1:{l2.fallback.port}/…" in r.stdout
     shows_no_secret(r)
+    # with the committer's key, it is named from the key without loading a signing library
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-c", _REPORT, ",".join(HEAVY), "chain", "status"],
+                       cwd=l2.root, env=l2.committer, text=True, capture_output=True,
+                       timeout=120)
+    assert r.returncode == 0 and "LOADED []" in r.stderr, r.stdout + r.stderr
+    assert "committer 0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266 (has the role)" in r.stdout
 
 
 def test_a_url_that_is_not_http_is_refused_without_echoing_it(l2: L2) -> None:

@@ -176,3 +176,18 @@ def test_a_node_error_is_an_rpc_error_not_a_transport_failure(chain) -> None:
         rpc.request("eth_noSuchMethod", [])
     assert [a.get("result") for a in rpc.batch([("eth_chainId", []), ("net_version", [])])] \
         == [hex(rpc.chain_id()), str(rpc.chain_id())]
+
+
+def test_a_keys_address_is_eth_accounts_without_loading_it() -> None:
+    """`laas chain status` names the committer without eth_account (adapters.keys)."""
+    import secrets
+
+    from eth_account import Account
+
+    from laas.anchors.adapters.keys import address_of
+
+    keys = [secrets.token_hex(32) for _ in range(20)] + ["0x" + "00" * 31 + "01"]
+    assert [address_of(k) for k in keys] == [Account.from_key(k).address for k in keys]
+    for bad in ("0x" + "00" * 32, "0x1234", "not hex", "ff" * 33):
+        with pytest.raises(ValueError, match="not a valid hex private key"):
+            address_of(bad)

@@ -113,3 +113,31 @@ def test_a_batch_of_small_shards_gets_what_each_gets_alone(tmp_path, pooled: boo
     hashes = pq.read_table(tmp_path / "h-all").to_pylist()
     assert hashes == [r for e in entries
                       for r in pq.read_table(tmp_path / f"h-{e.key}").to_pylist()]
+
+
+def test_a_local_folder_is_listed_as_fsspec_lists_it(tmp_path) -> None:
+    """The store's runs and manifests are listed without fsspec on local disk (it costs the
+    gate ~30 ms to import): the names must be fsspec's, hidden entries and symlinks too."""
+    import fsspec
+
+    from laas.anchors.adapters.files import names_in, open_uri
+
+    root = tmp_path / "store"
+    for d in ("run-1", ".hidden", "run 2", "sub/deeper"):
+        (root / d).mkdir(parents=True)
+    for f in ("manifest-ab.json", ".manifest-cd.json", "manifest-.json", "other.json",
+              "sub/manifest-ef.json", "run-1/manifest-01.json"):
+        (root / f).write_text("{}")
+    (root / "link").symlink_to(root / "run-1")
+    (root / "manifest-gone.json").symlink_to(root / "nowhere")
+    fs = fsspec.filesystem("file")
+    for folder in (root, root / "run-1", root / "absent"):
+        for pattern in ("*", "manifest-*.json"):
+            listed = sorted(p.rstrip("/").rsplit("/", 1)[-1]
+                            for p in fs.glob(f"{folder}/{pattern}"))
+            assert names_in(str(folder), pattern) == listed, (folder, pattern)
+            assert names_in(f"file://{folder}", pattern) == listed
+    with open_uri(str(root / "run-1" / "manifest-01.json")) as f:
+        assert f.read() == b"{}"
+    with pytest.raises(OSError, match="not a regular file"):
+        open_uri(str(root / "run-1"))

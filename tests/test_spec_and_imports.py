@@ -217,3 +217,29 @@ def test_prefect_defaults_create_the_prefect_home_they_name(tmp_path, monkeypatc
     monkeypatch.setenv("PREFECT_HOME", str(home))
     prefect_defaults()
     assert home.is_dir()
+
+
+def test_settings_come_from_arguments_then_the_environment_then_a_dotenv_file(
+        tmp_path, monkeypatch) -> None:
+    """What pydantic-settings did, read by laas.settings itself: LAAS_<NAME> in any case, a
+    .env in the working directory under it, and a bad value named as the variable to fix."""
+    import os
+
+    from laas.settings import Settings, get_settings
+
+    for k in [k for k in os.environ if k.lower().startswith("laas_")]:
+        monkeypatch.delenv(k)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / ".env").write_text("LAAS_HOME=/from/dotenv\nLAAS_ANVIL_PORT=9001\n"
+                                   "LAAS_RPC_TIMEOUT=3\nLAAS_NOT_A_SETTING=1\nOTHER=x\n")
+    monkeypatch.setenv("laas_anvil_port", "9002")
+    s = Settings(rpc_timeout=4)
+    assert (str(s.home), s.anvil_port, s.rpc_timeout, s.rpc_budget) == \
+        ("/from/dotenv", 9002, 4.0, 60.0)
+    monkeypatch.setenv("LAAS_RPC_BUDGET", "soon")
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(ConfigError, match=r"^LAAS_RPC_BUDGET: .* \(got 'soon'\)$"):
+            get_settings()
+    finally:
+        get_settings.cache_clear()

@@ -14,7 +14,7 @@ import time
 from pydantic import ValidationError
 
 from laas.anchors.adapters.attest import Attestation
-from laas.anchors.adapters.files import join, open_uri, redact, url_to_fs
+from laas.anchors.adapters.files import join, names_in, open_uri, redact, url_to_fs
 from laas.anchors.core.canonical import keccak256, to_hex
 from laas.anchors.core.models import STAGES, StageManifest, name_problem
 from laas.errors import ConfigError, HashMismatch, LaasError, first_problem
@@ -71,17 +71,12 @@ class ArtifactStore:
     def find_manifests(self, dataset: str, run: str, stage: str) -> list[str]:
         """The manifests found for the stage (written by earlier attempts, or by anyone with
         write access to the store: the caller decides which, if any, to trust)."""
-        fs, path = url_to_fs(self.stage_dir(dataset, run, stage))
-        fs.invalidate_cache(path)  # object stores cache listings; another process may have written
-        return [self.uri(dataset, run, stage, p.rsplit("/", 1)[1])
-                for p in sorted(fs.glob(f"{path}/manifest-*.json"))]
+        return [self.uri(dataset, run, stage, name)
+                for name in names_in(self.stage_dir(dataset, run, stage), "manifest-*.json")]
 
     def runs(self, dataset: str) -> list[str]:
         """Run folders of a dataset in the store (untrusted names: checked before use)."""
-        fs, path = url_to_fs(self.uri(dataset))
-        fs.invalidate_cache(path)
-        names = [p.rstrip("/").rsplit("/", 1)[-1] for p in fs.glob(f"{path}/*")]
-        return sorted(n for n in names if name_problem("run", n) is None)
+        return [n for n in names_in(self.uri(dataset), "*") if name_problem("run", n) is None]
 
     def write_attestation(self, manifest: StageManifest, att: Attestation) -> None:
         fs, path = url_to_fs(f"{self._dir_of(manifest)}/attest-{manifest.manifest_hash[2:]}.json")

@@ -16,13 +16,14 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from laas.anchors.adapters.files import redact_url
+from laas.anchors.adapters.proxies import route
 
 log = logging.getLogger("laas.rpc")
 
@@ -58,12 +59,13 @@ class Endpoints:
     so a fallback keeps serving once the primary failed, until it fails in turn."""
 
     def __init__(self, urls: Sequence[str], *, timeout: float = 10.0,
-                 retry: Retry | None = None):
+                 retry: Retry | None = None, proxies: Mapping[str, str] | None = None):
         if not urls:
             raise ValueError("at least one RPC URL")
         self.urls = list(urls)
         self.timeout = timeout
         self.retry = retry or Retry()
+        self.proxies = proxies or {}  # adapters.proxies: scheme -> proxy URL, "no" -> hosts
         self.current = 0
         self._lock = threading.Lock()
         self._idle: dict[int, list[http.client.HTTPConnection]] = {}  # keep-alive, per URL
@@ -159,13 +161,13 @@ class Endpoints:
             cred = f"{unquote(url.username)}:{unquote(url.password or '')}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(cred).decode()
         path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+        way = route(url, path, timeout, self.proxies)  # direct, or through a proxy
+        headers.update(way.headers)
         for _ in range(2):
             conn = None if fresh else self._take(i)
             reused = conn is not None
             if conn is None:
-                kind = http.client.HTTPSConnection if url.scheme == "https" \
-                    else http.client.HTTPConnection
-                conn = kind(url.hostname or "", url.port, timeout=timeout)
+                conn = way.conn  # unused so far: a second pass follows a reused one
                 try:
                     conn.connect()
                 except TimeoutError:
@@ -177,7 +179,7 @@ class Endpoints:
             if conn.sock is not None:
                 conn.sock.settimeout(timeout)
             try:
-                conn.request("POST", path, body=body, headers=headers)
+                conn.request("POST", way.target, body=body, headers=headers)
                 resp = conn.getresponse()
                 content = resp.read()
             except TimeoutError:

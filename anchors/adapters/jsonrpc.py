@@ -9,7 +9,7 @@ import contextlib
 import itertools
 import json
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from laas.anchors.adapters.endpoints import Endpoints, Retry
@@ -111,11 +111,12 @@ class Rpc:
 
 
 def connect_rpc(urls: str | Sequence[str], timeout: float = 10.0,
-                retry: Retry | None = None, probe: bool = True) -> Rpc:
+                retry: Retry | None = None, probe: bool = True,
+                proxies: Mapping[str, str] | None = None) -> Rpc:
     """A light client over the endpoints in order; with probe, a dead set of endpoints fails
     here with the one diagnosis."""
     urls = [urls] if isinstance(urls, str) else list(urls)
-    rpc = Rpc(Endpoints(urls, timeout=timeout, retry=retry))
+    rpc = Rpc(Endpoints(urls, timeout=timeout, retry=retry, proxies=proxies))
     if probe:
         with mapped(urls):
             rpc.chain_id()

@@ -6,7 +6,7 @@ key signs; format 2's signing client is adapters.registry_v2."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from web3 import Web3
@@ -38,11 +38,11 @@ log = logging.getLogger("laas.anchor")
 
 
 def connect(urls: str | Sequence[str], timeout: float = 10.0, retry: Retry | None = None,
-            probe: bool = True) -> Web3:
+            probe: bool = True, proxies: Mapping[str, str] | None = None) -> Web3:
     """A Web3 over the endpoints in order (see FailoverProvider); with probe, a dead set of
     endpoints fails here with the one diagnosis."""
     urls = [urls] if isinstance(urls, str) else list(urls)
-    w3 = Web3(FailoverProvider(urls, timeout=timeout, retry=retry))
+    w3 = Web3(FailoverProvider(urls, timeout=timeout, retry=retry, proxies=proxies))
     if probe:
         try:
             w3.eth.chain_id  # noqa: B018 - touch the node once so a dead endpoint fails here

@@ -5,7 +5,7 @@ posting is not left to it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from web3 import HTTPProvider
@@ -23,9 +23,9 @@ class FailoverProvider(HTTPProvider):
     """An HTTPProvider over several endpoints (adapters.endpoints.Endpoints)."""
 
     def __init__(self, urls: Sequence[str] | Endpoints, *, timeout: float = 10.0,
-                 retry: Retry | None = None):
+                 retry: Retry | None = None, proxies: Mapping[str, str] | None = None):
         self.endpoints = urls if isinstance(urls, Endpoints) else \
-            Endpoints(urls, timeout=timeout, retry=retry)
+            Endpoints(urls, timeout=timeout, retry=retry, proxies=proxies)
         super().__init__(self.endpoints.urls[0],
                          request_kwargs={"timeout": self.endpoints.timeout},
                          exception_retry_configuration=None, cache_allowed_requests=True,

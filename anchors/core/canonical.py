@@ -4,10 +4,31 @@ produced here, so one function decides how a record becomes bytes."""
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
-from Crypto.Hash import keccak as _keccak
 from pydantic import BaseModel
+
+
+def _load_keccak() -> Any:
+    """pycryptodome's keccak through its ctypes binding, not its cffi one: cffi parses the C
+    declarations with pycparser at every start (18 ms of a 0.4 s `laas gate`). Both bind the
+    same C code and hash at the same speed; pycryptodome falls back to ctypes by itself when
+    cffi cannot be imported, which is what this arranges for the moment of its import (a no-op
+    once pycryptodome is loaded, as in a process that signs)."""
+    cffi = sys.modules.get("cffi")
+    sys.modules["cffi"] = None  # type: ignore[assignment]  # import cffi -> ImportError
+    try:
+        from Crypto.Hash import keccak
+    finally:
+        if cffi is None:
+            del sys.modules["cffi"]
+        else:
+            sys.modules["cffi"] = cffi
+    return keccak
+
+
+_keccak = _load_keccak()
 
 
 def keccak256(data: bytes) -> bytes:

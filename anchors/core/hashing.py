@@ -88,45 +88,57 @@ class TableHasher:
         ]
 
     def update(self, batch: pa.RecordBatch | pa.Table) -> None:
+        # Arrow's buffers are read with numpy (which pyarrow loads anyway), not with
+        # pyarrow.compute: importing that costs the gate more than re-hashing a sample shard.
         import numpy as np
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         if not batch.schema.equals(self.schema, check_metadata=False):
             raise ValueError(f"batch schema {batch.schema} differs from {self.schema}")
         self.rows += batch.num_rows
         for col, (validity, lengths, values) in zip(batch.columns, self._streams, strict=True):
             arr = col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
-            # via uint8, zero-copy: a bool array's to_numpy() goes through pandas (~0.4 s to
-            # import, more than the whole gate may take); the bytes are the same
-            valid_u8 = _numpy(pc.cast(pc.is_valid(arr), pa.uint8()))
-            valid = valid_u8.astype(bool)
-            self._feed(validity, valid_u8.tobytes())
+            valid = _valid(arr)  # None: no nulls
+            self._feed(validity, b"\1" * len(arr) if valid is None else valid.view(np.uint8)
+                       .tobytes())
             t = arr.type
             if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t) \
                     or pa.types.is_large_binary(t):
-                big = arr.cast(pa.large_binary())
-                offsets = np.frombuffer(big.buffers()[1], dtype=np.int64)[
-                    big.offset : big.offset + len(big) + 1
-                ]
+                width = "<i8" if pa.types.is_large_string(t) or pa.types.is_large_binary(t) \
+                    else "<i4"
+                offsets = np.frombuffer(arr.buffers()[1], dtype=width)[
+                    arr.offset : arr.offset + len(arr) + 1
+                ].astype(np.int64)
                 lens = np.diff(offsets).astype("<u8")
-                lens[~valid] = 0
+                if valid is not None:
+                    lens[~valid] = 0
                 self._feed(lengths, lens.tobytes())
-                data = big.buffers()[2]
-                if data is not None and len(big):
+                data = arr.buffers()[2]
+                if data is not None and len(arr):
                     payload = memoryview(data)[offsets[0] : offsets[-1]]
-                    if not valid.all():  # a null's payload bytes are not part of the content
+                    if valid is not None:  # a null's payload bytes are not part of the content
                         payload = b"".join(
                             bytes(memoryview(data)[offsets[i] : offsets[i + 1]])
-                            for i in range(len(big)) if valid[i]
+                            for i in range(len(arr)) if valid[i]
                         )
                     self._feed(values, payload)
-            elif pa.types.is_boolean(t):
-                self._feed(values, _numpy(pc.cast(pc.fill_null(arr, False), pa.uint8()))
-                           .tobytes())
-            elif pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_temporal(t):
-                filled = pc.fill_null(arr, pa.scalar(0).cast(t)) if arr.null_count else arr
-                np_vals = _numpy(filled)
+            elif pa.types.is_boolean(t):  # one byte per row, a null as 0
+                bits = _bits(arr.buffers()[1], arr.offset, len(arr))
+                if valid is not None:
+                    bits &= valid
+                self._feed(values, bits.view(np.uint8).tobytes())
+            elif pa.types.is_integer(t) or pa.types.is_floating(t):
+                np_vals = _numpy(arr)
+                if valid is not None:  # a null as zero, whatever its slot held
+                    np_vals = np_vals.copy()
+                    np_vals[~valid] = 0
+                self._feed(values, np_vals.astype(np_vals.dtype.newbyteorder("<")).tobytes())
+            elif pa.types.is_temporal(t):
+                if arr.null_count:
+                    import pyarrow.compute as pc
+
+                    arr = pc.fill_null(arr, pa.scalar(0).cast(t))
+                np_vals = _numpy(arr)
                 self._feed(values, np_vals.astype(np_vals.dtype.newbyteorder("<")).tobytes())
             else:
                 raise ValueError(f"type {t} is not in {TABLE_SCHEME}")
@@ -145,15 +157,28 @@ class TableHasher:
         return h.digest()
 
 
+
+def _bits(buf: Any, offset: int, n: int) -> Any:
+    """An Arrow bitmap (least significant bit first) as n numpy booleans."""
+    import numpy as np
+
+    return np.unpackbits(np.frombuffer(buf, dtype=np.uint8), count=offset + n,
+                         bitorder="little")[offset:].astype(bool)
+
+
+def _valid(arr: Any) -> Any:
+    """Which rows are not null, as numpy booleans; None when none is null."""
+    return _bits(arr.buffers()[0], arr.offset, len(arr)) if arr.null_count else None
+
 def _numpy(arr: Any) -> Any:
-    """The array as numpy. Integers and floats without nulls are read from their data buffer:
-    any to_numpy() imports pandas (~0.4 s, more than the whole gate may take). Other types
-    take Arrow's conversion; both give the same values and dtype."""
+    """The array as numpy. Integers and floats are read from their data buffer (a null's slot
+    as it is: the caller zeroes it): any to_numpy() imports pandas (~0.4 s, more than the whole
+    gate may take). Other types take Arrow's conversion."""
     import numpy as np
     import pyarrow as pa
 
     t = arr.type
-    if arr.null_count == 0 and (pa.types.is_integer(t) or pa.types.is_floating(t)):
+    if pa.types.is_integer(t) or pa.types.is_floating(t):
         code = "f" if pa.types.is_floating(t) else "i" if pa.types.is_signed_integer(t) else "u"
         return np.frombuffer(arr.buffers()[1], dtype=f"{code}{t.bit_width // 8}",
                              count=len(arr), offset=arr.offset * t.bit_width // 8)

@@ -121,13 +121,12 @@ def chain_status() -> None:
         out.print(f"chain at {', '.join(redact_url(u) for u in settings.rpc_urls)} is down")
         raise typer.Exit(1)
     url, chain_id = redact_url(up[0]), up[1]
-    from laas.wiring import committer_account, open_reader
+    from laas.wiring import committer_address, open_reader
 
     reg = open_reader(settings)
-    account = committer_account(settings)
-    who = "no committer key (read-only)" if account is None else \
-        f"committer {account.address} " \
-        f"({'has' if reg.is_committer(account.address) else 'lacks'} the role)"
+    address = committer_address(settings)
+    who = "no committer key (read-only)" if address is None else \
+        f"committer {address} ({'has' if reg.is_committer(address) else 'lacks'} the role)"
     out.print(f"chain {chain_id} up at {url}; registry {reg.address}; "
               f"block {reg.block_number()}; {who}")
 

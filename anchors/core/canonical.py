@@ -3,6 +3,7 @@ produced here, so one function decides how a record becomes bytes."""
 
 from __future__ import annotations
 
+import _imp
 import json
 import sys
 from typing import Any
@@ -16,15 +17,21 @@ def _load_keccak() -> Any:
     same C code and hash at the same speed; pycryptodome falls back to ctypes by itself when
     cffi cannot be imported, which is what this arranges for the moment of its import (a no-op
     once pycryptodome is loaded, as in a process that signs)."""
-    cffi = sys.modules.get("cffi")
-    sys.modules["cffi"] = None  # type: ignore[assignment]  # import cffi -> ImportError
+    # Under the global import lock: no other thread imports (coincurve needs cffi) while
+    # cffi is hidden; the lock is reentrant, so this import's own imports go through.
+    _imp.acquire_lock()
     try:
-        from Crypto.Hash import keccak
+        cffi = sys.modules.get("cffi")
+        sys.modules["cffi"] = None  # type: ignore[assignment]  # import cffi -> ImportError
+        try:
+            from Crypto.Hash import keccak
+        finally:
+            if cffi is None:
+                del sys.modules["cffi"]
+            else:
+                sys.modules["cffi"] = cffi
     finally:
-        if cffi is None:
-            del sys.modules["cffi"]
-        else:
-            sys.modules["cffi"] = cffi
+        _imp.release_lock()
     return keccak
 
 

@@ -25,10 +25,11 @@ from laas.anchors.core.reuse import (
 from laas.anchors.services.anchoring import trusted_signers
 from laas.anchors.services.provenance import Proven, prove_lineage
 from laas.anchors.services.versions import previous_version, prove_version
-from laas.errors import AnchorError, HashMismatch
+from laas.errors import AnchorError, LaasError
 from laas.tasks.compute import map_shards
 from laas.tasks.context import StageContext
 from laas.tasks.dataset_spec import DatasetSpec
+from laas.tasks.readers import describe_error
 from laas.tasks.reuse_work import check_reused, pipeline_hash
 from laas.tasks.stage_files import fresh_dir
 
@@ -85,8 +86,11 @@ def _plan(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifest,
         return nothing("no passed run of the dataset on chain to reuse", ok)
     try:
         chain = prove_lineage(registry, prove_version(registry, prev.checkpoint_id, "previous"))
-    except HashMismatch as e:  # the store lost or altered it: a full run, never its word
+    except LaasError as e:  # the store lost or altered it: a full run, never its word
         return nothing(f"the previous passed run cannot be proven against the chain ({e})", ok)
+    except Exception as e:  # the store's own errors (botocore and the like): the same
+        return nothing(f"the previous passed run ({prev.checkpoint_id[:18]}…) cannot be read "
+                       f"from the store ({describe_error(e)}): every shard processed", ok)
     if problem := _untrusted(ctx, registry, chain):
         return nothing(f"run {chain[0].manifest.run} {problem}: every shard processed", ok)
     validated, normalized, old_raw = (p.manifest for p in chain)

@@ -70,8 +70,10 @@ def test_a_worker_killed_mid_stage_loses_and_doubles_nothing(workspace, dask_pro
 
     workspace.add_dataset("survivor", _shards(40, 1500))
     local = _run(workspace, "survivor")
+    # --no-reuse: the same sources again would otherwise reuse the first run's results and
+    # leave the workers next to nothing to lose
     cmd = [str(Path(sys.executable).parent / "laas"), "run", "survivor", "--json",
-           "--dask-address", dask_procs.address]
+           "--no-reuse", "--dask-address", dask_procs.address]
     proc = subprocess.Popen(cmd, cwd=workspace.root, env=workspace.env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     victim = dask_procs.workers[0]

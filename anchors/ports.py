@@ -127,6 +127,17 @@ class Index(Protocol):
     def checkpoint(self, cid: str) -> dict[str, Any] | None: ...
 
 
+class IndexReader(Protocol):
+    """What lineage asks of the index: adapters.index.LineageIndex, or its default SQLite
+    file read with the standard library (adapters.index_sqlite)."""
+
+    where: str
+
+    def find_shard(self, ref: str, run: str | None = None) -> list[dict[str, Any]]: ...
+
+    def stages_of(self, dataset: str, run: str, key: str) -> list[dict[str, Any]]: ...
+
+
 @dataclass(frozen=True)
 class Ledger:
     """What the anchoring services are handed by the composition root (laas.wiring.ledger):

@@ -19,7 +19,7 @@ from laas.anchors.adapters.endpoints import Retry
 from laas.anchors.adapters.files import redact_url
 from laas.anchors.adapters.jsonrpc import Rpc, connect_rpc, mapped
 from laas.anchors.adapters.registry_read import RegistryRead, reader_at
-from laas.anchors.ports import Ledger
+from laas.anchors.ports import IndexReader, Ledger
 from laas.errors import ConfigError, LaasError
 from laas.settings import Settings
 
@@ -182,6 +182,18 @@ def open_store(settings: Settings) -> ArtifactStore:
 
 def open_index(settings: Settings) -> LineageIndex:
     return _index(settings.effective_index_url)
+
+
+def open_index_reader(settings: Settings) -> IndexReader:
+    """The index for answering only: its default SQLite file through the standard library
+    (no SQLAlchemy to import), else the full client (another database, or no file yet)."""
+    url = settings.effective_index_url
+    path = Path(url.removeprefix("sqlite:///"))
+    if url.startswith("sqlite:///") and path.is_file():
+        from laas.anchors.adapters.index_sqlite import SqliteIndexReader
+
+        return SqliteIndexReader(path, files.redact(url))
+    return open_index(settings)
 
 
 _INDEXES: dict[str, LineageIndex] = {}

@@ -143,11 +143,13 @@ def test_gate_lineage_and_verify_load_no_signing_library_and_no_engine(l2: L2) -
 
     shard = l2.shards(RUN)[0]
     # the gate reads no index (SQLAlchemy) and its local store without fsspec; without
-    # re-hashing, no Parquet (pyarrow, numpy); lineage reads the index and the chain
+    # re-hashing, no Parquet (pyarrow, numpy); lineage reads the index's SQLite file with the
+    # standard library (no SQLAlchemy) and the chain
     for args, also in ((("gate", DATASET, "--run", RUN), ("sqlalchemy", "fsspec")),
                        (("gate", DATASET, "--mode", "proof"),
                         ("sqlalchemy", "fsspec", "pyarrow", "numpy")),
-                       (("lineage", shard), ("fsspec",)), (("verify", shard), ())):
+                       (("lineage", shard), ("fsspec", "sqlalchemy")),
+                       (("verify", shard), ())):
         r = subprocess.run([sys.executable, "-c", _REPORT, ",".join(HEAVY + also), *args],
                            cwd=l2.root, env=l2.env, text=True, capture_output=True, timeout=120)
         assert r.returncode == 0, r.stdout + r.stderr

@@ -288,3 +288,34 @@ def test_the_index_answers_by_hash_uri_and_key_in_stage_order(index: LineageInde
     index.record(cp, validated)  # recording again replaces: no duplicate rows
     assert len(index.find_shard(shard.content_hash)) == 2
     assert index.find_shard(to_hex(b"\x09" * 32)) == [] and index.checkpoint("0x00") is None
+
+
+def test_the_sqlite_file_read_with_the_standard_library_answers_as_the_index(tmp_path) -> None:
+    """`laas lineage` reads the default SQLite index without SQLAlchemy: same rows, keys (a
+    join's repeated columns named as SQLAlchemy names them), types and order."""
+    from laas.anchors.adapters import index as full
+    from laas.anchors.adapters.index_sqlite import (
+        CHECKPOINT_COLUMNS,
+        SHARD_COLUMNS,
+        SqliteIndexReader,
+    )
+
+    assert tuple(full.shards.c.keys()) == SHARD_COLUMNS
+    assert tuple(full.checkpoints.c.keys()) == CHECKPOINT_COLUMNS
+    path = tmp_path / "index.db"
+    index = LineageIndex(f"sqlite:///{path}")
+    ledger = FakeLedger(index=index)
+    raw, _, validated = ledger.ingest("ds-a", "r1")
+    ledger.ingest("ds-a", "r2")  # the same sources again: two runs to tell apart
+    reader = SqliteIndexReader(path, index.where)
+    shard = validated.shards[0]
+    for ref, run in ((shard.content_hash, None), (shard.leaf, None), (raw.shards[0].uri, None),
+                     (raw.shards[0].uri, "r1"), (shard.key, "r2"), ("nothing", None)):
+        assert reader.find_shard(ref, run) == index.find_shard(ref, run), (ref, run)
+    for run in ("r1", "r2"):
+        assert reader.stages_of("ds-a", run, shard.key) == index.stages_of("ds-a", run, shard.key)
+    assert reader.stages_of("ds-a", "r1", shard.key)[2]["passed"] is True
+    assert reader.checkpoint(validated.checkpoint_id) == index.checkpoint(validated.checkpoint_id)
+    assert reader.checkpoint("0x00") is None
+    assert reader.runs("ds-a") == index.runs("ds-a")
+    index.engine.dispose()

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from laas.anchors.adapters.chainview import ChainView
-from laas.anchors.adapters.index import LineageIndex
 from laas.anchors.core.finality import stage_status
 from laas.anchors.core.models import TRAINING
+from laas.anchors.ports import IndexReader
 from laas.anchors.ports import RegistryReader as Registry
 from laas.errors import AnchorError, LaasError, LineageNotFound
+
+if TYPE_CHECKING:
+    from laas.anchors.adapters.index import LineageIndex
 
 
 class Rebuilt(NamedTuple):
@@ -49,7 +52,7 @@ def rebuild_index(registry: Registry, index: LineageIndex, full: bool = False) -
 MAX_DEPTH = 32  # derived datasets nest; a cycle is impossible on chain, a bound is cheap
 
 
-def shard_lineage(index: LineageIndex, open_chain: Callable[[], ChainView], ref: str,
+def shard_lineage(index: IndexReader, open_chain: Callable[[], ChainView], ref: str,
                   run: str | None = None) -> dict[str, Any]:
     """A shard's path through every stage of its run and, for a derived dataset, on through
     the parent datasets' shards it came from, back to raw sources. open_chain is called once,

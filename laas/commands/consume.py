@@ -95,10 +95,11 @@ def lineage(
     """A shard's path through every stage, with the checkpoint of each, and on through the
     parent datasets of a derived dataset back to the raw sources."""
     from laas.anchors.services.lineage import shard_lineage
-    from laas.wiring import chain_view, open_index
+    from laas.wiring import chain_view, open_index_reader
 
     settings = _settings()
-    result = shard_lineage(open_index(settings), partial(chain_view, settings), shard, run)
+    result = shard_lineage(open_index_reader(settings), partial(chain_view, settings), shard,
+                           run)
     if graph is not None:
         from laas.anchors.services.lineage_graph import draw
 

@@ -157,7 +157,6 @@ class TableHasher:
         return h.digest()
 
 
-
 def _bits(buf: Any, offset: int, n: int) -> Any:
     """An Arrow bitmap (least significant bit first) as n numpy booleans."""
     import numpy as np
@@ -169,6 +168,7 @@ def _bits(buf: Any, offset: int, n: int) -> Any:
 def _valid(arr: Any) -> Any:
     """Which rows are not null, as numpy booleans; None when none is null."""
     return _bits(arr.buffers()[0], arr.offset, len(arr)) if arr.null_count else None
+
 
 def _numpy(arr: Any) -> Any:
     """The array as numpy. Integers and floats are read from their data buffer (a null's slot

@@ -108,8 +108,7 @@ def _untrusted(ctx: StageContext, registry: Any, chain: list[Proven]) -> str | N
         if p.stored.committer.lower() not in signers:
             return (f"was committed by {p.stored.committer}, not a committer this machine "
                     "trusts (LAAS_TRUSTED_COMMITTERS, holding the role)")
-        att = ctx.ledger.store.attestation(p.manifest)
-        signer = att.signer_for(p.manifest.manifest_hash) if att is not None else None
+        signer = ctx.ledger.store.attested_by(p.manifest)
         if signer is None or signer.lower() not in signers:
             return (f"has a {p.stage} manifest not attested by a committer this machine "
                     f"trusts (signed by {signer or 'nobody'})")

@@ -229,9 +229,12 @@ def test_an_altered_manifest_is_refused_by_its_hash(store: ArtifactStore) -> Non
 
 def test_attestations_and_sent_notes_round_trip(store: ArtifactStore) -> None:
     m = small()
-    assert store.attestation(m) is None
+    assert store.attestation(m) is None and store.attested_by(m) is None
+    store.write_attestation(m, attest(COMMITTER, to_hex(b"\x07" * 32)))  # another manifest's
+    assert store.attested_by(m) is None
     store.write_attestation(m, attest(COMMITTER, m.manifest_hash))
     assert store.attestation(m).signer() == COMMITTER.address
+    assert store.attested_by(m) == COMMITTER.address
     first, second = to_hex(b"\x01" * 32), to_hex(b"\x02" * 32)
     store.record_sent(m, first, b"\x02raw")
     store.record_sent(m, second, None)

@@ -91,6 +91,12 @@ class ArtifactStore:
         except (OSError, ValueError):  # absent or garbage: not attested
             return None
 
+    def attested_by(self, manifest: StageManifest) -> str | None:
+        """Who signed the stored attestation of exactly this manifest (recovered), or None:
+        none, garbage, or a signature over another manifest."""
+        att = self.attestation(manifest)
+        return att.signer_for(manifest.manifest_hash) if att is not None else None
+
     def manifests(self, dataset: str | None = None, run: str | None = None) -> list[str]:
         """Every manifest in the store (or of one dataset, or one run), as URIs."""
         fs, root = url_to_fs(self.root)

@@ -127,8 +127,7 @@ def _newer_pending(registry: Registry, store: Any, dataset: str, than: datetime,
                 continue
             if (m.dataset, m.run, m.stage) != (dataset, run, "raw"):
                 continue  # another run's manifest copied here proves nothing about this one
-            att = store.attestation(m)
-            signer = att.signer_for(m.manifest_hash) if att is not None else None
+            signer = store.attested_by(m)
             if signer is not None and registry.is_committer(signer):
                 from laas.anchors.services.versions import refuted_run  # (imports this)
 

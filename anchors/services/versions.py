@@ -162,8 +162,7 @@ def refuted_run(registry: Registry, store: Store, dataset: str, run: str) -> boo
             m = read_manifest(uri, expected_hash=named_hash(uri))
         except LaasError:
             continue
-        att = store.attestation(m)
-        signer = att.signer_for(m.manifest_hash) if att is not None else None
+        signer = store.attested_by(m)
         if (m.dataset, m.run) == (dataset, run) and signer and registry.is_committer(signer):
             found.append(m)
     return bool(found) and all(claim_problem(registry, m) is not None for m in found)

@@ -322,3 +322,28 @@ def test_the_sqlite_file_read_with_the_standard_library_answers_as_the_index(tmp
     assert reader.checkpoint("0x00") is None
     assert reader.runs("ds-a") == index.runs("ds-a")
     index.engine.dispose()
+
+
+def test_the_sqlite_reader_opens_only_its_file_and_names_one_it_cannot_read(tmp_path) -> None:
+    """A `?`, `#` or space in the home's path is part of the file name (sqlite's URI would end
+    the name there and create that file); a file that is no database is one line to act on."""
+    from laas.anchors.adapters.index_sqlite import SqliteIndexReader
+    from laas.errors import LaasError
+
+    made = tmp_path / "made" / "index.db"  # (SQLAlchemy's URL would stop at the `?` too)
+    index = LineageIndex(f"sqlite:///{made}")
+    _, _, validated = FakeLedger(index=index).ingest("ds-a", "r1")
+    shard = validated.shards[0]
+    want = index.find_shard(shard.content_hash)
+    index.engine.dispose()
+    folder = tmp_path / "odd home?#x"
+    folder.mkdir()
+    made.rename(folder / "index.db")
+    made.parent.rmdir()
+    reader = SqliteIndexReader(folder / "index.db", "the index")
+    assert reader.find_shard(shard.content_hash) == want
+    assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]  # nothing created
+    (tmp_path / "garbage.db").write_bytes(b"not a database")
+    with pytest.raises(LaasError, match="cannot be read .*`laas index rebuild`"):
+        SqliteIndexReader(tmp_path / "garbage.db", "garbage.db").find_shard(shard.key)
+

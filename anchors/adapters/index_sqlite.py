@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from laas.anchors.core.models import STAGE_ORDER
+from laas.errors import LaasError
 
 # The tables' columns in their order (adapters.index defines them; a test holds the two equal).
 SHARD_COLUMNS = ("id", "checkpoint_id", "dataset", "run", "stage", "key", "uri", "source_uri",
@@ -41,12 +42,20 @@ class SqliteIndexReader:
         self.where = where
 
     def _rows(self, sql: str, params: tuple | dict = ()) -> list[dict[str, Any]]:
-        uri = f"file:{self.path}?mode=ro"
-        with closing(sqlite3.connect(uri, uri=True)) as db:
-            cur = db.execute(sql, params)
-            names = [d[0] for d in cur.description]
-            return [{k: bool(v) if k in _BOOLEAN and v is not None else v
-                     for k, v in zip(names, row, strict=True)} for row in cur.fetchall()]
+        # as_uri() percent-encodes the path: a `?` or `#` in it would otherwise end the file
+        # name there, and sqlite would create that file, read-write
+        uri = f"{self.path.resolve().as_uri()}?mode=ro"
+        try:
+            with closing(sqlite3.connect(uri, uri=True)) as db:
+                cur = db.execute(sql, params)
+                names = [d[0] for d in cur.description]
+                rows = cur.fetchall()
+        except sqlite3.DatabaseError as e:
+            raise LaasError(f"the lineage index {self.where} cannot be read ({e}): move it "
+                            "aside and run `laas index rebuild` to rebuild it from the chain"
+                            ) from None
+        return [{k: bool(v) if k in _BOOLEAN and v is not None else v
+                 for k, v in zip(names, row, strict=True)} for row in rows]
 
     def checkpoint(self, checkpoint_id: str) -> dict | None:
         rows = self._rows(f"SELECT {', '.join(CHECKPOINT_COLUMNS)} FROM checkpoints "

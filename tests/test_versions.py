@@ -85,12 +85,27 @@ def test_v2_manifests_hash_as_before_and_v3_carries_the_claim(tmp_path) -> None:
 @pytest.mark.parametrize("change", [
     {"version": "laas-manifest-v2", "appends_to": H, "versioning": "append_only"},
     {"version": "laas-manifest-v3", "appends_to": H},
-    {"version": "laas-manifest-v4"},
+    {"version": "laas-manifest-v5"},
 ])
 def test_a_claim_outside_v3_or_an_unknown_version_is_refused(change: dict) -> None:
     body = json.loads(version("a", entry("k1")).to_bytes()) | change
     with pytest.raises(ValueError, match="appends_to|versioning|unknown manifest version"):
         StageManifest.model_validate_json(canonical_json(body))
+
+
+@pytest.mark.parametrize("field", ["contributor", "contributor_signature", "sha256"])
+def test_shard_facts_need_v4_and_v4_keeps_the_claim(field: str) -> None:
+    """A shard's contributor or sha256 makes the manifest v4 (which also carries v3's
+    claim); the same fields under an older version are refused, not silently trusted."""
+    fact = entry("k1").model_copy(update={field: "0x" + "ab" * 20})
+    made = version("a", fact, versioning="append_only", appends_to=H)
+    assert made.version == "laas-manifest-v4" and made.appends_to == H
+    assert json.loads(made.to_bytes())["shards"][0][field] == "0x" + "ab" * 20
+    assert StageManifest.model_validate_json(made.to_bytes()).manifest_hash == made.manifest_hash
+    body = json.loads(made.to_bytes()) | {"version": "laas-manifest-v3"}
+    with pytest.raises(ValueError, match="need a laas-manifest-v4 manifest"):
+        StageManifest.model_validate_json(canonical_json(body))
+    assert "sha256" not in json.loads(version("b", entry("k1")).to_bytes())["shards"][0]
 
 
 # -- the services over the fakes --------------------------------------------------------------

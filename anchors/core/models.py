@@ -7,22 +7,25 @@ import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_serializer
+from pydantic import PrivateAttr, field_validator, model_serializer, model_validator
 
 from laas.anchors.core.canonical import canonical_json, from_hex, keccak256, name_id, to_hex
-from laas.anchors.core.merkle import MerkleTree, leaf_hash
+from laas.anchors.core.entries import V4_SHARD_FIELDS, Record, ShardEntry, ShardStatus
+from laas.anchors.core.merkle import MerkleTree
+
+__all__ = ["Record", "ShardEntry", "ShardStatus"]  # re-exported: where callers import them
 
 MANIFEST_VERSION = "laas-manifest-v2"  # v2: per-shard validation stored once; dropped rows
 VERSIONED_MANIFEST = "laas-manifest-v3"  # v3: v2 + the dataset's versioning claim
-MANIFEST_VERSIONS = ("laas-manifest-v1", MANIFEST_VERSION, VERSIONED_MANIFEST)  # all are read
-_V3_FIELDS = ("versioning", "appends_to")  # only a v3 manifest carries them, only when set
-_V2_FIELDS = ("parent_hash", "rows_in", "dropped", "dropped_rows_hash", "dropped_uri",
-              "text_keys_hash")
+SHARD_FACTS_MANIFEST = "laas-manifest-v4"  # v4: v3 + per-shard contributor and file sha256
+MANIFEST_VERSIONS = ("laas-manifest-v1", MANIFEST_VERSION, VERSIONED_MANIFEST,
+                     SHARD_FACTS_MANIFEST)  # all are read
+_V3_FIELDS = ("versioning", "appends_to")  # only a v3+ manifest carries them, only when set
+_VERSIONING = (VERSIONED_MANIFEST, SHARD_FACTS_MANIFEST)  # the formats that carry them
 STAGES = ("raw", "normalized", "validated")  # what an ingest run commits, in order
 TRAINING = "training"  # a training job's record of the exact shard set it read
 STAGE_ORDER = (*STAGES, TRAINING)
 Stage = Literal["raw", "normalized", "validated", "training"]
-ShardStatus = Literal["ok", "failed", "quarantined"]  # failed: fails the stage
 
 
 # Run and training-record names become folder names in the artifact store and ids on chain.
@@ -35,55 +38,6 @@ def name_problem(kind: str, value: str) -> str | None:
         return (f"{kind} {value!r} is not a valid name: use 1-128 letters, digits, '.', '_', "
                 "':', '+' or '-', starting with a letter or digit, without '..'")
     return None
-
-
-class Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ShardEntry(Record):
-    """One shard at one stage. `leaf` is set for shards the stage accepts (status ok)."""
-
-    key: str = Field(description="the shard's name within the dataset, stable across stores")
-    uri: str = Field(description="where this stage's bytes of the shard live")
-    source_uri: str = Field(description="the raw shard it came from")
-    byte_size: int = 0
-    rows: int = 0
-    content_hash: str | None = None
-    status: ShardStatus = "ok"
-    reason: str | None = None
-    validation: dict[str, Any] | None = None
-    docs_uri: str | None = Field(None, description="Data Docs HTML of the shard's validation")
-    # laas-manifest-v2, a validated shard whose failing rows were dropped (on_failure:
-    # drop_rows): it is its own file, derived from the normalized shard `parent_hash` of
-    # `rows_in` rows by removing the rows whose numbers hash to `dropped_rows_hash`.
-    parent_hash: str | None = None
-    rows_in: int | None = None
-    dropped: dict[str, int] | None = Field(None, description="rows dropped per expectation")
-    dropped_rows_hash: str | None = None
-    dropped_uri: str | None = Field(None, description="the dropped rows, with their reasons")
-    text_keys_hash: str | None = Field(
-        None, description="BLAKE3 of the shard's duplicate keys as validation computed them")
-
-    @model_serializer(mode="wrap")
-    def _v1_bytes(self, handler: Any) -> dict[str, Any]:
-        """Fields a v1 entry never had are left out while unset, so a v1 manifest read back
-        dumps, and hashes, exactly as it was committed."""
-        out = handler(self)
-        for k in _V2_FIELDS:
-            if out.get(k) is None:
-                out.pop(k, None)
-        return out
-
-    @property
-    def derived(self) -> bool:
-        return self.parent_hash is not None
-
-    @property
-    def leaf(self) -> str | None:
-        if self.status != "ok" or self.content_hash is None:
-            return None
-        return to_hex(leaf_hash(self.key, from_hex(self.content_hash), self.byte_size, self.rows))
 
 
 class StageManifest(Record):
@@ -129,10 +83,20 @@ class StageManifest(Record):
     def _v3_only(cls, v: str | None, info: Any) -> str | None:
         """A versioning claim in a v1/v2 manifest is refused: those formats never had one."""
         orphan = info.field_name == "appends_to" and info.data.get("versioning") is None
-        if v is not None and (info.data.get("version") != VERSIONED_MANIFEST or orphan):
+        if v is not None and (info.data.get("version") not in _VERSIONING or orphan):
             raise ValueError(f"{info.field_name} needs a {VERSIONED_MANIFEST} manifest with "
                              "`versioning` set")
         return v
+
+    @model_validator(mode="after")
+    def _v4_shards(self) -> StageManifest:
+        """A shard's contributor or sha256 in an older manifest is refused: that format's
+        readers would never have checked it."""
+        if self.version != SHARD_FACTS_MANIFEST and any(
+                getattr(s, k) is not None for s in self.shards for k in V4_SHARD_FIELDS):
+            raise ValueError(f"a shard's {', '.join(V4_SHARD_FIELDS)} need a "
+                             f"{SHARD_FACTS_MANIFEST} manifest")
+        return self
 
     @field_validator("run", "dataset")
     @classmethod
@@ -219,7 +183,9 @@ def new_manifest(dataset: str, run: str, stage: str, hash_scheme: str,
     the names, the root from the shards, stamped now."""
     from datetime import UTC
 
-    if fields.get("versioning") is not None:  # the claim needs the format that carries it
+    if any(getattr(s, k) is not None for s in shards for k in V4_SHARD_FIELDS):
+        fields.setdefault("version", SHARD_FACTS_MANIFEST)  # the format that carries them
+    elif fields.get("versioning") is not None:  # the claim needs the format that carries it
         fields.setdefault("version", VERSIONED_MANIFEST)
     return StageManifest(
         dataset=dataset, dataset_id=name_id(dataset), run=run, run_id=name_id(run),

@@ -1,0 +1,71 @@
+"""One shard at one stage, as a manifest lists it (laas.anchors.core.models holds the rest)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
+
+from laas.anchors.core.canonical import from_hex, to_hex
+from laas.anchors.core.merkle import leaf_hash
+
+ShardStatus = Literal["ok", "failed", "quarantined"]  # failed: fails the stage
+_V2_FIELDS = ("parent_hash", "rows_in", "dropped", "dropped_rows_hash", "dropped_uri",
+              "text_keys_hash")
+V4_SHARD_FIELDS = ("contributor", "contributor_signature", "sha256")  # laas-manifest-v4 only
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ShardEntry(Record):
+    """One shard at one stage. `leaf` is set for shards the stage accepts (status ok)."""
+
+    key: str = Field(description="the shard's name within the dataset, stable across stores")
+    uri: str = Field(description="where this stage's bytes of the shard live")
+    source_uri: str = Field(description="the raw shard it came from")
+    byte_size: int = 0
+    rows: int = 0
+    content_hash: str | None = None
+    status: ShardStatus = "ok"
+    reason: str | None = None
+    validation: dict[str, Any] | None = None
+    docs_uri: str | None = Field(None, description="Data Docs HTML of the shard's validation")
+    # laas-manifest-v2, a validated shard whose failing rows were dropped (on_failure:
+    # drop_rows): it is its own file, derived from the normalized shard `parent_hash` of
+    # `rows_in` rows by removing the rows whose numbers hash to `dropped_rows_hash`.
+    parent_hash: str | None = None
+    rows_in: int | None = None
+    dropped: dict[str, int] | None = Field(None, description="rows dropped per expectation")
+    dropped_rows_hash: str | None = None
+    dropped_uri: str | None = Field(None, description="the dropped rows, with their reasons")
+    text_keys_hash: str | None = Field(
+        None, description="BLAKE3 of the shard's duplicate keys as validation computed them")
+    # laas-manifest-v4 (a manifest carrying any of these must say so: StageManifest checks).
+    contributor: str | None = Field(
+        None, description="who contributed the shard: a checksummed 0x address")
+    contributor_signature: str | None = Field(
+        None, description="the contributor's EIP-712 signature over the raw content hash")
+    sha256: str | None = Field(
+        None, description="sha256 of this stage's file bytes, taken as the stage wrote it")
+
+    @model_serializer(mode="wrap")
+    def _v1_bytes(self, handler: Any) -> dict[str, Any]:
+        """Fields a v1 entry never had are left out while unset, so a v1 manifest read back
+        dumps, and hashes, exactly as it was committed."""
+        out = handler(self)
+        for k in (*_V2_FIELDS, *V4_SHARD_FIELDS):
+            if out.get(k) is None:
+                out.pop(k, None)
+        return out
+
+    @property
+    def derived(self) -> bool:
+        return self.parent_hash is not None
+
+    @property
+    def leaf(self) -> str | None:
+        if self.status != "ok" or self.content_hash is None:
+            return None
+        return to_hex(leaf_hash(self.key, from_hex(self.content_hash), self.byte_size, self.rows))

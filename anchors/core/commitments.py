@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from laas.anchors.core.canonical import from_hex, keccak256, to_hex
-from laas.anchors.core.merkle import hash_pair
+from laas.anchors.core.merkle import abi_word, hash_pair
 from laas.anchors.core.models import checkpoint_id
 
 FORMAT_VERSION = 2
@@ -22,10 +22,6 @@ def run_key(dataset_id: str, run_id: str) -> str:
     return to_hex(keccak256(from_hex(dataset_id) + from_hex(run_id)))
 
 
-def _word(n: int) -> bytes:
-    return n.to_bytes(32, "big")
-
-
 def parents_hash(parents: tuple[str, ...] | list[str]) -> bytes:
     return keccak256(b"".join(from_hex(p) for p in parents))
 
@@ -35,8 +31,8 @@ def leaf_of(c: Any) -> bytes:
     derived from dataset, run and stage here, never taken from the record."""
     cid = checkpoint_id(c.dataset_id, c.run_id, c.stage)
     words = (from_hex(cid) + from_hex(c.dataset_id) + from_hex(c.run_id)
-             + from_hex(c.shards_root) + _word(c.shard_count) + from_hex(c.manifest_hash)
-             + from_hex(c.result_hash) + _word(int(bool(c.passed)))
+             + from_hex(c.shards_root) + abi_word(c.shard_count) + from_hex(c.manifest_hash)
+             + from_hex(c.result_hash) + abi_word(int(bool(c.passed)))
              + parents_hash(c.parents) + bytes(12) + from_hex(c.committer))
     return keccak256(keccak256(words))
 

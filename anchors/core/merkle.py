@@ -19,7 +19,7 @@ LEAF_TYPES = ("string", "bytes32", "uint256", "uint256")
 EMPTY_ROOT = keccak256(b"")  # a stage with no accepted shard; never a real tree's root
 
 
-def _word(n: int) -> bytes:
+def abi_word(n: int) -> bytes:
     if not 0 <= n < 2**256:
         raise ValueError(f"uint256 out of range: {n}")
     return n.to_bytes(32, "big")
@@ -31,8 +31,8 @@ def encode_leaf(key: str, content_hash: bytes, byte_size: int, rows: int) -> byt
         raise ValueError("content hash must be 32 bytes")
     data = key.encode()
     padded = data + b"\0" * (-len(data) % 32)
-    head = _word(4 * 32) + content_hash + _word(byte_size) + _word(rows)
-    return head + _word(len(data)) + padded
+    head = abi_word(4 * 32) + content_hash + abi_word(byte_size) + abi_word(rows)
+    return head + abi_word(len(data)) + padded
 
 
 def leaf_hash(key: str, content_hash: bytes, byte_size: int, rows: int) -> bytes:

@@ -32,3 +32,18 @@ for (const n of [1, 2, 3, 4, 5, 8, 13, 33]) {
 const out = { types: TYPES, generator: '@openzeppelin/merkle-tree StandardMerkleTree.of (sortLeaves)', cases };
 fs.writeFileSync(path.join(here, 'merkle.json'), JSON.stringify(out, null, 1) + '\n');
 console.log(`wrote ${cases.length} cases`);
+
+// Contributor shares (laas.anchors.core.shares): StandardMerkleTree of [address, rows, bytes].
+const SHARE_TYPES = ['address', 'uint256', 'uint256'];
+const shareCases = [];
+for (const n of [1, 2, 3, 7]) {
+  const values = Array.from({ length: n }, (_, i) => [
+    '0x' + crypto.createHash('sha256').update(`laas-contributor-${i}`).digest('hex').slice(0, 40),
+    String(i === 2 ? 2n ** 64n : BigInt(i * 101)), String(i * 4099)]);
+  const tree = StandardMerkleTree.of(values, SHARE_TYPES);
+  shareCases.push({ n, values, root: tree.root, leaves: values.map((v) => tree.leafHash(v)),
+    proofs: values.map((v) => tree.getProof(v)) });
+}
+fs.writeFileSync(path.join(here, 'shares.json'), JSON.stringify(
+  { types: SHARE_TYPES, generator: out.generator, cases: shareCases }, null, 1) + '\n');
+console.log(`wrote ${shareCases.length} share cases`);

@@ -5,16 +5,13 @@ Every child runs in its own process group and is stopped with it: nothing is lef
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 from laas.errors import ConfigError
@@ -100,26 +97,3 @@ class ControlPlane:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=5)
         self.procs.clear()
-
-
-def early_ephemeral_server() -> Callable[[], None]:
-    """When this process will run its flow on Prefect's ephemeral server (no PREFECT_API_URL),
-    start that server in a thread now, and return what waits for it (bounded). Its start takes
-    seconds (a subprocess importing Prefect's server; on a new home, migrating a new database)
-    and the caller waits for it anyway, so it overlaps the caller's imports and the Dask
-    cluster's start instead of preceding them. Call the returned function before the flow:
-    Prefect's own start, called meanwhile, would return before the server answers."""
-    from prefect.settings import PREFECT_API_URL
-
-    if PREFECT_API_URL.value():
-        return lambda: None
-    from prefect.server.api.server import SubprocessASGIServer
-
-    def start() -> None:
-        with contextlib.suppress(Exception):  # the flow's own start tries again and says why
-            SubprocessASGIServer().start()
-
-    thread = threading.Thread(target=start, name="laas-prefect-server", daemon=True)
-    thread.start()
-    timeout = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", 120))
-    return lambda: thread.join(timeout=timeout + 30)

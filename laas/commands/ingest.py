@@ -78,17 +78,18 @@ def run(
 
 @contextmanager
 def _early_start(settings: Any, dask_address: str | None) -> Iterator[Any]:
-    """The ingest flow, once Prefect's ephemeral server (if it is the one used) and the local
-    Dask cluster (if no scheduler is given) have started side by side, while this process
-    imports the flow: started one after the other they cost seconds of wall time more."""
-    from laas.deployments.server import early_ephemeral_server
+    """The ingest flow, once Prefect's ephemeral API server (if it is the one used) and the
+    local Dask cluster (if no scheduler is given) have started side by side, while this process
+    imports the flow: started one after the other they cost seconds of wall time more. The
+    server stops when the block ends."""
+    from laas.deployments.ephemeral import ephemeral_api
     from laas.tasks.compute import early_cluster
     from laas.tasks.context import WORKER_WARM
 
     own = not (dask_address or settings.dask_address)
-    with early_cluster(settings.dask_cluster, settings.dask_workers, WORKER_WARM) if own \
-            else nullcontext():
-        server_up = early_ephemeral_server()
+    # The server first: its process (imports, then its database) is the longest to start.
+    with ephemeral_api() as server_up, early_cluster(
+            settings.dask_cluster, settings.dask_workers, WORKER_WARM) if own else nullcontext():
         from laas.flows.ingest import ingest
 
         server_up()

@@ -1,14 +1,18 @@
 """End to end: `laas run` on ~500 MB of Parquet shards against the read+hash floor.
 
-    .venv/bin/python bench/e2e.py [--mb 500] [--shards 100] [--workdir /tmp/laas-e2e]
+    .venv/bin/python bench/e2e.py [--mb 500] [--shards 100] [--workdir /tmp/laas-e2e] [--keep-data]
 
 Generates SHARDS Parquet shards of laas.datasets.make_sample rows (uncompressed, so the
 bytes on disk are about the text: ~MB in total), then measures in the same run:
   floor  read every source shard once and BLAKE3-hash its bytes, one process per core
   run    `laas run` of the dataset (builtin instruction_corpus suite), its own process, with
          its own LAAS_HOME, LAAS_ANVIL_PORT and PREFECT_HOME under the workdir
-and prints floor / run (the target is 0.35x) and the run's per-stage seconds (its JSON
-summary's `seconds`), so it shows which stage the time goes to. bench/scale.py does the
+  fixed  the same `laas run` on a dataset of one 50-row shard, with homes of its own: what a run
+         costs whatever its size (process start, Prefect's server, the Dask cluster, the
+         chain and the registry's deploy, three checkpoints in one transaction)
+and prints floor / run (the target is 0.35x), the fixed cost apart from the per-MB cost (run
+minus fixed, over the MB) and the run's per-stage seconds (its JSON summary's `seconds`), so
+it shows which stage the time goes to. bench/scale.py does the
 same on 2 GB of its own word-salad shards among much else; this one is small and quick.
 Writes bench/results/e2e.json.
 """
@@ -55,42 +59,66 @@ def write_spec(folder: Path, name: str, source: Path) -> None:
     (folder / f"{name}.yaml").write_text(json.dumps(spec))
 
 
+def _env(work: Path, name: str) -> dict[str, str]:
+    """A run's own homes (fresh: a first run, as a new user's) and chain port."""
+    return {**os.environ, "LAAS_HOME": str(work / name / "home"),
+            "LAAS_DATASETS_DIR": str(work / "specs"), "LAAS_ANVIL_PORT": str(_free_port()),
+            "PREFECT_HOME": str(work / name / "prefect")}
+
+
+def _run(dataset: str, env: dict[str, str]) -> dict:
+    out = laas_run(dataset, env)
+    subprocess.run([str(BIN / "laas"), "chain", "down"], env=env, capture_output=True,
+                   timeout=60)  # the run's own chain, started for it
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=float, default=500)
     ap.add_argument("--shards", type=int, default=100)
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/laas-e2e"))
+    ap.add_argument("--keep-data", action="store_true",
+                    help="reuse the shards an earlier run generated in WORKDIR/data")
     args = ap.parse_args()
     work = args.workdir
-    shutil.rmtree(work, ignore_errors=True)
-    env = {**os.environ, "LAAS_HOME": str(work / "home"),
-           "LAAS_DATASETS_DIR": str(work / "specs"), "LAAS_ANVIL_PORT": str(_free_port()),
-           "PREFECT_HOME": str(work / "prefect")}
-
     t = time.perf_counter()
-    per_shard = generate(work / "data", args.shards, args.mb)
+    old = sorted((work / "data").glob("*.parquet")) if args.keep_data else []
+    for sub in ("fixed", "run", "one", "specs", *(() if old else ("data",))):
+        shutil.rmtree(work / sub, ignore_errors=True)
+    per_shard = pq.ParquetFile(old[0]).metadata.num_rows if old else \
+        generate(work / "data", args.shards, args.mb)
     files = sorted((work / "data").glob("*.parquet"))
     nbytes = sum(f.stat().st_size for f in files)
     print(f"generated {len(files)} shards, {nbytes / 1e6:.0f} MB, {per_shard:,} rows each, "
           f"in {time.perf_counter() - t:.0f} s", flush=True)
     write_spec(work / "specs", "bench-e2e", work / "data")
+    (work / "one").mkdir(exist_ok=True)
+    pq.write_table(pq.read_table(files[0]).slice(0, 50), work / "one" / "part-00000.parquet")
+    write_spec(work / "specs", "bench-e2e-one", work / "one")
 
     floor_s = floor(_hash_bytes, files)
-    run = laas_run("bench-e2e", env)
-    subprocess.run([str(BIN / "laas"), "chain", "down"], env=env, capture_output=True,
-                   timeout=60)  # the run's own chain, started for it
+    fixed = _run("bench-e2e-one", _env(work, "fixed"))
+    run = _run("bench-e2e", _env(work, "run"))
     ratio = floor_s / run["wall_s"]
+    per_mb = (run["wall_s"] - fixed["wall_s"]) / (nbytes / 1e6)
     out = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
            "shards": len(files), "mb": round(nbytes / 1e6, 1), "rows": per_shard * len(files),
            "floor_s": round(floor_s, 3), "run_s": round(run["wall_s"], 3),
            "run_vs_floor": round(ratio, 3), "passed": run["passed"],
-           "peak_rss_mb": round(run["peak_rss_mb"]),
+           "peak_rss_mb": round(run["peak_rss_mb"]), "fixed_s": round(fixed["wall_s"], 3),
+           "per_mb_s": round(per_mb, 5),
+           "run_less_fixed_vs_floor": round(floor_s / (run["wall_s"] - fixed["wall_s"]), 3),
            "stages_s": {k: round(v, 3) for k, v in run["stages_s"].items()}}
     print(f"floor (read + BLAKE3 of every shard's bytes) {floor_s:7.2f} s "
           f"{nbytes / 1e6 / floor_s:8.1f} MB/s")
     print(f"laas run                                   {run['wall_s']:7.2f} s "
           f"{nbytes / 1e6 / run['wall_s']:8.1f} MB/s  -> {ratio:.3f}x the floor (passed: "
           f"{run['passed']})")
+    print(f"fixed cost (one 50-row shard, fresh homes)  {fixed['wall_s']:7.2f} s  "
+          f"(stages {sum(fixed['stages_s'].values()):.2f} s)")
+    print(f"per-MB cost (run - fixed)                  {per_mb * 1e3:7.2f} ms/MB "
+          f"{1 / per_mb:8.1f} MB/s  -> {out['run_less_fixed_vs_floor']:.3f}x the floor")
     for stage, s in sorted(run["stages_s"].items(), key=lambda kv: -kv[1]):
         print(f"  {stage:28s} {s:7.2f} s  {100 * s / run['wall_s']:5.1f} %")
     path = Path(__file__).parent / "results" / "e2e.json"

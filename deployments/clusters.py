@@ -17,6 +17,11 @@ from laas.errors import ConfigError
 
 KUBE_SPEC = Path(__file__).with_name("kube") / "daskcluster.yaml"
 MP_METHOD = "distributed.worker.multiprocessing-method"
+# Dask keeps its last N messages per connection, transitions and events for debugging (1,000
+# by default). The scheduler's messages to each worker carry the batches' shard entries: with
+# the local cluster's scheduler inside the flow process, 1,000 of them kept ~5 KB per shard
+# and stage alive there (1.5 GB at 100,000 shards). A few are enough to debug the last steps.
+DEBUG_LOG = {"distributed.admin.low-level-log-length": 20}
 
 
 @contextmanager
@@ -52,7 +57,8 @@ def local(n_workers: int = 2) -> Iterator[str]:
 
     # Worker start/stop chatter is not news to a pipeline user; warnings still show.
     logging.getLogger("distributed").setLevel(logging.WARNING)
-    with dask.config.set(_forkserver(WORKER_PRELOAD)):  # read whenever a worker (re)starts
+    # read whenever a worker (re)starts, and handed to each
+    with dask.config.set(_forkserver(WORKER_PRELOAD) | DEBUG_LOG):
         cluster = LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
                                host="127.0.0.1", dashboard_address=None,
                                silence_logs=logging.ERROR)

@@ -12,6 +12,7 @@ from typing import Any
 from laas.anchors.adapters import files
 
 STARTUP_S = 300  # most seconds a cluster may take to start
+IN_FLIGHT = 3  # batches per worker on the cluster at once: one running, the next ones queued
 _clients: dict[str, Any] = {}
 _early: dict[tuple[str, int], Future] = {}  # clusters early_cluster is starting
 
@@ -131,32 +132,58 @@ def map_shards(fn: Callable, items: Sequence[tuple], *, address: str, batch_size
                whole_batch: bool = False, label: str = "shards", **kwargs: Any) -> list:
     """fn(*item, **kwargs) for every item on the cluster, in input order, in batches of
     consecutive items (see plan_batches); with whole_batch, fn(list of first elements,
-    **kwargs) once per batch, returning one result per item. A progress bar on a terminal."""
+    **kwargs) once per batch, returning one result per item. A progress bar on a terminal.
+
+    At most IN_FLIGHT batches per worker are on the cluster at a time, the next sent as one
+    comes back: the scheduler holds each batch's arguments and result until then (with the
+    local cluster, in this process), so a stage of 100,000 shards sent at once left this
+    process ~5 KB per shard and stage larger for the rest of the run."""
     if not items:
         return []
+    from distributed import as_completed
+
     client = client_for(address)
     workers = max(1, len(client.scheduler_info(n_workers=-1).get("workers", {})))
     plan = plan_batches(weights or [0] * len(items), max_items=batch_size,
                         max_weight=batch_bytes, min_batches=2 * workers)
-    batches = [items[s] for s in plan]
-    futures = client.map(_run_whole if whole_batch else _run_each, batches, fn=fn,
-                         kwargs=kwargs, storage=files.current(), pure=False)
-    _progress(futures, [len(b) for b in batches], label)
-    results = client.gather(futures)
+    run = _run_whole if whole_batch else _run_each
+    storage = files.current()
+    results: list[list | None] = [None] * len(plan)
+    waiting = as_completed(loop=client.loop)
+    index: dict[str, int] = {}
+
+    def send(i: int) -> None:
+        future = client.submit(run, items[plan[i]], fn=fn, kwargs=kwargs, storage=storage,
+                               pure=False)
+        index[future.key] = i
+        waiting.add(future)
+
+    sent = min(len(plan), IN_FLIGHT * workers)
+    for i in range(sent):
+        send(i)
+    with _progress(len(items), label) as advance:
+        for future in waiting:
+            i = index.pop(future.key)
+            results[i] = future.result()  # a batch's error is the stage's, as gather's was
+            future.release()
+            if sent < len(plan):
+                send(sent)
+                sent += 1
+            advance(plan[i].stop - plan[i].start)
     return [r for batch in results for r in batch]
 
 
-def _progress(futures: list, sizes: list[int], label: str) -> None:
+@contextmanager
+def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
+    """A progress bar on a terminal; elsewhere nothing."""
     import sys
 
     if not sys.stderr.isatty():
+        yield lambda n: None
         return
-    from distributed import as_completed
     from rich.console import Console
     from rich.progress import Progress
 
-    size_of = {f.key: n for f, n in zip(futures, sizes, strict=True)}
     with Progress(console=Console(stderr=True), transient=True) as bar:
-        job = bar.add_task(label, total=sum(sizes))
-        for done in as_completed(futures):
-            bar.advance(job, size_of[done.key])
+        job = bar.add_task(label, total=total)
+        yield lambda n: bar.advance(job, n)

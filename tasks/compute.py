@@ -129,10 +129,12 @@ def plan_batches(weights: Sequence[int], *, max_items: int, max_weight: int,
 
 def map_shards(fn: Callable, items: Sequence[tuple], *, address: str, batch_size: int,
                batch_bytes: int = 1 << 62, weights: Sequence[int] | None = None,
-               whole_batch: bool = False, label: str = "shards", **kwargs: Any) -> list:
+               whole_batch: bool = False, label: str = "shards",
+               on_batch: Callable[[list], list] | None = None, **kwargs: Any) -> list:
     """fn(*item, **kwargs) for every item on the cluster, in input order, in batches of
     consecutive items (see plan_batches); with whole_batch, fn(list of first elements,
-    **kwargs) once per batch, returning one result per item. A progress bar on a terminal.
+    **kwargs) once per batch, returning one result per item. on_batch, if given, is applied
+    to each batch's results as they arrive. A progress bar on a terminal.
 
     At most IN_FLIGHT batches per worker are on the cluster at a time, the next sent as one
     comes back: the scheduler holds each batch's arguments and result until then (with the
@@ -165,6 +167,8 @@ def map_shards(fn: Callable, items: Sequence[tuple], *, address: str, batch_size
         for future in waiting:
             i = index.pop(future.key)
             results[i] = future.result()  # a batch's error is the stage's, as gather's was
+            if on_batch is not None:
+                results[i] = on_batch(results[i])
             future.release()
             if sent < len(plan):
                 send(sent)

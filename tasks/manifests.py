@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from laas.anchors.core.canonical import hash_plain
 from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME
@@ -44,6 +45,25 @@ def build_manifest(spec: DatasetSpec, run: str, stage: str, entries: list[ShardE
         and all(e.status != "failed" for e in entries),
         **fields,
     )
+
+
+class SharedOutcomes:
+    """Shard results as they come back from the workers, each distinct outcome kept once: a
+    batch's shards share their equal outcomes (one pickle), but batches arrive as copies, and
+    a stage of 100,000 shards held ~10 KB of equal outcome dicts per shard in the flow
+    process. The entries' content, and so the manifest's bytes, do not change."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, Any] = {}
+
+    def __call__(self, entries: list[ShardEntry]) -> list[ShardEntry]:
+        return [self._one(e) if e.validation else e for e in entries]
+
+    def _one(self, e: ShardEntry) -> ShardEntry:
+        # repr of plain JSON data: equal reprs are equal values (a miss only costs memory)
+        shared = {k: [self._seen.setdefault(repr(x), x) for x in v] if isinstance(v, list)
+                  else v for k, v in e.validation.items()}
+        return e.model_copy(update={"validation": shared})
 
 
 def stage_markdown(m: StageManifest, cp: Checkpoint, tx_link: str | None = None) -> str:
@@ -91,3 +111,24 @@ def new_run_name() -> str:
     import secrets
 
     return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+
+
+def publish_artifacts(m: StageManifest, cp: Checkpoint, tx_link: str | None = None) -> None:
+    """What the Prefect UI shows of a stage: a markdown summary (its transaction linked to the
+    network's explorer, if there is one), and for the validated stage a table of the
+    expectations that failed."""
+    from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+    create_markdown_artifact(
+        key=f"{_slug(m.dataset)}-{m.stage}",
+        markdown=stage_markdown(m, cp, tx_link),
+        description=f"{m.dataset} run {m.run}: {m.stage} checkpoint")
+    if m.stage == "validated":
+        rows = failed_expectations(m)
+        if rows:
+            create_table_artifact(key=f"{_slug(m.dataset)}-failed-expectations", table=rows,
+                                  description=f"{m.dataset} run {m.run}: failed expectations")
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in name.lower())

@@ -19,7 +19,7 @@ from laas.tasks.compute import map_shards, warm_workers
 from laas.tasks.context import WORKER_WARM, StageContext
 from laas.tasks.dataset_spec import DatasetSpec, load_spec
 from laas.tasks.incremental import ReusePlan, all_text_keys, refilter, reusable
-from laas.tasks.manifests import build_manifest, failed_expectations, stage_markdown
+from laas.tasks.manifests import SharedOutcomes, build_manifest, publish_artifacts
 from laas.tasks.normalizer import normalize
 from laas.tasks.raw_hashing import discover, hash_parent_shard, hash_raw
 from laas.tasks.rows import distinct_rows, filter_shard, later_duplicates
@@ -147,7 +147,8 @@ def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: S
     reuse = reusable(plan, normalized)
     todo = [e for e in normalized.shards if e.key not in reuse]
     entries = map_shards(validated_entries, [(e,) for e in todo],
-                         whole_batch=True, label="validate", **_batching(ctx, todo),
+                         whole_batch=True, label="validate", on_batch=SharedOutcomes(),
+                         **_batching(ctx, todo),
                          spec=spec, address=ctx.address, bad_status=_bad_status(spec),
                          docs_dir=f"{stage_dir}/docs", hashes_dir=hashes_dir, judge=not drop)
     entries += [r.with_results(result) for r, result in reuse.values()]
@@ -195,7 +196,7 @@ def commit_run_task(ctx: StageContext, manifests: list[StageManifest]) -> list[C
     stages that landed before the chain went away."""
     from laas.anchors.services.runcommit import PartlyPending, commit_run
 
-    stages = [(m, store_manifest(ctx.ledger, m)) for m in manifests]
+    stages = [(m, _store(ctx, m)) for m in manifests]
     logger = get_run_logger()
     try:
         cps = commit_run(ctx.ledger, stages)
@@ -210,31 +211,18 @@ def commit_run_task(ctx: StageContext, manifests: list[StageManifest]) -> list[C
     return cps
 
 
-def publish_artifacts(m: StageManifest, cp: Checkpoint, tx_link: str | None = None) -> None:
-    """What the Prefect UI shows of a stage: a markdown summary (its transaction linked to the
-    network's explorer, if there is one), and for the validated stage a table of the
-    expectations that failed."""
-    from prefect.artifacts import create_markdown_artifact, create_table_artifact
-
-    create_markdown_artifact(
-        key=f"{_slug(m.dataset)}-{m.stage}",
-        markdown=stage_markdown(m, cp, tx_link),
-        description=f"{m.dataset} run {m.run}: {m.stage} checkpoint")
-    if m.stage == "validated":
-        rows = failed_expectations(m)
-        if rows:
-            create_table_artifact(key=f"{_slug(m.dataset)}-failed-expectations", table=rows,
-                                  description=f"{m.dataset} run {m.run}: failed expectations")
-
-
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in name.lower())
+def _store(ctx: StageContext, m: StageManifest) -> str:
+    """Store (and attest) a manifest; its bytes are not kept: the flow holds every stage's
+    manifest until the run commits, and their JSON is the largest part of them."""
+    uri = store_manifest(ctx.ledger, m)
+    m.drop_bytes()
+    return uri
 
 
 def _log(ctx: StageContext, m: StageManifest) -> StageManifest:
     """Log the stage, and keep its manifest (with the committer's attestation) in the store
     now: the run commits at its end, and a rerun reuses what is kept."""
-    store_manifest(ctx.ledger, m)
+    _store(ctx, m)
     logger = get_run_logger()
     logger.info("%s: %d shards, %d accepted, root %s, passed=%s", m.stage, len(m.shards),
                 len(m.accepted), m.shards_root[:18], m.passed)

@@ -134,6 +134,12 @@ class StageManifest(Record):
                 self._bytes = canonical_json(self)
         return self._bytes
 
+    def drop_bytes(self) -> None:
+        """Let go of the cached canonical JSON; the hash stays. A flow holding a run's three
+        manifests until its commit keeps none of their bytes (~270 MB for 100,000 validated
+        shards) between writes; a later to_bytes() makes the same bytes again."""
+        self._bytes = None
+
     @property
     def manifest_hash(self) -> str:
         if self._hash is None:

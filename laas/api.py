@@ -9,6 +9,7 @@ adapters built here and read nothing themselves.
     prove_append_only("crawl", "run-1")                   # NotAppendOnly unless it holds
     card = export_croissant("crawl")                      # Croissant 1.1 JSON-LD, with proof
     verify_croissant(card)                                # HashMismatch unless it holds
+    training_shares("crawl", "model-7", "0xAb…")          # a contributor's proof to claim
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = ["GatePolicy", "GateVerdict", "VerifiedReader", "VersionDiff", "dataset_versions",
            "diff_versions", "export_croissant", "gate_dataset", "prove_append_only",
-           "verified_reader", "verify_croissant"]
+           "training_shares", "verified_reader", "verify_croissant"]
 
 
 def __getattr__(name: str) -> Any:
@@ -139,3 +140,13 @@ def verify_croissant(doc: dict[str, Any], *, settings: Settings | None = None) -
     from laas.anchors.services.croissant import verify_card
 
     return verify_card(_registry(settings), doc)
+
+
+def training_shares(dataset: str, record: str, contributor: str | None = None, *,
+                    settings: Settings | None = None) -> Any:
+    """The contributor shares of training record `record` (`laas gate DATASET --record
+    NAME`), each with its Merkle proof to the root the record committed, checked against the
+    chain; `.claim_args(address)` are ContributorRewards.claim's arguments."""
+    from laas.anchors.services.training_shares import training_shares as shares
+
+    return shares(_registry(settings), dataset, record, contributor)

@@ -154,6 +154,14 @@ class Interface:
         self._by_selector = {keccak256(signature(i).encode())[:4]: i
                              for i in self.functions.values()}
 
+    def error_name(self, data: Any) -> str:
+        """The contract error a revert's data names (or the data as it came)."""
+        data = data if isinstance(data, str) else str(data)
+        for item in self.errors.values():
+            if data.startswith("0x" + keccak256(signature(item).encode())[:4].hex()):
+                return item["name"]
+        return data
+
     @staticmethod
     def _kinds(items: list[dict[str, Any]]) -> tuple[Kind, ...]:
         return tuple(kind_of(i) for i in items)

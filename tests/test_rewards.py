@@ -65,6 +65,7 @@ def world(chain) -> World:
     w.record("corpus", "model-1")
     w.ingest("other", {"part-0.jsonl": w.alice, "part-1.jsonl": w.bob}, n=3)
     w.record("other", "model-2")
+    w.ingest("plain", None, n=3)
     return w
 
 
@@ -190,7 +191,6 @@ def test_a_record_by_a_committer_the_pool_does_not_trust_pays_nothing(world, poo
 
 
 def test_a_training_record_without_contributors_is_as_before(world, pool) -> None:
-    world.ingest("plain", None, n=3)
     cp = world.record("plain", "model-plain")
     assert cp.result_hash == NO_SHARES  # the zero hash every training record had
     doc = json.loads(read(cp.manifest_uri))

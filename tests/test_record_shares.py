@@ -67,3 +67,14 @@ def test_a_record_that_does_not_follow_from_the_validated_stage_is_refused() -> 
     write(cp.manifest_uri, stolen.to_bytes())  # the store's copy swapped for Bob's
     with pytest.raises(HashMismatch, match="training record model of ds"):
         training_shares(ledger.registry, "ds", "model", BOB)
+
+
+def test_the_prefect_artifact_lists_the_largest_shares_and_says_when_there_are_none() -> None:
+    from laas.tasks.training import shares_markdown
+
+    ledger, _, _ = recorded({"part-0.jsonl": ALICE, "part-1.jsonl": ALICE, "part-2.jsonl": BOB})
+    md = shares_markdown(training_shares(ledger.registry, "ds", "model"), most=1)
+    assert f"| `{ALICE}` | 8 |" in md and BOB not in md and "… and 1 more." in md
+    ledger, _, _ = recorded(None)
+    assert "names a contributor" in shares_markdown(training_shares(ledger.registry, "ds",
+                                                                    "model"))

@@ -9,6 +9,8 @@ revert; a record without contributors is committed as before."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -33,6 +35,7 @@ from laas.anchors.services.training_shares import training_shares
 from laas.errors import AnchorReverted, HashMismatch, LineageNotFound
 from laas.wiring import open_store, registry_at
 from tests.fakes import FakeLedger, memory_index, read, sample_shards
+from tests.test_versions_pipeline import prefect_artifact
 
 
 class World:
@@ -223,3 +226,18 @@ def test_gate_record_prints_and_jsons_the_shares_root(chain, world) -> None:
     r = chain.laas("gate", "plain", "--run", "r1", "--mode", "proof", "--record", "plain-cli",
                    "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["shares"] is None, r.stdout + r.stderr
+
+
+@pytest.mark.prefect
+def test_the_gate_flow_records_the_shares_and_publishes_them(chain, world) -> None:
+    code = ("import json; from laas.flows.gate import gate; "
+            "print(json.dumps(gate('corpus', run='r1', record='model-flow')))")
+    flow = subprocess.run([sys.executable, "-c", code], cwd=chain.root, env=chain.env,
+                          capture_output=True, text=True, timeout=300)
+    assert flow.returncode == 0, flow.stderr[-3000:]
+    verdict = json.loads(flow.stdout.strip().splitlines()[-1])
+    assert verdict["allowed"] and len(verdict["shards"]) == 6
+    got = training_shares(world.reg, "corpus", "model-flow")
+    md = prefect_artifact(chain, "corpus-training-model-flow")
+    assert got.commitment.root in md and got.checkpoint.checkpoint_id in md
+    assert all(f"| `{s.contributor}` | {s.rows:,} |" in md for s in got.shares)

@@ -11,7 +11,7 @@ from web3 import Web3
 
 from laas.anchors.adapters.artifacts import read_manifest
 from laas.anchors.core.canonical import from_hex, to_hex
-from laas.anchors.core.models import MANIFEST_VERSION
+from laas.anchors.core.models import MANIFEST_VERSION, TRAINING, new_manifest
 from laas.anchors.core.record_shares import NO_SHARES, record_shares, training_result_hash
 from laas.anchors.core.trust import stage_problem
 from laas.anchors.services.anchoring import record_training
@@ -50,6 +50,15 @@ def test_a_record_over_shards_that_name_nobody_is_as_before() -> None:
     _, validated, cp = recorded(None)
     assert training_result_hash(validated.shards) == NO_SHARES == cp.result_hash
     assert b'"version":"' + MANIFEST_VERSION.encode() in read(cp.manifest_uri)
+    # The record as record_training made it before shares existed, stamped the same instant.
+    record = read_manifest(cp.manifest_uri, expected_hash=cp.manifest_hash)
+    before = new_manifest(validated.dataset, "model", TRAINING, validated.hash_scheme,
+                          [s.model_copy(update={"validation": None, "docs_uri": None})
+                           for s in validated.accepted],
+                          parents=(validated.checkpoint_id,), passed=True)
+    before = before.model_copy(update={"created_at": record.created_at})
+    assert before.to_bytes() == read(cp.manifest_uri)
+    assert before.manifest_hash == cp.manifest_hash
 
 
 def test_a_record_that_does_not_follow_from_the_validated_stage_is_refused() -> None:

@@ -226,6 +226,12 @@ def test_gate_record_prints_and_jsons_the_shares_root(chain, world) -> None:
     r = chain.laas("gate", "plain", "--run", "r1", "--mode", "proof", "--record", "plain-cli",
                    "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["shares"] is None, r.stdout + r.stderr
+    # `laas verify` proves a shard from a record with shares back to raw, as any other.
+    shard = read_manifest(got.checkpoint.manifest_uri,
+                          expected_hash=got.checkpoint.manifest_hash).shards[0]
+    r = chain.laas("verify", shard.uri, "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "training" in [s["stage"] for s in json.loads(r.stdout)["stages"]]
 
 
 @pytest.mark.prefect

@@ -4,7 +4,7 @@ record's result hash), and the example ContributorRewards contract lets each con
 prove (contributor, rows, bytes) with OpenZeppelin's MerkleProof against the root it reads
 through CheckpointRegistryV2, once per record. Lies (rows, bytes, someone else's proof, a
 proof of another record, forged shares or records, an untrusted committer, a second claim)
-revert; a record without contributors is committed as before."""
+revert; a record without contributors is committed as before; a format-1 registry works too."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import sys
 import pytest
 
 from laas.anchors.adapters.artifacts import read_manifest
+from laas.anchors.adapters.registry import Registry
 from laas.anchors.adapters.registry_v2 import RegistryV2
 from laas.anchors.adapters.rewards import ANY_COMMITTER, Rewards
 from laas.anchors.adapters.wallet import Sender
@@ -209,6 +210,37 @@ def test_a_training_record_without_contributors_is_as_before(world, pool) -> Non
     with_shares = json.loads(read(training_shares(world.reg, "corpus", "model-1")
                                   .checkpoint.manifest_uri))
     assert with_shares["version"] == SHARD_FACTS_MANIFEST
+
+
+def test_on_a_format_1_registry_the_contract_reads_the_stored_record(world) -> None:
+    dev = Sender(unlocked=world.w3.eth.accounts[0])
+    v1 = Registry(world.w3, Registry.deploy(world.w3, dev)[0], dev)
+    ledger = FakeLedger(registry=v1, store=world.ledger.store, index=memory_index())
+    for m in ledger.stages("old-format", "r1", sample_shards(3), contributors={
+            "part-0.jsonl": world.alice, "part-1.jsonl": world.bob}):
+        ledger.commit(m)  # one transaction per stage, as format 1 commits
+    verdict = check(v1, "old-format", run="r1", store=ledger.store)
+    record_training(ledger.parts(), verdict, "model-v1")
+    got = training_shares(v1, "old-format", "model-v1")
+    assert got.anchor_key is None and got.commitment.contributors == 2
+    pool = Rewards.deploy(world.w3, dev, v1.address, dev.address)
+    args = got.claim_args(world.alice)
+    _, shares, rows, size, proof = args
+    for error, lie, who in (
+            ("BadShareProof", (rows + 1, size), world.alice),
+            ("BadShareProof", (rows, size), world.bob),  # Alice's proof sent by Bob
+            ("NotATrainingRecord", (rows, size), world.alice)):
+        record = from_hex(verdict.checkpoint.checkpoint_id) if error == "NotATrainingRecord" \
+            else args[0]
+        with pytest.raises(AnchorReverted, match=error):
+            pool.claim(Sender(unlocked=who), (record, shares, *lie, proof))
+    with pytest.raises(AnchorReverted, match="SharesNotCommitted"):
+        pool.claim(Sender(unlocked=world.alice), (args[0], (*shares[:2], shares[2] * 2,
+                                                            shares[3]), rows, size, proof))
+    pool.claim(Sender(unlocked=world.alice), args)
+    assert pool.claimed(got.checkpoint.checkpoint_id, world.alice)
+    with pytest.raises(AnchorReverted, match="AlreadyClaimed"):
+        pool.claim(Sender(unlocked=world.alice), args)
 
 
 def test_gate_record_prints_and_jsons_the_shares_root(chain, world) -> None:

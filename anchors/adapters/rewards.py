@@ -1,5 +1,5 @@
 """The example reward contract (anchors/contracts/ContributorRewards.sol) from Python: deploy it
-over a format-2 registry, check a share, claim one. laas itself pays nobody; the tests and
+over a registry (either format), check a share, claim one. laas itself pays nobody; the tests and
 bench/gas_shares.py use this, and a reward pool's operator can start from it. Claims come
 from the contributor's own account (the contract pays `msg.sender`), here an account the node
 holds unlocked or a key through adapters.wallet.Sender."""
@@ -49,9 +49,12 @@ class Rewards:
         return bool(self._revert_named(call.call))
 
     def claim(self, sender: Sender, args: tuple, timeout: float = 120.0) -> Any:
-        """Claim as `sender`; the receipt, or AnchorReverted naming the contract's error."""
-        return self._revert_named(lambda: sender.send(self.w3, self.contract.functions.claim(
-            *args), timeout))
+        """Claim as `sender` with TrainingShares.claim_args (six for a format-2 registry's
+        `claim`, five for a format-1 one's `claimStored`); the receipt, or AnchorReverted
+        naming the contract's error."""
+        fn = self.contract.functions.claim if len(args) == 6 else \
+            self.contract.functions.claimStored
+        return self._revert_named(lambda: sender.send(self.w3, fn(*args), timeout))
 
     def claimed(self, record_id: str, contributor: str) -> bool:
         return self.contract.functions.claimed(record_id,

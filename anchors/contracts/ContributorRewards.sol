@@ -1,21 +1,25 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
+import {CheckpointRegistry} from "./CheckpointRegistry.sol";
 import {CheckpointRegistryV2} from "./CheckpointRegistryV2.sol";
+import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 
 /// @title ContributorRewards (an example; no token moves)
-/// @notice A contributor proves, against a training record laas committed to a
-/// CheckpointRegistryV2, the rows and bytes of theirs the training read, and claims once per
-/// record. Nothing the caller passes is trusted: the record must be anchored in the registry
-/// (its commitment `leafOf` reaches the run's stored root), committed by the committer this
-/// contract pays against, and its resultHash must commit the shares root the proof uses
-/// (format laas-training-shares-v1, laas.anchors.core.record_shares).
+/// @notice A contributor proves, against a training record laas committed to the registry,
+/// the rows and bytes of theirs the training read, and claims once per record. Nothing the
+/// caller passes is trusted: the record must be on chain (format 2, `claim`: its commitment
+/// `leafOf` reaches the run's stored root; format 1, `claimStored`: the registry's stored
+/// checkpoint), committed by the committer this contract pays against, and its resultHash
+/// must commit the shares root the proof uses (format laas-training-shares-v1,
+/// laas.anchors.core.record_shares).
 /// @dev Why the root is read through the record's resultHash: the registry already anchors
 /// it, so no registry contract had to change and a record costs no extra storage.
 contract ContributorRewards {
     bytes32 public constant SHARES_FORMAT = keccak256("laas-training-shares-v1");
     bytes32 private constant TRAINING = keccak256("training");
+    bytes32 private constant COMMITTER_ROLE = keccak256("COMMITTER_ROLE"); // RegistryCore's
     uint256 private constant LOW192 = (uint256(1) << 192) - 1;
 
     /// What a training record's resultHash commits to.
@@ -26,7 +30,8 @@ contract ContributorRewards {
         uint256 totalBytes;
     }
 
-    CheckpointRegistryV2 public immutable registry;
+    /// A CheckpointRegistryV2 (`claim`) or a format-1 CheckpointRegistry (`claimStored`).
+    address public immutable registry;
     /// Whose training records this pays against; address(0): any account holding the
     /// registry's committer role when the claim is made.
     address public immutable committer;
@@ -48,7 +53,7 @@ contract ContributorRewards {
     error BadShareProof();
     error AlreadyClaimed(bytes32 record, address contributor);
 
-    constructor(CheckpointRegistryV2 registry_, address committer_) {
+    constructor(address registry_, address committer_) {
         registry = registry_;
         committer = committer_;
     }
@@ -71,15 +76,13 @@ contract ContributorRewards {
         Shares calldata shares
     ) public view returns (bytes32) {
         if (keccak256(bytes(record.stage)) != TRAINING || !record.passed) revert NotATrainingRecord();
-        bool trusted = committer == address(0)
-            ? registry.hasRole(registry.COMMITTER_ROLE(), record.committer)
-            : record.committer == committer;
-        if (!trusted) revert UntrustedCommitter(record.committer);
+        _trust(record.committer);
         // Only a run key: commitRun puts msg.sender in each commitment, while a batch's
         // leaves are the committer's word, its own address included.
-        (uint64 blockNumber, bytes32 root) = registry.anchorOf(registry.runKey(record.datasetId, record.runId));
+        CheckpointRegistryV2 v2 = CheckpointRegistryV2(registry);
+        (uint64 blockNumber, bytes32 root) = v2.anchorOf(v2.runKey(record.datasetId, record.runId));
         if (blockNumber == 0) revert NotAnchored();
-        bytes32 got = MerkleProof.processProofCalldata(anchorProof, registry.leafOf(record));
+        bytes32 got = MerkleProof.processProofCalldata(anchorProof, v2.leafOf(record));
         if (bytes32(uint256(got) & LOW192) != root) revert NotAnchored();
         if (sharesCommitment(shares) != record.resultHash) revert SharesNotCommitted();
         return keccak256(abi.encode(record.datasetId, record.runId, TRAINING));
@@ -99,7 +102,17 @@ contract ContributorRewards {
         return MerkleProof.verifyCalldata(proof, shares.root, shareLeaf(contributor, rows, size));
     }
 
-    /// @notice The sender claims their share of a training record, once.
+    /// @notice Format 1: `id` once the registry's stored checkpoint `id` is a training record
+    /// by a trusted committer whose resultHash commits `shares`; reverts otherwise.
+    function proveStoredRecord(bytes32 id, Shares calldata shares) public view returns (bytes32) {
+        (CheckpointRegistry.Checkpoint memory c,) = CheckpointRegistry(registry).getCheckpoint(id);
+        if (c.stageHash != TRAINING || !c.passed) revert NotATrainingRecord();
+        _trust(c.committer);
+        if (sharesCommitment(shares) != c.resultHash) revert SharesNotCommitted();
+        return id;
+    }
+
+    /// @notice The sender claims their share of a training record (format 2), once.
     function claim(
         CheckpointRegistryV2.Committed calldata record,
         bytes32[] calldata anchorProof,
@@ -109,6 +122,33 @@ contract ContributorRewards {
         bytes32[] calldata proof
     ) external returns (bytes32 id) {
         id = proveRecord(record, anchorProof, shares);
+        _pay(id, shares, rows, size, proof);
+    }
+
+    /// @notice The same on a format-1 registry: the record named by its checkpoint id.
+    function claimStored(
+        bytes32 id,
+        Shares calldata shares,
+        uint256 rows,
+        uint256 size,
+        bytes32[] calldata proof
+    ) external returns (bytes32) {
+        _pay(proveStoredRecord(id, shares), shares, rows, size, proof);
+        return id;
+    }
+
+    function _trust(address who) private view {
+        bool trusted = committer == address(0)
+            ? IAccessControl(registry).hasRole(COMMITTER_ROLE, who)
+            : who == committer;
+        if (!trusted) revert UntrustedCommitter(who);
+    }
+
+    /// The share must be the sender's own: a copied proof (front-run, replayed) names
+    /// another leaf.
+    function _pay(bytes32 id, Shares calldata shares, uint256 rows, uint256 size, bytes32[] calldata proof)
+        private
+    {
         if (!MerkleProof.verifyCalldata(proof, shares.root, shareLeaf(msg.sender, rows, size))) {
             revert BadShareProof();
         }

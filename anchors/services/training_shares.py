@@ -54,12 +54,17 @@ class TrainingShares(BaseModel):
                               f"of {self.dataset}")
 
     def claim_args(self, contributor: str) -> tuple:
-        """ContributorRewards.claim's arguments for `contributor` (who must send it)."""
+        """The arguments `contributor` (who must send it) gives ContributorRewards: `claim`'s
+        on a format-2 registry (the record and its path to the run's anchor), `claimStored`'s
+        on a format-1 one (the record's checkpoint id; the contract reads the rest)."""
         s = self.share(contributor)
         assert self.commitment is not None  # a share implies a commitment
+        share = (self.commitment.contract_struct(), s.rows, s.bytes,
+                 [from_hex(p) for p in s.proof])
+        if self.anchor_key is None:
+            return (from_hex(self.checkpoint.checkpoint_id), *share)
         return (committed_struct(self.checkpoint), [from_hex(p) for p in self.anchor_proof],
-                self.commitment.contract_struct(), s.rows, s.bytes,
-                [from_hex(p) for p in s.proof])
+                *share)
 
 
 def training_shares(registry: RegistryReader, dataset: str, record: str,

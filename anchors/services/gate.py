@@ -228,7 +228,7 @@ def _check_shards(m: StageManifest, root_hex: str, rehash: list) -> str | None:
             digest, size, rows = rehash_parquet_at(s.uri)
         except (OSError, ValueError) as e:
             return f"shard {s.key} ({s.uri}) cannot be re-read: {type(e).__name__}: {e}"
-        leaf = leaf_hash(s.key, digest, size, rows)
+        leaf = leaf_hash(s.key, digest, size, rows, s.contributor)
         if to_hex(digest) != s.content_hash or to_hex(leaf) != s.leaf:
             return (f"shard {s.key} ({s.uri}) does not match its committed hash: "
                     "it changed after validation")

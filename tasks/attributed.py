@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from laas.anchors.adapters.files import join, open_uri, redact, url_to_fs
+from laas.anchors.adapters.files import join, redact, url_to_fs
 from laas.anchors.core.contribution import (
     address_problem,
     checksummed,
@@ -65,8 +65,9 @@ def read_sidecar(spec: DatasetSpec, name: str) -> tuple[str, dict[str, Claim]]:
     uri = sidecar_uri(spec, name)
     shown = f"contributors sidecar {redact(uri)}"
     try:
-        with open_uri(uri) as f:
-            text = f.read().decode("utf-8")
+        fs, path = url_to_fs(uri)
+        fs.invalidate_cache(path)  # read as it is now, not as an earlier run in this process saw it
+        text = fs.cat_file(path).decode("utf-8")
         rows = _rows(text, name.endswith(".json"))
     except FileNotFoundError:
         raise ConfigError(f"{shown} does not exist: put it next to the source's shards, or "

@@ -56,12 +56,17 @@ def raw_work(spec: DatasetSpec, found: list[tuple]) -> tuple[Callable, list[tupl
 
 
 def sidecar_uri(spec: DatasetSpec, name: str) -> str:
-    fs, pattern = url_to_fs(spec.source_uri)
-    return join(fs, f"{glob_base(pattern)}/{name}")
+    """A bare name in the source's folder; a URI as it is; a path relative to the spec."""
+    if "/" not in name:
+        fs, pattern = url_to_fs(spec.source_uri)
+        return join(fs, f"{glob_base(pattern)}/{name}")
+    if "://" in name or spec.spec_dir is None or name.startswith("/"):
+        return name
+    return str((spec.spec_dir / name).resolve())
 
 
 def read_sidecar(spec: DatasetSpec, name: str) -> tuple[str, dict[str, Claim]]:
-    """(its URI, key -> claim) of the sidecar file in the source's folder."""
+    """(its URI, key -> claim) of the sidecar file."""
     uri = sidecar_uri(spec, name)
     shown = f"contributors sidecar {redact(uri)}"
     try:

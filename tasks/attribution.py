@@ -7,6 +7,7 @@ stage applies it (laas.tasks.attributed).
       path: '^(?P<address>0x[0-9a-fA-F]{40})/'   # a regex over the shard key
       # or column: contributor                    # every row names the same address
       # or sidecar: contributors.csv              # key,address[,signature] next to the source
+      #    (or a path relative to the spec, or a URI: where only the operator writes)
       require_signatures: true                    # sidecar only: unsigned shards set aside
 """
 
@@ -31,8 +32,9 @@ class Attribution(Spec):
         None, description="a string column of the schema: every row of a shard names the same "
                           "address, or the shard is set aside")
     sidecar: str | None = Field(
-        None, description="a .csv (header key,address[,signature]) or .json file in the "
-                          "source's folder; it is not a shard")
+        None, description="a .csv (header key,address[,signature]) or .json file: a bare "
+                          "name is in the source's folder (and not a shard), a path is "
+                          "relative to the spec, or a URI")
     require_signatures: bool = Field(
         False, description="a shard without a valid signature by its contributor (EIP-712, "
                            "laas-contribution-v1) is set aside; signatures come from the sidecar")
@@ -54,10 +56,17 @@ class Attribution(Spec):
     @field_validator("sidecar")
     @classmethod
     def _sidecar(cls, v: str | None) -> str | None:
-        if v is not None and (not v.endswith(SIDECAR_FORMATS) or "/" in v or v.startswith(".")):
-            raise ValueError(f"{v!r}: name a .csv or .json file in the source's folder (no "
-                             "path, not hidden)")
+        if v is not None and not v.endswith(SIDECAR_FORMATS):
+            raise ValueError(f"{v!r}: name a .csv or .json file (in the source's folder, or a "
+                             "path or URI of its own)")
         return v
+
+    @property
+    def sidecar_beside_source(self) -> bool:
+        """A bare file name: the sidecar lives in the source's folder (whoever writes the
+        shards writes it); a path or URI puts it where the spec says, e.g. a bucket only
+        the operator writes to."""
+        return self.sidecar is not None and "/" not in self.sidecar
 
     @model_validator(mode="after")
     def _one_origin(self) -> Attribution:

@@ -131,7 +131,7 @@ def test_a_missing_sidecar_says_where_it_was_looked_for(tmp_path: Path) -> None:
     ({"path": "^(?P<address>.+)/", "sidecar": "c.csv"}, "exactly one of"),
     ({"column": "contributor"}, "must be a string column of the `schema`"),
     ({"path": "^(?P<address>.+)/", "require_signatures": True}, "needs a `sidecar`"),
-    ({"sidecar": "../c.csv"}, "in the source's folder"),
+    ({"sidecar": "c.txt"}, "name a .csv or .json file"),
 ])
 def test_bad_attribution_settings_are_config_errors_naming_the_setting(
         tmp_path: Path, contributors: dict, says: str) -> None:
@@ -139,3 +139,17 @@ def test_bad_attribution_settings_are_config_errors_naming_the_setting(
     with pytest.raises(ConfigError, match="dataset spec .*contributors") as e:
         load_spec(str(path))
     assert says in str(e.value)
+
+
+def test_a_json_sidecar_kept_apart_from_the_source_names_the_contributors(
+        tmp_path: Path) -> None:
+    """A sidecar at a path of the spec's (where only the operator writes), as JSON."""
+    alice, bob = "0x" + "a1" * 20, "0x" + "b2" * 20
+    path = make(tmp_path, {"sidecar": "ops/contributors.json"},
+                {"a.jsonl": ROWS[:3], "b.jsonl": ROWS[3:]})
+    (tmp_path / "ops").mkdir()
+    (tmp_path / "ops" / "contributors.json").write_text(json.dumps(
+        {"a.jsonl": alice, "b.jsonl": {"address": bob}}))
+    got = run_raw(path)
+    assert {k: e.contributor.lower() for k, e in got.items()} == {"a.jsonl": alice,
+                                                                   "b.jsonl": bob}

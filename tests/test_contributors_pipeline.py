@@ -7,6 +7,7 @@ controls the bucket can and cannot do with the sidecar."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -154,3 +155,20 @@ def test_a_dataset_without_contributors_keeps_v1_leaves_and_says_so(ws) -> None:
     assert report["contributors"] == [] and report["unattributed"] == 2
     manifest = ws.laas("lineage", str(ws.root / "datasets" / "plain" / SHARDS[0]), "--json")
     assert manifest.returncode == 0 and "contributor" not in manifest.stdout
+
+
+def test_a_manifest_rewritten_in_the_store_to_name_another_contributor_is_not_shown(ws) -> None:
+    """The store is not trusted: the validated manifest with carol's address replaced hashes
+    to something the chain does not hold, and nothing of it is shown."""
+    report = contributors(ws, "--run", "c1")
+    validated = next(c for c in ws.summary["checkpoints"] if c["stage"] == "validated")
+    path = Path(validated["manifest_uri"].removeprefix("file://"))
+    original = path.read_bytes()
+    mallory, _ = account()
+    path.write_bytes(original.replace(ws.addr["carol"].encode(), mallory.encode()))
+    try:
+        r = ws.laas("contributors", "crawl", "--run", "c1", "--json")
+        assert r.returncode == 1 and "NOT PROVEN" in r.stdout and mallory not in r.stdout
+    finally:
+        path.write_bytes(original)
+    assert contributors(ws, "--run", "c1") == report

@@ -107,3 +107,23 @@ def test_addresses_are_checked_with_their_checksum() -> None:
     typo = good[:n] + good[n].swapcase() + good[n + 1:]
     assert "checksum" in str(address_problem(typo))
     assert "20 bytes" in str(address_problem("0x1234"))
+
+
+def test_a_stage_that_names_another_contributor_than_its_parent_does_not_follow() -> None:
+    from laas.anchors.core.models import new_manifest
+    from laas.anchors.core.trust import stage_problem
+
+    alice, bob = "0x" + "a1" * 20, "0x" + "b2" * 20
+    raw = ShardEntry(key="a", uri="s3://b/a", source_uri="s3://b/a", byte_size=9,
+                     content_hash="0x" + "11" * 32, contributor=alice)
+    parent = new_manifest("d", "r", "raw", "laas-bytes-v1", [raw], passed=True)
+    norm = raw.model_copy(update={"uri": "n/a.parquet", "content_hash": "0x" + "22" * 32})
+    child = new_manifest("d", "r", "normalized", "laas-table-v1", [norm], passed=True,
+                         parents=(parent.checkpoint_id,))
+    assert parent.version == child.version == "laas-manifest-v4"
+    assert stage_problem(parent, child) is None
+    moved = new_manifest("d", "r", "normalized", "laas-table-v1",
+                         [norm.model_copy(update={"contributor": bob})], passed=True,
+                         parents=(parent.checkpoint_id,))
+    assert "shard a names another contributor than the raw stage" in str(
+        stage_problem(parent, moved))

@@ -112,6 +112,13 @@ def test_a_contributor_proves_their_leaf_v2_on_chain_with_the_printed_proof(ws) 
         [shard["key"], from_hex(shard["content_hash"]), shard["bytes"], shard["rows"],
          ws.addr["dave"]])))
     assert not registry.verify_leaf(report["checkpoint_id"], proof, mallory)
+    # `laas verify` of the file names her in every stage's leaf, back to raw
+    v = ws.laas("verify", shard["uri"], "--json")
+    assert v.returncode == 0, v.stdout + v.stderr
+    stages = json.loads(v.stdout)["stages"]
+    assert [s["stage"] for s in stages] == ["validated", "normalized", "raw"]
+    assert {s["contributor"] for s in stages} == {ws.addr["carol"]}
+    assert stages[0]["leaf"] == shard["leaf"]
 
 
 def test_the_training_record_counts_the_shards_it_read(ws) -> None:

@@ -179,3 +179,20 @@ def test_a_manifest_rewritten_in_the_store_to_name_another_contributor_is_not_sh
     finally:
         path.write_bytes(original)
     assert contributors(ws, "--run", "c1") == report
+
+
+def test_the_ingest_flow_publishes_a_table_of_the_shares(ws) -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings({PREFECT_API_URL: ws.env["PREFECT_API_URL"]}), \
+            get_client(sync_client=True) as client:
+        found = client.read_artifacts(artifact_filter=ArtifactFilter(
+            key=ArtifactFilterKey(any_=["crawl-contributors"])))
+    first = next(a for a in found if "run c1:" in (a.description or ""))
+    table = first.data if isinstance(first.data, list) else json.loads(first.data)
+    rows = {r["contributor"]: (r["rows kept"], r["shards"], r["signed shards"]) for r in table}
+    assert rows == {ws.addr["alice"]: (250, 1, 1), ws.addr["bob"]: (500, 2, 0),
+                    ws.addr["carol"]: (250, 1, 0)}
+    assert {r["shares root"] for r in table} == {contributors(ws, "--run", "c1")["shares_root"]}

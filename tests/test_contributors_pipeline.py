@@ -196,3 +196,10 @@ def test_the_ingest_flow_publishes_a_table_of_the_shares(ws) -> None:
     assert rows == {ws.addr["alice"]: (250, 1, 1), ws.addr["bob"]: (500, 2, 0),
                     ws.addr["carol"]: (250, 1, 0)}
     assert {r["shares root"] for r in table} == {contributors(ws, "--run", "c1")["shares_root"]}
+
+
+def test_a_run_or_record_that_is_not_on_chain_is_an_error_naming_it(ws) -> None:
+    for option, says in (("--run", "crawl has no run nope on chain"),
+                         ("--training", "crawl has no training record nope on chain")):
+        r = ws.laas("contributors", "crawl", option, "nope")
+        assert r.returncode == 2 and says in r.stderr, r.stdout + r.stderr

@@ -63,7 +63,12 @@ def find_checkpoint(registry: Registry, dataset: str, run: str | None = None,
     if training is not None or run is not None:
         name, stage = (training, TRAINING) if training is not None else (run, "validated")
         registry.locate(name_id(dataset), name_id(str(name)))
-        return checkpoint_id(name_id(dataset), name_id(str(name)), stage)
+        cid = checkpoint_id(name_id(dataset), name_id(str(name)), stage)
+        if registry.stored_or_none(cid) is None:
+            what = "training record" if stage == TRAINING else "run"
+            raise LineageNotFound(f"{dataset} has no {what} {name} on chain ({stage} checkpoint "
+                                  f"{cid[:18]}…): check the name, or `laas runs {dataset}`")
+        return cid
     from laas.anchors.services.versions import list_versions
 
     found = list_versions(registry, dataset)
@@ -81,6 +86,9 @@ def contributors_report(registry: Registry, cid: str) -> ContributorsReport:
         raise HashMismatch(f"checkpoint {cid[:18]}… is the {top.stage} stage: contributors "
                            "are counted on a validated stage or a training record")
     m, stored, cp = top.manifest, top.stored, top.checkpoint
+    if not stored.passed:
+        raise HashMismatch(f"run {m.run} did not pass validation: its shards are no version "
+                           "anyone may train on, so it has no shares")
     tree = m.tree()
     if to_hex(tree.root) != stored.shards_root:
         raise HashMismatch(f"{m.stage} manifest's leaves do not rebuild the committed root")

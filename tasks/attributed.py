@@ -43,7 +43,7 @@ class Claim(Record):
 def raw_work(spec: DatasetSpec, found: list[tuple]) -> tuple[Callable, list[tuple], dict]:
     """The raw stage's per-shard function, its items and keyword arguments for map_shards."""
     if spec.parents:
-        return hash_parent_shard, found, {}
+        return hash_inherited, found, {}
     a = spec.contributors
     if a is None:
         return hash_raw, found, {}
@@ -125,6 +125,17 @@ def claim_for(a: Attribution, key: str, sidecar: dict[str, Claim]) -> Claim:
             return Claim(problem=f"contributors.path found {problem} in its key")
         return Claim(address=checksummed(found))
     return Claim()  # column: the rows say, once the bytes are hashed
+
+
+def hash_inherited(key: str, uri: str, expect_table: str, contributor: str | None,
+                   bad_status: str = "failed") -> ShardEntry:
+    """A derived dataset's source shard (hash_parent_shard), keeping the contributor its
+    parent's validated leaf names (the gate proved it); the signature stays with the parent,
+    whose dataset and key it was made for."""
+    entry = hash_parent_shard(key, uri, expect_table, bad_status)
+    if entry.status != "ok" or contributor is None:
+        return entry
+    return entry.model_copy(update={"contributor": contributor})
 
 
 def hash_attributed(key: str, uri: str, claim: Claim, bad_status: str = "failed", *,

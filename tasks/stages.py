@@ -97,7 +97,7 @@ def raw_stage(ctx: StageContext, spec: DatasetSpec, run: str) -> StageManifest:
 
 
 def derived_sources(ctx: StageContext, spec: DatasetSpec
-                    ) -> tuple[list[tuple[str, str, str]], tuple[str, ...]]:
+                    ) -> tuple[list[tuple], tuple[str, ...]]:
     """A derived dataset's sources: every parent gated in full (latest run; each shard
     re-hashed and proven against the chain) and its shards, keyed PARENT/KEY; the parents'
     validated checkpoints become the raw checkpoint's parents."""
@@ -107,8 +107,9 @@ def derived_sources(ctx: StageContext, spec: DatasetSpec
         if not verdict.allowed:
             raise ConfigError(f"dataset {spec.name}: parent {name} does not pass the gate "
                               f"({verdict.reason}); fix or re-run {name} first")
-        found += [(f"{name}/{key}", uri, table_hash) for key, uri, table_hash in
-                  zip(verdict.keys, verdict.shards, verdict.hashes, strict=True)]
+        found += [(f"{name}/{key}", uri, table_hash, who) for key, uri, table_hash, who in
+                  zip(verdict.keys, verdict.shards, verdict.hashes, verdict.contributors,
+                      strict=True)]  # a parent shard's contributor (proven) carries over
         parents.append(verdict.checkpoint.checkpoint_id)
     return sorted(found), tuple(parents)
 

@@ -64,7 +64,7 @@ def contributors(ws: Workspace, *args: str) -> dict:
 
 
 def test_three_contributors_get_their_kept_rows_and_bytes(ws) -> None:
-    report = contributors(ws)
+    report = contributors(ws, "--run", "c1")
     assert report["run"] == "c1" and report["stage"] == "validated"
     got = {c["contributor"]: c for c in report["contributors"]}
     a = ws.addr
@@ -203,3 +203,21 @@ def test_a_run_or_record_that_is_not_on_chain_is_an_error_naming_it(ws) -> None:
                          ("--training", "crawl has no training record nope on chain")):
         r = ws.laas("contributors", "crawl", option, "nope")
         assert r.returncode == 2 and says in r.stderr, r.stdout + r.stderr
+
+
+def test_a_derived_dataset_keeps_its_parents_contributors(ws) -> None:
+    """A mix of the crawl: each shard keeps the contributor its parent's leaf proves (not
+    the signature, made for the parent's dataset and key)."""
+    spec = yaml.safe_load((SAMPLE / "instruct-sample.yaml").read_text())
+    for k in ("source", "format"):
+        spec.pop(k, None)
+    spec.update(name="mix", parents=["crawl"], on_failure="quarantine")
+    (ws.root / "datasets" / "mix.yaml").write_text(yaml.safe_dump(spec))
+    parent = contributors(ws)  # the crawl's latest version, which the mix reads
+    r = ws.laas("run", "mix", "--run", "m1")
+    assert r.returncode == 0, r.stdout + r.stderr
+    mix = json.loads(ws.laas("contributors", "mix", "--json").stdout)
+    assert {c["contributor"]: c["rows"] for c in mix["contributors"]} == \
+        {c["contributor"]: c["rows"] for c in parent["contributors"]}
+    shard = mix["contributors"][0]["shards"][0]
+    assert shard["key"].startswith("crawl/") and shard["signature"] is None

@@ -221,3 +221,12 @@ def test_a_derived_dataset_keeps_its_parents_contributors(ws) -> None:
         {c["contributor"]: c["rows"] for c in parent["contributors"]}
     shard = mix["contributors"][0]["shards"][0]
     assert shard["key"].startswith("crawl/") and shard["signature"] is None
+
+
+def test_plot_writes_a_bar_chart_of_the_shares(ws) -> None:
+    out = ws.root / "shares.png"
+    r = ws.laas("contributors", "crawl", "--run", "c1", "--plot", str(out))
+    assert r.returncode == 0 and f"wrote {out}" in r.stdout, r.stdout + r.stderr
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
+    bad = ws.laas("contributors", "crawl", "--run", "c1", "--plot", str(ws.root / "no" / "x.png"))
+    assert bad.returncode == 2 and "--plot" in bad.stderr

@@ -230,3 +230,23 @@ def test_plot_writes_a_bar_chart_of_the_shares(ws) -> None:
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 5000
     bad = ws.laas("contributors", "crawl", "--run", "c1", "--plot", str(ws.root / "no" / "x.png"))
     assert bad.returncode == 2 and "--plot" in bad.stderr
+
+
+def test_an_append_only_dataset_refuses_to_re_attribute_a_shard_it_holds(ws) -> None:
+    """The contributor is in the leaf: a version that names another contributor for a shard
+    of the one before replaces it, and an append-only dataset refuses that (exit 4)."""
+    alice, mallory = "0x" + "a1" * 20, "0x" + "ee" * 20
+    shards = {n: (SAMPLE / "instruct-sample" / n).read_bytes() for n in SHARDS[:2]}
+    ws.add_dataset("log", shards, versioning="append_only",
+                   contributors={"sidecar": "contributors.csv"})
+    sidecar = ws.root / "datasets" / "log" / "contributors.csv"
+    sidecar.write_text("key,address\n" + "".join(f"{n},{alice}\n" for n in shards))
+    assert ws.laas("run", "log", "--run", "l1").returncode == 0
+    sidecar.write_text("key,address\n" + "".join(
+        f"{n},{mallory if n == SHARDS[0] else alice}\n" for n in shards))
+    r = ws.laas("run", "log", "--run", "l2")
+    assert r.returncode == 4, r.stdout + r.stderr
+    assert f"replaces shard {SHARDS[0]} of version l1 (contributor" in r.stderr
+    assert mallory.lower() in r.stderr.lower()
+    report = json.loads(ws.laas("contributors", "log", "--json").stdout)
+    assert report["run"] == "l1" and [c["rows"] for c in report["contributors"]] == [500]

@@ -53,8 +53,8 @@ def _print(r: Any, plot: Path | None) -> None:
     what = f"training record {r.run}" if r.stage == "training" else f"run {r.run}"
     out.print(f"{r.dataset} {what}: {r.stage} checkpoint {r.checkpoint_id}, block "
               f"{r.block_number}, tx {_tx(r.tx_hash)}")
-    out.print(f"  root {r.shards_root} (on chain; every proof below checked against it and "
-              f"by the contract's verifyLeaf)")
+    out.print(f"  root {r.shards_root} (on chain; every proof below checked against it, "
+              "one also by the contract's verifyLeaf)")
     if not r.contributors:
         out.print(f"  no contributors: its {r.unattributed} shard(s) name none (leaf v1)")
         return

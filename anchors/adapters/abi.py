@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from laas.anchors.core.canonical import keccak256
+from laas.anchors.core.contribution import checksummed
 
 Kind = tuple  # ("uint", bits) | ("bool",) | ("address",) | ("fixed", n) | ("bytes",)
 #               | ("string",) | ("array", Kind) | ("tuple", (Kind, ...))
@@ -137,10 +138,7 @@ def _decode_one(k: Kind, data: bytes, at: int) -> Any:
 
 def checksum(address: bytes) -> str:
     """EIP-55: the mixed-case form web3 returns."""
-    hexa = address.hex()
-    digest = keccak256(hexa.encode()).hex()
-    return "0x" + "".join(c.upper() if int(d, 16) >= 8 else c
-                          for c, d in zip(hexa, digest[:40], strict=True))
+    return checksummed("0x" + address.hex())
 
 
 class Interface:

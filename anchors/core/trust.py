@@ -53,7 +53,8 @@ def stage_problem(parent: StageManifest, child: StageManifest) -> str | None:
       one, byte for byte (same content hash, size, rows and file), or, with rows dropped,
       names that shard's hash and row count as its parent (`laas verify` re-derives it);
     - training from validated: every shard is an accepted validated shard, unchanged, and
-      its result hash commits its contributors' shares (laas.anchors.core.record_shares)."""
+      its result hash commits its contributors' shares (laas.anchors.core.record_shares);
+    - at every stage a shard names the contributor (and signature) its parent named."""
     want = expected_parent_stage(child.stage)
     where = f"{child.dataset}/{child.run}/{child.stage}"
     if want is None or parent.stage != want:
@@ -77,9 +78,8 @@ def stage_problem(parent: StageManifest, child: StageManifest) -> str | None:
         p = by_key.get(s.key)
         if p is None or p.status != "ok":
             return f"{where}: shard {s.key} is accepted but was not accepted at {want}"
-        if child.stage == TRAINING and s.contributor != p.contributor:  # its shares count it
-            return (f"{where}: shard {s.key} names contributor {s.contributor or '-'}, the "
-                    f"{want} stage {p.contributor or '-'}")
+        if s.attribution != p.attribution:  # decided once, at raw; in the leaf from there on
+            return f"{where}: shard {s.key} names another contributor than the {want} stage"
         if child.stage == "normalized":
             if s.source_uri != p.uri:
                 return f"{where}: shard {s.key} names another source than the raw stage hashed"

@@ -125,5 +125,9 @@ def test_a_stage_that_names_another_contributor_than_its_parent_does_not_follow(
     moved = new_manifest("d", "r", "normalized", "laas-table-v1",
                          [norm.model_copy(update={"contributor": bob})], passed=True,
                          parents=(parent.checkpoint_id,))
-    assert "shard a names another contributor than the raw stage" in str(
+    assert f"shard a names contributor {bob}, the raw stage {alice}" in str(
         stage_problem(parent, moved))
+    unsigned = new_manifest("d", "r", "normalized", "laas-table-v1",
+                            [norm.model_copy(update={"contributor_signature": "0x" + "5" * 130})],
+                            passed=True, parents=(parent.checkpoint_id,))
+    assert "shard a names contributor signature 0x555" in str(stage_problem(parent, unsigned))

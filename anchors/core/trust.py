@@ -79,7 +79,9 @@ def stage_problem(parent: StageManifest, child: StageManifest) -> str | None:
         if p is None or p.status != "ok":
             return f"{where}: shard {s.key} is accepted but was not accepted at {want}"
         if s.attribution != p.attribution:  # decided once, at raw; in the leaf from there on
-            return f"{where}: shard {s.key} names another contributor than the {want} stage"
+            field = "contributor" if s.contributor != p.contributor else "contributor_signature"
+            return (f"{where}: shard {s.key} names {field.replace('_', ' ')} "
+                    f"{getattr(s, field) or '-'}, the {want} stage {getattr(p, field) or '-'}")
         if child.stage == "normalized":
             if s.source_uri != p.uri:
                 return f"{where}: shard {s.key} names another source than the raw stage hashed"

@@ -61,3 +61,41 @@ def test_a_cluster_that_failed_to_start_early_fails_the_flow_that_takes_it() -> 
             pytest.raises(Exception, match="missing"), compute.dask_cluster(
                 None, 2, "tests.test_early_start:missing"):
         pass
+
+
+@pytest.mark.integration
+@pytest.mark.prefect
+def test_the_ephemeral_api_laas_starts_answers_in_the_block_and_is_gone_after(
+        tmp_path, monkeypatch) -> None:
+    """`laas run` without PREFECT_API_URL starts Prefect's ephemeral API itself: this process's
+    Prefect settings point at it inside the block, and after it the server is stopped and the
+    setting is what it was."""
+    import os
+    import urllib.request
+
+    from prefect.context import refresh_global_settings_context
+    from prefect.settings import get_current_settings
+
+    from laas.deployments.ephemeral import ephemeral_api
+
+    def answers(url: str) -> bool:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
+                return resp.status == 200
+        except OSError:
+            return False
+
+    try:
+        with monkeypatch.context() as env:
+            env.delenv("PREFECT_API_URL", raising=False)
+            env.setenv("PREFECT_HOME", str(tmp_path))
+            env.setenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")  # as laas's
+            refresh_global_settings_context()
+            with ephemeral_api() as server_up:
+                server_up()
+                url = os.environ["PREFECT_API_URL"]
+                assert get_current_settings().api.url == url and answers(url)
+            assert "PREFECT_API_URL" not in os.environ and not answers(url)
+            assert get_current_settings().api.url is None
+    finally:
+        refresh_global_settings_context()

@@ -31,7 +31,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _healthy(url: str) -> bool:
+def answers(url: str) -> bool:
+    """Whether a Prefect API at url answers its health check."""
     try:
         with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
             return resp.status == 200
@@ -69,7 +70,7 @@ class _Server:
                 raise ConfigError(f"Prefect's ephemeral API server exited at start (code "
                                   f"{code}; see its output above); set PREFECT_API_URL to a "
                                   "running server, or fix PREFECT_HOME")
-            elif _healthy(self.url):
+            elif answers(self.url):
                 return
             time.sleep(POLL_S)
         raise ConfigError(f"Prefect's ephemeral API server did not answer on {self.url} within "

@@ -71,19 +71,11 @@ def test_the_ephemeral_api_laas_starts_answers_in_the_block_and_is_gone_after(
     Prefect settings point at it inside the block, and after it the server is stopped and the
     setting is what it was."""
     import os
-    import urllib.request
 
     from prefect.context import refresh_global_settings_context
     from prefect.settings import get_current_settings
 
-    from laas.deployments.ephemeral import ephemeral_api
-
-    def answers(url: str) -> bool:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as resp:
-                return resp.status == 200
-        except OSError:
-            return False
+    from laas.deployments.ephemeral import answers, ephemeral_api
 
     try:
         with monkeypatch.context() as env:

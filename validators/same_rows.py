@@ -2,9 +2,11 @@
 duplicate key is that row's, not made again. Real corpora repeat whole documents (licences,
 boilerplate, package documentation: a third of the bytes of this project's benchmark corpus
 are rows repeated within their 50k-row batch), and a key costs a normalization and an MD5 of
-every byte. Candidates come from a 64-bit hash of the rows (DuckDB's, outside the GIL, a few
-GB/s); every candidate is then compared byte for byte with the row it would copy, so a
-collision of that hash (chance, or text made to collide) only costs a key made again."""
+every byte. Candidates come from a 64-bit hash of the rows' shortest column (DuckDB's,
+outside the GIL, a few GB/s); each is then compared byte for byte, every column, with the
+first row of its group, so a collision of that hash (chance, or text made to collide: two
+distinct prompts of the benchmark share one) only costs a key made again, as does a row
+that repeats another row of its group than the first."""
 
 from __future__ import annotations
 
@@ -43,8 +45,9 @@ def first_equal(texts: list[pa.Array]) -> np.ndarray | None:
     n = len(texts[0])
     if n < 2:
         return None
-    # A repeated row repeats its shortest column: the rows whose hash of that column is
-    # unique are told apart from that alone (most rows of most batches), sorted as numbers.
+    # A repeated row repeats its shortest column: rows whose hash of that column is unique
+    # (most rows of most batches) are told apart by that alone, sorted as numbers; the others
+    # are grouped by it and compared with their group's first row, every column.
     least = min(texts, key=lambda t: t.nbytes)
     h = _row_hashes([least])
     ordered = np.sort(h)
@@ -52,11 +55,7 @@ def first_equal(texts: list[pa.Array]) -> np.ndarray | None:
     if not len(shared):
         return None
     rows = np.flatnonzero(np.isin(h, shared))
-    if len(texts) > 1:  # the whole rows' hash, of these rows only when they are few
-        h = _row_hashes(texts)[rows] if 4 * len(rows) > n else \
-            _row_hashes([t.take(rows) for t in texts])
-    else:
-        h = h[rows]
+    h = h[rows]
     later, firsts = _later_in_group(h, rows)
     equal = np.ones(len(later), bool)
     for t in texts:  # byte for byte: a hash collision is no repeat

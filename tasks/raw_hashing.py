@@ -16,7 +16,7 @@ from laas.tasks.dataset_spec import DatasetSpec
 from laas.tasks.readers import describe_error
 
 
-def _glob_base(pattern: str) -> str:
+def glob_base(pattern: str) -> str:
     parts = pattern.split("/")
     for i, p in enumerate(parts):
         if any(ch in p for ch in "*?["):
@@ -27,7 +27,7 @@ def _glob_base(pattern: str) -> str:
 def discover(spec: DatasetSpec) -> list[tuple[str, str]]:
     """(key, uri) of every source shard, sorted; the key is the path below the glob's base."""
     fs, pattern = url_to_fs(spec.source_uri)
-    base = _glob_base(pattern)
+    base = glob_base(pattern)
     paths = sorted(p for p in fs.glob(pattern) if fs.isfile(p))
     return [(str(PurePosixPath(p).relative_to(base)) if base else p, join(fs, p)) for p in paths]
 

@@ -30,6 +30,7 @@ from laas.anchors.core.canonical import from_hex, hash_record, keccak256, name_i
 from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME, hash_bytes
 from laas.anchors.core.merkle import verify
 from laas.anchors.core.models import (
+    SHARD_FACTS_MANIFEST,
     Checkpoint,
     ShardEntry,
     StageManifest,
@@ -343,9 +344,11 @@ class FakeLedger:
 
     def stages(self, dataset: str, run: str, shards: dict[str, list[dict]], *,
                set_aside: dict[str, str] | None = None, passed: bool = True,
-               parents: tuple[str, ...] = ()) -> list[StageManifest]:
+               parents: tuple[str, ...] = (),
+               contributors: dict[str, str] | None = None) -> list[StageManifest]:
         """The run's three manifests, uncommitted. `set_aside`: key -> reason, quarantined at
-        the validated stage (the run still passes unless `passed=False`)."""
+        the validated stage (the run still passes unless `passed=False`). `contributors`: key
+        -> the 0x address each stage's entry of that shard names (a laas-manifest-v4 run)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -355,15 +358,18 @@ class FakeLedger:
         for key, rows in shards.items():
             src = self.source(dataset, key, rows)
             data = read(src)
+            who = (contributors or {}).get(key)
             raw.append(ShardEntry(key=key, uri=src, source_uri=src, byte_size=len(data),
-                                  rows=len(rows), content_hash=to_hex(hash_bytes(data))))
+                                  rows=len(rows), content_hash=to_hex(hash_bytes(data)),
+                                  contributor=who))
             buf = io.BytesIO()
             pq.write_table(pa.Table.from_pylist(rows), buf)
             uri = self.store.uri(dataset, run, "normalized", f"{key}.parquet")
             write(uri, buf.getvalue())
             digest, size, count = rehash_parquet_at(uri)
             normalized.append(ShardEntry(key=key, uri=uri, source_uri=src, byte_size=size,
-                                         rows=count, content_hash=to_hex(digest)))
+                                         rows=count, content_hash=to_hex(digest),
+                                         contributor=who))
         validated = [s.model_copy(update={"status": "quarantined", "reason": set_aside[s.key]})
                      if s.key in set_aside else s for s in normalized]
         report = {"suite": "fake-suite", "suite_hash": to_hex(keccak256(b"fake-suite")),
@@ -406,6 +412,8 @@ def manifest(dataset: str, run: str, stage: str, shards: list[ShardEntry], *,
              ) -> StageManifest:
     extra = {"validation": validation, "result_hash": hash_record(validation)} \
         if validation is not None else {}
+    if any(s.contributor for s in shards):  # the format that carries them
+        extra["version"] = SHARD_FACTS_MANIFEST
     return StageManifest(dataset=dataset, dataset_id=name_id(dataset), run=run,
                          run_id=name_id(run), stage=stage, hash_scheme=scheme, parents=parents,
                          shards=tuple(shards), shards_root=stage_root(shards), passed=passed,

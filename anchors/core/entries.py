@@ -68,4 +68,12 @@ class ShardEntry(Record):
     def leaf(self) -> str | None:
         if self.status != "ok" or self.content_hash is None:
             return None
-        return to_hex(leaf_hash(self.key, from_hex(self.content_hash), self.byte_size, self.rows))
+        return to_hex(leaf_hash(self.key, from_hex(self.content_hash), self.byte_size, self.rows,
+                                self.contributor))
+
+    @property
+    def attribution(self) -> dict[str, str]:
+        """Who contributed the shard (and their signature), as every later stage's entry of
+        it must carry them: the fields that are set."""
+        return {k: v for k in ("contributor", "contributor_signature")
+                if (v := getattr(self, k)) is not None}

@@ -10,33 +10,17 @@ that repeats another row of its group than the first."""
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-_local = threading.local()  # a DuckDB connection must not be shared between threads
-
-
-def _duckdb() -> object:
-    con = getattr(_local, "con", None)
-    if con is None:
-        import duckdb  # only where keys are made
-
-        con = _local.con = duckdb.connect(config={"threads": 1})
-    return con
+from laas.validators.duck import per_row
 
 
 def _row_hashes(texts: list[pa.Array]) -> np.ndarray:
-    con = _duckdb()
-    names = [f"c{i}" for i in range(len(texts))]
-    con.register("_laas_rows", pa.table(dict(zip(names, texts, strict=True))))
-    try:
-        out = con.sql(f"SELECT hash({', '.join(names)}) AS h FROM _laas_rows").to_arrow_table()
-    finally:
-        con.unregister("_laas_rows")
-    return out["h"].combine_chunks().to_numpy(zero_copy_only=False).astype(np.uint64)
+    names = {f"c{i}": t for i, t in enumerate(texts)}
+    return per_row(f"hash({', '.join(names)})", **names).to_numpy(
+        zero_copy_only=False).astype(np.uint64)
 
 
 def first_equal(texts: list[pa.Array]) -> np.ndarray | None:

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from laas.validators.duck import per_row
 from laas.validators.same_rows import first_equal
 from laas.validators.spec import TEXT_KEY_SCHEME, TextKeyScheme
 from laas.validators.text import text_hash, text_key
@@ -32,7 +33,7 @@ def _as_text(col: object) -> pa.LargeStringArray:
 
 
 def _pool() -> ThreadPoolExecutor:
-    """Threads for the columns and for slices of the rows: every step below runs in Arrow,
+    """Threads for slices of the rows: every step below runs in Arrow,
     numpy or DuckDB outside the GIL, so one row batch keeps every core busy. Shared by the
     process (made once, on first use)."""
     global _POOL
@@ -47,7 +48,7 @@ _POOL: ThreadPoolExecutor | None = None
 _POOL_LOCK = threading.Lock()
 # a forked child has none of its parent's threads: it makes its own pool
 os.register_at_fork(after_in_child=lambda: globals().update(_POOL=None))
-_SLICE = 16_384  # rows per MD5 task: small batches hash on one thread, big ones on all
+_SLICE = 16_384  # rows per task: small batches are keyed on one thread, big ones on all
 
 
 def text_hash_array(columns: list, scheme: TextKeyScheme = TEXT_KEY_SCHEME
@@ -101,29 +102,10 @@ def _slice_keys(texts: list[pa.LargeStringArray], scheme: TextKeyScheme
     return keys, (np.unique(np.concatenate(hard)) if hard else None)
 
 
-_local = threading.local()  # a DuckDB connection must not be shared between threads
-
-
-def _duckdb() -> object:
-    con = getattr(_local, "con", None)
-    if con is None:
-        import duckdb  # only where keys are made
-
-        # one thread per connection: the caller spreads slices of rows over its threads
-        con = _local.con = duckdb.connect(config={"threads": 1})
-    return con
-
-
 def _md5_hex(joined: pa.LargeStringArray) -> pa.StringArray:
-    """md5() of each row in DuckDB: reads the Arrow array in place, hashes in C++ without
-    the GIL, and gives 32 lower-case hex characters per row (hashlib's hexdigest)."""
-    con = _duckdb()
-    con.register("_laas_rows", pa.table({"s": joined}))
-    try:
-        out = con.sql("SELECT md5(s) AS h FROM _laas_rows").to_arrow_table()["h"]
-    finally:
-        con.unregister("_laas_rows")
-    return out.combine_chunks().cast(pa.string())
+    """md5() of each row in DuckDB: 32 lower-case hex characters per row (hashlib's
+    hexdigest)."""
+    return per_row("md5(s)", s=joined).cast(pa.string())
 
 
 def _blake3_hex(joined: pa.LargeStringArray) -> pa.StringArray:

@@ -30,10 +30,8 @@ from laas.tasks.compute import map_shards
 from laas.tasks.context import StageContext
 from laas.tasks.dataset_spec import DatasetSpec
 from laas.tasks.readers import describe_error
-from laas.tasks.reuse_work import check_reused, pipeline_hash
+from laas.tasks.reuse_work import REUSED_KEYS, by_bytes, carry_keys, check_reused, pipeline_hash
 from laas.tasks.stage_files import fresh_dir
-
-REUSED_KEYS = "reused-text-hashes"  # in the validated stage's folder: the reused shards' keys
 
 
 def keys_needed(spec: DatasetSpec) -> bool:
@@ -60,7 +58,12 @@ def reuse_plan(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifes
         problems = map_shards(check_reused, [(r,) for r in plan.reused], whole_batch=True,
                               address=ctx.address, batch_size=ctx.batch_size,
                               label="reuse check", spec=spec, hashes_dir=keys_dir)
-        plan = confirm(plan, {r.key: p for r, p in zip(plan.reused, problems, strict=True) if p})
+        bad = {r.key: p for r, p in zip(plan.reused, problems, strict=True) if p}
+        if keys_dir is not None:
+            prev_dir = store.stage_dir(spec.name, plan.from_run, "validated")
+            bad |= carry_keys(prev_dir, keys_dir, [r for r in plan.reused
+                                                   if by_bytes(r) and r.key not in bad], spec)
+        plan = confirm(plan, bad)
     logger = get_run_logger()
     logger.info("reuse: %d shard(s) from run %s, %d new, %d processed again%s; previous run "
                 "proven and planned in %.2f s, reused files checked in %.2f s", len(plan.reused),

@@ -7,7 +7,6 @@ anyone can re-derive the validated shard from the normalized one (`laas verify` 
 from __future__ import annotations
 
 import itertools
-import secrets
 
 import numpy as np
 import pyarrow as pa
@@ -21,6 +20,7 @@ from laas.anchors.core.models import ShardEntry, rows_digest
 from laas.errors import ShardReadError
 from laas.tasks.dataset_spec import DatasetSpec
 from laas.tasks.readers import verified_table
+from laas.tasks.stage_files import write_parquet
 
 ROW_COLUMN = "_laas_row"  # in the dropped-rows file: the row's number in the normalized shard
 FAILED_COLUMN = "_laas_failed"  # and the expectations it failed
@@ -161,12 +161,13 @@ def _filter(entry: ShardEntry, duplicates: list[int], spec: DatasetSpec, out_dir
     gone = table.filter(pa.array(drop)).append_column(ROW_COLUMN, pa.array(rows, pa.int64())) \
         .append_column(FAILED_COLUMN, pa.array(why, pa.list_(pa.string())))
     try:
-        _write(kept_uri, kept)
-        _write(dropped_uri, gone)
+        sha256 = write_parquet(kept_uri, kept)
+        write_parquet(dropped_uri, gone)
     except OSError as e:
         return aside(f"validated shard cannot be stored under {redact(out_dir)}: {e}")
     return entry.model_copy(update={
         "uri": kept_uri, "content_hash": to_hex(hasher.digest()), "byte_size": hasher.size,
+        "sha256": sha256,
         "rows": kept.num_rows, "parent_hash": entry.content_hash, "rows_in": entry.rows,
         "reason": f"{n} of {table.num_rows} rows dropped ({_counts(masks)})",
         "dropped": {name: int(m.sum()) for name, m in masks.items() if m.any()},
@@ -175,14 +176,3 @@ def _filter(entry: ShardEntry, duplicates: list[int], spec: DatasetSpec, out_dir
 
 def _counts(masks: dict[str, np.ndarray]) -> str:
     return ", ".join(f"{name} {int(m.sum())}" for name, m in masks.items() if m.any())
-
-
-def _write(uri: str, table: pa.Table) -> None:
-    """Written under a fresh name, then renamed: never through a link planted at `uri`."""
-    fs, path = url_to_fs(uri)
-    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-    tmp = f"{path}.{secrets.token_hex(6)}.tmp"
-    with fs.open(tmp, "wb") as f:
-        pq.write_table(table, f, compression="zstd")
-    fs.mv(tmp, path)
-

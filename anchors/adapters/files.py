@@ -152,3 +152,15 @@ def rehash_parquet_at(uri: str) -> tuple[bytes, int, int]:
 
     with open_uri(uri) as f:
         return rehash_parquet(f)
+
+
+def sha256_at(uri: str) -> tuple[str, int]:
+    """(sha256 hex, size) of the file at a URI, streamed 1 MiB at a time (bounded memory)."""
+    import hashlib
+
+    h, size = hashlib.sha256(), 0
+    with open_uri(uri) as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size

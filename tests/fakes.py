@@ -30,6 +30,7 @@ from laas.anchors.core.canonical import from_hex, hash_record, keccak256, name_i
 from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME, hash_bytes
 from laas.anchors.core.merkle import verify
 from laas.anchors.core.models import (
+    SHARD_FACTS_MANIFEST,
     Checkpoint,
     ShardEntry,
     StageManifest,
@@ -343,9 +344,13 @@ class FakeLedger:
 
     def stages(self, dataset: str, run: str, shards: dict[str, list[dict]], *,
                set_aside: dict[str, str] | None = None, passed: bool = True,
-               parents: tuple[str, ...] = ()) -> list[StageManifest]:
+               parents: tuple[str, ...] = (), file_sha256: bool = False
+               ) -> list[StageManifest]:
         """The run's three manifests, uncommitted. `set_aside`: key -> reason, quarantined at
-        the validated stage (the run still passes unless `passed=False`)."""
+        the validated stage (the run still passes unless `passed=False`). `file_sha256`: the
+        Parquet files' sha256 in their entries (laas-manifest-v4), as laas's stages write it."""
+        import hashlib
+
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -362,8 +367,10 @@ class FakeLedger:
             uri = self.store.uri(dataset, run, "normalized", f"{key}.parquet")
             write(uri, buf.getvalue())
             digest, size, count = rehash_parquet_at(uri)
-            normalized.append(ShardEntry(key=key, uri=uri, source_uri=src, byte_size=size,
-                                         rows=count, content_hash=to_hex(digest)))
+            normalized.append(ShardEntry(
+                key=key, uri=uri, source_uri=src, byte_size=size, rows=count,
+                content_hash=to_hex(digest),
+                sha256=hashlib.sha256(buf.getvalue()).hexdigest() if file_sha256 else None))
         validated = [s.model_copy(update={"status": "quarantined", "reason": set_aside[s.key]})
                      if s.key in set_aside else s for s in normalized]
         report = {"suite": "fake-suite", "suite_hash": to_hex(keccak256(b"fake-suite")),
@@ -404,8 +411,10 @@ def manifest(dataset: str, run: str, stage: str, shards: list[ShardEntry], *,
              scheme: str = TABLE_SCHEME, parents: tuple[str, ...] = (), passed: bool = True,
              validation: dict | None = None, created_at: datetime | None = None
              ) -> StageManifest:
-    extra = {"validation": validation, "result_hash": hash_record(validation)} \
+    extra: dict[str, Any] = {"validation": validation, "result_hash": hash_record(validation)} \
         if validation is not None else {}
+    if any(s.sha256 for s in shards):
+        extra["version"] = SHARD_FACTS_MANIFEST
     return StageManifest(dataset=dataset, dataset_id=name_id(dataset), run=run,
                          run_id=name_id(run), stage=stage, hash_scheme=scheme, parents=parents,
                          shards=tuple(shards), shards_root=stage_root(shards), passed=passed,

@@ -164,3 +164,13 @@ def sha256_at(uri: str) -> tuple[str, int]:
             h.update(chunk)
             size += len(chunk)
     return h.hexdigest(), size
+
+
+def size_at(uri: str) -> int:
+    """The size in bytes of the file at a URI, from the store's listing (nothing read)."""
+    if protocol(uri) == "file":
+        import os
+
+        return os.stat(uri.removeprefix("file://")).st_size
+    fs, path = url_to_fs(uri)
+    return int(fs.size(path))

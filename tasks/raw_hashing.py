@@ -55,6 +55,9 @@ def hash_raw(key: str, uri: str, bad_status: str = "failed", *,
 
 
 def hash_parent_shard(key: str, uri: str, expect_table: str,
+                      licenses: tuple[str, ...] | None = None,
                       bad_status: str = "failed") -> ShardEntry:
-    """hash_raw of a derived dataset's source, which must still be what the gate proved."""
-    return hash_raw(key, uri, bad_status, expect_table=expect_table)
+    """hash_raw of a derived dataset's source, which must still be what the gate proved;
+    it carries the licenses of the parent's shard (they propagate to the derived shard)."""
+    entry = hash_raw(key, uri, bad_status, expect_table=expect_table)
+    return entry.model_copy(update={"licenses": licenses}) if licenses else entry

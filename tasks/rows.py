@@ -20,6 +20,7 @@ from laas.anchors.core.models import ShardEntry, rows_digest
 from laas.errors import ShardReadError
 from laas.tasks.dataset_spec import DatasetSpec
 from laas.tasks.readers import verified_table
+from laas.tasks.shard_licenses import column_licenses, kept_licenses
 from laas.tasks.stage_files import write_parquet
 
 ROW_COLUMN = "_laas_row"  # in the dropped-rows file: the row's number in the normalized shard
@@ -167,7 +168,8 @@ def _filter(entry: ShardEntry, duplicates: list[int], spec: DatasetSpec, out_dir
         return aside(f"validated shard cannot be stored under {redact(out_dir)}: {e}")
     return entry.model_copy(update={
         "uri": kept_uri, "content_hash": to_hex(hasher.digest()), "byte_size": hasher.size,
-        "sha256": sha256,
+        "sha256": sha256, "licenses": kept_licenses(entry.licenses, column_licenses(table),
+                                                    column_licenses(kept), spec.license),
         "rows": kept.num_rows, "parent_hash": entry.content_hash, "rows_in": entry.rows,
         "reason": f"{n} of {table.num_rows} rows dropped ({_counts(masks)})",
         "dropped": {name: int(m.sum()) for name, m in masks.items() if m.any()},

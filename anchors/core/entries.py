@@ -12,7 +12,8 @@ from laas.anchors.core.merkle import leaf_hash
 ShardStatus = Literal["ok", "failed", "quarantined"]  # failed: fails the stage
 _V2_FIELDS = ("parent_hash", "rows_in", "dropped", "dropped_rows_hash", "dropped_uri",
               "text_keys_hash")
-V4_SHARD_FIELDS = ("contributor", "contributor_signature", "sha256")  # laas-manifest-v4 only
+V4_SHARD_FIELDS = ("contributor", "contributor_signature", "sha256",
+                   "licenses")  # laas-manifest-v4 only
 
 
 class Record(BaseModel):
@@ -49,6 +50,9 @@ class ShardEntry(Record):
         None, description="the contributor's EIP-712 signature over the raw content hash")
     sha256: str | None = Field(
         None, description="sha256 of this stage's file bytes, taken as the stage wrote it")
+    licenses: tuple[str, ...] | None = Field(
+        None, description="the licenses the shard's rows carry (the spec's source license, "
+                          "its `license` column's values, its parents' shards'); None: unknown")
 
     @model_serializer(mode="wrap")
     def _v1_bytes(self, handler: Any) -> dict[str, Any]:

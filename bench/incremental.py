@@ -37,7 +37,8 @@ def laas_run(dataset: str, env: dict[str, str], *args: str, profile: Path | None
     wall = time.perf_counter() - t
     if proc.returncode != 0:
         raise SystemExit(f"laas run {dataset} failed:\n{proc.stderr[-3000:]}")
-    summary = json.loads(proc.stdout[proc.stdout.index("{"):])  # after py-spy's own lines
+    # py-spy, when profiling, prints lines of its own before and after the summary
+    summary = json.JSONDecoder().raw_decode(proc.stdout, proc.stdout.index("{"))[0]
     return {"wall_s": wall, "stages_s": summary["seconds"], "passed": summary["passed"],
             "reuse": {k: v for k, v in summary["reuse"].items() if k != "not_reused"},
             "shards": summary["checkpoints"][-1]["shard_count"]}

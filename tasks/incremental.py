@@ -62,7 +62,7 @@ def reuse_plan(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifes
         if keys_dir is not None:
             prev_dir = store.stage_dir(spec.name, plan.from_run, "validated")
             bad |= carry_keys(prev_dir, keys_dir, [r for r in plan.reused
-                                                   if by_bytes(r) and r.key not in bad], spec)
+                                                   if by_bytes(r) and r.key not in bad])
         plan = confirm(plan, bad)
     logger = get_run_logger()
     logger.info("reuse: %d shard(s) from run %s, %d new, %d processed again%s; previous run "
@@ -111,7 +111,8 @@ def _untrusted(ctx: StageContext, registry: Any, chain: list[Proven]) -> str | N
         if p.stored.committer.lower() not in signers:
             return (f"was committed by {p.stored.committer}, not a committer this machine "
                     "trusts (LAAS_TRUSTED_COMMITTERS, holding the role)")
-        signer = ctx.ledger.store.attested_by(p.manifest)
+        # its hash as proven (its bytes' keccak256 is the chain's): not dumped again
+        signer = ctx.ledger.store.attested_by(p.manifest, p.stored.manifest_hash)
         if signer is None or signer.lower() not in signers:
             return (f"has a {p.stage} manifest not attested by a committer this machine "
                     f"trusts (signed by {signer or 'nobody'})")

@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from laas import __version__ as LAAS_VERSION
 from laas.anchors.adapters.files import redact, rehash_parquet_at, sha256_at
-from laas.anchors.core.canonical import hash_record, to_hex
+from laas.anchors.core.canonical import hash_record, keccak256, to_hex
 from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME
 from laas.anchors.core.models import VERSIONED_MANIFEST, ShardEntry
 from laas.anchors.core.reuse import REUSE_FORMAT, Reused
@@ -135,8 +135,7 @@ def _rehash(uri: str) -> tuple[str, int, int]:
     return to_hex(digest), size, rows
 
 
-def carry_keys(prev_dir: str, keys_dir: str, reused: list[Reused], spec: DatasetSpec
-               ) -> dict[str, str]:
+def carry_keys(prev_dir: str, keys_dir: str, reused: list[Reused]) -> dict[str, str]:
     """The duplicate keys of the shards checked by their bytes, taken from the folders where
     the previous run's validated stage (`prev_dir`) kept them (those it validated, and those
     it reused) and held to the digest each shard's validation committed, then written to
@@ -144,7 +143,7 @@ def carry_keys(prev_dir: str, keys_dir: str, reused: list[Reused], spec: Dataset
     files read instead of every reused shard's rows. {key: why} for shards whose keys there
     are missing or not the committed ones: processed again."""
     from laas.tasks.rows import verified_text_keys
-    from laas.validators.text import TEXT_HASH_COLUMN
+    from laas.tasks.stage_files import write_parquet
 
     want = [r.validated for r in reused]
     found: dict[str, pa.ChunkedArray] = {}
@@ -153,12 +152,13 @@ def carry_keys(prev_dir: str, keys_dir: str, reused: list[Reused], spec: Dataset
         if left:
             found |= verified_text_keys(f"{prev_dir}/{folder}", left)[0]
     keys = [e.key for e in want if e.key in found]
-    if keys:
-        sink = TextHashSink(keys_dir, keys, spec.suite.text_hash_of)
-        try:
-            sink.add(keys, [len(found[k]) for k in keys], pa.table({TEXT_HASH_COLUMN: (
-                pa.chunked_array([c for k in keys for c in found[k].chunks], pa.string()))}))
-        finally:
-            sink.close()
+    if keys:  # as TextHashSink lays them out (key, h), without digesting them again
+        import numpy as np
+
+        name = keccak256("\n".join(keys).encode()).hex()[:16]
+        write_parquet(f"{keys_dir}/batch-{name}.parquet", pa.table({
+            "key": pa.array(keys, pa.string()).take(pa.array(np.repeat(
+                np.arange(len(keys)), [len(found[k]) for k in keys]))),
+            "h": pa.chunked_array([c for k in keys for c in found[k].chunks], pa.string())}))
     return {e.key: "its duplicate keys are not in the previous run's files as its validation "
                    "committed them: processed again" for e in want if e.key not in found}

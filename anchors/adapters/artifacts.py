@@ -82,20 +82,26 @@ class ArtifactStore:
         fs, path = url_to_fs(f"{self._dir_of(manifest)}/attest-{manifest.manifest_hash[2:]}.json")
         write_replacing(fs, path, att.model_dump_json().encode())
 
-    def attestation(self, manifest: StageManifest) -> Attestation | None:
-        """The stored attestation of a manifest, if any (its signer is recovered, not read)."""
-        uri = f"{self._dir_of(manifest)}/attest-{manifest.manifest_hash[2:]}.json"
+    def attestation(self, manifest: StageManifest, manifest_hash: str | None = None
+                    ) -> Attestation | None:
+        """The stored attestation of a manifest, if any (its signer is recovered, not read).
+        `manifest_hash`: its hash when already proven (the keccak256 of the bytes read, held
+        to the chain's), so a big manifest is not dumped again to learn it."""
+        known = manifest_hash or manifest.manifest_hash
+        uri = f"{self._dir_of(manifest)}/attest-{known[2:]}.json"
         try:
             with open_uri(uri) as f:
                 return Attestation.model_validate_json(f.read())
         except (OSError, ValueError):  # absent or garbage: not attested
             return None
 
-    def attested_by(self, manifest: StageManifest) -> str | None:
+    def attested_by(self, manifest: StageManifest, manifest_hash: str | None = None
+                    ) -> str | None:
         """Who signed the stored attestation of exactly this manifest (recovered), or None:
-        none, garbage, or a signature over another manifest."""
-        att = self.attestation(manifest)
-        return att.signer_for(manifest.manifest_hash) if att is not None else None
+        none, garbage, or a signature over another manifest. `manifest_hash` as above."""
+        known = manifest_hash or manifest.manifest_hash
+        att = self.attestation(manifest, known)
+        return att.signer_for(known) if att is not None else None
 
     def manifests(self, dataset: str | None = None, run: str | None = None) -> list[str]:
         """Every manifest in the store (or of one dataset, or one run), as URIs."""

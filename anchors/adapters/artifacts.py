@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from laas.anchors.adapters.attest import Attestation
 from laas.anchors.adapters.files import join, names_in, open_uri, redact, url_to_fs
-from laas.anchors.core.canonical import keccak256, to_hex
+from laas.anchors.core.canonical import gc_paused, keccak256, to_hex
 from laas.anchors.core.models import STAGES, StageManifest, name_problem
 from laas.errors import ConfigError, HashMismatch, LaasError, first_problem
 
@@ -167,7 +167,8 @@ def read_manifest(uri: str, expected_hash: str | None = None) -> StageManifest:
             "chain: it was altered after the commit"
         )
     try:
-        return StageManifest.model_validate_json(data)
+        with gc_paused():  # millions of dicts for a big report, none in a cycle
+            return StageManifest.model_validate_json(data)
     except ValidationError as e:
         _, msg = first_problem(e)
         raise LaasError(f"manifest {redact(uri)} is not a laas manifest: {msg}") from None

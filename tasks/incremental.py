@@ -13,6 +13,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from laas.anchors.core.canonical import gc_paused
 from laas.anchors.core.models import ShardEntry, StageManifest
 from laas.anchors.core.reuse import (
     Reused,
@@ -48,7 +49,8 @@ def reuse_plan(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifes
     from prefect.logging import get_run_logger
 
     started = time.perf_counter()
-    plan = _plan(ctx, spec, run, raw, enabled)
+    with gc_paused():  # three manifests parsed and proven, a plan of every shard: no cycles
+        plan = _plan(ctx, spec, run, raw, enabled)
     proven = time.perf_counter() - started
     if plan.reused:
         store = ctx.ledger.store

@@ -17,8 +17,11 @@ import platform
 import socket
 import sys
 import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -28,7 +31,13 @@ from laas.anchors.adapters.registry import Registry, connect  # noqa: E402
 from laas.anchors.adapters.registry_v2 import RegistryV2  # noqa: E402
 from laas.anchors.adapters.wallet import Sender  # noqa: E402
 from laas.anchors.core.canonical import name_id, to_hex  # noqa: E402
-from laas.anchors.core.models import ShardEntry, StageManifest, stage_root  # noqa: E402
+from laas.anchors.core.models import (  # noqa: E402
+    MANIFEST_VERSION,
+    SHARD_FACTS_MANIFEST,
+    ShardEntry,
+    StageManifest,
+    stage_root,
+)
 from laas.anchors.services.batch import admit, anchor_batch  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "results" / "gas.json"
@@ -41,20 +50,39 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def stages(dataset: str, run: str, n: int) -> list[tuple[StageManifest, str]]:
-    """A run's raw, normalized and validated manifests over n shards, each with its URI."""
-    shards = tuple(ShardEntry(key=f"part-{i:07d}.parquet", uri=f"{STORE}/{dataset}/{i}",
-                              source_uri=f"{STORE}/{dataset}/{i}", byte_size=1 << 20, rows=1000,
-                              content_hash=to_hex(i.to_bytes(32, "big")))
+@contextmanager
+def fresh_chain() -> Iterator[tuple[Path, Any, Sender]]:
+    """A fresh anvil of this run's own (its home, web3, the unlocked dev account), stopped
+    after."""
+    home = Path(tempfile.mkdtemp(prefix="laas-gas-"))
+    chain = LocalChain(home, free_port())
+    chain.up()
+    try:
+        w3 = connect(chain.url)
+        yield home, w3, Sender(unlocked=w3.eth.accounts[0])
+    finally:
+        chain.down()
+
+
+def stages(dataset: str, run: str, n: int, contributors: Sequence[str] = (),
+           store: str = STORE) -> list[tuple[StageManifest, str]]:
+    """A run's raw, normalized and validated manifests over n shards, each with its URI;
+    with `contributors`, shard i names contributors[i % len] (a laas-manifest-v4 run)."""
+    shards = tuple(ShardEntry(key=f"part-{i:07d}.parquet", uri=f"{store}/{dataset}/{i}",
+                              source_uri=f"{store}/{dataset}/{i}", byte_size=1 << 20, rows=1000,
+                              content_hash=to_hex(i.to_bytes(32, "big")),
+                              contributor=contributors[i % len(contributors)]
+                              if contributors else None)
                    for i in range(n))
     root = stage_root(shards)
+    version = SHARD_FACTS_MANIFEST if contributors else MANIFEST_VERSION
     out, parents = [], ()
     for stage in ("raw", "normalized", "validated"):
-        m = StageManifest(dataset=dataset, dataset_id=name_id(dataset), run=run,
-                          run_id=name_id(run), stage=stage, hash_scheme="laas-table-v1",
-                          parents=parents, shards=shards, shards_root=root, passed=True,
-                          created_at=datetime.now(UTC))
-        out.append((m, f"{STORE}/{dataset}/{run}/{stage}/{manifest_name(m.manifest_hash)}"))
+        m = StageManifest(version=version, dataset=dataset, dataset_id=name_id(dataset),
+                          run=run, run_id=name_id(run), stage=stage,
+                          hash_scheme="laas-table-v1", parents=parents, shards=shards,
+                          shards_root=root, passed=True, created_at=datetime.now(UTC))
+        out.append((m, f"{store}/{dataset}/{run}/{stage}/{manifest_name(m.manifest_hash)}"))
         parents = (m.checkpoint_id,)
     return out
 
@@ -94,12 +122,7 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=100)
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
-    home = Path(tempfile.mkdtemp(prefix="laas-gas-"))
-    chain = LocalChain(home, free_port())
-    chain.up()
-    try:
-        w3 = connect(chain.url)
-        dev = Sender(unlocked=w3.eth.accounts[0])
+    with fresh_chain() as (_, w3, dev):
         v1 = Registry(w3, Registry.deploy(w3, dev)[0], dev)
         v2 = RegistryV2(w3, RegistryV2.deploy(w3, dev)[0], dev)
         rows = [per_run(v1, v2, n) for n in sizes]
@@ -107,8 +130,6 @@ def main() -> None:
         batches = [batched(v2, k) for k in sizes_b]
         lo, hi = batches[0], batches[-1]
         added = (hi["gas"] - lo["gas"]) / (hi["runs"] - lo["runs"])
-    finally:
-        chain.down()
     result = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.system()} "
                    f"{platform.release()}, Python {platform.python_version()}",

@@ -18,6 +18,7 @@ from laas.tasks import openlineage
 from laas.tasks.compute import dask_cluster
 from laas.tasks.incremental import reuse_plan, reuse_summary
 from laas.tasks.manifests import new_run_name
+from laas.tasks.shares_artifact import publish_shares
 from laas.tasks.stages import (
     commit_run_task,
     load_spec_task,
@@ -99,6 +100,7 @@ def ingest(dataset: str, run: str | None = None, dask_address: str | None = None
         stages = dict(zip(STAGES, [*cps, None, None, None], strict=False))
         if stages["validated"] is not None:
             publish_version(ctx, quote(validated))  # append-only: what this version added
+            publish_shares(quote(validated))  # contributors, if the source names them
         events.checkpoints = tuple(cp for cp in stages.values() if cp is not None)
     return RunSummary(
         dataset=spec.name,

@@ -9,6 +9,8 @@ adapters built here and read nothing themselves.
     prove_append_only("crawl", "run-1")                   # NotAppendOnly unless it holds
     card = export_croissant("crawl")                      # Croissant 1.1 JSON-LD, with proof
     verify_croissant(card)                                # HashMismatch unless it holds
+    training_shares("crawl", "model-7", "0xAb…")          # a contributor's proof to claim
+    dataset_contributors("crawl").contributors            # rows, bytes and proofs per address
 """
 
 from __future__ import annotations
@@ -24,9 +26,10 @@ from laas.settings import Settings, get_settings
 if TYPE_CHECKING:
     from laas.anchors.services.reader import VerifiedReader
 
-__all__ = ["GatePolicy", "GateVerdict", "VerifiedReader", "VersionDiff", "dataset_versions",
+__all__ = ["GatePolicy", "GateVerdict", "VerifiedReader", "VersionDiff", "dataset_contributors",
+           "dataset_versions",
            "diff_versions", "export_croissant", "gate_dataset", "prove_append_only",
-           "verified_reader", "verify_croissant"]
+           "training_shares", "verified_reader", "verify_croissant"]
 
 
 def __getattr__(name: str) -> Any:
@@ -139,3 +142,25 @@ def verify_croissant(doc: dict[str, Any], *, settings: Settings | None = None) -
     from laas.anchors.services.croissant import verify_card
 
     return verify_card(_registry(settings), doc)
+
+
+def training_shares(dataset: str, record: str, contributor: str | None = None, *,
+                    settings: Settings | None = None) -> Any:
+    """The contributor shares of training record `record` (`laas gate DATASET --record
+    NAME`), each with its Merkle proof to the root the record committed, checked against the
+    chain; `.claim_args(address)` are ContributorRewards.claim's arguments."""
+    from laas.anchors.services.training_shares import training_shares as shares
+
+    return shares(_registry(settings), dataset, record, contributor)
+
+
+def dataset_contributors(dataset: str, *, run: str | None = None, training: str | None = None,
+                         settings: Settings | None = None) -> Any:
+    """A ContributorsReport (laas.anchors.services.contributors) of the validated stage of
+    `run` (default: the latest passed version) or of training record `training`: rows and
+    bytes kept per contributor, and each of their shards' leaf and Merkle proof, all proven
+    against the chain first (HashMismatch otherwise)."""
+    from laas.anchors.services.contributors import contributors_report, find_checkpoint
+
+    registry = _registry(settings)
+    return contributors_report(registry, find_checkpoint(registry, dataset, run, training))

@@ -6,7 +6,14 @@ from __future__ import annotations
 import sys
 import traceback
 
-from laas.commands import chain, consume, export, ingest, versions  # noqa: F401 - registers them
+from laas.commands import (  # noqa: F401 - registers them
+    chain,
+    consume,
+    contributors,
+    export,
+    ingest,
+    versions,
+)
 from laas.commands.common import app, err
 from laas.errors import LaasError
 

@@ -12,6 +12,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
 from laas.errors import ConfigError, dotted, first_problem
+from laas.tasks.attribution import Attribution, attribution_problem
 from laas.validators.spec import Spec, SuiteSpec
 
 ColumnType = Literal["string", "int64", "float64", "bool", "timestamp"]
@@ -123,6 +124,7 @@ class DatasetSpec(Spec):
                                "previous passed version fails, and nothing is committed")
     reuse: bool = Field(
         True, description="false: every run processes every shard (no incremental runs)")
+    contributors: Attribution | None = Field(None, description="who contributed each shard")
     spec_dir: Path | None = Field(None, exclude=True)
 
     @field_validator("suite", mode="before")
@@ -161,6 +163,9 @@ class DatasetSpec(Spec):
             raise ValueError("`csv:` applies to csv and tsv shards only")
         if self.name in self.parents:
             raise ValueError("a dataset cannot be its own parent")
+        if problem := attribution_problem(self.contributors, {c.name: c.type for c in
+                                                              self.columns}, bool(self.parents)):
+            raise ValueError(problem)
         return self
 
     @property

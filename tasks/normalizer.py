@@ -63,8 +63,9 @@ def _write_normalized(raw: ShardEntry, spec: DatasetSpec, out: str,
     except ShardReadError as e:
         fs.rm(tmp)  # no half-written shard is left to be mistaken for a result
         return ShardEntry(key=raw.key, uri=raw.uri, source_uri=raw.source_uri,
-                          status=bad_status, reason=str(e))
+                          status=bad_status, reason=str(e), **raw.attribution)
     return ShardEntry(key=raw.key, uri=out, source_uri=raw.source_uri, byte_size=hasher.size,
                       rows=hasher.rows, content_hash=to_hex(hasher.digest()),
                       sha256=sink.hexdigest(), licenses=shard_licenses(
-                          raw, spec.license, values, LICENSE_COLUMN in hasher.schema.names))
+                          raw, spec.license, values, LICENSE_COLUMN in hasher.schema.names),
+                      **raw.attribution)

@@ -15,6 +15,7 @@ from laas.anchors.adapters.files import redact
 from laas.anchors.core.models import Checkpoint, ShardEntry, StageManifest
 from laas.anchors.services.anchoring import reusable_manifest, store_manifest
 from laas.errors import AnchorPending, AnchorTimeout, ConfigError, LaasError
+from laas.tasks.attributed import raw_work
 from laas.tasks.compute import map_shards, warm_workers
 from laas.tasks.context import WORKER_WARM, StageContext
 from laas.tasks.dataset_spec import DatasetSpec, load_spec
@@ -22,7 +23,7 @@ from laas.tasks.incremental import ReusePlan, all_text_keys, refilter, reusable
 from laas.tasks.manifests import build_manifest, failed_expectations, stage_markdown
 from laas.tasks.normalizer import normalize
 from laas.tasks.parents import derived_sources
-from laas.tasks.raw_hashing import discover, hash_parent_shard, hash_raw
+from laas.tasks.raw_hashing import discover
 from laas.tasks.rows import distinct_rows, filter_shard, later_duplicates
 from laas.tasks.shard_validation import validated_entries
 from laas.tasks.stage_files import clear_stage_dir, fresh_dir, name_clashes, set_aside
@@ -89,10 +90,10 @@ def raw_stage(ctx: StageContext, spec: DatasetSpec, run: str) -> StageManifest:
     found, parents = derived_sources(ctx, spec) if spec.parents else (discover(spec), ())
     if not found:
         raise ConfigError(f"dataset {spec.name}: no shard matches {spec.source_uri}")
-    hash_fn = hash_parent_shard if spec.parents else hash_raw
+    hash_fn, items, extra = raw_work(spec, found)  # with attribution, if the spec has it
     warm_workers(ctx.address, WORKER_WARM)  # ready for the validate stage
-    entries = map_shards(hash_fn, found, address=ctx.address, label="raw",
-                         batch_size=ctx.batch_size, bad_status=_bad_status(spec))
+    entries = map_shards(hash_fn, items, address=ctx.address, label="raw",
+                         batch_size=ctx.batch_size, bad_status=_bad_status(spec), **extra)
     return _log(ctx, build_manifest(spec, run, "raw", entries, parents))
 
 

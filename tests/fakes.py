@@ -344,11 +344,14 @@ class FakeLedger:
 
     def stages(self, dataset: str, run: str, shards: dict[str, list[dict]], *,
                set_aside: dict[str, str] | None = None, passed: bool = True,
-               parents: tuple[str, ...] = (), file_sha256: bool = False
+               parents: tuple[str, ...] = (),
+               contributors: dict[str, str] | None = None, file_sha256: bool = False
                ) -> list[StageManifest]:
         """The run's three manifests, uncommitted. `set_aside`: key -> reason, quarantined at
-        the validated stage (the run still passes unless `passed=False`). `file_sha256`: the
-        Parquet files' sha256 in their entries (laas-manifest-v4), as laas's stages write it."""
+        the validated stage (the run still passes unless `passed=False`). `contributors`: key
+        -> the 0x address each stage's entry of that shard names (a laas-manifest-v4 run).
+        `file_sha256`: the Parquet files' sha256 in their entries (v4), as laas's stages write
+        it."""
         import hashlib
 
         import pyarrow as pa
@@ -360,8 +363,10 @@ class FakeLedger:
         for key, rows in shards.items():
             src = self.source(dataset, key, rows)
             data = read(src)
+            who = (contributors or {}).get(key)
             raw.append(ShardEntry(key=key, uri=src, source_uri=src, byte_size=len(data),
-                                  rows=len(rows), content_hash=to_hex(hash_bytes(data))))
+                                  rows=len(rows), content_hash=to_hex(hash_bytes(data)),
+                                  contributor=who))
             buf = io.BytesIO()
             pq.write_table(pa.Table.from_pylist(rows), buf)
             uri = self.store.uri(dataset, run, "normalized", f"{key}.parquet")
@@ -369,7 +374,7 @@ class FakeLedger:
             digest, size, count = rehash_parquet_at(uri)
             normalized.append(ShardEntry(
                 key=key, uri=uri, source_uri=src, byte_size=size, rows=count,
-                content_hash=to_hex(digest),
+                content_hash=to_hex(digest), contributor=who,
                 sha256=hashlib.sha256(buf.getvalue()).hexdigest() if file_sha256 else None))
         validated = [s.model_copy(update={"status": "quarantined", "reason": set_aside[s.key]})
                      if s.key in set_aside else s for s in normalized]
@@ -413,7 +418,7 @@ def manifest(dataset: str, run: str, stage: str, shards: list[ShardEntry], *,
              ) -> StageManifest:
     extra: dict[str, Any] = {"validation": validation, "result_hash": hash_record(validation)} \
         if validation is not None else {}
-    if any(s.sha256 for s in shards):
+    if any(s.contributor or s.sha256 for s in shards):  # the format that carries them
         extra["version"] = SHARD_FACTS_MANIFEST
     return StageManifest(dataset=dataset, dataset_id=name_id(dataset), run=run,
                          run_id=name_id(run), stage=stage, hash_scheme=scheme, parents=parents,

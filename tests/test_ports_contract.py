@@ -325,21 +325,19 @@ def test_the_sqlite_file_read_with_the_standard_library_answers_as_the_index(tmp
 
 
 def test_the_sqlite_reader_opens_only_its_file_and_names_one_it_cannot_read(tmp_path) -> None:
-    """A `?`, `#` or space in the home's path is part of the file name (sqlite's URI would end
-    the name there and create that file); a file that is no database is one line to act on."""
+    """A `?`, `#` or space in the home's path is part of the file name for both clients
+    (sqlite's URI and SQLAlchemy's URL would end the name there and create that file); a file
+    that is no database is one line to act on."""
     from laas.anchors.adapters.index_sqlite import SqliteIndexReader
     from laas.errors import LaasError
 
-    made = tmp_path / "made" / "index.db"  # (SQLAlchemy's URL would stop at the `?` too)
-    index = LineageIndex(f"sqlite:///{made}")
+    folder = tmp_path / "odd home?#x"
+    index = LineageIndex(f"sqlite:///{folder / 'index.db'}")  # the full client, same file
     _, _, validated = FakeLedger(index=index).ingest("ds-a", "r1")
     shard = validated.shards[0]
     want = index.find_shard(shard.content_hash)
     index.engine.dispose()
-    folder = tmp_path / "odd home?#x"
-    folder.mkdir()
-    made.rename(folder / "index.db")
-    made.parent.rmdir()
+    assert sorted(p.name for p in folder.iterdir()) == ["index.db"]
     reader = SqliteIndexReader(folder / "index.db", "the index")
     assert reader.find_shard(shard.content_hash) == want
     assert sorted(p.name for p in tmp_path.iterdir()) == [folder.name]  # nothing created

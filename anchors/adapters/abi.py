@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from laas.anchors.core.canonical import keccak256
+from laas.anchors.core.contribution import checksummed
 
 Kind = tuple  # ("uint", bits) | ("bool",) | ("address",) | ("fixed", n) | ("bytes",)
 #               | ("string",) | ("array", Kind) | ("tuple", (Kind, ...))
@@ -137,10 +138,7 @@ def _decode_one(k: Kind, data: bytes, at: int) -> Any:
 
 def checksum(address: bytes) -> str:
     """EIP-55: the mixed-case form web3 returns."""
-    hexa = address.hex()
-    digest = keccak256(hexa.encode()).hex()
-    return "0x" + "".join(c.upper() if int(d, 16) >= 8 else c
-                          for c, d in zip(hexa, digest[:40], strict=True))
+    return checksummed("0x" + address.hex())
 
 
 class Interface:
@@ -153,6 +151,14 @@ class Interface:
         self.errors = {i["name"]: i for i in abi if i["type"] == "error"}
         self._by_selector = {keccak256(signature(i).encode())[:4]: i
                              for i in self.functions.values()}
+
+    def error_name(self, data: Any) -> str:
+        """The contract error a revert's data names (or the data as it came)."""
+        data = data if isinstance(data, str) else str(data)
+        for item in self.errors.values():
+            if data.startswith("0x" + keccak256(signature(item).encode())[:4].hex()):
+                return item["name"]
+        return data
 
     @staticmethod
     def _kinds(items: list[dict[str, Any]]) -> tuple[Kind, ...]:

@@ -20,7 +20,7 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import URL, Engine
 
 from laas.anchors.adapters.files import redact
 from laas.anchors.core.models import STAGE_ORDER, Checkpoint, StageManifest
@@ -78,9 +78,13 @@ INSERT_BATCH = 20_000  # rows per executemany: bounded memory at a million shard
 class LineageIndex:
     def __init__(self, url: str):
         self.where = redact(url)  # for messages: a Postgres URL may carry a password
+        target: str | URL = url
         if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = create_engine(url)
+            path = url.removeprefix("sqlite:///")
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # The path as given: parsed as a URL, a '?' or '#' in it would end the file name.
+            target = URL.create("sqlite", database=path)
+        self.engine: Engine = create_engine(target)
         meta.create_all(self.engine)
         for index in shards.indexes:  # an index file from an older laas may lack newer ones
             index.create(self.engine, checkfirst=True)

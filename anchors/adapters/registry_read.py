@@ -79,12 +79,7 @@ class RegistryRead:
 
     def error_name(self, data: Any) -> str:
         """The contract error a revert's data names (or the data as it came)."""
-        data = data if isinstance(data, str) else str(data)
-        for item in self.abi.errors.values():
-            sig = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
-            if data.startswith(to_hex(keccak256(sig.encode())[:4])):
-                return item["name"]
-        return data
+        return self.abi.error_name(data)
 
     def _logs(self, event: str, lo: int, hi: int, filters: dict[str, Any]) -> list[dict]:
         raw = self.rpc.request("eth_getLogs", [{

@@ -118,17 +118,22 @@ class RegistryV2Read(RunCalldata, RegistryRead):
             cid = checkpoint_id(dataset_id, to_hex(run_id), "validated")
             return next(c for c in self._run(key, block, root) if c.checkpoint_id == cid)
 
-    def verify_leaf(self, cid: str, proof: list[bytes], leaf: bytes) -> bool:
-        """On chain: the checkpoint's record reaches its run's anchor, and `leaf` its root."""
+    def anchor_path(self, cid: str) -> tuple[Checkpoint, str, list[bytes]]:
+        """A checkpoint on chain, the key it is anchored under (its run key, or a batch root)
+        and the Merkle path from its commitment (`leafOf`) to what is stored there."""
         cp = self.get(cid)
         if cp is None:
             raise AnchorError(f"checkpoint {cid} is not on chain")
         if cid in self._batched:
             _, key, anchor_proof = self._batched[cid]
-        else:
-            key = self._key_of(cid)
-            run = self._run(key)
-            anchor_proof = pair_proof([leaf_of(c) for c in run], run.index(cp))
+            return cp, key, anchor_proof
+        key = self._key_of(cid)
+        run = self._run(key)
+        return cp, key, pair_proof([leaf_of(c) for c in run], run.index(cp))
+
+    def verify_leaf(self, cid: str, proof: list[bytes], leaf: bytes) -> bool:
+        """On chain: the checkpoint's record reaches its run's anchor, and `leaf` its root."""
+        cp, key, anchor_proof = self.anchor_path(cid)
         with self.reading():
             return self._call("verifyLeaf", from_hex(key), anchor_proof, committed_struct(cp),
                               proof, leaf)[0]

@@ -1,4 +1,4 @@
-// Compiles CheckpointRegistry.sol (format 1) and CheckpointRegistryV2.sol (format 2), both over RegistryCore.sol, with solcjs (npm `solc`) against node_modules' OpenZeppelin.
+// Compiles CheckpointRegistry.sol (format 1) and CheckpointRegistryV2.sol (format 2), both over RegistryCore.sol, and the example ContributorRewards.sol, with solcjs (npm `solc`) against node_modules' OpenZeppelin.
 // `node anchors/contracts/build.mjs` writes the artifact; `--check` exits 1 if it is stale.
 import fs from 'node:fs';
 import path from 'node:path';
@@ -10,7 +10,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const root = path.resolve(here, '..', '..');
 const solc = require(path.join(root, 'node_modules', 'solc'));
 
-const NAMES = ['CheckpointRegistry', 'CheckpointRegistryV2'];
+const NAMES = ['CheckpointRegistry', 'CheckpointRegistryV2', 'ContributorRewards'];
 function findImports(p) {
   // This folder's own sources (RegistryCore.sol), then node_modules' (OpenZeppelin).
   const file = [path.join(here, p), path.join(root, 'node_modules', p)].find((f) => fs.existsSync(f));

@@ -73,12 +73,20 @@ class ShardEntry(Record):
     def leaf(self) -> str | None:
         if self.status != "ok" or self.content_hash is None:
             return None
-        return _leaf(self.key, self.content_hash, self.byte_size, self.rows)
+        return _leaf(self.key, self.content_hash, self.byte_size, self.rows, self.contributor)
+
+    @property
+    def attribution(self) -> dict[str, str]:
+        """Who contributed the shard (and their signature), as every later stage's entry of
+        it must carry them: the fields that are set."""
+        return {k: v for k in ("contributor", "contributor_signature")
+                if (v := getattr(self, k)) is not None}
 
 
 @lru_cache(maxsize=1 << 18)
-def _leaf(key: str, content_hash: str, byte_size: int, rows: int) -> str:
+def _leaf(key: str, content_hash: str, byte_size: int, rows: int,
+          contributor: str | None) -> str:
     """A leaf from exactly the values it encodes, remembered: a run computes the same shard's
     leaf many times (each stage's tree, the previous run's proven manifests, whose reused
     shards have the same leaves, the index), two keccak256 calls each, ~15 us."""
-    return to_hex(leaf_hash(key, from_hex(content_hash), byte_size, rows))
+    return to_hex(leaf_hash(key, from_hex(content_hash), byte_size, rows, contributor))

@@ -1,7 +1,8 @@
 """Merkle trees compatible with OpenZeppelin's StandardMerkleTree (v1) and MerkleProof.verify.
 
-A shard leaf is keccak256(keccak256(abi.encode(string key, bytes32 contentHash,
-uint256 byteSize, uint256 rows))): the double hash is OpenZeppelin's defence against
+A shard leaf (laas-leaf-v1) is keccak256(keccak256(abi.encode(string key, bytes32 contentHash,
+uint256 byteSize, uint256 rows))); a shard that names its contributor has a laas-leaf-v2 leaf,
+the same with `address contributor` appended. The double hash is OpenZeppelin's defence against
 second-preimage attacks. Leaves are sorted, pairs are hashed in sorted order, and the tree is
 laid out as an array with the root at index 0, exactly as @openzeppelin/merkle-tree does, so
 roots and proofs match the JS library and the contract's verify view.
@@ -15,7 +16,8 @@ from pydantic import BaseModel, ConfigDict
 
 from laas.anchors.core.canonical import keccak256
 
-LEAF_TYPES = ("string", "bytes32", "uint256", "uint256")
+LEAF_TYPES = ("string", "bytes32", "uint256", "uint256")  # laas-leaf-v1
+LEAF_V2_TYPES = (*LEAF_TYPES, "address")  # laas-leaf-v2: a shard with a contributor
 EMPTY_ROOT = keccak256(b"")  # a stage with no accepted shard; never a real tree's root
 
 
@@ -25,18 +27,34 @@ def abi_word(n: int) -> bytes:
     return n.to_bytes(32, "big")
 
 
-def encode_leaf(key: str, content_hash: bytes, byte_size: int, rows: int) -> bytes:
-    """abi.encode(string, bytes32, uint256, uint256), written out so the core needs no web3."""
+def encode_leaf(key: str, content_hash: bytes, byte_size: int, rows: int,
+                contributor: str | None = None) -> bytes:
+    """abi.encode(string, bytes32, uint256, uint256[, address]), written out so the core
+    needs no web3: the key's offset, the static words, then the key's length and bytes."""
     if len(content_hash) != 32:
         raise ValueError("content hash must be 32 bytes")
     data = key.encode()
     padded = data + b"\0" * (-len(data) % 32)
-    head = abi_word(4 * 32) + content_hash + abi_word(byte_size) + abi_word(rows)
+    words = [content_hash, abi_word(byte_size), abi_word(rows)]
+    if contributor is not None:
+        words.append(address_word(contributor))
+    head = abi_word(32 * (len(words) + 1)) + b"".join(words)
     return head + abi_word(len(data)) + padded
 
 
-def leaf_hash(key: str, content_hash: bytes, byte_size: int, rows: int) -> bytes:
-    return keccak256(keccak256(encode_leaf(key, content_hash, byte_size, rows)))
+def address_word(address: str) -> bytes:
+    """An address as abi.encode writes it: 20 bytes right-aligned in a word."""
+    raw = bytes.fromhex(address.removeprefix("0x")) if address.startswith("0x") else b""
+    if len(raw) != 20:
+        raise ValueError(f"{address!r} is not a 0x address of 20 bytes")
+    return bytes(12) + raw
+
+
+def leaf_hash(key: str, content_hash: bytes, byte_size: int, rows: int,
+              contributor: str | None = None) -> bytes:
+    """A shard's leaf, the one function every check recomputes leaves with: laas-leaf-v1
+    without a contributor (what was committed before still verifies), laas-leaf-v2 with one."""
+    return keccak256(keccak256(encode_leaf(key, content_hash, byte_size, rows, contributor)))
 
 
 def hash_pair(a: bytes, b: bytes) -> bytes:

@@ -4,7 +4,8 @@ in already proven against the chain (the caller's job: never the store's word al
 files they name are checked afterwards (`confirm`), and the answer is a plan.
 
 A shard is reused only when nothing that decides its normalized and validated output
-changed: the same key, the same source URI, the same raw bytes (hash and size), accepted at
+changed: the same key, the same source URI, the same raw bytes (hash and size), the same
+contributor and signature (they go into every stage's leaf), accepted at
 every stage of the previous run, and the same pipeline hash (the spec's normalize and validate
 settings, the suite, the failure policy, the hash schemes and formats; see
 tasks.reuse_work.pipeline_hash) committed in that run's validation report."""
@@ -92,6 +93,8 @@ def plan_reuse(raw: StageManifest, prev: tuple[StageManifest, StageManifest, Sta
             why[e.key] = "source bytes changed"
         elif old.uri != e.uri:
             why[e.key] = "source moved (another URI)"
+        elif old.attribution != e.attribution:
+            why[e.key] = "its contributor or signature changed"
         elif not all(m.get(e.key) is not None and m[e.key].status == "ok"
                      for m in (norm, val)) or old.status != "ok":
             why[e.key] = f"set aside by run {p_val.run}: processed again"

@@ -16,7 +16,7 @@ from pydantic import Field, field_validator
 
 from laas.anchors.core.canonical import keccak256
 from laas.anchors.core.entries import Record, ShardEntry
-from laas.anchors.core.merkle import MerkleTree, abi_word
+from laas.anchors.core.merkle import MerkleTree, abi_word, address_word
 
 SHARES_FORMAT = "laas-shares-v1"  # the leaf encoding below; a change is a new version
 SHARE_TYPES = ("address", "uint256", "uint256")
@@ -45,8 +45,7 @@ class Share(Record):
 
 def share_leaf(contributor: str, rows: int, size: int) -> bytes:
     """abi.encode(address, uint256, uint256), double-hashed as StandardMerkleTree leaves."""
-    word = bytes(12) + bytes.fromhex(contributor[2:])
-    return keccak256(keccak256(word + abi_word(rows) + abi_word(size)))
+    return keccak256(keccak256(address_word(contributor) + abi_word(rows) + abi_word(size)))
 
 
 def contributor_shares(entries: Iterable[ShardEntry]) -> tuple[Share, ...]:

@@ -27,6 +27,7 @@ Everything here is pure: records in, a reason (one line) or None out.
 from __future__ import annotations
 
 from laas.anchors.core.models import STAGES, TRAINING, ShardEntry, StageManifest, name_problem
+from laas.anchors.core.record_shares import training_result_hash
 
 __all__ = ["expected_parent_stage", "name_problem", "stage_problem"]
 
@@ -51,7 +52,9 @@ def stage_problem(parent: StageManifest, child: StageManifest) -> str | None:
     - validated from normalized: the same shard keys; an accepted shard is the normalized
       one, byte for byte (same content hash, size, rows and file), or, with rows dropped,
       names that shard's hash and row count as its parent (`laas verify` re-derives it);
-    - training from validated: every shard is an accepted validated shard, unchanged."""
+    - training from validated: every shard is an accepted validated shard, unchanged, and
+      its result hash commits its contributors' shares (laas.anchors.core.record_shares);
+    - at every stage a shard names the contributor (and signature) its parent named."""
     want = expected_parent_stage(child.stage)
     where = f"{child.dataset}/{child.run}/{child.stage}"
     if want is None or parent.stage != want:
@@ -68,10 +71,17 @@ def stage_problem(parent: StageManifest, child: StageManifest) -> str | None:
         missing = sorted(set(by_key) - {s.key for s in child.shards})
         return (f"{where}: its shards are not the {want} stage's (not there: "
                 f"{', '.join(extra[:3]) or '-'}; left out: {', '.join(missing[:3]) or '-'})")
+    if child.stage == TRAINING and child.result_hash != training_result_hash(child.shards):
+        return (f"{where}: its result hash {child.result_hash[:18]}… is not the commitment to "
+                "its shards' contributor shares")
     for s in child.accepted:
         p = by_key.get(s.key)
         if p is None or p.status != "ok":
             return f"{where}: shard {s.key} is accepted but was not accepted at {want}"
+        if s.attribution != p.attribution:  # decided once, at raw; in the leaf from there on
+            field = "contributor" if s.contributor != p.contributor else "contributor_signature"
+            return (f"{where}: shard {s.key} names {field.replace('_', ' ')} "
+                    f"{getattr(s, field) or '-'}, the {want} stage {getattr(p, field) or '-'}")
         if child.stage == "normalized":
             if s.source_uri != p.uri:
                 return f"{where}: shard {s.key} names another source than the raw stage hashed"

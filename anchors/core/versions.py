@@ -24,11 +24,12 @@ class ShardVersion(_Record):
     rows: int
     rows_in: int | None = None  # rows before validation dropped some (None: none dropped)
     dropped: dict[str, int] | None = None
+    contributor: str | None = None  # in the leaf (v2) when the source names one
 
     @classmethod
     def of(cls, s: ShardEntry) -> ShardVersion:
         return cls(content_hash=s.content_hash, leaf=s.leaf, rows=s.rows, rows_in=s.rows_in,
-                   dropped=s.dropped)
+                   dropped=s.dropped, contributor=s.contributor)
 
 
 class ShardChange(_Record):
@@ -92,8 +93,10 @@ def append_problem(old: StageManifest, new: StageManifest) -> str | None:
     where = f"{new.dataset} run {new.run}"
     if changed:
         c = changed[0]
-        return (f"{where} replaces shard {c.key} of version {old.run} (content "
-                f"{_short(c.old.content_hash)} -> {_short(c.new.content_hash)})"
+        what = (f"content {_short(c.old.content_hash)} -> {_short(c.new.content_hash)}"
+                if c.old.content_hash != c.new.content_hash else
+                f"contributor {c.old.contributor or 'none'} -> {c.new.contributor or 'none'}")
+        return (f"{where} replaces shard {c.key} of version {old.run} ({what})"
                 f"{_more(len(changed) + len(removed))}; {_FIX}")
     if removed:
         c = removed[0]
@@ -103,8 +106,8 @@ def append_problem(old: StageManifest, new: StageManifest) -> str | None:
     return None
 
 
-_FIX = ("the dataset is append-only: restore the shard's source, or put changed data under "
-        "a new key")
+_FIX = ("the dataset is append-only: restore the shard's source (and its contributor), or put "
+        "changed data under a new key")
 
 
 def _short(h: str | None) -> str:

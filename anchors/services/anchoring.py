@@ -35,6 +35,7 @@ from laas.anchors.core.models import (
     name_problem,
     new_manifest,
 )
+from laas.anchors.core.record_shares import record_shares
 from laas.anchors.core.trust import stage_problem
 from laas.anchors.ports import Ledger, OnSent, RegistryWriter
 from laas.anchors.ports import RegistryReader as Registry
@@ -214,7 +215,10 @@ def reusable_manifest(ledger: Ledger, dataset: str, run: str, stage: str
 def record_training(ledger: Ledger, verdict: GateVerdict, name: str) -> Checkpoint:
     """Commit the shard set an allowed verdict hands to a training job as that job's own
     checkpoint (dataset = the gated one, run = `name`, stage `training`), its parent the
-    validated checkpoint the gate proved: a model can be traced to exactly its data."""
+    validated checkpoint the gate proved: a model can be traced to exactly its data. When its
+    shards name contributors, its result hash commits their shares (rows and bytes kept), so
+    a reward contract can pay against it (laas.anchors.core.record_shares); without any, the
+    record is as it always was."""
     if problem := name_problem("training record", name):
         raise ConfigError(problem)
     verdict.require()
@@ -223,7 +227,9 @@ def record_training(ledger: Ledger, verdict: GateVerdict, name: str) -> Checkpoi
     chosen = set(verdict.shards)
     accepted = [s.model_copy(update={"validation": None, "docs_uri": None})
                 for s in validated.accepted if s.uri in chosen]
+    _, shares = record_shares(accepted)
+    extra = {} if shares is None else {"result_hash": shares.result_hash}
     manifest = new_manifest(validated.dataset, name, TRAINING, validated.hash_scheme, accepted,
-                            parents=(cp.checkpoint_id,), passed=True)
+                            parents=(cp.checkpoint_id,), passed=True, **extra)
     # The same path as a stage's commit: stored first, backoff, sent transactions noted.
     return commit_manifest(ledger, manifest, store_manifest(ledger, manifest))

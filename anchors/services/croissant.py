@@ -31,7 +31,7 @@ def read_file(s: ShardEntry) -> FileFacts:
     except (OSError, ValueError) as e:
         raise HashMismatch(f"shard {s.key} ({s.uri}) cannot be re-read: "
                            f"{type(e).__name__}: {e}") from None
-    if to_hex(leaf_hash(s.key, digest, size, rows)) != s.leaf:
+    if to_hex(leaf_hash(s.key, digest, size, rows, s.contributor)) != s.leaf:
         raise HashMismatch(f"shard {s.key} ({s.uri}) does not hash to its committed leaf: it "
                            "changed after validation")
     return FileFacts(key=s.key, url=s.uri, size=len(data),

@@ -120,6 +120,7 @@ class GateVerdict(BaseModel):
     keys: tuple[str, ...] = ()  # their names within the dataset, in the same order
     hashes: tuple[str, ...] = ()  # their proven laas-table-v1 hashes, in the same order
     licenses: tuple[tuple[str, ...] | None, ...] = ()  # their licenses (None: unknown), too
+    contributors: tuple[str | None, ...] = ()  # who contributed each (in its leaf v2), or None
     mode: GateMode = "full"
     rehashed: int = 0  # shards whose bytes were read and re-hashed
     finality: Finality = "latest"  # what was demanded of the checkpoint's block
@@ -201,6 +202,7 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
         keys=tuple(s.key for s in accepted),
         hashes=tuple(s.content_hash or "" for s in accepted), rehashed=len(picked),
         licenses=tuple(s.licenses for s in accepted),
+        contributors=tuple(s.contributor for s in accepted),
         reason=(f"run {manifest.run}: {len(accepted)} shard(s) proven against root "
                 f"{stored.shards_root[:18]}… and back to raw, {len(picked)} re-hashed "
                 f"({mode}); {confirmations} confirmation(s)"
@@ -234,7 +236,7 @@ def _check_shards(m: StageManifest, root_hex: str, rehash: list) -> str | None:
             digest, size, rows = rehash_parquet_at(s.uri)
         except (OSError, ValueError) as e:
             return f"shard {s.key} ({s.uri}) cannot be re-read: {type(e).__name__}: {e}"
-        leaf = leaf_hash(s.key, digest, size, rows)
+        leaf = leaf_hash(s.key, digest, size, rows, s.contributor)
         if to_hex(digest) != s.content_hash or to_hex(leaf) != s.leaf:
             return (f"shard {s.key} ({s.uri}) does not match its committed hash: "
                     "it changed after validation")

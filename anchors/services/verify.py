@@ -36,6 +36,7 @@ class StageProof(BaseModel):
     content_hash: str
     leaf: str
     proof: tuple[str, ...]  # sibling hashes, leaf to root (OpenZeppelin MerkleProof order)
+    contributor: str | None = None  # in the leaf (v2) when the source named one
 
 
 class ShardProof(BaseModel):
@@ -170,4 +171,4 @@ def _prove_stage(registry: Registry, p: Proven, key: str, want_hash: str | None)
                       block_number=cp.block_number, shards_root=stored.shards_root,
                       manifest_uri=cp.manifest_uri, manifest_hash=stored.manifest_hash,
                       uri=entry.uri, content_hash=entry.content_hash, leaf=entry.leaf,
-                      proof=tuple(to_hex(p) for p in proof))
+                      proof=tuple(to_hex(p) for p in proof), contributor=entry.contributor)

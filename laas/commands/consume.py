@@ -72,25 +72,39 @@ def gate(
                                                     if x.casefold() in given)})
     verdict = gate_dataset(dataset, run=run, min_confirmations=min_confirmations, mode=mode,
                            sample=sample, policy=rules, finality=finality)
-    recorded = None
+    recorded = shares = None
     if record and verdict.allowed:  # signs: web3 and eth_account are loaded only for this
         from laas.anchors.services.anchoring import record_training
         from laas.wiring import ledger
 
         recorded = record_training(ledger(_settings(), start_local=False), verdict, record)
+        shares = _shares(dataset, record)
     if as_json:
         print(json.dumps({**verdict.model_dump(mode="json"),
-                          "recorded": recorded.model_dump(mode="json") if recorded else None},
-                         indent=2))
+                          "recorded": recorded.model_dump(mode="json") if recorded else None,
+                          "shares": shares.commitment.model_dump(mode="json")
+                          if shares and shares.commitment else None}, indent=2))
     elif verdict.allowed:
         out.print(f"[green]ALLOW[/] {dataset}: {verdict.reason}")
         if recorded:
             out.print(f"recorded training set {record}: checkpoint {recorded.checkpoint_id} "
                       f"(root {recorded.shards_root[:18]}…, tx {_tx(recorded.tx_hash)}, block "
                       f"{recorded.block_number})")
+            if shares and (c := shares.commitment) is not None:
+                out.print(f"contributor shares ({c.format}): {c.contributors} contributor(s) "
+                          f"of {c.rows} rows, {c.bytes} bytes; root {c.root} (proofs: "
+                          "laas.api.training_shares)")
     else:
         out.print(f"[red]DENY[/] {dataset}: {verdict.reason}")
     raise typer.Exit(0 if verdict.allowed else 1)
+
+
+def _shares(dataset: str, record: str):  # noqa: ANN202 - a TrainingShares (web3 is loaded)
+    """The record's shares as a contributor will prove them: read back and checked against
+    the chain, not taken from what was just sent."""
+    from laas.api import training_shares
+
+    return training_shares(dataset, record, settings=_settings())
 
 
 @app.command()

@@ -47,3 +47,28 @@ for (const n of [1, 2, 3, 7]) {
 fs.writeFileSync(path.join(here, 'shares.json'), JSON.stringify(
   { types: SHARE_TYPES, generator: out.generator, cases: shareCases }, null, 1) + '\n');
 console.log(`wrote ${shareCases.length} share cases`);
+
+// Shard leaves v2 (laas.anchors.core.merkle, a shard that names its contributor):
+// StandardMerkleTree of [key, contentHash, byteSize, rows, contributor]; and a stage mixing
+// v1 and v2 leaves, laid out by SimpleMerkleTree over the leaf hashes each type gives.
+import { SimpleMerkleTree } from '@openzeppelin/merkle-tree';
+const V2_TYPES = [...TYPES, 'address'];
+const contributor = (i) =>
+  '0x' + crypto.createHash('sha256').update(`laas-shard-contributor-${i % 3}`).digest('hex').slice(0, 40);
+const v2Cases = [];
+for (const n of [1, 2, 3, 6]) {
+  const values = Array.from({ length: n }, (_, i) => [...shard(i), contributor(i)]);
+  const tree = StandardMerkleTree.of(values, V2_TYPES);
+  v2Cases.push({ n, values, root: tree.root, leaves: values.map((v) => tree.leafHash(v)),
+    proofs: values.map((v) => tree.getProof(v)) });
+}
+const mixedValues = Array.from({ length: 5 }, (_, i) => i % 2 ? shard(i) : [...shard(i), contributor(i)]);
+const mixedLeaves = mixedValues.map((v) =>
+  StandardMerkleTree.of([v], v.length === 5 ? V2_TYPES : TYPES).leafHash(v));
+const mixed = SimpleMerkleTree.of(mixedLeaves);
+fs.writeFileSync(path.join(here, 'leaf_v2.json'), JSON.stringify({
+  types: V2_TYPES, generator: out.generator, cases: v2Cases,
+  mixed: { values: mixedValues, leaves: mixedLeaves, root: mixed.root,
+    proofs: mixedLeaves.map((l) => mixed.getProof(l)) },
+}, null, 1) + '\n');
+console.log(`wrote ${v2Cases.length} leaf v2 cases and a mixed tree`);

@@ -6,7 +6,8 @@ Runs laas's own normalizer (tasks.normalizer.normalize: read the source, table-h
 batch, write zstd Parquet through stage_files.Sha256Sink) over generated shards, alternating
 in the same process with the same normalizer whose sink passes the bytes through unhashed
 (the baseline: what it cost before). Two corpora: tiny JSONL shards (5 rows) and large
-Parquet shards (~25 MB each). Prints the best of --rounds for each and their ratio; writes
+Parquet shards (~25 MB each); then the Parquet writer alone, one large table written to
+memory through each sink. Prints the best of --rounds for each and their ratio; writes
 bench/results/file_sha256.json.
 """
 
@@ -68,6 +69,27 @@ def measure(name: str, folder: Path, fmt: str, work: Path, rounds: int) -> dict:
     return row
 
 
+def sink_alone(folder: Path, rounds: int) -> dict:
+    """The writer alone, no reading or table hashing: one large shard's table written to
+    memory through each sink, alternated, best of `rounds` x 5."""
+    import io
+
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(sorted(folder.glob("*.parquet"))[0])
+    best = {"with": float("inf"), "without": float("inf")}
+    for _ in range(rounds * 5):
+        for label, sink in (("without", PassThrough), ("with", Sha256Sink)):
+            t = time.perf_counter()
+            pq.write_table(table, sink(io.BytesIO()), compression="zstd")
+            best[label] = min(best[label], time.perf_counter() - t)
+    row = {"rows": table.num_rows, "without_s": round(best["without"], 4),
+           "with_s": round(best["with"], 4), "ratio": round(best["with"] / best["without"], 4)}
+    print(f"writer alone ({table.num_rows:,} rows): without {row['without_s']} s, with "
+          f"{row['with_s']} s: ratio {row['ratio']:.3f}", flush=True)
+    return row
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tiny", type=int, default=2000, help="tiny JSONL shards")
@@ -82,7 +104,8 @@ def main() -> None:
     report = {"machine": f"{platform.machine()}, {CORES} cores, Python "
               f"{platform.python_version()}", "load_1min_at_start": os.getloadavg()[0],
               "tiny": measure("tiny", work / "tiny", "jsonl", work, args.rounds),
-              "large": measure("large", work / "large", "parquet", work, args.rounds)}
+              "large": measure("large", work / "large", "parquet", work, args.rounds),
+              "writer_alone": sink_alone(work / "large", args.rounds)}
     report["load_1min_at_end"] = os.getloadavg()[0]
     out = BENCH / "results" / "file_sha256.json"
     out.write_text(json.dumps(report, indent=2) + "\n")

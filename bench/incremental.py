@@ -25,15 +25,20 @@ from pathlib import Path
 from scale import BENCH, BIN, CORES, _free_port, _hash_bytes, floor, generate_tiny, write_spec
 
 
-def laas_run(dataset: str, env: dict[str, str], *args: str) -> dict:
-    """`laas run DATASET --json`: its summary and wall time."""
+def laas_run(dataset: str, env: dict[str, str], *args: str, profile: Path | None = None
+             ) -> dict:
+    """`laas run DATASET --json`: its summary and wall time; with `profile`, under py-spy
+    (`pip install py-spy`; the flow's process and its Dask workers, a speedscope file)."""
+    spy = [str(BIN / "py-spy"), "record", "--subprocesses", "--rate", "50", "--format",
+           "speedscope", "-o", str(profile), "--"] if profile else []
     t = time.perf_counter()
-    proc = subprocess.run([str(BIN / "laas"), "run", dataset, "--json", *args], env=env,
+    proc = subprocess.run([*spy, str(BIN / "laas"), "run", dataset, "--json", *args], env=env,
                           capture_output=True, text=True, timeout=4 * 3600)
     wall = time.perf_counter() - t
     if proc.returncode != 0:
         raise SystemExit(f"laas run {dataset} failed:\n{proc.stderr[-3000:]}")
-    summary = json.loads(proc.stdout)
+    # py-spy, when profiling, prints lines of its own before and after the summary
+    summary = json.JSONDecoder().raw_decode(proc.stdout, proc.stdout.index("{"))[0]
     return {"wall_s": wall, "stages_s": summary["seconds"], "passed": summary["passed"],
             "reuse": {k: v for k, v in summary["reuse"].items() if k != "not_reused"},
             "shards": summary["checkpoints"][-1]["shard_count"]}
@@ -44,6 +49,7 @@ def main() -> None:
     ap.add_argument("--shards", type=int, default=2000, help="shards in the first run")
     ap.add_argument("--new", type=float, default=0.01, help="new shards, as a fraction")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/laas-incremental"))
+    ap.add_argument("--profile", type=Path, help="profile the second run with py-spy, to here")
     args = ap.parse_args()
     work = args.workdir
     shutil.rmtree(work, ignore_errors=True)
@@ -60,7 +66,7 @@ def main() -> None:
         generate_tiny(data, args.shards + added)  # the same bytes for the old ones
         files = sorted(data.glob("*.jsonl"))
         raw_floor = floor(_hash_bytes, files)
-        second = laas_run("bench-inc", env)
+        second = laas_run("bench-inc", env, profile=args.profile)
         print(f"second run: {len(files):,} shards ({added:,} new) in {second['wall_s']:.1f} s "
               f"{second['stages_s']}; reuse {second['reuse']}", flush=True)
     finally:

@@ -14,11 +14,9 @@ and on each, in the same run, with the builtin instruction_corpus suite:
              GX for the rest, text hashes, Data Docs written)
   gx_pandas  the same suite, every expectation through GX's pandas engine, batch by batch
              (the path before the executor)
-  gx_pandas_old_patterns  the same, with the PII patterns as they were (\\w \\d): what the
-             stage ran before this change
+  gx_pandas_old_patterns  the same, with the PII patterns as they were (\\w \\d)
 and, to show where `new` spends its time: the masks alone (one thread), the text hashes alone
-(BLAKE3 per row, which the stage must compute for the duplicate checks), and everything but
-reading and hashing (masks, GX result objects, Data Docs).
+(the duplicate keys), and everything but reading and hashing (masks, GX results, Data Docs).
 MB/s counts the UTF-8 bytes of all string columns. Results go to bench/results/validate.json.
 """
 
@@ -27,6 +25,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import platform
 import sys
 import time
@@ -232,17 +231,19 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=200_000)
     ap.add_argument("--real-mb", type=float, default=40)
     ap.add_argument("--workdir", default="/tmp/laas-bench-validate")
-    args = ap.parse_args()
-    work = Path(args.workdir)
+    work = Path((args := ap.parse_args()).workdir)
     work.mkdir(parents=True, exist_ok=True)
     real_table, files = real(args.real_mb)
+    load = os.getloadavg()  # a shared machine: ratios move with its load
     results = {"machine": {"python": platform.python_version(), "pyarrow": pa.__version__,
-                           "cpus": __import__("os").cpu_count()},
+                           "cpus": os.cpu_count()},
                "synthetic": bench("synthetic", synthetic(args.rows), work),
                "real": bench("real", real_table, work) | {"files": files}}
+    results["machine"]["load_before_after"] = [round(x, 1) for x in (*load, *os.getloadavg())]
     out = Path(__file__).parent / "results" / "validate.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"-> {out}")
+    print(f"-> {out}; load average (1, 5, 15 min) before, after: "
+          f"{results['machine']['load_before_after']}")
 
 
 if __name__ == "__main__":

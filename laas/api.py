@@ -114,8 +114,9 @@ def prove_append_only(dataset: str, old: str, new: str | None = None, *,
 def export_croissant(dataset: str, *, run: str | None = None,
                      settings: Settings | None = None) -> dict[str, Any]:
     """The Croissant 1.1 card (a JSON-LD dict) of the validated stage of `run` (default: the
-    run the gate would allow now): GateDenied if the gate does not allow it; each shard read
-    once, for its SHA-256 and its re-hash to the committed leaf."""
+    run the gate would allow now): GateDenied if the gate does not allow it. Each file's
+    SHA-256 is the one its manifest commits (no file read); a run before manifest v4 has each
+    shard read once, for its SHA-256 and its re-hash to the committed leaf."""
     from laas.anchors.core.croissant import About, Column
     from laas.anchors.services.croissant import export_card
     from laas.tasks.dataset_spec import load_spec
@@ -123,7 +124,7 @@ def export_croissant(dataset: str, *, run: str | None = None,
 
     settings = settings or get_settings()
     spec = load_spec(dataset, list(datasets_dirs(settings)))
-    # proof: manifests, Merkle proofs and lineage; the bytes are re-hashed by export_card
+    # proof: manifests, Merkle proofs and lineage; an older run's bytes: by export_card
     verdict = gate_dataset(spec.name, run=run, mode="proof", settings=settings).require()
     licenses = next((e.kwargs.get("value_set") for e in spec.suite.expectations  # the rows'
                      if e.type == "expect_column_values_to_be_in_set" and e.severity == "error"

@@ -128,14 +128,17 @@ def claim_for(a: Attribution, key: str, sidecar: dict[str, Claim]) -> Claim:
 
 
 def hash_inherited(key: str, uri: str, expect_table: str, contributor: str | None,
+                   licenses: tuple[str, ...] | None = None,
                    bad_status: str = "failed") -> ShardEntry:
     """A derived dataset's source shard (hash_parent_shard), keeping the contributor its
-    parent's validated leaf names (the gate proved it); the signature stays with the parent,
+    parent's validated leaf names (the gate proved it) and the licenses its parent's proven
+    entry lists (they go on to the derived shard); the signature stays with the parent,
     whose dataset and key it was made for."""
     entry = hash_parent_shard(key, uri, expect_table, bad_status)
-    if entry.status != "ok" or contributor is None:
+    if entry.status != "ok":
         return entry
-    return entry.model_copy(update={"contributor": contributor})
+    carried = {"contributor": contributor, "licenses": licenses}
+    return entry.model_copy(update={k: v for k, v in carried.items() if v is not None})
 
 
 def hash_attributed(key: str, uri: str, claim: Claim, bad_status: str = "failed", *,

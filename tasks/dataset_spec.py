@@ -106,6 +106,10 @@ class DatasetSpec(Spec):
     source: str = Field("", description="fsspec URI or glob; relative to the spec file")
     parents: tuple[str, ...] = Field(
         (), description="a derived dataset: the gated, validated shards of these datasets")
+    license: str | None = Field(
+        None, pattern=r"^[A-Za-z0-9][A-Za-z0-9.+-]{0,63}$",
+        description="the source's license (an SPDX id such as cc-by-4.0): every shard's, "
+                    "beside the values of a `license` column")
     format: Format | None = None
     csv: CsvDialect = Field(CsvDialect(), description="the dialect of csv/tsv shards")
     columns: tuple[ColumnSpec, ...] = Field(alias="schema", min_length=1)

@@ -13,6 +13,7 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from laas.anchors.core.canonical import gc_paused
 from laas.anchors.core.models import ShardEntry, StageManifest
 from laas.anchors.core.reuse import (
     Reused,
@@ -30,10 +31,8 @@ from laas.tasks.compute import map_shards
 from laas.tasks.context import StageContext
 from laas.tasks.dataset_spec import DatasetSpec
 from laas.tasks.readers import describe_error
-from laas.tasks.reuse_work import check_reused, pipeline_hash
+from laas.tasks.reuse_work import REUSED_KEYS, by_bytes, carry_keys, check_reused, pipeline_hash
 from laas.tasks.stage_files import fresh_dir
-
-REUSED_KEYS = "reused-text-hashes"  # in the validated stage's folder: the reused shards' keys
 
 
 def keys_needed(spec: DatasetSpec) -> bool:
@@ -50,7 +49,8 @@ def reuse_plan(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifes
     from prefect.logging import get_run_logger
 
     started = time.perf_counter()
-    plan = _plan(ctx, spec, run, raw, enabled)
+    with gc_paused():  # three manifests parsed and proven, a plan of every shard: no cycles
+        plan = _plan(ctx, spec, run, raw, enabled)
     proven = time.perf_counter() - started
     if plan.reused:
         store = ctx.ledger.store
@@ -60,7 +60,12 @@ def reuse_plan(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifes
         problems = map_shards(check_reused, [(r,) for r in plan.reused], whole_batch=True,
                               address=ctx.address, batch_size=ctx.batch_size,
                               label="reuse check", spec=spec, hashes_dir=keys_dir)
-        plan = confirm(plan, {r.key: p for r, p in zip(plan.reused, problems, strict=True) if p})
+        bad = {r.key: p for r, p in zip(plan.reused, problems, strict=True) if p}
+        if keys_dir is not None:
+            prev_dir = store.stage_dir(spec.name, plan.from_run, "validated")
+            bad |= carry_keys(prev_dir, keys_dir, [r for r in plan.reused
+                                                   if by_bytes(r) and r.key not in bad])
+        plan = confirm(plan, bad)
     logger = get_run_logger()
     logger.info("reuse: %d shard(s) from run %s, %d new, %d processed again%s; previous run "
                 "proven and planned in %.2f s, reused files checked in %.2f s", len(plan.reused),
@@ -108,7 +113,8 @@ def _untrusted(ctx: StageContext, registry: Any, chain: list[Proven]) -> str | N
         if p.stored.committer.lower() not in signers:
             return (f"was committed by {p.stored.committer}, not a committer this machine "
                     "trusts (LAAS_TRUSTED_COMMITTERS, holding the role)")
-        signer = ctx.ledger.store.attested_by(p.manifest)
+        # its hash as proven (its bytes' keccak256 is the chain's): not dumped again
+        signer = ctx.ledger.store.attested_by(p.manifest, p.stored.manifest_hash)
         if signer is None or signer.lower() not in signers:
             return (f"has a {p.stage} manifest not attested by a committer this machine "
                     f"trusts (signed by {signer or 'nobody'})")

@@ -15,7 +15,8 @@ from laas.anchors.core.models import ShardEntry
 from laas.errors import ShardReadError
 from laas.tasks.dataset_spec import DatasetSpec
 from laas.tasks.readers import describe_error, iter_batches
-from laas.tasks.stage_files import set_aside, unsafe_key
+from laas.tasks.shard_licenses import LICENSE_COLUMN, column_licenses, shard_licenses
+from laas.tasks.stage_files import Sha256Sink, set_aside, unsafe_key
 
 
 def normalize(raw: ShardEntry, spec: DatasetSpec, out_dir: str, bad_status: str) -> ShardEntry:
@@ -42,13 +43,16 @@ def _write_normalized(raw: ShardEntry, spec: DatasetSpec, out: str,
     hasher: TableHasher | None = None
     try:
         with fs.open(tmp, "wb") as f:
+            sink = Sha256Sink(f)  # the file's sha256, from the bytes as they are written
             writer = None
+            values: set[str | None] = set()  # its `license` column's values, if it has one
             try:
                 for batch in iter_batches(raw.uri, spec, expect=raw.content_hash):
                     if writer is None:
                         hasher = TableHasher(batch.schema)
-                        writer = pq.ParquetWriter(f, batch.schema, compression="zstd")
+                        writer = pq.ParquetWriter(sink, batch.schema, compression="zstd")
                     hasher.update(batch)
+                    values |= column_licenses(batch)
                     writer.write_batch(batch)
             finally:
                 if writer is not None:
@@ -61,4 +65,7 @@ def _write_normalized(raw: ShardEntry, spec: DatasetSpec, out: str,
         return ShardEntry(key=raw.key, uri=raw.uri, source_uri=raw.source_uri,
                           status=bad_status, reason=str(e), **raw.attribution)
     return ShardEntry(key=raw.key, uri=out, source_uri=raw.source_uri, byte_size=hasher.size,
-                      rows=hasher.rows, content_hash=to_hex(hasher.digest()), **raw.attribution)
+                      rows=hasher.rows, content_hash=to_hex(hasher.digest()),
+                      sha256=sink.hexdigest(), licenses=shard_licenses(
+                          raw, spec.license, values, LICENSE_COLUMN in hasher.schema.names),
+                      **raw.attribution)

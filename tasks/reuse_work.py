@@ -8,10 +8,10 @@ from __future__ import annotations
 import pyarrow as pa
 
 from laas import __version__ as LAAS_VERSION
-from laas.anchors.adapters.files import redact, rehash_parquet_at
-from laas.anchors.core.canonical import hash_record, to_hex
+from laas.anchors.adapters.files import redact, rehash_parquet_at, sha256_at
+from laas.anchors.core.canonical import hash_record, keccak256, to_hex
 from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME
-from laas.anchors.core.models import VERSIONED_MANIFEST
+from laas.anchors.core.models import VERSIONED_MANIFEST, ShardEntry
 from laas.anchors.core.reuse import REUSE_FORMAT, Reused
 from laas.errors import ShardReadError
 from laas.tasks.dataset_spec import DatasetSpec
@@ -21,7 +21,9 @@ from laas.tasks.text_hashes import TextHashSink
 
 # Bumped when the normalizer's output changes for the same bytes and spec (a reused shard
 # would then differ from one normalized now).
-NORMALIZE_FORMAT = "laas-normalize-v1"
+# v2: its entries carry their file's sha256 and their licenses (a reused v1 shard lacks both)
+NORMALIZE_FORMAT = "laas-normalize-v2"
+REUSED_KEYS = "reused-text-hashes"  # in the validated stage's folder: the reused shards' keys
 # What does not decide a shard's output: names, where the sources are (each reused shard's
 # own URI is compared instead), lineage, versioning and the reuse switch itself.
 _NOT_OUTPUT = {"name", "description", "source", "parents", "versioning", "reuse", "spec_dir"}
@@ -44,16 +46,23 @@ def pipeline_hash(spec: DatasetSpec) -> str:
 
 def check_reused(batch: list[Reused], spec: DatasetSpec, hashes_dir: str | None
                  ) -> list[str | None]:
-    """Per shard, why it cannot be reused (None: it can). Its normalized file is read back and
-    hashed (a file altered in the store no longer matches its committed leaf); a validated
-    file of its own (rows dropped) likewise. With hashes_dir, its duplicate keys are
-    recomputed from the verified rows, written there for the dataset-wide checks and held to
-    the digest its validation committed to."""
+    """Per shard, why it cannot be reused (None: it can). A shard whose committed entries
+    carry their files' sha256 (laas-manifest-v4) is checked by its bytes, streamed: a file
+    altered in the store, even to the same rows or the same size, no longer has that digest;
+    its duplicate keys come from the previous run's files (carry_keys, in the flow). An older
+    run's file is read back and table-hashed against its leaf, and with hashes_dir its
+    duplicate keys are recomputed from the verified rows, written there and held to the
+    digest its validation committed to."""
     columns = spec.suite.text_hash_of if hashes_dir else ()
     out: list[str | None] = []
     texts: list[tuple[str, pa.Table]] = []  # the verified shards' text columns, for their keys
     for r in batch:
         try:
+            if by_bytes(r):
+                for e in (r.normalized, r.validated) if r.validated.derived else (r.normalized,):
+                    _same_bytes(e)
+                out.append(None)
+                continue
             table = verified_table(r.normalized)
             v = r.validated
             if v.derived and _rehash(v.uri) != (v.content_hash, v.byte_size, v.rows):
@@ -64,13 +73,27 @@ def check_reused(batch: list[Reused], spec: DatasetSpec, hashes_dir: str | None
                 texts.append((r.key, table.select(list(columns))))
         except (ShardReadError, OSError, ValueError) as e:
             out.append(f"altered in the store ({str(e)[:200]}): processed again")
-    if columns:
-        digests = _keys(TextHashSink(hashes_dir, [r.key for r in batch], columns), texts, spec)
+    if columns and texts:
+        digests = _keys(TextHashSink(hashes_dir, [k for k, _ in texts], columns), texts, spec)
         for n, r in enumerate(batch):
-            if out[n] is None and digests.get(r.key) != r.validated.text_keys_hash:
+            if out[n] is None and not by_bytes(r) and \
+                    digests.get(r.key) != r.validated.text_keys_hash:
                 out[n] = ("its duplicate keys are not those its validation committed: "
                           "processed again")
     return out
+
+
+def by_bytes(r: Reused) -> bool:
+    """Whether a reused shard's files are checked by their committed sha256 (v4 entries)."""
+    return r.normalized.sha256 is not None and (
+        not r.validated.derived or r.validated.sha256 is not None)
+
+
+def _same_bytes(e: ShardEntry) -> None:
+    digest, _ = sha256_at(e.uri)
+    if digest != e.sha256:
+        raise ShardReadError(f"file {redact(e.uri)} has sha256 {digest[:16]}…, not the "
+                             f"{e.sha256[:16]}… its run committed")
 
 
 def _keys(sink: TextHashSink, texts: list[tuple[str, pa.Table]], spec: DatasetSpec
@@ -110,3 +133,32 @@ def _keys(sink: TextHashSink, texts: list[tuple[str, pa.Table]], spec: DatasetSp
 def _rehash(uri: str) -> tuple[str, int, int]:
     digest, size, rows = rehash_parquet_at(uri)
     return to_hex(digest), size, rows
+
+
+def carry_keys(prev_dir: str, keys_dir: str, reused: list[Reused]) -> dict[str, str]:
+    """The duplicate keys of the shards checked by their bytes, taken from the folders where
+    the previous run's validated stage (`prev_dir`) kept them (those it validated, and those
+    it reused) and held to the digest each shard's validation committed, then written to
+    this run's `keys_dir` for the dataset-wide checks (and the next run). A few Parquet
+    files read instead of every reused shard's rows. {key: why} for shards whose keys there
+    are missing or not the committed ones: processed again."""
+    from laas.tasks.rows import verified_text_keys
+    from laas.tasks.stage_files import write_parquet
+
+    want = [r.validated for r in reused]
+    found: dict[str, pa.ChunkedArray] = {}
+    for folder in ("text-hashes", REUSED_KEYS):  # the validated stage's folders of keys
+        left = [e for e in want if e.key not in found]
+        if left:
+            found |= verified_text_keys(f"{prev_dir}/{folder}", left)[0]
+    keys = [e.key for e in want if e.key in found]
+    if keys:  # as TextHashSink lays them out (key, h), without digesting them again
+        import numpy as np
+
+        name = keccak256("\n".join(keys).encode()).hex()[:16]
+        write_parquet(f"{keys_dir}/batch-{name}.parquet", pa.table({
+            "key": pa.array(keys, pa.string()).take(pa.array(np.repeat(
+                np.arange(len(keys)), [len(found[k]) for k in keys]))),
+            "h": pa.chunked_array([c for k in keys for c in found[k].chunks], pa.string())}))
+    return {e.key: "its duplicate keys are not in the previous run's files as its validation "
+                   "committed them: processed again" for e in want if e.key not in found}

@@ -3,12 +3,67 @@ aside for it, and folders emptied before a stage writes (nothing planted there i
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from pathlib import PurePosixPath
+from typing import IO, Any
 
 from laas.anchors.adapters.files import join, redact, url_to_fs
 from laas.anchors.core.models import ShardEntry
 
 MAX_NAME_BYTES = 240  # a file name component, with room for ".parquet" under most filesystems
+
+
+class Sha256Sink:
+    """A file being written, passed through: the sha256 of exactly the bytes written to it,
+    taken as they go by (ShardEntry.sha256, what a Croissant card and the reuse check name),
+    so nothing reads the file again to learn it. Parquet writes front to back (its footer
+    last), so the bytes hashed are the file's bytes in order."""
+
+    def __init__(self, f: IO[bytes]):
+        self._f = f
+        self._h = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: Any) -> int:
+        view = memoryview(data)
+        self._h.update(view)
+        self.size += view.nbytes
+        return self._f.write(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self._f.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def closed(self) -> bool:
+        return bool(getattr(self._f, "closed", False))
+
+    def close(self) -> None:
+        """The caller's `with` closes the file underneath; pyarrow's writer only calls this."""
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+
+def write_parquet(uri: str, table: Any) -> str:
+    """The table as a zstd Parquet file at uri, written under a fresh name then renamed (never
+    through a link planted at uri); the sha256 of the bytes written."""
+    import pyarrow.parquet as pq
+
+    fs, path = url_to_fs(uri)
+    fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+    tmp = f"{path}.{secrets.token_hex(6)}.tmp"
+    with fs.open(tmp, "wb") as f:
+        sink = Sha256Sink(f)
+        pq.write_table(table, sink, compression="zstd")
+    fs.mv(tmp, path)
+    return sink.hexdigest()
 
 
 def unsafe_key(key: str) -> str | None:

@@ -22,6 +22,7 @@ from laas.tasks.dataset_spec import DatasetSpec, load_spec
 from laas.tasks.incremental import ReusePlan, all_text_keys, refilter, reusable
 from laas.tasks.manifests import SharedOutcomes, build_manifest, publish_artifacts
 from laas.tasks.normalizer import normalize
+from laas.tasks.parents import derived_sources
 from laas.tasks.raw_hashing import discover
 from laas.tasks.rows import distinct_rows, filter_shard, later_duplicates
 from laas.tasks.shard_validation import validated_entries
@@ -94,24 +95,6 @@ def raw_stage(ctx: StageContext, spec: DatasetSpec, run: str) -> StageManifest:
     entries = map_shards(hash_fn, items, address=ctx.address, label="raw",
                          batch_size=ctx.batch_size, bad_status=_bad_status(spec), **extra)
     return _log(ctx, build_manifest(spec, run, "raw", entries, parents))
-
-
-def derived_sources(ctx: StageContext, spec: DatasetSpec
-                    ) -> tuple[list[tuple], tuple[str, ...]]:
-    """A derived dataset's sources: every parent gated in full (latest run; each shard
-    re-hashed and proven against the chain) and its shards, keyed PARENT/KEY; the parents'
-    validated checkpoints become the raw checkpoint's parents."""
-    found, parents = [], []
-    for name in spec.parents:
-        verdict = ctx.gate(name)
-        if not verdict.allowed:
-            raise ConfigError(f"dataset {spec.name}: parent {name} does not pass the gate "
-                              f"({verdict.reason}); fix or re-run {name} first")
-        found += [(f"{name}/{key}", uri, table_hash, who) for key, uri, table_hash, who in
-                  zip(verdict.keys, verdict.shards, verdict.hashes, verdict.contributors,
-                      strict=True)]  # a parent shard's contributor (proven) carries over
-        parents.append(verdict.checkpoint.checkpoint_id)
-    return sorted(found), tuple(parents)
 
 
 @task(name="normalize-stage", **RETRY)

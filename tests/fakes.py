@@ -345,10 +345,15 @@ class FakeLedger:
     def stages(self, dataset: str, run: str, shards: dict[str, list[dict]], *,
                set_aside: dict[str, str] | None = None, passed: bool = True,
                parents: tuple[str, ...] = (),
-               contributors: dict[str, str] | None = None) -> list[StageManifest]:
+               contributors: dict[str, str] | None = None, file_sha256: bool = False
+               ) -> list[StageManifest]:
         """The run's three manifests, uncommitted. `set_aside`: key -> reason, quarantined at
         the validated stage (the run still passes unless `passed=False`). `contributors`: key
-        -> the 0x address each stage's entry of that shard names (a laas-manifest-v4 run)."""
+        -> the 0x address each stage's entry of that shard names (a laas-manifest-v4 run).
+        `file_sha256`: the Parquet files' sha256 in their entries (v4), as laas's stages write
+        it."""
+        import hashlib
+
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -367,9 +372,10 @@ class FakeLedger:
             uri = self.store.uri(dataset, run, "normalized", f"{key}.parquet")
             write(uri, buf.getvalue())
             digest, size, count = rehash_parquet_at(uri)
-            normalized.append(ShardEntry(key=key, uri=uri, source_uri=src, byte_size=size,
-                                         rows=count, content_hash=to_hex(digest),
-                                         contributor=who))
+            normalized.append(ShardEntry(
+                key=key, uri=uri, source_uri=src, byte_size=size, rows=count,
+                content_hash=to_hex(digest), contributor=who,
+                sha256=hashlib.sha256(buf.getvalue()).hexdigest() if file_sha256 else None))
         validated = [s.model_copy(update={"status": "quarantined", "reason": set_aside[s.key]})
                      if s.key in set_aside else s for s in normalized]
         report = {"suite": "fake-suite", "suite_hash": to_hex(keccak256(b"fake-suite")),
@@ -410,9 +416,9 @@ def manifest(dataset: str, run: str, stage: str, shards: list[ShardEntry], *,
              scheme: str = TABLE_SCHEME, parents: tuple[str, ...] = (), passed: bool = True,
              validation: dict | None = None, created_at: datetime | None = None
              ) -> StageManifest:
-    extra = {"validation": validation, "result_hash": hash_record(validation)} \
+    extra: dict[str, Any] = {"validation": validation, "result_hash": hash_record(validation)} \
         if validation is not None else {}
-    if any(s.contributor for s in shards):  # the format that carries them
+    if any(s.contributor or s.sha256 for s in shards):  # the format that carries them
         extra["version"] = SHARD_FACTS_MANIFEST
     return StageManifest(dataset=dataset, dataset_id=name_id(dataset), run=run,
                          run_id=name_id(run), stage=stage, hash_scheme=scheme, parents=parents,

@@ -94,4 +94,6 @@ def test_a_validated_file_changed_after_the_run_fails_the_card(ws) -> None:
     pq.write_table(table.slice(1), path)  # one row fewer, still a valid Parquet file
     assert isinstance(table, pa.Table)
     code, said = verify(ws, ws.card)
-    assert code == 1 and "a.jsonl" in said and "committed leaf" in said, said
+    # held to the sha256 the validated manifest commits for the file (v4)
+    assert code == 1 and "a.jsonl" in said and "changed after validation" in said, said
+    assert "its validated manifest committed" in said

@@ -5,6 +5,7 @@ The same through the CLI against anvil, Prefect and Dask is tests/test_croissant
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 
 import pytest
@@ -79,6 +80,52 @@ def test_a_changed_file_fails_the_card_and_the_export(ran) -> None:
         verify_card(ran[0].registry, card)
     with pytest.raises(HashMismatch, match="does not hash to its committed leaf"):
         exported(ran)
+
+
+@pytest.fixture
+def ran_v4() -> tuple[FakeLedger, list]:
+    """A run whose entries carry their files' sha256 (laas-manifest-v4), as laas writes now."""
+    ledger = FakeLedger()
+    return ledger, ledger.ingest("ds", "r1", file_sha256=True)
+
+
+def test_a_v4_card_takes_each_sha256_from_the_manifest_and_reads_no_file(ran_v4,
+                                                                          monkeypatch) -> None:
+    from laas.anchors.adapters import files
+
+    validated = ran_v4[1][2]
+    assert validated.version == "laas-manifest-v4"
+    sizes = {s.key: len(read(s.uri)) for s in validated.accepted}
+
+    def no_read(*a: object, **k: object) -> None:
+        raise AssertionError("export read a file")
+
+    with monkeypatch.context() as mp:
+        mp.setattr(files, "open_uri", no_read)
+        card = exported(ran_v4)
+    files_ = [d for d in card["distribution"] if d["@type"] == "cr:FileObject"]
+    assert [(f["name"], f["sha256"], f["contentSize"]) for f in files_] == [
+        (s.key, s.sha256, f"{sizes[s.key]} B") for s in validated.accepted]
+    assert verify_card(ran_v4[0].registry, card).manifest.run == "r1"
+
+
+def test_a_v4_file_rewritten_to_the_same_rows_fails_the_card(ran_v4) -> None:
+    """The same rows under another codec keep the leaf; the committed sha256 tells."""
+    import pyarrow.parquet as pq
+
+    from laas.anchors.adapters.files import open_uri
+    from tests.fakes import write
+
+    card = exported(ran_v4)
+    s = ran_v4[1][2].accepted[0]
+    with open_uri(s.uri) as f:
+        table = pq.read_table(f)
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    write(s.uri, buf.getvalue())
+    with pytest.raises(HashMismatch, match=f"shard {s.key} .*has sha256 .*not the "
+                                           f"{s.sha256} its validated manifest committed"):
+        verify_card(ran_v4[0].registry, card)
 
 
 def test_a_card_without_the_laas_block_is_refused(ran) -> None:

@@ -4,6 +4,7 @@ a validated shard from its normalized parent and the committed set of dropped ro
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -43,9 +44,12 @@ def ws(workspace: Workspace) -> Workspace:
 
 def test_failing_rows_are_dropped_and_the_rest_kept(ws) -> None:
     validated = read_manifest(ws.summary["checkpoints"][-1]["manifest_uri"])
-    assert validated.version == "laas-manifest-v2"
+    assert validated.version == "laas-manifest-v4"  # v2's fields, and each file's sha256
     kept = {s.key: s for s in validated.accepted}
     assert sorted(kept) == ["s0.jsonl", "s1.jsonl", "s2.jsonl", "s3.jsonl"]
+    for s in kept.values():  # the sha256 each file's writer took of the bytes it wrote
+        assert s.sha256 == hashlib.sha256(Path(s.uri).read_bytes()).hexdigest(), s.key
+    assert all(s.derived for s in kept.values())  # each its own file, written by the filter
     (aside,) = validated.quarantined
     assert aside.key == "z.jsonl" and "over max_dropped_rows" in aside.reason
     total_in = sum(s.rows_in for s in kept.values())

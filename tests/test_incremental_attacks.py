@@ -10,6 +10,7 @@ and the first occurrence kept, across reused and new shards alike."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -185,3 +186,46 @@ def test_drop_rows_keeps_a_reused_shards_row_over_a_new_later_shards_copy(worksp
     assert "/v2/" in z.uri and (z.rows_in, z.rows) == (21, 20)  # its copy of b's row dropped
     full = run(ws, "dz", "v2-full", "--no-reuse")
     assert full["checkpoints"][2]["shards_root"] == second["checkpoints"][2]["shards_root"]
+
+
+def test_reused_files_and_keys_altered_to_pass_a_table_hash_are_processed_again(workspace
+                                                                                ) -> None:
+    """A reused shard is checked by the sha256 its run committed (laas-manifest-v4): its
+    normalized file rewritten to the same rows under another codec (the table hash, the leaf,
+    still holds), or to other bytes of the same size, and its duplicate keys rewritten in the
+    previous run's key file, each has the shard processed again from its source, named."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    ws = workspace
+    ws.add_dataset("byt", {k: jsonl(n) for n, k in enumerate(
+        ["a.jsonl", "b.jsonl", "c.jsonl", "d.jsonl"], 1)})
+    run(ws, "byt", "v1")
+    v1 = by_key(validated(ws, "byt", "v1"))
+    assert all(s.sha256 for s in v1.values())
+    a, b = (Path(v1[k].uri) for k in ("a.jsonl", "b.jsonl"))
+    pq.write_table(pq.read_table(a), a, compression="snappy")  # the same rows, other bytes
+    data = bytearray(b.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # the same size, other bytes
+    b.write_bytes(bytes(data))
+    for keys in (ws.root / ".laas" / "artifacts" / "byt" / "v1" / "validated" /
+                 "text-hashes").glob("*.parquet"):  # c's keys, wherever they lie
+        t = pq.read_table(keys)
+        mine = pc.equal(t.column("key"), "c.jsonl")
+        pq.write_table(t.set_column(1, "h", pc.if_else(mine, pa.scalar("0" * 32),
+                                                         t.column("h"))), keys)
+    second = run(ws, "byt", "v2")
+    reuse = second["reuse"]
+    assert (reuse["reused"], reuse["new"]) == (1, 0), reuse
+    why = reuse["not_reused"]
+    assert "altered in the store" in why["a.jsonl"] and "sha256" in why["a.jsonl"]
+    assert "altered in the store" in why["b.jsonl"] and "sha256" in why["b.jsonl"]
+    assert "duplicate keys" in why["c.jsonl"]
+    v2 = by_key(validated(ws, "byt", "v2"))
+    assert "/v1/" in v2["d.jsonl"].uri and all(
+        "/v2/" in v2[k].uri and v2[k].leaf == v1[k].leaf for k in ("a.jsonl", "b.jsonl",
+                                                                   "c.jsonl"))
+    third = run(ws, "byt", "v3")["reuse"]  # v2's reused and processed shards' keys carry on
+    assert (third["reused"], third["not_reused"]) == (4, {}), third
+    assert second["passed"] and ws.laas("gate", "byt").returncode == 0

@@ -65,3 +65,23 @@ def test_patterns_mean_the_same_in_python_re_as_in_re2() -> None:
     alt = "|".join(PII_PATTERNS)
     assert all(re.search(alt, t) for t in PII)
     assert not any(re.search(alt, t) for t in NOT_PII)
+
+
+def test_a_shared_scan_flags_each_row_for_what_it_holds() -> None:
+    """PII and control characters share one scan of a column, then the PII screen looks only
+    at the rows the clean-text check did not explain: a row holding both, either or neither
+    is counted by each expectation as that expectation alone counts it."""
+    from laas.validators.arrow_exec import compile_check, run_check
+
+    suite = instruction_corpus(required=("prompt",), text_columns=("prompt",),
+                               clean_text="error")
+    texts = [t for pair in zip(PII, NOT_PII, strict=False) for t in pair] + [
+        "bell\x07 jane@example.org", "bell\x07 only", "\ufffd 415-555-0100", None, ""]
+    table = pa.table({"prompt": pa.array(texts, pa.string())})
+    result = check_frame("t", table, suite)
+    for e, o in zip(suite.expectations, result.outcomes, strict=True):
+        alone = run_check(compile_check(e), table)  # None: the text-key column, made later
+        assert alone is None or o.unexpected_count == int(alone.unexpected.sum()), e.type
+    counts = {o.type: o.unexpected_count for o in result.outcomes}
+    assert counts["expect_column_values_to_be_clean_text"] == 3
+    assert counts["expect_column_values_to_be_free_of_pii"] == len(PII[:len(NOT_PII)]) + 2

@@ -4,6 +4,10 @@ Prefect or Dask here (tests/test_incremental_pipeline.py runs them)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
+
 from laas.anchors.core.models import ShardEntry, StageManifest, new_manifest
 from laas.anchors.core.reuse import confirm, keeps_filtered, plan_reuse
 from laas.tasks.dataset_spec import load_spec
@@ -116,19 +120,30 @@ def test_the_pipeline_hash_follows_what_decides_the_output_and_nothing_else() ->
     assert len({pipeline_hash(s) for s in changed} | {PIPE}) == len(changed) + 1
 
 
-def test_the_reuse_check_refuses_files_altered_in_the_store(tmp_path) -> None:
-    import shutil
-
+def _made(tmp_path, with_sha256: bool) -> list:  # noqa: ANN001 - pytest's tmp_path
+    """Two sample shards normalized now, as a run would reuse them; without their files'
+    sha256 as an older run (laas-manifest-v2/v3) committed them."""
     from laas.anchors.core.reuse import Reused
     from laas.tasks.normalizer import normalize
     from laas.tasks.raw_hashing import hash_raw
-    from laas.tasks.reuse_work import check_reused
 
     made = []
     for key in ("part-00000.jsonl", "part-00002.jsonl"):
         uri = str(SPEC.spec_dir / "instruct-sample" / key)
         n = normalize(hash_raw(key, uri), SPEC, str(tmp_path / "normalized"), "failed")
+        assert n.sha256 is not None  # the normalizer records it as it writes
+        n = n if with_sha256 else n.model_copy(update={"sha256": None})
         made.append(Reused(key=key, normalized=n, validated=n))
+    return made
+
+
+@pytest.mark.parametrize("with_sha256", [True, False], ids=["by-sha256", "older-by-table"])
+def test_the_reuse_check_refuses_files_altered_in_the_store(tmp_path, with_sha256) -> None:
+    import shutil
+
+    from laas.tasks.reuse_work import check_reused
+
+    made = _made(tmp_path, with_sha256)
     assert check_reused(made, SPEC, None) == [None, None]
     # a shard whose rows were dropped has a validated file of its own: checked as well
     kept = made[1].normalized.model_copy(update={"uri": str(tmp_path / "kept.parquet")})
@@ -138,7 +153,33 @@ def test_the_reuse_check_refuses_files_altered_in_the_store(tmp_path) -> None:
     assert check_reused([derived], SPEC, None) == [None]
     shutil.copyfile(made[0].normalized.uri, kept.uri)
     (why,) = check_reused([derived], SPEC, None)
-    assert "validated file" in why and "no longer hashes to its leaf" in why
+    assert "kept.parquet" in why and ("no longer hashes to its leaf" in why or
+                                      "not the" in why and "its run committed" in why)
     shutil.copyfile(made[1].normalized.uri, made[0].normalized.uri)  # a's file, b's rows
     first, second = check_reused(made, SPEC, None)
-    assert "altered in the store" in first and "changed since" in first and second is None
+    assert "altered in the store" in first and second is None
+    assert ("sha256" if with_sha256 else "changed since") in first
+
+
+def test_a_reused_file_rewritten_to_the_same_rows_or_the_same_size_is_not_reused(tmp_path
+                                                                                ) -> None:
+    """Attacks on the check by bytes: the same table under another codec (its table hash,
+    the leaf, is unchanged: only the bytes tell), and other bytes of the committed size."""
+    import pyarrow.parquet as pq
+
+    from laas.anchors.adapters.files import rehash_parquet_at
+    from laas.tasks.reuse_work import check_reused
+
+    a, b = _made(tmp_path, True)
+    path = a.normalized.uri
+    pq.write_table(pq.read_table(path), path, compression="snappy")
+    assert rehash_parquet_at(path)[0].hex() == a.normalized.content_hash[2:]  # same rows
+    (why,) = check_reused([a], SPEC, None)
+    assert why is not None and "altered in the store" in why and "sha256" in why
+    size = Path(b.normalized.uri).stat().st_size
+    data = bytearray(Path(b.normalized.uri).read_bytes())
+    data[size // 2] ^= 0xFF  # one byte inside the data: same size, other content
+    Path(b.normalized.uri).write_bytes(bytes(data))
+    assert Path(b.normalized.uri).stat().st_size == size
+    (why,) = check_reused([b], SPEC, None)
+    assert why is not None and "altered in the store" in why

@@ -1,6 +1,7 @@
 """One regex pass per text column for every expectation that forbids a pattern in it (the PII
 screen and the clean-text check of a column, say): the union of their patterns finds the few
-rows any of them could object to, and each expectation then looks at those rows only. A scan
+rows any of them could object to, and each expectation then looks at those rows only (the one
+with the longest pattern only at those another one found: the rest hold its pattern). A scan
 costs the same for one pattern as for an alternation of several, and most rows match none."""
 
 from __future__ import annotations
@@ -45,11 +46,20 @@ def scan_job(spec: SuiteSpec, checks: dict[int, Check], table: pa.Table, column:
         rows = np.flatnonzero(mask(pc.match_substring_regex(values, union)))
         few = table.select([column]).take(rows)  # the checks read this column only
         considered = ~missing(values)
+        # Each of these rows holds some pattern: the longest (the PII alternation, say) runs
+        # only on the rows another one found; the rest are its own (no second full scan).
+        last = max(ids, key=lambda i: len(forbidden_pattern(spec.expectations[i])))
+        hits = {i: run_check(checks[i], few).unexpected for i in ids if i != last}
+        other = np.zeros(len(rows), bool)
+        for found in hits.values():
+            other |= found
+        hits[last] = ~other
+        if other.any():
+            hits[last][other] = run_check(checks[last], few.take(np.flatnonzero(other))).unexpected
         out: dict[int, RowCheck | None] = {}
         for i in ids:
-            found = run_check(checks[i], few)
             unexpected = np.zeros(table.num_rows, dtype=bool)
-            unexpected[rows] = found.unexpected
+            unexpected[rows] = hits[i]
             out[i] = RowCheck(unexpected, considered)
         return out
     return job

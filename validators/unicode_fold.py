@@ -5,7 +5,7 @@ one NFKC leaves alone wherever it stands (NFKC_Quick_Check Yes: unchanged alone,
 combining class, never the second of a composing pair), is no whitespace, and is case-folded
 by Python exactly as Arrow's utf8_lower lowers it, is already NFKC (the quick check's
 guarantee), so its normalized text is utf8_lower's, whitespace aside (ASCII, which
-_ascii_normalized collapses). Only rows holding another character (a ligature, a
+text_norm collapses). Only rows holding another character (a ligature, a
 full-width letter, a combining accent, U+00A0, ß) need Python's unicodedata, one call per
 row. The characters are found once per process by comparing both libraries over every code
 point, so the split follows the Unicode versions installed, not a list written here."""

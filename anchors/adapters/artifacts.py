@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from laas.anchors.adapters.attest import Attestation
 from laas.anchors.adapters.files import join, names_in, open_uri, redact, url_to_fs
-from laas.anchors.core.canonical import keccak256, to_hex
+from laas.anchors.core.canonical import gc_paused, keccak256, to_hex
 from laas.anchors.core.models import STAGES, StageManifest, name_problem
 from laas.errors import ConfigError, HashMismatch, LaasError, first_problem
 
@@ -82,20 +82,26 @@ class ArtifactStore:
         fs, path = url_to_fs(f"{self._dir_of(manifest)}/attest-{manifest.manifest_hash[2:]}.json")
         write_replacing(fs, path, att.model_dump_json().encode())
 
-    def attestation(self, manifest: StageManifest) -> Attestation | None:
-        """The stored attestation of a manifest, if any (its signer is recovered, not read)."""
-        uri = f"{self._dir_of(manifest)}/attest-{manifest.manifest_hash[2:]}.json"
+    def attestation(self, manifest: StageManifest, manifest_hash: str | None = None
+                    ) -> Attestation | None:
+        """The stored attestation of a manifest, if any (its signer is recovered, not read).
+        `manifest_hash`: its hash when already proven (the keccak256 of the bytes read, held
+        to the chain's), so a big manifest is not dumped again to learn it."""
+        known = manifest_hash or manifest.manifest_hash
+        uri = f"{self._dir_of(manifest)}/attest-{known[2:]}.json"
         try:
             with open_uri(uri) as f:
                 return Attestation.model_validate_json(f.read())
         except (OSError, ValueError):  # absent or garbage: not attested
             return None
 
-    def attested_by(self, manifest: StageManifest) -> str | None:
+    def attested_by(self, manifest: StageManifest, manifest_hash: str | None = None
+                    ) -> str | None:
         """Who signed the stored attestation of exactly this manifest (recovered), or None:
-        none, garbage, or a signature over another manifest."""
-        att = self.attestation(manifest)
-        return att.signer_for(manifest.manifest_hash) if att is not None else None
+        none, garbage, or a signature over another manifest. `manifest_hash` as above."""
+        known = manifest_hash or manifest.manifest_hash
+        att = self.attestation(manifest, known)
+        return att.signer_for(known) if att is not None else None
 
     def manifests(self, dataset: str | None = None, run: str | None = None) -> list[str]:
         """Every manifest in the store (or of one dataset, or one run), as URIs."""
@@ -161,7 +167,8 @@ def read_manifest(uri: str, expected_hash: str | None = None) -> StageManifest:
             "chain: it was altered after the commit"
         )
     try:
-        return StageManifest.model_validate_json(data)
+        with gc_paused():  # millions of dicts for a big report, none in a cycle
+            return StageManifest.model_validate_json(data)
     except ValidationError as e:
         _, msg = first_problem(e)
         raise LaasError(f"manifest {redact(uri)} is not a laas manifest: {msg}") from None

@@ -152,3 +152,25 @@ def rehash_parquet_at(uri: str) -> tuple[bytes, int, int]:
 
     with open_uri(uri) as f:
         return rehash_parquet(f)
+
+
+def sha256_at(uri: str) -> tuple[str, int]:
+    """(sha256 hex, size) of the file at a URI, streamed 1 MiB at a time (bounded memory)."""
+    import hashlib
+
+    h, size = hashlib.sha256(), 0
+    with open_uri(uri) as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+            size += len(chunk)
+    return h.hexdigest(), size
+
+
+def size_at(uri: str) -> int:
+    """The size in bytes of the file at a URI, from the store's listing (nothing read)."""
+    if protocol(uri) == "file":
+        import os
+
+        return os.stat(uri.removeprefix("file://")).st_size
+    fs, path = url_to_fs(uri)
+    return int(fs.size(path))

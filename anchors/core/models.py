@@ -9,7 +9,14 @@ from typing import Any, Literal
 
 from pydantic import PrivateAttr, field_validator, model_serializer, model_validator
 
-from laas.anchors.core.canonical import canonical_json, from_hex, keccak256, name_id, to_hex
+from laas.anchors.core.canonical import (
+    canonical_json,
+    from_hex,
+    gc_paused,
+    keccak256,
+    name_id,
+    to_hex,
+)
 from laas.anchors.core.entries import V4_SHARD_FIELDS, Record, ShardEntry, ShardStatus
 from laas.anchors.core.merkle import MerkleTree
 
@@ -127,11 +134,12 @@ class StageManifest(Record):
             # The validation report is plain JSON data already (a dump made by laas, or read
             # from a manifest): written as it is rather than dumped into another copy of
             # every shard's results (gigabytes at 100,000 shards); the bytes are the same.
-            head = self.model_dump(mode="json", exclude={"validation"})
-            try:
-                self._bytes = canonical_json(head | {"validation": self.validation})
-            except (TypeError, ValueError):  # not plain JSON after all: pydantic's dump
-                self._bytes = canonical_json(self)
+            with gc_paused():  # a dump of every shard: no cycle among what it makes
+                head = self.model_dump(mode="json", exclude={"validation"})
+                try:
+                    self._bytes = canonical_json(head | {"validation": self.validation})
+                except (TypeError, ValueError):  # not plain JSON after all: pydantic's dump
+                    self._bytes = canonical_json(self)
         return self._bytes
 
     def drop_bytes(self) -> None:

@@ -1,7 +1,8 @@
 """Croissant cards from the chain, and cards checked against it: the validated manifest is
-proven against its checkpoint (services.provenance), every file is read once, for its SHA-256
-and its re-hash to the leaf the chain's root commits to. The card itself is
-laas.anchors.core.croissant."""
+proven against its checkpoint (services.provenance). A file's SHA-256 is the one its manifest
+committed (laas-manifest-v4), so exporting reads no file and verifying streams each once
+against it; an older run's file is read once, for its SHA-256 and its re-hash to the leaf the
+chain's root commits to. The card itself is laas.anchors.core.croissant."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import hashlib
 import io
 from typing import Any
 
-from laas.anchors.adapters.files import open_uri
+from laas.anchors.adapters.files import open_uri, sha256_at, size_at
 from laas.anchors.core.canonical import to_hex
 from laas.anchors.core.croissant import About, FileFacts, card, card_problem, claims
 from laas.anchors.core.hashing import rehash_parquet
@@ -37,6 +38,24 @@ def read_file(s: ShardEntry) -> FileFacts:
                      sha256=hashlib.sha256(data).hexdigest())
 
 
+def file_facts(s: ShardEntry, *, read: bool) -> FileFacts:
+    """A shard's FileObject facts. Its committed sha256 (laas-manifest-v4: taken as the stage
+    wrote the file, in the pass that hashed it) when the manifest has one: then exporting
+    reads no file (its size is the store's), and verifying streams the bytes once against
+    it. An older run's file is read whole, as read_file does."""
+    if s.sha256 is None:
+        return read_file(s)
+    try:
+        digest, size = sha256_at(s.uri) if read else (s.sha256, size_at(s.uri))
+    except OSError as e:
+        raise HashMismatch(f"shard {s.key} ({s.uri}) cannot be re-read: "
+                           f"{type(e).__name__}: {e}") from None
+    if digest != s.sha256:
+        raise HashMismatch(f"shard {s.key} ({s.uri}) has sha256 {digest}, not the {s.sha256} "
+                           "its validated manifest committed: it changed after validation")
+    return FileFacts(key=s.key, url=s.uri, size=size, sha256=digest)
+
+
 def _proven(registry: Registry, cid: str) -> Proven:
     """The validated checkpoint with its manifest, whose leaves rebuild the committed root."""
     top = prove_checkpoint(registry, cid)
@@ -55,7 +74,7 @@ def _address(registry: Registry) -> str:
 def export_card(registry: Registry, cid: str, about: About) -> dict[str, Any]:
     """The Croissant card of validated checkpoint `cid` (which the caller's gate allowed)."""
     top = _proven(registry, cid)
-    files = [read_file(s) for s in top.manifest.accepted]
+    files = [file_facts(s, read=False) for s in top.manifest.accepted]
     return card(top.manifest, top.checkpoint, files, about, chain_id=registry.chain_id(),
                 registry=_address(registry))
 
@@ -74,7 +93,7 @@ def verify_card(registry: Registry, doc: Any) -> Proven:
         raise HashMismatch(problem)
     prove_lineage(registry, top)  # and back to raw, as the gate that exported it did
     for s in top.manifest.accepted:
-        read, said = read_file(s), files[s.key]
+        read, said = file_facts(s, read=True), files[s.key]
         if (read.sha256, read.size) != (said.sha256, said.size):
             raise HashMismatch(f"FileObject {s.key}: the file at {s.uri} has sha256 "
                                f"{read.sha256} and {read.size} B, the card says {said.sha256} "

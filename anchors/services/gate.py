@@ -19,6 +19,7 @@ from laas.anchors.adapters.files import rehash_parquet_at
 from laas.anchors.core.canonical import from_hex, hash_record, name_id, to_hex
 from laas.anchors.core.finality import finality_problem
 from laas.anchors.core.hashing import TABLE_SCHEME
+from laas.anchors.core.licenses import license_problem
 from laas.anchors.core.merkle import leaf_hash, verify
 from laas.anchors.core.models import Checkpoint, StageManifest, checkpoint_id
 from laas.anchors.core.stored import StoredCheckpoint
@@ -51,6 +52,7 @@ class GatePolicy(BaseModel):
     committers: tuple[str, ...] = ()  # if given, every stage must be committed by one of these
     require_active_committer: bool = False  # and its committer must still hold the role
     finality: Finality | None = None  # at least this final (the stricter of this and the CLI's)
+    licenses: tuple[str, ...] | None = None  # if given, every shard's licenses among these
 
     @field_validator("committers")
     @classmethod
@@ -61,6 +63,8 @@ class GatePolicy(BaseModel):
         return v
 
     def violation(self, m: StageManifest) -> str | None:
+        if self.licenses is not None and (problem := license_problem(m, self.licenses)):
+            return problem
         report = m.validation or {}
         if self.suites and not {report.get("suite"), report.get("suite_hash")} & set(self.suites):
             return (f"suite {report.get('suite')} ({str(report.get('suite_hash'))[:18]}…) is not "
@@ -115,6 +119,7 @@ class GateVerdict(BaseModel):
     shards: tuple[str, ...] = ()  # URIs of the shards a training job may read
     keys: tuple[str, ...] = ()  # their names within the dataset, in the same order
     hashes: tuple[str, ...] = ()  # their proven laas-table-v1 hashes, in the same order
+    licenses: tuple[tuple[str, ...] | None, ...] = ()  # their licenses (None: unknown), too
     contributors: tuple[str | None, ...] = ()  # who contributed each (in its leaf v2), or None
     mode: GateMode = "full"
     rehashed: int = 0  # shards whose bytes were read and re-hashed
@@ -196,6 +201,7 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
         allowed=True, dataset=dataset, shards=tuple(s.uri for s in accepted),
         keys=tuple(s.key for s in accepted),
         hashes=tuple(s.content_hash or "" for s in accepted), rehashed=len(picked),
+        licenses=tuple(s.licenses for s in accepted),
         contributors=tuple(s.contributor for s in accepted),
         reason=(f"run {manifest.run}: {len(accepted)} shard(s) proven against root "
                 f"{stored.shards_root[:18]}… and back to raw, {len(picked)} re-hashed "

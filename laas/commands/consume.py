@@ -43,6 +43,10 @@ def gate(
     finality: Annotated[str | None, typer.Option(
         help="latest, safe or finalized: how final the checkpoint's block must be, by the "
              "node's block tags (default LAAS_FINALITY or the network's)")] = None,
+    license_: Annotated[list[str] | None, typer.Option(
+        "--license", help="a license training may use (repeat for more): a shard under any "
+                          "other, or under none recorded, denies (with --policy: those of "
+                          "its `licenses` also given here)")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Exit 0 if training may use the dataset, 1 (with the reason) if not, 2 on error. Without
@@ -61,6 +65,11 @@ def gate(
     rules = GatePolicy.load(policy) if policy else GatePolicy()
     if require_active_committer:
         rules = rules.model_copy(update={"require_active_committer": True})
+    if license_:  # a policy's list is narrowed, never widened, by the command line
+        given = {x.casefold() for x in license_}
+        rules = rules.model_copy(update={"licenses": tuple(license_) if rules.licenses is None
+                                         else tuple(x for x in rules.licenses
+                                                    if x.casefold() in given)})
     verdict = gate_dataset(dataset, run=run, min_confirmations=min_confirmations, mode=mode,
                            sample=sample, policy=rules, finality=finality)
     recorded = shares = None

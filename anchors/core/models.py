@@ -70,6 +70,7 @@ class StageManifest(Record):
     appends_to: str | None = None
     _bytes: bytes | None = PrivateAttr(None)
     _hash: str | None = PrivateAttr(None)
+    _tree: MerkleTree | None = PrivateAttr(None)
 
     @field_validator("version")
     @classmethod
@@ -126,7 +127,11 @@ class StageManifest(Record):
         return [s for s in self.shards if s.status != "ok"]
 
     def tree(self) -> MerkleTree:
-        return shard_tree(self.shards)
+        """Built once: checking the root and then each shard's proof (gate, contributors) used
+        the same tree twice, n keccak256 pairs each time."""
+        if self._tree is None:
+            self._tree = shard_tree(self.shards)
+        return self._tree
 
     def to_bytes(self) -> bytes:
         """Canonical JSON, computed once (a million-shard manifest takes seconds to dump)."""
@@ -157,7 +162,7 @@ class StageManifest(Record):
     def model_copy(self, *, update: dict[str, Any] | None = None,
                    deep: bool = False) -> StageManifest:
         copy = super().model_copy(update=update, deep=deep)
-        copy._bytes = copy._hash = None  # a changed copy is a different manifest
+        copy._bytes = copy._hash = copy._tree = None  # a changed copy is another manifest
         return copy
 
     def __eq__(self, other: object) -> bool:  # the fields, not the caches

@@ -17,7 +17,7 @@ from laas.anchors.core.hashing import rehash_parquet
 from laas.anchors.core.merkle import leaf_hash
 from laas.anchors.core.models import ShardEntry
 from laas.anchors.ports import RegistryReader as Registry
-from laas.anchors.services.provenance import Proven, prove_checkpoint, prove_lineage
+from laas.anchors.services.provenance import Proven, prove_lineage, prove_rooted
 from laas.errors import HashMismatch
 
 
@@ -56,16 +56,6 @@ def file_facts(s: ShardEntry, *, read: bool) -> FileFacts:
     return FileFacts(key=s.key, url=s.uri, size=size, sha256=digest)
 
 
-def _proven(registry: Registry, cid: str) -> Proven:
-    """The validated checkpoint with its manifest, whose leaves rebuild the committed root."""
-    top = prove_checkpoint(registry, cid)
-    if top.stage != "validated":
-        raise HashMismatch(f"checkpoint {cid[:18]}… is the {top.stage} stage, not validated")
-    if to_hex(top.manifest.tree().root) != top.stored.shards_root:
-        raise HashMismatch("validated manifest's leaves do not rebuild the committed root")
-    return top
-
-
 def _address(registry: Registry) -> str:
     """The registry contract's address (the read-only client knows it; a fake may not)."""
     return str(getattr(registry, "address", ""))
@@ -73,7 +63,7 @@ def _address(registry: Registry) -> str:
 
 def export_card(registry: Registry, cid: str, about: About) -> dict[str, Any]:
     """The Croissant card of validated checkpoint `cid` (which the caller's gate allowed)."""
-    top = _proven(registry, cid)
+    top = prove_rooted(registry, cid)
     files = [file_facts(s, read=False) for s in top.manifest.accepted]
     return card(top.manifest, top.checkpoint, files, about, chain_id=registry.chain_id(),
                 registry=_address(registry))
@@ -87,7 +77,7 @@ def verify_card(registry: Registry, doc: Any) -> Proven:
     except ValueError as e:
         raise HashMismatch(str(e)) from None
     cid = str(ext.get("checkpoint_id"))
-    top = _proven(registry, cid)
+    top = prove_rooted(registry, cid)
     if problem := card_problem(ext, files, top.manifest, top.checkpoint,
                                chain_id=registry.chain_id(), registry=_address(registry)):
         raise HashMismatch(problem)

@@ -52,6 +52,20 @@ def prove_checkpoint(registry: Registry, cid: str) -> Proven:
     return Proven(checkpoint=cp, stored=stored, manifest=m)
 
 
+def prove_rooted(registry: Registry, cid: str, stages: Collection[str] = ("validated",),
+                 needs: str = "") -> Proven:
+    """prove_checkpoint of a checkpoint of one of `stages`, whose manifest's leaves rebuild
+    the root the chain committed: what a shard's proof is then checked against. HashMismatch
+    otherwise (`needs` says why the stage matters, after the stage found)."""
+    top = prove_checkpoint(registry, cid)
+    if top.stage not in stages:
+        raise HashMismatch(f"checkpoint {cid[:18]}… is the {top.stage} stage"
+                           f"{needs or ', not ' + ' or '.join(stages)}")
+    if to_hex(top.manifest.tree().root) != top.stored.shards_root:
+        raise HashMismatch(f"{top.stage} manifest's leaves do not rebuild the committed root")
+    return top
+
+
 def derived_parents_problem(registry: Registry, parents: Collection[str]) -> str | None:
     """Why a raw stage's parents (a derived dataset's: other datasets' validated stages) are
     not passed validated checkpoints on chain, if they are not."""

@@ -7,12 +7,12 @@ append-only dataset's version keeps its claim (the gate, and every commit, check
 from __future__ import annotations
 
 from laas.anchors.adapters.artifacts import named_hash, read_manifest
-from laas.anchors.core.canonical import name_id, to_hex
+from laas.anchors.core.canonical import name_id
 from laas.anchors.core.models import Checkpoint, StageManifest, checkpoint_id
 from laas.anchors.core.versions import VersionDiff, VersionRef, append_problem, diff_manifests
 from laas.anchors.ports import RegistryReader as Registry
 from laas.anchors.ports import Store
-from laas.anchors.services.provenance import Proven, prove_checkpoint
+from laas.anchors.services.provenance import Proven, prove_rooted
 from laas.anchors.services.runs import run_name
 from laas.errors import HashMismatch, LaasError, LineageNotFound, NotAppendOnly
 
@@ -42,16 +42,9 @@ def prove_version(registry: Registry, cid: str, label: str) -> Proven:
     """A validated checkpoint and its manifest, checked against the chain (its hash) and its
     committed root; HashMismatch naming the version otherwise."""
     try:
-        p = prove_checkpoint(registry, cid)
+        return prove_rooted(registry, cid)
     except HashMismatch as e:
         raise HashMismatch(f"version {label}: {e}") from None
-    if p.stage != "validated":
-        raise HashMismatch(f"version {label}: checkpoint {cid[:18]}… is a {p.stage} stage, "
-                           "not a validated one")
-    if to_hex(p.manifest.tree().root) != p.stored.shards_root:
-        raise HashMismatch(f"version {label}: its manifest's leaves do not rebuild the "
-                           "committed Merkle root")
-    return p
 
 
 def version_of(registry: Registry, dataset: str, run: str) -> Proven:

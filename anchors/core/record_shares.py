@@ -65,7 +65,11 @@ def record_shares(entries: Iterable[ShardEntry]
         rows=sum(s.rows for s in accepted), bytes=sum(s.byte_size for s in accepted))
 
 
+def result_hash_of(commitment: SharesCommitment | None) -> str:
+    """The result hash a training record carries for this commitment (none: zero)."""
+    return NO_SHARES if commitment is None else commitment.result_hash
+
+
 def training_result_hash(entries: Iterable[ShardEntry]) -> str:
     """The result hash a training record over these shards must carry."""
-    _, commitment = record_shares(entries)
-    return NO_SHARES if commitment is None else commitment.result_hash
+    return result_hash_of(record_shares(entries)[1])

@@ -15,7 +15,7 @@ from laas.anchors.core.merkle import verify
 from laas.anchors.core.models import TRAINING, Record, checkpoint_id
 from laas.anchors.core.shares import contributor_shares, shares_tree
 from laas.anchors.ports import RegistryReader as Registry
-from laas.anchors.services.provenance import prove_checkpoint, prove_lineage
+from laas.anchors.services.provenance import prove_lineage, prove_rooted
 from laas.errors import HashMismatch, LineageNotFound
 
 
@@ -66,9 +66,10 @@ def find_checkpoint(registry: Registry, dataset: str, run: str | None = None,
         registry.locate(name_id(dataset), name_id(str(name)))
         cid = checkpoint_id(name_id(dataset), name_id(str(name)), stage)
         if registry.stored_or_none(cid) is None:
-            what = "training record" if stage == TRAINING else "run"
+            what, fix = ("training record", f"`laas gate {dataset} --record {name}` makes "
+                         "one") if stage == TRAINING else ("run", f"`laas runs {dataset}`")
             raise LineageNotFound(f"{dataset} has no {what} {name} on chain ({stage} checkpoint "
-                                  f"{cid[:18]}…): check the name, or `laas runs {dataset}`")
+                                  f"{cid[:18]}…): check the name, or {fix}")
         return cid
     from laas.anchors.services.versions import list_versions
 
@@ -82,17 +83,13 @@ def find_checkpoint(registry: Registry, dataset: str, run: str | None = None,
 def contributors_report(registry: Registry, cid: str) -> ContributorsReport:
     """The proven contributors of checkpoint `cid`; HashMismatch naming the first thing that
     does not hold."""
-    top = prove_checkpoint(registry, cid)
-    if top.stage not in ("validated", TRAINING):
-        raise HashMismatch(f"checkpoint {cid[:18]}… is the {top.stage} stage: contributors "
-                           "are counted on a validated stage or a training record")
+    top = prove_rooted(registry, cid, ("validated", TRAINING), needs=": contributors are "
+                       "counted on a validated stage or a training record")
     m, stored, cp = top.manifest, top.stored, top.checkpoint
     if not stored.passed:
         raise HashMismatch(f"run {m.run} did not pass validation: its shards are no version "
                            "anyone may train on, so it has no shares")
     tree = m.tree()
-    if to_hex(tree.root) != stored.shards_root:
-        raise HashMismatch(f"{m.stage} manifest's leaves do not rebuild the committed root")
     chain = prove_lineage(registry, top)  # back to raw: the contributor is the raw stage's
     raw = {s.key: s.content_hash for s in chain[-1].manifest.shards}
     root = from_hex(stored.shards_root)

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict
 
-from laas.anchors.core.canonical import from_hex, name_id, to_hex
+from laas.anchors.core.canonical import from_hex, to_hex
 from laas.anchors.core.commitments import committed_struct
 from laas.anchors.core.entries import Record
-from laas.anchors.core.models import TRAINING, Checkpoint, checkpoint_id
-from laas.anchors.core.record_shares import NO_SHARES, SharesCommitment, record_shares
+from laas.anchors.core.models import Checkpoint
+from laas.anchors.core.record_shares import SharesCommitment, record_shares, result_hash_of
 from laas.anchors.core.shares import shares_tree
 from laas.anchors.ports import RegistryReader
+from laas.anchors.services.contributors import find_checkpoint
 from laas.anchors.services.provenance import prove_checkpoint, prove_lineage
 from laas.errors import HashMismatch, LineageNotFound
 
@@ -73,21 +74,16 @@ def training_shares(registry: RegistryReader, dataset: str, record: str,
     each with its Merkle proof, once the record's manifest and shares are checked against the
     chain. LineageNotFound if there is no such record or share; HashMismatch if the store's
     manifest or the shares do not match what the chain holds."""
-    dataset_id, run_id = name_id(dataset), name_id(record)
-    registry.locate(dataset_id, run_id)
-    cid = checkpoint_id(dataset_id, run_id, TRAINING)
-    cp = registry.get(cid)
-    if cp is None:
-        raise LineageNotFound(f"no training record {record} of {dataset} on chain (`laas gate "
-                              f"{dataset} --record {record}` makes one)")
+    cid = find_checkpoint(registry, dataset, training=record)
     # Back to raw, as `laas verify` proves a record: each shard as validated, with the
     # contributor the validated stage named (a committer cannot re-attribute rows here).
     try:
-        manifest = prove_lineage(registry, prove_checkpoint(registry, cid))[0].manifest
+        top = prove_lineage(registry, prove_checkpoint(registry, cid))[0]
     except HashMismatch as e:
         raise HashMismatch(f"training record {record} of {dataset}: {e}") from None
-    shares, commitment = record_shares(manifest.shards)
-    if (NO_SHARES if commitment is None else commitment.result_hash) != cp.result_hash:
+    cp = top.checkpoint
+    shares, commitment = record_shares(top.manifest.shards)
+    if result_hash_of(commitment) != cp.result_hash:
         raise HashMismatch(f"training record {record} of {dataset}: the result hash on chain "
                            f"({cp.result_hash[:18]}…) does not commit its shards' contributor "
                            "shares")

@@ -9,18 +9,17 @@ validated shard kept (its `rows`, after drop_rows), never the rows validation dr
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from pydantic import Field, field_validator
 
 from laas.anchors.core.canonical import keccak256
+from laas.anchors.core.contribution import address_problem
 from laas.anchors.core.entries import Record, ShardEntry
 from laas.anchors.core.merkle import MerkleTree, abi_word, address_word
 
 SHARES_FORMAT = "laas-shares-v1"  # the leaf encoding below; a change is a new version
 SHARE_TYPES = ("address", "uint256", "uint256")
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 
 class Share(Record):
@@ -34,8 +33,8 @@ class Share(Record):
     @field_validator("contributor")
     @classmethod
     def _address(cls, v: str) -> str:
-        if not _ADDRESS.match(v):
-            raise ValueError(f"contributor {v!r} is not a 0x address of 20 bytes")
+        if problem := address_problem(v):
+            raise ValueError(f"contributor {problem}")
         return v
 
     @property

@@ -120,15 +120,16 @@ def publish_artifacts(m: StageManifest, cp: Checkpoint, tx_link: str | None = No
     from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
     create_markdown_artifact(
-        key=f"{_slug(m.dataset)}-{m.stage}",
+        key=artifact_key(m.dataset, m.stage),
         markdown=stage_markdown(m, cp, tx_link),
         description=f"{m.dataset} run {m.run}: {m.stage} checkpoint")
     if m.stage == "validated":
         rows = failed_expectations(m)
         if rows:
-            create_table_artifact(key=f"{_slug(m.dataset)}-failed-expectations", table=rows,
+            create_table_artifact(key=artifact_key(m.dataset, "failed-expectations"), table=rows,
                                   description=f"{m.dataset} run {m.run}: failed expectations")
 
 
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "-" for c in name.lower())
+def artifact_key(*parts: str) -> str:
+    """A Prefect artifact key from names: lower case, every other character a dash."""
+    return "".join(c if c.isalnum() else "-" for c in "-".join(parts).lower())

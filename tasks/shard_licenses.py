@@ -29,7 +29,7 @@ def shard_licenses(raw: ShardEntry, source_license: str | None, values: set[str 
     naming licenses does not accept."""
     given = {*(raw.licenses or ()), *([source_license] if source_license else [])}
     found = {v for v in values if v}
-    if None in values or "" in values:
+    if _blank(values):
         found |= set() if given else {UNKNOWN}
     if not given and not has_column:
         return None
@@ -45,6 +45,10 @@ def kept_licenses(licenses: tuple[str, ...] | None, before: set[str | None],
     if licenses is None:
         return None
     gone = {v for v in before - after if v} | (
-        {UNKNOWN} if (None in before or "" in before) and not (None in after or "" in after)
-        else set())
+        {UNKNOWN} if _blank(before) and not _blank(after) else set())
     return tuple(lic for lic in licenses if lic not in gone or lic == source_license)
+
+
+def _blank(values: set[str | None]) -> bool:
+    """Whether some row's `license` value was empty (null or "")."""
+    return None in values or "" in values

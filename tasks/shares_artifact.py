@@ -9,6 +9,7 @@ from prefect.cache_policies import NO_CACHE
 from laas.anchors.core.canonical import to_hex
 from laas.anchors.core.models import StageManifest
 from laas.anchors.core.shares import contributor_shares, shares_tree
+from laas.tasks.manifests import artifact_key
 
 
 def shares_table(m: StageManifest) -> list[dict]:
@@ -31,7 +32,6 @@ def publish_shares(validated: StageManifest) -> None:
         return
     from prefect.artifacts import create_table_artifact
 
-    slug = "".join(c if c.isalnum() else "-" for c in validated.dataset.lower())
-    create_table_artifact(key=f"{slug}-contributors", table=rows,
+    create_table_artifact(key=artifact_key(validated.dataset, "contributors"), table=rows,
                           description=f"{validated.dataset} run {validated.run}: contributor "
                                       "shares (`laas contributors` proves them)")

@@ -12,6 +12,7 @@ from laas.anchors.ports import Ledger
 from laas.anchors.services.anchoring import record_training
 from laas.anchors.services.gate import GateVerdict
 from laas.anchors.services.training_shares import TrainingShares, training_shares
+from laas.tasks.manifests import artifact_key
 
 
 @task(name="record-training", cache_policy=NO_CACHE)
@@ -22,9 +23,8 @@ def record_training_set(ledger: Ledger, verdict: GateVerdict, name: str) -> Chec
 
     cp = record_training(ledger, verdict, name)
     shares = training_shares(ledger.open_registry(), verdict.dataset, name)
-    slug = "".join(c if c.isalnum() else "-" for c in f"{verdict.dataset}-training-{name}"
-                   .lower())
-    create_markdown_artifact(key=slug, markdown=shares_markdown(shares),
+    create_markdown_artifact(key=artifact_key(verdict.dataset, "training", name),
+                             markdown=shares_markdown(shares),
                              description=f"{verdict.dataset} training record {name}: "
                                          "contributor shares")
     return cp

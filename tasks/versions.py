@@ -14,6 +14,7 @@ from laas.anchors.services.versions import previous_version, prove_version
 from laas.errors import LaasError
 from laas.tasks.context import StageContext
 from laas.tasks.dataset_spec import DatasetSpec
+from laas.tasks.manifests import artifact_key
 
 
 @task(name="version-claim", cache_policy=NO_CACHE)
@@ -45,7 +46,7 @@ def publish_version(ctx: StageContext, validated: StageManifest) -> None:
             get_run_logger().warning("version artifact not published: %s", e)
             return
     create_markdown_artifact(
-        key=f"{''.join(c if c.isalnum() else '-' for c in validated.dataset.lower())}-version",
+        key=artifact_key(validated.dataset, "version"),
         markdown=version_markdown(old.manifest if old else None, validated),
         description=f"{validated.dataset} run {validated.run}: version")
 

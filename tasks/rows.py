@@ -47,15 +47,16 @@ def verified_text_keys(hashes_dir: str, entries: list[ShardEntry]
             continue  # not one of ours: the digests below decide what is missing
         if not t.num_rows:  # a batch whose shards all failed before their keys were made
             continue
-        # grouped by one stable sort (rows keep their order within a key), not one pass over
-        # the file per key: a file holds up to a thousand shards' keys
-        order = pc.sort_indices(t.column("key"))
-        keys = t.column("key").take(order).combine_chunks()
-        h = t.column("h").take(order).combine_chunks()
+        keys, h = t.column("key").combine_chunks(), t.column("h").combine_chunks()
         if keys.null_count or h.type != pa.string():
             continue  # not one of ours
-        starts = [0, *(np.flatnonzero(pc.not_equal(keys[1:], keys[:-1]).to_numpy(
-            zero_copy_only=False)) + 1).tolist(), len(keys)]
+        starts = _runs(keys)
+        if len(set(keys.take(starts[:-1]).to_pylist())) < len(starts) - 1:
+            # a key in several runs (not as TextHashSink writes): grouped by one stable sort
+            # (rows keep their order within a key), not one pass over the file per key
+            order = pc.sort_indices(keys)
+            keys, h = keys.take(order), h.take(order)
+            starts = _runs(keys)
         # text_keys_bytes of the whole file at once: a shard's bytes are a slice of them
         # (one Arrow pass per file, not five per shard)
         data, offsets = _lines(h)
@@ -72,6 +73,12 @@ def verified_text_keys(hashes_dir: str, entries: list[ShardEntry]
             bad[key] = (f"shard {key}: its duplicate keys in the store are not those its "
                         "validation computed (rewritten?); rerun")
     return good, bad
+
+
+def _runs(keys: pa.Array) -> list[int]:
+    """Where each run of equal consecutive values starts, and the length at the end."""
+    return [0, *(np.flatnonzero(pc.not_equal(keys[1:], keys[:-1]).to_numpy(
+        zero_copy_only=False)) + 1).tolist(), len(keys)]
 
 
 def _lines(hashes: pa.Array) -> tuple[memoryview, np.ndarray]:
@@ -93,11 +100,7 @@ def later_duplicates(text_keys: dict[str, pa.ChunkedArray], keys: list[str]
     lengths = [len(text_keys[k]) for k in order_keys]
     code = np.repeat(np.arange(len(order_keys)), lengths)
     row = np.concatenate([np.arange(n) for n in lengths])
-    codes = _encoded([c for k in order_keys for c in text_keys[k].chunks]).indices \
-        .to_numpy(zero_copy_only=False)
-    _, first = np.unique(codes, return_index=True)  # in (key, row) order already
-    later = np.ones(len(codes), bool)
-    later[first] = False
+    later = _repeats([c for k in order_keys for c in text_keys[k].chunks])  # in (key, row) order
     return {order_keys[c]: row[later & (code == c)] for c in np.unique(code[later])}
 
 
@@ -106,16 +109,31 @@ def distinct_rows(text_keys: dict[str, pa.ChunkedArray], keys: list[str]) -> tup
     parts = [c for k in keys if k in text_keys for c in text_keys[k].chunks]
     if not parts:
         return 0, 0
-    encoded = _encoded(parts)
-    return len(encoded), len(encoded.dictionary)  # every dictionary entry occurs
+    later = _repeats(parts)
+    return len(later), len(later) - int(np.count_nonzero(later))
 
 
-def _encoded(chunks: list[pa.Array]) -> pa.DictionaryArray:
-    """The keys as small integers, equal where the keys are, in one hash-table pass in Arrow
-    (numpy's unique over Python strings took seconds per million). One array, so one
-    dictionary: unifying per-chunk dictionaries costs chunks x keys."""
+def _repeats(chunks: list[pa.Array]) -> np.ndarray:
+    """Per row, in chunk order, whether its key equals an earlier row's (nulls equal each
+    other). The 32-hex text keys are one fixed width: one 64-bit number per row, sorted
+    (validators.fixed_keys), leaves the few rows that may have a twin, and only those get
+    dictionary codes (at 2 M keys a hash table of strings cost the flow ~1 s, serial, after
+    the workers were done); other keys, or many repeats, get codes for every row. One array,
+    so one dictionary: unifying per-chunk dictionaries costs chunks x keys."""
+    from laas.validators.fixed_keys import fixed_words, maybe_equal
+
     whole = pa.chunked_array(chunks, pa.string()).cast(pa.large_string()).combine_chunks()
-    return pc.dictionary_encode(whole, null_encoding="encode")
+    words = fixed_words(whole)
+    maybe = None if words is None else maybe_equal(words, np.ones(len(whole), bool), None)
+    rows = np.arange(len(whole)) if maybe is None else np.flatnonzero(maybe)
+    codes = pc.dictionary_encode(whole if maybe is None else whole.take(rows),
+                                 null_encoding="encode").indices.to_numpy(zero_copy_only=False)
+    _, first = np.unique(codes, return_index=True)
+    again = np.ones(len(rows), bool)
+    again[first] = False
+    later = np.zeros(len(whole), bool)
+    later[rows[again]] = True
+    return later
 
 
 def filter_shard(entry: ShardEntry, duplicates: list[int], spec: DatasetSpec, out_dir: str,

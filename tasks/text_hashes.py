@@ -31,8 +31,11 @@ class TextHashSink:
             self.fs, self.path = url_to_fs(f"{hashes_dir}/batch-{name}.parquet")
             self.tmp = f"{self.path}.{secrets.token_hex(6)}.tmp"  # renamed: never via a link
             self.file = self.fs.open(self.tmp, "wb")
-            self.writer = pq.ParquetWriter(self.file, pa.schema([("key", pa.string()),
-                                                                 ("h", pa.string())]))
+            # read once, by the flow: neither compressed nor dictionary-coded but for the
+            # shard keys: random hex gains little from either, and they cost the writer ~5x
+            self.writer = pq.ParquetWriter(
+                self.file, pa.schema([("key", pa.string()), ("h", pa.string())]),
+                compression="none", use_dictionary=["key"], write_statistics=False)
 
     def add(self, keys: list[str], lengths: list[int], table: pa.Table) -> None:
         """The text-hash column of `table` (the shards' rows, `lengths` each, in order), as

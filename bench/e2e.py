@@ -128,7 +128,8 @@ def main() -> None:
            "per_mb_cpu_s": round(cpu_per_mb, 5),
            "run_less_fixed_vs_bytes_floor": round(floors["bytes"] / (per_mb * mb), 4),
            "run_less_fixed_vs_table_floor": round(floors["table"] / (per_mb * mb), 4),
-           "stages_s": {k: round(v, 3) for k, v in run["stages_s"].items()}}
+           "stages_s": {k: round(v, 3) for k, v in run["stages_s"].items()},
+           "flow_span_s": run["flow_s"], "fixed_flow_span_s": fixed["flow_s"]}
     for name, label in (("bytes", "read + BLAKE3 of every shard's bytes"),
                         ("table", "pyarrow read + laas-table-v1 hash (scale.py's)")):
         print(f"floor, {label:44s} {floors[name]:7.2f} s {mb / floors[name]:8.1f} MB/s")
@@ -142,6 +143,12 @@ def main() -> None:
           f"{cpu_per_mb * 1e3:.1f} ms/MB)")
     print(f"  vs the bytes floor {out['run_less_fixed_vs_bytes_floor']:.4f}x, vs the table "
           f"floor {out['run_less_fixed_vs_table_floor']:.4f}x")
+    span = run["flow_s"]
+    if span:
+        inside = span["flow"] - sum(run["stages_s"].values())
+        print(f"outside the stages: {span['before']:.1f} s before the flow began, "
+              f"{inside:.1f} s in the flow between them, {span['after']:.1f} s after it ended"
+              f" (the one-shard run: {fixed['flow_s'].get('before', 0):.1f} s before)")
     for stage, s in sorted(run["stages_s"].items(), key=lambda kv: -kv[1]):
         print(f"  {stage:28s} {s:7.2f} s  {100 * s / run['wall_s']:5.1f} %")
     path = Path(__file__).parent / "results" / "e2e.json"

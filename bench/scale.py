@@ -154,7 +154,7 @@ def laas_run(dataset: str, env: dict[str, str]) -> dict:
     """`laas run DATASET --json` as its own process; its summary, wall time, peak RSS, and
     the CPU seconds of its process tree (sampled every 0.2 s: what a process spent in its
     last fraction of a second before exiting is missed)."""
-    t = time.perf_counter()
+    t, began = time.perf_counter(), time.time()
     proc = subprocess.Popen([str(BIN / "laas"), "run", dataset, "--json"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = [0]
@@ -181,11 +181,33 @@ def laas_run(dataset: str, env: dict[str, str]) -> dict:
     if proc.returncode not in (0, 1):
         raise SystemExit(f"laas run {dataset} failed:\n{err[-3000:]}")
     summary = json.loads(out)
-    return {"wall_s": time.perf_counter() - t, "peak_rss_mb": peak[0] / 1024,
-            "cpu_s": sum(cpu.values()), "stages_s": summary["seconds"], "passed": summary["passed"],
+    wall = time.perf_counter() - t
+    return {"wall_s": wall, "peak_rss_mb": peak[0] / 1024, "cpu_s": sum(cpu.values()),
+            "flow_s": _flow_span(err, began, wall), "stages_s": summary["seconds"],
+            "passed": summary["passed"],
             "transactions": len(summary["checkpoints"]),
             "gas": sum(c["gas_used"] or 0 for c in summary["checkpoints"]),
             "shard_counts": [c["shard_count"] for c in summary["checkpoints"]]}
+
+
+def _flow_span(log: str, began: float, wall: float) -> dict[str, float]:
+    """When the flow began and ended, from Prefect's log lines (`HH:MM:SS.mmm | INFO | Flow
+    run '...' - Beginning flow run` ... `Finished in state`), as seconds before the flow
+    (process start, Prefect's server, the cluster), in it and after it (to the exit)."""
+    import datetime as dt
+
+    def at(line: str) -> float:
+        clock = dt.datetime.strptime(line[:12], "%H:%M:%S.%f").time()
+        day = dt.datetime.fromtimestamp(began).date()
+        return (dt.datetime.combine(day, clock).timestamp() - began) % 86400
+
+    lines = [ln for ln in log.splitlines() if "| Flow run '" in ln]
+    start = next((at(ln) for ln in lines if "Beginning flow run" in ln), None)
+    end = next((at(ln) for ln in lines if "Finished in state" in ln), None)
+    if start is None or end is None:
+        return {}
+    return {"before": round(start, 2), "flow": round(end - start, 2),
+            "after": round(wall - end, 2)}
 
 
 def tiny_run(tiny_files: list[Path], env: dict[str, str]) -> dict:

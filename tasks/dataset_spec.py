@@ -54,6 +54,10 @@ class CsvDialect(Spec):
         None, description="cells read as null, in string columns too; default: Arrow's")
     comment: str | None = Field(None, description="lines starting with it are skipped")
     encoding: str = "utf-8"
+    short_rows: Literal["pad", "error"] = Field(
+        "pad", description="a row with fewer fields than the header: pad (its missing "
+                           "trailing fields read as empty cells) or error (the shard is set "
+                           "aside)")
 
     @field_validator("delimiter")
     @classmethod
@@ -126,6 +130,16 @@ class DatasetSpec(Spec):
         True, description="false: every run processes every shard (no incremental runs)")
     contributors: Attribution | None = Field(None, description="who contributed each shard")
     spec_dir: Path | None = Field(None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _suite_named(cls, data: Any) -> Any:
+        """A listed suite without a `name` is named after the dataset (a builtin names itself)."""
+        suite = data.get("suite") if isinstance(data, dict) else None
+        if isinstance(suite, dict) and "builtin" not in suite and "name" not in suite \
+                and isinstance(data.get("name"), str):
+            data = {**data, "suite": {**suite, "name": data["name"]}}
+        return data
 
     @field_validator("suite", mode="before")
     @classmethod

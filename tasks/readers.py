@@ -25,7 +25,8 @@ from laas.anchors.core.hashing import HashingReader, TableHasher
 from laas.anchors.core.models import ShardEntry
 from laas.errors import SchemaError, ShardReadError
 from laas.tasks.dataset_spec import TABLE_FORMATS, CsvDialect, DatasetSpec
-from laas.tasks.dialect import open_batches
+from laas.tasks.dialect import csv_batches
+from laas.tasks.short_rows import ShortRows
 
 ARROW_TYPES = {
     "string": pa.string(), "int64": pa.int64(), "float64": pa.float64(),
@@ -50,15 +51,15 @@ def describe_error(exc: BaseException) -> str:
     return redact(f"{type(exc).__name__}: {msg}")[:300]
 
 
-def _raw_batches(f: object, fmt: str, schema: pa.Schema, dialect: CsvDialect
-                 ) -> Iterator[pa.RecordBatch]:
+def _raw_batches(f: object, fmt: str, schema: pa.Schema, dialect: CsvDialect,
+                 pad: bool = False) -> Iterator[pa.RecordBatch]:
     if fmt == "jsonl":
         yield from pajson.open_json(f, read_options=pajson.ReadOptions(block_size=BLOCK_SIZE),
                                     parse_options=pajson.ParseOptions(
                                         explicit_schema=schema,
                                         unexpected_field_behavior="ignore"))
     elif fmt in TABLE_FORMATS:
-        yield from open_batches(f, fmt, schema, dialect, BLOCK_SIZE)
+        yield from csv_batches(f, fmt, schema, dialect, BLOCK_SIZE, pad)
     elif fmt == "json":  # one array of objects: read whole (use JSONL for large shards)
         rows = json.load(f)
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
@@ -81,13 +82,31 @@ def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None
     is refused, so no checkpoint derives from bytes the raw one did not hash."""
     # Parse with every column nullable so an absent column can be named below, not by Arrow.
     schema = pa.schema([f.with_nullable(True) for f in arrow_schema(spec)])
-    fmt = spec.format_of(uri)
     name = redact(uri)
+    done = 0  # rows yielded: a second read, padding short rows, goes on after them
+    try:
+        for batch in _checked_batches(uri, spec, expect, schema, name):
+            done += batch.num_rows
+            yield batch
+    except ShortRows as short:
+        if spec.csv.short_rows == "error":
+            raise ShardReadError(f"shard {name}: {short.describe()}; set `csv: {{short_rows: "
+                                 "pad}` to read missing trailing fields as empty") from None
+        # The rows before the short one parse the same padded: skip those already yielded.
+        for batch in _checked_batches(uri, spec, expect, schema, name, pad=True):
+            skip, done = min(done, batch.num_rows), done - min(done, batch.num_rows)
+            if skip < batch.num_rows:
+                yield batch.slice(skip)
+
+
+def _checked_batches(uri: str, spec: DatasetSpec, expect: str | None, schema: pa.Schema,
+                     name: str, pad: bool = False) -> Iterator[pa.RecordBatch]:
+    fmt = spec.format_of(uri)
     try:
         with _source(uri, fmt, expect, name) as src:
             codec = infer_compression(uri)
             with (compr[codec](src, mode="rb") if codec else contextlib.nullcontext(src)) as f:
-                for batch in _raw_batches(f, fmt, schema, spec.csv):
+                for batch in _raw_batches(f, fmt, schema, spec.csv, pad):
                     yield _conform(batch, schema, spec, name)
             if isinstance(src, HashingReader):
                 _unchanged(name, expect, src.finish()[0])
@@ -100,7 +119,7 @@ def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None
         if "invalid UTF8" in text or isinstance(e, UnicodeDecodeError):
             raise ShardReadError(f"shard {name}: not well-formed UTF-8 ({text})") from None
         raise ShardReadError(f"shard {name}: not valid {fmt} ({text})") from None
-    except (ShardReadError, SchemaError):
+    except (ShardReadError, SchemaError, ShortRows):
         raise
     except Exception as e:  # a store's own errors (botocore and the like)
         raise ShardReadError(f"shard {name}: unreadable ({describe_error(e)})") from None

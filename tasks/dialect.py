@@ -13,7 +13,7 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from laas.tasks.dataset_spec import WHITESPACE, CsvDialect
+from laas.tasks.csv_dialect import WHITESPACE, CsvDialect
 from laas.tasks.line_stream import LineStream
 from laas.tasks.short_rows import RowPadder, ShortRowWatch
 

@@ -24,9 +24,10 @@ from laas.anchors.core.canonical import to_hex
 from laas.anchors.core.hashing import HashingReader, TableHasher
 from laas.anchors.core.models import ShardEntry
 from laas.errors import SchemaError, ShardReadError
-from laas.tasks.dataset_spec import TABLE_FORMATS, CsvDialect, DatasetSpec
+from laas.tasks.dataset_spec import TABLE_FORMATS, DatasetSpec
 from laas.tasks.dialect import csv_batches
 from laas.tasks.short_rows import ShortRows
+from laas.tasks.text_reader import text_batches
 
 ARROW_TYPES = {
     "string": pa.string(), "int64": pa.int64(), "float64": pa.float64(),
@@ -51,7 +52,7 @@ def describe_error(exc: BaseException) -> str:
     return redact(f"{type(exc).__name__}: {msg}")[:300]
 
 
-def _raw_batches(f: object, fmt: str, schema: pa.Schema, dialect: CsvDialect,
+def _raw_batches(f: Any, fmt: str, schema: pa.Schema, spec: DatasetSpec,
                  pad: bool = False) -> Iterator[pa.RecordBatch]:
     if fmt == "jsonl":
         yield from pajson.open_json(f, read_options=pajson.ReadOptions(block_size=BLOCK_SIZE),
@@ -59,7 +60,9 @@ def _raw_batches(f: object, fmt: str, schema: pa.Schema, dialect: CsvDialect,
                                         explicit_schema=schema,
                                         unexpected_field_behavior="ignore"))
     elif fmt in TABLE_FORMATS:
-        yield from csv_batches(f, fmt, schema, dialect, BLOCK_SIZE, pad)
+        yield from csv_batches(f, fmt, schema, spec.csv, BLOCK_SIZE, pad)
+    elif fmt == "text":
+        yield from text_batches(f, schema.names[0], spec.text, BLOCK_SIZE)
     elif fmt == "json":  # one array of objects: read whole (use JSONL for large shards)
         rows = json.load(f)
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
@@ -106,7 +109,7 @@ def _checked_batches(uri: str, spec: DatasetSpec, expect: str | None, schema: pa
         with _source(uri, fmt, expect, name) as src:
             codec = infer_compression(uri)
             with (compr[codec](src, mode="rb") if codec else contextlib.nullcontext(src)) as f:
-                for batch in _raw_batches(f, fmt, schema, spec.csv, pad):
+                for batch in _raw_batches(f, fmt, schema, spec, pad):
                     yield _conform(batch, schema, spec, name)
             if isinstance(src, HashingReader):
                 _unchanged(name, expect, src.finish()[0])

@@ -17,7 +17,8 @@ from laas.anchors.adapters.artifacts import read_manifest
 from laas.datasets.make_sample import rows
 from laas.errors import ConfigError, ShardReadError
 from laas.tasks import line_stream
-from laas.tasks.dataset_spec import CsvDialect, DatasetSpec, load_spec
+from laas.tasks.csv_dialect import CsvDialect
+from laas.tasks.dataset_spec import DatasetSpec, load_spec
 from laas.tasks.manifests import build_manifest
 from laas.tasks.normalizer import normalize
 from laas.tasks.raw_hashing import hash_raw

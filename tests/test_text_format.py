@@ -1,0 +1,87 @@
+"""Plain text shards (`format: text`): a row per document, paragraph or line, streamed in
+blocks that never cut a row; byte order marks, CRLF, blank lines and odd encodings as real
+files have them; a bad byte names the shard."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from laas.errors import ConfigError, ShardReadError
+from laas.tasks import readers
+from laas.tasks.dataset_spec import DatasetSpec, load_spec
+from laas.tasks.readers import read_table
+
+DOC = ("\ufeffTitle line\r\n\r\nFirst paragraph,\r\nstill the first.\r\n   \r\n\r\n"
+       "    indented code of the second\n\nlast\n")
+
+
+def spec_of(unit: str | None = "paragraph", fmt: str | None = "text", **layout: object
+            ) -> DatasetSpec:
+    text = {"unit": unit, **layout} if unit else {}
+    return DatasetSpec.model_validate({
+        "name": "t", "source": "unused", "format": fmt, "text": text,
+        "schema": [{"name": "text", "type": "string", "nullable": False}],
+        "suite": {"builtin": "text_corpus"}})
+
+
+def rows(tmp_path: Path, data: bytes, spec: DatasetSpec, name: str = "t.txt") -> list[str]:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return read_table(str(path), spec).column("text").to_pylist()
+
+
+def test_paragraphs_lines_and_documents(tmp_path) -> None:
+    data = DOC.encode()
+    assert rows(tmp_path, data, spec_of("paragraph")) == [
+        "Title line", "First paragraph,\nstill the first.", "    indented code of the second",
+        "last"]
+    assert rows(tmp_path, data, spec_of("line")) == [
+        "Title line", "First paragraph,", "still the first.", "    indented code of the second",
+        "last"]
+    assert rows(tmp_path, data, spec_of("document")) == [DOC.removeprefix("\ufeff")]
+
+
+@pytest.mark.parametrize("unit", ["paragraph", "line"])
+def test_blocks_never_cut_a_row(tmp_path, monkeypatch, unit: str) -> None:
+    body = "".join(f"paragraph {i} line one\nand line two {'x' * (i % 50)}\n\n\n"
+                   for i in range(300)).encode()
+    whole = rows(tmp_path, body, spec_of(unit))
+    monkeypatch.setattr(readers, "BLOCK_SIZE", 37)  # far smaller than a paragraph
+    assert rows(tmp_path, body, spec_of(unit)) == whole
+    assert len(whole) == (300 if unit == "paragraph" else 600)
+
+
+def test_compressed_and_latin1_files_and_the_format_from_the_name(tmp_path) -> None:
+    data = gzip.compress("caf\u00e9\n\nna\u00efve\n".encode("latin-1"))
+    assert rows(tmp_path, data, spec_of("paragraph", fmt=None, encoding="latin-1"),
+                name="notes.md.gz") == ["caf\u00e9", "na\u00efve"]
+
+
+def test_a_bad_byte_sets_the_shard_aside_naming_it(tmp_path) -> None:
+    with pytest.raises(ShardReadError, match=r"bad\.txt: not well-formed UTF-8"):
+        rows(tmp_path, b"fine\n\n\xff\xfe broken\n", spec_of(), name="bad.txt")
+
+
+def test_a_blank_file_has_no_rows_and_is_set_aside_as_empty(tmp_path) -> None:
+    with pytest.raises(ShardReadError, match="empty"):
+        rows(tmp_path, b" \n\n\t\n", spec_of("line"))
+
+
+def test_a_text_spec_is_one_string_column_and_text_only_for_text(tmp_path) -> None:
+    bad = tmp_path / "two.yaml"
+    bad.write_text("name: two\nsource: a/*\nformat: text\nschema: [{name: a, type: string}, "
+                   "{name: b, type: string}]\nsuite: {builtin: text_corpus}\n")
+    with pytest.raises(ConfigError, match="one string column"):
+        load_spec(str(bad))
+    with pytest.raises(ValueError, match="`text:` applies to text shards only"):
+        spec_of("line", fmt="csv")
+
+
+def test_the_text_corpus_suite_screens_its_one_column() -> None:
+    suite = spec_of().suite
+    assert suite.text_hash_of == ("text",)
+    assert {"expect_column_values_to_be_free_of_pii", "expect_column_values_to_be_unique"} <= {
+        e.type for e in suite.expectations}

@@ -114,18 +114,27 @@ def _checked_batches(uri: str, spec: DatasetSpec, expect: str | None, schema: pa
             if isinstance(src, HashingReader):
                 _unchanged(name, expect, src.finish()[0])
     except KeyError as e:
-        raise SchemaError(f"shard {name}: missing column(s) {e.args[0]}") from None
+        raise SchemaError(f"shard {name}: missing column(s) {e.args[0]}{_columns_hint(fmt)}"
+                          ) from None
     except _READ_ERRORS as e:
         text = describe_error(e)
         if "include_columns" in text or "does not exist" in text:
-            raise SchemaError(f"shard {name}: missing column ({text})") from None
+            raise SchemaError(f"shard {name}: missing column ({text}){_columns_hint(fmt)}"
+                              ) from None
         if "invalid UTF8" in text or isinstance(e, UnicodeDecodeError):
-            raise ShardReadError(f"shard {name}: not well-formed UTF-8 ({text})") from None
+            hint = f"; if it is in another encoding, set {'csv' if fmt != 'text' else 'text'}" \
+                ".encoding in the spec (latin-1, cp1252…)" if fmt in (*TABLE_FORMATS, "text") \
+                else ""
+            raise ShardReadError(f"shard {name}: not well-formed UTF-8 ({text}){hint}") from None
         raise ShardReadError(f"shard {name}: not valid {fmt} ({text})") from None
     except (ShardReadError, SchemaError, ShortRows):
         raise
     except Exception as e:  # a store's own errors (botocore and the like)
         raise ShardReadError(f"shard {name}: unreadable ({describe_error(e)})") from None
+
+
+def _columns_hint(fmt: str) -> str:
+    return "; check the spec's csv.delimiter and csv.header" if fmt in TABLE_FORMATS else ""
 
 
 @contextlib.contextmanager

@@ -61,8 +61,19 @@ def test_compressed_and_latin1_files_and_the_format_from_the_name(tmp_path) -> N
 
 
 def test_a_bad_byte_sets_the_shard_aside_naming_it(tmp_path) -> None:
-    with pytest.raises(ShardReadError, match=r"bad\.txt: not well-formed UTF-8"):
+    with pytest.raises(ShardReadError, match=r"bad\.txt: not well-formed UTF-8.*set "
+                                             r"text\.encoding"):
         rows(tmp_path, b"fine\n\n\xff\xfe broken\n", spec_of(), name="bad.txt")
+
+
+def test_a_latin1_or_semicolon_csv_is_refused_saying_which_setting_to_change(tmp_path) -> None:
+    from tests.test_csv_dialects import read
+    from tests.test_csv_dialects import spec_of as csv_spec
+
+    with pytest.raises(ShardReadError, match="set csv.encoding"):
+        read(tmp_path, "n,word,x\n1,caf\xe9,0.5\n".encode("latin-1"), csv_spec())
+    with pytest.raises(ShardReadError, match="check the spec's csv.delimiter"):
+        read(tmp_path, b"n;word;x\n1;a;0.5\n", csv_spec())
 
 
 def test_a_blank_file_has_no_rows_and_is_set_aside_as_empty(tmp_path) -> None:

@@ -5,6 +5,9 @@ many fields is still an error."""
 
 from __future__ import annotations
 
+import glob
+from pathlib import Path
+
 import pytest
 
 from laas.errors import ShardReadError
@@ -76,3 +79,15 @@ def test_a_row_with_too_many_fields_is_still_an_error(tmp_path) -> None:
 def test_the_setting_is_committed_only_when_it_departs_from_the_default() -> None:
     assert spec_of().csv.committed is None
     assert spec_of(short_rows="error").csv.committed == {"short_rows": "error"}
+
+
+DISTRO_INFO = sorted(glob.glob("/usr/share/distro-info/*.csv"))
+
+
+@pytest.mark.skipif(not DISTRO_INFO, reason="distro-info-data is not installed")
+def test_the_machines_distro_info_tables_read_every_release(tmp_path) -> None:
+    for path in DISTRO_INFO:
+        data = Path(path).read_bytes()
+        rows = read(tmp_path, data, spec_of(DISTRO_COLUMNS[:6]), name=Path(path).name)
+        assert len(rows) == sum(1 for line in data.splitlines()[1:] if line.strip())
+        assert all(r["series"] for r in rows)

@@ -4,11 +4,14 @@ files have them; a bad byte names the shard."""
 
 from __future__ import annotations
 
+import glob
 import gzip
+import json
 from pathlib import Path
 
 import pytest
 
+from laas.anchors.adapters.artifacts import read_manifest
 from laas.errors import ConfigError, ShardReadError
 from laas.tasks import readers
 from laas.tasks.dataset_spec import DatasetSpec, load_spec
@@ -96,3 +99,31 @@ def test_the_text_corpus_suite_screens_its_one_column() -> None:
     assert suite.text_hash_of == ("text",)
     assert {"expect_column_values_to_be_free_of_pii", "expect_column_values_to_be_unique"} <= {
         e.type for e in suite.expectations}
+
+
+DOCS = sorted(glob.glob("/usr/share/doc/*/copyright"))[:12]
+
+
+@pytest.mark.skipif(len(DOCS) < 4, reason="no Debian copyright files under /usr/share/doc")
+def test_package_documentation_through_laas_run_and_the_gate(workspace) -> None:
+    """Real text nobody on the project wrote: Debian copyright files (license boilerplate
+    repeated across packages, maintainers' e-mail addresses) as paragraphs, rows dropped
+    where they fail, the dataset gated."""
+    shards = {f"{i:02d}-{Path(p).parent.name}.txt": Path(p).read_bytes()
+              for i, p in enumerate(DOCS)}
+    workspace.add_dataset("pkgdocs", shards, format="text", text={"unit": "paragraph"},
+                          schema=[{"name": "text", "type": "string", "nullable": False}],
+                          suite={"builtin": "text_corpus"}, on_failure="drop_rows",
+                          max_dropped_rows=1.0)
+    r = workspace.laas("run", "pkgdocs", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    validated = read_manifest(json.loads(r.stdout)["checkpoints"][-1]["manifest_uri"])
+    kept = sum(s.rows for s in validated.accepted)
+    dropped = sum(sum((s.dropped or {}).values()) for s in validated.accepted)
+    assert kept > 0 and validated.accepted
+    for s in validated.quarantined:  # a file repeating earlier ones whole has nothing left
+        assert s.reason.endswith("no row is left"), s.reason
+    if any(b"@" in d for d in shards.values()):
+        assert dropped > 0  # the e-mail addresses went, with their paragraphs
+    gate = workspace.laas("gate", "pkgdocs")
+    assert gate.returncode == 0 and "ALLOW" in gate.stdout, gate.stdout + gate.stderr

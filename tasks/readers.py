@@ -86,18 +86,27 @@ def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None
     # Parse with every column nullable so an absent column can be named below, not by Arrow.
     schema = pa.schema([f.with_nullable(True) for f in arrow_schema(spec)])
     name = redact(uri)
-    done = 0  # rows yielded: a second read, padding short rows, goes on after them
+    # Rows handed on by a read that a short row then stops (the bytes' hash only checked at
+    # the end of a read), hashed: the second read, padding short rows, goes on after them
+    # once its own first rows hash the same, so a shard swapped between the reads is refused.
+    first = TableHasher(schema)
     try:
         for batch in _checked_batches(uri, spec, expect, schema, name):
-            done += batch.num_rows
+            first.update(batch)
             yield batch
     except ShortRows as short:
         if spec.csv.short_rows == "error":
             raise ShardReadError(f"shard {name}: {short.describe()}; set `csv: {{short_rows: "
                                  "pad}` to read missing trailing fields as empty") from None
-        # The rows before the short one parse the same padded: skip those already yielded.
+        again, left = TableHasher(schema), first.rows
         for batch in _checked_batches(uri, spec, expect, schema, name, pad=True):
-            skip, done = min(done, batch.num_rows), done - min(done, batch.num_rows)
+            skip = min(left, batch.num_rows)
+            if skip:
+                again.update(batch.slice(0, skip))
+                left -= skip
+                if not left and again.digest() != first.digest():
+                    raise ShardReadError(f"shard {name}: changed while read; rerun to ingest "
+                                         "it") from None
             if skip < batch.num_rows:
                 yield batch.slice(skip)
 

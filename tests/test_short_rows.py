@@ -91,3 +91,28 @@ def test_the_machines_distro_info_tables_read_every_release(tmp_path) -> None:
         rows = read(tmp_path, data, spec_of(DISTRO_COLUMNS[:6]), name=Path(path).name)
         assert len(rows) == sum(1 for line in data.splitlines()[1:] if line.strip())
         assert all(r["series"] for r in rows)
+
+
+def test_a_shard_swapped_between_the_two_reads_is_refused(tmp_path, monkeypatch) -> None:
+    """The first read's rows are handed on before its bytes' hash is checked (at its end,
+    which a short row never reaches); whoever swaps the file for the second read must not
+    get the first read's rows in beside the committed bytes' rest."""
+    from laas.tasks.raw_hashing import hash_raw
+
+    monkeypatch.setattr(readers, "BLOCK_SIZE", 64)
+    good = b"n,word,x\n" + b"".join(b"%d,w,%d\n" % (i, i) for i in range(100)) + b"100,late\n"
+    path = tmp_path / "t.csv"
+    path.write_bytes(good)
+    expect = hash_raw("t.csv", str(path)).content_hash  # what the raw stage committed
+    path.write_bytes(good.replace(b"0,w,0\n", b"0,POISON,0\n"))  # swapped for the first read
+    real = readers._checked_batches
+
+    def swap_back(*args, **kw):  # the second read finds the committed bytes again
+        if kw.get("pad"):
+            path.write_bytes(good)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(readers, "_checked_batches", swap_back)
+    with pytest.raises(ShardReadError, match="t.csv: changed while read"):
+        list(readers.iter_batches(str(path), spec_of(), expect=expect))
+    assert len(list(readers.iter_batches(str(path), spec_of(), expect=expect))) > 1  # intact

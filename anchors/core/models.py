@@ -19,16 +19,19 @@ from laas.anchors.core.canonical import (
 )
 from laas.anchors.core.entries import V4_SHARD_FIELDS, Record, ShardEntry, ShardStatus
 from laas.anchors.core.merkle import MerkleTree
+from laas.anchors.core.results import REPORT_FORMAT, report_problem
 
 __all__ = ["Record", "ShardEntry", "ShardStatus"]  # re-exported: where callers import them
 
 MANIFEST_VERSION = "laas-manifest-v2"  # v2: per-shard validation stored once; dropped rows
 VERSIONED_MANIFEST = "laas-manifest-v3"  # v3: v2 + the dataset's versioning claim
 SHARD_FACTS_MANIFEST = "laas-manifest-v4"  # v4: v3 + per-shard contributor and file sha256
+COMPACT_MANIFEST = "laas-manifest-v5"  # v5: v4 + each distinct outcome list stored once
 MANIFEST_VERSIONS = ("laas-manifest-v1", MANIFEST_VERSION, VERSIONED_MANIFEST,
-                     SHARD_FACTS_MANIFEST)  # all are read
+                     SHARD_FACTS_MANIFEST, COMPACT_MANIFEST)  # all are read
 _V3_FIELDS = ("versioning", "appends_to")  # only a v3+ manifest carries them, only when set
-_VERSIONING = (VERSIONED_MANIFEST, SHARD_FACTS_MANIFEST)  # the formats that carry them
+_VERSIONING = (VERSIONED_MANIFEST, SHARD_FACTS_MANIFEST, COMPACT_MANIFEST)  # carry them
+_SHARD_FACTS = (SHARD_FACTS_MANIFEST, COMPACT_MANIFEST)  # the formats with V4_SHARD_FIELDS
 STAGES = ("raw", "normalized", "validated")  # what an ingest run commits, in order
 TRAINING = "training"  # a training job's record of the exact shard set it read
 STAGE_ORDER = (*STAGES, TRAINING)
@@ -100,10 +103,12 @@ class StageManifest(Record):
     def _v4_shards(self) -> StageManifest:
         """A shard's contributor or sha256 in an older manifest is refused: that format's
         readers would never have checked it."""
-        if self.version != SHARD_FACTS_MANIFEST and any(
+        if self.version not in _SHARD_FACTS and any(
                 getattr(s, k) is not None for s in self.shards for k in V4_SHARD_FIELDS):
             raise ValueError(f"a shard's {', '.join(V4_SHARD_FIELDS)} need a "
-                             f"{SHARD_FACTS_MANIFEST} manifest")
+                             f"{SHARD_FACTS_MANIFEST} manifest or later")
+        if problem := report_problem(self.validation, self.version == COMPACT_MANIFEST):
+            raise ValueError(problem)  # no reader meets a report its version does not have
         return self
 
     @field_validator("run", "dataset")
@@ -202,7 +207,9 @@ def new_manifest(dataset: str, run: str, stage: str, hash_scheme: str,
     the names, the root from the shards, stamped now."""
     from datetime import UTC
 
-    if any(getattr(s, k) is not None for s in shards for k in V4_SHARD_FIELDS):
+    if (fields.get("validation") or {}).get("format") == REPORT_FORMAT:
+        fields.setdefault("version", COMPACT_MANIFEST)  # the format whose report this is
+    elif any(getattr(s, k) is not None for s in shards for k in V4_SHARD_FIELDS):
         fields.setdefault("version", SHARD_FACTS_MANIFEST)  # the format that carries them
     elif fields.get("versioning") is not None:  # the claim needs the format that carries it
         fields.setdefault("version", VERSIONED_MANIFEST)

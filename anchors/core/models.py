@@ -4,24 +4,26 @@ their canonical JSON (laas.anchors.core.canonical) is what gets hashed and commi
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import PrivateAttr, field_validator, model_serializer, model_validator
 
 from laas.anchors.core.canonical import (
-    canonical_json,
+    canonical_chunks,
     from_hex,
     gc_paused,
     keccak256,
+    keccak_hasher,
     name_id,
     to_hex,
 )
-from laas.anchors.core.entries import V4_SHARD_FIELDS, Record, ShardEntry, ShardStatus
+from laas.anchors.core.entries import V4_SHARD_FIELDS, Record, ShardEntry, ShardStatus, rows_digest
 from laas.anchors.core.merkle import MerkleTree
 from laas.anchors.core.results import REPORT_FORMAT, report_problem
 
-__all__ = ["Record", "ShardEntry", "ShardStatus"]  # re-exported: where callers import them
+__all__ = ["Record", "ShardEntry", "ShardStatus", "rows_digest"]  # where callers import them
 
 MANIFEST_VERSION = "laas-manifest-v2"  # v2: per-shard validation stored once; dropped rows
 VERSIONED_MANIFEST = "laas-manifest-v3"  # v3: v2 + the dataset's versioning claim
@@ -139,29 +141,42 @@ class StageManifest(Record):
         return self._tree
 
     def to_bytes(self) -> bytes:
-        """Canonical JSON, computed once (a million-shard manifest takes seconds to dump)."""
+        """Canonical JSON, computed once. The store writes chunks() instead, never whole."""
         if self._bytes is None:
-            # The validation report is plain JSON data already (a dump made by laas, or read
-            # from a manifest): written as it is rather than dumped into another copy of
-            # every shard's results (gigabytes at 100,000 shards); the bytes are the same.
-            with gc_paused():  # a dump of every shard: no cycle among what it makes
-                head = self.model_dump(mode="json", exclude={"validation"})
-                try:
-                    self._bytes = canonical_json(head | {"validation": self.validation})
-                except (TypeError, ValueError):  # not plain JSON after all: pydantic's dump
-                    self._bytes = canonical_json(self)
+            self._bytes = b"".join(self.chunks())
         return self._bytes
 
+    def chunks(self) -> Iterator[bytes]:
+        """to_bytes() in chunks of ~1 MB, never whole (~270 MB for 100,000 validated shards
+        before laas-manifest-v5, ~45 MB after): each shard entry is dumped as it is reached,
+        and the report, plain JSON data already (a dump made by laas, or read from a
+        manifest), is written as it is, value by value; the bytes are the same."""
+        if self._bytes is not None:
+            yield self._bytes
+            return
+        head = self.model_dump(mode="json", exclude={"validation", "shards"})
+        yield from canonical_chunks(head | {"shards": self.shards, "validation": self.validation},
+                                    depth=3)
+
+    def stream(self, write: Callable[[bytes], object]) -> str:
+        """Hand the canonical JSON to `write` chunk by chunk, hashing it on the way: its
+        manifest hash, which is then known without another pass."""
+        h = keccak_hasher()
+        with gc_paused():  # an entry's dump makes dicts, none in a cycle
+            for chunk in self.chunks():
+                h.update(chunk)
+                write(chunk)
+        self._hash = to_hex(h.digest())
+        return self._hash
+
     def drop_bytes(self) -> None:
-        """Let go of the cached canonical JSON; the hash stays. A flow holding a run's three
-        manifests until its commit keeps none of their bytes (~270 MB for 100,000 validated
-        shards) between writes; a later to_bytes() makes the same bytes again."""
+        """Let go of the cached canonical JSON (if to_bytes() made it); the hash stays."""
         self._bytes = None
 
     @property
     def manifest_hash(self) -> str:
         if self._hash is None:
-            self._hash = to_hex(keccak256(self.to_bytes()))
+            self._hash = self.stream(lambda _: None)
         return self._hash
 
     def model_copy(self, *, update: dict[str, Any] | None = None,
@@ -174,15 +189,6 @@ class StageManifest(Record):
         return type(other) is type(self) and self.__dict__ == other.__dict__
 
     __hash__ = Record.__hash__
-
-
-def rows_digest(rows: Any) -> str:
-    """keccak256 of a set of row numbers (sorted, 8 bytes big-endian each): what a validated
-    shard commits to about the rows it dropped."""
-    import numpy as np
-
-    ordered = np.unique(np.asarray(rows, dtype=np.uint64)).astype(">u8")
-    return to_hex(keccak256(ordered.tobytes()))
 
 
 def checkpoint_id(dataset_id: str, run_id: str, stage: str) -> str:

@@ -28,6 +28,7 @@ from laas.tasks.dataset_spec import TABLE_FORMATS, DatasetSpec
 from laas.tasks.dialect import csv_batches
 from laas.tasks.short_rows import ShortRows
 from laas.tasks.text_reader import text_batches
+from laas.tasks.transcode import as_utf8
 
 ARROW_TYPES = {
     "string": pa.string(), "int64": pa.int64(), "float64": pa.float64(),
@@ -59,10 +60,14 @@ def _raw_batches(f: Any, fmt: str, schema: pa.Schema, spec: DatasetSpec,
                                     parse_options=pajson.ParseOptions(
                                         explicit_schema=schema,
                                         unexpected_field_behavior="ignore"))
-    elif fmt in TABLE_FORMATS:
-        yield from csv_batches(f, fmt, schema, spec.csv, BLOCK_SIZE, pad)
-    elif fmt == "text":
-        yield from text_batches(f, schema.names[0], spec.text, BLOCK_SIZE)
+    elif fmt in TABLE_FORMATS or fmt == "text":
+        layout = spec.csv if fmt in TABLE_FORMATS else spec.text
+        f, encoding = as_utf8(f, layout.encoding)
+        layout = layout.model_copy(update={"encoding": encoding})
+        if fmt == "text":
+            yield from text_batches(f, schema.names[0], layout, BLOCK_SIZE)
+        else:
+            yield from csv_batches(f, fmt, schema, layout, BLOCK_SIZE, pad)
     elif fmt == "json":  # one array of objects: read whole (use JSONL for large shards)
         rows = json.load(f)
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):

@@ -30,7 +30,7 @@ from laas.errors import AnchorError, LaasError
 from laas.tasks.compute import map_shards
 from laas.tasks.context import StageContext
 from laas.tasks.dataset_spec import DatasetSpec
-from laas.tasks.readers import describe_error
+from laas.tasks.read_errors import describe_error
 from laas.tasks.reuse_work import REUSED_KEYS, by_bytes, carry_keys, check_reused, pipeline_hash
 from laas.tasks.stage_files import fresh_dir
 

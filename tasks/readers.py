@@ -9,7 +9,6 @@ import contextlib
 import json
 import shutil
 import tempfile
-import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +25,7 @@ from laas.anchors.core.models import ShardEntry
 from laas.errors import SchemaError, ShardReadError
 from laas.tasks.dataset_spec import TABLE_FORMATS, DatasetSpec
 from laas.tasks.dialect import csv_batches
+from laas.tasks.read_errors import READ_ERRORS, columns_hint, describe_error, read_problem
 from laas.tasks.short_rows import ShortRows
 from laas.tasks.text_reader import text_batches
 from laas.tasks.transcode import as_utf8
@@ -37,20 +37,10 @@ ARROW_TYPES = {
 BLOCK_SIZE = 8 << 20  # bytes of text parsed per batch (JSONL, CSV)
 PARQUET_BATCH = 65_536  # rows per batch read from Parquet
 SPOOL_BYTES = 256 << 20  # a Parquet source copied for hashing stays in memory up to this
-_READ_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError,
-                EOFError, zlib.error, json.JSONDecodeError, UnicodeDecodeError)
 
 
 def arrow_schema(spec: DatasetSpec) -> pa.Schema:
     return pa.schema([pa.field(c.name, ARROW_TYPES[c.type], c.nullable) for c in spec.columns])
-
-
-def describe_error(exc: BaseException) -> str:
-    text = str(exc).strip()
-    msg = text.splitlines()[0] if text else type(exc).__name__
-    if isinstance(exc, PermissionError):
-        msg = f"access denied ({msg}); check the storage credentials"
-    return redact(f"{type(exc).__name__}: {msg}")[:300]
 
 
 def _raw_batches(f: Any, fmt: str, schema: pa.Schema, spec: DatasetSpec,
@@ -128,27 +118,14 @@ def _checked_batches(uri: str, spec: DatasetSpec, expect: str | None, schema: pa
             if isinstance(src, HashingReader):
                 _unchanged(name, expect, src.finish()[0])
     except KeyError as e:
-        raise SchemaError(f"shard {name}: missing column(s) {e.args[0]}{_columns_hint(fmt)}"
+        raise SchemaError(f"shard {name}: missing column(s) {e.args[0]}{columns_hint(fmt)}"
                           ) from None
-    except _READ_ERRORS as e:
-        text = describe_error(e)
-        if "include_columns" in text or "does not exist" in text:
-            raise SchemaError(f"shard {name}: missing column ({text}){_columns_hint(fmt)}"
-                              ) from None
-        if "invalid UTF8" in text or isinstance(e, UnicodeDecodeError):
-            hint = f"; if it is in another encoding, set {'csv' if fmt != 'text' else 'text'}" \
-                ".encoding in the spec (latin-1, cp1252…)" if fmt in (*TABLE_FORMATS, "text") \
-                else ""
-            raise ShardReadError(f"shard {name}: not well-formed UTF-8 ({text}){hint}") from None
-        raise ShardReadError(f"shard {name}: not valid {fmt} ({text})") from None
+    except READ_ERRORS as e:
+        raise read_problem(e, fmt, name, uri, spec, schema) from None
     except (ShardReadError, SchemaError, ShortRows):
         raise
     except Exception as e:  # a store's own errors (botocore and the like)
         raise ShardReadError(f"shard {name}: unreadable ({describe_error(e)})") from None
-
-
-def _columns_hint(fmt: str) -> str:
-    return "; check the spec's csv.delimiter and csv.header" if fmt in TABLE_FORMATS else ""
 
 
 @contextlib.contextmanager
@@ -219,7 +196,7 @@ def verified_batches(entry: ShardEntry, batch_size: int = PARQUET_BATCH
         for batch in pf.iter_batches(batch_size=batch_size):
             hasher.update(batch)
             yield batch
-    except _READ_ERRORS as e:
+    except READ_ERRORS as e:
         raise ShardReadError(f"shard {name}: normalized file unreadable ({describe_error(e)})") \
             from None
     found = (to_hex(hasher.digest()), hasher.size, hasher.rows)

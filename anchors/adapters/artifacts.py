@@ -8,6 +8,7 @@ URI (a local folder by default). Layout:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -47,12 +48,24 @@ class ArtifactStore:
         return self.stage_dir(manifest.dataset, manifest.run, manifest.stage)
 
     def write_manifest(self, manifest: StageManifest) -> str:
-        data = manifest.to_bytes()
-        uri = f"{self._dir_of(manifest)}/{manifest_name(manifest.manifest_hash)}"
-        fs, path = url_to_fs(uri)
-        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        write_replacing(fs, path, data)
-        return uri
+        """Written in chunks while hashed (StageManifest.stream), never held whole, under a
+        temporary name renamed to the hash once known (as write_replacing does)."""
+        import secrets
+
+        folder = self._dir_of(manifest)
+        fs, path = url_to_fs(folder)
+        fs.makedirs(path, exist_ok=True)
+        tmp = f"{path}/manifest.{secrets.token_hex(8)}.tmp"
+        try:
+            with fs.open(tmp, "wb") as f:
+                name = manifest_name(manifest.stream(f.write))
+            fs.mv(tmp, f"{path}/{name}")
+        except BaseException:
+            # never written, or the store went away: the first error is the one to report
+            with contextlib.suppress(OSError):
+                fs.rm(tmp)
+            raise
+        return f"{folder}/{name}"
 
     def check_links(self, dataset: str, run: str) -> None:
         """Refuse a run folder of a local store reached through a symbolic link: anyone with

@@ -129,7 +129,8 @@ def main() -> None:
            "run_less_fixed_vs_bytes_floor": round(floors["bytes"] / (per_mb * mb), 4),
            "run_less_fixed_vs_table_floor": round(floors["table"] / (per_mb * mb), 4),
            "stages_s": {k: round(v, 3) for k, v in run["stages_s"].items()},
-           "flow_span_s": run["flow_s"], "fixed_flow_span_s": fixed["flow_s"]}
+           "stage_cpu_s": run["stage_cpu_s"], "flow_span_s": run["flow_s"],
+           "fixed_flow_span_s": fixed["flow_s"]}
     for name, label in (("bytes", "read + BLAKE3 of every shard's bytes"),
                         ("table", "pyarrow read + laas-table-v1 hash (scale.py's)")):
         print(f"floor, {label:44s} {floors[name]:7.2f} s {mb / floors[name]:8.1f} MB/s")
@@ -150,7 +151,10 @@ def main() -> None:
               f"{inside:.1f} s in the flow between them, {span['after']:.1f} s after it ended"
               f" (the one-shard run: {fixed['flow_s'].get('before', 0):.1f} s before)")
     for stage, s in sorted(run["stages_s"].items(), key=lambda kv: -kv[1]):
-        print(f"  {stage:28s} {s:7.2f} s  {100 * s / run['wall_s']:5.1f} %")
+        cpu = run["stage_cpu_s"].get(stage, {})
+        print(f"  {stage:28s} {s:7.2f} s  {100 * s / run['wall_s']:5.1f} %" + (
+            f"   CPU {sum(cpu.values()):6.1f} s (" + ", ".join(
+                f"{k} {v:.1f}" for k, v in sorted(cpu.items())) + ")" if cpu else ""))
     path = Path(__file__).parent / "results" / "e2e.json"
     path.write_text(json.dumps(out, indent=2) + "\n")
     print(f"-> {path}")

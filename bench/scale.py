@@ -21,6 +21,7 @@ Writes bench/results/scale.json and bench/results/scale.png and prints the table
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -159,6 +160,8 @@ def laas_run(dataset: str, env: dict[str, str]) -> dict:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = [0]
     cpu: dict[int, float] = {}
+    timeline: list[tuple[float, dict[int, float]]] = []  # (epoch seconds, CPU by pid)
+    kinds: dict[int, str] = {proc.pid: "flow"}
 
     def sample() -> None:  # VmHWM is the process's own high-water mark; sample until it exits
         n = 0
@@ -168,7 +171,11 @@ def laas_run(dataset: str, env: dict[str, str]) -> dict:
                     if line.startswith("VmHWM:"):
                         peak[0] = max(peak[0], int(line.split()[1]))
                 if n % 4 == 0:
-                    cpu.update(tree_cpu(proc.pid))
+                    now = tree_cpu(proc.pid)
+                    cpu.update(now)
+                    timeline.append((time.time(), now))
+                    for pid in now.keys() - kinds.keys():
+                        kinds[pid] = _kind(pid)
             except OSError:
                 return
             n += 1
@@ -184,30 +191,82 @@ def laas_run(dataset: str, env: dict[str, str]) -> dict:
     wall = time.perf_counter() - t
     return {"wall_s": wall, "peak_rss_mb": peak[0] / 1024, "cpu_s": sum(cpu.values()),
             "flow_s": _flow_span(err, began, wall), "stages_s": summary["seconds"],
+            "stage_cpu_s": _stage_cpu(err, began, timeline, kinds),
             "passed": summary["passed"],
             "transactions": len(summary["checkpoints"]),
             "gas": sum(c["gas_used"] or 0 for c in summary["checkpoints"]),
             "shard_counts": [c["shard_count"] for c in summary["checkpoints"]]}
 
 
-def _flow_span(log: str, began: float, wall: float) -> dict[str, float]:
-    """When the flow began and ended, from Prefect's log lines (`HH:MM:SS.mmm | INFO | Flow
-    run '...' - Beginning flow run` ... `Finished in state`), as seconds before the flow
-    (process start, Prefect's server, the cluster), in it and after it (to the exit)."""
+def _kind(pid: int) -> str:
+    """What a process of the run is, by its command line: Prefect's server, a Dask worker (or
+    the forkserver they are forked from), or something else (the chain)."""
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return "other"
+    return "prefect" if b"uvicorn" in cmd else "workers" if b"forkserver" in cmd else "other"
+
+
+def _log_times(log: str, began: float, marker: str) -> list[tuple[float, str]]:
+    """(epoch seconds, line) of Prefect's log lines holding marker (`HH:MM:SS.mmm | INFO |
+    ...`, local time, on the day the run began)."""
     import datetime as dt
 
-    def at(line: str) -> float:
-        clock = dt.datetime.strptime(line[:12], "%H:%M:%S.%f").time()
-        day = dt.datetime.fromtimestamp(began).date()
-        return (dt.datetime.combine(day, clock).timestamp() - began) % 86400
+    day = dt.datetime.fromtimestamp(began).date()
+    out = []
+    for line in log.splitlines():
+        if marker in line:
+            clock = dt.datetime.strptime(line[:12], "%H:%M:%S.%f").time()
+            at = dt.datetime.combine(day, clock).timestamp()
+            out.append((at + 86400 if at < began - 3600 else at, line))
+    return out
 
-    lines = [ln for ln in log.splitlines() if "| Flow run '" in ln]
-    start = next((at(ln) for ln in lines if "Beginning flow run" in ln), None)
-    end = next((at(ln) for ln in lines if "Finished in state" in ln), None)
+
+def _flow_span(log: str, began: float, wall: float) -> dict[str, float]:
+    """When the flow began and ended, from Prefect's log lines (`Flow run '...' - Beginning
+    flow run` ... `Finished in state`), as seconds before the flow (process start, Prefect's
+    server, the cluster), in it and after it (to the exit)."""
+    lines = _log_times(log, began, "| Flow run '")
+    start = next((at for at, ln in lines if "Beginning flow run" in ln), None)
+    end = next((at for at, ln in lines if "Finished in state" in ln), None)
     if start is None or end is None:
         return {}
-    return {"before": round(start, 2), "flow": round(end - start, 2),
-            "after": round(wall - end, 2)}
+    return {"before": round(start - began, 2), "flow": round(end - start, 2),
+            "after": round(wall - (end - began), 2)}
+
+
+STAGE_TASKS = {"raw-stage": "raw", "normalize-stage": "normalized",
+               "validate-stage": "validated", "commit-run": "commit"}
+
+
+def _stage_cpu(log: str, began: float, timeline: list[tuple[float, dict[int, float]]],
+               kinds: dict[int, str]) -> dict[str, dict[str, float]]:
+    """CPU seconds of the run's processes, by kind, in each stage's window: from the end of
+    the task logged before it (or the flow's start) to the end of its own task, as Prefect
+    logged them. A process's CPU counts as its last sample's once it is gone."""
+    bounds = _log_times(log, began, "Beginning flow run")[:1] + [
+        (at, ln) for at, ln in _log_times(log, began, "| Task run '")
+        if "Finished in state" in ln]
+
+    def at(when: float) -> dict[str, float]:
+        last: dict[int, float] = {}
+        for t, cpu in timeline:
+            if t > when:
+                break
+            last.update(cpu)
+        out: dict[str, float] = {}
+        for pid, c in last.items():
+            out[kinds.get(pid, "other")] = out.get(kinds.get(pid, "other"), 0.0) + c
+        return out
+
+    windows: dict[str, dict[str, float]] = {}
+    for (a, _), (b, line) in itertools.pairwise(bounds):
+        task = line.split("| Task run '", 1)[1].split("'", 1)[0].rsplit("-", 1)[0]
+        if task in STAGE_TASKS:
+            start, end = at(a), at(b)
+            windows[STAGE_TASKS[task]] = {k: round(end[k] - start.get(k, 0.0), 2) for k in end}
+    return windows
 
 
 def tiny_run(tiny_files: list[Path], env: dict[str, str]) -> dict:

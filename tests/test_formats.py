@@ -182,3 +182,21 @@ def test_a_big_manifest_is_written_in_chunks_with_the_bytes_and_name_of_its_whol
     assert read_manifest(uri, expected_hash=m.manifest_hash) == m
     assert [p.name for p in (tmp_path / "big" / "r1" / "validated").iterdir()] == [
         uri.rsplit("/", 1)[1]]  # no temporary file left
+
+
+def test_entries_share_their_field_sets_without_one_copy_changing_another() -> None:
+    """Shard entries (made, unpickled from Dask, copied) share one set of their given fields
+    for memory; a copy that sets another field gets its own, and nothing else changes."""
+    import pickle
+
+    from laas.anchors.core.models import ShardEntry
+
+    a = ShardEntry(key="a", uri="/a", source_uri="/a", rows=2)
+    b = pickle.loads(pickle.dumps(ShardEntry(key="b", uri="/b", source_uri="/b", rows=3)))
+    c = a.model_copy(update={"docs_uri": "/docs/a.html"})
+    assert a.__pydantic_fields_set__ is b.__pydantic_fields_set__
+    assert c.model_fields_set == {"key", "uri", "source_uri", "rows", "docs_uri"}
+    assert a.model_fields_set == {"key", "uri", "source_uri", "rows"}
+    assert a.model_dump(exclude_unset=True) == {"key": "a", "uri": "/a", "source_uri": "/a",
+                                                "rows": 2}
+    assert c.model_copy().__pydantic_fields_set__ is c.__pydantic_fields_set__

@@ -184,6 +184,25 @@ def test_a_big_manifest_is_written_in_chunks_with_the_bytes_and_name_of_its_whol
         uri.rsplit("/", 1)[1]]  # no temporary file left
 
 
+@pytest.mark.parametrize("bad, words", [
+    (b'{"prompt": 5, "response": "r", "source": "s", "license": "mit", "lang": "en"}',
+     "line 301: prompt is 5, not a string"),
+    (b'{"prompt": "p", "response": {"nested": 1}, "source": "s"}',
+     'line 301: response is {"nested": 1}, not a string'),
+    (b'{"prompt": "p", "resp', "line 301: not JSON"),
+    (b"[1, 2]", "line 301: a JSON list, not an object"),
+])
+def test_a_bad_jsonl_line_is_named_by_its_line_number(tmp_path, bad: bytes, words: str) -> None:
+    """Arrow names a row of its parse block; the message names the line to open the file at,
+    in a compressed shard too."""
+    good = "".join(json.dumps(r) + "\n" for r in rows(4, 300)).encode()
+    path = tmp_path / "crawl.jsonl.gz"
+    path.write_bytes(gzip.compress(good + bad + b"\n" + good))
+    with pytest.raises(ShardReadError) as e:
+        read_table(str(path), SPEC)
+    assert "crawl.jsonl.gz: not valid jsonl at " + words in str(e.value)
+
+
 def test_entries_share_their_field_sets_without_one_copy_changing_another() -> None:
     """Shard entries (made, unpickled from Dask, copied) share one set of their given fields
     for memory; a copy that sets another field gets its own, and nothing else changes."""

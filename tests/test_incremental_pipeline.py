@@ -133,3 +133,6 @@ def test_drop_rows_keeps_the_first_duplicate_across_reused_and_new_shards(worksp
     assert r.returncode == 0 and "re-derived" in r.stdout, r.stdout + r.stderr
     full = run(ws, "dups", "v2-full", "--no-reuse")
     assert full["checkpoints"][2]["shards_root"] == second["checkpoints"][2]["shards_root"]
+    again = run(ws, "dups", "v3")  # nothing changed: b is filtered again, to the same rows
+    assert again["reuse"]["not_reused"]["b.jsonl"].endswith("the same rows kept")
+    assert again["checkpoints"][2]["shards_root"] == second["checkpoints"][2]["shards_root"]

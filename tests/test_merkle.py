@@ -69,3 +69,22 @@ def test_a_hash_of_plain_json_in_pieces_is_the_record_hash() -> None:
                 "plain", {1: "int keys go whole"}):
         for depth in (0, 1, 2, 5):
             assert hash_plain(obj, depth) == hash_record(obj), (obj, depth)
+
+
+def test_full_collections_come_back_when_the_last_deferring_block_ends() -> None:
+    """A run defers Python's full collections (its manifests are millions of objects); a
+    process that runs flows (a served deployment, the tests) must get them back after, also
+    when blocks overlap (flows in threads) and when a run fails."""
+    import gc
+
+    from laas.anchors.core.canonical import full_collections_deferred
+
+    before = gc.get_threshold()
+    outer = full_collections_deferred()
+    outer.__enter__()
+    with pytest.raises(RuntimeError), full_collections_deferred():
+        assert gc.get_threshold()[2] > 1_000_000 and gc.get_threshold()[:2] == before[:2]
+        raise RuntimeError("the run failed")
+    assert gc.get_threshold()[2] > 1_000_000  # the other block still runs
+    outer.__exit__(None, None, None)
+    assert gc.get_threshold() == before

@@ -7,6 +7,7 @@ import _imp
 import gc
 import json
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -60,6 +61,32 @@ def gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+_deferred = {"depth": 0, "threshold": (0, 0, 0)}
+_deferred_lock = threading.Lock()
+
+
+@contextmanager
+def full_collections_deferred() -> Iterator[None]:
+    """No automatic full (oldest-generation) collection in the block; the young generations
+    are collected as always. A run holds its manifests and its previous run's (millions of
+    objects at 100,000 shards), and each full collection walks them all again: ten of them
+    took 5.6 s of a 28 s incremental run at 20,000 shards. Cycles that outlive two young
+    collections wait for the block's end. Nests and overlaps (threads): the thresholds come
+    back when the last block ends."""
+    with _deferred_lock:
+        if _deferred["depth"] == 0:
+            _deferred["threshold"] = t0, t1, _ = gc.get_threshold()
+            gc.set_threshold(t0, t1, 1 << 30)  # gen-1 collections before a full one
+        _deferred["depth"] += 1
+    try:
+        yield
+    finally:
+        with _deferred_lock:
+            _deferred["depth"] -= 1
+            if _deferred["depth"] == 0:
+                gc.set_threshold(*_deferred["threshold"])
+
+
 def canonical_json(obj: Any) -> bytes:
     """Sorted keys, no whitespace, UTF-8: the same record always gives the same bytes."""
     if isinstance(obj, BaseModel):
@@ -111,3 +138,4 @@ def from_hex(s: str) -> bytes:
 def name_id(name: str) -> str:
     """bytes32 id of a dataset or run name, as committed on chain."""
     return to_hex(keccak256(name.encode()))
+

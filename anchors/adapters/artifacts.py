@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from laas.anchors.adapters.attest import Attestation
 from laas.anchors.adapters.files import join, names_in, open_uri, redact, url_to_fs
-from laas.anchors.core.canonical import gc_paused, keccak256, to_hex
+from laas.anchors.core.canonical import gc_paused, keccak256, keccak256_stream, to_hex
 from laas.anchors.core.models import STAGES, StageManifest, name_problem
 from laas.errors import ConfigError, HashMismatch, LaasError, first_problem
 
@@ -53,6 +53,18 @@ class ArtifactStore:
         fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         write_replacing(fs, path, data)
         return uri
+
+    def holds(self, manifest: StageManifest) -> str | None:
+        """The URI of the manifest's stored copy if its bytes still hash to the manifest's
+        hash (writing it again would write the same bytes), else None. Read and hashed: a
+        few hundred ms for a big manifest that takes seconds to dump."""
+        uri = f"{self._dir_of(manifest)}/{manifest_name(manifest.manifest_hash)}"
+        try:
+            with open_uri(uri) as f:
+                digest = keccak256_stream(f)
+        except (OSError, ValueError):  # gone, or not a regular file: not held
+            return None
+        return uri if to_hex(digest) == manifest.manifest_hash else None
 
     def check_links(self, dataset: str, run: str) -> None:
         """Refuse a run folder of a local store reached through a symbolic link: anyone with

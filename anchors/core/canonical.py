@@ -139,3 +139,11 @@ def name_id(name: str) -> str:
     """bytes32 id of a dataset or run name, as committed on chain."""
     return to_hex(keccak256(name.encode()))
 
+
+def keccak256_stream(f: Any, chunk: int = 1 << 22) -> bytes:
+    """keccak256 of a file's bytes, read a chunk at a time (a stored manifest of 100,000
+    shards is hundreds of MB)."""
+    h = _keccak.new(digest_bits=256)
+    while block := f.read(chunk):
+        h.update(block)
+    return h.digest()

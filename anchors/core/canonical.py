@@ -147,3 +147,15 @@ def keccak256_stream(f: Any, chunk: int = 1 << 22) -> bytes:
     while block := f.read(chunk):
         h.update(block)
     return h.digest()
+
+
+def _fast_keccak() -> None:
+    """keccak256 through keccak_fast (the same C code, 2.5x faster per call) where it loads
+    and checks out; bound here, before any module imports the name."""
+    global keccak256
+    from laas.anchors.core import keccak_fast
+
+    keccak256 = keccak_fast.load() or keccak256
+
+
+_fast_keccak()

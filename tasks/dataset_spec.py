@@ -4,7 +4,6 @@ laas.validators.spec. Pure: no GX, no Arrow."""
 
 from __future__ import annotations
 
-import codecs
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,13 +12,16 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 
 from laas.errors import ConfigError, dotted, first_problem
 from laas.tasks.attribution import Attribution, attribution_problem
+from laas.tasks.csv_dialect import CsvDialect
+from laas.tasks.text_layout import TextLayout
 from laas.validators.spec import Spec, SuiteSpec
 
 ColumnType = Literal["string", "int64", "float64", "bool", "timestamp"]
-Format = Literal["jsonl", "json", "csv", "tsv", "parquet"]  # tsv: csv delimited by tabs
+Format = Literal["jsonl", "json", "csv", "tsv", "parquet", "text"]  # tsv: csv delimited by tabs
 TABLE_FORMATS = ("csv", "tsv")  # the formats a `csv:` dialect applies to
 _FORMAT_BY_SUFFIX = {".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".csv": "csv",
-                     ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet"}
+                     ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet",
+                     ".txt": "text", ".text": "text", ".md": "text", ".rst": "text"}
 _COMPRESSION_SUFFIXES = (".gz", ".zst", ".bz2", ".xz")
 
 
@@ -27,77 +29,6 @@ class ColumnSpec(Spec):
     name: str = Field(min_length=1)
     type: ColumnType
     nullable: bool = True
-
-
-WHITESPACE = "whitespace"  # the delimiter that is any run of spaces and tabs
-
-
-def _one_char(v: str | None, what: str) -> str | None:
-    if v is not None and (len(v) != 1 or v in "\r\n"):
-        raise ValueError(f"{what} must be one character other than a line break, not {v!r}")
-    return v
-
-
-class CsvDialect(Spec):
-    """How the bytes of a csv/tsv shard become rows. The defaults are the reader's as it always
-    was (comma, or tab for tsv; a header line; double quotes), so a spec without `csv:` reads
-    as before."""
-
-    delimiter: str | None = Field(
-        None, description='one character, or "whitespace" (runs of spaces and tabs); '
-                          "default: comma, tab for tsv")
-    header: bool = Field(True, description="false: no header line, columns in schema order")
-    skip_rows: int = Field(0, ge=0, description="lines dropped from the top, before the header")
-    quote: str | None = Field('"', description="null: no quoting")
-    escape: str | None = Field(None, description="e.g. a backslash; null: quotes are doubled")
-    null_values: tuple[str, ...] | None = Field(
-        None, description="cells read as null, in string columns too; default: Arrow's")
-    comment: str | None = Field(None, description="lines starting with it are skipped")
-    encoding: str = "utf-8"
-
-    @field_validator("delimiter")
-    @classmethod
-    def _delimiter(cls, v: str | None) -> str | None:
-        return v if v == WHITESPACE else _one_char(v, 'delimiter (or "whitespace")')
-
-    @field_validator("quote", "escape", "comment")
-    @classmethod
-    def _char(cls, v: str | None, info: Any) -> str | None:
-        return _one_char(v, info.field_name)
-
-    @field_validator("encoding")
-    @classmethod
-    def _ascii_compatible(cls, v: str) -> str:
-        # Delimiters, quotes, comments and line breaks are found in the bytes before decoding.
-        try:
-            ok = "\t\n\r \"#,;|\\".encode(v) == b"\t\n\r \"#,;|\\"
-        except LookupError:
-            raise ValueError(f"unknown encoding {v!r}") from None
-        if not ok:
-            raise ValueError(f"encoding {v!r} is not ASCII-compatible (utf-8, latin-1, cp1252…)")
-        return codecs.lookup(v).name
-
-    @model_validator(mode="after")
-    def _distinct(self) -> CsvDialect:
-        chars = {"delimiter": self.delimiter, "quote": self.quote, "escape": self.escape,
-                 "comment": self.comment}
-        # "whitespace" claims both blanks: a quote or comment cannot be one of them
-        given = [(k, b) for k, c in chars.items() if c is not None
-                 for b in ((" ", "\t") if c == WHITESPACE else (c,))]
-        for i, (k, c) in enumerate(given):
-            for k2, c2 in given[i + 1:]:
-                if c == c2:
-                    raise ValueError(f"{k} and {k2} are both {c!r}")
-        return self
-
-    def delimiter_for(self, fmt: str) -> str:
-        return self.delimiter or ("\t" if fmt == "tsv" else ",")
-
-    @property
-    def committed(self) -> dict[str, Any] | None:
-        """What differs from the defaults (None if nothing): part of the validated report, so
-        the checkpoint names how the rows were read from the raw bytes."""
-        return self.model_dump(mode="json", exclude_defaults=True) or None
 
 
 class DatasetSpec(Spec):
@@ -112,6 +43,7 @@ class DatasetSpec(Spec):
                     "beside the values of a `license` column")
     format: Format | None = None
     csv: CsvDialect = Field(CsvDialect(), description="the dialect of csv/tsv shards")
+    text: TextLayout = Field(TextLayout(), description="how text shards become rows")
     columns: tuple[ColumnSpec, ...] = Field(alias="schema", min_length=1)
     suite: SuiteSpec
     on_failure: Literal["fail_stage", "quarantine", "drop_rows"] = "fail_stage"
@@ -126,6 +58,16 @@ class DatasetSpec(Spec):
         True, description="false: every run processes every shard (no incremental runs)")
     contributors: Attribution | None = Field(None, description="who contributed each shard")
     spec_dir: Path | None = Field(None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _suite_named(cls, data: Any) -> Any:
+        """A listed suite without a `name` is named after the dataset (a builtin names itself)."""
+        suite = data.get("suite") if isinstance(data, dict) else None
+        if isinstance(suite, dict) and "builtin" not in suite and "name" not in suite \
+                and isinstance(data.get("name"), str):
+            data = {**data, "suite": {**suite, "name": data["name"]}}
+        return data
 
     @field_validator("suite", mode="before")
     @classmethod
@@ -161,6 +103,10 @@ class DatasetSpec(Spec):
         if self.csv != CsvDialect() and (self.parents or self.format not in (None,
                                                                               *TABLE_FORMATS)):
             raise ValueError("`csv:` applies to csv and tsv shards only")
+        if self.text != TextLayout() and self.format not in (None, "text"):
+            raise ValueError("`text:` applies to text shards only")
+        if self.format == "text" and [c.type for c in self.columns] != ["string"]:
+            raise ValueError("a text dataset's schema is one string column (its rows' text)")
         if self.name in self.parents:
             raise ValueError("a dataset cannot be its own parent")
         if problem := attribution_problem(self.contributors, {c.name: c.type for c in

@@ -6,16 +6,17 @@ bytes as they landed."""
 
 from __future__ import annotations
 
-import io
 import re
+from collections.abc import Iterator
 from typing import BinaryIO
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from laas.tasks.dataset_spec import WHITESPACE, CsvDialect
+from laas.tasks.csv_dialect import WHITESPACE, CsvDialect
+from laas.tasks.line_stream import LineStream
+from laas.tasks.short_rows import RowPadder, ShortRowWatch
 
-CHUNK = 1 << 20  # bytes pulled from the source per refill
 _BLANKS = re.compile(rb"[ \t]+")
 _EDGE_BLANKS = re.compile(rb"(?m)^[ \t]+|[ \t]+(?=\r?$)")  # leading/trailing per line
 
@@ -24,19 +25,38 @@ def needs_rewrite(d: CsvDialect) -> bool:
     return bool(d.skip_rows or d.comment or d.delimiter == WHITESPACE)
 
 
-def open_batches(f: BinaryIO, fmt: str, schema: pa.Schema, d: CsvDialect,
-                 block_size: int) -> pacsv.CSVStreamingReader:
+def csv_batches(f: BinaryIO, fmt: str, schema: pa.Schema, d: CsvDialect, block_size: int,
+                pad: bool = False) -> Iterator[pa.RecordBatch]:
+    """The rows of a csv/tsv shard, in dialect d; raises ShortRows at a row with fewer fields
+    than the header unless `pad` (then such rows get empty trailing fields)."""
+    watch = ShortRowWatch()
+    try:
+        yield from open_batches(f, fmt, schema, d, block_size, pad, watch)
+    except pa.ArrowInvalid:
+        if watch.short is not None and not pad:
+            raise watch.short from None
+        raise
+
+
+def open_batches(f: BinaryIO, fmt: str, schema: pa.Schema, d: CsvDialect, block_size: int,
+                 pad: bool = False, watch: ShortRowWatch | None = None
+                 ) -> pacsv.CSVStreamingReader:
     """Arrow's streaming CSV reader over f, in dialect d."""
     src = DialectReader(f, d) if needs_rewrite(d) else f
+    delimiter = " " if d.delimiter == WHITESPACE else d.delimiter_for(fmt)
+    if pad:
+        src = RowPadder(src, *(c.encode(d.encoding) if c else None
+                               for c in (delimiter, d.quote, d.escape)),
+                        fields=None if d.header else len(schema.names))
     # Utf-8 is Arrow's own (it validates it); naming it would add a needless transcoding pass.
     encoding = "utf8" if d.encoding == "utf-8" else d.encoding
     read = pacsv.ReadOptions(block_size=block_size, encoding=encoding,
                              column_names=None if d.header else schema.names)
     parse = pacsv.ParseOptions(
-        # a rewritten "whitespace" stream has exactly one space between fields
-        delimiter=" " if d.delimiter == WHITESPACE else d.delimiter_for(fmt),
+        delimiter=delimiter,  # a rewritten "whitespace" stream has one space between fields
         quote_char=d.quote or False, escape_char=d.escape or False,
-        newlines_in_values=d.quote is not None)  # a quoted value may span lines
+        newlines_in_values=d.quote is not None,  # a quoted value may span lines
+        invalid_row_handler=watch)
     convert = pacsv.ConvertOptions(column_types=schema, include_columns=schema.names)
     if d.null_values is not None:
         convert.null_values = list(d.null_values)
@@ -44,47 +64,24 @@ def open_batches(f: BinaryIO, fmt: str, schema: pa.Schema, d: CsvDialect,
     return pacsv.open_csv(src, read_options=read, parse_options=parse, convert_options=convert)
 
 
-class DialectReader(io.RawIOBase):
-    """A read-only byte stream: src with the first skip_rows lines dropped, comment lines
-    dropped and, for "whitespace", blanks outside quotes collapsed into one space (and trimmed
-    at the ends of lines). Works on whole lines; a line's tail waits for the next refill."""
+class DialectReader(LineStream):
+    """src with the first skip_rows lines dropped, comment lines dropped and, for
+    "whitespace", blanks outside quotes collapsed into one space (and trimmed at the ends of
+    lines)."""
 
     def __init__(self, src: BinaryIO, d: CsvDialect):
-        self.src, self.d = src, d
+        super().__init__(src)
+        self.d = d
         self.to_skip = d.skip_rows
         self.in_quote = False  # the previous line ended inside a quoted value
-        self.tail = b""  # an incomplete last line
-        self.out = bytearray()
-        self.eof = False
         self.comment = d.comment.encode(d.encoding) if d.comment else None
         self.comment_lines = re.compile(rb"(?m)^" + re.escape(self.comment) + rb"[^\n]*(?:\n|\Z)"
                                         ) if self.comment else None
         self.specials = [c.encode(d.encoding) for c in (d.quote, d.escape) if c]
         self.tokens = _token_patterns(d)
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf: memoryview) -> int:  # type: ignore[override]
-        # Fill the whole request: a short read could be taken for the end of the stream.
-        while len(self.out) < len(buf) and not self.eof:
-            self._refill()
-        n = min(len(buf), len(self.out))
-        buf[:n] = self.out[:n]
-        del self.out[:n]
-        return n
-
-    def _refill(self) -> None:
-        data = self.src.read(CHUNK)
-        if not data:
-            self.eof = True
-            block, self.tail = self.tail, b""
-        else:
-            data = self.tail + data
-            cut = data.rfind(b"\n") + 1
-            block, self.tail = data[:cut], data[cut:]
-        if block:
-            self.out += self._rewrite(self._skip(block))
+    def _lines(self, block: bytes) -> bytes:
+        return self._rewrite(self._skip(block))
 
     def _skip(self, block: bytes) -> bytes:
         while self.to_skip and block:

@@ -24,8 +24,10 @@ from laas.anchors.core.canonical import to_hex
 from laas.anchors.core.hashing import HashingReader, TableHasher
 from laas.anchors.core.models import ShardEntry
 from laas.errors import SchemaError, ShardReadError
-from laas.tasks.dataset_spec import TABLE_FORMATS, CsvDialect, DatasetSpec
-from laas.tasks.dialect import open_batches
+from laas.tasks.dataset_spec import TABLE_FORMATS, DatasetSpec
+from laas.tasks.dialect import csv_batches
+from laas.tasks.short_rows import ShortRows
+from laas.tasks.text_reader import text_batches
 
 ARROW_TYPES = {
     "string": pa.string(), "int64": pa.int64(), "float64": pa.float64(),
@@ -50,15 +52,17 @@ def describe_error(exc: BaseException) -> str:
     return redact(f"{type(exc).__name__}: {msg}")[:300]
 
 
-def _raw_batches(f: object, fmt: str, schema: pa.Schema, dialect: CsvDialect
-                 ) -> Iterator[pa.RecordBatch]:
+def _raw_batches(f: Any, fmt: str, schema: pa.Schema, spec: DatasetSpec,
+                 pad: bool = False) -> Iterator[pa.RecordBatch]:
     if fmt == "jsonl":
         yield from pajson.open_json(f, read_options=pajson.ReadOptions(block_size=BLOCK_SIZE),
                                     parse_options=pajson.ParseOptions(
                                         explicit_schema=schema,
                                         unexpected_field_behavior="ignore"))
     elif fmt in TABLE_FORMATS:
-        yield from open_batches(f, fmt, schema, dialect, BLOCK_SIZE)
+        yield from csv_batches(f, fmt, schema, spec.csv, BLOCK_SIZE, pad)
+    elif fmt == "text":
+        yield from text_batches(f, schema.names[0], spec.text, BLOCK_SIZE)
     elif fmt == "json":  # one array of objects: read whole (use JSONL for large shards)
         rows = json.load(f)
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
@@ -81,29 +85,65 @@ def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None
     is refused, so no checkpoint derives from bytes the raw one did not hash."""
     # Parse with every column nullable so an absent column can be named below, not by Arrow.
     schema = pa.schema([f.with_nullable(True) for f in arrow_schema(spec)])
-    fmt = spec.format_of(uri)
     name = redact(uri)
+    # Rows handed on by a read that a short row then stops (the bytes' hash only checked at
+    # the end of a read), hashed: the second read, padding short rows, goes on after them
+    # once its own first rows hash the same, so a shard swapped between the reads is refused.
+    first = TableHasher(schema)
+    try:
+        for batch in _checked_batches(uri, spec, expect, schema, name):
+            first.update(batch)
+            yield batch
+    except ShortRows as short:
+        if spec.csv.short_rows == "error":
+            raise ShardReadError(f"shard {name}: {short.describe()}; set `csv: {{short_rows: "
+                                 "pad}` to read missing trailing fields as empty") from None
+        again, left = TableHasher(schema), first.rows
+        for batch in _checked_batches(uri, spec, expect, schema, name, pad=True):
+            skip = min(left, batch.num_rows)
+            if skip:
+                again.update(batch.slice(0, skip))
+                left -= skip
+                if not left and again.digest() != first.digest():
+                    raise ShardReadError(f"shard {name}: changed while read; rerun to ingest "
+                                         "it") from None
+            if skip < batch.num_rows:
+                yield batch.slice(skip)
+
+
+def _checked_batches(uri: str, spec: DatasetSpec, expect: str | None, schema: pa.Schema,
+                     name: str, pad: bool = False) -> Iterator[pa.RecordBatch]:
+    fmt = spec.format_of(uri)
     try:
         with _source(uri, fmt, expect, name) as src:
             codec = infer_compression(uri)
             with (compr[codec](src, mode="rb") if codec else contextlib.nullcontext(src)) as f:
-                for batch in _raw_batches(f, fmt, schema, spec.csv):
+                for batch in _raw_batches(f, fmt, schema, spec, pad):
                     yield _conform(batch, schema, spec, name)
             if isinstance(src, HashingReader):
                 _unchanged(name, expect, src.finish()[0])
     except KeyError as e:
-        raise SchemaError(f"shard {name}: missing column(s) {e.args[0]}") from None
+        raise SchemaError(f"shard {name}: missing column(s) {e.args[0]}{_columns_hint(fmt)}"
+                          ) from None
     except _READ_ERRORS as e:
         text = describe_error(e)
         if "include_columns" in text or "does not exist" in text:
-            raise SchemaError(f"shard {name}: missing column ({text})") from None
+            raise SchemaError(f"shard {name}: missing column ({text}){_columns_hint(fmt)}"
+                              ) from None
         if "invalid UTF8" in text or isinstance(e, UnicodeDecodeError):
-            raise ShardReadError(f"shard {name}: not well-formed UTF-8 ({text})") from None
+            hint = f"; if it is in another encoding, set {'csv' if fmt != 'text' else 'text'}" \
+                ".encoding in the spec (latin-1, cp1252…)" if fmt in (*TABLE_FORMATS, "text") \
+                else ""
+            raise ShardReadError(f"shard {name}: not well-formed UTF-8 ({text}){hint}") from None
         raise ShardReadError(f"shard {name}: not valid {fmt} ({text})") from None
-    except (ShardReadError, SchemaError):
+    except (ShardReadError, SchemaError, ShortRows):
         raise
     except Exception as e:  # a store's own errors (botocore and the like)
         raise ShardReadError(f"shard {name}: unreadable ({describe_error(e)})") from None
+
+
+def _columns_hint(fmt: str) -> str:
+    return "; check the spec's csv.delimiter and csv.header" if fmt in TABLE_FORMATS else ""
 
 
 @contextlib.contextmanager

@@ -161,8 +161,9 @@ def _filter(entry: ShardEntry, duplicates: list[int], spec: DatasetSpec, out_dir
     if n == 0:
         return entry
     if n == table.num_rows or n / table.num_rows > spec.max_dropped_rows:
-        return aside(f"{n} of {table.num_rows} rows fail ({_counts(masks)}): over "
-                     f"max_dropped_rows {spec.max_dropped_rows:.0%}")
+        why = "no row is left" if n == table.num_rows else \
+            f"over max_dropped_rows {spec.max_dropped_rows:.0%}"
+        return aside(f"{n} of {table.num_rows} rows fail ({_counts(masks)}): {why}")
     kept_uri = f"{out_dir}/shards/{entry.key}.parquet"
     dropped_uri = f"{out_dir}/dropped/{entry.key}.parquet"
     kept = table.filter(pa.array(~drop))

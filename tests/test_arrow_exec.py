@@ -157,6 +157,18 @@ def test_data_docs_render_from_executor_results() -> None:
     assert "<html" in page.lower() and "jane@example.org" in page
 
 
+def test_data_docs_show_what_gx_observed_as_a_number(caplog) -> None:
+    """GX's pandas engine observes a column's mean as a numpy scalar, whose repr under numpy
+    2 its own renderer cannot read: the page lost the value, with a traceback in the log."""
+    spec = SuiteSpec(name="mean", expectations=(ExpectationSpec(
+        type="expect_column_mean_to_be_between",
+        kwargs={"column": "n", "min_value": 0, "max_value": 5}),))
+    pages: list[str] = []
+    (o,) = check_frame("m", pa.table({"n": [1, 2]}), spec, docs=pages).outcomes
+    assert o.success and o.observed == 1.5 and type(o.observed) is float
+    assert "1.5" in pages[0] and "num_to_str" not in caplog.text
+
+
 def test_one_shared_scan_per_column_gives_what_each_check_gives_alone() -> None:
     """The PII, clean-text and other forbidding patterns of a column share one regex pass;
     the counts and examples are those of each check run on its own."""

@@ -16,8 +16,9 @@ import pytest
 from laas.anchors.adapters.artifacts import read_manifest
 from laas.datasets.make_sample import rows
 from laas.errors import ConfigError, ShardReadError
-from laas.tasks import dialect
-from laas.tasks.dataset_spec import CsvDialect, DatasetSpec, load_spec
+from laas.tasks import line_stream
+from laas.tasks.csv_dialect import CsvDialect
+from laas.tasks.dataset_spec import DatasetSpec, load_spec
 from laas.tasks.manifests import build_manifest
 from laas.tasks.normalizer import normalize
 from laas.tasks.raw_hashing import hash_raw
@@ -60,7 +61,7 @@ def test_whitespace_and_comments_stream_across_refills(tmp_path, monkeypatch) ->
         b'%d   "line\n#not a comment  \t kept"  \t%d.5\n# c\n' % (i, i) for i in range(40)))
     spec = spec_of(delimiter="whitespace", comment="#")
     whole = read(tmp_path, data, spec)
-    monkeypatch.setattr(dialect, "CHUNK", 5)
+    monkeypatch.setattr(line_stream, "CHUNK", 5)
     assert read(tmp_path, data, spec) == whole
     assert len(whole) == 40
     assert whole[3] == {"n": 3, "word": "line\n#not a comment  \t kept", "x": 3.5}

@@ -40,6 +40,14 @@ def test_bad_spec_is_one_line_naming_file_and_field(tmp_path, body: str, words: 
     assert str(path) in msg and words in msg and "\n" not in msg
 
 
+def test_a_listed_suite_without_a_name_takes_the_datasets(tmp_path) -> None:
+    path = tmp_path / "tables.yaml"
+    path.write_text("name: tables\nsource: a/*\nschema: [{name: a, type: string}]\nsuite: "
+                    "{expectations: [{type: expect_column_values_to_not_be_null, "
+                    "kwargs: {column: a}}]}\n")
+    assert load_spec(str(path)).suite.name == "tables"
+
+
 def test_unknown_dataset_name_says_where_it_looked() -> None:
     with pytest.raises(ConfigError, match="no dataset spec named 'nope'"):
         load_spec("nope")

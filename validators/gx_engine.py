@@ -121,10 +121,23 @@ def _run(df: pd.DataFrame, suites: list[Any], result_format: Any,
     for suite in suites:
         result = batch.validate(suite, result_format=result_format)
         for r in result.results:
+            if r.result:  # numpy 2's repr of a scalar breaks GX's renderer (num_to_str)
+                r.result = _plain(r.result)
             by_index[r.expectation_config.meta["laas_index"]] = r
         if docs is not None:
             docs.append(render_docs(result))
     return by_index
+
+
+def _plain(v: Any) -> Any:
+    """v with numpy scalars (GX's pandas engine observes np.float64 means, say) as Python's."""
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, dict):
+        return {k: _plain(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return type(v)(_plain(x) for x in v)
+    return v
 
 
 def run_alone(df: pd.DataFrame, spec: SuiteSpec, only: tuple[int, ...],

@@ -53,6 +53,17 @@ def instruction_corpus(
                      max_dataset_duplicate_rate=max_duplicate_rate)
 
 
+def text_corpus(*, name: str = "text-corpus", column: str = "text", min_chars: int = 1,
+                max_chars: int = 1_000_000, max_duplicate_rate: float = 0.0, pii: str = "error",
+                clean_text: str = "warn") -> SuiteSpec:
+    """Plain text (`format: text`: documents, paragraphs or lines in one column): the checks of
+    instruction_corpus on that column (present, lengths, duplicates, PII, clean text)."""
+    return instruction_corpus(name=name, required=(column,), text_columns=(column,),
+                              min_chars=min_chars, max_chars=max_chars,
+                              max_duplicate_rate=max_duplicate_rate, pii=pii,
+                              clean_text=clean_text)
+
+
 def tabular_features(
     *,
     name: str = "tabular-features",
@@ -104,4 +115,5 @@ def dropped_rows_outcome(max_rate: float, entries: list) -> ExpectationOutcome:
 BUILTIN: dict[str, Callable[..., SuiteSpec]] = {
     "instruction_corpus": instruction_corpus,
     "tabular_features": tabular_features,
+    "text_corpus": text_corpus,
 }

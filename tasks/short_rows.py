@@ -1,0 +1,83 @@
+"""CSV rows with fewer fields than the header: real tables leave trailing optional fields out
+(distro-info's CSVs do), and Arrow's reader refuses the whole file for one such row. Arrow
+reads the shard as it is; only when it meets a short row is the shard read again through
+RowPadder, which adds the missing trailing delimiters, so every other file pays nothing. A
+padded field reads as an empty cell would (null in a number column, empty text unless
+`null_values` lists ""). A row with more fields than the header is still an error."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, BinaryIO
+
+from laas.tasks.line_stream import LineStream
+
+
+class ShortRows(Exception):
+    """Arrow met a row with fewer fields than the header (`number`: its row, if known)."""
+
+    def __init__(self, number: int | None, got: int, expected: int):
+        super().__init__(number, got, expected)
+        self.number, self.got, self.expected = number, got, expected
+
+    def describe(self) -> str:
+        where = f"row {self.number}" if self.number is not None else "a row"
+        return f"{where} has {self.got} field(s) where the header has {self.expected}"
+
+
+class ShortRowWatch:
+    """Arrow's invalid_row_handler: remembers a short row, then lets Arrow raise as it would."""
+
+    def __init__(self) -> None:
+        self.short: ShortRows | None = None
+
+    def __call__(self, row: Any) -> str:
+        if self.short is None and row.actual_columns < row.expected_columns:
+            self.short = ShortRows(row.number, row.actual_columns, row.expected_columns)
+        return "error"
+
+
+class RowPadder(LineStream):
+    """src with each record that has fewer fields than `fields` (None: the first record's
+    count, i.e. the header's) given the missing trailing delimiters. Quotes (a record may span
+    lines inside them) and escapes are respected; blank lines are left for Arrow to skip."""
+
+    def __init__(self, src: BinaryIO, delimiter: bytes, quote: bytes | None,
+                 escape: bytes | None, fields: int | None):
+        super().__init__(src)
+        self.delimiter, self.fields = delimiter, fields
+        self.specials = [c for c in (quote, escape) if c]
+        alts = [re.escape(escape) + rb"." if escape else None, re.escape(quote) if quote else None,
+                re.escape(delimiter)]
+        self.tokens = re.compile(b"|".join(a for a in alts if a), re.DOTALL)
+        self.quote, self.escape = quote, escape
+        self.in_quote = False
+        self.count = 0  # delimiters so far in the record being read
+
+    def _lines(self, block: bytes) -> bytes:
+        return b"".join(self._pad(line) for line in block.splitlines(keepends=True))
+
+    def _pad(self, line: bytes) -> bytes:
+        body = line.rstrip(b"\r\n")
+        if not body and not self.in_quote and not self.count:
+            return line  # a blank line: no record
+        if self.in_quote or any(c in body for c in self.specials):
+            self._scan(body)
+        else:
+            self.count += body.count(self.delimiter)
+        if self.in_quote:
+            return line  # the record goes on past this line
+        n, self.count = self.count + 1, 0
+        if self.fields is None:
+            self.fields = n
+        elif n < self.fields:
+            return body + self.delimiter * (self.fields - n) + line[len(body):]
+        return line
+
+    def _scan(self, body: bytes) -> None:
+        for m in self.tokens.finditer(body):
+            tok = m.group()
+            if tok == self.quote:
+                self.in_quote = not self.in_quote  # a doubled quote toggles twice
+            elif tok == self.delimiter and not self.in_quote:
+                self.count += 1

@@ -1,0 +1,129 @@
+"""Plain text shards (`format: text`): a row per document, paragraph or line, streamed in
+blocks that never cut a row; byte order marks, CRLF, blank lines and odd encodings as real
+files have them; a bad byte names the shard."""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from laas.anchors.adapters.artifacts import read_manifest
+from laas.errors import ConfigError, ShardReadError
+from laas.tasks import readers
+from laas.tasks.dataset_spec import DatasetSpec, load_spec
+from laas.tasks.readers import read_table
+
+DOC = ("\ufeffTitle line\r\n\r\nFirst paragraph,\r\nstill the first.\r\n   \r\n\r\n"
+       "    indented code of the second\n\nlast\n")
+
+
+def spec_of(unit: str | None = "paragraph", fmt: str | None = "text", **layout: object
+            ) -> DatasetSpec:
+    text = {"unit": unit, **layout} if unit else {}
+    return DatasetSpec.model_validate({
+        "name": "t", "source": "unused", "format": fmt, "text": text,
+        "schema": [{"name": "text", "type": "string", "nullable": False}],
+        "suite": {"builtin": "text_corpus"}})
+
+
+def rows(tmp_path: Path, data: bytes, spec: DatasetSpec, name: str = "t.txt") -> list[str]:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return read_table(str(path), spec).column("text").to_pylist()
+
+
+def test_paragraphs_lines_and_documents(tmp_path) -> None:
+    data = DOC.encode()
+    assert rows(tmp_path, data, spec_of("paragraph")) == [
+        "Title line", "First paragraph,\nstill the first.", "    indented code of the second",
+        "last"]
+    assert rows(tmp_path, data, spec_of("line")) == [
+        "Title line", "First paragraph,", "still the first.", "    indented code of the second",
+        "last"]
+    assert rows(tmp_path, data, spec_of("document")) == [DOC.removeprefix("\ufeff")]
+
+
+@pytest.mark.parametrize("unit", ["paragraph", "line"])
+def test_blocks_never_cut_a_row(tmp_path, monkeypatch, unit: str) -> None:
+    body = "".join(f"paragraph {i} line one\nand line two {'x' * (i % 50)}\n\n\n"
+                   for i in range(300)).encode()
+    whole = rows(tmp_path, body, spec_of(unit))
+    monkeypatch.setattr(readers, "BLOCK_SIZE", 37)  # far smaller than a paragraph
+    assert rows(tmp_path, body, spec_of(unit)) == whole
+    assert len(whole) == (300 if unit == "paragraph" else 600)
+
+
+def test_compressed_and_latin1_files_and_the_format_from_the_name(tmp_path) -> None:
+    data = gzip.compress("caf\u00e9\n\nna\u00efve\n".encode("latin-1"))
+    assert rows(tmp_path, data, spec_of("paragraph", fmt=None, encoding="latin-1"),
+                name="notes.md.gz") == ["caf\u00e9", "na\u00efve"]
+
+
+def test_a_bad_byte_sets_the_shard_aside_naming_it(tmp_path) -> None:
+    with pytest.raises(ShardReadError, match=r"bad\.txt: not well-formed UTF-8.*set "
+                                             r"text\.encoding"):
+        rows(tmp_path, b"fine\n\n\xff\xfe broken\n", spec_of(), name="bad.txt")
+
+
+def test_a_latin1_or_semicolon_csv_is_refused_saying_which_setting_to_change(tmp_path) -> None:
+    from tests.test_csv_dialects import read
+    from tests.test_csv_dialects import spec_of as csv_spec
+
+    with pytest.raises(ShardReadError, match="set csv.encoding"):
+        read(tmp_path, "n,word,x\n1,caf\xe9,0.5\n".encode("latin-1"), csv_spec())
+    with pytest.raises(ShardReadError, match="check the spec's csv.delimiter"):
+        read(tmp_path, b"n;word;x\n1;a;0.5\n", csv_spec())
+
+
+def test_a_blank_file_has_no_rows_and_is_set_aside_as_empty(tmp_path) -> None:
+    with pytest.raises(ShardReadError, match="empty"):
+        rows(tmp_path, b" \n\n\t\n", spec_of("line"))
+
+
+def test_a_text_spec_is_one_string_column_and_text_only_for_text(tmp_path) -> None:
+    bad = tmp_path / "two.yaml"
+    bad.write_text("name: two\nsource: a/*\nformat: text\nschema: [{name: a, type: string}, "
+                   "{name: b, type: string}]\nsuite: {builtin: text_corpus}\n")
+    with pytest.raises(ConfigError, match="one string column"):
+        load_spec(str(bad))
+    with pytest.raises(ValueError, match="`text:` applies to text shards only"):
+        spec_of("line", fmt="csv")
+
+
+def test_the_text_corpus_suite_screens_its_one_column() -> None:
+    suite = spec_of().suite
+    assert suite.text_hash_of == ("text",)
+    assert {"expect_column_values_to_be_free_of_pii", "expect_column_values_to_be_unique"} <= {
+        e.type for e in suite.expectations}
+
+
+DOCS = sorted(glob.glob("/usr/share/doc/*/copyright"))[:12]
+
+
+@pytest.mark.skipif(len(DOCS) < 4, reason="no Debian copyright files under /usr/share/doc")
+def test_package_documentation_through_laas_run_and_the_gate(workspace) -> None:
+    """Real text nobody on the project wrote: Debian copyright files (license boilerplate
+    repeated across packages, maintainers' e-mail addresses) as paragraphs, rows dropped
+    where they fail, the dataset gated."""
+    shards = {f"{i:02d}-{Path(p).parent.name}.txt": Path(p).read_bytes()
+              for i, p in enumerate(DOCS)}
+    workspace.add_dataset("pkgdocs", shards, format="text", text={"unit": "paragraph"},
+                          schema=[{"name": "text", "type": "string", "nullable": False}],
+                          suite={"builtin": "text_corpus"}, on_failure="drop_rows",
+                          max_dropped_rows=1.0)
+    r = workspace.laas("run", "pkgdocs", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    validated = read_manifest(json.loads(r.stdout)["checkpoints"][-1]["manifest_uri"])
+    kept = sum(s.rows for s in validated.accepted)
+    dropped = sum(sum((s.dropped or {}).values()) for s in validated.accepted)
+    assert kept > 0 and validated.accepted
+    for s in validated.quarantined:  # a file repeating earlier ones whole has nothing left
+        assert s.reason.endswith("no row is left"), s.reason
+    if any(b"@" in d for d in shards.values()):
+        assert dropped > 0  # the e-mail addresses went, with their paragraphs
+    gate = workspace.laas("gate", "pkgdocs")
+    assert gate.returncode == 0 and "ALLOW" in gate.stdout, gate.stdout + gate.stderr

@@ -77,17 +77,20 @@ def test_full_collections_come_back_when_the_last_deferring_block_ends() -> None
     when blocks overlap (flows in threads) and when a run fails."""
     import gc
 
-    from laas.anchors.core.canonical import full_collections_deferred
+    from laas.anchors.core.canonical import full_collections_deferred, gc_paused
 
     before = gc.get_threshold()
     outer = full_collections_deferred()
     outer.__enter__()
+    with gc_paused():  # a manifest parsed in the run: frozen, not walked by young collections
+        made = [{"n": n} for n in range(1000)]
+    assert gc.get_freeze_count() >= len(made)
     with pytest.raises(RuntimeError), full_collections_deferred():
         assert gc.get_threshold()[2] > 1_000_000 and gc.get_threshold()[:2] == before[:2]
         raise RuntimeError("the run failed")
     assert gc.get_threshold()[2] > 1_000_000  # the other block still runs
     outer.__exit__(None, None, None)
-    assert gc.get_threshold() == before
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
 
 
 def test_the_fast_keccak_gives_pycryptodomes_digests_at_every_length_and_in_threads() -> None:

@@ -12,17 +12,21 @@ from laas.validators.spec import Spec
 WHITESPACE = "whitespace"  # the delimiter that is any run of spaces and tabs
 
 
-def ascii_compatible(encoding: str) -> str:
-    """The codec's canonical name, if it is ASCII-compatible: delimiters, quotes, comments and
-    line breaks are found in the bytes before decoding."""
+def known_codec(encoding: str) -> str:
+    """The text codec's canonical name. One that is not ASCII-compatible (UTF-16, UTF-32...)
+    is read through a transcoder to UTF-8 (tasks.transcode): delimiters, quotes, comments and
+    line breaks are found in the bytes before Arrow decodes them."""
     try:
-        ok = "\t\n\r \"#,;|\\".encode(encoding) == b"\t\n\r \"#,;|\\"
+        info = codecs.lookup(encoding)
     except LookupError:
         raise ValueError(f"unknown encoding {encoding!r}") from None
-    if not ok:
-        raise ValueError(f"encoding {encoding!r} is not ASCII-compatible (utf-8, latin-1, "
-                         "cp1252…)")
-    return codecs.lookup(encoding).name
+    if not getattr(info, "_is_text_encoding", True):
+        raise ValueError(f"{encoding!r} is not a text encoding")
+    return info.name
+
+
+def ascii_compatible(codec: str) -> bool:
+    return "\t\n\r \"#,;|\\".encode(codec) == b"\t\n\r \"#,;|\\"
 
 
 def _one_char(v: str | None, what: str) -> str | None:
@@ -64,8 +68,8 @@ class CsvDialect(Spec):
 
     @field_validator("encoding")
     @classmethod
-    def _ascii_compatible(cls, v: str) -> str:
-        return ascii_compatible(v)
+    def _codec(cls, v: str) -> str:
+        return known_codec(v)
 
     @model_validator(mode="after")
     def _distinct(self) -> CsvDialect:

@@ -30,7 +30,7 @@ from laas.errors import AnchorError, LaasError
 from laas.tasks.compute import map_shards
 from laas.tasks.context import StageContext
 from laas.tasks.dataset_spec import DatasetSpec
-from laas.tasks.readers import describe_error
+from laas.tasks.read_errors import describe_error
 from laas.tasks.reuse_work import (
     REUSED_KEYS,
     by_bytes,
@@ -183,9 +183,17 @@ def reuse_summary(plan: ReusePlan | None, validated: StageManifest) -> dict:
     if plan is None:
         return {}
     final = {s.key: s for s in validated.shards}
-    refiltered = {r.key: "its rows' duplicates across the dataset changed: rows filtered again"
+    refiltered = {r.key: _refiltered(final.get(r.key), r.validated)
                   for r in plan.reused if not _same_file(final.get(r.key), r.validated)}
     return confirm(plan, refiltered).summary()
+
+
+def _refiltered(now: ShardEntry | None, before: ShardEntry) -> str:
+    if now is not None and (now.content_hash, now.status) == (before.content_hash,
+                                                                before.status):
+        # it had duplicates dropped, so it was filtered again: to the same rows
+        return "its dataset-wide duplicates were checked again: the same rows kept"
+    return "its rows' duplicates across the dataset changed: rows filtered again"
 
 
 def _same_file(a: ShardEntry | None, b: ShardEntry) -> bool:

@@ -8,6 +8,7 @@ from typing import Any
 from laas.anchors.core.canonical import hash_plain
 from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME
 from laas.anchors.core.models import Checkpoint, ShardEntry, StageManifest, new_manifest
+from laas.anchors.core.results import compact, results_of
 from laas.tasks.dataset_spec import DatasetSpec
 from laas.tasks.reuse_work import pipeline_hash
 from laas.validators.report import ExpectationOutcome, ValidationReport
@@ -27,15 +28,16 @@ def build_manifest(spec: DatasetSpec, run: str, stage: str, entries: list[ShardE
     dataset_ok = True
     if stage == "validated":
         # The shards' results are ShardValidation dumps already (made on the workers, their
-        # equal outcomes shared): they go into the report's dump as they are, which is the
-        # report's model_dump, without a pydantic object and two more copies per shard.
+        # equal outcomes shared): they go into the report as they are, which is the report's
+        # model_dump (format laas-report-v2, laas-manifest-v5: each distinct outcome list
+        # once), without a pydantic object and more copies per shard.
         head = ValidationReport(suite=spec.suite.name, suite_hash=spec.suite.suite_hash,
                                 shards=(), dataset=dataset_checks,
                                 csv_dialect=spec.csv.committed,
                                 pipeline_hash=pipeline_hash(spec))
         dataset_ok = head.dataset_success
-        report = head.model_dump(mode="json") | {"shards": [
-            e.validation for e in entries if e.validation is not None]}
+        report = compact(head.model_dump(mode="json", exclude={"shards"}),
+                         (e.validation for e in entries))
         fields |= {"validation": report, "result_hash": hash_plain(report)}
         # v2: each shard's results are stored once, in the report the result hash commits to.
         entries = [e.model_copy(update={"validation": None}) for e in entries]
@@ -97,10 +99,10 @@ def stage_markdown(m: StageManifest, cp: Checkpoint, tx_link: str | None = None)
 def failed_expectations(m: StageManifest) -> list[dict]:
     """One row per failed expectation per shard, for a table artifact."""
     rows = []
-    for shard in (m.validation or {}).get("shards", []):
+    for key, shard in sorted(results_of(m).items()):
         for o in shard["outcomes"]:
             if not o["success"]:
-                rows.append({"shard": shard["key"], "expectation": o["type"],
+                rows.append({"shard": key, "expectation": o["type"],
                              "column": o["column"] or "", "severity": o["severity"],
                              "unexpected": o["unexpected_count"],
                              "example": repr(o["examples"][0]) if o["examples"] else ""})

@@ -14,7 +14,8 @@ from laas.anchors.core.hashing import TableHasher
 from laas.anchors.core.models import ShardEntry
 from laas.errors import ShardReadError
 from laas.tasks.dataset_spec import DatasetSpec
-from laas.tasks.readers import describe_error, iter_batches
+from laas.tasks.read_errors import describe_error
+from laas.tasks.readers import iter_batches
 from laas.tasks.shard_licenses import LICENSE_COLUMN, column_licenses, shard_licenses
 from laas.tasks.stage_files import Sha256Sink, set_aside, unsafe_key
 

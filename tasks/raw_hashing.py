@@ -13,7 +13,7 @@ from laas.anchors.core.canonical import to_hex
 from laas.anchors.core.hashing import hash_stream, rehash_parquet
 from laas.anchors.core.models import ShardEntry
 from laas.tasks.dataset_spec import DatasetSpec
-from laas.tasks.readers import describe_error
+from laas.tasks.read_errors import describe_error
 
 
 def glob_base(pattern: str) -> str:

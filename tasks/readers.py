@@ -9,7 +9,6 @@ import contextlib
 import json
 import shutil
 import tempfile
-import zlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,8 +25,10 @@ from laas.anchors.core.models import ShardEntry
 from laas.errors import SchemaError, ShardReadError
 from laas.tasks.dataset_spec import TABLE_FORMATS, DatasetSpec
 from laas.tasks.dialect import csv_batches
+from laas.tasks.read_errors import READ_ERRORS, columns_hint, describe_error, read_problem
 from laas.tasks.short_rows import ShortRows
 from laas.tasks.text_reader import text_batches
+from laas.tasks.transcode import as_utf8
 
 ARROW_TYPES = {
     "string": pa.string(), "int64": pa.int64(), "float64": pa.float64(),
@@ -36,20 +37,10 @@ ARROW_TYPES = {
 BLOCK_SIZE = 8 << 20  # bytes of text parsed per batch (JSONL, CSV)
 PARQUET_BATCH = 65_536  # rows per batch read from Parquet
 SPOOL_BYTES = 256 << 20  # a Parquet source copied for hashing stays in memory up to this
-_READ_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError,
-                EOFError, zlib.error, json.JSONDecodeError, UnicodeDecodeError)
 
 
 def arrow_schema(spec: DatasetSpec) -> pa.Schema:
     return pa.schema([pa.field(c.name, ARROW_TYPES[c.type], c.nullable) for c in spec.columns])
-
-
-def describe_error(exc: BaseException) -> str:
-    text = str(exc).strip()
-    msg = text.splitlines()[0] if text else type(exc).__name__
-    if isinstance(exc, PermissionError):
-        msg = f"access denied ({msg}); check the storage credentials"
-    return redact(f"{type(exc).__name__}: {msg}")[:300]
 
 
 def _raw_batches(f: Any, fmt: str, schema: pa.Schema, spec: DatasetSpec,
@@ -59,10 +50,14 @@ def _raw_batches(f: Any, fmt: str, schema: pa.Schema, spec: DatasetSpec,
                                     parse_options=pajson.ParseOptions(
                                         explicit_schema=schema,
                                         unexpected_field_behavior="ignore"))
-    elif fmt in TABLE_FORMATS:
-        yield from csv_batches(f, fmt, schema, spec.csv, BLOCK_SIZE, pad)
-    elif fmt == "text":
-        yield from text_batches(f, schema.names[0], spec.text, BLOCK_SIZE)
+    elif fmt in TABLE_FORMATS or fmt == "text":
+        layout = spec.csv if fmt in TABLE_FORMATS else spec.text
+        f, encoding = as_utf8(f, layout.encoding)
+        layout = layout.model_copy(update={"encoding": encoding})
+        if fmt == "text":
+            yield from text_batches(f, schema.names[0], layout, BLOCK_SIZE)
+        else:
+            yield from csv_batches(f, fmt, schema, layout, BLOCK_SIZE, pad)
     elif fmt == "json":  # one array of objects: read whole (use JSONL for large shards)
         rows = json.load(f)
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
@@ -123,27 +118,14 @@ def _checked_batches(uri: str, spec: DatasetSpec, expect: str | None, schema: pa
             if isinstance(src, HashingReader):
                 _unchanged(name, expect, src.finish()[0])
     except KeyError as e:
-        raise SchemaError(f"shard {name}: missing column(s) {e.args[0]}{_columns_hint(fmt)}"
+        raise SchemaError(f"shard {name}: missing column(s) {e.args[0]}{columns_hint(fmt)}"
                           ) from None
-    except _READ_ERRORS as e:
-        text = describe_error(e)
-        if "include_columns" in text or "does not exist" in text:
-            raise SchemaError(f"shard {name}: missing column ({text}){_columns_hint(fmt)}"
-                              ) from None
-        if "invalid UTF8" in text or isinstance(e, UnicodeDecodeError):
-            hint = f"; if it is in another encoding, set {'csv' if fmt != 'text' else 'text'}" \
-                ".encoding in the spec (latin-1, cp1252…)" if fmt in (*TABLE_FORMATS, "text") \
-                else ""
-            raise ShardReadError(f"shard {name}: not well-formed UTF-8 ({text}){hint}") from None
-        raise ShardReadError(f"shard {name}: not valid {fmt} ({text})") from None
+    except READ_ERRORS as e:
+        raise read_problem(e, fmt, name, uri, spec, schema) from None
     except (ShardReadError, SchemaError, ShortRows):
         raise
     except Exception as e:  # a store's own errors (botocore and the like)
         raise ShardReadError(f"shard {name}: unreadable ({describe_error(e)})") from None
-
-
-def _columns_hint(fmt: str) -> str:
-    return "; check the spec's csv.delimiter and csv.header" if fmt in TABLE_FORMATS else ""
 
 
 @contextlib.contextmanager
@@ -214,7 +196,7 @@ def verified_batches(entry: ShardEntry, batch_size: int = PARQUET_BATCH
         for batch in pf.iter_batches(batch_size=batch_size):
             hasher.update(batch)
             yield batch
-    except _READ_ERRORS as e:
+    except READ_ERRORS as e:
         raise ShardReadError(f"shard {name}: normalized file unreadable ({describe_error(e)})") \
             from None
     found = (to_hex(hasher.digest()), hasher.size, hasher.rows)

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from laas.tasks.csv_dialect import ascii_compatible
+from laas.tasks.csv_dialect import known_codec
 from laas.validators.spec import Spec
 
 
@@ -20,5 +20,5 @@ class TextLayout(Spec):
 
     @field_validator("encoding")
     @classmethod
-    def _ascii_compatible(cls, v: str) -> str:
-        return ascii_compatible(v)  # lines and paragraphs are cut at newline bytes
+    def _codec(cls, v: str) -> str:
+        return known_codec(v)

@@ -44,7 +44,7 @@ def ws(workspace: Workspace) -> Workspace:
 
 def test_failing_rows_are_dropped_and_the_rest_kept(ws) -> None:
     validated = read_manifest(ws.summary["checkpoints"][-1]["manifest_uri"])
-    assert validated.version == "laas-manifest-v4"  # v2's fields, and each file's sha256
+    assert validated.version == "laas-manifest-v5"  # v2's fields, each file's sha256, v5's report
     kept = {s.key: s for s in validated.accepted}
     assert sorted(kept) == ["s0.jsonl", "s1.jsonl", "s2.jsonl", "s3.jsonl"]
     for s in kept.values():  # the sha256 each file's writer took of the bytes it wrote

@@ -13,12 +13,14 @@ import pyarrow.parquet as pq
 import pytest
 import zstandard
 
+from laas.anchors.core.canonical import keccak256, to_hex
 from laas.anchors.core.hashing import hash_table
 from laas.datasets.make_sample import rows
 from laas.errors import SchemaError, ShardReadError
 from laas.tasks.dataset_spec import load_spec
 from laas.tasks.raw_hashing import hash_raw
 from laas.tasks.readers import read_table
+from tests.fakes import read
 
 SPEC = load_spec("instruct-sample").model_copy(update={"format": None})
 ROWS = rows(9, 120) + [{"prompt": "ünïcødé ✓ prompt", "response": "emoji 🚀 and \"quotes\", commas",
@@ -146,3 +148,56 @@ def test_a_manifests_bytes_are_pydantics_dump_however_its_report_is_held() -> No
             "when" not in report else manifest("d", "r", "validated", shards).model_copy(
                 update={"validation": report})
         assert m.to_bytes() == canonical_json(m.model_dump(mode="json"))
+        fresh = m.model_copy()  # nothing cached: streamed as the store writes it
+        assert b"".join(fresh.chunks()) == m.to_bytes()
+        assert fresh.manifest_hash == to_hex(keccak256(m.to_bytes()))
+
+
+def test_a_big_manifest_is_written_in_chunks_with_the_bytes_and_name_of_its_whole_dump(
+        tmp_path) -> None:
+    """The store writes a manifest chunk by chunk while hashing it (never its whole JSON at
+    once): the file holds exactly canonical_json's bytes, named by their keccak256, and a
+    reader gets the manifest back."""
+    from laas.anchors.adapters.artifacts import ArtifactStore, read_manifest
+    from laas.anchors.core.canonical import canonical_json
+    from laas.anchors.core.models import ShardEntry, new_manifest
+    from laas.anchors.core.results import compact
+
+    shards = [ShardEntry(key=f"part-{n:05d}.jsonl", uri=f"/v/part-{n:05d}.parquet",
+                         source_uri=f"/s/part-{n:05d}.jsonl", rows=5, byte_size=700 + n,
+                         content_hash="0x" + f"{n % 251:02x}" * 32) for n in range(6000)]
+    held = [{"type": "expect_column_values_to_not_be_null", "column": "prompt",
+             "severity": "error", "success": True, "unexpected_count": 0, "examples": [],
+             "observed": None}]
+    odd = [held[0] | {"success": False, "unexpected_count": 1, "examples": ["ünï ✓"]}]
+    report = compact({"suite": "s", "suite_hash": "0x", "dataset": []},
+                     ({"key": s.key, "success": n % 7 != 0, "outcomes": odd if n % 7 == 0
+                       else held} for n, s in enumerate(shards)))
+    m = new_manifest("big", "r1", "validated", "laas-table-v1", shards, passed=True,
+                     validation=report)
+    whole = canonical_json(m.model_dump(mode="json"))
+    assert len(whole) > 3 << 19 and len(list(m.chunks())) >= 2  # never one piece
+    uri = ArtifactStore(str(tmp_path)).write_manifest(m)
+    assert read(uri) == whole and uri.endswith(f"manifest-{keccak256(whole).hex()}.json")
+    assert read_manifest(uri, expected_hash=m.manifest_hash) == m
+    assert [p.name for p in (tmp_path / "big" / "r1" / "validated").iterdir()] == [
+        uri.rsplit("/", 1)[1]]  # no temporary file left
+
+
+@pytest.mark.parametrize("bad, words", [
+    (b'{"prompt": 5, "response": "r", "source": "s", "license": "mit", "lang": "en"}',
+     "line 301: prompt is 5, not a string"),
+    (b'{"prompt": "p", "response": {"nested": 1}, "source": "s"}',
+     'line 301: response is {"nested": 1}, not a string'),
+    (b'{"prompt": "p", "resp', "line 301: not JSON"),
+    (b"[1, 2]", "line 301: a JSON list, not an object"),
+])
+def test_a_bad_jsonl_line_is_named_by_its_line_number(tmp_path, bad: bytes, words: str) -> None:
+    """Arrow names a row of its parse block; the message names the line to open the file at,
+    in a compressed shard too."""
+    good = "".join(json.dumps(r) + "\n" for r in rows(4, 300)).encode()
+    path = tmp_path / "crawl.jsonl.gz"
+    path.write_bytes(gzip.compress(good + bad + b"\n" + good))
+    with pytest.raises(ShardReadError) as e:
+        read_table(str(path), SPEC)
+    assert "crawl.jsonl.gz: not valid jsonl at " + words in str(e.value)

@@ -16,6 +16,7 @@ import pytest
 from laas.anchors.adapters.artifacts import read_manifest
 from laas.anchors.core.canonical import name_id
 from laas.anchors.core.models import checkpoint_id
+from laas.anchors.core.results import results_of
 from laas.datasets.make_sample import rows
 from laas.wiring import open_registry
 from tests.conftest import Workspace
@@ -58,7 +59,8 @@ def test_a_second_run_reuses_the_unchanged_shards_and_processes_the_new_one(ws) 
     v2 = by_key(validated(ws, "inc", "v2"))
     assert "/v1/" in v2["a.jsonl"].uri and "/v2/" in v2["d.jsonl"].uri  # reused, not copied
     assert v2["a.jsonl"].leaf == by_key(validated(ws, "inc", "v1"))["a.jsonl"].leaf
-    assert validated(ws, "inc", "v2").validation["shards"][0]["key"] == "a.jsonl"  # results kept
+    kept = results_of(validated(ws, "inc", "v2"))["a.jsonl"]  # its committed results, reused
+    assert kept == results_of(validated(ws, "inc", "v1"))["a.jsonl"] and kept["outcomes"]
     diff = json.loads(ws.laas("diff", "inc", "v1", "v2", "--json").stdout)
     assert [c["key"] for c in diff["added"]] == ["d.jsonl"]
     assert (diff["removed"], diff["changed"], diff["unchanged"]) == ([], [], 3)
@@ -131,3 +133,6 @@ def test_drop_rows_keeps_the_first_duplicate_across_reused_and_new_shards(worksp
     assert r.returncode == 0 and "re-derived" in r.stdout, r.stdout + r.stderr
     full = run(ws, "dups", "v2-full", "--no-reuse")
     assert full["checkpoints"][2]["shards_root"] == second["checkpoints"][2]["shards_root"]
+    again = run(ws, "dups", "v3")  # nothing changed: b is filtered again, to the same rows
+    assert again["reuse"]["not_reused"]["b.jsonl"].endswith("the same rows kept")
+    assert again["checkpoints"][2]["shards_root"] == second["checkpoints"][2]["shards_root"]

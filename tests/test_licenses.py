@@ -61,7 +61,7 @@ def test_each_validated_shard_lists_its_licenses_and_a_dropped_rows_license_is_g
     assert by_key(normalized)["m.jsonl"].licenses == ("mit", "proprietary")
     w = by_key(validated(ws, "lic-web", "r1"))["w.jsonl"]
     assert w.licenses == ("cc-by-4.0", "odc-by")  # its rows' and its source's
-    assert validated(ws, "lic-web", "r1").version == "laas-manifest-v4"
+    assert validated(ws, "lic-web", "r1").version == "laas-manifest-v5"
 
 
 def test_a_derived_dataset_carries_its_parents_licenses_to_its_card(ws) -> None:

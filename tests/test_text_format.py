@@ -127,3 +127,19 @@ def test_package_documentation_through_laas_run_and_the_gate(workspace) -> None:
         assert dropped > 0  # the e-mail addresses went, with their paragraphs
     gate = workspace.laas("gate", "pkgdocs")
     assert gate.returncode == 0 and "ALLOW" in gate.stdout, gate.stdout + gate.stderr
+
+
+def test_utf16_and_utf32_files_read_as_they_are(tmp_path) -> None:
+    """Spreadsheets export "Unicode text" as tab-delimited UTF-16 with a byte order mark:
+    found by the mark under the default encoding, or named; text files the same."""
+    from tests.test_csv_dialects import read
+    from tests.test_csv_dialects import spec_of as csv_spec
+
+    table = 'n\tword\tx\r\n1\tcafé ü\t0.5\r\n2\t"q\tq"\t1\r\n'
+    want = [{"n": 1, "word": "café ü", "x": 0.5}, {"n": 2, "word": "q\tq", "x": 1.0}]
+    for data, encoding in ((table.encode("utf-16"), "utf-8"), (table.encode("utf-32"), "utf-8"),
+                           (table.encode("utf-16-be"), "utf-16-be")):
+        assert read(tmp_path, data, csv_spec(delimiter="\t", encoding=encoding)) == want
+    assert rows(tmp_path, "one\n\ntwö\n".encode("utf-16"), spec_of()) == ["one", "twö"]
+    assert rows(tmp_path, "α\nβ\n".encode("utf-16-le"), spec_of("line", encoding="utf-16-le")
+                ) == ["α", "β"]

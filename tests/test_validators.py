@@ -130,11 +130,13 @@ def test_spec_can_name_a_builtin_suite() -> None:
             "suite": {"builtin": "nope"}})
 
 
-def test_a_validated_manifest_holds_the_report_as_before_with_equal_outcomes_shared() -> None:
+def test_a_validated_manifest_holds_each_distinct_outcome_list_once() -> None:
     """The manifest puts the workers' ShardValidation dumps into the report as they are
     (equal outcomes one object, for memory): the same JSON and result hash as the report
-    built from the records, which is what earlier runs committed."""
+    built from the records in laas-report-v2 (laas-manifest-v5), and the same results read
+    back."""
     from laas.anchors.core.models import ShardEntry
+    from laas.anchors.core.results import shard_results
     from laas.tasks.manifests import build_manifest
     from laas.validators.outcomes import share_outcomes
     from laas.validators.report import ValidationReport
@@ -157,7 +159,10 @@ def test_a_validated_manifest_holds_the_report_as_before_with_equal_outcomes_sha
     from laas.tasks.reuse_work import pipeline_hash
 
     report = ValidationReport(suite=spec.suite.name, suite_hash=spec.suite.suite_hash,
-                              shards=tuple(results), pipeline_hash=pipeline_hash(spec))
-    assert m.validation == report.model_dump(mode="json")
+                              shards=tuple(results), pipeline_hash=pipeline_hash(spec),
+                              format="laas-report-v2")
+    assert m.validation == report.model_dump(mode="json") and m.version == "laas-manifest-v5"
     assert m.result_hash == report.result_hash
     assert all(s.validation is None for s in m.shards)  # stored once, in the report
+    assert len(m.validation["outcomes"]) == 2  # a and c met every expectation: one list
+    assert shard_results(m.validation) == [r.model_dump(mode="json") for r in results]

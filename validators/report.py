@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_serializer
 
 from laas.anchors.core.canonical import hash_record
 from laas.anchors.core.models import Record as Frozen
+from laas.anchors.core.results import compact
 
 
 class ExpectationOutcome(Frozen):
@@ -51,6 +52,17 @@ class ValidationReport(Frozen):
     # Incremental runs: what besides a shard's bytes decided its output (tasks.reuse_work);
     # a later run reuses a shard only from a run with the same. Left out when unset (as above).
     pipeline_hash: str | None = Field(None, exclude_if=lambda v: v is None)
+    # How the report is written (anchors.core.results): None, each shard's outcomes whole, as
+    # reports in laas-manifest-v1..v4 are (and hash as committed); "laas-report-v2"
+    # (laas-manifest-v5), each distinct list of outcomes once and the shards naming theirs.
+    format: Literal["laas-report-v2"] | None = Field(None, exclude_if=lambda v: v is None)
+
+    @model_serializer(mode="wrap")
+    def _written(self, handler: Any) -> dict[str, Any]:
+        out = handler(self)
+        if self.format is None:
+            return out
+        return compact({k: v for k, v in out.items() if k != "shards"}, out["shards"])
 
     @property
     def dataset_success(self) -> bool:

@@ -8,6 +8,7 @@ URI (a local folder by default). Layout:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 
@@ -15,7 +16,7 @@ from pydantic import ValidationError
 
 from laas.anchors.adapters.attest import Attestation
 from laas.anchors.adapters.files import join, names_in, open_uri, redact, url_to_fs
-from laas.anchors.core.canonical import gc_paused, keccak256, keccak256_stream, to_hex
+from laas.anchors.core.canonical import gc_paused, hash_chunks, keccak256, to_hex
 from laas.anchors.core.models import STAGES, StageManifest, name_problem
 from laas.errors import ConfigError, HashMismatch, LaasError, first_problem
 
@@ -47,12 +48,24 @@ class ArtifactStore:
         return self.stage_dir(manifest.dataset, manifest.run, manifest.stage)
 
     def write_manifest(self, manifest: StageManifest) -> str:
-        data = manifest.to_bytes()
-        uri = f"{self._dir_of(manifest)}/{manifest_name(manifest.manifest_hash)}"
-        fs, path = url_to_fs(uri)
-        fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
-        write_replacing(fs, path, data)
-        return uri
+        """Written in chunks while hashed (StageManifest.stream), never held whole, under a
+        temporary name renamed to the hash once known (as write_replacing does)."""
+        import secrets
+
+        folder = self._dir_of(manifest)
+        fs, path = url_to_fs(folder)
+        fs.makedirs(path, exist_ok=True)
+        tmp = f"{path}/manifest.{secrets.token_hex(8)}.tmp"
+        try:
+            with fs.open(tmp, "wb") as f:
+                name = manifest_name(manifest.stream(f.write))
+            fs.mv(tmp, f"{path}/{name}")
+        except BaseException:
+            # never written, or the store went away: the first error is the one to report
+            with contextlib.suppress(OSError):
+                fs.rm(tmp)
+            raise
+        return f"{folder}/{name}"
 
     def holds(self, manifest: StageManifest) -> str | None:
         """The URI of the manifest's stored copy if its bytes still hash to the manifest's
@@ -61,10 +74,10 @@ class ArtifactStore:
         uri = f"{self._dir_of(manifest)}/{manifest_name(manifest.manifest_hash)}"
         try:
             with open_uri(uri) as f:
-                digest = keccak256_stream(f)
+                digest = hash_chunks(iter(lambda: f.read(1 << 22), b""))
         except (OSError, ValueError):  # gone, or not a regular file: not held
             return None
-        return uri if to_hex(digest) == manifest.manifest_hash else None
+        return uri if digest == manifest.manifest_hash else None
 
     def check_links(self, dataset: str, run: str) -> None:
         """Refuse a run folder of a local store reached through a symbolic link: anyone with

@@ -8,7 +8,7 @@ import gc
 import json
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -44,6 +44,11 @@ _keccak = _load_keccak()
 
 def keccak256(data: bytes) -> bytes:
     return _keccak.new(digest_bits=256, data=data).digest()
+
+
+def keccak_hasher() -> Any:
+    """An incremental keccak256 (update(bytes), digest())."""
+    return _keccak.new(digest_bits=256)
 
 
 @contextmanager
@@ -110,15 +115,38 @@ def hash_plain(obj: Any, depth: int = 2) -> str:
     """hash_record of plain JSON data, its canonical JSON fed to keccak in pieces: the items
     of lists and the values of dicts down to `depth` are encoded one at a time, so the whole
     text (hundreds of MB for a report of 100,000 shards) is never held at once."""
-    h = _keccak.new(digest_bits=256)
     with gc_paused():
-        for piece in _pieces(obj, depth):
-            h.update(piece.encode())
+        return hash_chunks(canonical_chunks(obj, depth))
+
+
+def hash_chunks(chunks: Iterable[bytes]) -> str:
+    """keccak256 of the concatenated chunks, never joined."""
+    h = keccak_hasher()
+    for chunk in chunks:
+        h.update(chunk)
     return to_hex(h.digest())
 
 
+def canonical_chunks(obj: Any, depth: int = 2, size: int = 1 << 20) -> Iterator[bytes]:
+    """canonical_json(obj) in chunks of about `size` bytes, for hashing or writing without
+    holding the whole text: the items of lists and the values of dicts down to `depth` are
+    encoded one at a time, and a model (pydantic) met on the way is dumped only then."""
+    buf: list[str] = []
+    held = 0
+    for piece in _pieces(obj, depth):
+        buf.append(piece)
+        held += len(piece)
+        if held >= size:
+            yield "".join(buf).encode()
+            buf, held = [], 0
+    if buf:
+        yield "".join(buf).encode()
+
+
 def _pieces(obj: Any, depth: int) -> Any:
-    if depth and isinstance(obj, dict) and all(isinstance(k, str) for k in obj):
+    if isinstance(obj, BaseModel):  # a leaf, whatever the depth: one dump each
+        yield _encoded(obj.model_dump(mode="json"))
+    elif depth and isinstance(obj, dict) and all(isinstance(k, str) for k in obj):
         yield "{"
         for n, k in enumerate(sorted(obj)):
             yield ("," if n else "") + json.dumps(k, ensure_ascii=False) + ":"
@@ -132,7 +160,17 @@ def _pieces(obj: Any, depth: int) -> Any:
             yield from _pieces(x, depth - 1)
         yield "]"
     else:
-        yield json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        yield _encoded(obj)
+
+
+def _encoded(obj: Any) -> str:
+    try:
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError):  # not plain JSON (a datetime, say): as pydantic dumps it
+        from pydantic_core import to_jsonable_python
+
+        return json.dumps(to_jsonable_python(obj), sort_keys=True, separators=(",", ":"),
+                          ensure_ascii=False)
 
 
 def to_hex(b: bytes) -> str:
@@ -146,15 +184,6 @@ def from_hex(s: str) -> bytes:
 def name_id(name: str) -> str:
     """bytes32 id of a dataset or run name, as committed on chain."""
     return to_hex(keccak256(name.encode()))
-
-
-def keccak256_stream(f: Any, chunk: int = 1 << 22) -> bytes:
-    """keccak256 of a file's bytes, read a chunk at a time (a stored manifest of 100,000
-    shards is hundreds of MB)."""
-    h = _keccak.new(digest_bits=256)
-    while block := f.read(chunk):
-        h.update(block)
-    return h.digest()
 
 
 def _fast_keccak() -> None:

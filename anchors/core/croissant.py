@@ -11,6 +11,7 @@ from typing import Any
 
 from laas.anchors.core.licenses import held
 from laas.anchors.core.models import Checkpoint, Record, StageManifest
+from laas.anchors.core.results import outcomes_of
 
 CROISSANT_1_1 = "http://mlcommons.org/croissant/1.1"
 LAAS_NS = "urn:laas:croissant:"  # the namespace of laas's extension property
@@ -111,10 +112,7 @@ def card(m: StageManifest, cp: Checkpoint, files: Sequence[FileFacts], about: Ab
 
 def pii_screen(m: StageManifest) -> str:
     """The PII screen the suite ran and what it found, in one sentence."""
-    outcomes = [o for r in (m.validation or {}).get("shards", [])
-                for o in r.get("outcomes", []) if o.get("type") == PII_CHECK]
-    outcomes += [o for s in m.shards for o in (s.validation or {}).get("outcomes", [])
-                 if o.get("type") == PII_CHECK]
+    outcomes = [o for _, o in outcomes_of(m) if o.get("type") == PII_CHECK]
     if not outcomes:
         return "not screened: the validation suite has no PII check"
     flagged = sum(o.get("unexpected_count") or 0 for o in outcomes)

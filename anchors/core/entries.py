@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
-from laas.anchors.core.canonical import from_hex, to_hex
+from laas.anchors.core.canonical import from_hex, keccak256, to_hex
 from laas.anchors.core.merkle import leaf_hash
 
 ShardStatus = Literal["ok", "failed", "quarantined"]  # failed: fails the stage
@@ -90,3 +90,15 @@ def _leaf(key: str, content_hash: str, byte_size: int, rows: int,
     leaf many times (each stage's tree, the previous run's proven manifests, whose reused
     shards have the same leaves, the index), two keccak256 calls each, ~15 us."""
     return to_hex(leaf_hash(key, from_hex(content_hash), byte_size, rows, contributor))
+
+
+
+
+
+def rows_digest(rows: Any) -> str:
+    """keccak256 of a set of row numbers (sorted, 8 bytes big-endian each): what a validated
+    shard commits to about the rows it dropped."""
+    import numpy as np
+
+    ordered = np.unique(np.asarray(rows, dtype=np.uint64)).astype(">u8")
+    return to_hex(keccak256(ordered.tobytes()))

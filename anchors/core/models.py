@@ -4,31 +4,36 @@ their canonical JSON (laas.anchors.core.canonical) is what gets hashed and commi
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import PrivateAttr, field_validator, model_serializer, model_validator
 
 from laas.anchors.core.canonical import (
-    canonical_json,
+    canonical_chunks,
     from_hex,
     gc_paused,
     keccak256,
+    keccak_hasher,
     name_id,
     to_hex,
 )
-from laas.anchors.core.entries import V4_SHARD_FIELDS, Record, ShardEntry, ShardStatus
+from laas.anchors.core.entries import V4_SHARD_FIELDS, Record, ShardEntry, ShardStatus, rows_digest
 from laas.anchors.core.merkle import MerkleTree
+from laas.anchors.core.results import REPORT_FORMAT, report_problem
 
-__all__ = ["Record", "ShardEntry", "ShardStatus"]  # re-exported: where callers import them
+__all__ = ["Record", "ShardEntry", "ShardStatus", "rows_digest"]  # where callers import them
 
 MANIFEST_VERSION = "laas-manifest-v2"  # v2: per-shard validation stored once; dropped rows
 VERSIONED_MANIFEST = "laas-manifest-v3"  # v3: v2 + the dataset's versioning claim
 SHARD_FACTS_MANIFEST = "laas-manifest-v4"  # v4: v3 + per-shard contributor and file sha256
+COMPACT_MANIFEST = "laas-manifest-v5"  # v5: v4 + each distinct outcome list stored once
 MANIFEST_VERSIONS = ("laas-manifest-v1", MANIFEST_VERSION, VERSIONED_MANIFEST,
-                     SHARD_FACTS_MANIFEST)  # all are read
+                     SHARD_FACTS_MANIFEST, COMPACT_MANIFEST)  # all are read
 _V3_FIELDS = ("versioning", "appends_to")  # only a v3+ manifest carries them, only when set
-_VERSIONING = (VERSIONED_MANIFEST, SHARD_FACTS_MANIFEST)  # the formats that carry them
+_VERSIONING = (VERSIONED_MANIFEST, SHARD_FACTS_MANIFEST, COMPACT_MANIFEST)  # carry them
+_SHARD_FACTS = (SHARD_FACTS_MANIFEST, COMPACT_MANIFEST)  # the formats with V4_SHARD_FIELDS
 STAGES = ("raw", "normalized", "validated")  # what an ingest run commits, in order
 TRAINING = "training"  # a training job's record of the exact shard set it read
 STAGE_ORDER = (*STAGES, TRAINING)
@@ -100,10 +105,12 @@ class StageManifest(Record):
     def _v4_shards(self) -> StageManifest:
         """A shard's contributor or sha256 in an older manifest is refused: that format's
         readers would never have checked it."""
-        if self.version != SHARD_FACTS_MANIFEST and any(
+        if self.version not in _SHARD_FACTS and any(
                 getattr(s, k) is not None for s in self.shards for k in V4_SHARD_FIELDS):
             raise ValueError(f"a shard's {', '.join(V4_SHARD_FIELDS)} need a "
-                             f"{SHARD_FACTS_MANIFEST} manifest")
+                             f"{SHARD_FACTS_MANIFEST} manifest or later")
+        if problem := report_problem(self.validation, self.version == COMPACT_MANIFEST):
+            raise ValueError(problem)  # no reader meets a report its version does not have
         return self
 
     @field_validator("run", "dataset")
@@ -134,29 +141,42 @@ class StageManifest(Record):
         return self._tree
 
     def to_bytes(self) -> bytes:
-        """Canonical JSON, computed once (a million-shard manifest takes seconds to dump)."""
+        """Canonical JSON, computed once. The store writes chunks() instead, never whole."""
         if self._bytes is None:
-            # The validation report is plain JSON data already (a dump made by laas, or read
-            # from a manifest): written as it is rather than dumped into another copy of
-            # every shard's results (gigabytes at 100,000 shards); the bytes are the same.
-            with gc_paused():  # a dump of every shard: no cycle among what it makes
-                head = self.model_dump(mode="json", exclude={"validation"})
-                try:
-                    self._bytes = canonical_json(head | {"validation": self.validation})
-                except (TypeError, ValueError):  # not plain JSON after all: pydantic's dump
-                    self._bytes = canonical_json(self)
+            self._bytes = b"".join(self.chunks())
         return self._bytes
 
+    def chunks(self) -> Iterator[bytes]:
+        """to_bytes() in chunks of ~1 MB, never whole (~270 MB for 100,000 validated shards
+        before laas-manifest-v5, ~45 MB after): each shard entry is dumped as it is reached,
+        and the report, plain JSON data already (a dump made by laas, or read from a
+        manifest), is written as it is, value by value; the bytes are the same."""
+        if self._bytes is not None:
+            yield self._bytes
+            return
+        head = self.model_dump(mode="json", exclude={"validation", "shards"})
+        yield from canonical_chunks(head | {"shards": self.shards, "validation": self.validation},
+                                    depth=3)
+
+    def stream(self, write: Callable[[bytes], object]) -> str:
+        """Hand the canonical JSON to `write` chunk by chunk, hashing it on the way: its
+        manifest hash, which is then known without another pass."""
+        h = keccak_hasher()
+        with gc_paused():  # an entry's dump makes dicts, none in a cycle
+            for chunk in self.chunks():
+                h.update(chunk)
+                write(chunk)
+        self._hash = to_hex(h.digest())
+        return self._hash
+
     def drop_bytes(self) -> None:
-        """Let go of the cached canonical JSON; the hash stays. A flow holding a run's three
-        manifests until its commit keeps none of their bytes (~270 MB for 100,000 validated
-        shards) between writes; a later to_bytes() makes the same bytes again."""
+        """Let go of the cached canonical JSON (if to_bytes() made it); the hash stays."""
         self._bytes = None
 
     @property
     def manifest_hash(self) -> str:
         if self._hash is None:
-            self._hash = to_hex(keccak256(self.to_bytes()))
+            self._hash = self.stream(lambda _: None)
         return self._hash
 
     def model_copy(self, *, update: dict[str, Any] | None = None,
@@ -169,15 +189,6 @@ class StageManifest(Record):
         return type(other) is type(self) and self.__dict__ == other.__dict__
 
     __hash__ = Record.__hash__
-
-
-def rows_digest(rows: Any) -> str:
-    """keccak256 of a set of row numbers (sorted, 8 bytes big-endian each): what a validated
-    shard commits to about the rows it dropped."""
-    import numpy as np
-
-    ordered = np.unique(np.asarray(rows, dtype=np.uint64)).astype(">u8")
-    return to_hex(keccak256(ordered.tobytes()))
 
 
 def checkpoint_id(dataset_id: str, run_id: str, stage: str) -> str:
@@ -202,7 +213,9 @@ def new_manifest(dataset: str, run: str, stage: str, hash_scheme: str,
     the names, the root from the shards, stamped now."""
     from datetime import UTC
 
-    if any(getattr(s, k) is not None for s in shards for k in V4_SHARD_FIELDS):
+    if (fields.get("validation") or {}).get("format") == REPORT_FORMAT:
+        fields.setdefault("version", COMPACT_MANIFEST)  # the format whose report this is
+    elif any(getattr(s, k) is not None for s in shards for k in V4_SHARD_FIELDS):
         fields.setdefault("version", SHARD_FACTS_MANIFEST)  # the format that carries them
     elif fields.get("versioning") is not None:  # the claim needs the format that carries it
         fields.setdefault("version", VERSIONED_MANIFEST)

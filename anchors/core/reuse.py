@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from laas.anchors.core.models import Record, ShardEntry, StageManifest
+from laas.anchors.core.results import shard_results
 
 REUSE_FORMAT = "laas-reuse-v1"  # part of the pipeline hash: a change in these rules is a new one
 
@@ -83,7 +84,7 @@ def plan_reuse(raw: StageManifest, prev: tuple[StageManifest, StageManifest, Sta
     before = {s.key: s for s in p_raw.shards}
     norm = {s.key: s for s in p_norm.shards}
     val = {s.key: s for s in p_val.shards}
-    results = {r["key"]: r for r in report.get("shards", ()) if isinstance(r, dict)}
+    results = {r["key"]: r for r in shard_results(report)}
     reused, why, new = [], {}, 0
     for e in ok:
         old = before.get(e.key)

@@ -16,12 +16,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from laas.anchors.adapters.files import rehash_parquet_at
-from laas.anchors.core.canonical import from_hex, hash_record, name_id, to_hex
+from laas.anchors.core.canonical import from_hex, hash_plain, name_id, to_hex
 from laas.anchors.core.finality import finality_problem
 from laas.anchors.core.hashing import TABLE_SCHEME
 from laas.anchors.core.licenses import license_problem
 from laas.anchors.core.merkle import leaf_hash, verify
 from laas.anchors.core.models import Checkpoint, StageManifest, checkpoint_id
+from laas.anchors.core.results import results_of
 from laas.anchors.core.stored import StoredCheckpoint
 from laas.anchors.ports import RegistryReader as Registry
 from laas.anchors.services.provenance import prove_checkpoint, prove_lineage
@@ -69,9 +70,9 @@ class GatePolicy(BaseModel):
         if self.suites and not {report.get("suite"), report.get("suite_hash")} & set(self.suites):
             return (f"suite {report.get('suite')} ({str(report.get('suite_hash'))[:18]}…) is not "
                     f"one the policy accepts ({', '.join(self.suites)})")
-        results = {r["key"]: r for r in report.get("shards", [])}  # v2: stored once, here
+        results = results_of(m)  # whatever the manifest's version
         for s in m.accepted:
-            outcomes = (s.validation or results.get(s.key) or {}).get("outcomes", [])
+            outcomes = (results.get(s.key) or {}).get("outcomes", [])
             for o in outcomes:
                 if _dropped_all(s, o):
                     continue  # its failing rows were dropped: what is left meets it
@@ -213,7 +214,7 @@ def _check_manifest(m: StageManifest, stored: StoredCheckpoint) -> str | None:
     if (m.dataset_id, m.run_id) != (stored.dataset_id, stored.run_id) \
             or m.stage != "validated":
         return "manifest belongs to another dataset, run or stage than its checkpoint"
-    if m.validation is None or hash_record(m.validation) != stored.result_hash:
+    if m.validation is None or hash_plain(m.validation) != stored.result_hash:
         return "manifest's validation report does not hash to the committed result hash"
     if m.shards_root != stored.shards_root or to_hex(m.tree().root) != stored.shards_root:
         return "manifest's shard leaves do not rebuild the committed Merkle root"

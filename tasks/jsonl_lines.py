@@ -1,0 +1,56 @@
+"""Where a JSONL shard Arrow refused goes wrong, for the message: Arrow names a row within
+its parse block ("in row 0"), not the line a person would open the file at. Read again line by
+line, only after Arrow failed, to the first line that is not a JSON object whose fields fit
+the schema."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from typing import Any
+
+import pyarrow as pa
+from fsspec.compression import compr
+from fsspec.utils import infer_compression
+
+from laas.anchors.adapters.files import open_uri
+
+_FITS = {"string": (str,), "int64": (int,), "float64": (int, float), "bool": (bool,),
+         "timestamp": (str, int)}
+
+
+def first_bad_line(uri: str, schema: pa.Schema, kinds: dict[str, str],
+                   limit_bytes: int = 1 << 30) -> str | None:
+    """"line N: why" for the first line that cannot be a row of `schema` (`kinds`: column ->
+    the spec's type name), or None if none is found in the first `limit_bytes`."""
+    seen = 0
+    with open_uri(uri) as raw:
+        codec = infer_compression(uri)
+        with (compr[codec](raw, mode="rb") if codec else contextlib.nullcontext(raw)) as f:
+            for n, line in enumerate(f, 1):
+                seen += len(line)
+                if seen > limit_bytes:
+                    return None
+                if problem := _line_problem(line, schema, kinds):
+                    return f"line {n}: {problem}"
+    return None
+
+
+def _line_problem(line: bytes, schema: pa.Schema, kinds: dict[str, str]) -> str | None:
+    if not line.strip():
+        return None
+    try:
+        row: Any = json.loads(line)
+    except UnicodeDecodeError:
+        return "not UTF-8"
+    except ValueError as e:
+        return f"not JSON ({str(e).split(':')[0]})"
+    if not isinstance(row, dict):
+        return f"a JSON {type(row).__name__}, not an object"
+    for name in schema.names:
+        v, kind = row.get(name), kinds[name]
+        if v is not None and (not isinstance(v, _FITS[kind])
+                              or (kind != "bool" and isinstance(v, bool))):
+            article = "an" if kind[0] in "aeiou" else "a"
+            return f"{name} is {json.dumps(v)[:40]}, not {article} {kind}"
+    return None

@@ -1,0 +1,48 @@
+"""What went wrong reading a shard, as the one line a person reads: the shard named, the
+cause, and the setting to change where there is one."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import zlib
+
+import pyarrow as pa
+
+from laas.anchors.adapters.files import redact
+from laas.errors import SchemaError, ShardReadError
+from laas.tasks.dataset_spec import TABLE_FORMATS, DatasetSpec
+from laas.tasks.jsonl_lines import first_bad_line
+
+READ_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError,
+               EOFError, zlib.error, json.JSONDecodeError, UnicodeDecodeError)
+
+
+def describe_error(exc: BaseException) -> str:
+    text = str(exc).strip()
+    msg = text.splitlines()[0] if text else type(exc).__name__
+    if isinstance(exc, PermissionError):
+        msg = f"access denied ({msg}); check the storage credentials"
+    return redact(f"{type(exc).__name__}: {msg}")[:300]
+
+
+def columns_hint(fmt: str) -> str:
+    return "; check the spec's csv.delimiter and csv.header" if fmt in TABLE_FORMATS else ""
+
+
+def read_problem(e: BaseException, fmt: str, name: str, uri: str, spec: DatasetSpec,
+                 schema: pa.Schema) -> ShardReadError:
+    """The error to raise for `e`, met reading shard `uri` (shown as `name`) of format `fmt`."""
+    text = describe_error(e)
+    if "include_columns" in text or "does not exist" in text:
+        return SchemaError(f"shard {name}: missing column ({text}){columns_hint(fmt)}")
+    if "invalid UTF8" in text or isinstance(e, UnicodeDecodeError):
+        hint = f"; if it is in another encoding, set {'csv' if fmt != 'text' else 'text'}" \
+            ".encoding in the spec (latin-1, cp1252…)" if fmt in (*TABLE_FORMATS, "text") else ""
+        return ShardReadError(f"shard {name}: not well-formed UTF-8 ({text}){hint}")
+    where = ""
+    if fmt == "jsonl":  # Arrow names a row of its block: find the line a person would open
+        kinds = {c.name: c.type for c in spec.columns}
+        with contextlib.suppress(*READ_ERRORS):
+            where = f" at {line}" if (line := first_bad_line(uri, schema, kinds)) else ""
+    return ShardReadError(f"shard {name}: not valid {fmt}{where} ({text})")

@@ -1,0 +1,68 @@
+"""Text shards in an encoding that is not ASCII-compatible (UTF-16 with its byte order mark,
+as spreadsheets export "Unicode text"; UTF-32), transcoded to UTF-8 on their way to the
+readers, block by block: the readers find delimiters, quotes and line breaks in the bytes,
+and Arrow reads UTF-8 natively. A file given as UTF-8 (the default) that starts with a UTF-16
+or UTF-32 byte order mark is read as what the mark says. The raw stage hashes the bytes as
+they landed, before any of this."""
+
+from __future__ import annotations
+
+import codecs
+import io
+from typing import Any, BinaryIO
+
+from laas.tasks.csv_dialect import ascii_compatible
+
+CHUNK = 1 << 20
+_MARKS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
+          (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def as_utf8(f: BinaryIO, encoding: str) -> tuple[Any, str]:
+    """(a stream of f's text, its encoding): f itself when its encoding is ASCII-compatible,
+    else f transcoded to UTF-8."""
+    if encoding == "utf-8":
+        head = f.read(4)
+        f = _Prefixed(head, f)
+        encoding = next((enc for mark, enc in _MARKS if head.startswith(mark)), encoding)
+    return (f, encoding) if ascii_compatible(encoding) else (Utf8Stream(f, encoding), "utf-8")
+
+
+class _Prefixed(io.RawIOBase):
+    """`head` (bytes already read from src) and then the rest of src."""
+
+    def __init__(self, head: bytes, src: BinaryIO):
+        self.head, self.src = head, src
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: memoryview) -> int:  # type: ignore[override]
+        # Fill the whole request: a short read could be taken for the end of the stream.
+        head, self.head = self.head[:len(buf)], self.head[len(buf):]
+        data = head + (self.src.read(len(buf) - len(head)) if len(head) < len(buf) else b"")
+        buf[:len(data)] = data
+        return len(data)
+
+
+class Utf8Stream(io.RawIOBase):
+    """src decoded from `encoding` (its byte order mark consumed) and encoded as UTF-8."""
+
+    def __init__(self, src: BinaryIO, encoding: str):
+        self.src = src
+        self.decoder = codecs.getincrementaldecoder(encoding)()
+        self.out = bytearray()
+        self.eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buf: memoryview) -> int:  # type: ignore[override]
+        while len(self.out) < len(buf) and not self.eof:
+            data = self.src.read(CHUNK)
+            self.eof = not data
+            self.out += self.decoder.decode(data, final=self.eof).encode("utf-8")
+        n = min(len(buf), len(self.out))
+        buf[:n] = self.out[:n]
+        del self.out[:n]
+        return n

@@ -20,8 +20,9 @@ MP_METHOD = "distributed.worker.multiprocessing-method"
 # Dask keeps its last N messages per connection, transitions and events for debugging (1,000
 # by default). The scheduler's messages to each worker carry the batches' shard entries: with
 # the local cluster's scheduler inside the flow process, 1,000 of them kept ~5 KB per shard
-# and stage alive there (1.5 GB at 100,000 shards). A few are enough to debug the last steps.
-DEBUG_LOG = {"distributed.admin.low-level-log-length": 20}
+# and stage alive there (1.5 GB at 100,000 shards); 20 still kept the last 20 batches' copies
+# (20,000 entries, ~30 MB, for the whole of a 20,000-shard stage). Two show the last steps.
+DEBUG_LOG = {"distributed.admin.low-level-log-length": 2}
 
 
 @contextmanager

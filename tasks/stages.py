@@ -150,6 +150,7 @@ def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: S
         checks = (duplicate_rate_outcome(suite.max_dataset_duplicate_rate, rows, distinct),)
     else:
         checks = ()
+    text_keys.clear()  # ~1 KB of Arrow per shard, not needed while the manifest is built
     return _log(ctx, build_manifest(spec, run, "validated", entries, (parent,), checks, claim))
 
 

@@ -201,3 +201,21 @@ def test_a_bad_jsonl_line_is_named_by_its_line_number(tmp_path, bad: bytes, word
     with pytest.raises(ShardReadError) as e:
         read_table(str(path), SPEC)
     assert "crawl.jsonl.gz: not valid jsonl at " + words in str(e.value)
+
+
+def test_entries_share_their_field_sets_without_one_copy_changing_another() -> None:
+    """Shard entries (made, unpickled from Dask, copied) share one set of their given fields
+    for memory; a copy that sets another field gets its own, and nothing else changes."""
+    import pickle
+
+    from laas.anchors.core.models import ShardEntry
+
+    a = ShardEntry(key="a", uri="/a", source_uri="/a", rows=2)
+    b = pickle.loads(pickle.dumps(ShardEntry(key="b", uri="/b", source_uri="/b", rows=3)))
+    c = a.model_copy(update={"docs_uri": "/docs/a.html"})
+    assert a.__pydantic_fields_set__ is b.__pydantic_fields_set__
+    assert c.model_fields_set == {"key", "uri", "source_uri", "rows", "docs_uri"}
+    assert a.model_fields_set == {"key", "uri", "source_uri", "rows"}
+    assert a.model_dump(exclude_unset=True) == {"key": "a", "uri": "/a", "source_uri": "/a",
+                                                "rows": 2}
+    assert c.model_copy().__pydantic_fields_set__ is c.__pydantic_fields_set__

@@ -11,6 +11,7 @@ from prefect.runtime import flow_run
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel, ConfigDict
 
+from laas.anchors.core.canonical import full_collections_deferred
 from laas.anchors.core.models import STAGES, Checkpoint, ShardEntry, name_problem
 from laas.errors import ConfigError
 from laas.settings import get_settings
@@ -73,7 +74,8 @@ def ingest(dataset: str, run: str | None = None, dask_address: str | None = None
         raise ConfigError(problem)
     spec = load_spec_task(dataset, datasets_dirs(settings))
     lap = _Laps()
-    with openlineage.run_events(spec, run, settings.openlineage_url,
+    # the run holds its manifests and its previous run's: full collections would walk them
+    with full_collections_deferred(), openlineage.run_events(spec, run, settings.openlineage_url,
                                 settings.openlineage_namespace) as events, dask_cluster(
             dask_address or settings.dask_address, settings.dask_workers,
             settings.dask_cluster) as address:

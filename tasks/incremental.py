@@ -31,7 +31,15 @@ from laas.tasks.compute import map_shards
 from laas.tasks.context import StageContext
 from laas.tasks.dataset_spec import DatasetSpec
 from laas.tasks.read_errors import describe_error
-from laas.tasks.reuse_work import REUSED_KEYS, by_bytes, carry_keys, check_reused, pipeline_hash
+from laas.tasks.reuse_work import (
+    REUSED_KEYS,
+    by_bytes,
+    carry_keys,
+    check_files,
+    check_reused,
+    files_of,
+    pipeline_hash,
+)
 from laas.tasks.stage_files import fresh_dir
 
 
@@ -57,14 +65,17 @@ def reuse_plan(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifes
         store.check_links(spec.name, run)
         keys_dir = fresh_dir(f"{store.stage_dir(spec.name, run, 'validated')}/{REUSED_KEYS}") \
             if keys_needed(spec) else None
-        problems = map_shards(check_reused, [(r,) for r in plan.reused], whole_batch=True,
-                              address=ctx.address, batch_size=ctx.batch_size,
-                              label="reuse check", spec=spec, hashes_dir=keys_dir)
-        bad = {r.key: p for r, p in zip(plan.reused, problems, strict=True) if p}
+        checked = [r for r in plan.reused if by_bytes(r)]
+        older = [r for r in plan.reused if not by_bytes(r)]  # a run before manifest v4
+        check = {"whole_batch": True, "address": ctx.address, "batch_size": ctx.batch_size,
+                 "label": "reuse check"}
+        problems = map_shards(check_files, [(files_of(r),) for r in checked], **check) + \
+            map_shards(check_reused, [(r,) for r in older], **check, spec=spec,
+                       hashes_dir=keys_dir)
+        bad = {r.key: p for r, p in zip(checked + older, problems, strict=True) if p}
         if keys_dir is not None:
             prev_dir = store.stage_dir(spec.name, plan.from_run, "validated")
-            bad |= carry_keys(prev_dir, keys_dir, [r for r in plan.reused
-                                                   if by_bytes(r) and r.key not in bad])
+            bad |= carry_keys(prev_dir, keys_dir, [r for r in checked if r.key not in bad])
         plan = confirm(plan, bad)
     logger = get_run_logger()
     logger.info("reuse: %d shard(s) from run %s, %d new, %d processed again%s; previous run "

@@ -11,7 +11,7 @@ from laas import __version__ as LAAS_VERSION
 from laas.anchors.adapters.files import redact, rehash_parquet_at, sha256_at
 from laas.anchors.core.canonical import hash_record, keccak256, to_hex
 from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME
-from laas.anchors.core.models import VERSIONED_MANIFEST, ShardEntry
+from laas.anchors.core.models import VERSIONED_MANIFEST
 from laas.anchors.core.reuse import REUSE_FORMAT, Reused
 from laas.errors import ShardReadError
 from laas.tasks.dataset_spec import DatasetSpec
@@ -44,13 +44,34 @@ def pipeline_hash(spec: DatasetSpec) -> str:
         "spec": spec.model_dump(mode="json", by_alias=True, exclude=_NOT_OUTPUT)})
 
 
+def check_files(batch: list[tuple[tuple[str, str], ...]]) -> list[str | None]:
+    """Per shard checked by its bytes (laas-manifest-v4), given as the (uri, sha256) of each
+    file it keeps (files_of: two strings each, not its entries, go to the workers), why it
+    cannot be reused (None: it can). Each file is streamed through SHA-256 and compared with
+    the digest its run committed: a file altered in the store, even to the same rows or the
+    same size, no longer has it. Its duplicate keys come from the previous run's files
+    (carry_keys, in the flow)."""
+    out: list[str | None] = []
+    for files in batch:
+        try:
+            for uri, sha256 in files:
+                _same_bytes(uri, sha256)
+            out.append(None)
+        except (ShardReadError, OSError, ValueError) as e:
+            out.append(_altered(e))
+    return out
+
+
+def files_of(r: Reused) -> tuple[tuple[str, str], ...]:
+    """What check_files needs of a shard checked by its bytes."""
+    kept = (r.normalized, r.validated) if r.validated.derived else (r.normalized,)
+    return tuple((e.uri, e.sha256) for e in kept if e.sha256 is not None)
+
+
 def check_reused(batch: list[Reused], spec: DatasetSpec, hashes_dir: str | None
                  ) -> list[str | None]:
-    """Per shard, why it cannot be reused (None: it can). A shard whose committed entries
-    carry their files' sha256 (laas-manifest-v4) is checked by its bytes, streamed: a file
-    altered in the store, even to the same rows or the same size, no longer has that digest;
-    its duplicate keys come from the previous run's files (carry_keys, in the flow). An older
-    run's file is read back and table-hashed against its leaf, and with hashes_dir its
+    """check_files for a run made before laas-manifest-v4 (its entries carry no sha256):
+    each reused file is read back and table-hashed against its leaf, and with hashes_dir its
     duplicate keys are recomputed from the verified rows, written there and held to the
     digest its validation committed to."""
     columns = spec.suite.text_hash_of if hashes_dir else ()
@@ -58,11 +79,6 @@ def check_reused(batch: list[Reused], spec: DatasetSpec, hashes_dir: str | None
     texts: list[tuple[str, pa.Table]] = []  # the verified shards' text columns, for their keys
     for r in batch:
         try:
-            if by_bytes(r):
-                for e in (r.normalized, r.validated) if r.validated.derived else (r.normalized,):
-                    _same_bytes(e)
-                out.append(None)
-                continue
             table = verified_table(r.normalized)
             v = r.validated
             if v.derived and _rehash(v.uri) != (v.content_hash, v.byte_size, v.rows):
@@ -72,15 +88,18 @@ def check_reused(batch: list[Reused], spec: DatasetSpec, hashes_dir: str | None
             if columns:
                 texts.append((r.key, table.select(list(columns))))
         except (ShardReadError, OSError, ValueError) as e:
-            out.append(f"altered in the store ({str(e)[:200]}): processed again")
+            out.append(_altered(e))
     if columns and texts:
         digests = _keys(TextHashSink(hashes_dir, [k for k, _ in texts], columns), texts, spec)
         for n, r in enumerate(batch):
-            if out[n] is None and not by_bytes(r) and \
-                    digests.get(r.key) != r.validated.text_keys_hash:
+            if out[n] is None and digests.get(r.key) != r.validated.text_keys_hash:
                 out[n] = ("its duplicate keys are not those its validation committed: "
                           "processed again")
     return out
+
+
+def _altered(e: Exception) -> str:
+    return f"altered in the store ({str(e)[:200]}): processed again"
 
 
 def by_bytes(r: Reused) -> bool:
@@ -89,11 +108,11 @@ def by_bytes(r: Reused) -> bool:
         not r.validated.derived or r.validated.sha256 is not None)
 
 
-def _same_bytes(e: ShardEntry) -> None:
-    digest, _ = sha256_at(e.uri)
-    if digest != e.sha256:
-        raise ShardReadError(f"file {redact(e.uri)} has sha256 {digest[:16]}…, not the "
-                             f"{e.sha256[:16]}… its run committed")
+def _same_bytes(uri: str, sha256: str) -> None:
+    digest, _ = sha256_at(uri)
+    if digest != sha256:
+        raise ShardReadError(f"file {redact(uri)} has sha256 {digest[:16]}…, not the "
+                             f"{sha256[:16]}… its run committed")
 
 
 def _keys(sink: TextHashSink, texts: list[tuple[str, pa.Table]], spec: DatasetSpec

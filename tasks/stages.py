@@ -176,10 +176,11 @@ def _drop_rows(ctx: StageContext, spec: DatasetSpec, entries: list, stage_dir: s
 def commit_run_task(ctx: StageContext, manifests: list[StageManifest]) -> list[Checkpoint]:
     """Commit the run's stages, each its own checkpoint naming its parent, at once: one
     transaction on a format-2 registry (idempotent: a run on chain with these manifests is
-    returned). The manifests are (re)written and attested first. Fewer checkpoints than stages
-    when the run is pending anchor (the chain stayed unreachable through the retries): on a
-    format-2 registry none, and `laas anchor --resume` commits the run whole; on format 1 the
-    stages that landed before the chain went away."""
+    returned). The manifests are attested first, and written again unless the store still
+    holds their exact bytes (the store is not trusted to have kept them). Fewer checkpoints
+    than stages when the run is pending anchor (the chain stayed unreachable through the
+    retries): on a format-2 registry none, and `laas anchor --resume` commits the run whole;
+    on format 1 the stages that landed before the chain went away."""
     from laas.anchors.services.runcommit import PartlyPending, commit_run
 
     stages = [(m, _store(ctx, m)) for m in manifests]
@@ -198,9 +199,10 @@ def commit_run_task(ctx: StageContext, manifests: list[StageManifest]) -> list[C
 
 
 def _store(ctx: StageContext, m: StageManifest) -> str:
-    """Store (and attest) a manifest; its bytes are not kept: the flow holds every stage's
-    manifest until the run commits, and their JSON is the largest part of them."""
-    uri = store_manifest(ctx.ledger, m)
+    """Store (and attest) a manifest, unless the store holds its bytes already; its bytes are
+    not kept: the flow holds every stage's manifest until the run commits, and their JSON is
+    the largest part of them."""
+    uri = store_manifest(ctx.ledger, m, rewrite=False)
     m.drop_bytes()
     return uri
 

@@ -69,3 +69,50 @@ def test_a_hash_of_plain_json_in_pieces_is_the_record_hash() -> None:
                 "plain", {1: "int keys go whole"}):
         for depth in (0, 1, 2, 5):
             assert hash_plain(obj, depth) == hash_record(obj), (obj, depth)
+
+
+def test_full_collections_come_back_when_the_last_deferring_block_ends() -> None:
+    """A run defers Python's full collections (its manifests are millions of objects); a
+    process that runs flows (a served deployment, the tests) must get them back after, also
+    when blocks overlap (flows in threads) and when a run fails."""
+    import gc
+
+    from laas.anchors.core.canonical import full_collections_deferred, gc_paused
+
+    before = gc.get_threshold()
+    outer = full_collections_deferred()
+    outer.__enter__()
+    with gc_paused():  # a manifest parsed in the run: frozen, not walked by young collections
+        made = [{"n": n} for n in range(1000)]
+    assert gc.get_freeze_count() >= len(made)
+    with pytest.raises(RuntimeError), full_collections_deferred():
+        assert gc.get_threshold()[2] > 1_000_000 and gc.get_threshold()[:2] == before[:2]
+        raise RuntimeError("the run failed")
+    assert gc.get_threshold()[2] > 1_000_000  # the other block still runs
+    outer.__exit__(None, None, None)
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
+def test_the_fast_keccak_gives_pycryptodomes_digests_at_every_length_and_in_threads() -> None:
+    """keccak_fast calls pycryptodome's C keccak with a state per thread, reset between
+    inputs: every length (across the 136-byte rate), and threads hashing at once, must give
+    what pycryptodome's own hash object gives. Here it must load (it is what runs)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from Crypto.Hash import keccak
+
+    from laas.anchors.core import keccak_fast
+    from laas.anchors.core.canonical import keccak256
+
+    fast = keccak_fast.load()
+    assert fast is not None
+    inputs = bytes(range(256)) * 2
+
+    def check(offset: int) -> bool:
+        return all(fast(inputs[offset:offset + n]) ==
+                   keccak.new(digest_bits=256, data=inputs[offset:offset + n]).digest()
+                   for n in range(0, 300))
+
+    with ThreadPoolExecutor(4) as pool:
+        assert all(pool.map(check, range(0, 200, 7)))
+    assert keccak256(b"abc").hex().startswith("4e03657aea45a94f")

@@ -137,11 +137,19 @@ def _made(tmp_path, with_sha256: bool) -> list:  # noqa: ANN001 - pytest's tmp_p
     return made
 
 
+def check_reused(reused: list, spec: object, hashes_dir: None) -> list:
+    """The reuse check as the flow runs it: a v4 shard by its files' bytes (only their URIs
+    and digests go to the worker), an older one by its table hash."""
+    from laas.tasks.reuse_work import by_bytes, check_files, files_of
+    from laas.tasks.reuse_work import check_reused as by_table
+
+    return [check_files([files_of(r)])[0] if by_bytes(r) else by_table([r], spec, hashes_dir)[0]
+            for r in reused]
+
+
 @pytest.mark.parametrize("with_sha256", [True, False], ids=["by-sha256", "older-by-table"])
 def test_the_reuse_check_refuses_files_altered_in_the_store(tmp_path, with_sha256) -> None:
     import shutil
-
-    from laas.tasks.reuse_work import check_reused
 
     made = _made(tmp_path, with_sha256)
     assert check_reused(made, SPEC, None) == [None, None]
@@ -168,7 +176,6 @@ def test_a_reused_file_rewritten_to_the_same_rows_or_the_same_size_is_not_reused
     import pyarrow.parquet as pq
 
     from laas.anchors.adapters.files import rehash_parquet_at
-    from laas.tasks.reuse_work import check_reused
 
     a, b = _made(tmp_path, True)
     path = a.normalized.uri

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import pytest
 
+from laas.anchors.adapters.files import url_to_fs
 from laas.anchors.core.canonical import name_id
-from laas.anchors.services.anchoring import parent_problem, why_trusted
+from laas.anchors.services.anchoring import parent_problem, store_manifest, why_trusted
 from laas.anchors.services.gate import GatePolicy, check
 from laas.anchors.services.provenance import prove_checkpoint, prove_lineage
 from laas.anchors.services.resume import resume
@@ -162,6 +163,25 @@ def test_a_planted_manifest_is_not_trusted_and_an_attested_one_is(ledger, ran) -
     other = on_chain.model_copy(update={"passed": False})
     ok, why = why_trusted(ledger.store, ledger.registry, signers, other)
     assert not ok and "the chain holds another manifest for this stage" in why
+
+
+def test_a_manifest_the_store_lost_or_altered_is_written_again_when_kept(ledger,
+                                                                       monkeypatch) -> None:
+    """The run stores each stage's manifest when the stage ends, and keeps it at the commit:
+    the copy is read back and hashed, and written again only if it is not the same bytes."""
+    raw = ledger.stages("ds", "r2", sample_shards())[0]
+    uri = store_manifest(ledger.parts(), raw)
+    fs, path = url_to_fs(uri)
+    for harm in (lambda: write(uri, read(uri).replace(b"part-0", b"part-9")),
+                 lambda: fs.rm(path)):
+        harm()
+        assert store_manifest(ledger.parts(), raw, rewrite=False) == uri
+        assert read(uri) == raw.to_bytes()
+    monkeypatch.setattr(ledger.store, "write_manifest", lambda m: pytest.fail("rewritten"))
+    assert store_manifest(ledger.parts(), raw, rewrite=False) == uri  # held: kept
+    ok, why = why_trusted(ledger.store, ledger.registry, {ledger.committer.address.lower()},
+                          raw)
+    assert ok and why.startswith("attested by committer")
 
 
 def test_a_stage_is_committed_only_on_top_of_its_committed_parent(ledger, ran) -> None:

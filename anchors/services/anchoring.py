@@ -76,10 +76,13 @@ def with_backoff(fn: Callable[[], T], *, attempts: int, first_delay: float, what
     raise AssertionError("unreachable")
 
 
-def store_manifest(ledger: Ledger, manifest: StageManifest) -> str:
+def store_manifest(ledger: Ledger, manifest: StageManifest, rewrite: bool = True) -> str:
     """The manifest's URI in the artifact store, written (again: the store's copy is not
-    trusted) with the committer's attestation, so a later process can tell it from a plant."""
-    uri = ledger.store.write_manifest(manifest)
+    trusted) with the committer's attestation, so a later process can tell it from a plant.
+    With rewrite=False a stored copy that still holds exactly its bytes (read back and hashed
+    against its hash: cheaper than dumping a big manifest again, and as sure) is kept."""
+    uri = None if rewrite else ledger.store.holds(manifest)
+    uri = uri or ledger.store.write_manifest(manifest)
     if ledger.committer is not None:
         ledger.store.write_attestation(manifest, attest(ledger.committer,
                                                         manifest.manifest_hash))

@@ -23,12 +23,20 @@ import time
 from pathlib import Path
 
 from scale import BENCH, BIN, CORES, _free_port, _hash_bytes, floor, generate_tiny, write_spec
+from scale import laas_run as sampled_run
 
 
 def laas_run(dataset: str, env: dict[str, str], *args: str, profile: Path | None = None
              ) -> dict:
-    """`laas run DATASET --json`: its summary and wall time; with `profile`, under py-spy
-    (`pip install py-spy`; the flow's process and its Dask workers, a speedscope file)."""
+    """`laas run DATASET --json`: its summary, wall time and the flow process's peak RSS
+    (bench/scale.py's run); with `profile`, under py-spy instead (`pip install py-spy`; the
+    flow's process and its Dask workers, a speedscope file; no RSS)."""
+    if profile is None and not args:
+        r = sampled_run(dataset, env)
+        return {"wall_s": r["wall_s"], "stages_s": r["stages_s"], "passed": r["passed"],
+                "reuse": {k: v for k, v in r["reuse"].items() if k != "not_reused"},
+                "shards": r["shard_counts"][-1], "peak_rss_mb": r["peak_rss_mb"],
+                "cpu_s": r["cpu_s"]}
     spy = [str(BIN / "py-spy"), "record", "--subprocesses", "--rate", "50", "--format",
            "speedscope", "-o", str(profile), "--"] if profile else []
     t = time.perf_counter()
@@ -61,14 +69,15 @@ def main() -> None:
     try:
         first = laas_run("bench-inc", env)
         print(f"first run:  {args.shards:,} shards in {first['wall_s']:.1f} s "
-              f"{first['stages_s']}", flush=True)
+              f"{first['stages_s']}; peak RSS {first.get('peak_rss_mb', 0):.0f} MB", flush=True)
         added = max(1, round(args.shards * args.new))
         generate_tiny(data, args.shards + added)  # the same bytes for the old ones
         files = sorted(data.glob("*.jsonl"))
         raw_floor = floor(_hash_bytes, files)
         second = laas_run("bench-inc", env, profile=args.profile)
         print(f"second run: {len(files):,} shards ({added:,} new) in {second['wall_s']:.1f} s "
-              f"{second['stages_s']}; reuse {second['reuse']}", flush=True)
+              f"{second['stages_s']}; reuse {second['reuse']}; peak RSS "
+              f"{second.get('peak_rss_mb', 0):.0f} MB", flush=True)
     finally:
         subprocess.run([str(BIN / "laas"), "chain", "down"], env=env, capture_output=True,
                        timeout=60)

@@ -192,7 +192,7 @@ def laas_run(dataset: str, env: dict[str, str]) -> dict:
     return {"wall_s": wall, "peak_rss_mb": peak[0] / 1024, "cpu_s": sum(cpu.values()),
             "flow_s": _flow_span(err, began, wall), "stages_s": summary["seconds"],
             "stage_cpu_s": _stage_cpu(err, began, timeline, kinds),
-            "passed": summary["passed"],
+            "passed": summary["passed"], "reuse": summary.get("reuse") or {},
             "transactions": len(summary["checkpoints"]),
             "gas": sum(c["gas_used"] or 0 for c in summary["checkpoints"]),
             "shard_counts": [c["shard_count"] for c in summary["checkpoints"]]}

@@ -8,13 +8,12 @@ from typing import BinaryIO
 CHUNK = 1 << 20  # bytes pulled from the source per refill
 
 
-class LineStream(io.RawIOBase):
-    """A read-only byte stream: src rewritten whole lines at a time (`_lines`), block by
-    block; a line's tail waits for the next refill, so memory stays bounded by the block."""
+class FillStream(io.RawIOBase):
+    """A read-only byte stream whose `_refill` appends to `out` (and sets `eof` at the end of
+    its source); every read is filled whole."""
 
     def __init__(self, src: BinaryIO):
         self.src = src
-        self.tail = b""  # an incomplete last line
         self.out = bytearray()
         self.eof = False
 
@@ -29,6 +28,18 @@ class LineStream(io.RawIOBase):
         buf[:n] = self.out[:n]
         del self.out[:n]
         return n
+
+    def _refill(self) -> None:
+        raise NotImplementedError
+
+
+class LineStream(FillStream):
+    """src rewritten whole lines at a time (`_lines`), block by block; a line's tail waits
+    for the next refill, so memory stays bounded by the block."""
+
+    def __init__(self, src: BinaryIO):
+        super().__init__(src)
+        self.tail = b""  # an incomplete last line
 
     def _refill(self) -> None:
         data = self.src.read(CHUNK)

@@ -12,8 +12,8 @@ import io
 from typing import Any, BinaryIO
 
 from laas.tasks.csv_dialect import ascii_compatible
+from laas.tasks.line_stream import CHUNK, FillStream
 
-CHUNK = 1 << 20
 _MARKS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"),
           (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
 
@@ -45,24 +45,14 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
-class Utf8Stream(io.RawIOBase):
+class Utf8Stream(FillStream):
     """src decoded from `encoding` (its byte order mark consumed) and encoded as UTF-8."""
 
     def __init__(self, src: BinaryIO, encoding: str):
-        self.src = src
+        super().__init__(src)
         self.decoder = codecs.getincrementaldecoder(encoding)()
-        self.out = bytearray()
-        self.eof = False
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buf: memoryview) -> int:  # type: ignore[override]
-        while len(self.out) < len(buf) and not self.eof:
-            data = self.src.read(CHUNK)
-            self.eof = not data
-            self.out += self.decoder.decode(data, final=self.eof).encode("utf-8")
-        n = min(len(buf), len(self.out))
-        buf[:n] = self.out[:n]
-        del self.out[:n]
-        return n
+    def _refill(self) -> None:
+        data = self.src.read(CHUNK)
+        self.eof = not data
+        self.out += self.decoder.decode(data, final=self.eof).encode("utf-8")

@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from laas.tasks.text_layout import TextLayout
 
+MAX_DOCUMENT = 256 << 20  # bytes of one document (a row per file), read whole
 _PARAGRAPH_BREAK = re.compile(r"\n(?:[ \t\r\f\v]*\n)+")  # blank lines, whole
 _BREAK = re.compile(_PARAGRAPH_BREAK.pattern.encode())
 _LEADING_BLANKS = re.compile(r"^(?:[ \t\r\f\v]*\n)+")  # a block may start in a break
@@ -35,7 +36,11 @@ def text_batches(f: BinaryIO, column: str, layout: TextLayout, block_size: int
 def _blocks(f: BinaryIO, layout: TextLayout, block_size: int) -> Iterator[bytes]:
     """The bytes in pieces that end where a row ends (the whole file for a document)."""
     if layout.unit == "document":
-        yield f.read()
+        data = f.read(MAX_DOCUMENT + 1)  # bounded: one huge file must not take a worker down
+        if len(data) > MAX_DOCUMENT:
+            raise pa.ArrowInvalid(f"a document of more than {MAX_DOCUMENT >> 20} MB; read it "
+                                  "with text.unit paragraph or line")
+        yield data
         return
     tail = b""
     while chunk := f.read(block_size):

@@ -79,6 +79,17 @@ def test_a_latin1_or_semicolon_csv_is_refused_saying_which_setting_to_change(tmp
         read(tmp_path, b"n;word;x\n1;a;0.5\n", csv_spec())
 
 
+def test_a_document_too_big_to_read_whole_is_set_aside_saying_what_to_do(tmp_path, monkeypatch
+                                                                        ) -> None:
+    from laas.tasks import text_reader
+
+    monkeypatch.setattr(text_reader, "MAX_DOCUMENT", 1000)
+    with pytest.raises(ShardReadError, match=r"huge\.txt: .*more than 0 MB; read it with "
+                                             r"text\.unit paragraph or line"):
+        rows(tmp_path, b"x" * 1001, spec_of("document"), name="huge.txt")
+    assert rows(tmp_path, b"x" * 1001, spec_of("line"), name="huge.txt") == ["x" * 1001]
+
+
 def test_a_blank_file_has_no_rows_and_is_set_aside_as_empty(tmp_path) -> None:
     with pytest.raises(ShardReadError, match="empty"):
         rows(tmp_path, b" \n\n\t\n", spec_of("line"))

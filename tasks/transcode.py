@@ -8,7 +8,6 @@ they landed, before any of this."""
 from __future__ import annotations
 
 import codecs
-import io
 from typing import Any, BinaryIO
 
 from laas.tasks.csv_dialect import ascii_compatible
@@ -28,21 +27,30 @@ def as_utf8(f: BinaryIO, encoding: str) -> tuple[Any, str]:
     return (f, encoding) if ascii_compatible(encoding) else (Utf8Stream(f, encoding), "utf-8")
 
 
-class _Prefixed(io.RawIOBase):
-    """`head` (bytes already read from src) and then the rest of src."""
+class _Prefixed:
+    """`head` (bytes already read from src) and then the rest of src, read straight through:
+    every UTF-8 csv/text shard passes here, so no byte after the first four is copied again.
+    A stream the readers and Arrow read as they read HashingReader."""
 
     def __init__(self, head: bytes, src: BinaryIO):
         self.head, self.src = head, src
+        self.closed = False
+
+    def read(self, n: int = -1) -> bytes:
+        if not self.head:
+            return self.src.read(n)
+        take = len(self.head) if n < 0 else min(n, len(self.head))
+        head, self.head = self.head[:take], self.head[take:]
+        return head + (self.src.read(n if n < 0 else n - take) if n < 0 or n > take else b"")
 
     def readable(self) -> bool:
         return True
 
-    def readinto(self, buf: memoryview) -> int:  # type: ignore[override]
-        # Fill the whole request: a short read could be taken for the end of the stream.
-        head, self.head = self.head[:len(buf)], self.head[len(buf):]
-        data = head + (self.src.read(len(buf) - len(head)) if len(head) < len(buf) else b"")
-        buf[:len(data)] = data
-        return len(data)
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:  # the caller's `with` closes src
+        self.closed = True
 
 
 class Utf8Stream(FillStream):

@@ -5,13 +5,10 @@ the schema."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 from typing import Any
 
 import pyarrow as pa
-from fsspec.compression import compr
-from fsspec.utils import infer_compression
 
 from laas.anchors.adapters.files import open_uri
 
@@ -24,15 +21,13 @@ def first_bad_line(uri: str, schema: pa.Schema, kinds: dict[str, str],
     """"line N: why" for the first line that cannot be a row of `schema` (`kinds`: column ->
     the spec's type name), or None if none is found in the first `limit_bytes`."""
     seen = 0
-    with open_uri(uri) as raw:
-        codec = infer_compression(uri)
-        with (compr[codec](raw, mode="rb") if codec else contextlib.nullcontext(raw)) as f:
-            for n, line in enumerate(f, 1):
-                seen += len(line)
-                if seen > limit_bytes:
-                    return None
-                if problem := _line_problem(line, schema, kinds):
-                    return f"line {n}: {problem}"
+    with open_uri(uri, compression="infer") as f:
+        for n, line in enumerate(f, 1):
+            seen += len(line)
+            if seen > limit_bytes:
+                return None
+            if problem := _line_problem(line, schema, kinds):
+                return f"line {n}: {problem}"
     return None
 
 

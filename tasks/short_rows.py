@@ -50,7 +50,7 @@ class RowPadder(LineStream):
         alts = [re.escape(escape) + rb"." if escape else None, re.escape(quote) if quote else None,
                 re.escape(delimiter)]
         self.tokens = re.compile(b"|".join(a for a in alts if a), re.DOTALL)
-        self.quote, self.escape = quote, escape
+        self.quote = quote
         self.in_quote = False
         self.count = 0  # delimiters so far in the record being read
 

@@ -118,9 +118,6 @@ def _leaf(key: str, content_hash: str, byte_size: int, rows: int,
     return to_hex(leaf_hash(key, from_hex(content_hash), byte_size, rows, contributor))
 
 
-
-
-
 def rows_digest(rows: Any) -> str:
     """keccak256 of a set of row numbers (sorted, 8 bytes big-endian each): what a validated
     shard commits to about the rows it dropped."""

@@ -8,7 +8,7 @@ from pathlib import PurePosixPath
 
 import pyarrow as pa
 
-from laas.anchors.adapters.files import join, open_uri, redact, url_to_fs
+from laas.anchors.adapters.files import glob_files, join, open_uri, redact, url_to_fs
 from laas.anchors.core.canonical import to_hex
 from laas.anchors.core.hashing import hash_stream, rehash_parquet
 from laas.anchors.core.models import ShardEntry
@@ -28,9 +28,7 @@ def discover(spec: DatasetSpec) -> list[tuple[str, str]]:
     """(key, uri) of every source shard, sorted; the key is the path below the glob's base."""
     fs, pattern = url_to_fs(spec.source_uri)
     base = glob_base(pattern)
-    # one listing with each entry's type, not a stat per match (3.7 s at 20,000 shards)
-    paths = sorted(p for p, info in fs.glob(pattern, detail=True).items()
-                   if info.get("type") == "file")
+    paths = glob_files(fs, pattern)
     return [(str(PurePosixPath(p).relative_to(base)) if base else p, join(fs, p)) for p in paths]
 
 

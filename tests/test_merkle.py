@@ -71,6 +71,28 @@ def test_a_hash_of_plain_json_in_pieces_is_the_record_hash() -> None:
             assert hash_plain(obj, depth) == hash_record(obj), (obj, depth)
 
 
+def test_a_manifest_encoded_in_groups_of_entries_has_the_bytes_of_each_entrys_dump() -> None:
+    """A manifest's entries are encoded a group at a time from ShardEntry.plain(): the bytes
+    (and so every committed manifest hash) are those of each entry's model_dump, whatever
+    fields an entry sets, unicode included, across group boundaries."""
+    from laas.anchors.core.canonical import canonical_json, hash_chunks
+    from laas.anchors.core.models import ShardEntry, new_manifest
+
+    h = "0x" + "ab" * 32
+    kinds = [dict(), dict(reason="bad   é", status="quarantined", content_hash=None),
+             dict(licenses=("mit", "cc-by"), sha256="f" * 64, contributor="0x" + "1" * 40),
+             dict(parent_hash=h, rows_in=9, dropped={"z": 1, "a": 2}, dropped_uri="d"),
+             dict(validation={"success": True, "outcomes": [{"x": 1.5}]}, docs_uri="doc")]
+    entries = [ShardEntry(**{"key": f"k{i:04}", "uri": f"/s/{i}", "source_uri": f"/r/{i}",
+                             "byte_size": i, "rows": 1, "content_hash": h,
+                             **kinds[i % len(kinds)]}) for i in range(1100)]
+    for e in entries:
+        assert e.plain() == e.model_dump(mode="json")
+    m = new_manifest("d", "r", "raw", "s", entries, passed=True, version="laas-manifest-v4")
+    assert b"".join(m.chunks()) == canonical_json(m)
+    assert m.manifest_hash == hash_chunks([canonical_json(m)])
+
+
 def test_full_collections_come_back_when_the_last_deferring_block_ends() -> None:
     """A run defers Python's full collections (its manifests are millions of objects); a
     process that runs flows (a served deployment, the tests) must get them back after, also

@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import os
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -117,10 +118,11 @@ def test_a_batch_of_small_shards_gets_what_each_gets_alone(tmp_path, pooled: boo
 
 def test_a_local_folder_is_listed_as_fsspec_lists_it(tmp_path) -> None:
     """The store's runs and manifests are listed without fsspec on local disk (it costs the
-    gate ~30 ms to import): the names must be fsspec's, hidden entries and symlinks too."""
+    gate ~30 ms to import), and a source's shards from one scandir: the names must be
+    fsspec's, hidden entries and symlinks too, and the shards the files fsspec finds."""
     import fsspec
 
-    from laas.anchors.adapters.files import names_in, open_uri
+    from laas.anchors.adapters.files import glob_files, names_in, open_uri
 
     root = tmp_path / "store"
     for d in ("run-1", ".hidden", "run 2", "sub/deeper"):
@@ -137,6 +139,13 @@ def test_a_local_folder_is_listed_as_fsspec_lists_it(tmp_path) -> None:
                             for p in fs.glob(f"{folder}/{pattern}"))
             assert names_in(str(folder), pattern) == listed, (folder, pattern)
             assert names_in(f"file://{folder}", pattern) == listed
+    (root / "file-link.json").symlink_to(root / "other.json")
+    os.mkfifo(root / "pipe.json")
+    for pattern in ("*", "*.json", "manifest-?*.json", "[mo]*", "sub/*", "*/manifest-*.json",
+                    "**/*.json", "absent/*", "other.json"):  # the source's glob, as discovered
+        want = sorted(p for p, info in fs.glob(f"{root}/{pattern}", detail=True).items()
+                      if info["type"] == "file")
+        assert glob_files(fs, f"{root}/{pattern}") == want, pattern
     with open_uri(str(root / "run-1" / "manifest-01.json")) as f:
         assert f.read() == b"{}"
     with pytest.raises(OSError, match="not a regular file"):

@@ -70,7 +70,10 @@ class ArtifactStore:
     def holds(self, manifest: StageManifest) -> str | None:
         """The URI of the manifest's stored copy if its bytes still hash to the manifest's
         hash (writing it again would write the same bytes), else None. Read and hashed: a
-        few hundred ms for a big manifest that takes seconds to dump."""
+        few hundred ms for a big manifest that takes seconds to dump. A stage folder without
+        any manifest holds none: its hash is not computed to learn that (a dump of its own)."""
+        if not self.find_manifests(manifest.dataset, manifest.run, manifest.stage):
+            return None
         uri = f"{self._dir_of(manifest)}/{manifest_name(manifest.manifest_hash)}"
         try:
             with open_uri(uri) as f:

@@ -120,6 +120,31 @@ def names_in(folder: str, pattern: str) -> list[str]:
     return sorted(n for n in entries if fnmatch.fnmatchcase(n, pattern))
 
 
+def glob_files(fs: fsspec.AbstractFileSystem, pattern: str) -> list[str]:
+    """fs.glob(pattern) without what is not a file (folders, links, devices), sorted. A local
+    pattern whose wildcards are all in its last part is matched on one os.scandir, whose entries
+    carry their type: fsspec's local glob stats each entry for its info (1.5 s at 20,000
+    shards). Same regex (fsspec's), same types (fsspec's info of a scandir entry, links not
+    followed), same paths (tests/test_shards.py compares the two)."""
+    folder, _, last = pattern.rpartition("/")
+    if fs.protocol not in ("file", ("file", "local")) or "**" in pattern or not folder \
+            or any(ch in folder for ch in "*?[") or not any(ch in last for ch in "*?["):
+        return sorted(p for p, info in fs.glob(pattern, detail=True).items()
+                      if info.get("type") == "file")
+    import os
+
+    from fsspec.utils import glob_translate
+
+    match = re.compile(glob_translate(pattern)).match
+    try:
+        with os.scandir(folder) as entries:
+            found = [fs._strip_protocol(e.path) for e in entries
+                     if e.is_file(follow_symlinks=False)]
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(p for p in found if match(p))
+
+
 def join(fs: fsspec.AbstractFileSystem, path: str) -> str:
     """A path that fs returned (no protocol) as a URI for the same store."""
     proto = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]

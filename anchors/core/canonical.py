@@ -152,6 +152,13 @@ def _pieces(obj: Any, depth: int) -> Any:
             yield ("," if n else "") + json.dumps(k, ensure_ascii=False) + ":"
             yield from _pieces(obj[k], depth - 1)
         yield "}"
+    elif depth and isinstance(obj, list | tuple) and obj and isinstance(obj[0], BaseModel):
+        # a manifest's shard entries: a group at a time, as plain data, in one C-encoder
+        # call (one json.dumps per entry cost ~45 us of a 60 us entry at 100,000 shards)
+        yield "["
+        for start in range(0, len(obj), _GROUP):
+            yield ("," if start else "") + _models(obj[start:start + _GROUP])
+        yield "]"
     elif depth and isinstance(obj, list | tuple):
         yield "["
         for n, x in enumerate(obj):
@@ -161,6 +168,18 @@ def _pieces(obj: Any, depth: int) -> Any:
         yield "]"
     else:
         yield _encoded(obj)
+
+
+_GROUP = 512  # models encoded per json.dumps call
+
+
+def _models(group: Any) -> str:
+    """Models (a list's items) as their canonical JSON joined by commas: the text of the list
+    without its brackets, the bytes each one's own dump would give. A model with a `plain()`
+    (its model_dump(mode="json"), made faster) gives that; any other item its dump."""
+    plain = [x.plain() if hasattr(x, "plain") else x.model_dump(mode="json")
+             if isinstance(x, BaseModel) else x for x in group]
+    return _encoded(plain)[1:-1]
 
 
 def _encoded(obj: Any) -> str:

@@ -15,6 +15,7 @@ _V2_FIELDS = ("parent_hash", "rows_in", "dropped", "dropped_rows_hash", "dropped
               "text_keys_hash")
 V4_SHARD_FIELDS = ("contributor", "contributor_signature", "sha256",
                    "licenses")  # laas-manifest-v4 only
+_OPTIONAL = frozenset((*_V2_FIELDS, *V4_SHARD_FIELDS))  # left out of its JSON while None
 
 
 class Record(BaseModel):
@@ -86,9 +87,21 @@ class ShardEntry(Record):
         """Fields a v1 entry never had are left out while unset, so a v1 manifest read back
         dumps, and hashes, exactly as it was committed."""
         out = handler(self)
-        for k in (*_V2_FIELDS, *V4_SHARD_FIELDS):
+        for k in _OPTIONAL:
             if out.get(k) is None:
                 out.pop(k, None)
+        return out
+
+    def plain(self) -> dict[str, Any]:
+        """model_dump(mode="json"), ~10x faster for an entry without results (every entry of
+        a stored manifest: they go into the report): its fields as they are, those a v1 entry
+        never had left out while unset (_v1_bytes), the licenses a list. Nothing else needs
+        converting: every other field is a str, an int or None."""
+        if self.validation is not None:
+            return self.model_dump(mode="json")
+        out = {k: v for k, v in self.__dict__.items() if v is not None or k not in _OPTIONAL}
+        if self.licenses is not None:
+            out["licenses"] = list(self.licenses)
         return out
 
     @property

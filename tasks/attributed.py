@@ -25,7 +25,13 @@ from laas.anchors.core.models import Record, ShardEntry
 from laas.errors import ConfigError, SchemaError, ShardReadError
 from laas.tasks.attribution import Attribution
 from laas.tasks.dataset_spec import DatasetSpec
-from laas.tasks.raw_hashing import glob_base, hash_parent_shard, hash_raw
+from laas.tasks.raw_hashing import (
+    glob_base,
+    hash_parent_shard,
+    hash_raw,
+    hash_raw_batch,
+    raw_entries,
+)
 from laas.tasks.stage_files import set_aside
 
 SIGN_HELP = ("the contributor signs laas-contribution-v1 (EIP-712) over the dataset, the key "
@@ -45,8 +51,9 @@ def raw_work(spec: DatasetSpec, found: list[tuple]) -> tuple[Callable, list[tupl
     if spec.parents:
         return hash_inherited, found, {}
     a = spec.contributors
-    if a is None:
-        return hash_raw, found, {}
+    if a is None:  # whole batches, compact results (raw_hashing.hash_raw_batch)
+        return hash_raw_batch, [(f,) for f in found], {"whole_batch": True,
+                                                        "on_batch": raw_entries}
     rows: dict[str, Claim] = {}
     if a.sidecar is not None:
         where, rows = read_sidecar(spec, a.sidecar)

@@ -140,7 +140,7 @@ def reusable(plan: ReusePlan | None, normalized: StageManifest
         return {}
     mine = {s.key: s for s in normalized.shards}
     return {r.key: (r, plan.results[r.key]) for r in plan.reused
-            if mine.get(r.key) == r.normalized}
+            if (m := mine.get(r.key)) is r.normalized or m == r.normalized}
 
 
 def all_text_keys(hashes_dir: str, stage_dir: str, entries: list[ShardEntry],

@@ -19,10 +19,12 @@ SCHEMES = {"raw": BYTES_SCHEME, "normalized": TABLE_SCHEME, "validated": TABLE_S
 def build_manifest(spec: DatasetSpec, run: str, stage: str, entries: list[ShardEntry],
                    parents: tuple[str, ...] = (),
                    dataset_checks: tuple[ExpectationOutcome, ...] = (),
-                   claim: dict | None = None) -> StageManifest:
+                   claim: dict | None = None, results: dict | None = None) -> StageManifest:
     """A stage passes when it accepted at least one shard, none is marked failed
     (quarantined shards are set aside by policy and do not fail the stage) and every
-    dataset-wide `error` check held. `claim`: an append-only version's (tasks.versions)."""
+    dataset-wide `error` check held. `claim`: an append-only version's (tasks.versions).
+    `results`: by key, those of validated entries that carry none (reused shards' entries as
+    their run committed them, not copied twice to put them in and take them out again)."""
     entries = sorted(entries, key=lambda e: e.key)
     fields = dict(claim or {})
     dataset_ok = True
@@ -37,16 +39,22 @@ def build_manifest(spec: DatasetSpec, run: str, stage: str, entries: list[ShardE
                                 pipeline_hash=pipeline_hash(spec))
         dataset_ok = head.dataset_success
         report = compact(head.model_dump(mode="json", exclude={"shards"}),
-                         (e.validation for e in entries))
+                         (result_of(e, results or {}) for e in entries))
         fields |= {"validation": report, "result_hash": hash_plain(report)}
         # v2: each shard's results are stored once, in the report the result hash commits to.
-        entries = [e.model_copy(update={"validation": None}) for e in entries]
+        entries = [e if e.validation is None else e.model_copy(update={"validation": None})
+                   for e in entries]
     return new_manifest(
         spec.name, run, stage, SCHEMES[stage], entries, parents=parents,
         passed=dataset_ok and any(e.status == "ok" for e in entries)
         and all(e.status != "failed" for e in entries),
         **fields,
     )
+
+
+def result_of(e: ShardEntry, results: dict) -> dict | None:
+    """A validated entry's results: its own, or else those given for its key."""
+    return e.validation if e.validation is not None else results.get(e.key)
 
 
 class SharedOutcomes:

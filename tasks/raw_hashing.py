@@ -8,9 +8,16 @@ from pathlib import PurePosixPath
 
 import pyarrow as pa
 
-from laas.anchors.adapters.files import glob_files, join, open_uri, redact, url_to_fs
+from laas.anchors.adapters.files import (
+    digest_into,
+    glob_files,
+    join,
+    open_uri,
+    redact,
+    url_to_fs,
+)
 from laas.anchors.core.canonical import to_hex
-from laas.anchors.core.hashing import hash_stream, rehash_parquet
+from laas.anchors.core.hashing import bytes_hasher, hash_stream, rehash_parquet
 from laas.anchors.core.models import ShardEntry
 from laas.tasks.dataset_spec import DatasetSpec
 from laas.tasks.read_errors import describe_error
@@ -32,22 +39,49 @@ def discover(spec: DatasetSpec) -> list[tuple[str, str]]:
     return [(str(PurePosixPath(p).relative_to(base)) if base else p, join(fs, p)) for p in paths]
 
 
+def hash_raw_batch(batch: list[tuple[str, str]], bad_status: str = "failed"
+                   ) -> list[tuple[str, str, int, str] | ShardEntry]:
+    """hash_raw of a batch of (key, uri), for map_shards(whole_batch=True, on_batch=
+    raw_entries): (key, uri, size, hash) of a shard that was read (a tuple of four small
+    values back per shard, not an entry pickled on a worker and unpickled in the flow), the
+    entry with its reason of one that was not."""
+    out: list[tuple[str, str, int, str] | ShardEntry] = []
+    for key, uri in batch:
+        try:
+            h = bytes_hasher()
+            size = digest_into(uri, h)
+        except Exception:  # noqa: BLE001 - hash_raw says why, as it always did
+            out.append(hash_raw(key, uri, bad_status))
+            continue
+        out.append((key, uri, size, to_hex(h.digest())))
+    return out
+
+
+def raw_entries(results: list[tuple[str, str, int, str] | ShardEntry]) -> list[ShardEntry]:
+    """A batch of hash_raw_batch's results as the entries hash_raw gives."""
+    return [r if isinstance(r, ShardEntry) else ShardEntry(
+        key=r[0], uri=r[1], source_uri=r[1], byte_size=r[2], content_hash=r[3])
+        for r in results]
+
+
 def hash_raw(key: str, uri: str, bad_status: str = "failed", *,
              expect_table: str | None = None) -> ShardEntry:
     """Raw stage: the bytes as they landed. With `expect_table` (a derived dataset's source:
     a parent's shard the gate proved) the same bytes must also hash, as a table, to what the
     gate proved, or the shard is set aside: a file swapped after the gate never enters."""
     try:
-        with open_uri(uri) as f:
-            if expect_table is None:
-                digest, size = hash_stream(f)
-            else:
+        if expect_table is None:
+            h = bytes_hasher()
+            size = digest_into(uri, h)
+            digest = h.digest()
+        else:
+            with open_uri(uri) as f:
                 data = pa.py_buffer(f.read())
-                digest, size = hash_stream(pa.BufferReader(data))
-                if to_hex(rehash_parquet(pa.BufferReader(data))[0]) != expect_table:
-                    return ShardEntry(key=key, uri=uri, source_uri=uri, status=bad_status,
-                                      reason=f"shard {redact(uri)}: changed since the gate "
-                                             "proved its parent's shard; rerun")
+            digest, size = hash_stream(pa.BufferReader(data))
+            if to_hex(rehash_parquet(pa.BufferReader(data))[0]) != expect_table:
+                return ShardEntry(key=key, uri=uri, source_uri=uri, status=bad_status,
+                                  reason=f"shard {redact(uri)}: changed since the gate "
+                                         "proved its parent's shard; rerun")
     except Exception as e:  # any store's any error: recorded on the shard, never fatal to the run
         return ShardEntry(key=key, uri=uri, source_uri=uri, status=bad_status,
                           reason=f"shard {redact(uri)} unreadable: {describe_error(e)}")

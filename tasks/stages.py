@@ -20,7 +20,7 @@ from laas.tasks.compute import map_shards, warm_workers
 from laas.tasks.context import WORKER_WARM, StageContext
 from laas.tasks.dataset_spec import DatasetSpec, load_spec
 from laas.tasks.incremental import ReusePlan, all_text_keys, refilter, reusable
-from laas.tasks.manifests import SharedOutcomes, build_manifest, publish_artifacts
+from laas.tasks.manifests import SharedOutcomes, build_manifest, publish_artifacts, result_of
 from laas.tasks.normalizer import normalize
 from laas.tasks.parents import derived_sources
 from laas.tasks.raw_hashing import discover
@@ -136,14 +136,16 @@ def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: S
                          **_batching(ctx, todo),
                          spec=spec, address=ctx.address, bad_status=_bad_status(spec),
                          docs_dir=f"{stage_dir}/docs", hashes_dir=hashes_dir, judge=not drop)
-    entries += [r.with_results(result) for r, result in reuse.values()]
+    # the reused shards' entries as committed (results in the report), their results apart
+    entries += [r.validated for r, _ in reuse.values()]
+    results = {key: result for key, (_, result) in reuse.items()}
     text_keys: dict = {}
     if hashes_dir is not None:  # the store's copy of the keys, checked against the entries
         text_keys, rewritten = all_text_keys(hashes_dir, stage_dir, entries, reuse)
         entries = [e.model_copy(update={"status": _bad_status(spec), "reason": rewritten[e.key]})
                    if e.key in rewritten and e.status == "ok" else e for e in entries]
     if drop:
-        entries = _drop_rows(ctx, spec, entries, stage_dir, text_keys, reuse)
+        entries = _drop_rows(ctx, spec, entries, stage_dir, text_keys, reuse, results)
         checks = (dropped_rows_outcome(spec.max_dropped_rows, entries),)
     elif dataset_check:
         rows, distinct = distinct_rows(text_keys, [e.key for e in entries if e.status == "ok"])
@@ -151,19 +153,20 @@ def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: S
     else:
         checks = ()
     text_keys.clear()  # ~1 KB of Arrow per shard, not needed while the manifest is built
-    return _log(ctx, build_manifest(spec, run, "validated", entries, (parent,), checks, claim))
+    return _log(ctx, build_manifest(spec, run, "validated", entries, (parent,), checks, claim,
+                                    results))
 
 
 def _drop_rows(ctx: StageContext, spec: DatasetSpec, entries: list, stage_dir: str,
-               text_keys: dict, reuse: dict) -> list:
+               text_keys: dict, reuse: dict, results: dict) -> list:
     """Row-level filtering: the dataset's later duplicates (first kept), then each shard
     written without its failing rows, or set aside when rows cannot settle it."""
     from laas.validators.row_filter import whole_shard_problem
 
     for sub in ("shards", "dropped"):  # nothing left or planted there is written through
         fresh_dir(f"{stage_dir}/{sub}")
-    whole = [e.key for e in entries
-             if e.status == "ok" and not whole_shard_problem(e.validation, spec.suite)]
+    whole = [e.key for e in entries if e.status == "ok" and not whole_shard_problem(
+        result_of(e, results), spec.suite)]
     dups = later_duplicates(text_keys, whole)
     kept, todo = refilter(entries, reuse, dups, spec.suite)
     return kept + map_shards(filter_shard, [(e, dups.get(e.key, np.empty(0, int)).tolist())

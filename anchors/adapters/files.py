@@ -183,12 +183,41 @@ def sha256_at(uri: str) -> tuple[str, int]:
     """(sha256 hex, size) of the file at a URI, streamed 1 MiB at a time (bounded memory)."""
     import hashlib
 
-    h, size = hashlib.sha256(), 0
-    with open_uri(uri) as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-            size += len(chunk)
+    h = hashlib.sha256()
+    size = digest_into(uri, h)
     return h.hexdigest(), size
+
+
+def digest_into(uri: str, hasher: Any) -> int:
+    """Feed the file's bytes to hasher.update, at most 1 MiB at a time; its size. A local file
+    is read on one descriptor, opened without blocking (a pipe's open would wait for a writer)
+    and held to be a regular file by the fstat that sizes its first read: a tiny shard costs
+    two reads of its own size, not a stat by name, a buffered file and a 1 MiB buffer (~50 us
+    of ~110 us)."""
+    if protocol(uri) != "file":
+        size = 0
+        with open_uri(uri) as f:
+            while chunk := f.read(1 << 20):
+                hasher.update(chunk)
+                size += len(chunk)
+        return size
+    import os
+    import stat
+
+    path = uri.removeprefix("file://")
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(f"{redact(path)} is not a regular file")
+        size, want = 0, min(st.st_size + 1, 1 << 20)  # +1: the end is seen in the same read
+        while chunk := os.read(fd, want):
+            hasher.update(chunk)
+            size += len(chunk)
+            want = 1 << 20
+    finally:
+        os.close(fd)
+    return size
 
 
 def size_at(uri: str) -> int:

@@ -30,9 +30,14 @@ TABLE_SCHEME = "laas-table-v1"
 _CHUNK = 1 << 20
 
 
+def bytes_hasher() -> Any:
+    """The hash of BYTES_SCHEME (BLAKE3), to feed with update() and read with digest()."""
+    return blake3.blake3()
+
+
 def hash_stream(f: IO[bytes]) -> tuple[bytes, int]:
     """BLAKE3 of a byte stream, read in 1 MiB chunks; returns (digest, size)."""
-    h = blake3.blake3()
+    h = bytes_hasher()
     size = 0
     while chunk := f.read(_CHUNK):
         h.update(chunk)

@@ -78,7 +78,9 @@ def stage_problem(parent: StageManifest, child: StageManifest) -> str | None:
         p = by_key.get(s.key)
         if p is None or p.status != "ok":
             return f"{where}: shard {s.key} is accepted but was not accepted at {want}"
-        if s.attribution != p.attribution:  # decided once, at raw; in the leaf from there on
+        # the contributor is decided once, at raw, and in the leaf from there on (compared
+        # as a tuple: the attribution dicts cost two dicts per shard and stage)
+        if (s.contributor, s.contributor_signature) != (p.contributor, p.contributor_signature):
             field = "contributor" if s.contributor != p.contributor else "contributor_signature"
             return (f"{where}: shard {s.key} names {field.replace('_', ' ')} "
                     f"{getattr(s, field) or '-'}, the {want} stage {getattr(p, field) or '-'}")

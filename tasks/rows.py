@@ -51,19 +51,24 @@ def verified_text_keys(hashes_dir: str, entries: list[ShardEntry]
         if keys.null_count or h.type != pa.string():
             continue  # not one of ours
         starts = _runs(keys)
-        if len(set(keys.take(starts[:-1]).to_pylist())) < len(starts) - 1:
+        names = keys.take(starts[:-1]).to_pylist()
+        if len(set(names)) < len(names):
             # a key in several runs (not as TextHashSink writes): grouped by one stable sort
             # (rows keep their order within a key), not one pass over the file per key
             order = pc.sort_indices(keys)
             keys, h = keys.take(order), h.take(order)
             starts = _runs(keys)
+            names = keys.take(starts[:-1]).to_pylist()
         # text_keys_bytes of the whole file at once: a shard's bytes are a slice of them
-        # (one Arrow pass per file, not five per shard)
+        # (one Arrow pass per file, not five per shard; its names and byte bounds as Python
+        # values at once, not an Arrow scalar and two numpy ones per shard)
         data, offsets = _lines(h)
-        for a, b in itertools.pairwise(starts):
-            if (key := keys[a].as_py()) in expected:
+        bounds = offsets[starts].tolist()
+        for key, (a, b), (lo, hi) in zip(names, itertools.pairwise(starts),
+                                         itertools.pairwise(bounds), strict=True):
+            if key in expected:
                 found.setdefault(key, []).append(h.slice(a, b - a))
-                digests.setdefault(key, blake3.blake3()).update(data[offsets[a]:offsets[b]])
+                digests.setdefault(key, blake3.blake3()).update(data[lo:hi])
     good, bad = {}, {}
     for key, digest in expected.items():
         mine = "0x" + (digests.get(key) or blake3.blake3()).hexdigest()

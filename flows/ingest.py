@@ -17,7 +17,7 @@ from laas.errors import ConfigError
 from laas.settings import get_settings
 from laas.tasks import openlineage
 from laas.tasks.compute import dask_cluster
-from laas.tasks.incremental import reuse_plan, reuse_summary
+from laas.tasks.incremental import prove_previous, reuse_plan, reuse_summary
 from laas.tasks.manifests import new_run_name
 from laas.tasks.shares_artifact import publish_shares
 from laas.tasks.stages import (
@@ -85,12 +85,15 @@ def ingest(dataset: str, run: str | None = None, dask_address: str | None = None
         # registry); a chain that is down holds up the commit (pending anchor), not the work.
         # Manifests go in quote(): Prefect would otherwise walk every shard entry of every
         # argument looking for futures (seconds per thousand shards).
-        ctx = quote(stage_context(settings, address))
+        context = stage_context(settings, address)
+        ctx = quote(context)
         claim = version_claim(ctx, spec, run)  # append-only: the version this run extends
+        # Incremental: unchanged shards keep the previous passed run's results (proven, in
+        # a thread while the raw stage runs)
+        previous = prove_previous(context, spec, run, reuse and spec.reuse)
         raw = raw_stage(ctx, spec, run)
         lap("raw")
-        # Incremental: unchanged shards keep the previous passed run's results (proven)
-        plan = reuse_plan(ctx, spec, run, quote(raw), reuse and spec.reuse)
+        plan = reuse_plan(ctx, spec, run, quote(raw), reuse and spec.reuse, quote(previous))
         lap("reuse")
         normalized = normalize_stage(ctx, spec, run, quote(raw), raw.checkpoint_id, quote(plan))
         lap("normalized")

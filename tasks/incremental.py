@@ -8,6 +8,7 @@ file no longer matches its leaf is processed again as new (the plan says so)."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from prefect import task
@@ -34,6 +35,7 @@ from laas.tasks.read_errors import describe_error
 from laas.tasks.reuse_work import (
     REUSED_KEYS,
     by_bytes,
+    carried_keys,
     carry_keys,
     check_files,
     check_reused,
@@ -50,15 +52,43 @@ def keys_needed(spec: DatasetSpec) -> bool:
         spec.on_failure == "drop_rows" or suite.max_dataset_duplicate_rate is not None)
 
 
+Previous = tuple[StageManifest, StageManifest, StageManifest] | str  # proven, or why not
+
+
+def prove_previous(ctx: StageContext, spec: DatasetSpec, run: str, enabled: bool = True
+                   ) -> Future[Previous]:
+    """The previous passed run's three manifests, found and proven from the chain (or why
+    not), in a thread from now: nothing in it depends on this run's shards, so it is done
+    while the raw stage's workers hash them (the flow process mostly waits then) instead of
+    after (a few seconds at 100,000 shards: three big manifests read and their roots
+    rebuilt). reuse_plan takes the answer."""
+    pool = ThreadPoolExecutor(1, thread_name_prefix="laas-previous")
+    try:
+        return pool.submit(_proven_quietly, ctx, spec, run, enabled)
+    finally:
+        pool.shutdown(wait=False)
+
+
+def _proven_quietly(ctx: StageContext, spec: DatasetSpec, run: str, enabled: bool
+                    ) -> Previous:
+    with gc_paused():  # three manifests parsed and proven: no cycles
+        return _previous(ctx, spec, run, enabled)
+
+
 @task(name="reuse-plan", cache_policy=NO_CACHE)
 def reuse_plan(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifest,
-               enabled: bool = True) -> ReusePlan:
-    """Which shards of this run reuse the previous passed run's results (see module doc)."""
+               enabled: bool = True, previous: Future[Previous] | None = None) -> ReusePlan:
+    """Which shards of this run reuse the previous passed run's results (see module doc).
+    `previous`: prove_previous's answer, if the flow began it."""
     from prefect.logging import get_run_logger
 
     started = time.perf_counter()
     with gc_paused():  # three manifests parsed and proven, a plan of every shard: no cycles
-        plan = _plan(ctx, spec, run, raw, enabled)
+        prev = previous.result() if previous is not None else _previous(ctx, spec, run,
+                                                                         enabled)
+        ok = sum(e.status == "ok" for e in raw.shards)
+        plan = nothing(prev, ok) if isinstance(prev, str) else plan_reuse(
+            raw, prev, pipeline_hash(spec))
     proven = time.perf_counter() - started
     if plan.reused:
         store = ctx.ledger.store
@@ -69,13 +99,17 @@ def reuse_plan(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifes
         older = [r for r in plan.reused if not by_bytes(r)]  # a run before manifest v4
         check = {"whole_batch": True, "address": ctx.address, "batch_size": ctx.batch_size,
                  "label": "reuse check"}
-        problems = map_shards(check_files, [(files_of(r),) for r in checked], **check) + \
-            map_shards(check_reused, [(r,) for r in older], **check, spec=spec,
-                       hashes_dir=keys_dir)
-        bad = {r.key: p for r, p in zip(checked + older, problems, strict=True) if p}
-        if keys_dir is not None:
-            prev_dir = store.stage_dir(spec.name, plan.from_run, "validated")
-            bad |= carry_keys(prev_dir, keys_dir, [r for r in checked if r.key not in bad])
+        with ThreadPoolExecutor(1, thread_name_prefix="laas-keys") as pool:
+            # the previous run's keys read here while the workers hash the reused files
+            found = pool.submit(carried_keys, store.stage_dir(
+                spec.name, plan.from_run, "validated"), checked) if keys_dir else None
+            problems = map_shards(check_files, [(files_of(r),) for r in checked], **check) + \
+                map_shards(check_reused, [(r,) for r in older], **check, spec=spec,
+                           hashes_dir=keys_dir)
+            bad = {r.key: p for r, p in zip(checked + older, problems, strict=True) if p}
+            if found is not None:
+                bad |= carry_keys(keys_dir, [r for r in checked if r.key not in bad],
+                                  found.result())
         plan = confirm(plan, bad)
     logger = get_run_logger()
     logger.info("reuse: %d shard(s) from run %s, %d new, %d processed again%s; previous run "
@@ -88,29 +122,27 @@ def reuse_plan(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifes
     return plan
 
 
-def _plan(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifest,
-          enabled: bool) -> ReusePlan:
-    ok = sum(e.status == "ok" for e in raw.shards)
+def _previous(ctx: StageContext, spec: DatasetSpec, run: str, enabled: bool) -> Previous:
     if not enabled:
-        return nothing("reuse switched off (--no-reuse, or `reuse: false` in the spec)", ok)
+        return "reuse switched off (--no-reuse, or `reuse: false` in the spec)"
     try:
         registry = ctx.ledger.open_registry()
         prev = previous_version(registry, spec.name, run)
     except AnchorError as e:  # a chain that is down holds up the commits, not the work
-        return nothing(f"the chain cannot be read to find a previous run ({e})", ok)
+        return f"the chain cannot be read to find a previous run ({e})"
     if prev is None:
-        return nothing("no passed run of the dataset on chain to reuse", ok)
+        return "no passed run of the dataset on chain to reuse"
     try:
         chain = prove_lineage(registry, prove_version(registry, prev.checkpoint_id, "previous"))
     except LaasError as e:  # the store lost or altered it: a full run, never its word
-        return nothing(f"the previous passed run cannot be proven against the chain ({e})", ok)
+        return f"the previous passed run cannot be proven against the chain ({e})"
     except Exception as e:  # the store's own errors (botocore and the like): the same
-        return nothing(f"the previous passed run ({prev.checkpoint_id[:18]}…) cannot be read "
-                       f"from the store ({describe_error(e)}): every shard processed", ok)
+        return (f"the previous passed run ({prev.checkpoint_id[:18]}…) cannot be read "
+                f"from the store ({describe_error(e)}): every shard processed")
     if problem := _untrusted(ctx, registry, chain):
-        return nothing(f"run {chain[0].manifest.run} {problem}: every shard processed", ok)
+        return f"run {chain[0].manifest.run} {problem}: every shard processed"
     validated, normalized, old_raw = (p.manifest for p in chain)
-    return plan_reuse(raw, (old_raw, normalized, validated), pipeline_hash(spec))
+    return old_raw, normalized, validated
 
 
 def _untrusted(ctx: StageContext, registry: Any, chain: list[Proven]) -> str | None:

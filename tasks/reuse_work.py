@@ -154,15 +154,12 @@ def _rehash(uri: str) -> tuple[str, int, int]:
     return to_hex(digest), size, rows
 
 
-def carry_keys(prev_dir: str, keys_dir: str, reused: list[Reused]) -> dict[str, str]:
+def carried_keys(prev_dir: str, reused: list[Reused]) -> dict[str, pa.ChunkedArray]:
     """The duplicate keys of the shards checked by their bytes, taken from the folders where
     the previous run's validated stage (`prev_dir`) kept them (those it validated, and those
-    it reused) and held to the digest each shard's validation committed, then written to
-    this run's `keys_dir` for the dataset-wide checks (and the next run). A few Parquet
-    files read instead of every reused shard's rows. {key: why} for shards whose keys there
-    are missing or not the committed ones: processed again."""
+    it reused) and held to the digest each shard's validation committed: a few Parquet files
+    read instead of every reused shard's rows. Only those that hold are returned."""
     from laas.tasks.rows import verified_text_keys
-    from laas.tasks.stage_files import write_parquet
 
     want = [r.validated for r in reused]
     found: dict[str, pa.ChunkedArray] = {}
@@ -170,6 +167,17 @@ def carry_keys(prev_dir: str, keys_dir: str, reused: list[Reused]) -> dict[str, 
         left = [e for e in want if e.key not in found]
         if left:
             found |= verified_text_keys(f"{prev_dir}/{folder}", left)[0]
+    return found
+
+
+def carry_keys(keys_dir: str, reused: list[Reused], found: dict[str, pa.ChunkedArray]
+               ) -> dict[str, str]:
+    """The reused shards' keys from carried_keys written to this run's `keys_dir` for the
+    dataset-wide checks (and the next run). {key: why} for shards whose keys were missing
+    or not the committed ones: processed again."""
+    from laas.tasks.stage_files import write_parquet
+
+    want = [r.validated for r in reused]
     keys = [e.key for e in want if e.key in found]
     if keys:  # as TextHashSink lays them out (key, h), without digesting them again
         import numpy as np

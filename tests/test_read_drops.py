@@ -140,3 +140,39 @@ def test_a_normalized_shard_that_leaves_records_out_needs_manifest_v6() -> None:
     assert not plain.derived and plain.reason is None and plain.rows == 9
     assert new_manifest("d", "r", "normalized", "laas-table-v1", [plain],
                         passed=True).version == "laas-manifest-v2"
+
+
+def test_a_jsonl_shard_swapped_between_the_two_reads_is_refused(tmp_path, monkeypatch) -> None:
+    """The rows Arrow handed on before a bad line stopped it are checked against the second
+    read's first rows: whoever swaps the file between the reads gets no row in."""
+    from laas.errors import ShardReadError
+    from laas.tasks import readers
+    from laas.tasks.bad_records import RecordDrops
+    from laas.tasks.dataset_spec import DatasetSpec
+    from laas.tasks.raw_hashing import hash_raw
+
+    monkeypatch.setattr(readers, "BLOCK_SIZE", 256)
+    lines = [json.dumps({"text": f"row {i}"}).encode() + b"\n" for i in range(60)]
+    good = b"".join(lines[:50]) + b"{cut off\n" + b"".join(lines[50:])
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(good)
+    expect = hash_raw("t.jsonl", str(path)).content_hash
+    path.write_bytes(good.replace(b"row 0", b"POISON"))  # what the first read finds
+    real = readers._checked_batches
+
+    def swap_back(*args, **kw):
+        if not args[-1].droppable:  # the second read finds the committed bytes again
+            path.write_bytes(good)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(readers, "_checked_batches", swap_back)
+    spec = DatasetSpec.model_validate({
+        "name": "t", "source": str(tmp_path), "on_failure": "drop_rows",
+        "schema": [{"name": "text", "type": "string"}],
+        "suite": {"builtin": "text_corpus", "params": {"name": "t"}}})
+    with pytest.raises(ShardReadError, match="t.jsonl: changed while read"):
+        list(readers.iter_batches(str(path), spec, expect=expect, drops=RecordDrops()))
+    drops = RecordDrops()
+    rows = [r for b in readers.iter_batches(str(path), spec, expect=expect, drops=drops)
+            for r in b.to_pylist()]
+    assert len(rows) == 60 and drops.numbers == [51]

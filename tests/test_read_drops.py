@@ -176,3 +176,19 @@ def test_a_jsonl_shard_swapped_between_the_two_reads_is_refused(tmp_path, monkey
     rows = [r for b in readers.iter_batches(str(path), spec, expect=expect, drops=drops)
             for r in b.to_pylist()]
     assert len(rows) == 60 and drops.numbers == [51]
+
+
+def test_verify_starts_from_a_run_that_accepted_the_file(workspace) -> None:
+    """The same normalized bytes set aside whole at validation by an older run (its entry
+    keeps their hash) and filtered by a newer one: verify says what the newer run did."""
+    rs = rows(1200, 40, seed=1200)
+    rs[3]["prompt"] = "mail me at jane.doe@example.com"
+    workspace.add_dataset("again", {"a.jsonl": _jsonl(rs)}, on_failure="quarantine")
+    assert workspace.laas("run", "again", "--run", "q1").returncode != 0  # set aside whole
+    workspace.add_dataset("again", {"a.jsonl": _jsonl(rs)}, on_failure="drop_rows")
+    r = workspace.laas("run", "again", "--run", "q2", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    cp = next(c for c in json.loads(r.stdout)["checkpoints"] if c["stage"] == "normalized")
+    (shard,) = read_manifest(cp["manifest_uri"]).shards
+    out = workspace.laas("verify", shard.uri)
+    assert "still holds the rows validation dropped" in out.stdout + out.stderr, out.stdout

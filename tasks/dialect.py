@@ -35,10 +35,10 @@ def csv_batches(f: BinaryIO, fmt: str, schema: pa.Schema, d: CsvDialect, block_s
     watch = ShortRowWatch()
     try:
         yield from open_batches(f, fmt, schema, d, block_size, pad, watch, drops)
-    except pa.ArrowInvalid:
+    except pa.ArrowInvalid as e:
         if watch.short is not None and not pad:
             raise watch.short from None
-        if watch.long and droppable:
+        if droppable and (watch.long or (d.encoding == "utf-8" and "invalid UTF8" in str(e))):
             raise RowsToDrop from None
         raise
 
@@ -52,7 +52,8 @@ def open_batches(f: BinaryIO, fmt: str, schema: pa.Schema, d: CsvDialect, block_
     if pad or drops is not None:
         src = RowPadder(src, *(c.encode(d.encoding) if c else None
                                for c in (delimiter, d.quote, d.escape)),
-                        fields=None if d.header else len(schema.names), pad=pad, drops=drops)
+                        fields=None if d.header else len(schema.names), pad=pad, drops=drops,
+                        utf8=d.encoding == "utf-8")
     # Utf-8 is Arrow's own (it validates it); naming it would add a needless transcoding pass.
     encoding = "utf8" if d.encoding == "utf-8" else d.encoding
     read = pacsv.ReadOptions(block_size=block_size, encoding=encoding,

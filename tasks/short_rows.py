@@ -52,8 +52,9 @@ class RowPadder(LineStream):
 
     def __init__(self, src: BinaryIO, delimiter: bytes, quote: bytes | None,
                  escape: bytes | None, fields: int | None, pad: bool = True,
-                 drops: RecordDrops | None = None):
+                 drops: RecordDrops | None = None, utf8: bool = False):
         super().__init__(src)
+        self.utf8 = utf8  # drops take out records of bad UTF-8 too (Arrow refuses the shard)
         self.delimiter, self.fields, self.pad, self.drops = delimiter, fields, pad, drops
         if drops is not None:
             drops.unit = "row"
@@ -89,14 +90,23 @@ class RowPadder(LineStream):
             self.fields = n
             return record
         self.row += 1
-        if n > self.fields and self.drops is not None:
-            self.drops.add(self.row, f"{n} fields where the header has {self.fields}",
-                           record.rstrip(b"\r\n"))
+        if self.drops is not None and (why := self._unreadable(record, n)):
+            self.drops.add(self.row, why, record.rstrip(b"\r\n"))
             return b""
         if n < self.fields and self.pad:
             cut = len(record) - (len(line) - len(body))  # the newline stays after the padding
             return record[:cut] + self.delimiter * (self.fields - n) + record[cut:]
         return record
+
+    def _unreadable(self, record: bytes, n: int) -> str | None:
+        if n > self.fields:
+            return f"{n} fields where the header has {self.fields}"
+        if self.utf8 and not record.isascii():
+            try:
+                record.decode()
+            except UnicodeDecodeError:
+                return "not UTF-8"
+        return None
 
     def _scan(self, body: bytes) -> None:
         for m in self.tokens.finditer(body):

@@ -93,6 +93,7 @@ def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None
         if spec.csv.short_rows == "error":
             raise ShardReadError(f"shard {name}: {short.describe()}; set `csv: {{short_rows: "
                                  "pad}` to read missing trailing fields as empty") from None
+        swapped = ShardReadError(f"shard {name}: changed while read; rerun to ingest it")
         again, left = TableHasher(schema), first.rows
         for batch in _checked_batches(uri, spec, expect, schema, name, pad=True):
             skip = min(left, batch.num_rows)
@@ -100,10 +101,11 @@ def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None
                 again.update(batch.slice(0, skip))
                 left -= skip
                 if not left and again.digest() != first.digest():
-                    raise ShardReadError(f"shard {name}: changed while read; rerun to ingest "
-                                         "it") from None
+                    raise swapped from None
             if skip < batch.num_rows:
                 yield batch.slice(skip)
+        if left:  # the hashed bytes hold fewer rows than the first read handed on
+            raise swapped from None
 
 
 def _checked_batches(uri: str, spec: DatasetSpec, expect: str | None, schema: pa.Schema,

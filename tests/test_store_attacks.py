@@ -49,3 +49,41 @@ def test_a_duplicate_hidden_by_merging_keys_in_the_store_is_still_counted(worksp
     assert r.returncode == 1 and not summary["passed"], r.stdout + r.stderr
     assert [c["success"] for c in summary["dataset_checks"]] == [False]
     assert ws.laas("gate", "dup").returncode == 1
+
+
+def test_a_planted_note_of_somebody_elses_waiting_transaction_does_not_hold_up_resume(
+        workspace: Workspace) -> None:
+    """sent-*.json notes lie beside a pending run's manifests, whose hashes anyone reading
+    the store knows. A note without the signed bytes (as a node-signed transaction leaves)
+    naming a transaction that waits for ever in the node's pool (another account's, a nonce
+    ahead of its own) was waited on for LAAS_TX_TIMEOUT on every attempt, and the run stayed
+    pending however often it was resumed; it is no commit by this key, and is ignored."""
+    import time
+
+    from web3 import HTTPProvider, Web3
+
+    from laas.anchors.adapters.artifacts import ArtifactStore, read_manifest
+    from laas.anchors.services.anchoring import store_manifest
+    from laas.wiring import ledger
+    from tests.test_attacks import run_copy
+
+    ws = workspace
+    ws.add_dataset("nts", {"a.jsonl": jsonl(1)})
+    first = run(ws, "nts", "n1")
+    real = {c["stage"]: read_manifest(c["manifest_uri"]) for c in first["checkpoints"]}
+    w3 = Web3(HTTPProvider(f"http://127.0.0.1:{ws.port}"))
+    other = w3.eth.accounts[2]  # anvil's dev account: unlocked, funded, not a committer
+    stuck = Web3.to_hex(w3.eth.send_transaction({
+        "from": other, "to": other, "value": 0,
+        "nonce": w3.eth.get_transaction_count(other) + 5}))
+    assert w3.eth.get_transaction(stuck)["blockNumber"] is None  # waiting, for ever
+    store = ArtifactStore(str(ws.root / ".laas" / "artifacts"))
+    for m in run_copy(real, "n2"):  # a run kept in the store, pending anchor
+        store_manifest(ledger(ws.settings()), m)
+        store.record_sent(m, stuck, None)
+    started = time.monotonic()
+    done = ws.laas("anchor", "--resume", "nts", "--run", "n2", "--json",
+                   env={**ws.env, "LAAS_TX_TIMEOUT": "20", "LAAS_ANCHOR_ATTEMPTS": "1"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads(done.stdout)[0]["action"] == "committed"
+    assert time.monotonic() - started < 20

@@ -51,6 +51,21 @@ def test_a_duplicate_hidden_by_merging_keys_in_the_store_is_still_counted(worksp
     assert ws.laas("gate", "dup").returncode == 1
 
 
+def test_a_key_file_of_another_shape_planted_in_the_store_stops_no_run(workspace: Workspace
+                                                                        ) -> None:
+    """A Parquet file in the previous run's key folder whose `key` column is a list (what no
+    laas writes) stopped every later run of the dataset in its reuse plan (an Arrow error
+    nothing caught); it is not one of ours, and is not read."""
+    ws = workspace
+    ws.add_dataset("shp", {"b.jsonl": jsonl(2), "c.jsonl": jsonl(3)})
+    run(ws, "shp", "v1")
+    folder = ws.root / ".laas" / "artifacts" / "shp" / "v1" / "validated" / "text-hashes"
+    pq.write_table(pa.table({"key": pa.array([["b.jsonl"]]), "h": ["0" * 32]}),
+                   folder / "batch-0000.parquet")
+    second = run(ws, "shp", "v2")
+    assert (second["reuse"]["reused"], second["passed"]) == (2, True), second["reuse"]
+
+
 def test_a_planted_note_of_somebody_elses_waiting_transaction_does_not_hold_up_resume(
         workspace: Workspace) -> None:
     """sent-*.json notes lie beside a pending run's manifests, whose hashes anyone reading

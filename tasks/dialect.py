@@ -13,6 +13,7 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from laas.tasks.bad_records import RecordDrops, RowsToDrop
 from laas.tasks.csv_dialect import WHITESPACE, CsvDialect
 from laas.tasks.line_stream import LineStream
 from laas.tasks.short_rows import RowPadder, ShortRowWatch
@@ -26,28 +27,33 @@ def needs_rewrite(d: CsvDialect) -> bool:
 
 
 def csv_batches(f: BinaryIO, fmt: str, schema: pa.Schema, d: CsvDialect, block_size: int,
-                pad: bool = False) -> Iterator[pa.RecordBatch]:
+                pad: bool = False, drops: RecordDrops | None = None, droppable: bool = False
+                ) -> Iterator[pa.RecordBatch]:
     """The rows of a csv/tsv shard, in dialect d; raises ShortRows at a row with fewer fields
-    than the header unless `pad` (then such rows get empty trailing fields)."""
+    than the header unless `pad` (then such rows get empty trailing fields), and RowsToDrop at
+    one with more if `droppable` (read again with `drops`: such rows are left out, noted)."""
     watch = ShortRowWatch()
     try:
-        yield from open_batches(f, fmt, schema, d, block_size, pad, watch)
-    except pa.ArrowInvalid:
+        yield from open_batches(f, fmt, schema, d, block_size, pad, watch, drops)
+    except pa.ArrowInvalid as e:
         if watch.short is not None and not pad:
             raise watch.short from None
+        if droppable and (watch.long or (d.encoding == "utf-8" and "invalid UTF8" in str(e))):
+            raise RowsToDrop from None
         raise
 
 
 def open_batches(f: BinaryIO, fmt: str, schema: pa.Schema, d: CsvDialect, block_size: int,
-                 pad: bool = False, watch: ShortRowWatch | None = None
-                 ) -> pacsv.CSVStreamingReader:
+                 pad: bool = False, watch: ShortRowWatch | None = None,
+                 drops: RecordDrops | None = None) -> pacsv.CSVStreamingReader:
     """Arrow's streaming CSV reader over f, in dialect d."""
     src = DialectReader(f, d) if needs_rewrite(d) else f
     delimiter = " " if d.delimiter == WHITESPACE else d.delimiter_for(fmt)
-    if pad:
+    if pad or drops is not None:
         src = RowPadder(src, *(c.encode(d.encoding) if c else None
                                for c in (delimiter, d.quote, d.escape)),
-                        fields=None if d.header else len(schema.names))
+                        fields=None if d.header else len(schema.names), pad=pad, drops=drops,
+                        utf8=d.encoding == "utf-8")
     # Utf-8 is Arrow's own (it validates it); naming it would add a needless transcoding pass.
     encoding = "utf8" if d.encoding == "utf-8" else d.encoding
     read = pacsv.ReadOptions(block_size=block_size, encoding=encoding,

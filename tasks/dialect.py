@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from laas.tasks.bad_records import RecordDrops, RowsToDrop
+from laas.tasks.bad_values import ValueCheck, bad_value
 from laas.tasks.csv_dialect import WHITESPACE, CsvDialect
 from laas.tasks.line_stream import LineStream
 from laas.tasks.short_rows import RowPadder, ShortRowWatch
@@ -38,7 +39,8 @@ def csv_batches(f: BinaryIO, fmt: str, schema: pa.Schema, d: CsvDialect, block_s
     except pa.ArrowInvalid as e:
         if watch.short is not None and not pad:
             raise watch.short from None
-        if droppable and (watch.long or (d.encoding == "utf-8" and "invalid UTF8" in str(e))):
+        if droppable and (watch.long or bad_value(str(e)) or (
+                d.encoding == "utf-8" and "invalid UTF8" in str(e))):
             raise RowsToDrop from None
         raise
 
@@ -49,24 +51,26 @@ def open_batches(f: BinaryIO, fmt: str, schema: pa.Schema, d: CsvDialect, block_
     """Arrow's streaming CSV reader over f, in dialect d."""
     src = DialectReader(f, d) if needs_rewrite(d) else f
     delimiter = " " if d.delimiter == WHITESPACE else d.delimiter_for(fmt)
-    if pad or drops is not None:
-        src = RowPadder(src, *(c.encode(d.encoding) if c else None
-                               for c in (delimiter, d.quote, d.escape)),
-                        fields=None if d.header else len(schema.names), pad=pad, drops=drops,
-                        utf8=d.encoding == "utf-8")
     # Utf-8 is Arrow's own (it validates it); naming it would add a needless transcoding pass.
     encoding = "utf8" if d.encoding == "utf-8" else d.encoding
     read = pacsv.ReadOptions(block_size=block_size, encoding=encoding,
                              column_names=None if d.header else schema.names)
-    parse = pacsv.ParseOptions(
-        delimiter=delimiter,  # a rewritten "whitespace" stream has one space between fields
-        quote_char=d.quote or False, escape_char=d.escape or False,
-        newlines_in_values=d.quote is not None,  # a quoted value may span lines
-        invalid_row_handler=watch)
+    syntax = dict(  # a rewritten "whitespace" stream has one space between fields
+        delimiter=delimiter, quote_char=d.quote or False, escape_char=d.escape or False,
+        newlines_in_values=d.quote is not None)  # a quoted value may span lines
     convert = pacsv.ConvertOptions(column_types=schema, include_columns=schema.names)
     if d.null_values is not None:
         convert.null_values = list(d.null_values)
         convert.strings_can_be_null = True  # "NA" in a text column is a null, as asked
+    if pad or drops is not None:
+        check = ValueCheck(pacsv.ReadOptions(encoding=encoding, use_threads=False,
+                                             column_names=read.column_names),
+                           pacsv.ParseOptions(**syntax), convert) if drops is not None else None
+        src = RowPadder(src, *(c.encode(d.encoding) if c else None
+                               for c in (delimiter, d.quote, d.escape)),
+                        fields=None if d.header else len(schema.names), pad=pad, drops=drops,
+                        utf8=d.encoding == "utf-8", check=check)
+    parse = pacsv.ParseOptions(**syntax, invalid_row_handler=watch)
     return pacsv.open_csv(src, read_options=read, parse_options=parse, convert_options=convert)
 
 

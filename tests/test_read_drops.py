@@ -223,3 +223,69 @@ def test_a_record_longer_than_a_block_is_read_whole(tmp_path, monkeypatch, fmt) 
     path.write_text(head + "".join(line(t) + "\n" for t in texts))
     with pytest.raises(ShardReadError, match=r"t\.\w+: a record longer than 0.0625 MB; split it"):
         list(readers.iter_batches(str(path), spec))
+
+
+def test_a_csv_cell_arrow_cannot_convert_is_left_out_with_its_row(tmp_path) -> None:
+    """'?' or '-' in a number column (UCI tables mark missing values so): under drop_rows the
+    row is left out, found by Arrow's own conversion, and every other row reads as Arrow reads
+    it; otherwise the shard is set aside saying which value, where, and what to set."""
+    from laas.errors import SchemaError
+    from laas.tasks.bad_records import RecordDrops
+    from laas.tasks.dataset_spec import DatasetSpec
+    from laas.tasks.readers import iter_batches
+
+    rows_ = [b"p%d,%d,%d.5\n" % (i, i, i) for i in range(3000)]
+    rows_[4], rows_[5], rows_[2900] = b"bob,?,2.5\n", b"cy,40,-\n", b"zed,1e3,1\n"
+    rows_[6] = b"dee,NA,3\n"  # a null marker Arrow knows: a null, not a bad value
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"name,age,score\n" + b"".join(rows_))
+    schema = [{"name": "name", "type": "string"}, {"name": "age", "type": "int64"},
+              {"name": "score", "type": "float64"}]
+
+    def spec(on_failure: str) -> DatasetSpec:
+        return DatasetSpec.model_validate({
+            "name": "t", "source": str(tmp_path), "schema": schema, "on_failure": on_failure,
+            "suite": {"builtin": "tabular_features", "params": {"columns": ["name"]}}})
+
+    drops = RecordDrops()
+    got = [r for b in iter_batches(str(path), spec("drop_rows"), drops=drops)
+           for r in b.to_pylist()]
+    assert drops.numbers == [5, 6, 2901]
+    assert drops.reasons == ["'?' in column 2 is not int64", "'-' in column 3 is not float64",
+                             "'1e3' in column 2 is not int64"]
+    assert len(got) == 2997 and got[4] == {"name": "dee", "age": None, "score": 3.0}
+    assert got[-1] == {"name": "p2999", "age": 2999, "score": 2999.5}
+    with pytest.raises(SchemaError, match=r"t.csv: '\?' in column 2 is not int64; if it marks "
+                                          r"a missing value, list it in csv.null_values"):
+        list(iter_batches(str(path), spec("quarantine")))
+
+
+@pytest.mark.parametrize(("unit", "kept", "left"), [
+    ("paragraph", ["intro\nstill intro", "third", "last"], [2]),
+    ("line", ["intro", "still intro", "third", "last"], [4])])
+def test_a_text_paragraph_or_line_not_in_the_encoding_is_left_out(tmp_path, unit, kept,
+                                                                   left) -> None:
+    """A Debian changelog in UTF-8 with one old entry in latin-1: under drop_rows that
+    paragraph (or line) is left out, numbered, not the file; a document is still refused whole,
+    saying to set text.encoding."""
+    from laas.errors import ShardReadError
+    from laas.tasks.bad_records import RecordDrops
+    from laas.tasks.dataset_spec import DatasetSpec
+    from laas.tasks.readers import iter_batches
+
+    data = "\ufeffintro\nstill intro\n\nby Jos\u00e9\n\nthird\n\n\nlast\n".encode()
+    (tmp_path / "a.txt").write_bytes(data.replace("Jos\u00e9".encode(), b"Jos\xe9"))
+
+    def spec(unit: str) -> DatasetSpec:
+        return DatasetSpec.model_validate({
+            "name": "t", "source": str(tmp_path), "format": "text", "text": {"unit": unit},
+            "on_failure": "drop_rows", "schema": [{"name": "text", "type": "string"}],
+            "suite": {"builtin": "text_corpus", "params": {"name": "t"}}})
+
+    drops = RecordDrops()
+    got = [r["text"] for b in iter_batches(str(tmp_path / "a.txt"), spec(unit), drops=drops)
+           for r in b.to_pylist()]
+    assert (got, drops.numbers, drops.reasons) == (kept, left, ["not utf-8"])
+    assert drops.records == [b"by Jos\xe9"]
+    with pytest.raises(ShardReadError, match="set text.encoding"):
+        list(iter_batches(str(tmp_path / "a.txt"), spec("document"), drops=RecordDrops()))

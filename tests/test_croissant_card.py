@@ -56,6 +56,9 @@ def test_card_lists_each_validated_file_with_its_sha256_and_mlcroissant_accepts_
 
 def test_the_card_as_exported_verifies(ran) -> None:
     assert verify_card(ran[0].registry, exported(ran)).manifest.run == "r1"
+    card = exported(ran)
+    card["@context"]["@base"] = "cr_base_iri/"  # as mlcroissant leaves a card it read
+    assert verify_card(ran[0].registry, card).manifest.run == "r1"
 
 
 @pytest.mark.parametrize(("change", "named"), [
@@ -70,6 +73,46 @@ def test_a_changed_card_fails_naming_what_differs(ran, change, named) -> None:
     card = exported(ran)
     change(card)
     with pytest.raises(HashMismatch, match=named):
+        verify_card(ran[0].registry, card)
+
+
+EVIL = "file:///tmp/planted/evil.parquet"
+
+
+def _planted_file(c: dict) -> dict:
+    return {**c["distribution"][0], "contentUrl": EVIL}
+
+
+@pytest.mark.parametrize("change", [
+    # the FileSet the record set reads: a planted file among its files
+    lambda c: c["distribution"][-1]["includes"].append(EVIL),
+    # a second FileObject of a shard's name, before the one checked
+    lambda c: c["distribution"].insert(0, _planted_file(c)),
+    # a FileObject typed by the full IRI cr:FileObject stands for
+    lambda c: c["distribution"].insert(0, {**_planted_file(c), "name": "more",
+                                           "@type": "http://mlcommons.org/croissant/FileObject"}),
+    # a record set whose rows are in the card itself
+    lambda c: c["recordSet"].append({"@type": "cr:RecordSet", "@id": "more", "name": "more",
+                                     "field": c["recordSet"][0]["field"],
+                                     "data": [{"records/prompt": "planted"}]}),
+    # a field that rewrites what it reads
+    lambda c: c["recordSet"][0]["field"][0]["source"].update(
+        transform={"replace": "(.*)/planted"}),
+    # the same property under another name the context expands the same way
+    lambda c: c.update({"cr:recordSet": [{"@type": "cr:RecordSet", "@id": "more",
+                                          "name": "more", "data": [{"x": "planted"}]}]}),
+    # the context remapping a term
+    lambda c: c["@context"].update(includes="laas:unchecked"),
+], ids=["fileset-includes", "twin-fileobject", "iri-typed-fileobject", "inline-records",
+        "field-transform", "aliased-property", "context-remap"])
+def test_a_card_carrying_rows_from_anything_but_its_checked_files_is_refused(ran, change
+                                                                             ) -> None:
+    """What a Croissant reader takes rows from (the FileSet, every FileObject however
+    written, the record sets, the context) must be what the export wrote: a card changed in
+    the store to add rows verifies no more (exit 1 through `laas verify --croissant`)."""
+    card = json.loads(json.dumps(exported(ran)))  # as read from its file
+    change(card)
+    with pytest.raises(HashMismatch, match="not the card laas exports"):
         verify_card(ran[0].registry, card)
 
 

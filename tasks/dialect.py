@@ -16,6 +16,7 @@ import pyarrow.csv as pacsv
 from laas.tasks.csv_dialect import WHITESPACE, CsvDialect
 from laas.tasks.line_stream import LineStream
 from laas.tasks.short_rows import RowPadder, ShortRowWatch
+from laas.tasks.timestamps import CSV_NULLS, as_text, parsed
 
 _BLANKS = re.compile(rb"[ \t]+")
 _EDGE_BLANKS = re.compile(rb"(?m)^[ \t]+|[ \t]+(?=\r?$)")  # leading/trailing per line
@@ -28,10 +29,17 @@ def needs_rewrite(d: CsvDialect) -> bool:
 def csv_batches(f: BinaryIO, fmt: str, schema: pa.Schema, d: CsvDialect, block_size: int,
                 pad: bool = False) -> Iterator[pa.RecordBatch]:
     """The rows of a csv/tsv shard, in dialect d; raises ShortRows at a row with fewer fields
-    than the header unless `pad` (then such rows get empty trailing fields)."""
+    than the header unless `pad` (then such rows get empty trailing fields). Timestamp columns
+    are read as text and converted (tasks.timestamps: a date without a zone is UTC), as the
+    JSONL reader reads them."""
     watch = ShortRowWatch()
+    text = as_text(schema)
+    nulls = CSV_NULLS if d.null_values is None else None  # else Arrow nulls them as asked
     try:
-        yield from open_batches(f, fmt, schema, d, block_size, pad, watch)
+        before = 0
+        for batch in open_batches(f, fmt, text, d, block_size, pad, watch):
+            yield batch if text is schema else parsed(batch, schema, before, nulls)
+            before += batch.num_rows
     except pa.ArrowInvalid:
         if watch.short is not None and not pad:
             raise watch.short from None

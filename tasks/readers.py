@@ -28,6 +28,7 @@ from laas.tasks.dialect import csv_batches
 from laas.tasks.read_errors import READ_ERRORS, columns_hint, describe_error, read_problem
 from laas.tasks.short_rows import ShortRows
 from laas.tasks.text_reader import text_batches
+from laas.tasks.timestamps import NotTimestamp, as_text, parsed
 from laas.tasks.transcode import as_utf8
 
 ARROW_TYPES = {
@@ -62,8 +63,9 @@ def _raw_batches(f: Any, fmt: str, schema: pa.Schema, spec: DatasetSpec,
         rows = json.load(f)
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
             raise ValueError("expected a JSON array of objects")
-        yield from pa.Table.from_pylist(
-            [{k: r.get(k) for k in schema.names} for r in rows], schema=schema).to_batches()
+        table = pa.Table.from_pylist([{k: r.get(k) for k in schema.names} for r in rows],
+                                     schema=as_text(schema))  # timestamps as JSONL reads them
+        yield from (parsed(b, schema) for b in table.to_batches())
     else:
         pf = pq.ParquetFile(f)
         missing = [n for n in schema.names if n not in pf.schema_arrow.names]
@@ -120,6 +122,8 @@ def _checked_batches(uri: str, spec: DatasetSpec, expect: str | None, schema: pa
     except KeyError as e:
         raise SchemaError(f"shard {name}: missing column(s) {e.args[0]}{columns_hint(fmt)}"
                           ) from None
+    except NotTimestamp as e:
+        raise SchemaError(f"shard {name}: {e}") from None
     except READ_ERRORS as e:
         raise read_problem(e, fmt, name, uri, spec, schema) from None
     except (ShardReadError, SchemaError, ShortRows):

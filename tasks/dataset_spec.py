@@ -62,8 +62,12 @@ class DatasetSpec(Spec):
     @model_validator(mode="before")
     @classmethod
     def _suite_named(cls, data: Any) -> Any:
-        """A listed suite without a `name` is named after the dataset (a builtin names itself)."""
+        """A listed suite without a `name` is named after the dataset (a builtin names itself);
+        a bare list of expectations is such a suite, as the README shows a suite."""
         suite = data.get("suite") if isinstance(data, dict) else None
+        if isinstance(suite, list):
+            suite = {"expectations": suite}
+            data = {**data, "suite": suite}
         if isinstance(suite, dict) and "builtin" not in suite and "name" not in suite \
                 and isinstance(data.get("name"), str):
             data = {**data, "suite": {**suite, "name": data["name"]}}

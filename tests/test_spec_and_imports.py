@@ -41,11 +41,16 @@ def test_bad_spec_is_one_line_naming_file_and_field(tmp_path, body: str, words: 
 
 
 def test_a_listed_suite_without_a_name_takes_the_datasets(tmp_path) -> None:
-    path = tmp_path / "tables.yaml"
-    path.write_text("name: tables\nsource: a/*\nschema: [{name: a, type: string}]\nsuite: "
-                    "{expectations: [{type: expect_column_values_to_not_be_null, "
-                    "kwargs: {column: a}}]}\n")
-    assert load_spec(str(path)).suite.name == "tables"
+    """Also a bare list of expectations, the README's first form of a suite (it was refused:
+    `suite: Input should be a valid dictionary or instance of SuiteSpec`)."""
+    head = "name: tables\nsource: a/*\nschema: [{name: a, type: string}]\nsuite:"
+    listed = "[{type: expect_column_values_to_not_be_null, kwargs: {column: a}}]"
+    suites = []
+    for suite in (f"{{expectations: {listed}}}", listed, f"\n  - {listed[1:-1]}"):
+        path = tmp_path / "tables.yaml"
+        path.write_text(f"{head} {suite}\n")
+        suites.append(load_spec(str(path)).suite)
+    assert suites[0].name == "tables" and suites[0] == suites[1] == suites[2]
 
 
 def test_unknown_dataset_name_says_where_it_looked() -> None:

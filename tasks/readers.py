@@ -25,7 +25,7 @@ from laas.anchors.core.models import ShardEntry
 from laas.errors import SchemaError, ShardReadError
 from laas.tasks.dataset_spec import TABLE_FORMATS, DatasetSpec
 from laas.tasks.dialect import csv_batches
-from laas.tasks.read_errors import READ_ERRORS, columns_hint, describe_error, read_problem
+from laas.tasks.read_errors import READ_ERRORS, describe_error, missing_column, read_problem
 from laas.tasks.short_rows import ShortRows
 from laas.tasks.text_reader import text_batches
 from laas.tasks.timestamps import NotTimestamp, as_text, parsed
@@ -120,8 +120,7 @@ def _checked_batches(uri: str, spec: DatasetSpec, expect: str | None, schema: pa
             if isinstance(src, HashingReader):
                 _unchanged(name, expect, src.finish()[0])
     except KeyError as e:
-        raise SchemaError(f"shard {name}: missing column(s) {e.args[0]}{columns_hint(fmt)}"
-                          ) from None
+        raise missing_column(e, fmt, name, uri, spec, schema) from None
     except NotTimestamp as e:
         raise SchemaError(f"shard {name}: {e}") from None
     except READ_ERRORS as e:

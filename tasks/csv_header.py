@@ -1,40 +1,86 @@
-"""What a csv/tsv shard's header names, for the message when a schema column is not among
-them. Arrow says only "Column 'x' in include_columns does not exist in CSV file", which does
-not show a header written `seed, 0xdeadbeaf` (numpy's test tables): its second name starts
-with a blank. Read again, unhashed, only after Arrow refused the shard."""
+"""What a csv/tsv shard's header line names, checked against the schema. Arrow picks a column
+by name and says only "Column 'x' in include_columns does not exist in CSV file" when it is
+not there, which does not show a header written `seed, 0xdeadbeaf` (numpy's random test
+tables: the second name starts with a blank); and of two columns of one name it silently
+takes the first. So the first bytes Arrow reads are kept, and the header parsed from them
+names what is there."""
 
 from __future__ import annotations
 
+import io
+from typing import BinaryIO
+
 import pyarrow as pa
+import pyarrow.csv as pacsv
 
-from laas.anchors.adapters.files import open_uri
-from laas.tasks.csv_dialect import CsvDialect
-from laas.tasks.dialect import open_batches
-from laas.tasks.transcode import as_utf8
-
-_SHOWN = 12  # header names listed in the message
+HEAD = 1 << 16  # bytes kept: a header line longer than this goes unchecked
+_SHOWN = 12  # header names listed in a message
 
 
-def header_names(uri: str, fmt: str, d: CsvDialect) -> list[str]:
-    with open_uri(uri, compression="infer") as raw:
-        f, encoding = as_utf8(raw, d.encoding)
-        d = d.model_copy(update={"encoding": encoding})
-        # no schema: every column, typed by Arrow from the first block (only names are read)
-        return open_batches(f, fmt, pa.schema([]), d, 1 << 16).schema.names
+class BadTable(ValueError):
+    """A shard's table cannot be read as the spec says; the one-line message (without the
+    shard, which the reader adds) says why and what to change."""
 
 
-def missing_columns(wanted: list[str], header: list[str]) -> str:
-    """"x, y: the header names a, ' x' (…)", and what to change when a wanted name is there
-    but for blanks around it."""
-    missing = [n for n in wanted if n not in header]
+class HeadRecorder:
+    """src read straight through, its first HEAD bytes kept (a slice of the first read)."""
+
+    def __init__(self, src: BinaryIO):
+        self.src, self.head = src, b""
+        self.closed = False
+
+    def read(self, n: int = -1) -> bytes:
+        data = self.src.read(n)
+        if len(self.head) < HEAD:
+            self.head += data[:HEAD - len(self.head)]
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:  # the caller's `with` closes src
+        self.closed = True
+
+
+def header_names(head: bytes, read: pacsv.ReadOptions, parse: pacsv.ParseOptions
+                 ) -> list[str] | None:
+    """The names of the header line at the start of `head` (as Arrow read it: after any
+    skipped and comment lines), or None if it cannot be told from `head`."""
+    end = head.find(b"\n")
+    if end < 0:
+        return None
+    options = pacsv.ReadOptions(encoding=read.encoding, block_size=HEAD)
+    try:
+        return pacsv.read_csv(io.BytesIO(head[:end + 1]), read_options=options,
+                              parse_options=parse).column_names
+    except (pa.ArrowInvalid, UnicodeDecodeError):
+        return None  # a quoted header name spanning lines, say: Arrow's own words stand
+
+
+def check_header(wanted: list[str], header: list[str] | None) -> None:
+    """BadTable if a schema column is missing from the header, or named twice in it."""
+    if header is None:
+        return
+    if twice := [n for n in wanted if header.count(n) > 1]:
+        at = ", ".join(str(i + 1) for i, h in enumerate(header) if h == twice[0])
+        raise BadTable(f"the header names column {twice[0]!r} more than once (fields {at}): "
+                       "which one is meant cannot be told; rename all but one in the file, or "
+                       "read it with `csv: {header: false, skip_rows: 1}` and a schema naming "
+                       "every field in order")
+    if missing := [n for n in wanted if n not in header]:
+        raise BadTable(f"missing column(s) {', '.join(missing)}: {_what_is_there(missing, header)}")
+
+
+def _what_is_there(missing: list[str], header: list[str]) -> str:
     shown = ", ".join(n if n and n == n.strip() else repr(n) for n in header[:_SHOWN])
     more = f" and {len(header) - _SHOWN} more" if len(header) > _SHOWN else ""
-    text = f"{', '.join(missing)}: the header names {shown}{more}"
-    blanked = [h for n in missing for h in header if h != n and h.strip() == n.strip()]
-    if blanked:
-        return (f"{text}; {blanked[0]!r} has blanks around it: name the column so in the "
-                "schema, quoted")
-    other = [c for c in ";\t|," if len(header) == 1 and c in header[0]]
-    if other:
+    text = f"the header names {shown}{more}"
+    if blanked := [h for n in missing for h in header if h != n and h.strip() == n.strip()]:
+        return f"{text}; {blanked[0]!r} has blanks around it: name the column so in the " \
+               "schema, quoted"
+    if other := [c for c in ";\t|," if len(header) == 1 and c in header[0]]:
         return f"{text}; it looks delimited by {other[0]!r}: check the spec's csv.delimiter"
     return f"{text}; check the spec's csv.delimiter and csv.header, and the schema's names"

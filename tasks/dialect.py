@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from laas.tasks.csv_dialect import WHITESPACE, CsvDialect
+from laas.tasks.csv_header import HeadRecorder, check_header, header_names
 from laas.tasks.line_stream import LineStream
 from laas.tasks.short_rows import RowPadder, ShortRowWatch
 from laas.tasks.timestamps import CSV_NULLS, as_text, parsed
@@ -69,7 +70,18 @@ def open_batches(f: BinaryIO, fmt: str, schema: pa.Schema, d: CsvDialect, block_
     if d.null_values is not None:
         convert.null_values = list(d.null_values)
         convert.strings_can_be_null = True  # "NA" in a text column is a null, as asked
-    return pacsv.open_csv(src, read_options=read, parse_options=parse, convert_options=convert)
+    if not d.header:
+        return pacsv.open_csv(src, read_options=read, parse_options=parse,
+                              convert_options=convert)
+    kept = HeadRecorder(src)  # the header line, to name what it holds or holds twice
+    try:
+        reader = pacsv.open_csv(kept, read_options=read, parse_options=parse,
+                                convert_options=convert)
+    except KeyError:  # a schema column the header lacks
+        check_header(schema.names, header_names(kept.head, read, parse))
+        raise
+    check_header(schema.names, header_names(kept.head, read, parse))
+    return reader
 
 
 class DialectReader(LineStream):

@@ -30,20 +30,6 @@ def columns_hint(fmt: str) -> str:
     return "; check the spec's csv.delimiter and csv.header" if fmt in TABLE_FORMATS else ""
 
 
-def missing_column(e: KeyError, fmt: str, name: str, uri: str, spec: DatasetSpec,
-                   schema: pa.Schema) -> SchemaError:
-    """The error for schema columns a shard lacks (Arrow's KeyError, or the Parquet reader's
-    list of names); for a csv/tsv header, naming what the header does hold."""
-    if fmt in TABLE_FORMATS and spec.csv.header:
-        from laas.tasks.csv_header import header_names, missing_columns
-
-        with contextlib.suppress(*READ_ERRORS):
-            header = header_names(uri, fmt, spec.csv)
-            return SchemaError(f"shard {name}: missing column(s) "
-                               f"{missing_columns(schema.names, header)}")
-    return SchemaError(f"shard {name}: missing column(s) {e.args[0]}{columns_hint(fmt)}")
-
-
 def read_problem(e: BaseException, fmt: str, name: str, uri: str, spec: DatasetSpec,
                  schema: pa.Schema) -> ShardReadError:
     """The error to raise for `e`, met reading shard `uri` (shown as `name`) of format `fmt`."""

@@ -23,12 +23,13 @@ from laas.anchors.core.canonical import to_hex
 from laas.anchors.core.hashing import HashingReader, TableHasher
 from laas.anchors.core.models import ShardEntry
 from laas.errors import SchemaError, ShardReadError
+from laas.tasks.csv_header import BadTable
 from laas.tasks.dataset_spec import TABLE_FORMATS, DatasetSpec
 from laas.tasks.dialect import csv_batches
-from laas.tasks.read_errors import READ_ERRORS, describe_error, missing_column, read_problem
+from laas.tasks.read_errors import READ_ERRORS, columns_hint, describe_error, read_problem
 from laas.tasks.short_rows import ShortRows
 from laas.tasks.text_reader import text_batches
-from laas.tasks.timestamps import NotTimestamp, as_text, parsed
+from laas.tasks.timestamps import as_text, parsed
 from laas.tasks.transcode import as_utf8
 
 ARROW_TYPES = {
@@ -120,8 +121,9 @@ def _checked_batches(uri: str, spec: DatasetSpec, expect: str | None, schema: pa
             if isinstance(src, HashingReader):
                 _unchanged(name, expect, src.finish()[0])
     except KeyError as e:
-        raise missing_column(e, fmt, name, uri, spec, schema) from None
-    except NotTimestamp as e:
+        raise SchemaError(f"shard {name}: missing column(s) {e.args[0]}{columns_hint(fmt)}"
+                          ) from None
+    except BadTable as e:  # the table's own words: a timestamp, a header
         raise SchemaError(f"shard {name}: {e}") from None
     except READ_ERRORS as e:
         raise read_problem(e, fmt, name, uri, spec, schema) from None

@@ -9,6 +9,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from laas.tasks.csv_header import BadTable
+
 AWARE = pa.timestamp("us", tz="UTC")
 _NAIVE = pa.timestamp("us")
 # A time followed by a zone offset: "T10:00Z", " 10:00:00+02:00", "T10+0200" (a date alone
@@ -19,7 +21,7 @@ CSV_NULLS = pa.array(["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-Na
                       "1.#IND", "1.#QNAN", "N/A", "NA", "NULL", "NaN", "n/a", "nan", "null"])
 
 
-class NotTimestamp(ValueError):
+class NotTimestamp(BadTable):
     """A cell of a timestamp column that is no ISO 8601 timestamp; the message names it."""
 
 

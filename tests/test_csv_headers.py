@@ -1,7 +1,8 @@
 """A csv/tsv shard whose header lacks a schema column is set aside naming what its header does
 hold, so a name that differs only by blanks (numpy's random test tables: `seed, 0xdeadbeaf`),
 a misspelling or a wrong delimiter shows in the one line, instead of Arrow's `Column 'x' in
-include_columns does not exist in CSV file`."""
+include_columns does not exist in CSV file`; one whose header names a schema column twice is
+set aside saying so, where Arrow silently read the first of them."""
 
 from __future__ import annotations
 
@@ -13,11 +14,12 @@ from laas.errors import SchemaError
 from tests.test_csv_dialects import read, spec_of
 
 
-def refused(tmp_path, data: bytes, spec=None, name: str = "t.csv") -> str:
+def refused(tmp_path, data: bytes, spec=None, name: str = "t.csv",
+            why: str = "missing column(s) ") -> str:
     with pytest.raises(SchemaError) as err:
         read(tmp_path, data, spec or spec_of(), name=name)
     msg = str(err.value)
-    assert msg.startswith(f"shard {tmp_path / name}: missing column(s) ") and "\n" not in msg
+    assert msg.startswith(f"shard {tmp_path / name}: {why}") and "\n" not in msg
     assert "include_columns" not in msg
     return msg
 
@@ -47,3 +49,18 @@ def test_a_misspelled_column_lists_the_header_of_a_compressed_shard(tmp_path) ->
 def test_a_header_read_under_another_delimiter_says_which_it_looks_like(tmp_path) -> None:
     msg = refused(tmp_path, b"n;word;x\n1;a;0.5\n")
     assert "the header names n;word;x; it looks delimited by ';'" in msg
+
+
+def test_a_column_the_header_names_twice_is_refused_not_read_from_the_first(tmp_path) -> None:
+    data = b"Date,Open,Notes,Open\n2003-09-17,1,,2\n"
+    spec = spec_of((("Date", "string"), ("Open", "float64")))
+    msg = refused(tmp_path, data, spec, why="the header names column 'Open' more than once "
+                                            "(fields 2, 4): which one is meant cannot be told")
+    assert "csv: {header: false, skip_rows: 1}" in msg
+    # a column named twice that the schema does not take is no matter
+    assert read(tmp_path, b"Date,Notes,Notes\n2003-09-17,a,b\n",
+                spec_of((("Date", "string"),))) == [{"Date": "2003-09-17"}]
+    every = spec_of((("Date", "string"), ("Open", "float64"), ("Notes", "string"),
+                     ("Open2", "float64")), header=False, skip_rows=1)
+    assert read(tmp_path, data, every) == [{"Date": "2003-09-17", "Open": 1.0, "Notes": "",
+                                            "Open2": 2.0}]

@@ -114,8 +114,9 @@ def test_the_ephemeral_api_goes_when_its_run_is_killed(tmp_path) -> None:
               "    print(os.environ['PREFECT_API_URL'], flush=True)\n"
               "    time.sleep(300)\n")
     env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
-    env |= {"PREFECT_HOME": str(tmp_path), "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS":
-            "120"}
+    from laas.settings import PREFECT_DEFAULTS  # as laas starts it: no telemetry
+
+    env |= PREFECT_DEFAULTS | {"PREFECT_HOME": str(tmp_path)}
     run = subprocess.Popen([sys.executable, "-c", script], env=env, stdout=subprocess.PIPE,
                            text=True)
     try:

@@ -53,6 +53,27 @@ def test_a_listed_suite_without_a_name_takes_the_datasets(tmp_path) -> None:
     assert suites[0].name == "tables" and suites[0] == suites[1] == suites[2]
 
 
+def test_yes_no_on_off_are_text_and_a_value_yaml_typed_is_named(tmp_path) -> None:
+    """YAML 1.1 read `langs: [en, no]` as ['en', False]: every Norwegian row failed the
+    language check. Specs read booleans as YAML 1.2 does (true/false only), and a boolean
+    setting still takes no/yes. A header name YAML read as a number (numpy's `0xdeadbeaf`)
+    says to quote it."""
+    path = tmp_path / "nb.yaml"
+    path.write_text("name: nb\nsource: a/*\nformat: csv\ncsv: {header: no}\n"
+                    "schema: [{name: lang, type: string, nullable: no}]\n"
+                    "suite: {builtin: instruction_corpus, params: {langs: [en, no]}}\n")
+    spec = load_spec(str(path))
+    in_set = next(e for e in spec.suite.expectations if e.type.endswith("in_set")
+                  and e.kwargs["column"] == "lang")
+    assert in_set.kwargs["value_set"] == ["en", "no"]
+    assert spec.csv.header is False and spec.columns[0].nullable is False
+    path.write_text("name: nb\nsource: a/*\nschema: [{name: 0xdeadbeaf, type: string}]\n"
+                    "suite: [{type: expect_column_values_to_not_be_null}]\n")
+    with pytest.raises(ConfigError, match=r"schema\.0\.name: Input should be a valid string "
+                                          r"\(YAML read it as 3735928495: put it in quotes\)"):
+        load_spec(str(path))
+
+
 def test_unknown_dataset_name_says_where_it_looked() -> None:
     with pytest.raises(ConfigError, match="no dataset spec named 'nope'"):
         load_spec("nope")

@@ -13,6 +13,7 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from laas.tasks.bad_records import RecordDrops, RowsToDrop
 from laas.tasks.csv_dialect import WHITESPACE, CsvDialect
 from laas.tasks.csv_header import HeadRecorder, check_header, header_names
 from laas.tasks.line_stream import LineStream
@@ -28,35 +29,39 @@ def needs_rewrite(d: CsvDialect) -> bool:
 
 
 def csv_batches(f: BinaryIO, fmt: str, schema: pa.Schema, d: CsvDialect, block_size: int,
-                pad: bool = False) -> Iterator[pa.RecordBatch]:
+                pad: bool = False, drops: RecordDrops | None = None, droppable: bool = False
+                ) -> Iterator[pa.RecordBatch]:
     """The rows of a csv/tsv shard, in dialect d; raises ShortRows at a row with fewer fields
-    than the header unless `pad` (then such rows get empty trailing fields). Timestamp columns
-    are read as text and converted (tasks.timestamps: a date without a zone is UTC), as the
-    JSONL reader reads them."""
+    than the header unless `pad` (then such rows get empty trailing fields), and RowsToDrop at
+    one with more if `droppable` (read again with `drops`: such rows are left out, noted).
+    Timestamp columns are read as text and converted (tasks.timestamps: a date without a zone
+    is UTC), as the JSONL reader reads them."""
     watch = ShortRowWatch()
     text = as_text(schema)
     nulls = CSV_NULLS if d.null_values is None else None  # else Arrow nulls them as asked
     try:
         before = 0
-        for batch in open_batches(f, fmt, text, d, block_size, pad, watch):
+        for batch in open_batches(f, fmt, text, d, block_size, pad, watch, drops):
             yield batch if text is schema else parsed(batch, schema, before, nulls)
             before += batch.num_rows
     except pa.ArrowInvalid:
         if watch.short is not None and not pad:
             raise watch.short from None
+        if watch.long and droppable:
+            raise RowsToDrop from None
         raise
 
 
 def open_batches(f: BinaryIO, fmt: str, schema: pa.Schema, d: CsvDialect, block_size: int,
-                 pad: bool = False, watch: ShortRowWatch | None = None
-                 ) -> pacsv.CSVStreamingReader:
+                 pad: bool = False, watch: ShortRowWatch | None = None,
+                 drops: RecordDrops | None = None) -> pacsv.CSVStreamingReader:
     """Arrow's streaming CSV reader over f, in dialect d."""
     src = DialectReader(f, d) if needs_rewrite(d) else f
     delimiter = " " if d.delimiter == WHITESPACE else d.delimiter_for(fmt)
-    if pad:
+    if pad or drops is not None:
         src = RowPadder(src, *(c.encode(d.encoding) if c else None
                                for c in (delimiter, d.quote, d.escape)),
-                        fields=None if d.header else len(schema.names))
+                        fields=None if d.header else len(schema.names), pad=pad, drops=drops)
     # Utf-8 is Arrow's own (it validates it); naming it would add a needless transcoding pass.
     encoding = "utf8" if d.encoding == "utf-8" else d.encoding
     read = pacsv.ReadOptions(block_size=block_size, encoding=encoding,

@@ -42,7 +42,6 @@ def read_problem(e: BaseException, fmt: str, name: str, uri: str, spec: DatasetS
         return ShardReadError(f"shard {name}: not well-formed UTF-8 ({text}){hint}")
     where = ""
     if fmt == "jsonl":  # Arrow names a row of its block: find the line a person would open
-        kinds = {c.name: c.type for c in spec.columns}
         with contextlib.suppress(*READ_ERRORS):
-            where = f" at {line}" if (line := first_bad_line(uri, schema, kinds)) else ""
+            where = f" at {line}" if (line := first_bad_line(uri, schema, spec.kinds)) else ""
     return ShardReadError(f"shard {name}: not valid {fmt}{where} ({text})")

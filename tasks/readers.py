@@ -10,7 +10,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.json as pajson
@@ -23,6 +23,7 @@ from laas.anchors.core.canonical import to_hex
 from laas.anchors.core.hashing import HashingReader, TableHasher
 from laas.anchors.core.models import ShardEntry
 from laas.errors import SchemaError, ShardReadError
+from laas.tasks.bad_records import JsonlLineFilter, RecordDrops, RowsToDrop
 from laas.tasks.csv_header import BadTable
 from laas.tasks.dataset_spec import TABLE_FORMATS, DatasetSpec
 from laas.tasks.dialect import csv_batches
@@ -46,8 +47,10 @@ def arrow_schema(spec: DatasetSpec) -> pa.Schema:
 
 
 def _raw_batches(f: Any, fmt: str, schema: pa.Schema, spec: DatasetSpec,
-                 pad: bool = False) -> Iterator[pa.RecordBatch]:
+                 read: _Read) -> Iterator[pa.RecordBatch]:
     if fmt == "jsonl":
+        if read.drops is not None:
+            f = JsonlLineFilter(f, schema, spec.kinds, read.drops)
         yield from pajson.open_json(f, read_options=pajson.ReadOptions(block_size=BLOCK_SIZE),
                                     parse_options=pajson.ParseOptions(
                                         explicit_schema=schema,
@@ -59,7 +62,8 @@ def _raw_batches(f: Any, fmt: str, schema: pa.Schema, spec: DatasetSpec,
         if fmt == "text":
             yield from text_batches(f, schema.names[0], layout, BLOCK_SIZE)
         else:
-            yield from csv_batches(f, fmt, schema, layout, BLOCK_SIZE, pad)
+            yield from csv_batches(f, fmt, schema, layout, BLOCK_SIZE, read.pad, read.drops,
+                                   read.droppable)
     elif fmt == "json":  # one array of objects: read whole (use JSONL for large shards)
         rows = json.load(f)
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
@@ -75,29 +79,46 @@ def _raw_batches(f: Any, fmt: str, schema: pa.Schema, spec: DatasetSpec,
         yield from pf.iter_batches(batch_size=PARQUET_BATCH, columns=schema.names)
 
 
-def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None
-                 ) -> Iterator[pa.RecordBatch]:
+class _Read(NamedTuple):
+    """How a shard is read: Arrow on its bytes as they are (`droppable`: a record Arrow
+    refuses raises RowsToDrop), or again, fixing what Arrow met: short CSV rows padded, and
+    records no reader can take left out and noted in `drops`."""
+
+    pad: bool = False
+    drops: RecordDrops | None = None
+    droppable: bool = False
+
+
+def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None,
+                 drops: RecordDrops | None = None) -> Iterator[pa.RecordBatch]:
     """A source shard as record batches under the declared schema; raises ShardReadError or
     SchemaError (one line, naming the shard) at the first problem. With `expect` (the raw
     stage's content hash) the bytes read must still be those: a shard replaced between stages
-    is refused, so no checkpoint derives from bytes the raw one did not hash."""
+    is refused, so no checkpoint derives from bytes the raw one did not hash. With `drops`
+    (on_failure: drop_rows) records no reader can make a row of are left out and noted there
+    (laas.tasks.bad_records) instead."""
     # Parse with every column nullable so an absent column can be named below, not by Arrow.
     schema = pa.schema([f.with_nullable(True) for f in arrow_schema(spec)])
     name = redact(uri)
-    # Rows handed on by a read that a short row then stops (the bytes' hash only checked at
-    # the end of a read), hashed: the second read, padding short rows, goes on after them
+    # Rows handed on by a read that Arrow then stops at (the bytes' hash only checked at
+    # the end of a read), hashed: the second read, fixing what Arrow met, goes on after them
     # once its own first rows hash the same, so a shard swapped between the reads is refused.
     first = TableHasher(schema)
     try:
-        for batch in _checked_batches(uri, spec, expect, schema, name):
+        for batch in _checked_batches(uri, spec, expect, schema, name,
+                                      _Read(droppable=drops is not None)):
             first.update(batch)
             yield batch
+        return
     except ShortRows as short:
         if spec.csv.short_rows == "error":
-            raise ShardReadError(f"shard {name}: {short.describe()}; set `csv: {{short_rows: "
-                                 "pad}` to read missing trailing fields as empty") from None
-        again, left = TableHasher(schema), first.rows
-        for batch in _checked_batches(uri, spec, expect, schema, name, pad=True):
+            raise _short_rows_error(name, short) from None
+    except RowsToDrop:
+        pass
+    again, left = TableHasher(schema), first.rows
+    fixing = _Read(pad=spec.csv.short_rows == "pad", drops=drops)
+    try:
+        for batch in _checked_batches(uri, spec, expect, schema, name, fixing):
             skip = min(left, batch.num_rows)
             if skip:
                 again.update(batch.slice(0, skip))
@@ -107,17 +128,24 @@ def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None
                                          "it") from None
             if skip < batch.num_rows:
                 yield batch.slice(skip)
+    except ShortRows as short:  # a long row left out, then a short one: error asked for
+        raise _short_rows_error(name, short) from None
+
+
+def _short_rows_error(name: str, short: ShortRows) -> ShardReadError:
+    return ShardReadError(f"shard {name}: {short.describe()}; set `csv: {{short_rows: pad}}` "
+                          "to read missing trailing fields as empty")
 
 
 def _checked_batches(uri: str, spec: DatasetSpec, expect: str | None, schema: pa.Schema,
-                     name: str, pad: bool = False) -> Iterator[pa.RecordBatch]:
+                     name: str, read: _Read) -> Iterator[pa.RecordBatch]:
     fmt = spec.format_of(uri)
     try:
         with _source(uri, fmt, expect, name) as src:
             codec = infer_compression(uri)
             with (compr[codec](src, mode="rb") if codec else contextlib.nullcontext(src)) as f:
-                for batch in _raw_batches(f, fmt, schema, spec, pad):
-                    yield _conform(batch, schema, spec, name)
+                for batch in _raw_batches(f, fmt, schema, spec, read):
+                    yield _conform(batch, schema, spec, name, read.droppable and fmt == "jsonl")
             if isinstance(src, HashingReader):
                 _unchanged(name, expect, src.finish()[0])
     except KeyError as e:
@@ -126,8 +154,10 @@ def _checked_batches(uri: str, spec: DatasetSpec, expect: str | None, schema: pa
     except BadTable as e:  # the table's own words: a timestamp, a header
         raise SchemaError(f"shard {name}: {e}") from None
     except READ_ERRORS as e:
+        if read.droppable and fmt == "jsonl" and isinstance(e, pa.ArrowInvalid | ValueError):
+            raise RowsToDrop from None  # a line Arrow refused: the filtered read drops it
         raise read_problem(e, fmt, name, uri, spec, schema) from None
-    except (ShardReadError, SchemaError, ShortRows):
+    except (ShardReadError, SchemaError, ShortRows, RowsToDrop):
         raise
     except Exception as e:  # a store's own errors (botocore and the like)
         raise ShardReadError(f"shard {name}: unreadable ({describe_error(e)})") from None
@@ -159,7 +189,7 @@ def _unchanged(name: str, expect: str, digest: bytes) -> None:
 
 
 def _conform(batch: pa.RecordBatch, schema: pa.Schema, spec: DatasetSpec,
-             name: str) -> pa.RecordBatch:
+             name: str, droppable: bool = False) -> pa.RecordBatch:
     if batch.num_rows:
         # A non-nullable column null in every row was absent from the file, not empty.
         absent = [c.name for c in spec.columns
@@ -169,6 +199,8 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema, spec: DatasetSpec,
     try:
         batch.validate(full=True)  # the JSON reader passes invalid UTF-8 through; catch it here
     except pa.ArrowInvalid as e:
+        if droppable:
+            raise RowsToDrop from None  # a line of bad UTF-8: the filtered read drops it
         raise ShardReadError(f"shard {name}: not well-formed UTF-8 ({describe_error(e)})") from None
     try:
         return batch.select(schema.names).cast(schema)
@@ -208,22 +240,6 @@ def verified_batches(entry: ShardEntry, batch_size: int = PARQUET_BATCH
     if found != (entry.content_hash, entry.byte_size, entry.rows):
         raise ShardReadError(f"shard {name}: changed since the normalized stage hashed it "
                              f"({(entry.content_hash or '-')[:18]}…); rerun to normalize again")
-
-
-_END = object()
-
-
-def read_ahead(items: Iterator[Any]) -> Iterator[Any]:
-    """The items of an iterator, the next one made in a thread while the caller works on this
-    one: decoding and hashing a Parquet batch release the GIL, so on two cores they overlap
-    the validation of the batch before (two batches in memory instead of one)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        coming = pool.submit(next, items, _END)
-        while (item := coming.result()) is not _END:
-            coming = pool.submit(next, items, _END)
-            yield item
 
 
 def verified_table(entry: ShardEntry) -> pa.Table:

@@ -10,8 +10,8 @@ import pyarrow as pa
 from laas import __version__ as LAAS_VERSION
 from laas.anchors.adapters.files import redact, rehash_parquet_at, sha256_at
 from laas.anchors.core.canonical import hash_record, keccak256, to_hex
+from laas.anchors.core.formats import VERSIONED_MANIFEST
 from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME
-from laas.anchors.core.models import VERSIONED_MANIFEST
 from laas.anchors.core.reuse import REUSE_FORMAT, Reused
 from laas.errors import ShardReadError
 from laas.tasks.dataset_spec import DatasetSpec

@@ -67,7 +67,7 @@ def _raw_batches(f: Any, fmt: str, schema: pa.Schema, spec: DatasetSpec,
     elif fmt == "json":  # one array of objects: read whole (use JSONL for large shards)
         rows = json.load(f)
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise ValueError("expected a JSON array of objects")
+            raise BadTable("not valid json: not an array of objects; one per line: format jsonl")
         table = pa.Table.from_pylist([{k: r.get(k) for k in schema.names} for r in rows],
                                      schema=as_text(schema))  # timestamps as JSONL reads them
         yield from (parsed(b, schema) for b in table.to_batches())

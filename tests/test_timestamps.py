@@ -90,3 +90,4 @@ def test_a_cell_that_is_no_timestamp_is_named_with_its_column_row_and_value(tmp_
     assert msg.startswith(f"shard {path}: column created, row 3: '19-Sep-03' is not an ISO "
                           "8601 timestamp")
     assert "declare the column as string" in msg and "\n" not in msg
+

@@ -78,6 +78,10 @@ def _what_is_there(missing: list[str], header: list[str]) -> str:
     shown = ", ".join(n if n and n == n.strip() else repr(n) for n in header[:_SHOWN])
     more = f" and {len(header) - _SHOWN} more" if len(header) > _SHOWN else ""
     text = f"the header names {shown}{more}"
+    if header and header[0].startswith("sep="):  # Excel's first line naming its delimiter
+        sep = header[0][4:5] or ","
+        return f"{text}; its first line is a spreadsheet's delimiter note: set `csv: " \
+               f"{{skip_rows: 1, delimiter: {sep!r}}}`"
     if blanked := [h for n in missing for h in header if h != n and h.strip() == n.strip()]:
         return f"{text}; {blanked[0]!r} has blanks around it: name the column so in the " \
                "schema, quoted"

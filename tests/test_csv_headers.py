@@ -64,3 +64,14 @@ def test_a_column_the_header_names_twice_is_refused_not_read_from_the_first(tmp_
                      ("Open2", "float64")), header=False, skip_rows=1)
     assert read(tmp_path, data, every) == [{"Date": "2003-09-17", "Open": 1.0, "Notes": "",
                                             "Open2": 2.0}]
+
+
+@pytest.mark.parametrize("sep", [";", ","])
+def test_a_spreadsheets_delimiter_note_says_to_skip_it(tmp_path, sep: str) -> None:
+    """Excel may write `sep=;` above the header; the rows read once it is skipped."""
+    data = f"sep={sep}\nn{sep}word{sep}x\n1{sep}a b{sep}0.5\n".encode()
+    msg = refused(tmp_path, data)
+    assert msg.endswith(f"its first line is a spreadsheet's delimiter note: set `csv: "
+                        f"{{skip_rows: 1, delimiter: '{sep}'}}`")
+    assert read(tmp_path, data, spec_of(skip_rows=1, delimiter=sep)) == [
+        {"n": 1, "word": "a b", "x": 0.5}]

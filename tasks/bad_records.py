@@ -21,6 +21,10 @@ class RowsToDrop(Exception):
     """Arrow refused a record of the shard: read it again through a filter (drop_rows)."""
 
 
+class BigRecord(Exception):
+    """Arrow met a record longer than its block: read the shard again with bigger ones."""
+
+
 class RecordDrops:
     """The records a filtered read left out, in source order: `numbers` (JSONL: the line,
     from 1; CSV: the data row, from 1, after the header and skipped lines), why, and their
@@ -47,14 +51,19 @@ class RecordDrops:
         self.records.clear()
 
     def first(self) -> str:
-        return f"{self.unit} {self.numbers[0]}: {self.reasons[0]}" if self.numbers else "-"
+        if not self.numbers:
+            return "-"
+        i = self.numbers.index(min(self.numbers))  # noted in order but for a block's cells
+        return f"{self.unit} {self.numbers[i]}: {self.reasons[i]}"
 
     def table(self, row_column: str, failed_column: str) -> pa.Table:
         """What was left out, as the dropped-rows file holds it."""
-        return pa.table({row_column: pa.array(self.numbers, pa.int64()),
-                         failed_column: pa.array([[r] for r in self.reasons],
+        order = sorted(range(len(self.numbers)), key=self.numbers.__getitem__)
+        return pa.table({row_column: pa.array([self.numbers[i] for i in order], pa.int64()),
+                         failed_column: pa.array([[self.reasons[i]] for i in order],
                                                  pa.list_(pa.string())),
-                         "_laas_record": pa.array(self.records, pa.binary())})
+                         "_laas_record": pa.array([self.records[i] for i in order],
+                                                  pa.binary())})
 
 
 class JsonlLineFilter(LineStream):

@@ -16,7 +16,7 @@ from laas.errors import ShardReadError
 from laas.tasks.bad_records import RecordDrops
 from laas.tasks.dataset_spec import DatasetSpec
 from laas.tasks.read_errors import describe_error
-from laas.tasks.readers import iter_batches
+from laas.tasks.readers import iter_batches, read_schema
 from laas.tasks.rows import FAILED_COLUMN, ROW_COLUMN
 from laas.tasks.shard_licenses import LICENSE_COLUMN, column_licenses, shard_licenses
 from laas.tasks.stage_files import Sha256Sink, remove, set_aside, unsafe_key, write_parquet
@@ -49,16 +49,16 @@ def _write_normalized(raw: ShardEntry, spec: DatasetSpec, out: str, bad_status: 
     fs, path = url_to_fs(out)
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
     tmp = f"{path}.{secrets.token_hex(6)}.tmp"  # renamed over `path`: never follows a link
-    hasher: TableHasher | None = None
+    hasher = TableHasher(read_schema(spec))  # also the reader's record of rows handed on
     try:
         with fs.open(tmp, "wb") as f:
             sink = Sha256Sink(f)  # the file's sha256, from the bytes as they are written
             writer = None
             values: set[str | None] = set()  # its `license` column's values, if it has one
             try:
-                for batch in iter_batches(raw.uri, spec, expect=raw.content_hash, drops=drops):
+                for batch in iter_batches(raw.uri, spec, expect=raw.content_hash, drops=drops,
+                                          seen=hasher):
                     if writer is None:
-                        hasher = TableHasher(batch.schema)
                         writer = pq.ParquetWriter(sink, batch.schema, compression="zstd")
                     hasher.update(batch)
                     values |= column_licenses(batch)
@@ -66,7 +66,7 @@ def _write_normalized(raw: ShardEntry, spec: DatasetSpec, out: str, bad_status: 
             finally:
                 if writer is not None:
                     writer.close()
-        if hasher is None or hasher.rows == 0:
+        if hasher.rows == 0:
             raise ShardReadError(f"shard {redact(raw.uri)}: " + (
                 f"no row is left: all {len(drops)} records cannot be read (first: "
                 f"{drops.first()})" if drops else "empty (0 rows)"))
@@ -90,8 +90,10 @@ def _with_drops(entry: ShardEntry, raw: ShardEntry, drops: RecordDrops, spec: Da
     what = f"{n} of {rows_in} records cannot be read (first: {drops.first()})"
     if n / rows_in > spec.max_dropped_rows:
         remove(entry.uri)  # no normalized file is left for a shard set aside
+        hint = "; if the shard is in another encoding, set csv.encoding in the spec" \
+            if drops.reasons[0] == "not UTF-8" and spec.format_of(raw.uri) != "jsonl" else ""
         return set_aside(raw, f"{what}: over max_dropped_rows "
-                              f"{spec.max_dropped_rows:.0%}", bad_status)
+                              f"{spec.max_dropped_rows:.0%}{hint}", bad_status)
     write_parquet(dropped_uri, drops.table(ROW_COLUMN, FAILED_COLUMN))
     return entry.model_copy(update={
         "parent_hash": raw.content_hash, "rows_in": rows_in, "reason": what,

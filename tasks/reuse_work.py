@@ -15,7 +15,7 @@ from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME
 from laas.anchors.core.reuse import REUSE_FORMAT, Reused
 from laas.errors import ShardReadError
 from laas.tasks.dataset_spec import DatasetSpec
-from laas.tasks.readers import verified_table
+from laas.tasks.normalized_reads import verified_table
 from laas.tasks.shard_validation import VALIDATE_BATCH
 from laas.tasks.text_hashes import TextHashSink
 

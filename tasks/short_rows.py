@@ -9,6 +9,7 @@ padded field reads as an empty cell would (null in a number column, empty text u
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from laas.tasks.line_stream import LineStream
@@ -52,8 +53,12 @@ class RowPadder(LineStream):
 
     def __init__(self, src: BinaryIO, delimiter: bytes, quote: bytes | None,
                  escape: bytes | None, fields: int | None, pad: bool = True,
-                 drops: RecordDrops | None = None):
+                 drops: RecordDrops | None = None, utf8: bool = False,
+                 check: Callable[[bytes, list[bytes]], dict[int, str]] | None = None):
         super().__init__(src)
+        # with drops, the records of each block Arrow would refuse a cell of (bad_values)
+        self.check, self.head, self.pending = check, b"", []
+        self.utf8 = utf8  # drops take out records of bad UTF-8 too (Arrow refuses the shard)
         self.delimiter, self.fields, self.pad, self.drops = delimiter, fields, pad, drops
         if drops is not None:
             drops.unit = "row"
@@ -68,7 +73,15 @@ class RowPadder(LineStream):
         self.row = 0  # data rows so far, a left-out one included (the header is none)
 
     def _lines(self, block: bytes) -> bytes:
-        return b"".join(self._pad(line) for line in block.splitlines(keepends=True))
+        out = b"".join(self._pad(line) for line in block.splitlines(keepends=True))
+        if not self.pending:
+            return out
+        rows, records = zip(*self.pending, strict=True)
+        self.pending = []
+        bad = self.check(self.head, list(records))
+        for i, why in bad.items():
+            self.drops.add(rows[i], why, records[i].rstrip(b"\r\n"))
+        return out + b"".join(r for i, r in enumerate(records) if i not in bad)
 
     def _pad(self, line: bytes) -> bytes:
         body = line.rstrip(b"\r\n")
@@ -86,17 +99,29 @@ class RowPadder(LineStream):
         record, self.held = b"".join(self.held) + line, []
         n, self.count = self.count + 1, 0
         if self.fields is None:
-            self.fields = n
+            self.fields, self.head = n, record
             return record
         self.row += 1
-        if n > self.fields and self.drops is not None:
-            self.drops.add(self.row, f"{n} fields where the header has {self.fields}",
-                           record.rstrip(b"\r\n"))
+        if self.drops is not None and (why := self._unreadable(record, n)):
+            self.drops.add(self.row, why, record.rstrip(b"\r\n"))
             return b""
         if n < self.fields and self.pad:
             cut = len(record) - (len(line) - len(body))  # the newline stays after the padding
-            return record[:cut] + self.delimiter * (self.fields - n) + record[cut:]
+            record = record[:cut] + self.delimiter * (self.fields - n) + record[cut:]
+        if self.check is not None:
+            self.pending.append((self.row, record))
+            return b""
         return record
+
+    def _unreadable(self, record: bytes, n: int) -> str | None:
+        if n > self.fields:
+            return f"{n} fields where the header has {self.fields}"
+        if self.utf8 and not record.isascii():
+            try:
+                record.decode()
+            except UnicodeDecodeError:
+                return "not UTF-8"
+        return None
 
     def _scan(self, body: bytes) -> None:
         for m in self.tokens.finditer(body):

@@ -22,7 +22,12 @@ CSV_NULLS = pa.array(["", "#N/A", "#N/A N/A", "#NA", "-1.#IND", "-1.#QNAN", "-Na
 
 
 class NotTimestamp(BadTable):
-    """A cell of a timestamp column that is no ISO 8601 timestamp; the message names it."""
+    """A cell of a timestamp column that is no ISO 8601 timestamp; the message names it, and
+    `short` (the reason a record left out under drop_rows is given) names the cell alone."""
+
+    def __init__(self, message: str, short: str = ""):
+        super().__init__(message)
+        self.short = short or message
 
 
 def as_text(schema: pa.Schema) -> pa.Schema:
@@ -63,10 +68,10 @@ def _timestamps(text: pa.Array, name: str, before: int) -> pa.Array:
         return pc.replace_with_mask(out, pc.invert(zoned),
                                     text.filter(pc.invert(zoned)).cast(_NAIVE).cast(AWARE))
     except pa.ArrowInvalid:
-        raise NotTimestamp(_first_bad(text, name, before)) from None
+        raise _first_bad(text, name, before) from None
 
 
-def _first_bad(text: pa.Array, name: str, before: int) -> str:
+def _first_bad(text: pa.Array, name: str, before: int) -> NotTimestamp:
     for i, value in enumerate(text.to_pylist()):  # only once, when the shard is refused
         for kind in (_NAIVE, AWARE):
             try:
@@ -75,8 +80,9 @@ def _first_bad(text: pa.Array, name: str, before: int) -> str:
             except pa.ArrowInvalid:
                 continue
         else:
-            return (f"column {name}, row {before + i + 1}: {value!r} is not an ISO 8601 "
-                    "timestamp (such as 2003-09-19, 2003-09-19 10:00:00 or "
-                    "2003-09-19T10:00:00+02:00; without a zone it is read as UTC); declare "
-                    "the column as string to keep it as text")
-    return f"column {name}: not ISO 8601 timestamps"
+            return NotTimestamp(
+                f"column {name}, row {before + i + 1}: {value!r} is not an ISO 8601 timestamp "
+                "(such as 2003-09-19, 2003-09-19 10:00:00 or 2003-09-19T10:00:00+02:00; "
+                "without a zone it is read as UTC); declare the column as string to keep it "
+                "as text", f"{value[:40]!r} in column {name} is not an ISO 8601 timestamp")
+    return NotTimestamp(f"column {name}: not ISO 8601 timestamps")

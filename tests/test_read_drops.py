@@ -96,12 +96,14 @@ def test_without_drop_rows_an_unreadable_line_still_sets_its_shard_aside(workspa
 
 
 def test_a_csv_row_with_too_many_fields_is_left_out(workspace) -> None:
-    """A CSV row with more fields than the header (an unquoted comma in a value) is left out,
-    numbered as a data row, a quoted multi-line one whole; short rows are still padded."""
+    """A CSV row with more fields than the header (an unquoted comma in a value), or of bad
+    UTF-8 (one row pasted from a latin-1 file), is left out, numbered as a data row, a quoted
+    multi-line one whole; short rows are still padded."""
     head = b"prompt,response,source,license,lang\n"
     body = [b"p%d,r%d,web,mit,en\n" % (i, i) for i in range(40)]
     body[7] = b"hello, world,r7,web,mit,en\n"
     body[20] = b'"two\nlines",r20,web,mit,en,extra\n'
+    body[12] = "p12,r\xe9sum\xe9 in latin-1,web,mit,en\n".encode("latin-1")  # bad UTF-8
     body[30] = b"p30,r30,web,mit\n"  # short: lang read as empty
     workspace.add_dataset("csvdrop", {"t.csv": head + b"".join(body)}, format="csv",
                           on_failure="drop_rows", max_dropped_rows=0.1,
@@ -113,10 +115,11 @@ def test_a_csv_row_with_too_many_fields_is_left_out(workspace) -> None:
     summary = json.loads(r.stdout)
     cp = next(c for c in summary["checkpoints"] if c["stage"] == "normalized")
     (shard,) = read_manifest(cp["manifest_uri"]).shards
-    assert (shard.status, shard.rows, shard.rows_in) == ("ok", 38, 40)
+    assert (shard.status, shard.rows, shard.rows_in) == ("ok", 37, 40)
     left = pq.read_table(shard.dropped_uri).to_pylist()
-    assert [r["_laas_row"] for r in left] == [8, 21]
-    assert left[1]["_laas_record"] == b'"two\nlines",r20,web,mit,en,extra'
+    assert [r["_laas_row"] for r in left] == [8, 13, 21]
+    assert left[1]["_laas_failed"] == ["not UTF-8"]
+    assert left[2]["_laas_record"] == b'"two\nlines",r20,web,mit,en,extra'
     assert left[0]["_laas_failed"] == ["6 fields where the header has 5"]
 
 
@@ -192,3 +195,66 @@ def test_verify_starts_from_a_run_that_accepted_the_file(workspace) -> None:
     (shard,) = read_manifest(cp["manifest_uri"]).shards
     out = workspace.laas("verify", shard.uri)
     assert "still holds the rows validation dropped" in out.stdout + out.stderr, out.stdout
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_record_longer_than_a_block_is_read_whole(tmp_path, monkeypatch, fmt) -> None:
+    """Real corpora hold rows of tens of MB (a whole book, a minified file): Arrow refuses a
+    record longer than its block; the shard is read again with bigger blocks, the rows before
+    it handed on once, and one longer than those is a clear error."""
+    from laas.errors import ShardReadError
+    from laas.tasks import readers
+    from laas.tasks.dataset_spec import DatasetSpec
+
+    monkeypatch.setattr(readers, "BLOCK_SIZE", 1 << 10)
+    monkeypatch.setattr(readers, "HUGE_BLOCK", 1 << 16)
+    texts = [f"row {i}" for i in range(300)]
+    texts[200] = "y" * 20_000  # longer than a block, not than a big one
+    line = (lambda t: json.dumps({"text": t})) if fmt == "jsonl" else (lambda t: t)
+    head = "" if fmt == "jsonl" else "text\n"
+    path = tmp_path / f"t.{fmt}"
+    path.write_text(head + "".join(line(t) + "\n" for t in texts))
+    spec = DatasetSpec.model_validate({
+        "name": "t", "source": str(tmp_path), "schema": [{"name": "text", "type": "string"}],
+        "suite": {"builtin": "text_corpus", "params": {"name": "t"}}})
+    got = [r["text"] for b in readers.iter_batches(str(path), spec) for r in b.to_pylist()]
+    assert got == texts
+    texts[250] = "z" * 300_000  # longer than two of the biggest blocks
+    path.write_text(head + "".join(line(t) + "\n" for t in texts))
+    with pytest.raises(ShardReadError, match=r"t\.\w+: a record longer than 0.0625 MB; split it"):
+        list(readers.iter_batches(str(path), spec))
+
+
+def test_a_csv_cell_arrow_cannot_convert_is_left_out_with_its_row(tmp_path) -> None:
+    """'?' or '-' in a number column (UCI tables mark missing values so): under drop_rows the
+    row is left out, found by Arrow's own conversion, and every other row reads as Arrow reads
+    it; otherwise the shard is set aside saying which value, where, and what to set."""
+    from laas.errors import SchemaError
+    from laas.tasks.bad_records import RecordDrops
+    from laas.tasks.dataset_spec import DatasetSpec
+    from laas.tasks.readers import iter_batches
+
+    rows_ = [b"p%d,%d,%d.5\n" % (i, i, i) for i in range(3000)]
+    rows_[4], rows_[5], rows_[2900] = b"bob,?,2.5\n", b"cy,40,-\n", b"zed,1e3,1\n"
+    rows_[6] = b"dee,NA,3\n"  # a null marker Arrow knows: a null, not a bad value
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"name,age,score\n" + b"".join(rows_))
+    schema = [{"name": "name", "type": "string"}, {"name": "age", "type": "int64"},
+              {"name": "score", "type": "float64"}]
+
+    def spec(on_failure: str) -> DatasetSpec:
+        return DatasetSpec.model_validate({
+            "name": "t", "source": str(tmp_path), "schema": schema, "on_failure": on_failure,
+            "suite": {"builtin": "tabular_features", "params": {"columns": ["name"]}}})
+
+    drops = RecordDrops()
+    got = [r for b in iter_batches(str(path), spec("drop_rows"), drops=drops)
+           for r in b.to_pylist()]
+    assert drops.numbers == [5, 6, 2901]
+    assert drops.reasons == ["'?' in column 2 is not int64", "'-' in column 3 is not float64",
+                             "'1e3' in column 2 is not int64"]
+    assert len(got) == 2997 and got[4] == {"name": "dee", "age": None, "score": 3.0}
+    assert got[-1] == {"name": "p2999", "age": 2999, "score": 2999.5}
+    with pytest.raises(SchemaError, match=r"t.csv: '\?' in column 2 is not int64; if it marks "
+                                          r"a missing value, list it in csv.null_values"):
+        list(iter_batches(str(path), spec("quarantine")))

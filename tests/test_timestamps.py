@@ -13,7 +13,7 @@ import pytest
 
 from laas.errors import SchemaError
 from laas.tasks.dataset_spec import DatasetSpec
-from laas.tasks.readers import read_table
+from laas.tasks.readers import iter_batches, read_table
 
 SUITE = {"name": "any", "expectations": [{"type": "expect_table_row_count_to_be_between",
                                            "kwargs": {"min_value": 1}}]}
@@ -91,3 +91,18 @@ def test_a_cell_that_is_no_timestamp_is_named_with_its_column_row_and_value(tmp_
                           "8601 timestamp")
     assert "declare the column as string" in msg and "\n" not in msg
 
+
+
+def test_under_drop_rows_a_cell_that_is_no_timestamp_leaves_out_its_row(tmp_path) -> None:
+    """As a cell Arrow cannot convert does (tasks.bad_values): the row is left out, named,
+    and every other date reads as before."""
+    from laas.tasks.bad_records import RecordDrops
+
+    path = written(tmp_path, "csv", ["2003-09-19", "19-Sep-03", "2003-09-18T10:00:00Z", ""])
+    spec = spec_of("csv").model_copy(update={"on_failure": "drop_rows"})
+    drops = RecordDrops()
+    got = [r for b in iter_batches(path, spec, drops=drops) for r in b.to_pylist()]
+    assert drops.numbers == [2]
+    assert drops.reasons == ["'19-Sep-03' in column created is not an ISO 8601 timestamp"]
+    assert [r["created"] for r in got] == [datetime(2003, 9, 19, tzinfo=UTC),
+                                           datetime(2003, 9, 18, 10, tzinfo=UTC), None]

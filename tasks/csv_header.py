@@ -13,6 +13,8 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from laas.tasks.transcode import Prefixed
+
 HEAD = 1 << 16  # bytes kept: a header line longer than this goes unchecked
 _SHOWN = 12  # header names listed in a message
 
@@ -22,27 +24,19 @@ class BadTable(ValueError):
     shard, which the reader adds) says why and what to change."""
 
 
-class HeadRecorder:
-    """src read straight through, its first HEAD bytes kept (a slice of the first read)."""
+class HeadRecorder(Prefixed):
+    """src read straight through, its first HEAD bytes kept in `first` (a slice of the first
+    read)."""
 
     def __init__(self, src: BinaryIO):
-        self.src, self.head = src, b""
-        self.closed = False
+        super().__init__(b"", src)
+        self.first = b""
 
     def read(self, n: int = -1) -> bytes:
-        data = self.src.read(n)
-        if len(self.head) < HEAD:
-            self.head += data[:HEAD - len(self.head)]
+        data = super().read(n)
+        if len(self.first) < HEAD:
+            self.first += data[:HEAD - len(self.first)]
         return data
-
-    def readable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def close(self) -> None:  # the caller's `with` closes src
-        self.closed = True
 
 
 def header_names(head: bytes, read: pacsv.ReadOptions, parse: pacsv.ParseOptions

@@ -99,9 +99,9 @@ def open_batches(f: BinaryIO, fmt: str, schema: pa.Schema, d: CsvDialect, block_
         reader = pacsv.open_csv(kept, read_options=read, parse_options=parse,
                                 convert_options=convert)
     except KeyError:  # a schema column the header lacks
-        check_header(schema.names, header_names(kept.head, read, parse))
+        check_header(schema.names, header_names(kept.first, read, parse))
         raise
-    check_header(schema.names, header_names(kept.head, read, parse))
+    check_header(schema.names, header_names(kept.first, read, parse))
     return reader
 
 

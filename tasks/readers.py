@@ -60,7 +60,8 @@ def _raw_batches(f: Any, fmt: str, schema: pa.Schema, spec: DatasetSpec,
         f, encoding = as_utf8(f, layout.encoding)
         layout = layout.model_copy(update={"encoding": encoding})
         if fmt == "text":
-            yield from text_batches(f, schema.names[0], layout, read.block_size or BLOCK_SIZE)
+            yield from text_batches(f, schema.names[0], layout, read.block_size or BLOCK_SIZE,
+                                    read.drops)
         else:
             yield from csv_batches(f, fmt, schema, layout, read.block_size or BLOCK_SIZE,
                                    read.pad, read.drops, read.droppable)
@@ -181,8 +182,9 @@ def _checked_batches(uri: str, spec: DatasetSpec, expect: str | None, schema: pa
     except READ_ERRORS as e:
         if "straddling object" in str(e):
             raise BigRecord from None  # a record longer than the block: read with bigger ones
-        if read.droppable and fmt == "jsonl" and isinstance(e, pa.ArrowInvalid | ValueError):
-            raise RowsToDrop from None  # a line Arrow refused: the filtered read drops it
+        if read.droppable and (fmt == "jsonl" and isinstance(e, pa.ArrowInvalid | ValueError)
+                               or fmt == "text" and isinstance(e, UnicodeDecodeError)):
+            raise RowsToDrop from None  # a record no reader takes: the next read drops it
         raise read_problem(e, fmt, name, uri, spec, schema) from None
     except (ShardReadError, SchemaError, ShortRows, RowsToDrop, BigRecord):
         raise

@@ -258,3 +258,34 @@ def test_a_csv_cell_arrow_cannot_convert_is_left_out_with_its_row(tmp_path) -> N
     with pytest.raises(SchemaError, match=r"t.csv: '\?' in column 2 is not int64; if it marks "
                                           r"a missing value, list it in csv.null_values"):
         list(iter_batches(str(path), spec("quarantine")))
+
+
+@pytest.mark.parametrize(("unit", "kept", "left"), [
+    ("paragraph", ["intro\nstill intro", "third", "last"], [2]),
+    ("line", ["intro", "still intro", "third", "last"], [4])])
+def test_a_text_paragraph_or_line_not_in_the_encoding_is_left_out(tmp_path, unit, kept,
+                                                                   left) -> None:
+    """A Debian changelog in UTF-8 with one old entry in latin-1: under drop_rows that
+    paragraph (or line) is left out, numbered, not the file; a document is still refused whole,
+    saying to set text.encoding."""
+    from laas.errors import ShardReadError
+    from laas.tasks.bad_records import RecordDrops
+    from laas.tasks.dataset_spec import DatasetSpec
+    from laas.tasks.readers import iter_batches
+
+    data = "\ufeffintro\nstill intro\n\nby Jos\u00e9\n\nthird\n\n\nlast\n".encode()
+    (tmp_path / "a.txt").write_bytes(data.replace("Jos\u00e9".encode(), b"Jos\xe9"))
+
+    def spec(unit: str) -> DatasetSpec:
+        return DatasetSpec.model_validate({
+            "name": "t", "source": str(tmp_path), "format": "text", "text": {"unit": unit},
+            "on_failure": "drop_rows", "schema": [{"name": "text", "type": "string"}],
+            "suite": {"builtin": "text_corpus", "params": {"name": "t"}}})
+
+    drops = RecordDrops()
+    got = [r["text"] for b in iter_batches(str(tmp_path / "a.txt"), spec(unit), drops=drops)
+           for r in b.to_pylist()]
+    assert (got, drops.numbers, drops.reasons) == (kept, left, ["not utf-8"])
+    assert drops.records == [b"by Jos\xe9"]
+    with pytest.raises(ShardReadError, match="set text.encoding"):
+        list(iter_batches(str(tmp_path / "a.txt"), spec("document"), drops=RecordDrops()))

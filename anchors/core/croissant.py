@@ -113,17 +113,25 @@ def card(m: StageManifest, cp: Checkpoint, files: Sequence[FileFacts], about: Ab
 
 
 def pii_screen(m: StageManifest) -> str:
-    """The PII screen the suite ran and what it found, in one sentence."""
-    outcomes = [o for _, o in outcomes_of(m) if o.get("type") == PII_CHECK]
+    """The PII screen the suite ran and what it found, in one sentence. Rows flagged in shards
+    set aside are counted apart: the dataset does not hold them, and counted with the rest
+    they read as PII left in it (a corpus of package copyright files: 3,568 flagged, 59
+    dropped, 3,509 of them in the 750 shards set aside)."""
+    outcomes = [(k, o) for k, o in outcomes_of(m) if o.get("type") == PII_CHECK]
     if not outcomes:
         return "not screened: the validation suite has no PII check"
-    flagged = sum(o.get("unexpected_count") or 0 for o in outcomes)
+    aside = {s.key for s in m.quarantined}
+    flagged = sum(o.get("unexpected_count") or 0 for k, o in outcomes if k not in aside)
+    elsewhere = sum(o.get("unexpected_count") or 0 for k, o in outcomes if k in aside)
     dropped = sum(n for s in m.accepted for k, n in (s.dropped or {}).items()
                   if k.startswith(PII_CHECK))
-    columns = sorted({o.get("column") or "" for o in outcomes})
+    columns = sorted({o.get("column") or "" for _, o in outcomes})
+    apart = (f"; {elsewhere} more in the {len(aside)} shard(s) set aside, which the dataset "
+             "does not hold") if elsewhere else ""
+    found = "see the manifest per shard" if flagged or elsewhere else "no PII found"
     return (f"screened by laas's PII patterns (e-mail addresses, phone numbers, ...) on "
-            f"column(s) {', '.join(columns)}: {flagged} row(s) flagged, {dropped} dropped; "
-            f"{'no PII found' if not flagged else 'see the manifest per shard'}")
+            f"column(s) {', '.join(columns)}: {flagged} row(s) flagged, {dropped} dropped"
+            f"{apart}; {found}")
 
 
 def claims(doc: Any) -> tuple[dict[str, Any], dict[str, FileFacts]]:

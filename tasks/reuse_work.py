@@ -10,19 +10,22 @@ import pyarrow as pa
 from laas import __version__ as LAAS_VERSION
 from laas.anchors.adapters.files import redact, rehash_parquet_at, sha256_at
 from laas.anchors.core.canonical import hash_record, keccak256, to_hex
+from laas.anchors.core.formats import VERSIONED_MANIFEST
 from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME
-from laas.anchors.core.models import VERSIONED_MANIFEST
 from laas.anchors.core.reuse import REUSE_FORMAT, Reused
 from laas.errors import ShardReadError
 from laas.tasks.dataset_spec import DatasetSpec
-from laas.tasks.readers import verified_table
+from laas.tasks.normalized_reads import verified_table
 from laas.tasks.shard_validation import VALIDATE_BATCH
 from laas.tasks.text_hashes import TextHashSink
 
 # Bumped when the normalizer's output changes for the same bytes and spec (a reused shard
 # would then differ from one normalized now).
 # v2: its entries carry their file's sha256 and their licenses (a reused v1 shard lacks both)
-NORMALIZE_FORMAT = "laas-normalize-v2"
+# v3: under drop_rows unreadable records are left out (laas-manifest-v6), records longer than
+# a block are read, CSV/JSON timestamps without a zone read as UTC (a shard once set aside
+# whole is now kept), and a shard set aside anyway holds no first copy of a duplicate
+NORMALIZE_FORMAT = "laas-normalize-v3"
 REUSED_KEYS = "reused-text-hashes"  # in the validated stage's folder: the reused shards' keys
 # What does not decide a shard's output: names, where the sources are (each reused shard's
 # own URI is compared instead), lineage, versioning and the reuse switch itself.

@@ -88,7 +88,8 @@ def test_a_manifest_encoded_in_groups_of_entries_has_the_bytes_of_each_entrys_du
                              **kinds[i % len(kinds)]}) for i in range(1100)]
     for e in entries:
         assert e.plain() == e.model_dump(mode="json")
-    m = new_manifest("d", "r", "raw", "s", entries, passed=True, version="laas-manifest-v4")
+    m = new_manifest("d", "r", "validated", "s", entries, passed=True,
+                     version="laas-manifest-v4")
     assert b"".join(m.chunks()) == canonical_json(m)
     assert m.manifest_hash == hash_chunks([canonical_json(m)])
 

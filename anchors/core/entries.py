@@ -24,10 +24,10 @@ class Record(BaseModel):
     # pydantic gives every instance its own set of the fields it was given (~730 bytes for
     # a shard entry's ten): a stage of 100,000 entries held ~70 MB of equal sets in the flow
     # process, per stage. A frozen record never changes its set (model_copy changes the
-    # copy's own, before it is shared here), so equal sets are one object. Its text values
-    # are shared too: each stage's entry of a shard repeats the key, the source URI, and the
-    # URI and content hash of the stage before, and every copy unpickled from a Dask worker
-    # or read from JSON was a string of its own (~0.7 KB per shard over a run's stages).
+    # copy's own, before it is shared here), so equal sets are one object. Repeated text
+    # values are shared too: each stage's entry of a shard repeats the key, the source URI,
+    # and the URI and content hash of the stage before, and every copy unpickled from a Dask
+    # worker or read from JSON was a string of its own (~0.6 KB per shard over a run).
     def model_post_init(self, context: Any, /) -> None:  # made, or read from JSON
         _share(self)
 
@@ -50,9 +50,15 @@ def _share(m: BaseModel) -> None:
     if shared is not mine:
         object.__setattr__(m, "__pydantic_fields_set__", shared)
     values = m.__dict__  # replaced in place: the same values, so frozen still holds
-    for k, v in values.items():
+    for k in _REPEATED:
+        v = values.get(k)
         if type(v) is str:  # interned strings are freed with their last user (not immortal)
             values[k] = sys.intern(v)
+
+
+# The text fields a run repeats across its stages' entries of a shard (and the previous
+# run's): interning the others (hashes of one file, reasons) would only grow the table.
+_REPEATED = ("key", "uri", "source_uri", "content_hash")
 
 
 class ShardEntry(Record):

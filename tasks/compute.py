@@ -170,19 +170,11 @@ def map_shards(fn: Callable, items: Sequence[tuple], *, address: str, batch_size
             if on_batch is not None:
                 results[i] = on_batch(results[i])
             future.release()
-            _trim()
             if sent < len(plan):
                 send(sent)
                 sent += 1
             advance(plan[i].stop - plan[i].start)
     return [r for batch in results for r in batch]
-
-
-def _trim() -> None:
-    import os
-    if os.environ.get("LAAS_H1_TRIM"):
-        import ctypes
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from laas.settings import get_settings
 from laas.tasks import openlineage
 from laas.tasks.compute import dask_cluster
 from laas.tasks.incremental import reuse_plan, reuse_summary
-from laas.tasks.manifests import new_run_name
+from laas.tasks.manifests import new_run_name, rows_dropped
 from laas.tasks.shares_artifact import publish_shares
 from laas.tasks.stages import (
     commit_run_task,
@@ -110,7 +110,7 @@ def ingest(dataset: str, run: str | None = None, dask_address: str | None = None
         checkpoints=events.checkpoints,
         pending=tuple(stage for stage, cp in stages.items() if cp is None),
         set_aside=tuple(validated.quarantined),
-        rows_dropped={s.key: s.reason or "" for s in validated.accepted if s.derived},
+        rows_dropped=rows_dropped(normalized, validated),
         dataset_checks=tuple((validated.validation or {}).get("dataset", ())),
         passed=validated.passed,
         seconds=lap.times,

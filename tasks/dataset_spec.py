@@ -109,10 +109,14 @@ class DatasetSpec(Spec):
             raise ValueError("a text dataset's schema is one string column (its rows' text)")
         if self.name in self.parents:
             raise ValueError("a dataset cannot be its own parent")
-        if problem := attribution_problem(self.contributors, {c.name: c.type for c in
-                                                              self.columns}, bool(self.parents)):
+        if problem := attribution_problem(self.contributors, self.kinds, bool(self.parents)):
             raise ValueError(problem)
         return self
+
+    @property
+    def kinds(self) -> dict[str, str]:
+        """Each column's declared type, by name."""
+        return {c.name: c.type for c in self.columns}
 
     @property
     def source_uri(self) -> str:

@@ -13,6 +13,8 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from laas.tasks.bad_records import RecordDrops, RowsToDrop
+from laas.tasks.bad_values import ValueCheck, bad_value
 from laas.tasks.csv_dialect import WHITESPACE, CsvDialect
 from laas.tasks.line_stream import LineStream
 from laas.tasks.short_rows import RowPadder, ShortRowWatch
@@ -26,41 +28,49 @@ def needs_rewrite(d: CsvDialect) -> bool:
 
 
 def csv_batches(f: BinaryIO, fmt: str, schema: pa.Schema, d: CsvDialect, block_size: int,
-                pad: bool = False) -> Iterator[pa.RecordBatch]:
+                pad: bool = False, drops: RecordDrops | None = None, droppable: bool = False
+                ) -> Iterator[pa.RecordBatch]:
     """The rows of a csv/tsv shard, in dialect d; raises ShortRows at a row with fewer fields
-    than the header unless `pad` (then such rows get empty trailing fields)."""
+    than the header unless `pad` (then such rows get empty trailing fields), and RowsToDrop at
+    one with more if `droppable` (read again with `drops`: such rows are left out, noted)."""
     watch = ShortRowWatch()
     try:
-        yield from open_batches(f, fmt, schema, d, block_size, pad, watch)
-    except pa.ArrowInvalid:
+        yield from open_batches(f, fmt, schema, d, block_size, pad, watch, drops)
+    except pa.ArrowInvalid as e:
         if watch.short is not None and not pad:
             raise watch.short from None
+        if droppable and (watch.long or bad_value(str(e)) or (
+                d.encoding == "utf-8" and "invalid UTF8" in str(e))):
+            raise RowsToDrop from None
         raise
 
 
 def open_batches(f: BinaryIO, fmt: str, schema: pa.Schema, d: CsvDialect, block_size: int,
-                 pad: bool = False, watch: ShortRowWatch | None = None
-                 ) -> pacsv.CSVStreamingReader:
+                 pad: bool = False, watch: ShortRowWatch | None = None,
+                 drops: RecordDrops | None = None) -> pacsv.CSVStreamingReader:
     """Arrow's streaming CSV reader over f, in dialect d."""
     src = DialectReader(f, d) if needs_rewrite(d) else f
     delimiter = " " if d.delimiter == WHITESPACE else d.delimiter_for(fmt)
-    if pad:
-        src = RowPadder(src, *(c.encode(d.encoding) if c else None
-                               for c in (delimiter, d.quote, d.escape)),
-                        fields=None if d.header else len(schema.names))
     # Utf-8 is Arrow's own (it validates it); naming it would add a needless transcoding pass.
     encoding = "utf8" if d.encoding == "utf-8" else d.encoding
     read = pacsv.ReadOptions(block_size=block_size, encoding=encoding,
                              column_names=None if d.header else schema.names)
-    parse = pacsv.ParseOptions(
-        delimiter=delimiter,  # a rewritten "whitespace" stream has one space between fields
-        quote_char=d.quote or False, escape_char=d.escape or False,
-        newlines_in_values=d.quote is not None,  # a quoted value may span lines
-        invalid_row_handler=watch)
+    syntax = dict(  # a rewritten "whitespace" stream has one space between fields
+        delimiter=delimiter, quote_char=d.quote or False, escape_char=d.escape or False,
+        newlines_in_values=d.quote is not None)  # a quoted value may span lines
     convert = pacsv.ConvertOptions(column_types=schema, include_columns=schema.names)
     if d.null_values is not None:
         convert.null_values = list(d.null_values)
         convert.strings_can_be_null = True  # "NA" in a text column is a null, as asked
+    if pad or drops is not None:
+        check = ValueCheck(pacsv.ReadOptions(encoding=encoding, use_threads=False,
+                                             column_names=read.column_names),
+                           pacsv.ParseOptions(**syntax), convert) if drops is not None else None
+        src = RowPadder(src, *(c.encode(d.encoding) if c else None
+                               for c in (delimiter, d.quote, d.escape)),
+                        fields=None if d.header else len(schema.names), pad=pad, drops=drops,
+                        utf8=d.encoding == "utf-8", check=check)
+    parse = pacsv.ParseOptions(**syntax, invalid_row_handler=watch)
     return pacsv.open_csv(src, read_options=read, parse_options=parse, convert_options=convert)
 
 

@@ -26,26 +26,58 @@ def first_bad_line(uri: str, schema: pa.Schema, kinds: dict[str, str],
             seen += len(line)
             if seen > limit_bytes:
                 return None
-            if problem := _line_problem(line, schema, kinds):
+            if problem := line_problem(line, schema, kinds):
                 return f"line {n}: {problem}"
     return None
 
 
-def _line_problem(line: bytes, schema: pa.Schema, kinds: dict[str, str]) -> str | None:
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    row = dict(pairs)
+    if len(row) != len(pairs):
+        raise ValueError("a field given twice")
+    return row
+
+
+def line_problem(line: bytes, schema: pa.Schema, kinds: dict[str, str]) -> str | None:
+    """Why this line cannot be a row of `schema`, as Arrow's reader would refuse it (None: a
+    row, or a blank line)."""
     if not line.strip():
         return None
     try:
-        row: Any = json.loads(line)
+        row: Any = json.loads(line.decode(), parse_constant=_no_constant,
+                              object_pairs_hook=_unique_keys)  # decoded: json guesses UTF-16
     except UnicodeDecodeError:
         return "not UTF-8"
-    except ValueError as e:
-        return f"not JSON ({str(e).split(':')[0]})"
+    except json.JSONDecodeError as e:
+        return f"not JSON ({e.msg.removesuffix(' at')} at column {e.colno})"
+    except ValueError as e:  # a constant or a field given twice
+        return f"not JSON ({e})"
+    except RecursionError:
+        return "not JSON (nested too deep)"
     if not isinstance(row, dict):
         return f"a JSON {type(row).__name__}, not an object"
     for name in schema.names:
         v, kind = row.get(name), kinds[name]
         if v is not None and (not isinstance(v, _FITS[kind])
-                              or (kind != "bool" and isinstance(v, bool))):
+                              or (kind != "bool" and isinstance(v, bool))
+                              or (kind == "int64" and not _INT64[0] <= v <= _INT64[1])):
             article = "an" if kind[0] in "aeiou" else "a"
             return f"{name} is {json.dumps(v)[:40]}, not {article} {kind}"
+        if isinstance(v, str) and _lone_surrogate(v):
+            return f"{name} holds a lone UTF-16 surrogate escape"
     return None
+
+
+_INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def _lone_surrogate(v: str) -> bool:
+    try:
+        v.encode()
+    except UnicodeEncodeError:
+        return True
+    return False

@@ -149,3 +149,14 @@ def publish_artifacts(m: StageManifest, cp: Checkpoint, tx_link: str | None = No
 def artifact_key(*parts: str) -> str:
     """A Prefect artifact key from names: lower case, every other character a dash."""
     return "".join(c if c.isalnum() else "-" for c in "-".join(parts).lower())
+
+
+def rows_dropped(normalized: StageManifest, validated: StageManifest) -> dict[str, str]:
+    """drop_rows: what was left out of each shard kept, as read and as validated."""
+    read = {s.key: s.reason for s in normalized.shards if s.derived}
+    out = {}
+    for s in validated.accepted:
+        said = [r for r in (read.get(s.key), s.reason if s.derived else None) if r]
+        if said:
+            out[s.key] = "; ".join(said)
+    return out

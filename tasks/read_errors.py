@@ -11,6 +11,7 @@ import pyarrow as pa
 
 from laas.anchors.adapters.files import redact
 from laas.errors import SchemaError, ShardReadError
+from laas.tasks.bad_values import bad_value
 from laas.tasks.dataset_spec import TABLE_FORMATS, DatasetSpec
 from laas.tasks.jsonl_lines import first_bad_line
 
@@ -40,9 +41,16 @@ def read_problem(e: BaseException, fmt: str, name: str, uri: str, spec: DatasetS
         hint = f"; if it is in another encoding, set {'csv' if fmt != 'text' else 'text'}" \
             ".encoding in the spec (latin-1, cp1252…)" if fmt in (*TABLE_FORMATS, "text") else ""
         return ShardReadError(f"shard {name}: not well-formed UTF-8 ({text}){hint}")
+    if found := bad_value(text):  # a cell of a typed column: say which, and what to do
+        col, kind, value = found
+        named = "" if spec.csv.header else f" ({schema.names[col]})" \
+            if col < len(schema.names) else ""
+        return SchemaError(
+            f"shard {name}: {value[:40]!r} in column {col + 1}{named} is not {kind}; if it "
+            "marks a missing value, list it in csv.null_values, else declare the column string "
+            "(or set on_failure: drop_rows to leave such rows out)")
     where = ""
     if fmt == "jsonl":  # Arrow names a row of its block: find the line a person would open
-        kinds = {c.name: c.type for c in spec.columns}
         with contextlib.suppress(*READ_ERRORS):
-            where = f" at {line}" if (line := first_bad_line(uri, schema, kinds)) else ""
+            where = f" at {line}" if (line := first_bad_line(uri, schema, spec.kinds)) else ""
     return ShardReadError(f"shard {name}: not valid {fmt}{where} ({text})")

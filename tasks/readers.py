@@ -10,7 +10,7 @@ import json
 import shutil
 import tempfile
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 import pyarrow as pa
 import pyarrow.json as pajson
@@ -21,8 +21,8 @@ from fsspec.utils import infer_compression
 from laas.anchors.adapters.files import open_uri, redact
 from laas.anchors.core.canonical import to_hex
 from laas.anchors.core.hashing import HashingReader, TableHasher
-from laas.anchors.core.models import ShardEntry
 from laas.errors import SchemaError, ShardReadError
+from laas.tasks.bad_records import BigRecord, JsonlLineFilter, RecordDrops, RowsToDrop
 from laas.tasks.dataset_spec import TABLE_FORMATS, DatasetSpec
 from laas.tasks.dialect import csv_batches
 from laas.tasks.read_errors import READ_ERRORS, columns_hint, describe_error, read_problem
@@ -35,6 +35,7 @@ ARROW_TYPES = {
     "bool": pa.bool_(), "timestamp": pa.timestamp("us", tz="UTC"),
 }
 BLOCK_SIZE = 8 << 20  # bytes of text parsed per batch (JSONL, CSV)
+HUGE_BLOCK = 256 << 20  # per batch once a record is longer than BLOCK_SIZE (as text documents)
 PARQUET_BATCH = 65_536  # rows per batch read from Parquet
 SPOOL_BYTES = 256 << 20  # a Parquet source copied for hashing stays in memory up to this
 
@@ -44,10 +45,12 @@ def arrow_schema(spec: DatasetSpec) -> pa.Schema:
 
 
 def _raw_batches(f: Any, fmt: str, schema: pa.Schema, spec: DatasetSpec,
-                 pad: bool = False) -> Iterator[pa.RecordBatch]:
+                 read: _Read) -> Iterator[pa.RecordBatch]:
     if fmt == "jsonl":
-        yield from pajson.open_json(f, read_options=pajson.ReadOptions(block_size=BLOCK_SIZE),
-                                    parse_options=pajson.ParseOptions(
+        if read.drops is not None:
+            f = JsonlLineFilter(f, schema, spec.kinds, read.drops)
+        block = pajson.ReadOptions(block_size=read.block_size or BLOCK_SIZE)
+        yield from pajson.open_json(f, read_options=block, parse_options=pajson.ParseOptions(
                                         explicit_schema=schema,
                                         unexpected_field_behavior="ignore"))
     elif fmt in TABLE_FORMATS or fmt == "text":
@@ -55,9 +58,11 @@ def _raw_batches(f: Any, fmt: str, schema: pa.Schema, spec: DatasetSpec,
         f, encoding = as_utf8(f, layout.encoding)
         layout = layout.model_copy(update={"encoding": encoding})
         if fmt == "text":
-            yield from text_batches(f, schema.names[0], layout, BLOCK_SIZE)
+            yield from text_batches(f, schema.names[0], layout, read.block_size or BLOCK_SIZE,
+                                    read.drops)
         else:
-            yield from csv_batches(f, fmt, schema, layout, BLOCK_SIZE, pad)
+            yield from csv_batches(f, fmt, schema, layout, read.block_size or BLOCK_SIZE,
+                                   read.pad, read.drops, read.droppable)
     elif fmt == "json":  # one array of objects: read whole (use JSONL for large shards)
         rows = json.load(f)
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
@@ -72,57 +77,111 @@ def _raw_batches(f: Any, fmt: str, schema: pa.Schema, spec: DatasetSpec,
         yield from pf.iter_batches(batch_size=PARQUET_BATCH, columns=schema.names)
 
 
-def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None
+class _Read(NamedTuple):
+    """How a shard is read: Arrow on its bytes as they are (`droppable`: a record Arrow
+    refuses raises RowsToDrop), or again, fixing what the read before met: short CSV rows
+    padded, records no reader can take left out and noted in `drops`, blocks big enough for
+    a record longer than BLOCK_SIZE."""
+
+    pad: bool = False
+    drops: RecordDrops | None = None
+    droppable: bool = False
+    block_size: int | None = None  # None: BLOCK_SIZE
+
+
+def read_schema(spec: DatasetSpec) -> pa.Schema:
+    """The schema a source shard's batches come in: every column nullable, so an absent
+    column can be named by laas, not by Arrow."""
+    return pa.schema([f.with_nullable(True) for f in arrow_schema(spec)])
+
+
+def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None,
+                 drops: RecordDrops | None = None, seen: TableHasher | None = None
                  ) -> Iterator[pa.RecordBatch]:
-    """A source shard as record batches under the declared schema; raises ShardReadError or
+    """A source shard as record batches under read_schema(spec); raises ShardReadError or
     SchemaError (one line, naming the shard) at the first problem. With `expect` (the raw
     stage's content hash) the bytes read must still be those: a shard replaced between stages
-    is refused, so no checkpoint derives from bytes the raw one did not hash."""
-    # Parse with every column nullable so an absent column can be named below, not by Arrow.
-    schema = pa.schema([f.with_nullable(True) for f in arrow_schema(spec)])
+    is refused, so no checkpoint derives from bytes the raw one did not hash. With `drops`
+    (on_failure: drop_rows) records no reader can make a row of are left out and noted there
+    (laas.tasks.bad_records) instead. `seen`: the caller's hasher, into which it puts every
+    batch before it asks for the next (else the rows handed on are hashed here)."""
+    schema = read_schema(spec)
     name = redact(uri)
-    # Rows handed on by a read that a short row then stops (the bytes' hash only checked at
-    # the end of a read), hashed: the second read, padding short rows, goes on after them
-    # once its own first rows hash the same, so a shard swapped between the reads is refused.
-    first = TableHasher(schema)
-    try:
-        for batch in _checked_batches(uri, spec, expect, schema, name):
-            first.update(batch)
-            yield batch
-    except ShortRows as short:
-        if spec.csv.short_rows == "error":
-            raise ShardReadError(f"shard {name}: {short.describe()}; set `csv: {{short_rows: "
-                                 "pad}` to read missing trailing fields as empty") from None
-        again, left = TableHasher(schema), first.rows
-        for batch in _checked_batches(uri, spec, expect, schema, name, pad=True):
-            skip = min(left, batch.num_rows)
-            if skip:
-                again.update(batch.slice(0, skip))
-                left -= skip
-                if not left and again.digest() != first.digest():
-                    raise ShardReadError(f"shard {name}: changed while read; rerun to ingest "
-                                         "it") from None
-            if skip < batch.num_rows:
-                yield batch.slice(skip)
+    # Arrow reads the shard as it is; a read it stops at (short rows, a record it cannot
+    # take, one longer than its block) is done again, fixing that, and goes on after the rows
+    # already handed on once its own first rows hash the same (the bytes' hash is only checked
+    # at the end of a read), so a shard swapped between the reads gets no row in.
+    handed = seen if seen is not None else TableHasher(schema)
+    read = _Read(droppable=drops is not None)
+    for _ in range(4):  # each fix at most once
+        rows, digest = handed.rows, handed.digest() if handed.rows else b""
+        try:
+            yield from _after(_checked_batches(uri, spec, expect, schema, name, read), rows,
+                              digest, schema, name, None if seen is not None else handed)
+            return
+        except ShortRows as short:
+            if spec.csv.short_rows == "error" or read.pad:
+                raise _short_rows_error(name, short) from None
+            read = read._replace(pad=True)
+        except RowsToDrop:
+            read = read._replace(drops=drops, droppable=False,
+                                 pad=read.pad or spec.csv.short_rows == "pad")
+        except BigRecord:
+            if read.block_size == HUGE_BLOCK:
+                raise ShardReadError(f"shard {name}: a record longer than "
+                                     f"{HUGE_BLOCK / (1 << 20):g} MB; split it") from None
+            read = read._replace(block_size=HUGE_BLOCK)
+        if drops is not None:
+            drops.clear()  # the next read notes them again, from the start
+    raise ShardReadError(f"shard {name}: cannot be read")  # not reached: each fix once
+
+
+def _after(batches: Iterator[pa.RecordBatch], skip: int, digest: bytes, schema: pa.Schema,
+           name: str, hasher: TableHasher | None) -> Iterator[pa.RecordBatch]:
+    """The rows of `batches` after the first `skip`, which must hash to `digest`."""
+    again = TableHasher(schema)
+    for batch in batches:
+        head = min(skip - again.rows, batch.num_rows)
+        if head:
+            again.update(batch.slice(0, head))
+            if again.rows == skip and again.digest() != digest:
+                raise ShardReadError(f"shard {name}: changed while read; rerun to ingest it")
+        if head < batch.num_rows:
+            rest = batch.slice(head) if head else batch
+            if hasher is not None:
+                hasher.update(rest)
+            yield rest
+    if again.rows < skip:
+        raise ShardReadError(f"shard {name}: changed while read; rerun to ingest it")
+
+
+def _short_rows_error(name: str, short: ShortRows) -> ShardReadError:
+    return ShardReadError(f"shard {name}: {short.describe()}; set `csv: {{short_rows: pad}}` "
+                          "to read missing trailing fields as empty")
 
 
 def _checked_batches(uri: str, spec: DatasetSpec, expect: str | None, schema: pa.Schema,
-                     name: str, pad: bool = False) -> Iterator[pa.RecordBatch]:
+                     name: str, read: _Read) -> Iterator[pa.RecordBatch]:
     fmt = spec.format_of(uri)
     try:
         with _source(uri, fmt, expect, name) as src:
             codec = infer_compression(uri)
             with (compr[codec](src, mode="rb") if codec else contextlib.nullcontext(src)) as f:
-                for batch in _raw_batches(f, fmt, schema, spec, pad):
-                    yield _conform(batch, schema, spec, name)
+                for batch in _raw_batches(f, fmt, schema, spec, read):
+                    yield _conform(batch, schema, spec, name, read.droppable and fmt == "jsonl")
             if isinstance(src, HashingReader):
                 _unchanged(name, expect, src.finish()[0])
     except KeyError as e:
         raise SchemaError(f"shard {name}: missing column(s) {e.args[0]}{columns_hint(fmt)}"
                           ) from None
     except READ_ERRORS as e:
+        if "straddling object" in str(e):
+            raise BigRecord from None  # a record longer than the block: read with bigger ones
+        if read.droppable and (fmt == "jsonl" and isinstance(e, pa.ArrowInvalid | ValueError)
+                               or fmt == "text" and isinstance(e, UnicodeDecodeError)):
+            raise RowsToDrop from None  # a record no reader takes: the next read drops it
         raise read_problem(e, fmt, name, uri, spec, schema) from None
-    except (ShardReadError, SchemaError, ShortRows):
+    except (ShardReadError, SchemaError, ShortRows, RowsToDrop, BigRecord):
         raise
     except Exception as e:  # a store's own errors (botocore and the like)
         raise ShardReadError(f"shard {name}: unreadable ({describe_error(e)})") from None
@@ -154,7 +213,7 @@ def _unchanged(name: str, expect: str, digest: bytes) -> None:
 
 
 def _conform(batch: pa.RecordBatch, schema: pa.Schema, spec: DatasetSpec,
-             name: str) -> pa.RecordBatch:
+             name: str, droppable: bool = False) -> pa.RecordBatch:
     if batch.num_rows:
         # A non-nullable column null in every row was absent from the file, not empty.
         absent = [c.name for c in spec.columns
@@ -164,6 +223,8 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema, spec: DatasetSpec,
     try:
         batch.validate(full=True)  # the JSON reader passes invalid UTF-8 through; catch it here
     except pa.ArrowInvalid as e:
+        if droppable:
+            raise RowsToDrop from None  # a line of bad UTF-8: the filtered read drops it
         raise ShardReadError(f"shard {name}: not well-formed UTF-8 ({describe_error(e)})") from None
     try:
         return batch.select(schema.names).cast(schema)
@@ -179,51 +240,3 @@ def read_table(uri: str, spec: DatasetSpec) -> pa.Table:
     if table is None or table.num_rows == 0:
         raise ShardReadError(f"shard {redact(uri)}: empty (0 rows)")
     return table
-
-def verified_batches(entry: ShardEntry, batch_size: int = PARQUET_BATCH
-                     ) -> Iterator[pa.RecordBatch]:
-    """A normalized shard's rows, read once: each batch is hashed as it is decoded and, after
-    the last, the table must still be the one the normalized stage hashed, or ShardReadError
-    (a file swapped in the store between the stages would otherwise be validated in place of
-    the committed one; the caller discards what it made of the batches). One decode serves
-    both the hash and the validation."""
-    name = redact(entry.uri)
-    try:
-        with open_uri(entry.uri) as f:
-            data = pa.py_buffer(f.read())
-        pf = pq.ParquetFile(pa.BufferReader(data))
-        hasher = TableHasher(pf.schema_arrow)
-        for batch in pf.iter_batches(batch_size=batch_size):
-            hasher.update(batch)
-            yield batch
-    except READ_ERRORS as e:
-        raise ShardReadError(f"shard {name}: normalized file unreadable ({describe_error(e)})") \
-            from None
-    found = (to_hex(hasher.digest()), hasher.size, hasher.rows)
-    if found != (entry.content_hash, entry.byte_size, entry.rows):
-        raise ShardReadError(f"shard {name}: changed since the normalized stage hashed it "
-                             f"({(entry.content_hash or '-')[:18]}…); rerun to normalize again")
-
-
-_END = object()
-
-
-def read_ahead(items: Iterator[Any]) -> Iterator[Any]:
-    """The items of an iterator, the next one made in a thread while the caller works on this
-    one: decoding and hashing a Parquet batch release the GIL, so on two cores they overlap
-    the validation of the batch before (two batches in memory instead of one)."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        coming = pool.submit(next, items, _END)
-        while (item := coming.result()) is not _END:
-            coming = pool.submit(next, items, _END)
-            yield item
-
-
-def verified_table(entry: ShardEntry) -> pa.Table:
-    """verified_batches, whole: the table is returned only once its hash is checked."""
-    batches = list(verified_batches(entry))
-    if not batches:  # the normalized stage never keeps an empty shard
-        raise ShardReadError(f"shard {redact(entry.uri)}: normalized file has no rows")
-    return pa.Table.from_batches(batches)

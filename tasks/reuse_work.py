@@ -10,12 +10,12 @@ import pyarrow as pa
 from laas import __version__ as LAAS_VERSION
 from laas.anchors.adapters.files import redact, rehash_parquet_at, sha256_at
 from laas.anchors.core.canonical import hash_record, keccak256, to_hex
+from laas.anchors.core.formats import VERSIONED_MANIFEST
 from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME
-from laas.anchors.core.models import VERSIONED_MANIFEST
 from laas.anchors.core.reuse import REUSE_FORMAT, Reused
 from laas.errors import ShardReadError
 from laas.tasks.dataset_spec import DatasetSpec
-from laas.tasks.readers import verified_table
+from laas.tasks.normalized_reads import verified_table
 from laas.tasks.shard_validation import VALIDATE_BATCH
 from laas.tasks.text_hashes import TextHashSink
 

@@ -19,7 +19,7 @@ from laas.anchors.core.hashing import TableHasher
 from laas.anchors.core.models import ShardEntry, rows_digest
 from laas.errors import ShardReadError
 from laas.tasks.dataset_spec import DatasetSpec
-from laas.tasks.readers import verified_table
+from laas.tasks.normalized_reads import verified_table
 from laas.tasks.shard_licenses import column_licenses, kept_licenses
 from laas.tasks.stage_files import write_parquet
 

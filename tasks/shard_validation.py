@@ -13,7 +13,8 @@ from laas.anchors.core.canonical import keccak256
 from laas.anchors.core.models import ShardEntry
 from laas.errors import ShardReadError
 from laas.tasks.dataset_spec import DatasetSpec
-from laas.tasks.readers import read_ahead, verified_batches, verified_table
+from laas.tasks.normalized_reads import verified_batches, verified_table
+from laas.tasks.read_ahead import read_ahead
 from laas.tasks.text_hashes import TextHashSink
 
 VALIDATE_BATCH = 50_000  # rows per Great Expectations validation: bounds its memory

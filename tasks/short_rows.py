@@ -3,14 +3,19 @@
 reads the shard as it is; only when it meets a short row is the shard read again through
 RowPadder, which adds the missing trailing delimiters, so every other file pays nothing. A
 padded field reads as an empty cell would (null in a number column, empty text unless
-`null_values` lists ""). A row with more fields than the header is still an error."""
+`null_values` lists ""). A row with more fields than the header is an error, or, under
+`on_failure: drop_rows`, left out by the same second read (laas.tasks.bad_records)."""
 
 from __future__ import annotations
 
 import re
-from typing import Any, BinaryIO
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from laas.tasks.line_stream import LineStream
+
+if TYPE_CHECKING:
+    from laas.tasks.bad_records import RecordDrops
 
 
 class ShortRows(Exception):
@@ -26,26 +31,37 @@ class ShortRows(Exception):
 
 
 class ShortRowWatch:
-    """Arrow's invalid_row_handler: remembers a short row, then lets Arrow raise as it would."""
+    """Arrow's invalid_row_handler: remembers a short row (or that a row was long), then lets
+    Arrow raise as it would."""
 
     def __init__(self) -> None:
         self.short: ShortRows | None = None
+        self.long = False
 
     def __call__(self, row: Any) -> str:
         if self.short is None and row.actual_columns < row.expected_columns:
             self.short = ShortRows(row.number, row.actual_columns, row.expected_columns)
+        self.long |= row.actual_columns > row.expected_columns
         return "error"
 
 
 class RowPadder(LineStream):
     """src with each record that has fewer fields than `fields` (None: the first record's
-    count, i.e. the header's) given the missing trailing delimiters. Quotes (a record may span
-    lines inside them) and escapes are respected; blank lines are left for Arrow to skip."""
+    count, i.e. the header's) given the missing trailing delimiters (if `pad`), and each that
+    has more left out and noted in `drops` (if given). Quotes (a record may span lines inside
+    them) and escapes are respected; blank lines are left for Arrow to skip."""
 
     def __init__(self, src: BinaryIO, delimiter: bytes, quote: bytes | None,
-                 escape: bytes | None, fields: int | None):
+                 escape: bytes | None, fields: int | None, pad: bool = True,
+                 drops: RecordDrops | None = None, utf8: bool = False,
+                 check: Callable[[bytes, list[bytes]], dict[int, str]] | None = None):
         super().__init__(src)
-        self.delimiter, self.fields = delimiter, fields
+        # with drops, the records of each block Arrow would refuse a cell of (bad_values)
+        self.check, self.head, self.pending = check, b"", []
+        self.utf8 = utf8  # drops take out records of bad UTF-8 too (Arrow refuses the shard)
+        self.delimiter, self.fields, self.pad, self.drops = delimiter, fields, pad, drops
+        if drops is not None:
+            drops.unit = "row"
         self.specials = [c for c in (quote, escape) if c]
         alts = [re.escape(escape) + rb"." if escape else None, re.escape(quote) if quote else None,
                 re.escape(delimiter)]
@@ -53,9 +69,19 @@ class RowPadder(LineStream):
         self.quote = quote
         self.in_quote = False
         self.count = 0  # delimiters so far in the record being read
+        self.held: list[bytes] = []  # the lines of a record that goes on past them
+        self.row = 0  # data rows so far, a left-out one included (the header is none)
 
     def _lines(self, block: bytes) -> bytes:
-        return b"".join(self._pad(line) for line in block.splitlines(keepends=True))
+        out = b"".join(self._pad(line) for line in block.splitlines(keepends=True))
+        if not self.pending:
+            return out
+        rows, records = zip(*self.pending, strict=True)
+        self.pending = []
+        bad = self.check(self.head, list(records))
+        for i, why in bad.items():
+            self.drops.add(rows[i], why, records[i].rstrip(b"\r\n"))
+        return out + b"".join(r for i, r in enumerate(records) if i not in bad)
 
     def _pad(self, line: bytes) -> bytes:
         body = line.rstrip(b"\r\n")
@@ -66,13 +92,36 @@ class RowPadder(LineStream):
         else:
             self.count += body.count(self.delimiter)
         if self.in_quote:
-            return line  # the record goes on past this line
+            if self.drops is None:
+                return line  # the record goes on past this line
+            self.held.append(line)  # known to be too long only at its end
+            return b""
+        record, self.held = b"".join(self.held) + line, []
         n, self.count = self.count + 1, 0
         if self.fields is None:
-            self.fields = n
-        elif n < self.fields:
-            return body + self.delimiter * (self.fields - n) + line[len(body):]
-        return line
+            self.fields, self.head = n, record
+            return record
+        self.row += 1
+        if self.drops is not None and (why := self._unreadable(record, n)):
+            self.drops.add(self.row, why, record.rstrip(b"\r\n"))
+            return b""
+        if n < self.fields and self.pad:
+            cut = len(record) - (len(line) - len(body))  # the newline stays after the padding
+            record = record[:cut] + self.delimiter * (self.fields - n) + record[cut:]
+        if self.check is not None:
+            self.pending.append((self.row, record))
+            return b""
+        return record
+
+    def _unreadable(self, record: bytes, n: int) -> str | None:
+        if n > self.fields:
+            return f"{n} fields where the header has {self.fields}"
+        if self.utf8 and not record.isascii():
+            try:
+                record.decode()
+            except UnicodeDecodeError:
+                return "not UTF-8"
+        return None
 
     def _scan(self, body: bytes) -> None:
         for m in self.tokens.finditer(body):

@@ -109,9 +109,11 @@ def normalize_stage(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageMa
     kept = {r.key: r.normalized for r in (plan.reused if plan else ()) if r.key not in clashes}
     todo = [set_aside(e, clashes[e.key], _bad_status(spec)) if e.key in clashes else e
             for e in raw.shards if e.key not in kept]
+    # drop_rows: a source record no reader can take is left out, kept beside the stage
+    dropped_dir = fresh_dir(f"{out_dir}-dropped") if spec.on_failure == "drop_rows" else None
     entries = map_shards(normalize, [(e,) for e in todo], address=ctx.address,
                          label="normalize", **_batching(ctx, todo), spec=spec, out_dir=out_dir,
-                         bad_status=_bad_status(spec))
+                         bad_status=_bad_status(spec), dropped_dir=dropped_dir)
     return _log(ctx, build_manifest(spec, run, "normalized", entries + [*kept.values()],
                                        (parent,)))
 
@@ -130,7 +132,7 @@ def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: S
     hashes_dir = fresh_dir(f"{stage_dir}/text-hashes") \
         if (dataset_check or drop) and suite.text_hash_of else None
     reuse = reusable(plan, normalized)
-    todo = [e for e in normalized.shards if e.key not in reuse]
+    todo = [e.as_parent() for e in normalized.shards if e.key not in reuse]
     shared = SharedOutcomes()  # the results by key, apart from the entries
     entries = map_shards(validated_entries, [(e,) for e in todo],
                          whole_batch=True, label="validate", on_batch=shared,
@@ -147,7 +149,8 @@ def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: S
                    if e.key in rewritten and e.status == "ok" else e for e in entries]
     if drop:
         entries = _drop_rows(ctx, spec, entries, results, stage_dir, text_keys, reuse)
-        checks = (dropped_rows_outcome(spec.max_dropped_rows, entries),)
+        checks = (dropped_rows_outcome(spec.max_dropped_rows, entries, {
+            e.key: e.left_out for e in normalized.shards if e.derived}),)
     elif dataset_check:
         rows, distinct = distinct_rows(text_keys, [e.key for e in entries if e.status == "ok"])
         checks = (duplicate_rate_outcome(suite.max_dataset_duplicate_rate, rows, distinct),)

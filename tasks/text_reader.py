@@ -12,6 +12,7 @@ from typing import BinaryIO
 
 import pyarrow as pa
 
+from laas.tasks.bad_records import RecordDrops
 from laas.tasks.text_layout import TextLayout
 
 MAX_DOCUMENT = 256 << 20  # bytes of one document (a row per file), read whole
@@ -20,17 +21,48 @@ _BREAK = re.compile(_PARAGRAPH_BREAK.pattern.encode())
 _LEADING_BLANKS = re.compile(r"^(?:[ \t\r\f\v]*\n)+")  # a block may start in a break
 
 
-def text_batches(f: BinaryIO, column: str, layout: TextLayout, block_size: int
-                 ) -> Iterator[pa.RecordBatch]:
+def text_batches(f: BinaryIO, column: str, layout: TextLayout, block_size: int,
+                 drops: RecordDrops | None = None) -> Iterator[pa.RecordBatch]:
+    """With `drops` (drop_rows), a line or paragraph not in the layout's encoding is left out
+    and noted (numbered as an editor counts lines, or paragraphs from 1) instead of the
+    whole shard refused."""
     schema = pa.schema([pa.field(column, pa.string())])
     first = True
+    seen = 0  # lines or paragraphs before this block
     for block in _blocks(f, layout, block_size):
-        text = block.decode(layout.encoding)
         if first:
-            text, first = text.removeprefix("\ufeff"), False
-        rows = _rows(text, layout.unit)
+            block, first = _without_bom(block, layout.encoding), False
+        if drops is None or layout.unit == "document":
+            rows = _rows(block.decode(layout.encoding), layout.unit)
+        else:
+            rows, seen = _readable_rows(block, layout, drops, seen)
         if rows:
             yield pa.record_batch([pa.array(rows, pa.string())], schema=schema)
+
+
+def _without_bom(block: bytes, encoding: str) -> bytes:
+    try:
+        bom = "\ufeff".encode(encoding)
+    except UnicodeEncodeError:  # an encoding without one (latin-1): its bytes are text
+        return block
+    return block[len(bom):] if block.startswith(bom) else block
+
+
+def _readable_rows(block: bytes, layout: TextLayout, drops: RecordDrops,
+                   seen: int) -> tuple[list[str], int]:
+    """The rows of a block, its units that do not decode left out (and `seen` moved on)."""
+    drops.unit = layout.unit
+    units = block.split(b"\n") if layout.unit == "line" else \
+        [u for u in _BREAK.split(block.replace(b"\r\n", b"\n")) if u.strip()]
+    if layout.unit == "line" and units and not units[-1]:
+        units.pop()  # after the block's last newline
+    rows = []
+    for n, unit in enumerate(units, seen + 1):
+        try:
+            rows += _rows(unit.decode(layout.encoding), layout.unit)
+        except UnicodeDecodeError:
+            drops.add(n, f"not {layout.encoding}", unit.rstrip(b"\r\n"))
+    return rows, seen + len(units)
 
 
 def _blocks(f: BinaryIO, layout: TextLayout, block_size: int) -> Iterator[bytes]:

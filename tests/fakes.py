@@ -27,10 +27,10 @@ from laas.anchors.adapters.attest import attest
 from laas.anchors.adapters.files import rehash_parquet_at
 from laas.anchors.adapters.index import LineageIndex
 from laas.anchors.core.canonical import from_hex, hash_record, keccak256, name_id, to_hex
+from laas.anchors.core.formats import SHARD_FACTS_MANIFEST
 from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME, hash_bytes
 from laas.anchors.core.merkle import verify
 from laas.anchors.core.models import (
-    SHARD_FACTS_MANIFEST,
     Checkpoint,
     ShardEntry,
     StageManifest,

@@ -8,8 +8,9 @@ from __future__ import annotations
 import pytest
 
 from laas.anchors.core.canonical import from_hex
+from laas.anchors.core.formats import SHARD_FACTS_MANIFEST
 from laas.anchors.core.merkle import verify
-from laas.anchors.core.models import SHARD_FACTS_MANIFEST, checkpoint_id, stage_root
+from laas.anchors.core.models import checkpoint_id, stage_root
 from laas.anchors.services.contributors import contributors_report, find_checkpoint
 from laas.errors import HashMismatch, LineageNotFound
 from tests.fakes import FakeLedger, sample_shards

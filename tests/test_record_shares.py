@@ -11,7 +11,8 @@ from web3 import Web3
 
 from laas.anchors.adapters.artifacts import read_manifest
 from laas.anchors.core.canonical import from_hex, to_hex
-from laas.anchors.core.models import MANIFEST_VERSION, TRAINING, new_manifest
+from laas.anchors.core.formats import MANIFEST_VERSION
+from laas.anchors.core.models import TRAINING, new_manifest
 from laas.anchors.core.record_shares import NO_SHARES, record_shares, training_result_hash
 from laas.anchors.core.trust import stage_problem
 from laas.anchors.services.anchoring import record_training

@@ -21,9 +21,8 @@ from laas.anchors.adapters.rewards import ANY_COMMITTER, Rewards
 from laas.anchors.adapters.wallet import Sender
 from laas.anchors.core.canonical import from_hex, name_id, to_hex
 from laas.anchors.core.commitments import committed_struct
+from laas.anchors.core.formats import MANIFEST_VERSION, SHARD_FACTS_MANIFEST
 from laas.anchors.core.models import (
-    MANIFEST_VERSION,
-    SHARD_FACTS_MANIFEST,
     TRAINING,
     checkpoint_id,
     new_manifest,

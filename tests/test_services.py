@@ -262,5 +262,6 @@ def test_verify_proves_a_shard_back_to_raw_and_names_a_changed_one(ledger, ran) 
 
 def test_verify_refuses_a_shard_the_validated_stage_set_aside(ledger, ran) -> None:
     aside = next(s for s in ran[1].shards if s.key == "part-2.jsonl")
-    with pytest.raises(HashMismatch, match="part-2.jsonl is not accepted in the validated"):
+    with pytest.raises(HashMismatch,
+                       match="part-2.jsonl was set aside at the validated stage of run r1: failed"):
         verify_shard(ledger.registry, ledger.index, aside.uri)

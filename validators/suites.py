@@ -97,13 +97,16 @@ def duplicate_rate_outcome(max_rate: float, rows: int, distinct: int) -> Expecta
     )
 
 
-def dropped_rows_outcome(max_rate: float, entries: list) -> ExpectationOutcome:
+def dropped_rows_outcome(max_rate: float, entries: list,
+                         unreadable: dict[str, int] | None = None) -> ExpectationOutcome:
     """The dataset-wide bound of drop_rows: rows dropped from the shards kept, over the rows
-    they had (shards set aside whole are not counted: they are not in the dataset)."""
-    rows_in = sum(e.rows_in if e.rows_in is not None else e.rows
-                  for e in entries if e.status == "ok")
-    dropped = sum(e.rows_in - e.rows for e in entries
-                  if e.status == "ok" and e.rows_in is not None)
+    they had (shards set aside whole are not counted: they are not in the dataset), the
+    source records left out as unreadable (by shard key) counted as dropped rows too."""
+    unreadable = unreadable or {}
+    kept = [e for e in entries if e.status == "ok"]
+    read = sum(unreadable.get(e.key, 0) for e in kept)
+    rows_in = read + sum(e.rows_in if e.rows_in is not None else e.rows for e in kept)
+    dropped = read + sum(e.rows_in - e.rows for e in kept if e.rows_in is not None)
     rate = dropped / rows_in if rows_in else 0.0
     return ExpectationOutcome(
         type="laas_dataset_dropped_rows_at_most", column=None, severity="error",

@@ -14,6 +14,7 @@ from laas.anchors.core.merkle import leaf_hash
 ShardStatus = Literal["ok", "failed", "quarantined"]  # failed: fails the stage
 _V2_FIELDS = ("parent_hash", "rows_in", "dropped", "dropped_rows_hash", "dropped_uri",
               "text_keys_hash")
+_DROP_FIELDS = ("parent_hash", "rows_in", "dropped", "dropped_rows_hash", "dropped_uri", "reason")
 V4_SHARD_FIELDS = ("contributor", "contributor_signature", "sha256",
                    "licenses")  # laas-manifest-v4 only
 
@@ -108,6 +109,18 @@ class ShardEntry(Record):
     @property
     def derived(self) -> bool:
         return self.parent_hash is not None
+
+    @property
+    def left_out(self) -> int:
+        """Rows (or source records) this stage left out of the shard's parent."""
+        return (self.rows_in or 0) - self.rows if self.derived else 0
+
+    def as_parent(self) -> ShardEntry:
+        """The shard as the next stage starts from it: what this stage dropped (and said of
+        it) stays this stage's."""
+        if not self.derived:
+            return self
+        return self.model_copy(update=dict.fromkeys(_DROP_FIELDS))
 
     @property
     def leaf(self) -> str | None:

@@ -19,21 +19,22 @@ from laas.anchors.core.canonical import (
     name_id,
     to_hex,
 )
-from laas.anchors.core.entries import V4_SHARD_FIELDS, Record, ShardEntry, ShardStatus, rows_digest
+from laas.anchors.core.entries import Record, ShardEntry, ShardStatus, rows_digest
+from laas.anchors.core.formats import (
+    COMPACT,
+    MANIFEST_VERSION,
+    MANIFEST_VERSIONS,
+    VERSIONED_MANIFEST,
+    VERSIONING,
+    shards_problem,
+    version_for,
+)
 from laas.anchors.core.merkle import MerkleTree
-from laas.anchors.core.results import REPORT_FORMAT, report_problem
+from laas.anchors.core.results import report_problem
 
 __all__ = ["Record", "ShardEntry", "ShardStatus", "rows_digest"]  # where callers import them
 
-MANIFEST_VERSION = "laas-manifest-v2"  # v2: per-shard validation stored once; dropped rows
-VERSIONED_MANIFEST = "laas-manifest-v3"  # v3: v2 + the dataset's versioning claim
-SHARD_FACTS_MANIFEST = "laas-manifest-v4"  # v4: v3 + per-shard contributor and file sha256
-COMPACT_MANIFEST = "laas-manifest-v5"  # v5: v4 + each distinct outcome list stored once
-MANIFEST_VERSIONS = ("laas-manifest-v1", MANIFEST_VERSION, VERSIONED_MANIFEST,
-                     SHARD_FACTS_MANIFEST, COMPACT_MANIFEST)  # all are read
 _V3_FIELDS = ("versioning", "appends_to")  # only a v3+ manifest carries them, only when set
-_VERSIONING = (VERSIONED_MANIFEST, SHARD_FACTS_MANIFEST, COMPACT_MANIFEST)  # carry them
-_SHARD_FACTS = (SHARD_FACTS_MANIFEST, COMPACT_MANIFEST)  # the formats with V4_SHARD_FIELDS
 STAGES = ("raw", "normalized", "validated")  # what an ingest run commits, in order
 TRAINING = "training"  # a training job's record of the exact shard set it read
 STAGE_ORDER = (*STAGES, TRAINING)
@@ -96,20 +97,18 @@ class StageManifest(Record):
     def _v3_only(cls, v: str | None, info: Any) -> str | None:
         """A versioning claim in a v1/v2 manifest is refused: those formats never had one."""
         orphan = info.field_name == "appends_to" and info.data.get("versioning") is None
-        if v is not None and (info.data.get("version") not in _VERSIONING or orphan):
+        if v is not None and (info.data.get("version") not in VERSIONING or orphan):
             raise ValueError(f"{info.field_name} needs a {VERSIONED_MANIFEST} manifest with "
                              "`versioning` set")
         return v
 
     @model_validator(mode="after")
-    def _v4_shards(self) -> StageManifest:
-        """A shard's contributor or sha256 in an older manifest is refused: that format's
+    def _format_holds(self) -> StageManifest:
+        """A shard or report a manifest's format does not have is refused: that format's
         readers would never have checked it."""
-        if self.version not in _SHARD_FACTS and any(
-                getattr(s, k) is not None for s in self.shards for k in V4_SHARD_FIELDS):
-            raise ValueError(f"a shard's {', '.join(V4_SHARD_FIELDS)} need a "
-                             f"{SHARD_FACTS_MANIFEST} manifest or later")
-        if problem := report_problem(self.validation, self.version == COMPACT_MANIFEST):
+        if problem := shards_problem(self.version, self.stage, self.shards):
+            raise ValueError(problem)
+        if problem := report_problem(self.validation, self.version in COMPACT):
             raise ValueError(problem)  # no reader meets a report its version does not have
         return self
 
@@ -213,12 +212,7 @@ def new_manifest(dataset: str, run: str, stage: str, hash_scheme: str,
     the names, the root from the shards, stamped now."""
     from datetime import UTC
 
-    if (fields.get("validation") or {}).get("format") == REPORT_FORMAT:
-        fields.setdefault("version", COMPACT_MANIFEST)  # the format whose report this is
-    elif any(getattr(s, k) is not None for s in shards for k in V4_SHARD_FIELDS):
-        fields.setdefault("version", SHARD_FACTS_MANIFEST)  # the format that carries them
-    elif fields.get("versioning") is not None:  # the claim needs the format that carries it
-        fields.setdefault("version", VERSIONED_MANIFEST)
+    fields.setdefault("version", version_for(stage, shards, fields))
     return StageManifest(
         dataset=dataset, dataset_id=name_id(dataset), run=run, run_id=name_id(run),
         stage=stage, hash_scheme=hash_scheme, parents=parents, shards=tuple(shards),

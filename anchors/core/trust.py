@@ -48,7 +48,8 @@ def stage_problem(parent: StageManifest, child: StageManifest) -> str | None:
     """Why `child` does not follow from `parent` (its committed parent stage), or None.
 
     - normalized from raw: the same shard keys; an accepted shard was accepted raw, from the
-      raw shard's own URI;
+      raw shard's own URI; with unreadable records left out (drop_rows), it names the raw
+      shard's hash as its parent and fewer rows than it read records;
     - validated from normalized: the same shard keys; an accepted shard is the normalized
       one, byte for byte (same content hash, size, rows and file), or, with rows dropped,
       names that shard's hash and row count as its parent (`laas verify` re-derives it);
@@ -85,6 +86,11 @@ def stage_problem(parent: StageManifest, child: StageManifest) -> str | None:
         if child.stage == "normalized":
             if s.source_uri != p.uri:
                 return f"{where}: shard {s.key} names another source than the raw stage hashed"
+            if s.derived and (s.parent_hash != p.content_hash or s.rows_in is None
+                              or not 0 < s.rows < s.rows_in):  # unreadable records left out
+                return (f"{where}: shard {s.key} does not derive from the raw stage's "
+                        f"shard ({(s.parent_hash or '-')[:18]}… vs "
+                        f"{(p.content_hash or '-')[:18]}…)")
         elif child.stage == "validated" and s.derived:  # rows dropped: its own file,
             if s.parent_hash != p.content_hash \
                     or s.rows_in != p.rows or not 0 < s.rows <= p.rows:

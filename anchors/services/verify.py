@@ -78,7 +78,9 @@ def verify_shard(registry: Registry, index: LineageIndex, path: str) -> ShardPro
         raise LineageNotFound(f"no committed shard hashes to {digest[:18]}… ({path}); if it "
                               "was committed, rebuild the index with `laas index rebuild`")
     # The index only says where to start; everything below is proven from the chain.
-    start = max(rows, key=lambda r: STAGE_ORDER.index(r["stage"]))
+    # The newest row of the highest stage that accepted it: the same bytes set aside by an
+    # older run (a quarantined shard keeps its hash) must not hide a later run's proof.
+    start = max(rows, key=lambda r: (r["status"] == "ok", STAGE_ORDER.index(r["stage"])))
     key = start["key"]
     registry.locate(name_id(start["dataset"]), name_id(start["run"]))
     chain = prove_lineage(registry, prove_checkpoint(registry, start["checkpoint_id"]))

@@ -1,0 +1,53 @@
+"""The manifest formats laas writes and reads, and which one a manifest must be: each adds to
+the one before it, and a manifest carrying something its format does not have is refused."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from laas.anchors.core.entries import V4_SHARD_FIELDS, ShardEntry
+from laas.anchors.core.results import REPORT_FORMAT
+
+MANIFEST_VERSION = "laas-manifest-v2"  # v2: per-shard validation stored once; dropped rows
+VERSIONED_MANIFEST = "laas-manifest-v3"  # v3: v2 + the dataset's versioning claim
+SHARD_FACTS_MANIFEST = "laas-manifest-v4"  # v4: v3 + per-shard contributor and file sha256
+COMPACT_MANIFEST = "laas-manifest-v5"  # v5: v4 + each distinct outcome list stored once
+# v6: v5 + a normalized shard may leave out source records no reader can take (drop_rows),
+# derived from its raw shard as a validated one is from its normalized shard
+READ_DROPS_MANIFEST = "laas-manifest-v6"
+MANIFEST_VERSIONS = ("laas-manifest-v1", MANIFEST_VERSION, VERSIONED_MANIFEST,
+                     SHARD_FACTS_MANIFEST, COMPACT_MANIFEST, READ_DROPS_MANIFEST)  # all read
+VERSIONING = (VERSIONED_MANIFEST, SHARD_FACTS_MANIFEST, COMPACT_MANIFEST,
+              READ_DROPS_MANIFEST)  # the formats with a versioning claim
+_SHARD_FACTS = (SHARD_FACTS_MANIFEST, COMPACT_MANIFEST,
+                READ_DROPS_MANIFEST)  # the formats with V4_SHARD_FIELDS
+COMPACT = (COMPACT_MANIFEST, READ_DROPS_MANIFEST)  # the formats of report laas-report-v2
+_DROPS_AT = ("validated", "training")  # where shards could always leave rows out (v2)
+
+
+def shards_problem(version: str, stage: str, shards: Sequence[ShardEntry]) -> str | None:
+    """Why these shards cannot be in a `version` manifest of `stage`, if they cannot: a
+    format's readers would never have checked what it does not have."""
+    if version not in _SHARD_FACTS and any(
+            getattr(s, k) is not None for s in shards for k in V4_SHARD_FIELDS):
+        return f"a shard's {', '.join(V4_SHARD_FIELDS)} need a {SHARD_FACTS_MANIFEST} " \
+               "manifest or later"
+    if stage not in _DROPS_AT and version != READ_DROPS_MANIFEST \
+            and any(s.derived for s in shards):
+        return f"a {stage} shard that leaves records out needs a {READ_DROPS_MANIFEST} manifest"
+    return None
+
+
+def version_for(stage: str, shards: Sequence[ShardEntry], fields: dict[str, Any]) -> str:
+    """The format a new manifest is written in: the oldest that has what it carries (so a
+    stage that needs nothing new hashes as it always did)."""
+    if stage not in _DROPS_AT and any(s.derived for s in shards):
+        return READ_DROPS_MANIFEST
+    if (fields.get("validation") or {}).get("format") == REPORT_FORMAT:
+        return COMPACT_MANIFEST
+    if any(getattr(s, k) is not None for s in shards for k in V4_SHARD_FIELDS):
+        return SHARD_FACTS_MANIFEST
+    if fields.get("versioning") is not None:
+        return VERSIONED_MANIFEST
+    return MANIFEST_VERSION

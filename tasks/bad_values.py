@@ -1,0 +1,61 @@
+"""CSV cells Arrow cannot convert to their column's declared type ('?' in an int64 column),
+found record by record under `drop_rows`: Arrow itself converts a chunk of records, and a chunk
+it refuses is halved until the records it refuses are found. What is left out is exactly what
+Arrow would not read; the rest reads as Arrow reads it."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+_BAD_VALUE = re.compile(
+    r"CSV column #(\d+): (?:Row #\d+: )?CSV conversion error to (.+?): invalid value '(.*)'",
+    re.DOTALL)
+
+
+_SPEC_TYPES = {"double": "float64", "timestamp[us, tz=UTC]": "timestamp"}  # Arrow's names
+
+
+def bad_value(message: str) -> tuple[int, str, str] | None:
+    """(column index in the file, the spec's type, the value) of Arrow's conversion error, if
+    it is one."""
+    m = _BAD_VALUE.search(message)
+    return (int(m[1]), _SPEC_TYPES.get(m[2], m[2]), m[3]) if m else None
+
+
+class ValueCheck:
+    """Which records of a chunk Arrow refuses, read with the stream's own options."""
+
+    def __init__(self, read: pacsv.ReadOptions, parse: pacsv.ParseOptions,
+                 convert: pacsv.ConvertOptions):
+        self.read, self.parse, self.convert = read, parse, convert
+
+    def __call__(self, head: bytes, records: list[bytes]) -> dict[int, str]:
+        """{index in `records`: why} for the records Arrow cannot read (`head`: the header
+        line, or b"" when the names are given)."""
+        bad: dict[int, str] = {}
+        todo = [(0, len(records))]
+        while todo:  # halves of a refused span, each read once: O(k log n) reads for k bad
+            a, b = todo.pop()
+            why = self._problem(head + b"".join(records[a:b]))
+            if why is None:
+                continue
+            if b - a == 1:
+                bad[a] = why
+            else:
+                mid = (a + b) // 2
+                todo += [(mid, b), (a, mid)]
+        return bad
+
+    def _problem(self, data: bytes) -> str | None:
+        try:
+            pacsv.read_csv(io.BytesIO(data), read_options=self.read, parse_options=self.parse,
+                           convert_options=self.convert)
+        except pa.ArrowInvalid as e:
+            found = bad_value(str(e))
+            return f"{found[2][:40]!r} in column {found[0] + 1} is not {found[1]}" if found \
+                else str(e).splitlines()[0][:200]
+        return None

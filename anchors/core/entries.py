@@ -33,6 +33,10 @@ class Record(BaseModel):
         _share(self)
 
     def __setstate__(self, state: dict[Any, Any]) -> None:  # unpickled: Dask results
+        # Unpickled, each record's field names were strings of its own (Dask pickles a
+        # result's records one by one): ~1.1 KB per shard entry, more than its values.
+        if (values := state.get("__dict__")) is not None:
+            state = {**state, "__dict__": {sys.intern(k): v for k, v in values.items()}}
         super().__setstate__(state)
         _share(self)
 

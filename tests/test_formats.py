@@ -224,3 +224,5 @@ def test_entries_share_their_field_sets_without_one_copy_changing_another() -> N
                                                      source_uri="/data/part-1.jsonl")))
                 for d in ("data", "out"))
     assert one.key is two.key and one.uri is two.source_uri
+    # and their field names: unpickled, each record had its own copy of all twenty
+    assert all(a is b for a, b in zip(one.__dict__, two.__dict__, strict=True))

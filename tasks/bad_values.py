@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Callable
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -30,8 +31,10 @@ class ValueCheck:
     """Which records of a chunk Arrow refuses, read with the stream's own options."""
 
     def __init__(self, read: pacsv.ReadOptions, parse: pacsv.ParseOptions,
-                 convert: pacsv.ConvertOptions):
-        self.read, self.parse, self.convert = read, parse, convert
+                 convert: pacsv.ConvertOptions, then: Callable | None = None):
+        # then: what each batch still goes through after Arrow (timestamps read as text are
+        # converted by tasks.timestamps); a ValueError it raises refuses the chunk too
+        self.read, self.parse, self.convert, self.then = read, parse, convert, then
 
     def __call__(self, head: bytes, records: list[bytes]) -> dict[int, str]:
         """{index in `records`: why} for the records Arrow cannot read (`head`: the header
@@ -52,10 +55,14 @@ class ValueCheck:
 
     def _problem(self, data: bytes) -> str | None:
         try:
-            pacsv.read_csv(io.BytesIO(data), read_options=self.read, parse_options=self.parse,
-                           convert_options=self.convert)
+            table = pacsv.read_csv(io.BytesIO(data), read_options=self.read,
+                                   parse_options=self.parse, convert_options=self.convert)
+            for batch in table.to_batches() if self.then else ():
+                self.then(batch)
         except pa.ArrowInvalid as e:
             found = bad_value(str(e))
             return f"{found[2][:40]!r} in column {found[0] + 1} is not {found[1]}" if found \
                 else str(e).splitlines()[0][:200]
+        except ValueError as e:  # tasks.timestamps' word for a cell that is no timestamp
+            return getattr(e, "short", str(e))[:200]
         return None

@@ -4,6 +4,7 @@ laas.validators.spec. Pure: no GX, no Arrow."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -62,8 +63,12 @@ class DatasetSpec(Spec):
     @model_validator(mode="before")
     @classmethod
     def _suite_named(cls, data: Any) -> Any:
-        """A listed suite without a `name` is named after the dataset (a builtin names itself)."""
+        """A listed suite without a `name` is named after the dataset (a builtin names itself);
+        a bare list of expectations is such a suite, as the README shows a suite."""
         suite = data.get("suite") if isinstance(data, dict) else None
+        if isinstance(suite, list):
+            suite = {"expectations": suite}
+            data = {**data, "suite": suite}
         if isinstance(suite, dict) and "builtin" not in suite and "name" not in suite \
                 and isinstance(data.get("name"), str):
             data = {**data, "suite": {**suite, "name": data["name"]}}
@@ -163,10 +168,25 @@ def find_spec_file(ref: str, extra_dirs: list[Path] | None = None) -> Path:
     )
 
 
+class _SpecLoader(yaml.SafeLoader):
+    """YAML 1.2's booleans (true and false only) instead of YAML 1.1's: `langs: [en, no]`
+    read Norwegian's code as False, so every Norwegian row failed the language check (and was
+    dropped, with drop_rows); likewise on/off/yes/y/n in a value set. A boolean setting still
+    takes them: pydantic reads "no" as false."""
+
+
+_SpecLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_SpecLoader.add_implicit_resolver("tag:yaml.org,2002:bool",
+                                  re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                  list("tTfF"))
+
+
 def load_spec(ref: str, extra_dirs: list[Path] | None = None) -> DatasetSpec:
     path = find_spec_file(ref, extra_dirs)
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.load(path.read_text(), Loader=_SpecLoader)  # noqa: S506 - a SafeLoader
     except OSError as e:
         raise ConfigError(f"dataset spec {path}: {e.strerror}") from None
     except yaml.YAMLError as e:
@@ -180,6 +200,10 @@ def load_spec(ref: str, extra_dirs: list[Path] | None = None) -> DatasetSpec:
         return DatasetSpec.model_validate({**raw, "spec_dir": path.parent.resolve()})
     except ValidationError as e:
         loc, msg = first_problem(e)
+        first = e.errors()[0]
+        if first["type"] == "string_type" and not isinstance(first["input"], dict | list):
+            # `name: 0xdeadbeaf`, `name: 2019`, `null_values: [null]`: YAML typed it
+            msg += f" (YAML read it as {first['input']!r}: put it in quotes)"
         raise ConfigError(
             f"dataset spec {path}: {dotted(loc)}: {msg} ({e.error_count()} problem(s))"
         ) from None

@@ -7,7 +7,7 @@ bytes as they landed."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 import pyarrow as pa
@@ -16,8 +16,10 @@ import pyarrow.csv as pacsv
 from laas.tasks.bad_records import RecordDrops, RowsToDrop
 from laas.tasks.bad_values import ValueCheck, bad_value
 from laas.tasks.csv_dialect import WHITESPACE, CsvDialect
+from laas.tasks.csv_header import HeadRecorder, check_header, header_names
 from laas.tasks.line_stream import LineStream
 from laas.tasks.short_rows import RowPadder, ShortRowWatch
+from laas.tasks.timestamps import CSV_NULLS, NotTimestamp, as_text, parsed
 
 _BLANKS = re.compile(rb"[ \t]+")
 _EDGE_BLANKS = re.compile(rb"(?m)^[ \t]+|[ \t]+(?=\r?$)")  # leading/trailing per line
@@ -32,10 +34,25 @@ def csv_batches(f: BinaryIO, fmt: str, schema: pa.Schema, d: CsvDialect, block_s
                 ) -> Iterator[pa.RecordBatch]:
     """The rows of a csv/tsv shard, in dialect d; raises ShortRows at a row with fewer fields
     than the header unless `pad` (then such rows get empty trailing fields), and RowsToDrop at
-    one with more if `droppable` (read again with `drops`: such rows are left out, noted)."""
+    one with more if `droppable` (read again with `drops`: such rows are left out, noted).
+    Timestamp columns are read as text and converted (tasks.timestamps: a date without a zone
+    is UTC), as the JSONL reader reads them; a cell that is none is a bad value too."""
     watch = ShortRowWatch()
+    text = as_text(schema)
+    nulls = CSV_NULLS if d.null_values is None else None  # else Arrow nulls them as asked
+
+    def timestamps(batch: pa.RecordBatch, before: int = 0) -> pa.RecordBatch:
+        return batch if text is schema else parsed(batch, schema, before, nulls)
+
     try:
-        yield from open_batches(f, fmt, schema, d, block_size, pad, watch, drops)
+        before = 0
+        for batch in open_batches(f, fmt, text, d, block_size, pad, watch, drops, timestamps):
+            yield timestamps(batch, before)
+            before += batch.num_rows
+    except NotTimestamp:
+        if droppable:
+            raise RowsToDrop from None
+        raise
     except pa.ArrowInvalid as e:
         if watch.short is not None and not pad:
             raise watch.short from None
@@ -47,8 +64,10 @@ def csv_batches(f: BinaryIO, fmt: str, schema: pa.Schema, d: CsvDialect, block_s
 
 def open_batches(f: BinaryIO, fmt: str, schema: pa.Schema, d: CsvDialect, block_size: int,
                  pad: bool = False, watch: ShortRowWatch | None = None,
-                 drops: RecordDrops | None = None) -> pacsv.CSVStreamingReader:
-    """Arrow's streaming CSV reader over f, in dialect d."""
+                 drops: RecordDrops | None = None, then: Callable | None = None
+                 ) -> pacsv.CSVStreamingReader:
+    """Arrow's streaming CSV reader over f, in dialect d; `then`: what the rows' batches
+    still go through (a cell it refuses is a bad value, as one Arrow refuses)."""
     src = DialectReader(f, d) if needs_rewrite(d) else f
     delimiter = " " if d.delimiter == WHITESPACE else d.delimiter_for(fmt)
     # Utf-8 is Arrow's own (it validates it); naming it would add a needless transcoding pass.
@@ -65,13 +84,25 @@ def open_batches(f: BinaryIO, fmt: str, schema: pa.Schema, d: CsvDialect, block_
     if pad or drops is not None:
         check = ValueCheck(pacsv.ReadOptions(encoding=encoding, use_threads=False,
                                              column_names=read.column_names),
-                           pacsv.ParseOptions(**syntax), convert) if drops is not None else None
+                           pacsv.ParseOptions(**syntax), convert, then
+                           ) if drops is not None else None
         src = RowPadder(src, *(c.encode(d.encoding) if c else None
                                for c in (delimiter, d.quote, d.escape)),
                         fields=None if d.header else len(schema.names), pad=pad, drops=drops,
                         utf8=d.encoding == "utf-8", check=check)
     parse = pacsv.ParseOptions(**syntax, invalid_row_handler=watch)
-    return pacsv.open_csv(src, read_options=read, parse_options=parse, convert_options=convert)
+    if not d.header:
+        return pacsv.open_csv(src, read_options=read, parse_options=parse,
+                              convert_options=convert)
+    kept = HeadRecorder(src)  # the header line, to name what it holds or holds twice
+    try:
+        reader = pacsv.open_csv(kept, read_options=read, parse_options=parse,
+                                convert_options=convert)
+    except KeyError:  # a schema column the header lacks
+        check_header(schema.names, header_names(kept.first, read, parse))
+        raise
+    check_header(schema.names, header_names(kept.first, read, parse))
+    return reader
 
 
 class DialectReader(LineStream):

@@ -23,11 +23,13 @@ from laas.anchors.core.canonical import to_hex
 from laas.anchors.core.hashing import HashingReader, TableHasher
 from laas.errors import SchemaError, ShardReadError
 from laas.tasks.bad_records import BigRecord, JsonlLineFilter, RecordDrops, RowsToDrop
+from laas.tasks.csv_header import BadTable
 from laas.tasks.dataset_spec import TABLE_FORMATS, DatasetSpec
 from laas.tasks.dialect import csv_batches
 from laas.tasks.read_errors import READ_ERRORS, columns_hint, describe_error, read_problem
 from laas.tasks.short_rows import ShortRows
 from laas.tasks.text_reader import text_batches
+from laas.tasks.timestamps import as_text, parsed
 from laas.tasks.transcode import as_utf8
 
 ARROW_TYPES = {
@@ -66,9 +68,10 @@ def _raw_batches(f: Any, fmt: str, schema: pa.Schema, spec: DatasetSpec,
     elif fmt == "json":  # one array of objects: read whole (use JSONL for large shards)
         rows = json.load(f)
         if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise ValueError("expected a JSON array of objects")
-        yield from pa.Table.from_pylist(
-            [{k: r.get(k) for k in schema.names} for r in rows], schema=schema).to_batches()
+            raise BadTable("not valid json: not an array of objects; one per line: format jsonl")
+        table = pa.Table.from_pylist([{k: r.get(k) for k in schema.names} for r in rows],
+                                     schema=as_text(schema))  # timestamps as JSONL reads them
+        yield from (parsed(b, schema) for b in table.to_batches())
     else:
         pf = pq.ParquetFile(f)
         missing = [n for n in schema.names if n not in pf.schema_arrow.names]
@@ -174,6 +177,8 @@ def _checked_batches(uri: str, spec: DatasetSpec, expect: str | None, schema: pa
     except KeyError as e:
         raise SchemaError(f"shard {name}: missing column(s) {e.args[0]}{columns_hint(fmt)}"
                           ) from None
+    except BadTable as e:  # the table's own words: a timestamp, a header
+        raise SchemaError(f"shard {name}: {e}") from None
     except READ_ERRORS as e:
         if "straddling object" in str(e):
             raise BigRecord from None  # a record longer than the block: read with bigger ones

@@ -22,7 +22,10 @@ from laas.tasks.text_hashes import TextHashSink
 # Bumped when the normalizer's output changes for the same bytes and spec (a reused shard
 # would then differ from one normalized now).
 # v2: its entries carry their file's sha256 and their licenses (a reused v1 shard lacks both)
-NORMALIZE_FORMAT = "laas-normalize-v2"
+# v3: under drop_rows unreadable records are left out (laas-manifest-v6), records longer than
+# a block are read, CSV/JSON timestamps without a zone read as UTC (a shard once set aside
+# whole is now kept), and a shard set aside anyway holds no first copy of a duplicate
+NORMALIZE_FORMAT = "laas-normalize-v3"
 REUSED_KEYS = "reused-text-hashes"  # in the validated stage's folder: the reused shards' keys
 # What does not decide a shard's output: names, where the sources are (each reused shard's
 # own URI is compared instead), lineage, versioning and the reuse switch itself.

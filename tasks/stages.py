@@ -166,12 +166,12 @@ def _drop_rows(ctx: StageContext, spec: DatasetSpec, entries: list, results: dic
     """Row-level filtering: the dataset's later duplicates (first kept), then each shard
     written without its failing rows (the worker reads its results from its entry), or set
     aside when rows cannot settle it."""
-    from laas.validators.row_filter import whole_shard_problem
+    from laas.validators.row_filter import set_aside_anyway
 
     for sub in ("shards", "dropped"):  # nothing left or planted there is written through
         fresh_dir(f"{stage_dir}/{sub}")
-    whole = [e.key for e in entries
-             if e.status == "ok" and not whole_shard_problem(results.get(e.key), spec.suite)]
+    whole = [e.key for e in entries if e.status == "ok" and not set_aside_anyway(
+        results.get(e.key), e.rows, spec.suite, spec.max_dropped_rows)]
     dups = later_duplicates(text_keys, whole)
     kept, todo = refilter(entries, reuse, dups, spec.suite)
     todo = [e if e.validation is not None or e.key not in results

@@ -80,6 +80,9 @@ def _blocks(f: BinaryIO, layout: TextLayout, block_size: int) -> Iterator[bytes]
         cut = _cut(data, layout.unit)
         yield data[:cut]
         tail = data[cut:]
+        if len(tail) > MAX_DOCUMENT:  # one row held whole, as bounded as a document
+            hint = "; read it with text.unit line" if layout.unit == "paragraph" else ""
+            raise pa.ArrowInvalid(f"a {layout.unit} of more than {MAX_DOCUMENT >> 20} MB{hint}")
     if tail:
         yield tail
 

@@ -22,12 +22,12 @@ def as_utf8(f: BinaryIO, encoding: str) -> tuple[Any, str]:
     else f transcoded to UTF-8."""
     if encoding == "utf-8":
         head = f.read(4)
-        f = _Prefixed(head, f)
+        f = Prefixed(head, f)
         encoding = next((enc for mark, enc in _MARKS if head.startswith(mark)), encoding)
     return (f, encoding) if ascii_compatible(encoding) else (Utf8Stream(f, encoding), "utf-8")
 
 
-class _Prefixed:
+class Prefixed:
     """`head` (bytes already read from src) and then the rest of src, read straight through:
     every UTF-8 csv/text shard passes here, so no byte after the first four is copied again.
     A stream the readers and Arrow read as they read HashingReader."""

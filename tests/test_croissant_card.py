@@ -56,6 +56,9 @@ def test_card_lists_each_validated_file_with_its_sha256_and_mlcroissant_accepts_
 
 def test_the_card_as_exported_verifies(ran) -> None:
     assert verify_card(ran[0].registry, exported(ran)).manifest.run == "r1"
+    card = exported(ran)
+    card["@context"]["@base"] = "cr_base_iri/"  # as mlcroissant leaves a card it read
+    assert verify_card(ran[0].registry, card).manifest.run == "r1"
 
 
 @pytest.mark.parametrize(("change", "named"), [
@@ -70,6 +73,46 @@ def test_a_changed_card_fails_naming_what_differs(ran, change, named) -> None:
     card = exported(ran)
     change(card)
     with pytest.raises(HashMismatch, match=named):
+        verify_card(ran[0].registry, card)
+
+
+EVIL = "file:///tmp/planted/evil.parquet"
+
+
+def _planted_file(c: dict) -> dict:
+    return {**c["distribution"][0], "contentUrl": EVIL}
+
+
+@pytest.mark.parametrize("change", [
+    # the FileSet the record set reads: a planted file among its files
+    lambda c: c["distribution"][-1]["includes"].append(EVIL),
+    # a second FileObject of a shard's name, before the one checked
+    lambda c: c["distribution"].insert(0, _planted_file(c)),
+    # a FileObject typed by the full IRI cr:FileObject stands for
+    lambda c: c["distribution"].insert(0, {**_planted_file(c), "name": "more",
+                                           "@type": "http://mlcommons.org/croissant/FileObject"}),
+    # a record set whose rows are in the card itself
+    lambda c: c["recordSet"].append({"@type": "cr:RecordSet", "@id": "more", "name": "more",
+                                     "field": c["recordSet"][0]["field"],
+                                     "data": [{"records/prompt": "planted"}]}),
+    # a field that rewrites what it reads
+    lambda c: c["recordSet"][0]["field"][0]["source"].update(
+        transform={"replace": "(.*)/planted"}),
+    # the same property under another name the context expands the same way
+    lambda c: c.update({"cr:recordSet": [{"@type": "cr:RecordSet", "@id": "more",
+                                          "name": "more", "data": [{"x": "planted"}]}]}),
+    # the context remapping a term
+    lambda c: c["@context"].update(includes="laas:unchecked"),
+], ids=["fileset-includes", "twin-fileobject", "iri-typed-fileobject", "inline-records",
+        "field-transform", "aliased-property", "context-remap"])
+def test_a_card_carrying_rows_from_anything_but_its_checked_files_is_refused(ran, change
+                                                                             ) -> None:
+    """What a Croissant reader takes rows from (the FileSet, every FileObject however
+    written, the record sets, the context) must be what the export wrote: a card changed in
+    the store to add rows verifies no more (exit 1 through `laas verify --croissant`)."""
+    card = json.loads(json.dumps(exported(ran)))  # as read from its file
+    change(card)
+    with pytest.raises(HashMismatch, match="not the card laas exports"):
         verify_card(ran[0].registry, card)
 
 
@@ -140,4 +183,25 @@ def test_pii_screen_says_what_was_flagged_and_dropped() -> None:
         "suite": "s", "suite_hash": "0x", "dataset": [],
         "shards": [{"key": "a", "outcomes": [pii]}]})
     assert "2 row(s) flagged, 0 dropped" in pii_screen(validated)
+    assert pii_screen(manifest("ds", "r1", "validated", [])).startswith("not screened")
+
+
+def test_pii_flagged_in_shards_set_aside_is_not_counted_as_in_the_dataset() -> None:
+    """A corpus of package copyright files, most set aside for contact details: the card
+    said '3568 row(s) flagged, 59 dropped', as if 3,509 such rows were left in it."""
+    from laas.anchors.core.entries import ShardEntry
+
+    def pii(n: int) -> dict:
+        return {"type": "expect_column_values_to_be_free_of_pii", "column": "text",
+                "success": False, "unexpected_count": n, "severity": "error"}
+
+    entries = [ShardEntry(key="kept", uri="/v/kept", source_uri="/s/kept", rows=10,
+                          dropped={"expect_column_values_to_be_free_of_pii(text)": 1}),
+               ShardEntry(key="aside", uri="/v/aside", source_uri="/s/aside", rows=10,
+                          status="quarantined", reason="over max_dropped_rows 10%")]
+    validated = manifest("ds", "r1", "validated", entries, validation={
+        "suite": "s", "suite_hash": "0x", "dataset": [],
+        "shards": [{"key": "kept", "outcomes": [pii(1)]}, {"key": "aside", "outcomes": [pii(7)]}]})
+    assert "column(s) text: 1 row(s) flagged, 1 dropped; 7 more in the 1 shard(s) set aside, " \
+           "which the dataset does not hold; see the manifest per shard" in pii_screen(validated)
     assert pii_screen(manifest("ds", "r1", "validated", [])).startswith("not screened")

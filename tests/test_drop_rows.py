@@ -188,6 +188,26 @@ def test_odd_files_in_the_store_stop_nothing(ws) -> None:
     assert r.returncode == 0, r.stdout + r.stderr
 
 
+def test_rows_repeating_a_shard_set_aside_stay_in_the_shard_that_repeats_them(ws) -> None:
+    """Package docs repeat each other's license texts (dbus-bin's copyright is dbus-daemon's):
+    when the first copy's shard goes aside whole (too many rows with contact details), the
+    next copy is not dropped as its duplicate, which left the dataset without either (a
+    clean shard set aside for repeating rows the dataset does not hold)."""
+    first = rows(900, 40, seed=900)
+    for r in first[:10]:  # 25% fail: over max_dropped_rows, set aside whole
+        r["prompt"] = PHONE
+    again = [dict(r) for r in first[10:]] + rows(901, 20, seed=901)  # its 30 clean rows
+    ws.add_dataset("aside", {"a.jsonl": _jsonl(first), "b.jsonl": _jsonl(again)},
+                   on_failure="drop_rows", max_dropped_rows=0.1)
+    r = ws.laas("run", "aside", "--run", "a1", "--json")
+    assert r.returncode == 0, r.stdout + r.stderr
+    validated = read_manifest(json.loads(r.stdout)["checkpoints"][-1]["manifest_uri"])
+    (kept,) = validated.accepted
+    assert (kept.key, kept.rows, kept.dropped) == ("b.jsonl", 50, None)
+    (aside,) = validated.quarantined
+    assert aside.key == "a.jsonl" and "over max_dropped_rows" in aside.reason
+
+
 def test_text_keys_read_back_per_shard_in_row_order_from_interleaved_and_empty_files(
         tmp_path) -> None:
     import blake3

@@ -61,6 +61,24 @@ def test_unreadable_lines_are_left_out_and_committed_to(ws) -> None:
     assert not clean.derived  # a shard Arrow reads whole is as before
 
 
+def test_verify_checks_the_file_of_records_left_out(ws, tmp_path) -> None:
+    """`laas verify` of the validated file says what reading left out, once the file of them
+    is the committed set; a file rewritten in the store is named."""
+    shard = next(s for s in _stage(ws, "validated").accepted if s.key == "bad-lines.jsonl")
+    r = ws.laas("verify", shard.uri)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "left out at reading: 3 unreadable record(s)" in r.stdout
+    left = next(s for s in _stage(ws, "normalized").shards if s.key == "bad-lines.jsonl")
+    kept = pq.read_table(left.dropped_uri)
+    try:
+        pq.write_table(kept.slice(0, 2), left.dropped_uri)  # one hidden from the reader
+        r = ws.laas("verify", shard.uri)
+        assert r.returncode == 1
+        assert "records left out at reading is not the committed row set" in r.stdout
+    finally:
+        pq.write_table(kept, left.dropped_uri)
+
+
 def test_too_many_unreadable_lines_set_the_shard_aside(ws) -> None:
     aside = next(s for s in _stage(ws, "normalized").shards if s.key == "half.jsonl")
     assert aside.status != "ok"

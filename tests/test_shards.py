@@ -141,3 +141,41 @@ def test_a_local_folder_is_listed_as_fsspec_lists_it(tmp_path) -> None:
         assert f.read() == b"{}"
     with pytest.raises(OSError, match="not a regular file"):
         open_uri(str(root / "run-1"))
+
+
+def test_a_pipe_swapped_in_after_the_name_was_checked_is_not_read(tmp_path, monkeypatch
+                                                                   ) -> None:
+    """Someone who writes the store swaps a file for a named pipe between laas's look at it
+    and its open (as if they won that race: os.stat still says a regular file): opening a
+    pipe to read blocks until a writer comes, for ever; the open file itself is checked."""
+    import os
+    import stat
+    import threading
+
+    from laas.anchors.adapters.files import open_uri
+
+    pipe = tmp_path / "manifest-ab.json"
+    os.mkfifo(pipe)
+    regular = os.stat(__file__)
+    real_stat = os.stat
+    monkeypatch.setattr(os, "stat", lambda p, *a, **k: regular if str(p) == str(pipe)
+                        else real_stat(p, *a, **k))
+    assert stat.S_ISREG(os.stat(pipe).st_mode)  # the race won
+    for mode in ("rb", "r"):
+        outcome: list[BaseException | None] = []
+
+        def read(mode: str = mode, outcome: list = outcome) -> None:
+            try:
+                with open_uri(str(pipe), mode) as f:
+                    f.read()
+                outcome.append(None)
+            except OSError as e:
+                outcome.append(e)
+
+        reader = threading.Thread(target=read, daemon=True)
+        reader.start()
+        reader.join(5)
+        if reader.is_alive():  # blocked in the open: let it go before failing
+            with open(pipe, "wb"):
+                pass
+        assert outcome and "not a regular file" in str(outcome[0]), (mode, outcome)

@@ -116,3 +116,30 @@ def test_a_shard_swapped_between_the_two_reads_is_refused(tmp_path, monkeypatch)
     with pytest.raises(ShardReadError, match="t.csv: changed while read"):
         list(readers.iter_batches(str(path), spec_of(), expect=expect))
     assert len(list(readers.iter_batches(str(path), spec_of(), expect=expect))) > 1  # intact
+
+
+def test_a_longer_shard_swapped_in_for_the_first_read_only_is_refused(tmp_path, monkeypatch
+                                                                       ) -> None:
+    """The first read meets more rows before its short row than the committed shard holds in
+    all: the second read (the committed bytes, whose hash holds) ends before it has passed
+    the first read's rows, so they were never compared; none may be handed on as the
+    committed shard's."""
+    from laas.tasks.raw_hashing import hash_raw
+
+    monkeypatch.setattr(readers, "BLOCK_SIZE", 64)
+    good = b"n,word,x\n" + b"".join(b"%d,w,%d\n" % (i, i) for i in range(5))
+    path = tmp_path / "t.csv"
+    path.write_bytes(good)
+    expect = hash_raw("t.csv", str(path)).content_hash  # what the raw stage committed
+    poison = b"n,word,x\n" + b"".join(b"%d,POISON,%d\n" % (i, i) for i in range(100))
+    path.write_bytes(poison + b"100,late\n")  # swapped for the first read
+    real = readers._checked_batches
+
+    def swap_back(*args, **kw):  # the second read finds the committed bytes again
+        if args[-1].pad:  # how the shard is read: the second read pads
+            path.write_bytes(good)
+        return real(*args, **kw)
+
+    monkeypatch.setattr(readers, "_checked_batches", swap_back)
+    with pytest.raises(ShardReadError, match="t.csv: changed while read"):
+        list(readers.iter_batches(str(path), spec_of(), expect=expect))

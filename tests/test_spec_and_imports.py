@@ -41,11 +41,37 @@ def test_bad_spec_is_one_line_naming_file_and_field(tmp_path, body: str, words: 
 
 
 def test_a_listed_suite_without_a_name_takes_the_datasets(tmp_path) -> None:
-    path = tmp_path / "tables.yaml"
-    path.write_text("name: tables\nsource: a/*\nschema: [{name: a, type: string}]\nsuite: "
-                    "{expectations: [{type: expect_column_values_to_not_be_null, "
-                    "kwargs: {column: a}}]}\n")
-    assert load_spec(str(path)).suite.name == "tables"
+    """Also a bare list of expectations, the README's first form of a suite (it was refused:
+    `suite: Input should be a valid dictionary or instance of SuiteSpec`)."""
+    head = "name: tables\nsource: a/*\nschema: [{name: a, type: string}]\nsuite:"
+    listed = "[{type: expect_column_values_to_not_be_null, kwargs: {column: a}}]"
+    suites = []
+    for suite in (f"{{expectations: {listed}}}", listed, f"\n  - {listed[1:-1]}"):
+        path = tmp_path / "tables.yaml"
+        path.write_text(f"{head} {suite}\n")
+        suites.append(load_spec(str(path)).suite)
+    assert suites[0].name == "tables" and suites[0] == suites[1] == suites[2]
+
+
+def test_yes_no_on_off_are_text_and_a_value_yaml_typed_is_named(tmp_path) -> None:
+    """YAML 1.1 read `langs: [en, no]` as ['en', False]: every Norwegian row failed the
+    language check. Specs read booleans as YAML 1.2 does (true/false only), and a boolean
+    setting still takes no/yes. A header name YAML read as a number (numpy's `0xdeadbeaf`)
+    says to quote it."""
+    path = tmp_path / "nb.yaml"
+    path.write_text("name: nb\nsource: a/*\nformat: csv\ncsv: {header: no}\n"
+                    "schema: [{name: lang, type: string, nullable: no}]\n"
+                    "suite: {builtin: instruction_corpus, params: {langs: [en, no]}}\n")
+    spec = load_spec(str(path))
+    in_set = next(e for e in spec.suite.expectations if e.type.endswith("in_set")
+                  and e.kwargs["column"] == "lang")
+    assert in_set.kwargs["value_set"] == ["en", "no"]
+    assert spec.csv.header is False and spec.columns[0].nullable is False
+    path.write_text("name: nb\nsource: a/*\nschema: [{name: 0xdeadbeaf, type: string}]\n"
+                    "suite: [{type: expect_column_values_to_not_be_null}]\n")
+    with pytest.raises(ConfigError, match=r"schema\.0\.name: Input should be a valid string "
+                                          r"\(YAML read it as 3735928495: put it in quotes\)"):
+        load_spec(str(path))
 
 
 def test_unknown_dataset_name_says_where_it_looked() -> None:

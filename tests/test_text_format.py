@@ -87,7 +87,23 @@ def test_a_document_too_big_to_read_whole_is_set_aside_saying_what_to_do(tmp_pat
     with pytest.raises(ShardReadError, match=r"huge\.txt: .*more than 0 MB; read it with "
                                              r"text\.unit paragraph or line"):
         rows(tmp_path, b"x" * 1001, spec_of("document"), name="huge.txt")
-    assert rows(tmp_path, b"x" * 1001, spec_of("line"), name="huge.txt") == ["x" * 1001]
+    assert rows(tmp_path, b"x" * 600 + b"\n" + b"y" * 600, spec_of("line"),
+                name="huge.txt") == ["x" * 600, "y" * 600]  # a big file reads by line
+
+
+@pytest.mark.parametrize(("unit", "hint"), [("line", ""), ("paragraph", "; read it with "
+                                                                       "text.unit line")])
+def test_a_line_or_paragraph_too_big_to_hold_is_set_aside(tmp_path, monkeypatch, unit, hint
+                                                           ) -> None:
+    """A shard with no line break (or no blank line) is one row: held whole until its end, it
+    would take a worker's memory (and its paragraph search, rescanning the held bytes for
+    each block, its CPU) as a document once did; it is bounded the same way."""
+    from laas.tasks import readers, text_reader
+
+    monkeypatch.setattr(text_reader, "MAX_DOCUMENT", 1000)
+    monkeypatch.setattr(readers, "BLOCK_SIZE", 256)
+    with pytest.raises(ShardReadError, match=rf"long\.txt: .*a {unit} of more than 0 MB{hint}"):
+        rows(tmp_path, b"x" * 5000, spec_of(unit), name="long.txt")
 
 
 def test_a_blank_file_has_no_rows_and_is_set_aside_as_empty(tmp_path) -> None:

@@ -60,6 +60,13 @@ def test_append_only_holds_for_additions_and_names_a_replaced_or_dropped_shard()
     dropped = append_problem(old, version("b", entry("k2"), entry("k1", status="failed",
                                                                   reason="bad gzip")))
     assert "drops shard k1 of version a (set aside: bad gzip)" in dropped
+    # a mutable dataset's versions are compared, not judged: no "the dataset is append-only"
+    assert "append-only" not in replaced and "append-only" not in dropped
+    claimed = version("b", entry("k1"), entry("k2", "0x" + "33" * 32)).model_copy(
+        update={"versioning": "append_only", "appends_to": "0x" + "44" * 32})
+    assert append_problem(old, claimed).endswith(
+        "; the dataset is append-only: restore the shard's source (and its contributor), or "
+        "put changed data under a new key")
 
 
 # -- the manifest format ----------------------------------------------------------------------

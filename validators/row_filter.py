@@ -50,6 +50,22 @@ def whole_shard_problem(validation: dict[str, Any] | None, spec: SuiteSpec) -> s
     return None
 
 
+def set_aside_anyway(validation: dict[str, Any] | None, rows: int | None, spec: SuiteSpec,
+                     max_dropped: float) -> bool:
+    """Whether a shard goes aside whatever rows repeat other shards: a whole-shard failure,
+    or more of its rows failing one droppable expectation than max_dropped allows (a row
+    count from the same masks the filter drops by, so a lower bound of what it drops). Such
+    a shard keeps no row, so none of its rows may be the kept first of a duplicate: a later
+    shard's copy would be dropped for a row the dataset does not hold."""
+    if whole_shard_problem(validation, spec) is not None:
+        return True
+    rows_can = droppable(spec)
+    worst = max((o["unexpected_count"] or 0 for o in (validation or {}).get("outcomes", [])
+                 if not o["success"] and (e := rows_can.get(label(o["type"], o["column"])))
+                 is not None and not is_dedupe(e)), default=0)
+    return bool(rows) and (worst == rows or worst / rows > max_dropped)
+
+
 def failing_rows(table: pa.Table, spec: SuiteSpec) -> dict[str, np.ndarray]:
     """Per droppable expectation (dedupe aside), the rows of `table` that fail it."""
     out = {}

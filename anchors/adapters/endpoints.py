@@ -22,6 +22,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from laas.anchors.adapters.answers import AnswerTooLarge, cut_at, read_answer
 from laas.anchors.adapters.files import redact_url
 from laas.anchors.adapters.proxies import route
 
@@ -137,8 +138,7 @@ class Endpoints:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise _Failed("out of time", delivered=False)
-            status, retry_after, content = self._exchange(i, body, min(self.timeout, left),
-                                                          fresh=sends)
+            status, retry_after, content = self._exchange(i, body, deadline, fresh=sends)
             if status == 429:
                 wait = _retry_after(retry_after, self.retry.backoff)
                 if wait > self.retry.max_wait or time.monotonic() + wait >= deadline:
@@ -150,11 +150,12 @@ class Endpoints:
             return content
         raise _Failed(f"HTTP 429 {self.retry.storm} times in a row", delivered=False)
 
-    def _exchange(self, i: int, body: bytes, timeout: float, fresh: bool
+    def _exchange(self, i: int, body: bytes, deadline: float, fresh: bool
                   ) -> tuple[int, str | None, bytes]:
         """One POST: (status, Retry-After, body). A kept-alive connection the server closed
         while idle is replaced once (it never read the request); a transaction is sent on a
         fresh connection, so whether it arrived is never in doubt that way."""
+        timeout = max(0.01, min(self.timeout, deadline - time.monotonic()))
         url = urlsplit(self.urls[i])
         headers = {"Content-Type": "application/json"}
         if url.username is not None:  # user:secret@host, as requests sends it
@@ -179,9 +180,10 @@ class Endpoints:
             if conn.sock is not None:
                 conn.sock.settimeout(timeout)
             try:
-                conn.request("POST", way.target, body=body, headers=headers)
-                resp = conn.getresponse()
-                content = resp.read()
+                with cut_at(conn, deadline):
+                    conn.request("POST", way.target, body=body, headers=headers)
+                    resp = conn.getresponse()
+                    content = read_answer(resp, deadline)
             except TimeoutError:
                 conn.close()
                 raise _Failed("ReadTimeout", delivered=True) from None
@@ -193,6 +195,9 @@ class Endpoints:
             except (http.client.HTTPException, OSError) as e:
                 conn.close()
                 raise _Failed(f"ConnectionError ({type(e).__name__})", delivered=True) from None
+            except AnswerTooLarge as e:
+                conn.close()
+                raise _Failed(str(e), delivered=True) from None
             if resp.will_close or fresh:
                 conn.close()
             else:

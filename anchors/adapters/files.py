@@ -80,9 +80,9 @@ def open_uri(uri: str, mode: str = "rb", compression: str | None = None) -> IO:
     opener reads the same bytes, and importing fsspec costs `laas gate` ~30 ms."""
     if mode.startswith("r") and protocol(uri) == "file":
         path = uri.removeprefix("file://")
+        if mode in ("rb", "r") and compression is None:
+            return _open_regular(path, mode)
         _regular(path)
-        if mode == "rb" and compression is None:
-            return open(path, "rb")  # noqa: SIM115 - the caller's `with` closes it
     import fsspec
 
     return fsspec.open(uri, mode, compression=compression, **storage_options(uri))
@@ -100,6 +100,20 @@ def _regular(path: str) -> None:
         return  # absent: the open says so, as it always did
     if not stat.S_ISREG(mode):
         raise OSError(f"{redact(path)} is not a regular file")
+
+
+def _open_regular(path: str, mode: str) -> IO:
+    """The file, opened without blocking and then checked to be a regular one: checked by
+    name first, a pipe swapped in before the open would block it for ever."""
+    import os
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(f"{redact(path)} is not a regular file")
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, mode)
 
 
 def names_in(folder: str, pattern: str) -> list[str]:

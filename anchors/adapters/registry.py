@@ -95,7 +95,8 @@ class Registry(RegistryRead):
         it, rebroadcast) before a new one is sent. The notes live in the (untrusted) store, so a
         signed transaction is rebroadcast only if it is provably this commit: its hash is the
         note's, this client's key signed it, and it calls commit() of this registry with
-        exactly this manifest; anything else is ignored."""
+        exactly this manifest; anything else is ignored. A note without the signed bytes is
+        waited on only if the transaction the node holds under its hash is that commit."""
         with self.reading():
             if (existing := self._existing(manifest)) is not None:
                 return existing
@@ -115,7 +116,7 @@ class Registry(RegistryRead):
         looked up (and rebroadcast if the node forgot it) before a new one is sent, and only
         if it is provably this call by this key (the notes live in the untrusted store)."""
         for tx_hash, raw in sent:
-            if raw is not None and not self._is_our_commit(tx_hash, raw, call):
+            if not self._is_our_commit(tx_hash, raw, call):
                 log.warning("ignoring a noted transaction %s: not this commit by this key",
                             tx_hash[:18])
                 continue
@@ -128,23 +129,27 @@ class Registry(RegistryRead):
                 return found
             raise
 
-    def _is_our_commit(self, tx_hash: str, raw: bytes, call: Any) -> bool:
+    def _is_our_commit(self, tx_hash: str, raw: bytes | None, call: Any) -> bool:
         from eth_account import Account
         from eth_account.typed_transactions import TypedTransaction
         from hexbytes import HexBytes
 
         try:
-            if to_hex(keccak256(raw)) != tx_hash.lower() or self.sender is None:
+            if self.sender is None:
                 return False
-            if Account.recover_transaction(raw) != self.sender.address:
-                return False
-            fields = TypedTransaction.from_bytes(HexBytes(raw)).as_dict() if raw[0] < 0x80 \
-                else None
-            if fields is None:
-                return False  # laas signs only typed (EIP-1559) transactions
-            to = fields.get("to")
-            data = fields.get("data")
-            return (Web3.to_checksum_address(to) == self.address
+            if raw is None:  # signed by the node (an unlocked account): what it holds, if any
+                try:
+                    tx = self.w3.eth.get_transaction(tx_hash)
+                except TransactionNotFound:
+                    return True  # nothing to wait for: settle finds it gone
+                sender, to, data = tx["from"], tx.get("to"), tx.get("input")
+            else:
+                if to_hex(keccak256(raw)) != tx_hash.lower() or raw[0] >= 0x80:
+                    return False  # laas signs only typed (EIP-1559) transactions
+                sender = Account.recover_transaction(raw)
+                fields = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
+                to, data = fields.get("to"), fields.get("data")
+            return (sender == self.sender.address and Web3.to_checksum_address(to) == self.address
                     and Web3.to_hex(data) == call._encode_transaction_data())
         except Exception:  # anything that does not decode is not ours
             return False

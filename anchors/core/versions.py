@@ -91,18 +91,21 @@ def append_problem(old: StageManifest, new: StageManifest) -> str | None:
     naming the first shard, in key order), or None."""
     _, removed, changed, _ = diff_manifests(old, new)
     where = f"{new.dataset} run {new.run}"
+    # what to do, only where the dataset is append-only: `laas diff` of a mutable one said
+    # "the dataset is append-only: restore the shard's source" of a shard changed as allowed
+    fix = f"; {_FIX}" if new.versioning == "append_only" else ""
     if changed:
         c = changed[0]
         what = (f"content {_short(c.old.content_hash)} -> {_short(c.new.content_hash)}"
                 if c.old.content_hash != c.new.content_hash else
                 f"contributor {c.old.contributor or 'none'} -> {c.new.contributor or 'none'}")
         return (f"{where} replaces shard {c.key} of version {old.run} ({what})"
-                f"{_more(len(changed) + len(removed))}; {_FIX}")
+                f"{_more(len(changed) + len(removed))}{fix}")
     if removed:
         c = removed[0]
         why = f" (set aside: {c.reason})" if c.reason else ""
         return (f"{where} drops shard {c.key} of version {old.run}{why}"
-                f"{_more(len(removed))}; {_FIX}")
+                f"{_more(len(removed))}{fix}")
     return None
 
 

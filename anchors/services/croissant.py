@@ -12,7 +12,14 @@ from typing import Any
 
 from laas.anchors.adapters.files import open_uri, sha256_at, size_at
 from laas.anchors.core.canonical import to_hex
-from laas.anchors.core.croissant import About, FileFacts, card, card_problem, claims
+from laas.anchors.core.croissant import (
+    About,
+    FileFacts,
+    card,
+    card_problem,
+    claims,
+    shape_problem,
+)
 from laas.anchors.core.hashing import rehash_parquet
 from laas.anchors.core.merkle import leaf_hash
 from laas.anchors.core.models import ShardEntry
@@ -78,8 +85,9 @@ def verify_card(registry: Registry, doc: Any) -> Proven:
         raise HashMismatch(str(e)) from None
     cid = str(ext.get("checkpoint_id"))
     top = prove_rooted(registry, cid)
-    if problem := card_problem(ext, files, top.manifest, top.checkpoint,
-                               chain_id=registry.chain_id(), registry=_address(registry)):
+    where = {"chain_id": registry.chain_id(), "registry": _address(registry)}
+    if problem := card_problem(ext, files, top.manifest, top.checkpoint, **where) or \
+            shape_problem(doc, top.manifest, top.checkpoint, files, **where):
         raise HashMismatch(problem)
     prove_lineage(registry, top)  # and back to raw, as the gate that exported it did
     for s in top.manifest.accepted:

@@ -8,12 +8,14 @@ The result is a bundle of proofs anyone can re-check. Imports neither Prefect, D
 from __future__ import annotations
 
 from contextlib import suppress
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
 from laas.anchors.adapters.files import open_uri, rehash_parquet_at
 from laas.anchors.adapters.index import LineageIndex
 from laas.anchors.core.canonical import from_hex, name_id, to_hex
+from laas.anchors.core.entries import ShardEntry
 from laas.anchors.core.hashing import hash_stream
 from laas.anchors.core.merkle import verify
 from laas.anchors.core.models import STAGE_ORDER, checkpoint_id
@@ -51,6 +53,7 @@ class ShardProof(BaseModel):
     validated_run: str | None = None  # the run whose validated checkpoint is in the path
     passed: bool | None = None  # that checkpoint's verdict (None: no validated stage in it)
     rederived: bool | None = None  # rows dropped: the validated shard was rebuilt and matched
+    left_out: int | None = None  # records reading left out; their file is the committed set
 
 
 def file_hashes(path: str) -> list[str]:
@@ -96,7 +99,8 @@ def verify_shard(registry: Registry, index: LineageIndex, path: str) -> ShardPro
                            f"validation dropped ({kept.reason}); what was validated is "
                            f"{kept.uri}: verify and train on that")
     rederived = rederive(validated, normalized, key) if validated and normalized else None
-    return ShardProof(rederived=rederived, file=str(path), content_hash=digest,
+    return ShardProof(rederived=rederived, left_out=_left_out(normalized, key),
+                      file=str(path), content_hash=digest,
                       dataset=chain[0].manifest.dataset,
                       run=chain[0].manifest.run, key=key, stages=tuple(proofs),
                       validated_run=validated.manifest.run if validated else None,
@@ -113,29 +117,52 @@ def rederive(validated: Proven, normalized: Proven, key: str) -> bool | None:
 
     from laas.anchors.adapters.files import open_uri
     from laas.anchors.core.hashing import hash_table
-    from laas.anchors.core.models import rows_digest
 
     entry = next((s for s in validated.manifest.shards if s.key == key), None)
     if entry is None or not entry.derived:
         return None
     parent = next(s for s in normalized.manifest.shards if s.key == key)
+    rows = _committed_rows(entry, key, "the dropped-rows file")
     try:
         with open_uri(parent.uri) as f:
             table = pq.read_table(pa.BufferReader(pa.py_buffer(f.read())))
-        with open_uri(entry.dropped_uri) as f:
-            rows = pq.read_table(f, columns=["_laas_row"]).column(0).to_numpy()
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise HashMismatch(f"shard {key}: cannot re-derive its validated rows ({e})") from None
     if to_hex(hash_table(table)) != parent.content_hash:
         raise HashMismatch(f"shard {key}: the normalized shard changed since it was committed")
-    if rows_digest(rows) != entry.dropped_rows_hash:
-        raise HashMismatch(f"shard {key}: the dropped-rows file is not the committed row set")
     keep = np.ones(table.num_rows, bool)
     keep[rows.astype(np.int64)] = False
     if to_hex(hash_table(table.filter(pa.array(keep)))) != entry.content_hash:
         raise HashMismatch(f"shard {key}: the normalized rows minus the dropped ones do not "
                            "hash to the validated shard")
     return True
+
+
+def _committed_rows(entry: ShardEntry, key: str, what: str) -> Any:
+    """The row (or record) numbers in a shard's dropped-rows file, which must be the set its
+    manifest commits to."""
+    import pyarrow.parquet as pq
+
+    from laas.anchors.core.models import rows_digest
+
+    try:
+        with open_uri(entry.dropped_uri) as f:
+            rows = pq.read_table(f, columns=["_laas_row"]).column(0).to_numpy()
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise HashMismatch(f"shard {key}: cannot read {what} ({e})") from None
+    if rows_digest(rows) != entry.dropped_rows_hash or len(rows) != entry.left_out:
+        raise HashMismatch(f"shard {key}: {what} is not the committed row set")
+    return rows
+
+
+def _left_out(normalized: Proven | None, key: str) -> int | None:
+    """For a shard whose reading left unreadable records out (drop_rows): how many, once the
+    file of them is checked to be the committed set. None if none was."""
+    entry = next((s for s in normalized.manifest.shards if s.key == key), None) \
+        if normalized else None
+    if entry is None or not entry.derived:
+        return None
+    return len(_committed_rows(entry, key, "the file of records left out at reading"))
 
 
 def _validated_after(registry: Registry, start: Proven, key: str) -> Proven | None:

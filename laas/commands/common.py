@@ -67,3 +67,15 @@ def _tx(tx_hash: str | None) -> str:
 
 def _short(h: str | None, n: int = 10) -> str:
     return f"{h[: n + 2]}…" if h else "-"
+
+
+SHOWN = 20  # per-shard lines a command prints before it counts the rest
+
+
+def print_some(lines: list[str], what: str) -> None:
+    """The first SHOWN lines, then how many more `what` there are: a run over package docs set
+    783 shards' worth of lines aside on the terminal, pushing its verdict out of sight."""
+    for line in lines[:SHOWN]:
+        out.print(line)
+    if len(lines) > SHOWN:
+        out.print(f"  … and {len(lines) - SHOWN} more {what} (--json lists them)")

@@ -213,6 +213,9 @@ def verify(
         raise typer.Exit(1 if failed else 0)
     out.print(f"[green]PROVEN[/] {shard_file}: shard {proof.key} of {proof.dataset}, "
               f"run {proof.run}, content {proof.content_hash}")
+    if proof.left_out:
+        out.print(f"  left out at reading: {proof.left_out} unreadable record(s); their file "
+                  "holds exactly the committed set")
     if proof.rederived:
         out.print("  re-derived: the normalized shard minus the committed dropped rows hashes "
                   "to the validated shard")

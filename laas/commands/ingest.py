@@ -20,7 +20,7 @@ from laas.commands.common import (
     app,
     out,
 )
-from laas.commands.versions import print_reuse
+from laas.commands.versions import print_reuse, print_set_aside
 from laas.errors import AnchorPending, ConfigError, LaasError, NotAppendOnly, ValidationFailed
 from laas.settings import prefect_defaults
 
@@ -201,10 +201,7 @@ def _print_summary(summary: Any) -> None:
     out.print(f"[bold]{summary.dataset}[/] run [bold]{summary.run}[/]: checkpoints committed")
     for cp in summary.checkpoints:
         out.print(_checkpoint_line(cp))
-    for s in summary.set_aside:
-        out.print(f"  [yellow]{s.status}[/] {s.key}: {s.reason}")
-    for key, what in summary.rows_dropped.items():
-        out.print(f"  [yellow]rows dropped[/] {key}: {what}")
+    print_set_aside(summary)
     for check in summary.dataset_checks:
         if not check["success"]:
             out.print(f"  [red]dataset check failed[/] {check['type']}: {check['observed']}")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from laas.commands.common import JsonOpt, _dataset_name, _name, _short, app, out
+from laas.commands.common import JsonOpt, _dataset_name, _name, _short, app, out, print_some
 
 
 @app.command()
@@ -101,6 +101,14 @@ def _rows(c: Any) -> str:
     return " -> ".join(one(v) for v in (c.old, c.new) if v is not None)
 
 
+def print_set_aside(summary: Any) -> None:
+    """What `laas run` says of the shards it set aside and those it dropped rows of."""
+    print_some([f"  [yellow]{s.status}[/] {s.key}: {s.reason}" for s in summary.set_aside],
+               "shard(s) set aside")
+    print_some([f"  [yellow]rows dropped[/] {k}: {what}" for k, what in
+                summary.rows_dropped.items()], "shard(s) with rows dropped")
+
+
 def print_reuse(reuse: dict) -> None:
     """What `laas run` says of an incremental run: shards reused, from which run, and why
     any shard the previous run had was processed again."""
@@ -111,7 +119,5 @@ def print_reuse(reuse: dict) -> None:
         return
     out.print(f"  reuse: {reuse['reused']} shard(s) from run {reuse['from_run']}, "
               f"{reuse['processed']} processed ({reuse['new']} new)")
-    for key, why in list(reuse["not_reused"].items())[:20]:
-        out.print(f"  [yellow]not reused[/] {key}: {why}")
-    if len(reuse["not_reused"]) > 20:
-        out.print(f"  … and {len(reuse['not_reused']) - 20} more (--json lists them)")
+    print_some([f"  [yellow]not reused[/] {key}: {why}" for key, why in
+                reuse["not_reused"].items()], "not reused")

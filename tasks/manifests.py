@@ -19,12 +19,13 @@ SCHEMES = {"raw": BYTES_SCHEME, "normalized": TABLE_SCHEME, "validated": TABLE_S
 def build_manifest(spec: DatasetSpec, run: str, stage: str, entries: list[ShardEntry],
                    parents: tuple[str, ...] = (),
                    dataset_checks: tuple[ExpectationOutcome, ...] = (),
-                   claim: dict | None = None, results: dict | None = None) -> StageManifest:
+                   claim: dict | None = None,
+                   results: dict[str, dict] | None = None) -> StageManifest:
     """A stage passes when it accepted at least one shard, none is marked failed
     (quarantined shards are set aside by policy and do not fail the stage) and every
     dataset-wide `error` check held. `claim`: an append-only version's (tasks.versions).
-    `results`: by key, those of validated entries that carry none (reused shards' entries as
-    their run committed them, not copied twice to put them in and take them out again)."""
+    `results`: the validated shards' results by key (SharedOutcomes.results, and the reused
+    shards' apart from their entries as committed), for entries that do not carry their own."""
     entries = sorted(entries, key=lambda e: e.key)
     fields = dict(claim or {})
     dataset_ok = True
@@ -58,22 +59,31 @@ def result_of(e: ShardEntry, results: dict) -> dict | None:
 
 
 class SharedOutcomes:
-    """Shard results as they come back from the workers, each distinct outcome kept once: a
+    """Shard results as they come back from the workers, each distinct outcome and outcome
+    list kept once, apart from the entries (`results`, by shard key), which keep none: a
     batch's shards share their equal outcomes (one pickle), but batches arrive as copies, and
     a stage of 100,000 shards held ~10 KB of equal outcome dicts per shard in the flow
-    process. The entries' content, and so the manifest's bytes, do not change."""
+    process, then each shard's entry twice (with its results, and copied without them for
+    the manifest). The report, and so the manifest's bytes, do not change."""
 
     def __init__(self) -> None:
         self._seen: dict[str, Any] = {}
+        self._lists: dict[tuple[int, ...], list] = {}
+        self.results: dict[str, dict[str, Any]] = {}
 
     def __call__(self, entries: list[ShardEntry]) -> list[ShardEntry]:
         return [self._one(e) if e.validation else e for e in entries]
 
     def _one(self, e: ShardEntry) -> ShardEntry:
-        # repr of plain JSON data: equal reprs are equal values (a miss only costs memory)
-        shared = {k: [self._seen.setdefault(repr(x), x) for x in v] if isinstance(v, list)
-                  else v for k, v in e.validation.items()}
-        return e.model_copy(update={"validation": shared})
+        # repr of plain JSON data: equal reprs are equal values (a miss only costs memory);
+        # the outcomes kept in _seen keep their ids, so equal id tuples are equal lists
+        shared = {k: self._list([self._seen.setdefault(repr(x), x) for x in v])
+                  if isinstance(v, list) else v for k, v in e.validation.items()}
+        self.results[e.key] = shared
+        return e.model_copy(update={"validation": None})
+
+    def _list(self, items: list) -> list:
+        return self._lists.setdefault(tuple(map(id, items)), items)
 
 
 def stage_markdown(m: StageManifest, cp: Checkpoint, tx_link: str | None = None) -> str:

@@ -133,21 +133,22 @@ def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: S
         if (dataset_check or drop) and suite.text_hash_of else None
     reuse = reusable(plan, normalized)
     todo = [e.as_parent() for e in normalized.shards if e.key not in reuse]
+    shared = SharedOutcomes()  # the results by key, apart from the entries
     entries = map_shards(validated_entries, [(e,) for e in todo],
-                         whole_batch=True, label="validate", on_batch=SharedOutcomes(),
+                         whole_batch=True, label="validate", on_batch=shared,
                          **_batching(ctx, todo),
                          spec=spec, address=ctx.address, bad_status=_bad_status(spec),
                          docs_dir=f"{stage_dir}/docs", hashes_dir=hashes_dir, judge=not drop)
-    # the reused shards' entries as committed (results in the report), their results apart
+    results = shared.results
     entries += [r.validated for r, _ in reuse.values()]
-    results = {key: result for key, (_, result) in reuse.items()}
+    results.update((key, result) for key, (_, result) in reuse.items())
     text_keys: dict = {}
     if hashes_dir is not None:  # the store's copy of the keys, checked against the entries
         text_keys, rewritten = all_text_keys(hashes_dir, stage_dir, entries, reuse)
         entries = [e.model_copy(update={"status": _bad_status(spec), "reason": rewritten[e.key]})
                    if e.key in rewritten and e.status == "ok" else e for e in entries]
     if drop:
-        entries = _drop_rows(ctx, spec, entries, stage_dir, text_keys, reuse, results)
+        entries = _drop_rows(ctx, spec, entries, results, stage_dir, text_keys, reuse)
         checks = (dropped_rows_outcome(spec.max_dropped_rows, entries, {
             e.key: e.left_out for e in normalized.shards if e.derived}),)
     elif dataset_check:
@@ -160,10 +161,11 @@ def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: S
                                     results))
 
 
-def _drop_rows(ctx: StageContext, spec: DatasetSpec, entries: list, stage_dir: str,
-               text_keys: dict, reuse: dict, results: dict) -> list:
+def _drop_rows(ctx: StageContext, spec: DatasetSpec, entries: list, results: dict,
+               stage_dir: str, text_keys: dict, reuse: dict) -> list:
     """Row-level filtering: the dataset's later duplicates (first kept), then each shard
-    written without its failing rows, or set aside when rows cannot settle it."""
+    written without its failing rows (the worker reads its results from its entry), or set
+    aside when rows cannot settle it."""
     from laas.validators.row_filter import set_aside_anyway
 
     for sub in ("shards", "dropped"):  # nothing left or planted there is written through
@@ -172,6 +174,8 @@ def _drop_rows(ctx: StageContext, spec: DatasetSpec, entries: list, stage_dir: s
         result_of(e, results), e.rows, spec.suite, spec.max_dropped_rows)]
     dups = later_duplicates(text_keys, whole)
     kept, todo = refilter(entries, reuse, dups, spec.suite)
+    todo = [e if e.validation is not None or e.key not in results
+            else e.model_copy(update={"validation": results[e.key]}) for e in todo]
     return kept + map_shards(filter_shard, [(e, dups.get(e.key, np.empty(0, int)).tolist())
                                             for e in todo], address=ctx.address,
                              label="drop rows", batch_size=ctx.batch_size, spec=spec,

@@ -223,3 +223,10 @@ def test_entries_share_their_field_sets_without_one_copy_changing_another() -> N
     assert a.model_dump(exclude_unset=True) == {"key": "a", "uri": "/a", "source_uri": "/a",
                                                 "rows": 2}
     assert c.model_copy().__pydantic_fields_set__ is c.__pydantic_fields_set__
+    # and their text values: each stage's entry of a shard repeats its key and URIs
+    one, two = (pickle.loads(pickle.dumps(ShardEntry(key="part-1.jsonl", uri=f"/{d}/part-1.jsonl",
+                                                     source_uri="/data/part-1.jsonl")))
+                for d in ("data", "out"))
+    assert one.key is two.key and one.uri is two.source_uri
+    # and their field names: unpickled, each record had its own copy of all twenty
+    assert all(a is b for a, b in zip(one.__dict__, two.__dict__, strict=True))

@@ -166,3 +166,16 @@ def test_a_validated_manifest_holds_each_distinct_outcome_list_once() -> None:
     assert all(s.validation is None for s in m.shards)  # stored once, in the report
     assert len(m.validation["outcomes"]) == 2  # a and c met every expectation: one list
     assert shard_results(m.validation) == [r.model_dump(mode="json") for r in results]
+    # The flow's way: results kept apart from the entries as the batches arrive (pickled
+    # copies), equal lists one object across batches; the same manifest bytes.
+    import pickle
+
+    from laas.tasks.manifests import SharedOutcomes
+
+    shared = SharedOutcomes()
+    bare = [e for batch in (entries[:2], entries[2:])
+            for e in shared(pickle.loads(pickle.dumps(batch)))]
+    assert all(e.validation is None for e in bare)
+    assert shared.results["a"]["outcomes"] is shared.results["c"]["outcomes"]
+    apart = build_manifest(spec, "r1", "validated", bare, results=shared.results)
+    assert apart.model_copy(update={"created_at": m.created_at}).to_bytes() == m.to_bytes()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -25,28 +26,45 @@ class Record(BaseModel):
     # pydantic gives every instance its own set of the fields it was given (~730 bytes for
     # a shard entry's ten): a stage of 100,000 entries held ~70 MB of equal sets in the flow
     # process, per stage. A frozen record never changes its set (model_copy changes the
-    # copy's own, before it is shared here), so equal sets are one object.
+    # copy's own, before it is shared here), so equal sets are one object. Repeated text
+    # values are shared too: each stage's entry of a shard repeats the key, the source URI,
+    # and the URI and content hash of the stage before, and every copy unpickled from a Dask
+    # worker or read from JSON was a string of its own (~0.6 KB per shard over a run).
     def model_post_init(self, context: Any, /) -> None:  # made, or read from JSON
-        _share_fields_set(self)
+        _share(self)
 
     def __setstate__(self, state: dict[Any, Any]) -> None:  # unpickled: Dask results
+        # Unpickled, each record's field names were strings of its own (Dask pickles a
+        # result's records one by one): ~1.1 KB per shard entry, more than its values.
+        if (values := state.get("__dict__")) is not None:
+            state = {**state, "__dict__": {sys.intern(k): v for k, v in values.items()}}
         super().__setstate__(state)
-        _share_fields_set(self)
+        _share(self)
 
     def model_copy(self, *, update: dict[str, Any] | None = None, deep: bool = False) -> Any:
         copy = super().model_copy(update=update, deep=deep)
-        _share_fields_set(copy)
+        _share(copy)
         return copy
 
 
 _FIELD_SETS: dict[frozenset[str], set[str]] = {}
 
 
-def _share_fields_set(m: BaseModel) -> None:
+def _share(m: BaseModel) -> None:
     mine = m.__pydantic_fields_set__
     shared = _FIELD_SETS.setdefault(frozenset(mine), mine)
     if shared is not mine:
         object.__setattr__(m, "__pydantic_fields_set__", shared)
+    values = m.__dict__  # replaced in place: the same values, so frozen still holds
+    for k in _REPEATED:
+        v = values.get(k)
+        if type(v) is str:  # interned strings are freed with their last user (not immortal)
+            values[k] = sys.intern(v)
+
+
+# The text fields a run repeats across its stages' entries of a shard (and the previous
+# run's): interning the others (hashes of one file, reasons) would only grow the table.
+_REPEATED = ("key", "uri", "source_uri", "content_hash")
 
 
 class ShardEntry(Record):

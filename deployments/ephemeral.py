@@ -40,20 +40,25 @@ def answers(url: str) -> bool:
         return False
 
 
-def _dies_with_parent() -> Callable[[], None] | None:
-    """What makes the server's process get SIGTERM when the one that started it dies (Linux:
-    PR_SET_PDEATHSIG): a `laas run` killed with SIGKILL (the OOM killer, a CI timeout) runs no
-    `finally`, and its server stayed up for good, ~220 MB each. The signal comes when the
-    thread that started it ends: `laas run` starts it from its main thread. prctl is looked up
-    here, so the child only calls it between fork and exec. Elsewhere, None: the `finally`
-    stops it."""
-    if not sys.platform.startswith("linux"):
-        return None
-    import ctypes
-    import signal
+# Run in the server's own interpreter before uvicorn (Linux): ask for SIGTERM when the process
+# that started it dies (PR_SET_PDEATHSIG), and stop at once if that one is already gone. A
+# `laas run` killed with SIGKILL (the OOM killer, a CI timeout) runs no `finally`, and its
+# server stayed up for good, ~220 MB each. Set here, not between fork and exec: Python code
+# there (Popen's preexec_fn) can crash the child of a process with threads (it did, in tests).
+_GUARD = ("import ctypes, os, runpy, signal, sys; "
+          "ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM); "
+          "parent = int(sys.argv.pop(1)); os.getppid() == parent or sys.exit(0); "
+          "sys.argv[0] = 'uvicorn'; runpy.run_module('uvicorn', run_name='__main__')")
 
-    prctl = ctypes.CDLL(None, use_errno=True).prctl
-    return lambda: prctl(1, signal.SIGTERM)  # 1: PR_SET_PDEATHSIG
+
+def _server_command(port: int) -> list[str]:
+    """The server's command line. The signal comes when the thread that started it ends:
+    `laas run` starts it from its main thread. Elsewhere than Linux the `finally` stops it."""
+    args = ["--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1",
+            "--port", str(port), "--log-level", "error", "--lifespan", "on"]
+    if not sys.platform.startswith("linux"):
+        return [sys.executable, "-m", "uvicorn", *args]
+    return [sys.executable, "-c", _GUARD, str(os.getpid()), *args]
 
 
 class _Server:
@@ -68,11 +73,8 @@ class _Server:
 
         port = _free_port()
         self.url = f"http://127.0.0.1:{port}/api"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "error",
-             "--lifespan", "on"], env=self.env, stdin=subprocess.DEVNULL,
-            preexec_fn=_dies_with_parent())
+        self.proc = subprocess.Popen(_server_command(port), env=self.env,
+                                     stdin=subprocess.DEVNULL)
         os.environ["PREFECT_API_URL"] = self.url
         refresh_global_settings_context()
 

@@ -93,26 +93,34 @@ def test_the_machines_distro_info_tables_read_every_release(tmp_path) -> None:
         assert all(r["series"] for r in rows)
 
 
-def test_a_shard_swapped_between_the_two_reads_is_refused(tmp_path, monkeypatch) -> None:
-    """The first read's rows are handed on before its bytes' hash is checked (at its end,
-    which a short row never reaches); whoever swaps the file for the second read must not
-    get the first read's rows in beside the committed bytes' rest."""
+def _swapped_for_first_read(monkeypatch, path, good: bytes, swapped: bytes) -> str:
+    """`good` hashed by the raw stage (its hash returned), `swapped` found by the first read,
+    `good` again by the second (padding) read."""
     from laas.tasks.raw_hashing import hash_raw
 
     monkeypatch.setattr(readers, "BLOCK_SIZE", 64)
-    good = b"n,word,x\n" + b"".join(b"%d,w,%d\n" % (i, i) for i in range(100)) + b"100,late\n"
-    path = tmp_path / "t.csv"
     path.write_bytes(good)
-    expect = hash_raw("t.csv", str(path)).content_hash  # what the raw stage committed
-    path.write_bytes(good.replace(b"0,w,0\n", b"0,POISON,0\n"))  # swapped for the first read
+    expect = hash_raw(path.name, str(path)).content_hash
+    path.write_bytes(swapped)
     real = readers._checked_batches
 
-    def swap_back(*args, **kw):  # the second read finds the committed bytes again
+    def swap_back(*args, **kw):
         if args[-1].pad:  # how the shard is read: the second read pads
             path.write_bytes(good)
         return real(*args, **kw)
 
     monkeypatch.setattr(readers, "_checked_batches", swap_back)
+    return expect
+
+
+def test_a_shard_swapped_between_the_two_reads_is_refused(tmp_path, monkeypatch) -> None:
+    """The first read's rows are handed on before its bytes' hash is checked (at its end,
+    which a short row never reaches); whoever swaps the file for the second read must not
+    get the first read's rows in beside the committed bytes' rest."""
+    good = b"n,word,x\n" + b"".join(b"%d,w,%d\n" % (i, i) for i in range(100)) + b"100,late\n"
+    path = tmp_path / "t.csv"
+    expect = _swapped_for_first_read(monkeypatch, path, good,
+                                     good.replace(b"0,w,0\n", b"0,POISON,0\n"))
     with pytest.raises(ShardReadError, match="t.csv: changed while read"):
         list(readers.iter_batches(str(path), spec_of(), expect=expect))
     assert len(list(readers.iter_batches(str(path), spec_of(), expect=expect))) > 1  # intact
@@ -124,22 +132,9 @@ def test_a_longer_shard_swapped_in_for_the_first_read_only_is_refused(tmp_path, 
     all: the second read (the committed bytes, whose hash holds) ends before it has passed
     the first read's rows, so they were never compared; none may be handed on as the
     committed shard's."""
-    from laas.tasks.raw_hashing import hash_raw
-
-    monkeypatch.setattr(readers, "BLOCK_SIZE", 64)
     good = b"n,word,x\n" + b"".join(b"%d,w,%d\n" % (i, i) for i in range(5))
-    path = tmp_path / "t.csv"
-    path.write_bytes(good)
-    expect = hash_raw("t.csv", str(path)).content_hash  # what the raw stage committed
     poison = b"n,word,x\n" + b"".join(b"%d,POISON,%d\n" % (i, i) for i in range(100))
-    path.write_bytes(poison + b"100,late\n")  # swapped for the first read
-    real = readers._checked_batches
-
-    def swap_back(*args, **kw):  # the second read finds the committed bytes again
-        if args[-1].pad:  # how the shard is read: the second read pads
-            path.write_bytes(good)
-        return real(*args, **kw)
-
-    monkeypatch.setattr(readers, "_checked_batches", swap_back)
+    path = tmp_path / "t.csv"
+    expect = _swapped_for_first_read(monkeypatch, path, good, poison + b"100,late\n")
     with pytest.raises(ShardReadError, match="t.csv: changed while read"):
         list(readers.iter_batches(str(path), spec_of(), expect=expect))

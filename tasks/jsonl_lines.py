@@ -58,6 +58,11 @@ def line_problem(line: bytes, schema: pa.Schema, kinds: dict[str, str]) -> str |
         return f"not JSON ({e})"
     except RecursionError:
         return "not JSON (nested too deep)"
+    return row_problem(row, schema, kinds)
+
+
+def row_problem(row: Any, schema: pa.Schema, kinds: dict[str, str]) -> str | None:
+    """Why this parsed JSON value cannot be a row of `schema`, if it cannot."""
     if not isinstance(row, dict):
         return f"a JSON {type(row).__name__}, not an object"
     for name in schema.names:

@@ -6,7 +6,6 @@ is bounded by the batch size, not the shard size; every problem is one line nami
 from __future__ import annotations
 
 import contextlib
-import json
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -26,10 +25,10 @@ from laas.tasks.bad_records import BigRecord, JsonlLineFilter, RecordDrops, Rows
 from laas.tasks.csv_header import BadTable
 from laas.tasks.dataset_spec import TABLE_FORMATS, DatasetSpec
 from laas.tasks.dialect import csv_batches
+from laas.tasks.json_array import json_batches
 from laas.tasks.read_errors import READ_ERRORS, columns_hint, describe_error, read_problem
 from laas.tasks.short_rows import ShortRows
 from laas.tasks.text_reader import text_batches
-from laas.tasks.timestamps import as_text, parsed
 from laas.tasks.transcode import as_utf8
 
 ARROW_TYPES = {
@@ -66,12 +65,7 @@ def _raw_batches(f: Any, fmt: str, schema: pa.Schema, spec: DatasetSpec,
             yield from csv_batches(f, fmt, schema, layout, read.block_size or BLOCK_SIZE,
                                    read.pad, read.drops, read.droppable)
     elif fmt == "json":  # one array of objects: read whole (use JSONL for large shards)
-        rows = json.load(f)
-        if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
-            raise BadTable("not valid json: not an array of objects; one per line: format jsonl")
-        table = pa.Table.from_pylist([{k: r.get(k) for k in schema.names} for r in rows],
-                                     schema=as_text(schema))  # timestamps as JSONL reads them
-        yield from (parsed(b, schema) for b in table.to_batches())
+        yield from json_batches(f, schema, spec.kinds, read.drops, read.droppable)
     else:
         pf = pq.ParquetFile(f)
         missing = [n for n in schema.names if n not in pf.schema_arrow.names]

@@ -307,3 +307,32 @@ def test_a_text_paragraph_or_line_not_in_the_encoding_is_left_out(tmp_path, unit
     assert drops.records == [b"by Jos\xe9"]
     with pytest.raises(ShardReadError, match="set text.encoding"):
         list(iter_batches(str(tmp_path / "a.txt"), spec("document"), drops=RecordDrops()))
+
+
+def test_a_json_array_names_or_leaves_out_the_object_arrow_cannot_take(tmp_path) -> None:
+    """A JSON array holding an object of other types than the schema's: named by its place
+    (Arrow said only "Expected bytes, got a 'dict' object"), or left out under drop_rows."""
+    from laas.errors import SchemaError
+    from laas.tasks.bad_records import RecordDrops
+    from laas.tasks.dataset_spec import DatasetSpec
+    from laas.tasks.readers import iter_batches
+
+    (tmp_path / "a.json").write_text(json.dumps(
+        [{"text": "a", "n": 1}, {"text": {"x": 1}, "n": 2}, {"text": "c", "n": "3"},
+         {"text": "d", "n": 4}]))
+
+    def spec(on_failure: str) -> DatasetSpec:
+        return DatasetSpec.model_validate({
+            "name": "t", "source": str(tmp_path), "on_failure": on_failure,
+            "schema": [{"name": "text", "type": "string"}, {"name": "n", "type": "int64"}],
+            "suite": {"builtin": "text_corpus", "params": {"name": "t"}}})
+
+    drops = RecordDrops()
+    got = [r for b in iter_batches(str(tmp_path / "a.json"), spec("drop_rows"), drops=drops)
+           for r in b.to_pylist()]
+    assert got == [{"text": "a", "n": 1}, {"text": "d", "n": 4}]
+    assert drops.first() == 'object 2: text is {"x": 1}, not a string'
+    assert drops.numbers == [2, 3]
+    with pytest.raises(SchemaError, match=r'a.json: not valid json: object 2 of the array: '
+                                          r'text is \{"x": 1\}, not a string'):
+        list(iter_batches(str(tmp_path / "a.json"), spec("quarantine")))

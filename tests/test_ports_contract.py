@@ -345,3 +345,29 @@ def test_the_sqlite_reader_opens_only_its_file_and_names_one_it_cannot_read(tmp_
     with pytest.raises(LaasError, match="cannot be read .*`laas index rebuild`"):
         SqliteIndexReader(tmp_path / "garbage.db", "garbage.db").find_shard(shard.key)
 
+
+
+def test_index_rows_laas_never_writes_are_left_out_by_both_readers(tmp_path) -> None:
+    """Anyone with write access to the index can add rows of a stage laas does not know, or
+    parents that are no JSON list: `laas verify` and `laas lineage` stopped with a ValueError.
+    Both clients leave such rows out (the chain decides everything; the index only says where
+    to start)."""
+    import sqlite3
+
+    from laas.anchors.adapters.index_sqlite import SqliteIndexReader
+
+    path = tmp_path / "index.db"
+    index = LineageIndex(f"sqlite:///{path}")
+    _, _, validated = FakeLedger(index=index).ingest("ds-a", "r1")
+    shard = validated.shards[0]
+    want = index.stages_of("ds-a", "r1", shard.key)
+    with sqlite3.connect(path) as db:
+        db.execute("UPDATE shards SET stage = 'bogus' WHERE id = (SELECT MIN(id) FROM shards "
+                   "WHERE key = ? AND stage = 'raw')", (shard.key,))
+        db.execute("UPDATE checkpoints SET parents = 'not json' WHERE stage = 'normalized'")
+    reader = SqliteIndexReader(path, index.where)
+    for client in (index, reader):
+        assert [r["stage"] for r in client.stages_of("ds-a", "r1", shard.key)] == ["validated"]
+        assert all(r["stage"] != "bogus" for r in client.find_shard(shard.key))
+    assert want[2]["checkpoint_id"] == validated.checkpoint_id
+    index.engine.dispose()

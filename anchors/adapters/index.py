@@ -23,7 +23,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import URL, Engine
 
 from laas.anchors.adapters.files import redact
-from laas.anchors.core.models import STAGE_ORDER, Checkpoint, StageManifest
+from laas.anchors.adapters.index_sqlite import in_stage_order, known_stages
+from laas.anchors.core.models import Checkpoint, StageManifest
 
 meta = MetaData()
 checkpoints = Table(
@@ -160,7 +161,8 @@ class LineageIndex:
                 if run:
                     q = q.where(c.run == run)
                 found.update((r.id, dict(r._mapping)) for r in db.execute(q))
-        return sorted(found.values(), key=lambda r: r["created_at"], reverse=True)
+        return sorted(known_stages(list(found.values())), key=lambda r: r["created_at"],
+                      reverse=True)
 
     def stages_of(self, dataset: str, run: str, key: str) -> list[dict]:
         """The shard's row and its checkpoint at every stage of one run, in stage order."""
@@ -168,10 +170,7 @@ class LineageIndex:
             checkpoints, checkpoints.c.checkpoint_id == shards.c.checkpoint_id
         ).where(shards.c.dataset == dataset, shards.c.run == run, shards.c.key == key)
         with self.engine.connect() as db:
-            found = [dict(r._mapping) for r in db.execute(q)]
-        for r in found:
-            r["parents"] = json.loads(r["parents"])
-        return sorted(found, key=lambda r: STAGE_ORDER.index(r["stage"]))
+            return in_stage_order([dict(r._mapping) for r in db.execute(q)])
 
     def runs(self, dataset: str) -> list[dict]:
         q = select(checkpoints).where(checkpoints.c.dataset == dataset).order_by(

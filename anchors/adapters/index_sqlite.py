@@ -24,6 +24,27 @@ CHECKPOINT_COLUMNS = ("checkpoint_id", "dataset", "run", "stage", "shards_root",
 _BOOLEAN = {"passed"}
 
 
+def known_stages(rows: list[dict]) -> list[dict]:
+    """The rows of stages laas writes: a row of another stage is not laas's (anyone with
+    write access to the index could put one there; verify and lineage prove from the chain,
+    the index only says where to start) and is left out rather than stop them."""
+    return [r for r in rows if r.get("stage") in STAGE_ORDER]
+
+
+def in_stage_order(rows: list[dict]) -> list[dict]:
+    """A shard's rows at every stage, in stage order, their checkpoints' parents parsed; a row
+    whose parents are not a JSON list of ids is left out, as known_stages leaves rows out."""
+    kept = []
+    for r in known_stages(rows):
+        try:
+            parents = json.loads(r["parents"])
+        except (TypeError, ValueError):
+            continue
+        if isinstance(parents, list) and all(isinstance(p, str) for p in parents):
+            kept.append(r | {"parents": parents})
+    return sorted(kept, key=lambda r: STAGE_ORDER.index(r["stage"]))
+
+
 def _joined(with_checkpoint: tuple[str, ...]) -> str:
     """shards' columns, then the checkpoint's asked for, named as SQLAlchemy names a join's
     repeated columns (`dataset_1`)."""
@@ -75,14 +96,12 @@ class SqliteIndexReader:
             if run:
                 sql, args = sql + " AND s.run = ?", (*args, run)
             found.update((r["id"], r) for r in self._rows(sql, args))
-        return sorted(found.values(), key=lambda r: r["created_at"], reverse=True)
+        return sorted(known_stages(list(found.values())), key=lambda r: r["created_at"],
+                      reverse=True)
 
     def stages_of(self, dataset: str, run: str, key: str) -> list[dict]:
-        found = self._rows(f"{_joined(CHECKPOINT_COLUMNS)} WHERE s.dataset = ? AND s.run = ? "
-                           "AND s.key = ?", (dataset, run, key))
-        for r in found:
-            r["parents"] = json.loads(r["parents"])
-        return sorted(found, key=lambda r: STAGE_ORDER.index(r["stage"]))
+        return in_stage_order(self._rows(f"{_joined(CHECKPOINT_COLUMNS)} WHERE s.dataset = ? "
+                                         "AND s.run = ? AND s.key = ?", (dataset, run, key)))
 
     def runs(self, dataset: str) -> list[dict]:
         return self._rows(f"SELECT {', '.join(CHECKPOINT_COLUMNS)} FROM checkpoints "

@@ -15,7 +15,7 @@ from laas.anchors.core.models import ShardEntry, rows_digest
 from laas.errors import ShardReadError
 from laas.tasks.bad_records import RecordDrops
 from laas.tasks.dataset_spec import DatasetSpec
-from laas.tasks.read_errors import describe_error
+from laas.tasks.read_errors import describe_error, encoding_hint
 from laas.tasks.readers import iter_batches, read_schema
 from laas.tasks.rows import FAILED_COLUMN, ROW_COLUMN
 from laas.tasks.shard_licenses import LICENSE_COLUMN, column_licenses, shard_licenses
@@ -90,8 +90,7 @@ def _with_drops(entry: ShardEntry, raw: ShardEntry, drops: RecordDrops, spec: Da
     what = f"{n} of {rows_in} records cannot be read (first: {drops.first()})"
     if n / rows_in > spec.max_dropped_rows:
         remove(entry.uri)  # no normalized file is left for a shard set aside
-        hint = "; if the shard is in another encoding, set csv.encoding in the spec" \
-            if drops.reasons[0] == "not UTF-8" and spec.format_of(raw.uri) != "jsonl" else ""
+        hint = encoding_hint(spec.format_of(raw.uri)) if drops.reasons[0] == "not UTF-8" else ""
         return set_aside(raw, f"{what}: over max_dropped_rows "
                               f"{spec.max_dropped_rows:.0%}{hint}", bad_status)
     write_parquet(dropped_uri, drops.table(ROW_COLUMN, FAILED_COLUMN))

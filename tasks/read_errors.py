@@ -31,6 +31,15 @@ def columns_hint(fmt: str) -> str:
     return "; check the spec's csv.delimiter and csv.header" if fmt in TABLE_FORMATS else ""
 
 
+def encoding_hint(fmt: str) -> str:
+    """What to set when a shard of `fmt` is not in the encoding it was read in ("" for the
+    formats that are UTF-8 by definition)."""
+    if fmt not in (*TABLE_FORMATS, "text"):
+        return ""
+    return f"; if it is in another encoding, set {'text' if fmt == 'text' else 'csv'}" \
+        ".encoding in the spec (latin-1, cp1252…)"
+
+
 def read_problem(e: BaseException, fmt: str, name: str, uri: str, spec: DatasetSpec,
                  schema: pa.Schema) -> ShardReadError:
     """The error to raise for `e`, met reading shard `uri` (shown as `name`) of format `fmt`."""
@@ -38,9 +47,7 @@ def read_problem(e: BaseException, fmt: str, name: str, uri: str, spec: DatasetS
     if "include_columns" in text or "does not exist" in text:
         return SchemaError(f"shard {name}: missing column ({text}){columns_hint(fmt)}")
     if "invalid UTF8" in text or isinstance(e, UnicodeDecodeError):
-        hint = f"; if it is in another encoding, set {'csv' if fmt != 'text' else 'text'}" \
-            ".encoding in the spec (latin-1, cp1252…)" if fmt in (*TABLE_FORMATS, "text") else ""
-        return ShardReadError(f"shard {name}: not well-formed UTF-8 ({text}){hint}")
+        return ShardReadError(f"shard {name}: not well-formed UTF-8 ({text}){encoding_hint(fmt)}")
     if found := bad_value(text):  # a cell of a typed column: say which, and what to do
         col, kind, value = found
         named = "" if spec.csv.header else f" ({schema.names[col]})" \

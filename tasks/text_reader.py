@@ -52,8 +52,10 @@ def _readable_rows(block: bytes, layout: TextLayout, drops: RecordDrops,
                    seen: int) -> tuple[list[str], int]:
     """The rows of a block, its units that do not decode left out (and `seen` moved on)."""
     drops.unit = layout.unit
+    # split as the bytes are, so a unit left out is kept as the source holds it (_rows
+    # takes care of "\r\n" for the units kept)
     units = block.split(b"\n") if layout.unit == "line" else \
-        [u for u in _BREAK.split(block.replace(b"\r\n", b"\n")) if u.strip()]
+        [u for u in _BREAK.split(block) if u.strip()]
     if layout.unit == "line" and units and not units[-1]:
         units.pop()  # after the block's last newline
     rows = []

@@ -336,3 +336,23 @@ def test_a_json_array_names_or_leaves_out_the_object_arrow_cannot_take(tmp_path)
     with pytest.raises(SchemaError, match=r'a.json: not valid json: object 2 of the array: '
                                           r'text is \{"x": 1\}, not a string'):
         list(iter_batches(str(tmp_path / "a.json"), spec("quarantine")))
+
+
+def test_a_paragraph_left_out_is_kept_as_the_source_holds_it(tmp_path) -> None:
+    """A CRLF file: the paragraph left out is recorded with its own line breaks, and the rows
+    kept are those of the same file without it."""
+    from laas.tasks.bad_records import RecordDrops
+    from laas.tasks.dataset_spec import DatasetSpec
+    from laas.tasks.readers import iter_batches
+
+    data = b"intro\r\nstill intro\r\n\r\nby Jos\xe9\r\nmore\r\n\r\n \r\nthird\r\n\r\n\r\nlast\r\n"
+    (tmp_path / "a.txt").write_bytes(data)
+    spec = DatasetSpec.model_validate({
+        "name": "t", "source": str(tmp_path), "format": "text", "text": {"unit": "paragraph"},
+        "on_failure": "drop_rows", "schema": [{"name": "text", "type": "string"}],
+        "suite": {"builtin": "text_corpus", "params": {"name": "t"}}})
+    drops = RecordDrops()
+    got = [r["text"] for b in iter_batches(str(tmp_path / "a.txt"), spec, drops=drops)
+           for r in b.to_pylist()]
+    assert got == ["intro\nstill intro", "third", "last"]
+    assert (drops.numbers, drops.records) == ([2], [b"by Jos\xe9\r\nmore"])

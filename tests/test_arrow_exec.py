@@ -207,3 +207,27 @@ def test_fixed_width_keys_unique_alone_and_pooled(twins: int) -> None:
     alone = [run_check(check, table.slice(a, 40)).unexpected for a in (0, 40)]
     assert pooled.tolist() == np.concatenate(alone).tolist()
     assert np.flatnonzero(pooled[:40]).tolist() == [10, 11]
+
+
+def test_a_repeated_row_gets_the_regex_verdict_of_its_first_and_a_null_is_no_empty_text() -> None:
+    """Rows repeated within a batch are screened once (the repeats the duplicate keys find):
+    every check still gives what it gives alone, in one pass and batch by batch, and a null
+    (which the keys read as "") never takes the verdict of an empty text or gives its own."""
+    from laas.validators.gx_suite import check_in_batches
+
+    forbid = [("expect_column_values_to_be_free_of_pii", {"regex_list": list(PII_PATTERNS)}),
+              ("expect_column_values_to_be_clean_text", {"regex": CONTROL_OR_REPLACEMENT}),
+              ("expect_column_values_to_not_match_regex", {"regex": "^$"})]
+    spec = SuiteSpec(name="repeats", text_hash_of=("s", "t"), expectations=tuple(
+        ExpectationSpec(type=t, kwargs=k | {"column": c}) for c in ("s", "t") for t, k in forbid))
+    s = ["", None, "mail bob@example.org", "plain", "caf\ufffd", "", None, "plain"] * 3
+    t = ["x", "x", "y", "call 415 555 0199", "z", "x", "x", "call 415 555 0199"] * 3
+    for s_col in (s, [v or "" for v in s]):  # with nulls (scanned whole), and without
+        table = pa.table({"s": pa.array(s_col, pa.string()), "t": t})
+        alone = [int(run_check(compile_check(e), table).unexpected.sum())
+                 for e in spec.expectations]
+        assert alone[2] == (6 if None in s_col else 12)  # the empty texts, never a null
+        one = check_frame("one", table, spec)
+        batches = check_in_batches("b", [table.slice(a, 7) for a in range(0, len(t), 7)], spec)
+        for result in (one, batches):
+            assert [o.unexpected_count for o in result.outcomes] == alone

@@ -37,6 +37,12 @@ from laas.validators.regex_screen import scan_job, shared_scans
 from laas.validators.report import ShardValidation
 from laas.validators.spec import SuiteSpec
 from laas.validators.text import TEXT_HASH_COLUMN
+from laas.validators.text_batches import (  # with_text_hash: part of this module's interface
+    hashed,
+    keyed,
+    repeats,
+    with_text_hash,  # noqa: F401
+)
 from laas.validators.text_keys import text_hash_array
 
 Batch = pa.Table | pa.RecordBatch | pd.DataFrame
@@ -69,31 +75,26 @@ def as_table(data: Batch) -> pa.Table:
     return pa.Table.from_pandas(data, preserve_index=False)
 
 
-def with_text_hash(table: pa.Table, spec: SuiteSpec) -> pa.Table:
-    if not spec.text_hash_of or TEXT_HASH_COLUMN in table.column_names:  # the caller has it
-        return table
-    hashes = text_hash_array([table.column(c) for c in spec.text_hash_of],
-                             spec.text_key_scheme)
-    return table.append_column(TEXT_HASH_COLUMN, hashes)
-
-
 def _execute(table: pa.Table, spec: SuiteSpec, groups: np.ndarray | None,
-             later: frozenset[int] = frozenset()) -> tuple[dict[int, Tally], pa.Table]:
+             later: frozenset[int] = frozenset(), first: np.ndarray | None = None
+             ) -> tuple[dict[int, Tally], pa.Table]:
     """The expectations the Arrow executor runs, by index in the spec, and the table with its
     text-hash column. Arrow's kernels release the GIL: the masks run on the other cores while
-    this thread hashes (BLAKE3 per row, GIL-bound); the checks of the hash column follow."""
+    this thread makes the keys; the checks of the hash column follow."""
     checks = {i: c for i, e in enumerate(spec.expectations)
               if i not in later and (c := compile_check(e)) is not None}
-    hashed = bool(spec.text_hash_of) and TEXT_HASH_COLUMN not in table.column_names
-    late = [i for i in checks if hashed and TEXT_HASH_COLUMN in _key_columns(spec.expectations[i])]
+    unkeyed = bool(spec.text_hash_of) and TEXT_HASH_COLUMN not in table.column_names
+    late = [i for i in checks if unkeyed and TEXT_HASH_COLUMN in _key_columns(spec.expectations[i])]
     scans = shared_scans(spec, checks, table)
     shared = {i for ids in scans.values() for i in ids}
-    jobs = [scan_job(spec, checks, table, col, ids) for col, ids in scans.items()] + [
+    first = repeats(table, spec) if unkeyed else first  # for the keys and the regex screens
+    jobs = [scan_job(spec, checks, table, col, ids, first if col in spec.text_hash_of else None)
+            for col, ids in scans.items()] + [
         partial(_one, i, checks[i], table, groups) for i in checks
         if i not in shared and i not in late]
     with ThreadPoolExecutor(max_workers=max(1, min(len(jobs), os.cpu_count() or 1))) as pool:
         early = [pool.submit(job) for job in jobs]
-        table = with_text_hash(table, spec)
+        table = hashed(table, spec, first) if unkeyed else table
         then = [pool.submit(_one, i, checks[i], table, groups) for i in late]
         masks = {i: m for f in early + then for i, m in f.result().items()}
     tallies = {i: Tally(spec.expectations[i], masks[i], table) for i in sorted(masks)
@@ -156,13 +157,15 @@ def _in_gx_only(keys: list[str], lengths: list[int], frame: pd.DataFrame, spec: 
 
 def check_table_pool(keys: list[str], lengths: list[int], table: pa.Table, spec: SuiteSpec,
                      docs: list[str] | None = None, later: frozenset[int] = frozenset(),
-                     page: Page | None = None) -> tuple[list[ShardValidation], pa.Table]:
+                     page: Page | None = None, first: np.ndarray | None = None
+                     ) -> tuple[list[ShardValidation], pa.Table]:
     """check_pool, and the table with the text-hash column it computed (the stage also
     writes the hashes out for the dataset-wide duplicate check). `later`: expectations the
     caller judges itself (a shard's uniqueness, whole), held here as placeholders. `page`:
-    the executor's results are added to it instead of rendered (a shard in batches)."""
+    the executor's results are added to it instead of rendered (a shard in batches).
+    `first`: the rows' repeats in the text-hash columns (keyed), if the caller hashed them."""
     groups = np.repeat(np.arange(len(keys)), lengths) if len(keys) > 1 else None
-    tallies, table = _execute(table, spec, groups, later)
+    tallies, table = _execute(table, spec, groups, later, first)
     rest = tuple(i for i in range(len(spec.expectations)) if i not in tallies and i not in later)
     gx = _run_gx(lengths, table.to_pandas(), spec, rest, docs) if rest else \
         [{} for _ in keys]
@@ -214,10 +217,10 @@ def check_in_batches(key: str, batches: Iterable[Batch], spec: SuiteSpec,
     parts, kept = [], []
     page = Page() if docs is not None else None  # one page for the shard, not one a batch
     # each batch's text hashes are made while the batch before it is validated
-    tables = mapped_ahead(lambda batch: with_text_hash(as_table(batch), spec), batches)
-    for table in tables:  # uniqueness is left out per batch: judged once, below
+    tables = mapped_ahead(lambda batch: keyed(as_table(batch), spec), batches)
+    for table, first in tables:  # uniqueness is left out per batch: judged once, below
         (result,), table = check_table_pool([key], [table.num_rows], table, spec, docs,
-                                            later=frozenset(whole), page=page)
+                                            later=frozenset(whole), page=page, first=first)
         parts.append(result)
         if on_table is not None:
             on_table(table)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import blake3
 import numpy as np
@@ -51,17 +52,29 @@ os.register_at_fork(after_in_child=lambda: globals().update(_POOL=None))
 _SLICE = 16_384  # rows per task: small batches are keyed on one thread, big ones on all
 
 
-def text_hash_array(columns: list, scheme: TextKeyScheme = TEXT_KEY_SCHEME
-                    ) -> pa.StringArray:
+def repeats_of(columns: list) -> np.ndarray | None:
+    """Per row, the first row of the batch equal to it in every one of these columns (a null
+    read as ""), None when no row repeats an earlier one (same_rows.first_equal): made once
+    per batch, for the keys and for the regex screens of these columns."""
+    return first_equal([_as_text(col).fill_null("") for col in columns])
+
+
+_FIND = object()  # text_hash_array's `first` not given: found there
+
+
+def text_hash_array(columns: list, scheme: TextKeyScheme = TEXT_KEY_SCHEME,
+                    first: Any = _FIND) -> pa.StringArray:
     """The duplicate keys of these columns' rows as an Arrow array of 32 hex characters:
     text_key (v2) or text_hash (v1) of each row. A row equal to an earlier one of the batch
-    gets that row's key (same_rows); the others are keyed in slices on several threads,
+    (`first`: repeats_of these columns, if the caller has it) gets that row's key; the
+    others are keyed in slices on several threads,
     each normalized (text_norm: case in Arrow, whitespace in numpy) and hashed where it was
     made (v2 in DuckDB; v1 calls BLAKE3 per row); the rows holding a character only Python
     normalizes (a ligature, a combining accent, U+00A0; a few in a thousand in real text)
     get their keys from the definition itself."""
     texts = [_as_text(col).fill_null("") for col in columns]  # null keys as ""
-    first = first_equal(texts)
+    if first is _FIND:
+        first = first_equal(texts)
     if first is None:
         return _keys(texts, scheme)
     distinct = np.flatnonzero(first == np.arange(len(first)))

@@ -21,10 +21,6 @@ class RowsToDrop(Exception):
     """Arrow refused a record of the shard: read it again through a filter (drop_rows)."""
 
 
-class BigRecord(Exception):
-    """Arrow met a record longer than its block: read the shard again with bigger ones."""
-
-
 class RecordDrops:
     """The records a filtered read left out, in source order: `numbers` (JSONL: the line,
     from 1; CSV: the data row, from 1, after the header and skipped lines), why, and their

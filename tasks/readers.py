@@ -21,11 +21,12 @@ from laas.anchors.adapters.files import open_uri, redact
 from laas.anchors.core.canonical import to_hex
 from laas.anchors.core.hashing import HashingReader, TableHasher
 from laas.errors import SchemaError, ShardReadError
-from laas.tasks.bad_records import BigRecord, JsonlLineFilter, RecordDrops, RowsToDrop
+from laas.tasks.bad_records import JsonlLineFilter, RecordDrops, RowsToDrop
 from laas.tasks.csv_header import BadTable
 from laas.tasks.dataset_spec import TABLE_FORMATS, DatasetSpec
 from laas.tasks.dialect import csv_batches
 from laas.tasks.json_array import json_batches
+from laas.tasks.line_stream import BigRecord
 from laas.tasks.read_errors import READ_ERRORS, columns_hint, describe_error, read_problem
 from laas.tasks.short_rows import ShortRows
 from laas.tasks.text_reader import text_batches

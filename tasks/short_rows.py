@@ -12,7 +12,8 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from laas.tasks.line_stream import LineStream
+from laas.tasks import line_stream
+from laas.tasks.line_stream import BigRecord, LineStream
 
 if TYPE_CHECKING:
     from laas.tasks.bad_records import RecordDrops
@@ -70,18 +71,24 @@ class RowPadder(LineStream):
         self.in_quote = False
         self.count = 0  # delimiters so far in the record being read
         self.held: list[bytes] = []  # the lines of a record that goes on past them
+        self.held_size = 0
         self.row = 0  # data rows so far, a left-out one included (the header is none)
 
     def _lines(self, block: bytes) -> bytes:
         out = b"".join(self._pad(line) for line in block.splitlines(keepends=True))
-        if not self.pending:
-            return out
+        if self.pending:
+            out += self._checked()
+        if self.eof and self.held:  # a quote never closed: Arrow refuses it as it would
+            out, self.held = out + b"".join(self.held), []  # (held back, the rest was lost)
+        return out
+
+    def _checked(self) -> bytes:
         rows, records = zip(*self.pending, strict=True)
         self.pending = []
         bad = self.check(self.head, list(records))
         for i, why in bad.items():
             self.drops.add(rows[i], why, records[i].rstrip(b"\r\n"))
-        return out + b"".join(r for i, r in enumerate(records) if i not in bad)
+        return b"".join(r for i, r in enumerate(records) if i not in bad)
 
     def _pad(self, line: bytes) -> bytes:
         body = line.rstrip(b"\r\n")
@@ -95,8 +102,11 @@ class RowPadder(LineStream):
             if self.drops is None:
                 return line  # the record goes on past this line
             self.held.append(line)  # known to be too long only at its end
+            self.held_size += len(line)
+            if self.held_size > line_stream.MAX_LINE:
+                raise BigRecord
             return b""
-        record, self.held = b"".join(self.held) + line, []
+        record, self.held, self.held_size = b"".join(self.held) + line, [], 0
         n, self.count = self.count + 1, 0
         if self.fields is None:
             self.fields, self.head = n, record

@@ -25,9 +25,16 @@ def verified_batches(entry: ShardEntry, batch_size: int = PARQUET_BATCH
     the committed one; the caller discards what it made of the batches). One decode serves
     both the hash and the validation."""
     name = redact(entry.uri)
+    changed = ShardReadError(f"shard {name}: changed since the normalized stage hashed it "
+                             f"({(entry.content_hash or '-')[:18]}…); rerun to normalize again")
     try:
         with open_uri(entry.uri) as f:
-            data = pa.py_buffer(f.read())
+            # held whole (read once): no bigger than the committed shard can be as Parquet,
+            # or a file swapped in the store for GBs would take the worker down first
+            data = f.read(4 * entry.byte_size + (16 << 20))
+            if f.read(1):
+                raise changed
+            data = pa.py_buffer(data)
         pf = pq.ParquetFile(pa.BufferReader(data))
         hasher = TableHasher(pf.schema_arrow)
         for batch in pf.iter_batches(batch_size=batch_size):
@@ -38,8 +45,7 @@ def verified_batches(entry: ShardEntry, batch_size: int = PARQUET_BATCH
             from None
     found = (to_hex(hasher.digest()), hasher.size, hasher.rows)
     if found != (entry.content_hash, entry.byte_size, entry.rows):
-        raise ShardReadError(f"shard {name}: changed since the normalized stage hashed it "
-                             f"({(entry.content_hash or '-')[:18]}…); rerun to normalize again")
+        raise changed
 
 
 def verified_table(entry: ShardEntry) -> pa.Table:

@@ -102,3 +102,33 @@ def test_bad_cells_crowded_at_the_start_are_all_left_out_when_under_the_bound(tm
     assert kept == 18_500 and drops.numbers == list(range(1, 1501))
     assert calls[0] > 0
 
+
+def test_a_normalized_shard_swapped_for_a_huge_file_is_refused_before_it_is_held(
+        tmp_path) -> None:
+    """The validate stage read a normalized file whole into memory before checking it: one
+    swapped in the store for GBs took the worker down. Past what the committed shard can take
+    as Parquet (4 times its canonical size and 16 MB) it is refused, not held."""
+    import tracemalloc
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from laas.anchors.adapters.files import rehash_parquet_at
+    from laas.anchors.core.canonical import to_hex
+    from laas.anchors.core.models import ShardEntry
+    from laas.tasks.normalized_reads import verified_batches
+
+    path = tmp_path / "k.parquet"
+    pq.write_table(pa.table({"text": [f"row {i}" for i in range(1000)]}), path)
+    digest, size, rows = rehash_parquet_at(str(path))
+    entry = ShardEntry(key="k", uri=str(path), source_uri="s", byte_size=size, rows=rows,
+                       content_hash=to_hex(digest))
+    path.write_bytes(b"\0" * (48 << 20))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ShardReadError, match="changed since the normalized stage hashed it"):
+            list(verified_batches(entry))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 24 << 20, peak

@@ -132,3 +132,33 @@ def test_a_normalized_shard_swapped_for_a_huge_file_is_refused_before_it_is_held
     finally:
         tracemalloc.stop()
     assert peak < 24 << 20, peak
+
+
+def test_the_verified_reader_refuses_a_huge_swapped_shard_before_holding_it(tmp_path) -> None:
+    """The training reader read a shard whole to hash it: one swapped after the gate for GBs
+    filled the training machine's memory first. With the sizes the gate proved, it is refused
+    unread."""
+    import tracemalloc
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from laas.anchors.adapters.files import rehash_parquet_at
+    from laas.anchors.core.canonical import to_hex
+    from laas.anchors.services.reader import VerifiedReader
+    from laas.errors import HashMismatch
+
+    path = tmp_path / "k.parquet"
+    pq.write_table(pa.table({"text": [f"row {i}" for i in range(1000)]}), path)
+    digest, size, _ = rehash_parquet_at(str(path))
+    reader = VerifiedReader([str(path)], [to_hex(digest)], [size])
+    assert reader.table(0).num_rows == 1000
+    path.write_bytes(b"\0" * (48 << 20))
+    tracemalloc.start()
+    try:
+        with pytest.raises(HashMismatch, match="larger than the shard the gate verified"):
+            reader.table(0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, peak

@@ -193,6 +193,35 @@ def rehash_parquet_at(uri: str) -> tuple[bytes, int, int]:
         return rehash_parquet(f)
 
 
+def parquet_limit(byte_size: int) -> int:
+    """The most bytes a Parquet file of a table of `byte_size` canonical bytes (its leaf's
+    size) takes as laas writes it: zstd keeps it well under, but for metadata (many columns,
+    few rows)."""
+    return 4 * byte_size + (16 << 20)
+
+
+def read_at_most(uri: str, limit: int | None) -> bytes | None:
+    """The file's bytes, or None if it holds more than `limit` (not read past it): a file
+    swapped in the store for GBs must not fill memory before its hash is checked."""
+    import os
+
+    with open_uri(uri) as f:
+        if limit is None:
+            return f.read()
+        size = getattr(f, "size", None)
+        if not isinstance(size, int):
+            try:
+                size = os.fstat(f.fileno()).st_size
+            except (AttributeError, OSError, ValueError):
+                size = limit  # unknown: read at most the limit (and one byte to tell)
+        if size > limit:
+            return None
+        # sized by the file, not the limit (a read allocates what it is asked); one that
+        # grew meanwhile is cut here, and then hashes to something else
+        data = f.read(size + 1)
+        return None if len(data) > limit else data
+
+
 def sha256_at(uri: str) -> tuple[str, int]:
     """(sha256 hex, size) of the file at a URI, streamed 1 MiB at a time (bounded memory)."""
     import hashlib

@@ -120,6 +120,7 @@ class GateVerdict(BaseModel):
     shards: tuple[str, ...] = ()  # URIs of the shards a training job may read
     keys: tuple[str, ...] = ()  # their names within the dataset, in the same order
     hashes: tuple[str, ...] = ()  # their proven laas-table-v1 hashes, in the same order
+    sizes: tuple[int, ...] = ()  # their proven canonical sizes (in their leaves), too
     licenses: tuple[tuple[str, ...] | None, ...] = ()  # their licenses (None: unknown), too
     contributors: tuple[str | None, ...] = ()  # who contributed each (in its leaf v2), or None
     mode: GateMode = "full"
@@ -202,6 +203,7 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
         allowed=True, dataset=dataset, shards=tuple(s.uri for s in accepted),
         keys=tuple(s.key for s in accepted),
         hashes=tuple(s.content_hash or "" for s in accepted), rehashed=len(picked),
+        sizes=tuple(s.byte_size for s in accepted),
         licenses=tuple(s.licenses for s in accepted),
         contributors=tuple(s.contributor for s in accepted),
         reason=(f"run {manifest.run}: {len(accepted)} shard(s) proven against root "

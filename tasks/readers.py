@@ -26,6 +26,7 @@ from laas.tasks.csv_header import BadTable
 from laas.tasks.dataset_spec import TABLE_FORMATS, DatasetSpec
 from laas.tasks.dialect import csv_batches
 from laas.tasks.json_array import json_batches
+from laas.tasks.jsonl_lines import NullLines
 from laas.tasks.line_stream import BigRecord
 from laas.tasks.read_errors import READ_ERRORS, columns_hint, describe_error, read_problem
 from laas.tasks.short_rows import ShortRows
@@ -49,8 +50,9 @@ def arrow_schema(spec: DatasetSpec) -> pa.Schema:
 def _raw_batches(f: Any, fmt: str, schema: pa.Schema, spec: DatasetSpec,
                  read: _Read) -> Iterator[pa.RecordBatch]:
     if fmt == "jsonl":
-        if read.drops is not None:
-            f = JsonlLineFilter(f, schema, spec.kinds, read.drops)
+        # the filter leaves out a `null` line (no object); else Arrow must not see one
+        f = JsonlLineFilter(f, schema, spec.kinds, read.drops) if read.drops is not None \
+            else NullLines(f)
         block = pajson.ReadOptions(block_size=read.block_size or BLOCK_SIZE)
         yield from pajson.open_json(f, read_options=block, parse_options=pajson.ParseOptions(
                                         explicit_schema=schema,

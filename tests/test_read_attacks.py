@@ -162,3 +162,43 @@ def test_the_verified_reader_refuses_a_huge_swapped_shard_before_holding_it(tmp_
     finally:
         tracemalloc.stop()
     assert peak < 8 << 20, peak
+
+
+_NULL_LINE_READ = """
+import sys
+from laas.errors import ShardReadError
+from laas.tasks import readers
+from laas.tasks.bad_records import RecordDrops
+from laas.tasks.dataset_spec import DatasetSpec
+readers.BLOCK_SIZE = 64  # a block starts at the `null` line below
+spec = DatasetSpec.model_validate({
+    "name": "t", "source": sys.argv[1], "on_failure": sys.argv[2],
+    "schema": [{"name": "a", "type": "int64"}],
+    "suite": {"builtin": "tabular_features", "params": {"columns": ["a"]}}})
+drops = RecordDrops() if sys.argv[2] == "drop_rows" else None
+try:
+    rows = sum(b.num_rows for b in readers.iter_batches(sys.argv[1] + "/t.jsonl", spec,
+                                                         drops=drops))
+    print("rows", rows, "dropped", drops and drops.numbers)
+except ShardReadError as e:
+    print("refused", e)
+"""
+
+
+@pytest.mark.parametrize(("on_failure", "said"), [
+    ("quarantine", "refused shard .*t.jsonl: .*line 9: a JSON NoneType, not an object"),
+    ("drop_rows", r"rows 16 dropped \[9\]")])
+def test_a_null_line_at_a_block_start_does_not_crash_the_worker(tmp_path, on_failure,
+                                                                 said) -> None:
+    """Arrow's JSON reader (pyarrow 26) dies of a segmentation fault on a line `null` that
+    starts one of its blocks: any JSONL shard in the bucket could take a Dask worker, or a
+    `laas run`, down. Such a line is no object: refused, naming it, or left out."""
+    import re
+    import subprocess
+    import sys
+
+    (tmp_path / "t.jsonl").write_bytes(b'{"a":1}\n' * 8 + b"null\n" + b'{"a":2}\n' * 8)
+    r = subprocess.run([sys.executable, "-c", _NULL_LINE_READ, str(tmp_path), on_failure],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, (r.returncode, r.stderr[-500:])
+    assert re.search(said, r.stdout), r.stdout

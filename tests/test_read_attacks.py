@@ -202,3 +202,28 @@ def test_a_null_line_at_a_block_start_does_not_crash_the_worker(tmp_path, on_fai
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, (r.returncode, r.stderr[-500:])
     assert re.search(said, r.stdout), r.stdout
+
+
+def test_the_gate_refuses_a_huge_swapped_shard_without_reading_it() -> None:
+    """A validated shard swapped in the store for a valid Parquet file of GBs in one row
+    group: the gate read it whole (time, and memory of the row group) before denying. Past
+    what the committed shard can be as Parquet it is denied unread."""
+    import io
+    import os
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.fakes import FakeLedger, write
+    from tests.test_services import gate
+
+    ledger = FakeLedger()
+    _, _, validated = ledger.ingest("ds", "r1")
+    assert gate(ledger).allowed
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"prompt": [os.urandom(1 << 20).hex() for _ in range(20)]}), buf,
+                   row_group_size=1 << 20)
+    write(validated.accepted[0].uri, buf.getvalue())
+    v = gate(ledger)
+    assert not v.allowed and "more than the committed shard can be as Parquet" in v.reason, \
+        v.reason

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from laas.anchors.adapters.files import rehash_parquet_at
+from laas.anchors.adapters.files import parquet_limit, rehash_parquet_at
 from laas.anchors.core.canonical import from_hex, hash_plain, name_id, to_hex
 from laas.anchors.core.finality import finality_problem
 from laas.anchors.core.hashing import TABLE_SCHEME
@@ -236,7 +236,7 @@ def _check_shards(m: StageManifest, root_hex: str, rehash: list) -> str | None:
             return f"shard {s.key}: its proof does not reach the committed root"
     for s in rehash:
         try:
-            digest, size, rows = rehash_parquet_at(s.uri)
+            digest, size, rows = rehash_parquet_at(s.uri, parquet_limit(s.byte_size))
         except (OSError, ValueError) as e:
             return f"shard {s.key} ({s.uri}) cannot be re-read: {type(e).__name__}: {e}"
         leaf = leaf_hash(s.key, digest, size, rows, s.contributor)

@@ -13,12 +13,20 @@ import pyarrow as pa
 from laas.tasks.bad_records import RecordDrops, RowsToDrop
 from laas.tasks.csv_header import BadTable
 from laas.tasks.jsonl_lines import row_problem
+from laas.tasks.text_reader import MAX_DOCUMENT
 from laas.tasks.timestamps import as_text, parsed
+
+MAX_ARRAY = MAX_DOCUMENT  # bytes of a JSON array shard, as of a text document
 
 
 def json_batches(f: BinaryIO, schema: pa.Schema, kinds: dict[str, str],
                  drops: RecordDrops | None, droppable: bool) -> Iterator[pa.RecordBatch]:
-    rows = json.load(f)
+    data = f.read(MAX_ARRAY + 1)  # read whole, so bounded: objects take ~10x the text
+    if len(data) > MAX_ARRAY:
+        raise BadTable(f"a JSON array of more than {MAX_ARRAY >> 20} MB (read whole, it takes "
+                       "~10 times that in memory): split it, or one object per line: format "
+                       "jsonl")
+    rows = json.loads(data)
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise BadTable("not valid json: not an array of objects; one per line: format jsonl")
     table = _table(rows, schema, kinds, drops, droppable)

@@ -11,6 +11,7 @@ from typing import BinaryIO
 
 import pyarrow as pa
 
+from laas.errors import ShardReadError
 from laas.tasks.jsonl_lines import line_problem
 from laas.tasks.line_stream import LineStream
 
@@ -57,6 +58,15 @@ class RecordDrops:
     def over(self, records: int) -> bool:
         """Whether more were left out than `records` records allow."""
         return len(self.numbers) > self.limit * records
+
+    def recount(self, records: int, name: str) -> None:
+        """A read stopped at too many (TooManyDrops): ShardReadError if they are too many of
+        all `records`; else their count is noted, for a read again that checks them all."""
+        if self.total is not None or self.over(records):
+            raise ShardReadError(f"shard {name}: at least {len(self)} of {records} records "
+                                 f"cannot be read (first: {self.first()}): over "
+                                 f"max_dropped_rows {self.limit:.0%}") from None
+        self.total = records
 
     def clear(self) -> None:
         """A read starts over (the filtered one after Arrow's): nothing it saw is counted."""

@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from laas.anchors.adapters.files import parquet_limit, read_at_most, redact
+from laas.anchors.adapters.files import redact
+from laas.anchors.adapters.sized import parquet_limit, read_at_most
 from laas.anchors.core.canonical import to_hex
 from laas.anchors.core.hashing import TableHasher
 from laas.anchors.core.models import ShardEntry

@@ -129,11 +129,7 @@ def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None,
             read = read._replace(drops=drops, droppable=False,
                                  pad=read.pad or spec.csv.short_rows == "pad")
         except TooManyDrops as too:
-            if drops.total is not None or drops.over(too.records):
-                raise ShardReadError(f"shard {name}: at least {len(drops)} of {too.records} "
-                                     f"records cannot be read (first: {drops.first()}): over "
-                                     f"max_dropped_rows {spec.max_dropped_rows:.0%}") from None
-            drops.total = too.records  # counted, not all checked: again, checking them all
+            drops.recount(too.records, name)  # over max_dropped_rows, or read again
         except BigRecord:
             if read.block_size == HUGE_BLOCK:
                 raise ShardReadError(f"shard {name}: a record longer than "

@@ -15,7 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from laas.anchors.adapters.files import parquet_limit, rehash_parquet_at
+from laas.anchors.adapters.files import rehash_parquet_at
+from laas.anchors.adapters.sized import parquet_limit
 from laas.anchors.core.canonical import from_hex, hash_plain, name_id, to_hex
 from laas.anchors.core.finality import finality_problem
 from laas.anchors.core.hashing import TABLE_SCHEME

@@ -25,7 +25,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from laas.anchors.adapters.files import parquet_limit, read_at_most, redact
+from laas.anchors.adapters.files import redact
+from laas.anchors.adapters.sized import parquet_limit, read_at_most
 from laas.anchors.core.canonical import to_hex
 from laas.anchors.core.hashing import rehash_parquet
 from laas.errors import HashMismatch

@@ -115,7 +115,7 @@ def rederive(validated: Proven, normalized: Proven, key: str) -> bool | None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from laas.anchors.adapters.files import parquet_limit, read_at_most
+    from laas.anchors.adapters.sized import parquet_limit, read_at_most
     from laas.anchors.core.hashing import hash_table
 
     entry = next((s for s in validated.manifest.shards if s.key == key), None)

@@ -97,10 +97,9 @@ def test_missing_object_on_s3_is_named(s3) -> None:
     ("typed.jsonl", b'{"prompt": 1, "response": true, "source": "s", "license": "mit", '
      b'"lang": "en"}\n', ShardReadError, "typed.jsonl"),
     ("narrow.csv", b"prompt,response\na,b\n", SchemaError, "missing column"),
-    # one object, as most .json files are: it said "unreadable (ValueError: …)", as if the
-    # storage had failed
-    ("object.json", b'{"prompt": "x"}', SchemaError, "not an array of objects; one per line: "
-                                                     "format jsonl"),
+    # a JSON string, neither an object (a row) nor an array of objects (rows)
+    ("scalar.json", b'"x"', SchemaError, "not valid json: a JSON str, not an object or an "
+                                         "array of objects"),
     ("narrow.parquet", None, SchemaError, "missing column(s) source, license, lang"),
 ])
 def test_wrong_format_or_schema_names_the_shard(tmp_path, name, data, exc, words) -> None:

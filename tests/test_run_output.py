@@ -23,3 +23,28 @@ def test_set_aside_shards_are_listed_up_to_twenty_then_counted() -> None:
     assert lines[20] == "  … and 730 more shard(s) set aside (--json lists them)"
     assert lines[21:] == [f"  rows dropped kept{i}/copyright: 1 of 14 rows dropped"
                           for i in range(3)]
+
+
+def test_a_stage_logs_twenty_shards_set_aside_then_counts_them(monkeypatch) -> None:
+    """Each line is a log record sent to Prefect's server: 20,000 shards set aside sent
+    20,000 per stage."""
+    import logging
+
+    from laas.anchors.core.models import ShardEntry
+    from laas.tasks import stages
+    from tests.fakes import manifest
+
+    shards = [ShardEntry(key=f"s{i:02d}.csv", uri=f"/n/s{i:02d}.parquet", source_uri="/r",
+                         byte_size=1, rows=1, content_hash="0x" + "11" * 32,
+                         status="quarantined", reason="bad") for i in range(25)]
+    monkeypatch.setattr(stages, "_store", lambda ctx, m: None)
+    records: list[logging.LogRecord] = []
+    logger = logging.getLogger("test-run-output")
+    logger.addHandler(handler := logging.Handler())
+    handler.emit = records.append  # type: ignore[method-assign]
+    monkeypatch.setattr(stages, "get_run_logger", lambda: logger)
+    stages._log(None, manifest("ds", "r1", "normalized", shards, passed=False))
+    warned = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert warned[:20] == [f"normalized: shard s{i:02d}.csv quarantined: bad" for i in range(20)]
+    assert warned[20:] == ["normalized: and 5 more shard(s) set aside (its manifest and "
+                           "`laas run --json` list each)"]

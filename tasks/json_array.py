@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from laas.tasks.bad_records import RecordDrops, RowsToDrop
 from laas.tasks.csv_header import BadTable
-from laas.tasks.jsonl_lines import row_problem
+from laas.tasks.jsonl_lines import json_kind, row_problem
 from laas.tasks.timestamps import as_text, parsed
 
 MAX_DOCUMENT = 256 << 20  # read whole: a bigger document belongs in JSONL, which streams
@@ -58,7 +58,7 @@ def json_batches(f: BinaryIO, schema: pa.Schema, kinds: dict[str, str],
     if isinstance(doc, dict):
         doc = [doc]
     elif not isinstance(doc, list):
-        raise BadTable(f"not valid json: a JSON {type(doc).__name__}, not an object or an "
+        raise BadTable(f"not valid json: a JSON {json_kind(doc)}, not an object or an "
                        "array of objects")
     table = _table(doc, schema, kinds, drops, droppable, bool(flaws))
     yield from (parsed(b, schema) for b in table.to_batches())

@@ -48,7 +48,7 @@ def test_records_jsonl_would_refuse_are_left_out_under_drop_rows(tmp_path) -> No
     got = _rows(path, _spec(tmp_path, "drop_rows"), drops)
     assert got == [{"text": "a", "score": 1.0}, {"text": "e", "score": 5.0}]
     assert drops.numbers == [2, 3, 4, 5]
-    assert drops.reasons == ["a JSON int, not an object", "not JSON (a field given twice)",
+    assert drops.reasons == ["a JSON number, not an object", "not JSON (a field given twice)",
                              "not JSON (NaN is not JSON)", "not JSON (a field given twice)"]
 
 
@@ -56,7 +56,7 @@ def test_without_drop_rows_the_first_such_record_is_named(tmp_path) -> None:
     path = tmp_path / "a.json"
     path.write_text(ARRAY)
     with pytest.raises(SchemaError, match="a.json: not valid json: object 2 of the array: a "
-                                          "JSON int, not an object"):
+                                          "JSON number, not an object"):
         _rows(path, _spec(tmp_path, "quarantine"))
 
 
@@ -74,7 +74,7 @@ def test_the_same_record_reads_alike_as_json_and_as_jsonl(tmp_path) -> None:
 
 @pytest.mark.parametrize("doc, words", [
     ("[" * 100_000 + "]" * 100_000, "nested too deep"),
-    ("12", "a JSON int, not an object or an array of objects"),
+    ("12", "a JSON number, not an object or an array of objects"),
 ])
 def test_a_document_that_holds_no_records_is_named(tmp_path, doc, words) -> None:
     (tmp_path / "d.json").write_text(doc)

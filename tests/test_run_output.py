@@ -48,3 +48,26 @@ def test_a_stage_logs_twenty_shards_set_aside_then_counts_them(monkeypatch) -> N
     assert warned[:20] == [f"normalized: shard s{i:02d}.csv quarantined: bad" for i in range(20)]
     assert warned[20:] == ["normalized: and 5 more shard(s) set aside (its manifest and "
                            "`laas run --json` list each)"]
+
+
+def test_the_stage_artifacts_list_some_shards_then_count_them(monkeypatch) -> None:
+    """Prefect's server refused the events of a run over 17,619 man pages (15,998 set aside:
+    a 2.7 MB table, a 2 MB summary); past the first ones, the artifacts count."""
+    from laas.tasks import manifests
+    from tests.fakes import FakeLedger
+
+    aside = {f"p{i:02d}.txt": "no row is left" for i in range(30)}
+    ledger = FakeLedger()
+    m = ledger.ingest("ds", "r1", {k: [{"text": k}] for k in aside}, set_aside=aside)[2]
+    md = manifests.stage_markdown(m, ledger.registry.get(m.checkpoint_id))
+    assert "- quarantined `p19.txt`: no row is left" in md and "p20.txt" not in md
+    assert md.count("- quarantined") == 20 and "- … and 10 more set aside" in md
+
+    failed = {"success": False, "type": "expect_column_values_to_be_unique", "column": "text",
+              "severity": "error", "unexpected_count": 1, "examples": ["x"]}
+    monkeypatch.setattr(manifests, "results_of", lambda m: {
+        f"s{i:03d}": {"outcomes": [failed, failed | {"success": True}]} for i in range(250)})
+    rows = manifests.failed_expectations(m)
+    assert [r["shard"] for r in rows[:200]] == [f"s{i:03d}" for i in range(200)]
+    assert rows[200]["shard"].startswith("… and 50 more failed expectation(s)")
+    assert len(rows) == 201

@@ -21,8 +21,13 @@ class RowsToDrop(Exception):
     """Arrow refused a record of the shard: read it again through a filter (drop_rows)."""
 
 
-class BigRecord(Exception):
-    """Arrow met a record longer than its block: read the shard again with bigger ones."""
+class TooManyDrops(Exception):
+    """More records cannot be read than the shard may leave out (max_dropped_rows) of the
+    `records` a read counted, or than those read so far (then it is read again, knowing)."""
+
+    def __init__(self, records: int):
+        super().__init__(records)
+        self.records = records
 
 
 class RecordDrops:
@@ -32,6 +37,11 @@ class RecordDrops:
 
     def __init__(self, unit: str = "record") -> None:
         self.unit = unit  # what a number counts, for messages: "line", "row"
+        # Finding a bad CSV cell costs Arrow reads (~0.3-1 ms a row): past the share of
+        # records a shard may leave out (`limit`, max_dropped_rows) of all its records
+        # (`total`, once a read counted them), it is set aside whatever the rest holds.
+        self.limit = 1.0
+        self.total: int | None = None
         self.numbers: list[int] = []
         self.reasons: list[str] = []
         self.records: list[bytes] = []
@@ -43,6 +53,10 @@ class RecordDrops:
 
     def __len__(self) -> int:
         return len(self.numbers)
+
+    def over(self, records: int) -> bool:
+        """Whether more were left out than `records` records allow."""
+        return len(self.numbers) > self.limit * records
 
     def clear(self) -> None:
         """A read starts over (the filtered one after Arrow's): nothing it saw is counted."""

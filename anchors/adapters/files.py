@@ -185,12 +185,51 @@ def redact(uri: str) -> str:
     return _USERINFO.sub(lambda m: f"{m.group(1) or ''}***@", uri)
 
 
-def rehash_parquet_at(uri: str) -> tuple[bytes, int, int]:
-    """core.hashing.rehash_parquet of the Parquet file at a URI."""
+def rehash_parquet_at(uri: str, limit: int | None = None) -> tuple[bytes, int, int]:
+    """core.hashing.rehash_parquet of the Parquet file at a URI; ValueError, unread, if it
+    is larger than `limit` bytes (parquet_limit of the shard it must be)."""
     from laas.anchors.core.hashing import rehash_parquet
 
     with open_uri(uri) as f:
+        if limit is not None and (size := _size_of(f)) is not None and size > limit:
+            raise ValueError(f"{size} bytes, more than the committed shard can be as Parquet")
         return rehash_parquet(f)
+
+
+def parquet_limit(byte_size: int) -> int:
+    """The most bytes a Parquet file of a table of `byte_size` canonical bytes (its leaf's
+    size) takes as laas writes it: zstd keeps it well under, but for metadata (many columns,
+    few rows)."""
+    return 4 * byte_size + (16 << 20)
+
+
+def _size_of(f: IO) -> int | None:
+    """The size of an open file (fsspec's, or a local one), None if it does not say."""
+    import os
+
+    size = getattr(f, "size", None)
+    if isinstance(size, int):
+        return size
+    try:
+        return os.fstat(f.fileno()).st_size
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def read_at_most(uri: str, limit: int | None) -> bytes | None:
+    """The file's bytes, or None if it holds more than `limit` (not read past it): a file
+    swapped in the store for GBs must not fill memory before its hash is checked."""
+    with open_uri(uri) as f:
+        if limit is None:
+            return f.read()
+        size = _size_of(f)
+        size = limit if size is None else size  # unknown: at most the limit (and a byte)
+        if size > limit:
+            return None
+        # sized by the file, not the limit (a read allocates what it is asked); one that
+        # grew meanwhile is cut here, and then hashes to something else
+        data = f.read(size + 1)
+        return None if len(data) > limit else data
 
 
 def sha256_at(uri: str) -> tuple[str, int]:

@@ -65,7 +65,7 @@ def line_problem(line: bytes, schema: pa.Schema, kinds: dict[str, str]) -> str |
 def row_problem(row: Any, schema: pa.Schema, kinds: dict[str, str]) -> str | None:
     """Why this parsed JSON value cannot be a row of `schema`, if it cannot."""
     if not isinstance(row, dict):
-        return f"a JSON {type(row).__name__}, not an object"
+        return f"a JSON {json_kind(row)}, not an object"
     for name in schema.names:
         v, kind = row.get(name), kinds[name]
         if v is not None and (not isinstance(v, _FITS[kind])
@@ -79,6 +79,13 @@ def row_problem(row: Any, schema: pa.Schema, kinds: dict[str, str]) -> str | Non
 
 
 _INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def json_kind(value: Any) -> str:
+    """JSON's own name for what a parsed value was."""
+    return "null" if value is None else "boolean" if isinstance(value, bool) else \
+        "number" if isinstance(value, int | float) else "string" if isinstance(value, str) \
+        else "array" if isinstance(value, list) else "object"
 
 
 def _lone_surrogate(v: str) -> bool:

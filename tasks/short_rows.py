@@ -59,8 +59,10 @@ class RowPadder(LineStream):
     def __init__(self, src: BinaryIO, delimiter: bytes, quote: bytes | None,
                  escape: bytes | None, fields: int | None, pad: bool = True,
                  drops: RecordDrops | None = None, utf8: bool = False,
-                 check: Callable[[bytes, list[bytes]], dict[int, str]] | None = None):
+                 check: Callable[[bytes, list[bytes]], dict[int, str]] | None = None,
+                 comment: bytes | None = None):
         super().__init__(src)
+        self.comment = comment  # skips whole lines only: named where a row is long for it
         # with drops, the records of each block Arrow would refuse a cell of (bad_values)
         self.check, self.head, self.pending = check, b"", []
         self.counting = False  # too many records left out: the rest are only counted
@@ -148,7 +150,9 @@ class RowPadder(LineStream):
 
     def _unreadable(self, record: bytes, n: int) -> str | None:
         if n > self.fields:
-            return f"{n} fields where the header has {self.fields}"
+            hint = "; a comment after the data? set csv.inline_comments: true" if (
+                self.comment and self.comment in record) else ""
+            return f"{n} fields where the header has {self.fields}{hint}"
         if self.utf8 and not record.isascii():
             try:
                 record.decode()

@@ -217,6 +217,9 @@ def _store(ctx: StageContext, m: StageManifest) -> str:
     return uri
 
 
+LOGGED = 20  # shards set aside a stage logs one by one before it counts the rest
+
+
 def _log(ctx: StageContext, m: StageManifest) -> StageManifest:
     """Log the stage, and keep its manifest (with the committer's attestation) in the store
     now: the run commits at its end, and a rerun reuses what is kept."""
@@ -224,8 +227,12 @@ def _log(ctx: StageContext, m: StageManifest) -> StageManifest:
     logger = get_run_logger()
     logger.info("%s: %d shards, %d accepted, root %s, passed=%s", m.stage, len(m.shards),
                 len(m.accepted), m.shards_root[:18], m.passed)
-    for s in m.quarantined:
+    aside = m.quarantined
+    for s in aside[:LOGGED]:
         logger.warning("%s: shard %s %s: %s", m.stage, s.key, s.status, s.reason)
+    if len(aside) > LOGGED:  # a line each sent 20,000 log records to Prefect's server
+        logger.warning("%s: and %d more shard(s) set aside (its manifest and `laas run "
+                       "--json` list each)", m.stage, len(aside) - LOGGED)
     for check in (m.validation or {}).get("dataset", []):
         logger.log(logging.INFO if check["success"] else logging.WARNING,
                    "%s: dataset check %s held=%s (%s)", m.stage, check["type"], check["success"],

@@ -186,7 +186,7 @@ except ShardReadError as e:
 
 
 @pytest.mark.parametrize(("on_failure", "said"), [
-    ("quarantine", "refused shard .*t.jsonl: .*line 9: a JSON NoneType, not an object"),
+    ("quarantine", "refused shard .*t.jsonl: .*line 9: a JSON null, not an object"),
     ("drop_rows", r"rows 16 dropped \[9\]")])
 def test_a_null_line_at_a_block_start_does_not_crash_the_worker(tmp_path, on_failure,
                                                                  said) -> None:

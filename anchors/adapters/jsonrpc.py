@@ -121,6 +121,8 @@ class Rpc:
             return json.loads(raw)
         except ValueError:
             raise RpcError(f"{what}: the node's answer is not JSON") from None
+        except RecursionError:  # no node's answer nests a thousand deep
+            raise RpcError(f"{what}: the node's answer is not JSON (nested too deep)") from None
 
     def chain_id(self) -> int:
         with answered(self.urls):

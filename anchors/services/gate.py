@@ -171,10 +171,11 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
     confirmations = registry.confirmations(stored.block_number)
     ctx["confirmations"] = confirmations
     if not stored.passed:
-        problems = [f"{s.key}: {s.reason}" for s in manifest.quarantined]
-        problems += [f"dataset check {c['type']} failed ({c['observed']})"
-                     for c in (manifest.validation or {}).get("dataset", []) if not c["success"]]
-        failed = "; ".join(problems) or "see manifest"
+        aside = [f"{s.key}: {s.reason}" for s in manifest.quarantined]
+        more = f"; and {len(aside) - 3} more shard(s) set aside" if len(aside) > 3 else ""
+        problems = [f"dataset check {c['type']} failed ({c['observed']})"
+                    for c in (manifest.validation or {}).get("dataset", []) if not c["success"]]
+        failed = "; ".join(problems + aside[:3]) + more or "see manifest"  # a line to read
         return deny(f"run {manifest.run} did not pass validation ({failed})", **ctx)
     if confirmations < min_confirmations:
         return deny(f"checkpoint has {confirmations} confirmation(s), "

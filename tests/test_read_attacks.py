@@ -228,19 +228,3 @@ def test_the_gate_refuses_a_huge_swapped_shard_without_reading_it() -> None:
     assert not v.allowed and "more than the committed shard can be as Parquet" in v.reason, \
         v.reason
 
-
-def test_a_json_array_too_large_to_hold_is_refused_not_loaded(tmp_path, monkeypatch) -> None:
-    """A `format: json` shard is read whole, and its objects take ~10 times its text: one of
-    some GB took the worker's memory. Past 256 MB (the bound of a text document) it is
-    refused, saying what to do."""
-    from laas.errors import SchemaError
-    from laas.tasks import json_array
-
-    monkeypatch.setattr(json_array, "MAX_ARRAY", 1 << 20)
-    path = tmp_path / "t.json"
-    path.write_text("[" + ",".join(f'{{"name": "p{i}", "age": {i}}}'
-                                   for i in range(60_000)) + "]")
-    with pytest.raises(SchemaError, match=r"t\.json: a JSON array of more than 1 MB .*jsonl"):
-        _read(path, _spec(tmp_path, "quarantine", format="json"))
-    path.write_text('[{"name": "p", "age": 1}]')
-    assert _read(path, _spec(tmp_path, "quarantine", format="json"))[0] == 1

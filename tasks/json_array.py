@@ -34,7 +34,7 @@ class _Constant:
 
 def json_batches(f: BinaryIO, schema: pa.Schema, kinds: dict[str, str],
                  drops: RecordDrops | None, droppable: bool) -> Iterator[pa.RecordBatch]:
-    data = f.read(MAX_DOCUMENT + 1)
+    data = _read_whole(f, MAX_DOCUMENT)
     if len(data) > MAX_DOCUMENT:
         raise BadTable("a JSON document over 256 MB is read whole; write it as JSONL, one "
                        "object per line (format: jsonl), which streams")
@@ -62,6 +62,16 @@ def json_batches(f: BinaryIO, schema: pa.Schema, kinds: dict[str, str],
                        "array of objects")
     table = _table(doc, schema, kinds, drops, droppable, bool(flaws))
     yield from (parsed(b, schema) for b in table.to_batches())
+
+
+def _read_whole(f: BinaryIO, limit: int) -> bytes:
+    """f's bytes to its end, or limit + 1 of them: in reads of 1 MB, as a decompressor may
+    return fewer bytes than asked before its end, and one read of limit + 1 allocates that."""
+    parts, size = [], 0
+    while size <= limit and (part := f.read(min(1 << 20, limit + 1 - size))):
+        parts.append(part)
+        size += len(part)
+    return b"".join(parts)
 
 
 def _table(rows: list[Any], schema: pa.Schema, kinds: dict[str, str],

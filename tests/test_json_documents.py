@@ -110,3 +110,12 @@ def test_deeply_nested_records_are_set_aside_not_a_crashed_worker(workspace) -> 
     assert "nested too deep" in aside.pop("deep.json")
     assert aside == {}
     assert summary["rows_dropped"]["deep.jsonl"].startswith("1 of 20 records cannot be read")
+
+
+def test_a_compressed_document_is_read_to_its_end(tmp_path) -> None:
+    """Read in parts to its end (a stream may hand over less than asked before its end)."""
+    import zstandard
+
+    rows = [{"text": f"row {i} " + "x" * 200, "score": float(i)} for i in range(20_000)]
+    (tmp_path / "big.json.zst").write_bytes(zstandard.compress(json.dumps(rows).encode()))
+    assert len(_rows(tmp_path / "big.json.zst", _spec(tmp_path, "quarantine"))) == 20_000

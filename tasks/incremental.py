@@ -119,6 +119,7 @@ def reuse_plan(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifes
                 time.perf_counter() - started - proven)
     for key, why in plan.not_reused.items():
         logger.info("reuse: %s not reused: %s", key, why)
+    plan.park()  # the run holds its plan to its end
     return plan
 
 
@@ -142,6 +143,8 @@ def _previous(ctx: StageContext, spec: DatasetSpec, run: str, enabled: bool) -> 
     if problem := _untrusted(ctx, registry, chain):
         return f"run {chain[0].manifest.run} {problem}: every shard processed"
     validated, normalized, old_raw = (p.manifest for p in chain)
+    for m in (old_raw, normalized, validated):  # held through this run's raw stage and plan
+        m.park()
     return old_raw, normalized, validated
 
 

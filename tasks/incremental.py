@@ -134,7 +134,9 @@ def _previous(ctx: StageContext, spec: DatasetSpec, run: str, enabled: bool) -> 
     if prev is None:
         return "no passed run of the dataset on chain to reuse"
     try:
-        chain = prove_lineage(registry, prove_version(registry, prev.checkpoint_id, "previous"))
+        # parked as proven: the three are held through this run's raw stage and its plan
+        chain = prove_lineage(registry, prove_version(registry, prev.checkpoint_id, "previous"),
+                              park=True)
     except LaasError as e:  # the store lost or altered it: a full run, never its word
         return f"the previous passed run cannot be proven against the chain ({e})"
     except Exception as e:  # the store's own errors (botocore and the like): the same
@@ -143,8 +145,6 @@ def _previous(ctx: StageContext, spec: DatasetSpec, run: str, enabled: bool) -> 
     if problem := _untrusted(ctx, registry, chain):
         return f"run {chain[0].manifest.run} {problem}: every shard processed"
     validated, normalized, old_raw = (p.manifest for p in chain)
-    for m in (old_raw, normalized, validated):  # held through this run's raw stage and plan
-        m.park()
     return old_raw, normalized, validated
 
 

@@ -24,6 +24,7 @@ from laas.anchors.core.reuse import (
     nothing,
     plan_reuse,
 )
+from laas.anchors.core.shard_columns import column
 from laas.anchors.services.anchoring import trusted_signers
 from laas.anchors.services.provenance import Proven, prove_lineage
 from laas.anchors.services.versions import previous_version, prove_version
@@ -173,9 +174,10 @@ def reusable(plan: ReusePlan | None, normalized: StageManifest
     run's normalized stage may have been made under another plan), with their results."""
     if plan is None:
         return {}
-    mine = {s.key: s for s in normalized.shards}
+    # by position, each entry made again alone: the manifest is parked (columns)
+    mine = {k: i for i, k in enumerate(column(normalized.shards, "key"))}
     return {r.key: (r, plan.results[r.key]) for r in plan.reused
-            if (m := mine.get(r.key)) is r.normalized or m == r.normalized}
+            if (i := mine.get(r.key)) is not None and normalized.shards[i] == r.normalized}
 
 
 def all_text_keys(hashes_dir: str, stage_dir: str, entries: list[ShardEntry],

@@ -29,7 +29,7 @@ from laas.anchors.services.anchoring import trusted_signers
 from laas.anchors.services.provenance import Proven, prove_lineage
 from laas.anchors.services.versions import previous_version, prove_version
 from laas.errors import AnchorError, LaasError
-from laas.tasks.compute import map_shards
+from laas.tasks.compute import map_shards, return_freed
 from laas.tasks.context import StageContext
 from laas.tasks.dataset_spec import DatasetSpec
 from laas.tasks.read_errors import describe_error
@@ -72,8 +72,13 @@ def prove_previous(ctx: StageContext, spec: DatasetSpec, run: str, enabled: bool
 
 def _proven_quietly(ctx: StageContext, spec: DatasetSpec, run: str, enabled: bool
                     ) -> Previous:
-    with gc_paused():  # three manifests parsed and proven: no cycles
-        return _previous(ctx, spec, run, enabled)
+    try:
+        with gc_paused():  # three manifests parsed and proven: no cycles
+            return _previous(ctx, spec, run, enabled)
+    finally:
+        # the parse's buffers were in this thread's glibc arena, which no other thread
+        # allocates from: ~110 MB freed but held at 100,000 shards, through the rest of the run
+        return_freed()
 
 
 @task(name="reuse-plan", cache_policy=NO_CACHE)

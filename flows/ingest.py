@@ -94,6 +94,7 @@ def ingest(dataset: str, run: str | None = None, dask_address: str | None = None
         raw = raw_stage(ctx, spec, run)
         lap("raw")
         plan = reuse_plan(ctx, spec, run, quote(raw), reuse and spec.reuse, quote(previous))
+        del previous  # the previous run's manifests: what of them is reused, the plan holds
         lap("reuse")
         normalized = normalize_stage(ctx, spec, run, quote(raw), raw.checkpoint_id, quote(plan))
         lap("normalized")

@@ -18,6 +18,7 @@ from laas.tasks.dataset_spec import DatasetSpec
 from laas.tasks.normalized_reads import verified_table
 from laas.tasks.shard_validation import VALIDATE_BATCH
 from laas.tasks.text_hashes import TextHashSink
+from laas.tasks.text_keys import TextKeys
 
 # Bumped when the normalizer's output changes for the same bytes and spec (a reused shard
 # would then differ from one normalized now).
@@ -159,7 +160,7 @@ def _rehash(uri: str) -> tuple[str, int, int]:
     return to_hex(digest), size, rows
 
 
-def carried_keys(prev_dir: str, reused: list[Reused]) -> dict[str, pa.ChunkedArray]:
+def carried_keys(prev_dir: str, reused: list[Reused]) -> TextKeys:
     """The duplicate keys of the shards checked by their bytes, taken from the folders where
     the previous run's validated stage (`prev_dir`) kept them (those it validated, and those
     it reused) and held to the digest each shard's validation committed: a few Parquet files
@@ -167,7 +168,7 @@ def carried_keys(prev_dir: str, reused: list[Reused]) -> dict[str, pa.ChunkedArr
     from laas.tasks.rows import verified_text_keys
 
     want = [r.validated for r in reused]
-    found: dict[str, pa.ChunkedArray] = {}
+    found = TextKeys()
     for folder in ("text-hashes", REUSED_KEYS):  # the validated stage's folders of keys
         left = [e for e in want if e.key not in found]
         if left:
@@ -175,8 +176,7 @@ def carried_keys(prev_dir: str, reused: list[Reused]) -> dict[str, pa.ChunkedArr
     return found
 
 
-def carry_keys(keys_dir: str, reused: list[Reused], found: dict[str, pa.ChunkedArray]
-               ) -> dict[str, str]:
+def carry_keys(keys_dir: str, reused: list[Reused], found: TextKeys) -> dict[str, str]:
     """The reused shards' keys from carried_keys written to this run's `keys_dir` for the
     dataset-wide checks (and the next run). {key: why} for shards whose keys were missing
     or not the committed ones: processed again."""
@@ -190,7 +190,7 @@ def carry_keys(keys_dir: str, reused: list[Reused], found: dict[str, pa.ChunkedA
         name = keccak256("\n".join(keys).encode()).hex()[:16]
         write_parquet(f"{keys_dir}/batch-{name}.parquet", pa.table({
             "key": pa.array(keys, pa.string()).take(pa.array(np.repeat(
-                np.arange(len(keys)), [len(found[k]) for k in keys]))),
-            "h": pa.chunked_array([c for k in keys for c in found[k].chunks], pa.string())}))
+                np.arange(len(keys)), [found.rows(k) for k in keys]))),
+            "h": pa.chunked_array(found.chunks(keys), pa.string())}))
     return {e.key: "its duplicate keys are not in the previous run's files as its validation "
                    "committed them: processed again" for e in want if e.key not in found}

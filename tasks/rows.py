@@ -22,13 +22,14 @@ from laas.tasks.dataset_spec import DatasetSpec
 from laas.tasks.normalized_reads import verified_table
 from laas.tasks.shard_licenses import column_licenses, kept_licenses
 from laas.tasks.stage_files import write_parquet
+from laas.tasks.text_keys import TextKeys
 
 ROW_COLUMN = "_laas_row"  # in the dropped-rows file: the row's number in the normalized shard
 FAILED_COLUMN = "_laas_failed"  # and the expectations it failed
 
 
-def verified_text_keys(hashes_dir: str, entries: list[ShardEntry]
-                       ) -> tuple[dict[str, pa.ChunkedArray], dict[str, str]]:
+def verified_text_keys(hashes_dir: str, entries: list[ShardEntry]) -> tuple[TextKeys,
+                                                                             dict[str, str]]:
     """Each validated shard's duplicate keys, read back from the store and checked against
     the digest its entry carries (what validation computed): {key: hashes in row order}, and
     {key: why} for shards whose keys in the store are not those (rewritten, planted). All in
@@ -36,8 +37,12 @@ def verified_text_keys(hashes_dir: str, entries: list[ShardEntry]
     import blake3
 
     expected = {e.key: e.text_keys_hash for e in entries if e.text_keys_hash}
-    found: dict[str, list[pa.Array]] = {}
-    digests: dict[str, blake3.blake3] = {}  # over each key's lines, file after file
+    # where each key's rows and lines are, file after file; hashed at the end one key at a
+    # time: a BLAKE3 hasher per shard held to the end was ~2 KB each, 200 MB of the flow at
+    # 100,000 shards, and an Arrow slice per shard ~800 B (tasks.text_keys)
+    files: list[pa.Array] = []
+    lines: list[memoryview] = []
+    spans: dict[str, list[tuple[int, int, int, int, int]]] = {}
     fs, path = url_to_fs(hashes_dir)
     for p in sorted(fs.glob(f"{path}/*.parquet")):
         try:
@@ -67,17 +72,20 @@ def verified_text_keys(hashes_dir: str, entries: list[ShardEntry]
         # (one Arrow pass per file, not five per shard; its names and byte bounds as Python
         # values at once, not an Arrow scalar and two numpy ones per shard)
         data, offsets = _lines(h)
+        files.append(h)
+        lines.append(data)
         bounds = offsets[starts].tolist()
         for key, (a, b), (lo, hi) in zip(names, itertools.pairwise(starts),
                                          itertools.pairwise(bounds), strict=True):
             if key in expected:
-                found.setdefault(key, []).append(h.slice(a, b - a))
-                digests.setdefault(key, blake3.blake3()).update(data[lo:hi])
-    good, bad = {}, {}
+                spans.setdefault(key, []).append((len(files) - 1, a, b, lo, hi))
+    good, bad = TextKeys(files), {}
     for key, digest in expected.items():
-        mine = "0x" + (digests.get(key) or blake3.blake3()).hexdigest()
-        if mine == digest:
-            good[key] = pa.chunked_array(found.get(key, []), pa.string())
+        hasher = blake3.blake3()
+        for n, _, _, lo, hi in spans.get(key, ()):
+            hasher.update(lines[n][lo:hi])
+        if "0x" + hasher.hexdigest() == digest:
+            good.spans[key] = [(n, a, b) for n, a, b, _, _ in spans.get(key, ())]
         else:
             bad[key] = (f"shard {key}: its duplicate keys in the store are not those its "
                         "validation computed (rewritten?); rerun")
@@ -99,23 +107,23 @@ def _lines(hashes: pa.Array) -> tuple[memoryview, np.ndarray]:
     return memoryview(lines.buffers()[2] or b""), offsets
 
 
-def later_duplicates(text_keys: dict[str, pa.ChunkedArray], keys: list[str]
-                     ) -> dict[str, np.ndarray]:
+def later_duplicates(text_keys: TextKeys | dict, keys: list[str]) -> dict[str, np.ndarray]:
     """Per shard, the rows whose text repeats an earlier row of the dataset (order: shard key,
     then row). Only `keys` take part."""
     order_keys = sorted(k for k in set(keys) if k in text_keys)
     if not order_keys:
         return {}
-    lengths = [len(text_keys[k]) for k in order_keys]
+    text_keys = TextKeys.of(text_keys)
+    lengths = [text_keys.rows(k) for k in order_keys]
     code = np.repeat(np.arange(len(order_keys)), lengths)
     row = np.concatenate([np.arange(n) for n in lengths])
-    later = _repeats([c for k in order_keys for c in text_keys[k].chunks])  # in (key, row) order
+    later = _repeats(text_keys.chunks(order_keys))  # in (key, row) order
     return {order_keys[c]: row[later & (code == c)] for c in np.unique(code[later])}
 
 
-def distinct_rows(text_keys: dict[str, pa.ChunkedArray], keys: list[str]) -> tuple[int, int]:
+def distinct_rows(text_keys: TextKeys | dict, keys: list[str]) -> tuple[int, int]:
     """(rows, distinct rows) by duplicate key over the shards named by `keys`."""
-    parts = [c for k in keys if k in text_keys for c in text_keys[k].chunks]
+    parts = TextKeys.of(text_keys).chunks([k for k in keys if k in text_keys])
     if not parts:
         return 0, 0
     later = _repeats(parts)

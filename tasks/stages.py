@@ -115,6 +115,7 @@ def normalize_stage(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageMa
     entries = map_shards(normalize, [(e,) for e in todo], address=ctx.address,
                          label="normalize", **_batching(ctx, todo), spec=spec, out_dir=out_dir,
                          bad_status=_bad_status(spec), dropped_dir=dropped_dir)
+    del todo  # the raw entries made again from their columns: not held through the build
     return _log(ctx, build_manifest(spec, run, "normalized", entries + [*kept.values()],
                                        (parent,)))
 
@@ -140,6 +141,7 @@ def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: S
                          **_batching(ctx, todo),
                          spec=spec, address=ctx.address, bad_status=_bad_status(spec),
                          docs_dir=f"{stage_dir}/docs", hashes_dir=hashes_dir, judge=not drop)
+    del todo  # the normalized entries made again from their columns: not held from here
     results = shared.results
     entries += [r.validated for r, _ in reuse.values()]
     results.update((key, result) for key, (_, result) in reuse.items())
@@ -212,9 +214,10 @@ def commit_run_task(ctx: StageContext, manifests: list[StageManifest]) -> list[C
 def _store(ctx: StageContext, m: StageManifest) -> str:
     """Store (and attest) a manifest, unless the store holds its bytes already; its bytes are
     not kept: the flow holds every stage's manifest until the run commits, and their JSON is
-    the largest part of them."""
+    the largest part of them, then their entries, which are held as columns from here."""
     uri = store_manifest(ctx.ledger, m, rewrite=False)
     m.drop_bytes()
+    m.park()  # its entries as columns: the run reads them a few times more at most
     return uri
 
 

@@ -227,3 +227,27 @@ def test_text_keys_read_back_per_shard_in_row_order_from_interleaved_and_empty_f
         text_keys_bytes(v)).hexdigest()) for k, v in want.items()]
     good, bad = verified_text_keys(str(tmp_path), entries)
     assert not bad and {k: v.to_pylist() for k, v in good.items()} == want
+
+
+def test_text_keys_of_a_shard_split_over_two_files_are_read_file_after_file(tmp_path) -> None:
+    import blake3
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from laas.anchors.core.models import ShardEntry
+    from laas.tasks.rows import verified_text_keys
+    from laas.tasks.text_hashes import text_keys_bytes
+
+    schema = pa.schema([("key", pa.string()), ("h", pa.string())])
+    for n, hashes in enumerate((["a1", "a2"], ["a3"])):
+        pq.write_table(pa.table({"key": ["a"] * len(hashes), "h": hashes}, schema=schema),
+                       tmp_path / f"batch-{n}.parquet")
+
+    def entry(hashes: list[str]) -> ShardEntry:
+        return ShardEntry(key="a", uri="a", source_uri="a", text_keys_hash="0x" + blake3.blake3(
+            text_keys_bytes(hashes)).hexdigest())
+
+    good, bad = verified_text_keys(str(tmp_path), [entry(["a1", "a2", "a3"])])
+    assert not bad and good["a"].to_pylist() == ["a1", "a2", "a3"]
+    good, bad = verified_text_keys(str(tmp_path), [entry(["a1", "a2"])])  # not the second file's
+    assert "a" in bad and not good

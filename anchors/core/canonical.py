@@ -8,7 +8,7 @@ import gc
 import json
 import sys
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -152,8 +152,8 @@ def _pieces(obj: Any, depth: int) -> Any:
             yield ("," if n else "") + json.dumps(k, ensure_ascii=False) + ":"
             yield from _pieces(obj[k], depth - 1)
         yield "}"
-    elif depth and isinstance(obj, list | tuple) and (depth == 1 or obj and isinstance(
-            obj[0], BaseModel)):
+    elif depth and isinstance(obj, Sequence) and not isinstance(obj, str) and (
+            depth == 1 or obj and isinstance(obj[0], BaseModel)):
         # items each encoded whole (a manifest's shard entries, a report's shard results): a
         # group at a time, as plain data, in one C-encoder call (one json.dumps per entry
         # cost ~45 us of a 60 us entry at 100,000 shards)

@@ -31,6 +31,7 @@ from laas.anchors.core.formats import (
 )
 from laas.anchors.core.merkle import MerkleTree
 from laas.anchors.core.results import report_problem
+from laas.anchors.core.shard_columns import ShardColumns
 
 __all__ = ["Record", "ShardEntry", "ShardStatus", "rows_digest"]  # where callers import them
 
@@ -167,6 +168,12 @@ class StageManifest(Record):
                 write(chunk)
         self._hash = to_hex(h.digest())
         return self._hash
+
+    def park(self) -> None:
+        """Hold the shards as columns from now on (core.shard_columns), for a manifest kept
+        but seldom read: each stored stage's until the run commits, the previous run's."""
+        if not isinstance(self.shards, ShardColumns):
+            self.__dict__["shards"] = ShardColumns(self.shards)
 
     def drop_bytes(self) -> None:
         """Let go of the cached canonical JSON (if to_bytes() made it); the hash stays."""

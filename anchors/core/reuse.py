@@ -12,10 +12,12 @@ tasks.reuse_work.pipeline_hash) committed in that run's validation report."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from laas.anchors.core.models import Record, ShardEntry, StageManifest
 from laas.anchors.core.results import shard_results
+from laas.anchors.core.shard_columns import Parked, ShardColumns, column
 
 REUSE_FORMAT = "laas-reuse-v1"  # part of the pipeline hash: a change in these rules is a new one
 
@@ -39,6 +41,31 @@ class Reused(Record):
             "validation": result, "docs_uri": v.docs_uri, "text_keys_hash": v.text_keys_hash})
 
 
+class ReusedColumns(Parked):
+    """Reused shards, their two entries each parked as columns."""
+
+    __slots__ = ("_norm", "_val")
+
+    def __init__(self, reused: Sequence[Reused]):
+        self._norm = ShardColumns(r.normalized for r in reused)
+        self._val = ShardColumns(r.validated for r in reused)
+
+    def __len__(self) -> int:
+        return len(self._norm)
+
+    def __iter__(self) -> Iterator[Reused]:
+        return map(_reused, self._norm, self._val)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return list(map(_reused, self._norm[i], self._val[i]))
+        return _reused(self._norm[i], self._val[i])
+
+
+def _reused(normalized: ShardEntry, validated: ShardEntry) -> Reused:
+    return Reused(key=normalized.key, normalized=normalized, validated=validated)
+
+
 class ReusePlan(Record):
     """What a run takes from its dataset's previous passed run. `not_reused`: shards that run
     had, processed again, with why; shards it did not have are counted as new."""
@@ -49,6 +76,12 @@ class ReusePlan(Record):
     not_reused: dict[str, str] = {}
     new: int = 0
     note: str | None = None  # why nothing at all was reused (first run, switched off, ...)
+
+    def park(self) -> None:
+        """Hold the reused shards' entries as columns from now on (core.shard_columns): the
+        run keeps its plan to its end, two entries of every reused shard."""
+        if not isinstance(self.reused, ReusedColumns):
+            self.__dict__["reused"] = ReusedColumns(self.reused)
 
     def summary(self) -> dict[str, Any]:
         """What a run's summary says about reuse (the JSON and the printed lines)."""
@@ -81,30 +114,42 @@ def plan_reuse(raw: StageManifest, prev: tuple[StageManifest, StageManifest, Sta
     if report["pipeline_hash"] != pipeline_hash:
         return nothing(f"the spec's normalize/validate settings, its suite or laas's version "
                        f"changed since run {p_val.run}: every shard processed", len(ok))
-    before = {s.key: s for s in p_raw.shards}
-    norm = {s.key: s for s in p_norm.shards}
-    val = {s.key: s for s in p_val.shards}
+    # the previous run's manifests are parked (columns): read by column, and only the entries
+    # of the shards reused are made again
+    before = {k: i for i, k in enumerate(column(p_raw.shards, "key"))}
+    old = {f: column(p_raw.shards, f) for f in ("content_hash", "byte_size", "uri", "status",
+                                                 "contributor", "contributor_signature")}
+    norm, val = (_accepted(m.shards) for m in (p_norm, p_val))
     results = {r["key"]: r for r in shard_results(report)}
     reused, why, new = [], {}, 0
     for e in ok:
-        old = before.get(e.key)
-        if old is None:
+        i = before.get(e.key)
+        if i is None:
             new += 1
-        elif (old.content_hash, old.byte_size) != (e.content_hash, e.byte_size):
+        elif (old["content_hash"][i], old["byte_size"][i]) != (e.content_hash, e.byte_size):
             why[e.key] = "source bytes changed"
-        elif old.uri != e.uri:
+        elif old["uri"][i] != e.uri:
             why[e.key] = "source moved (another URI)"
-        elif old.attribution != e.attribution:
+        elif {k: old[k][i] for k in ("contributor", "contributor_signature")
+              if old[k][i] is not None} != e.attribution:
             why[e.key] = "its contributor or signature changed"
-        elif not all(m.get(e.key) is not None and m[e.key].status == "ok"
-                     for m in (norm, val)) or old.status != "ok":
+        elif e.key not in norm or e.key not in val or old["status"][i] != "ok":
             why[e.key] = f"set aside by run {p_val.run}: processed again"
         elif e.key not in results:
             why[e.key] = f"run {p_val.run} committed no validation result for it"
         else:
-            reused.append(Reused(key=e.key, normalized=norm[e.key], validated=val[e.key]))
+            reused.append(Reused(key=e.key, normalized=p_norm.shards[norm[e.key]],
+                                 validated=p_val.shards[val[e.key]]))
     return ReusePlan(from_run=p_val.run, reused=tuple(reused), not_reused=why, new=new,
                      results={r.key: results[r.key] for r in reused})
+
+
+def _accepted(shards: Sequence[ShardEntry]) -> dict[str, int]:
+    """Where each shard a manifest accepted is in it, by key (the last, as a dict by key
+    would keep it)."""
+    where = {k: i for i, k in enumerate(column(shards, "key"))}
+    status = column(shards, "status")
+    return {k: i for k, i in where.items() if status[i] == "ok"}
 
 
 def confirm(plan: ReusePlan, problems: dict[str, str]) -> ReusePlan:

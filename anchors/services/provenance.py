@@ -79,11 +79,15 @@ def derived_parents_problem(registry: Registry, parents: Collection[str]) -> str
 
 
 def prove_lineage(registry: Registry, top: Proven, *, committers: Collection[str] = (),
-                  require_active: bool = False) -> list[Proven]:
+                  require_active: bool = False, park: bool = False) -> list[Proven]:
     """`top` and every stage before it back to raw, each proven and following from its
     parent; a derived dataset's raw stage must name passed validated checkpoints. Raises
-    HashMismatch naming the first link that fails."""
+    HashMismatch naming the first link that fails. With `park`, each manifest's entries are
+    held as columns once checked (StageManifest.park): one whole at a time, for a caller that
+    keeps the chain and reads little of it."""
     chain = [top]
+    if park:
+        top.manifest.park()
     while (want := expected_parent_stage(chain[-1].stage)) is not None:
         child = chain[-1]
         parents = child.stored.parents
@@ -95,6 +99,8 @@ def prove_lineage(registry: Registry, top: Proven, *, committers: Collection[str
             raise HashMismatch(f"parent {parents[0][:18]}… is not this run's {want} stage")
         if problem := stage_problem(parent.manifest, child.manifest):
             raise HashMismatch(problem)
+        if park:
+            parent.manifest.park()
         chain.append(parent)
     if problem := derived_parents_problem(registry, chain[-1].stored.parents):
         raise HashMismatch(problem)

@@ -1,0 +1,129 @@
+"""A stored manifest's shard entries held as columns instead of one pydantic object each.
+
+A run holds every stage's manifest until it commits at its end, and an incremental run holds
+its previous run's three as well: at 100,000 shards each manifest's entries were ~1 KB of
+Python objects apiece (the object, its 20-key dict, its ints), most of the flow process's
+peak. Once a manifest is stored (StageManifest.park), its entries live here: one value per
+field and shard (8 bytes: the strings stay shared with the run's other entries of the shard),
+nothing for a field no shard sets, the ints in machine arrays. Entries are made again as
+they are read (~1 us each), equal to the ones parked; nothing changes in what a manifest
+dumps or hashes."""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import repeat
+from operator import itemgetter
+from typing import Any, overload
+
+from laas.anchors.core.entries import ShardEntry
+
+FIELDS = tuple(ShardEntry.model_fields)
+_row = itemgetter(*FIELDS)
+_SET = len(FIELDS)  # the fields-set column comes after the fields'
+
+
+class _Same:
+    """A column whose every value is this one object (most fields of most manifests: None)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any):
+        self.value = value
+
+
+def _column(values: tuple) -> Any:
+    first = values[0]
+    if all(v is first for v in values):
+        return _Same(first)
+    if all(type(v) is int for v in values):  # byte sizes and row counts: 8 bytes, no object
+        try:
+            return array("q", values)
+        except OverflowError:  # not in 64 bits: kept as they are
+            return values
+    return values
+
+
+def _entry(row: tuple) -> ShardEntry:
+    """The entry of a row of field values (and its fields set), as pydantic would hold it."""
+    e = object.__new__(ShardEntry)
+    object.__setattr__(e, "__dict__", dict(zip(FIELDS, row, strict=False)))
+    object.__setattr__(e, "__pydantic_fields_set__", row[_SET])
+    object.__setattr__(e, "__pydantic_extra__", None)
+    object.__setattr__(e, "__pydantic_private__", None)
+    return e
+
+
+class Parked(Sequence[Any]):
+    """An immutable sequence held compactly: equal to, and pickled as, the tuple of its items
+    (made again as they are read)."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Parked | tuple | list):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other,
+                                                                           strict=True))
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(tuple(self))
+
+    def __reduce__(self) -> tuple:
+        return type(self), (tuple(self),)
+
+
+class ShardColumns(Parked):
+    """Shard entries, one column per field."""
+
+    __slots__ = ("_n", "_cols")
+
+    def __init__(self, entries: Iterable[ShardEntry]):
+        rows = [(*_row(e.__dict__), e.__pydantic_fields_set__) for e in entries]
+        self._n = len(rows)
+        self._cols = [_column(c) for c in zip(*rows, strict=True)] if rows else []
+
+    def __len__(self) -> int:
+        return self._n
+
+    def _full(self) -> list[Any]:
+        return [repeat(c.value, self._n) if type(c) is _Same else c for c in self._cols]
+
+    def __iter__(self) -> Iterator[ShardEntry]:
+        return map(_entry, zip(*self._full(), strict=True))
+
+    @overload
+    def __getitem__(self, i: int) -> ShardEntry: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[ShardEntry]: ...
+
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            start, stop, step = i.indices(self._n)
+            if step != 1:
+                return list(self)[i]
+            return [_entry(r) for r in zip(*(c[start:stop] if type(c) is not _Same else
+                                              repeat(c.value, max(0, stop - start))
+                                              for c in self._cols), strict=True)]
+        if not -self._n <= i < self._n:
+            raise IndexError("shard index out of range")
+        i %= self._n
+        return _entry(tuple(c.value if type(c) is _Same else c[i] for c in self._cols))
+
+    def column(self, field: str) -> Sequence[Any]:
+        """Every shard's value of one field, in order, without making the entries."""
+        c = self._cols[FIELDS.index(field)] if self._n else ()
+        return tuple(repeat(c.value, self._n)) if type(c) is _Same else c
+
+    def __repr__(self) -> str:
+        return f"ShardColumns({self._n} shards)"
+
+
+def column(shards: Sequence[ShardEntry], field: str) -> Sequence[Any]:
+    """Every shard's value of `field`, in order: a parked manifest's column as it is, else
+    read off the entries."""
+    if isinstance(shards, ShardColumns):
+        return shards.column(field)
+    return [getattr(s, field) for s in shards]

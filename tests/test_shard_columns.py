@@ -1,0 +1,70 @@
+"""Parked manifests (entries held as columns): the same manifest, bytes and entries, in a
+fraction of the memory; a plan's reused shards likewise."""
+
+from __future__ import annotations
+
+import pickle
+import tracemalloc
+
+from laas.anchors.core.models import ShardEntry, new_manifest
+from laas.anchors.core.reuse import Reused, ReusePlan
+from laas.anchors.core.shard_columns import ShardColumns, column
+
+
+def _entries(n: int) -> list[ShardEntry]:
+    out = []
+    for i in range(n):
+        e = ShardEntry(key=f"k-{i:05d}", uri=f"/data/k-{i:05d}.parquet",
+                       source_uri=f"/src/k-{i:05d}.jsonl", byte_size=1000 + i, rows=i % 7,
+                       content_hash=f"0x{i:064x}", sha256=f"{i:064x}")
+        if i % 5 == 0:  # fields only some shards set, and a huge int
+            e = e.model_copy(update={"status": "quarantined", "reason": f"bad {i}",
+                                     "byte_size": 1 << 70, "licenses": ("mit",)})
+        out.append(e)
+    return out
+
+
+def test_a_parked_manifest_is_the_same_manifest() -> None:
+    entries = _entries(300)
+    m = new_manifest("ds", "run-1", "normalized", "laas-table-v1", entries, passed=True)
+    before, digest = m.to_bytes(), m.manifest_hash
+    m.drop_bytes()
+    m.park()
+    assert isinstance(m.shards, ShardColumns)
+    assert list(m.shards) == entries and m.shards == tuple(entries)
+    assert [e.model_dump() for e in m.shards] == [e.model_dump() for e in entries]
+    assert m.shards[7] == entries[7] and m.shards[-1] == entries[-1]
+    assert m.shards[10:20] == entries[10:20]
+    assert len(m.accepted) == 240 and len(m.quarantined) == 60
+    m._hash = None  # dumped again from the columns: the same bytes, so the same hash
+    assert m.to_bytes() == before and m.manifest_hash == digest
+    assert list(column(m.shards, "key")) == [e.key for e in entries] == column(entries, "key")
+    assert pickle.loads(pickle.dumps(m.shards)) == entries
+
+
+def test_parked_entries_take_a_fraction_of_the_memory() -> None:
+    entries = _entries(5000)
+    tracemalloc.start()
+    try:
+        copies = [e.model_copy() for e in entries]
+        as_objects = tracemalloc.get_traced_memory()[0]
+        del copies
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        parked = ShardColumns(entries)
+        as_columns = tracemalloc.get_traced_memory()[0] - base
+    finally:
+        tracemalloc.stop()
+    assert len(parked) == 5000
+    assert as_columns < as_objects / 3, (as_columns, as_objects)  # ~143 vs ~552 B a shard
+
+
+def test_a_parked_plan_keeps_its_reused_shards() -> None:
+    entries = _entries(50)
+    reused = tuple(Reused(key=e.key, normalized=e, validated=e.model_copy(update={
+        "docs_uri": f"/docs/{e.key}.html"})) for e in entries)
+    plan = ReusePlan(from_run="run-0", reused=reused, new=3)
+    plan.park()
+    assert plan.reused == reused and list(plan.reused) == list(reused)
+    assert plan.reused[3] == reused[3] and plan.reused[-2:] == list(reused[-2:])
+    assert plan.summary()["reused"] == 50

@@ -11,6 +11,7 @@ from typing import BinaryIO
 
 import pyarrow as pa
 
+from laas.errors import ShardReadError
 from laas.tasks.jsonl_lines import line_problem
 from laas.tasks.line_stream import LineStream
 
@@ -21,8 +22,13 @@ class RowsToDrop(Exception):
     """Arrow refused a record of the shard: read it again through a filter (drop_rows)."""
 
 
-class BigRecord(Exception):
-    """Arrow met a record longer than its block: read the shard again with bigger ones."""
+class TooManyDrops(Exception):
+    """More records cannot be read than the shard may leave out (max_dropped_rows) of the
+    `records` a read counted, or than those read so far (then it is read again, knowing)."""
+
+    def __init__(self, records: int):
+        super().__init__(records)
+        self.records = records
 
 
 class RecordDrops:
@@ -32,6 +38,11 @@ class RecordDrops:
 
     def __init__(self, unit: str = "record") -> None:
         self.unit = unit  # what a number counts, for messages: "line", "row"
+        # Finding a bad CSV cell costs Arrow reads (~0.3-1 ms a row): past the share of
+        # records a shard may leave out (`limit`, max_dropped_rows) of all its records
+        # (`total`, once a read counted them), it is set aside whatever the rest holds.
+        self.limit = 1.0
+        self.total: int | None = None
         self.numbers: list[int] = []
         self.reasons: list[str] = []
         self.records: list[bytes] = []
@@ -43,6 +54,19 @@ class RecordDrops:
 
     def __len__(self) -> int:
         return len(self.numbers)
+
+    def over(self, records: int) -> bool:
+        """Whether more were left out than `records` records allow."""
+        return len(self.numbers) > self.limit * records
+
+    def recount(self, records: int, name: str) -> None:
+        """A read stopped at too many (TooManyDrops): ShardReadError if they are too many of
+        all `records`; else their count is noted, for a read again that checks them all."""
+        if self.total is not None or self.over(records):
+            raise ShardReadError(f"shard {name}: at least {len(self)} of {records} records "
+                                 f"cannot be read (first: {self.first()}): over "
+                                 f"max_dropped_rows {self.limit:.0%}") from None
+        self.total = records
 
     def clear(self) -> None:
         """A read starts over (the filtered one after Arrow's): nothing it saw is counted."""

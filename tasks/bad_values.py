@@ -36,12 +36,15 @@ class ValueCheck:
         # converted by tasks.timestamps); a ValueError it raises refuses the chunk too
         self.read, self.parse, self.convert, self.then = read, parse, convert, then
 
-    def __call__(self, head: bytes, records: list[bytes]) -> dict[int, str]:
+    def __call__(self, head: bytes, records: list[bytes], enough: float = float("inf")
+                 ) -> dict[int, str]:
         """{index in `records`: why} for the records Arrow cannot read (`head`: the header
-        line, or b"" when the names are given)."""
+        line, or b"" when the names are given); found in order, and no more once over
+        `enough` (each costs Arrow reads: past what the shard may leave out, time spent)."""
         bad: dict[int, str] = {}
         todo = [(0, len(records))]
-        while todo:  # halves of a refused span, each read once: O(k log n) reads for k bad
+        while todo and len(bad) <= enough:  # halves of a refused span, each read once:
+            # O(k log n) reads for k bad
             a, b = todo.pop()
             why = self._problem(head + b"".join(records[a:b]))
             if why is None:

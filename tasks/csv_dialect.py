@@ -50,6 +50,9 @@ class CsvDialect(Spec):
     null_values: tuple[str, ...] | None = Field(
         None, description="cells read as null, in string columns too; default: Arrow's")
     comment: str | None = Field(None, description="lines starting with it are skipped")
+    inline_comments: bool = Field(
+        False, description="the comment character also ends a line's data where it follows "
+                           "it outside quotes (as pandas and DuckDB read it)")
     encoding: str = "utf-8"
     short_rows: Literal["pad", "error"] = Field(
         "pad", description="a row with fewer fields than the header: pad (its missing "
@@ -73,6 +76,9 @@ class CsvDialect(Spec):
 
     @model_validator(mode="after")
     def _distinct(self) -> CsvDialect:
+        if self.inline_comments and self.comment is None:
+            raise ValueError("inline_comments needs csv.comment, the character that starts "
+                             "one")
         chars = {"delimiter": self.delimiter, "quote": self.quote, "escape": self.escape,
                  "comment": self.comment}
         # "whitespace" claims both blanks: a quote or comment cannot be one of them

@@ -89,7 +89,9 @@ def open_batches(f: BinaryIO, fmt: str, schema: pa.Schema, d: CsvDialect, block_
         src = RowPadder(src, *(c.encode(d.encoding) if c else None
                                for c in (delimiter, d.quote, d.escape)),
                         fields=None if d.header else len(schema.names), pad=pad, drops=drops,
-                        utf8=d.encoding == "utf-8", check=check)
+                        utf8=d.encoding == "utf-8", check=check,
+                        comment=None if d.inline_comments or not d.comment
+                        else d.comment.encode(d.encoding))
     parse = pacsv.ParseOptions(**syntax, invalid_row_handler=watch)
     if not d.header:
         return pacsv.open_csv(src, read_options=read, parse_options=parse,
@@ -118,6 +120,12 @@ class DialectReader(LineStream):
         self.comment = d.comment.encode(d.encoding) if d.comment else None
         self.comment_lines = re.compile(rb"(?m)^" + re.escape(self.comment) + rb"[^\n]*(?:\n|\Z)"
                                         ) if self.comment else None
+        # inline: a line of blanks and a comment goes whole, a comment after data with the
+        # blanks before it (a field's trailing blanks are no data a reader would expect)
+        self.inline = (re.compile(rb"(?m)^[ \t]*" + re.escape(self.comment)
+                                  + rb"[^\n]*(?:\n|\Z)"),
+                       re.compile(rb"[ \t]*" + re.escape(self.comment) + rb"[^\r\n]*")
+                       ) if d.inline_comments else None
         self.specials = [c.encode(d.encoding) for c in (d.quote, d.escape) if c]
         self.tokens = _token_patterns(d)
 
@@ -141,6 +149,8 @@ class DialectReader(LineStream):
             block = _BLANKS.sub(b" ", _EDGE_BLANKS.sub(b"", block))
         if self.comment_lines:
             block = self.comment_lines.sub(b"", block)
+        if self.inline:
+            block = self.inline[1].sub(b"", self.inline[0].sub(b"", block))
         return block
 
     def _rewrite_line(self, line: bytes) -> bytes:
@@ -153,6 +163,10 @@ class DialectReader(LineStream):
             kind, text, pos = m.lastgroup, m.group(), m.end()
             if kind == "quote":
                 self.in_quote = not self.in_quote
+            elif kind == "comment":  # inline, outside quotes: the rest of the line goes
+                out, text = bytearray(out.rstrip(b" \t")), b""
+                if starts_record and not out:
+                    return b""  # blanks and a comment: no record
             elif kind == "blanks":  # outside quotes, whitespace dialect only
                 at_edge = (starts_record and not out) or not line[pos:].strip(b"\r\n")
                 text = b"" if at_edge else b" "
@@ -171,6 +185,7 @@ def _token_patterns(d: CsvDialect) -> tuple[re.Pattern[bytes], re.Pattern[bytes]
     q = re.escape(d.quote.encode(enc)) if d.quote else None
     e = re.escape(d.escape.encode(enc)) if d.escape else None
     blanks = d.delimiter == WHITESPACE
+    c = re.escape(d.comment.encode(enc)) if d.comment and d.inline_comments else None
     specials = b"".join(x for x in (q, e) if x)
 
     def pattern(inside: bool) -> re.Pattern[bytes]:
@@ -183,7 +198,10 @@ def _token_patterns(d: CsvDialect) -> tuple[re.Pattern[bytes], re.Pattern[bytes]
             alts.append(rb"(?P<quote>" + q + rb")")
         if blanks and not inside:
             alts.append(rb"(?P<blanks>[ \t]+)")
-        stop = specials + (rb" \t" if blanks and not inside else b"")
+        if c and not inside:
+            alts.append(rb"(?P<comment>" + c + rb"[^\r\n]*)")
+        stop = specials + (rb" \t" if blanks and not inside else b"") + (
+            c if c and not inside else b"")
         alts.append(rb"(?P<text>[^" + stop + rb"]+)" if stop else rb"(?P<text>.+)")
         alts.append(rb"(?P<last>.)")  # an escape character ending the stream
         return re.compile(b"|".join(alts), re.DOTALL)

@@ -7,6 +7,7 @@ file no longer matches its leaf is processed again as new (the plan says so)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -31,6 +32,7 @@ from laas.errors import AnchorError, LaasError
 from laas.tasks.compute import map_shards
 from laas.tasks.context import StageContext
 from laas.tasks.dataset_spec import DatasetSpec
+from laas.tasks.log_lines import log_some
 from laas.tasks.read_errors import describe_error
 from laas.tasks.reuse_work import (
     REUSED_KEYS,
@@ -117,8 +119,9 @@ def reuse_plan(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifes
                 plan.from_run or "-", plan.new, len(plan.not_reused),
                 f" ({plan.note})" if plan.note else "", proven,
                 time.perf_counter() - started - proven)
-    for key, why in plan.not_reused.items():
-        logger.info("reuse: %s not reused: %s", key, why)
+    log_some(logger, logging.INFO,
+             [f"reuse: {key} not reused: {why}" for key, why in plan.not_reused.items()],
+             "reuse: and %d more not reused (processed again)")
     return plan
 
 

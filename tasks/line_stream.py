@@ -6,6 +6,12 @@ import io
 from typing import BinaryIO
 
 CHUNK = 1 << 20  # bytes pulled from the source per refill
+MAX_LINE = 256 << 20  # bytes of one line (or CSV record) held whole: as Arrow's biggest block
+
+
+class BigRecord(Exception):
+    """A record longer than the block it must fit in: read the shard again with bigger
+    blocks (Arrow's), or refuse it (a line rewriter's: past MAX_LINE)."""
 
 
 class FillStream(io.RawIOBase):
@@ -39,18 +45,26 @@ class LineStream(FillStream):
 
     def __init__(self, src: BinaryIO):
         super().__init__(src)
-        self.tail = b""  # an incomplete last line
+        # an incomplete last line, in the pieces it came in: joined to each new piece, a
+        # line of some GB without a newline took time quadratic in its length
+        self.tail: list[bytes] = []
+        self.tail_size = 0  # bytes in tail
 
     def _refill(self) -> None:
         data = self.src.read(CHUNK)
         if not data:
             self.eof = True
-            block, self.tail = self.tail, b""
+            block, self.tail = b"".join(self.tail), []
+        elif (cut := data.rfind(b"\n") + 1) == 0:
+            self.tail.append(data)
+            self.tail_size += len(data)
+            if self.tail_size > MAX_LINE:  # bounded as Arrow bounds a record: by its biggest block
+                raise BigRecord
+            return
         else:
-            data = self.tail + data
-            cut = data.rfind(b"\n") + 1
-            block, self.tail = data[:cut], data[cut:]
-        if block:
+            block = b"".join((*self.tail, data[:cut]))
+            self.tail, self.tail_size = [data[cut:]], len(data) - cut
+        if block or self.eof:  # at the end, _lines hands on what it held back
             self.out += self._lines(block)
 
     def _lines(self, block: bytes) -> bytes:

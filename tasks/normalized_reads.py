@@ -8,7 +8,8 @@ from collections.abc import Iterator
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from laas.anchors.adapters.files import open_uri, redact
+from laas.anchors.adapters.files import redact
+from laas.anchors.adapters.sized import parquet_limit, read_at_most
 from laas.anchors.core.canonical import to_hex
 from laas.anchors.core.hashing import TableHasher
 from laas.anchors.core.models import ShardEntry
@@ -25,10 +26,13 @@ def verified_batches(entry: ShardEntry, batch_size: int = PARQUET_BATCH
     the committed one; the caller discards what it made of the batches). One decode serves
     both the hash and the validation."""
     name = redact(entry.uri)
+    changed = ShardReadError(f"shard {name}: changed since the normalized stage hashed it "
+                             f"({(entry.content_hash or '-')[:18]}…); rerun to normalize again")
     try:
-        with open_uri(entry.uri) as f:
-            data = pa.py_buffer(f.read())
-        pf = pq.ParquetFile(pa.BufferReader(data))
+        # held whole (read once), so no bigger than the committed shard can be as Parquet
+        if (data := read_at_most(entry.uri, parquet_limit(entry.byte_size))) is None:
+            raise changed
+        pf = pq.ParquetFile(pa.BufferReader(pa.py_buffer(data)))
         hasher = TableHasher(pf.schema_arrow)
         for batch in pf.iter_batches(batch_size=batch_size):
             hasher.update(batch)
@@ -38,8 +42,7 @@ def verified_batches(entry: ShardEntry, batch_size: int = PARQUET_BATCH
             from None
     found = (to_hex(hasher.digest()), hasher.size, hasher.rows)
     if found != (entry.content_hash, entry.byte_size, entry.rows):
-        raise ShardReadError(f"shard {name}: changed since the normalized stage hashed it "
-                             f"({(entry.content_hash or '-')[:18]}…); rerun to normalize again")
+        raise changed
 
 
 def verified_table(entry: ShardEntry) -> pa.Table:

@@ -55,9 +55,20 @@ def read_problem(e: BaseException, fmt: str, name: str, uri: str, spec: DatasetS
         return SchemaError(
             f"shard {name}: {value[:40]!r} in column {col + 1}{named} is not {kind}; if it "
             "marks a missing value, list it in csv.null_values, else declare the column string "
-            "(or set on_failure: drop_rows to leave such rows out)")
+            f"(or set on_failure: drop_rows to leave such rows out){_comment_hint(value, spec)}")
     where = ""
     if fmt == "jsonl":  # Arrow names a row of its block: find the line a person would open
         with contextlib.suppress(*READ_ERRORS):
             where = f" at {line}" if (line := first_bad_line(uri, schema, spec.kinds)) else ""
-    return ShardReadError(f"shard {name}: not valid {fmt}{where} ({text})")
+    long = _comment_hint(text, spec) if "columns, got" in text else ""  # Arrow's own words
+    return ShardReadError(f"shard {name}: not valid {fmt}{where} ({text}){long}")
+
+
+def _comment_hint(text: str, spec: DatasetSpec) -> str:
+    """A row too long, or a cell not of its type, as a comment follows the data (timezone
+    tables, /etc files): csv.comment alone skips whole lines only."""
+    d = spec.csv
+    if d.comment and not d.inline_comments and d.comment in text:
+        return (f"; if {d.comment!r} starts a comment after the data on a line, set "
+                "csv.inline_comments: true")
+    return ""

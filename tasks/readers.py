@@ -21,11 +21,13 @@ from laas.anchors.adapters.files import open_uri, redact
 from laas.anchors.core.canonical import to_hex
 from laas.anchors.core.hashing import HashingReader, TableHasher
 from laas.errors import SchemaError, ShardReadError
-from laas.tasks.bad_records import BigRecord, JsonlLineFilter, RecordDrops, RowsToDrop
+from laas.tasks.bad_records import JsonlLineFilter, RecordDrops, RowsToDrop, TooManyDrops
 from laas.tasks.csv_header import BadTable
 from laas.tasks.dataset_spec import TABLE_FORMATS, DatasetSpec
 from laas.tasks.dialect import csv_batches
 from laas.tasks.json_array import json_batches
+from laas.tasks.jsonl_lines import NullLines
+from laas.tasks.line_stream import BigRecord
 from laas.tasks.read_errors import READ_ERRORS, columns_hint, describe_error, read_problem
 from laas.tasks.short_rows import ShortRows
 from laas.tasks.text_reader import text_batches
@@ -48,8 +50,9 @@ def arrow_schema(spec: DatasetSpec) -> pa.Schema:
 def _raw_batches(f: Any, fmt: str, schema: pa.Schema, spec: DatasetSpec,
                  read: _Read) -> Iterator[pa.RecordBatch]:
     if fmt == "jsonl":
-        if read.drops is not None:
-            f = JsonlLineFilter(f, schema, spec.kinds, read.drops)
+        # the filter leaves out a `null` line (no object); else Arrow must not see one
+        f = JsonlLineFilter(f, schema, spec.kinds, read.drops) if read.drops is not None \
+            else NullLines(f)
         block = pajson.ReadOptions(block_size=read.block_size or BLOCK_SIZE)
         yield from pajson.open_json(f, read_options=block, parse_options=pajson.ParseOptions(
                                         explicit_schema=schema,
@@ -110,7 +113,9 @@ def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None,
     # at the end of a read), so a shard swapped between the reads gets no row in.
     handed = seen if seen is not None else TableHasher(schema)
     read = _Read(droppable=drops is not None)
-    for _ in range(4):  # each fix at most once
+    if drops is not None:
+        drops.limit = spec.max_dropped_rows
+    for _ in range(5):  # each fix at most once
         rows, digest = handed.rows, handed.digest() if handed.rows else b""
         try:
             yield from _after(_checked_batches(uri, spec, expect, schema, name, read), rows,
@@ -123,6 +128,8 @@ def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None,
         except RowsToDrop:
             read = read._replace(drops=drops, droppable=False,
                                  pad=read.pad or spec.csv.short_rows == "pad")
+        except TooManyDrops as too:
+            drops.recount(too.records, name)  # over max_dropped_rows, or read again
         except BigRecord:
             if read.block_size == HUGE_BLOCK:
                 raise ShardReadError(f"shard {name}: a record longer than "
@@ -180,7 +187,7 @@ def _checked_batches(uri: str, spec: DatasetSpec, expect: str | None, schema: pa
                                or fmt == "text" and isinstance(e, UnicodeDecodeError)):
             raise RowsToDrop from None  # a record no reader takes: the next read drops it
         raise read_problem(e, fmt, name, uri, spec, schema) from None
-    except (ShardReadError, SchemaError, ShortRows, RowsToDrop, BigRecord):
+    except (ShardReadError, SchemaError, ShortRows, RowsToDrop, BigRecord, TooManyDrops):
         raise
     except Exception as e:  # a store's own errors (botocore and the like)
         raise ShardReadError(f"shard {name}: unreadable ({describe_error(e)})") from None

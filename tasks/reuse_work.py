@@ -25,7 +25,9 @@ from laas.tasks.text_hashes import TextHashSink
 # v3: under drop_rows unreadable records are left out (laas-manifest-v6), records longer than
 # a block are read, CSV/JSON timestamps without a zone read as UTC (a shard once set aside
 # whole is now kept), and a shard set aside anyway holds no first copy of a duplicate
-NORMALIZE_FORMAT = "laas-normalize-v3"
+# v4: a JSON document's object giving a field twice or holding NaN is no record (it was read
+# with the last value), and a file holding one object is a row
+NORMALIZE_FORMAT = "laas-normalize-v4"
 REUSED_KEYS = "reused-text-hashes"  # in the validated stage's folder: the reused shards' keys
 # What does not decide a shard's output: names, where the sources are (each reused shard's
 # own URI is compared instead), lineage, versioning and the reuse switch itself.

@@ -12,10 +12,15 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO
 
-from laas.tasks.line_stream import LineStream
+from laas.tasks import line_stream
+from laas.tasks.bad_records import TooManyDrops
+from laas.tasks.line_stream import BigRecord, LineStream
 
 if TYPE_CHECKING:
     from laas.tasks.bad_records import RecordDrops
+
+
+COUNT_AFTER = 100  # records left out before a shard may be only counted (bad_records)
 
 
 class ShortRows(Exception):
@@ -54,10 +59,13 @@ class RowPadder(LineStream):
     def __init__(self, src: BinaryIO, delimiter: bytes, quote: bytes | None,
                  escape: bytes | None, fields: int | None, pad: bool = True,
                  drops: RecordDrops | None = None, utf8: bool = False,
-                 check: Callable[[bytes, list[bytes]], dict[int, str]] | None = None):
+                 check: Callable[[bytes, list[bytes]], dict[int, str]] | None = None,
+                 comment: bytes | None = None):
         super().__init__(src)
+        self.comment = comment  # skips whole lines only: named where a row is long for it
         # with drops, the records of each block Arrow would refuse a cell of (bad_values)
         self.check, self.head, self.pending = check, b"", []
+        self.counting = False  # too many records left out: the rest are only counted
         self.utf8 = utf8  # drops take out records of bad UTF-8 too (Arrow refuses the shard)
         self.delimiter, self.fields, self.pad, self.drops = delimiter, fields, pad, drops
         if drops is not None:
@@ -70,18 +78,42 @@ class RowPadder(LineStream):
         self.in_quote = False
         self.count = 0  # delimiters so far in the record being read
         self.held: list[bytes] = []  # the lines of a record that goes on past them
+        self.held_size = 0
         self.row = 0  # data rows so far, a left-out one included (the header is none)
 
     def _lines(self, block: bytes) -> bytes:
         out = b"".join(self._pad(line) for line in block.splitlines(keepends=True))
-        if not self.pending:
-            return out
+        if self.pending and self.counting:
+            self.pending = []  # only counted: no record goes to Arrow any more
+        elif self.pending:
+            out += self._checked()
+        if self.counting and self.eof:
+            raise TooManyDrops(self.row)
+        if self.eof and self.held:  # a quote never closed: Arrow refuses it as it would
+            out, self.held = out + b"".join(self.held), []  # (held back, the rest was lost)
+        return out
+
+    def _checked(self) -> bytes:
+        # Past what the shard may leave out, checking more cells only spends time (a bad
+        # one costs Arrow reads, 0.3-1 ms): over that share of all its records (counted by
+        # an earlier read) it is set aside; over that share of the records so far, the rest
+        # are only counted, and the shard is then set aside or read again knowing its count.
+        # A shard whose every cell is bad costs ~2 reads, not hours.
         rows, records = zip(*self.pending, strict=True)
         self.pending = []
-        bad = self.check(self.head, list(records))
+        known, drops = self.drops.total is not None, self.drops
+        of = drops.total if known else self.row
+        bad = self.check(self.head, list(records),
+                         drops.limit * of - len(drops) if known else
+                         max(drops.limit * of, COUNT_AFTER) - len(drops))
         for i, why in bad.items():
-            self.drops.add(rows[i], why, records[i].rstrip(b"\r\n"))
-        return out + b"".join(r for i, r in enumerate(records) if i not in bad)
+            drops.add(rows[i], why, records[i].rstrip(b"\r\n"))
+        if drops.over(of) and (known or len(drops) > COUNT_AFTER):
+            if known:
+                raise TooManyDrops(of)
+            self.counting = True
+            return b""
+        return b"".join(r for i, r in enumerate(records) if i not in bad)
 
     def _pad(self, line: bytes) -> bytes:
         body = line.rstrip(b"\r\n")
@@ -95,8 +127,11 @@ class RowPadder(LineStream):
             if self.drops is None:
                 return line  # the record goes on past this line
             self.held.append(line)  # known to be too long only at its end
+            self.held_size += len(line)
+            if self.held_size > line_stream.MAX_LINE:
+                raise BigRecord
             return b""
-        record, self.held = b"".join(self.held) + line, []
+        record, self.held, self.held_size = b"".join(self.held) + line, [], 0
         n, self.count = self.count + 1, 0
         if self.fields is None:
             self.fields, self.head = n, record
@@ -115,7 +150,9 @@ class RowPadder(LineStream):
 
     def _unreadable(self, record: bytes, n: int) -> str | None:
         if n > self.fields:
-            return f"{n} fields where the header has {self.fields}"
+            hint = "; a comment after the data? set csv.inline_comments: true" if (
+                self.comment and self.comment in record) else ""
+            return f"{n} fields where the header has {self.fields}{hint}"
         if self.utf8 and not record.isascii():
             try:
                 record.decode()

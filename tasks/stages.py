@@ -20,6 +20,7 @@ from laas.tasks.compute import map_shards, warm_workers
 from laas.tasks.context import WORKER_WARM, StageContext
 from laas.tasks.dataset_spec import DatasetSpec, load_spec
 from laas.tasks.incremental import ReusePlan, all_text_keys, refilter, reusable
+from laas.tasks.log_lines import log_some
 from laas.tasks.manifests import SharedOutcomes, build_manifest, publish_artifacts, result_of
 from laas.tasks.normalizer import normalize
 from laas.tasks.parents import derived_sources
@@ -224,8 +225,10 @@ def _log(ctx: StageContext, m: StageManifest) -> StageManifest:
     logger = get_run_logger()
     logger.info("%s: %d shards, %d accepted, root %s, passed=%s", m.stage, len(m.shards),
                 len(m.accepted), m.shards_root[:18], m.passed)
-    for s in m.quarantined:
-        logger.warning("%s: shard %s %s: %s", m.stage, s.key, s.status, s.reason)
+    log_some(logger, logging.WARNING,
+             [f"{m.stage}: shard {s.key} {s.status}: {s.reason}" for s in m.quarantined],
+             f"{m.stage}: and %d more shard(s) set aside (its manifest and `laas run --json` "
+             "list each)")
     for check in (m.validation or {}).get("dataset", []):
         logger.log(logging.INFO if check["success"] else logging.WARNING,
                    "%s: dataset check %s held=%s (%s)", m.stage, check["type"], check["success"],

@@ -84,6 +84,18 @@ def test_a_changed_sha256_or_root_fails_naming_it(ws) -> None:
     assert code == 1 and "shards_root" in said, said
 
 
+def test_a_card_claiming_another_license_than_its_shards_carry_fails(ws) -> None:
+    """The card's license is what the shards' committed licenses say, not prose: a card
+    edited to say "mit" of shards under cc-by-4.0 verified."""
+    assert ws.card["license"] and ws.card["license"] != "unknown"
+    card = json.loads(json.dumps(ws.card))
+    card["license"] = ["mit"]
+    code, said = verify(ws, card)
+    assert code == 1 and "NOT PROVEN" in said and "its license is not" in said, said
+    card["license"] = "unknown"
+    assert verify(ws, card)[0] == 1
+
+
 def test_a_validated_file_changed_after_the_run_fails_the_card(ws) -> None:
     """Last in this module: it changes a file of the run."""
     import pyarrow as pa

@@ -105,6 +105,44 @@ def test_comment_lines_are_skipped_but_not_mid_line_or_in_quotes(tmp_path) -> No
         read(tmp_path, data, spec_of())
 
 
+INLINE = (b"# table\nn word x  # the names\n   # a note on its own line\n"
+          b'1 "a b" 0.5\t# first\r\n2 c -1#second\n"3" "d # not one" 2 # third\n')
+
+
+@pytest.mark.parametrize("chunk", [None, 5])
+def test_inline_comments_end_a_lines_data_outside_quotes(tmp_path, monkeypatch, chunk) -> None:
+    """As pandas and DuckDB read a comment character: timezone tables and /etc files put one
+    after the data on a line. Quoted, it is data; read in refills of a few bytes, the same."""
+    if chunk:
+        monkeypatch.setattr(line_stream, "CHUNK", chunk)
+    spec = spec_of(delimiter="whitespace", comment="#", inline_comments=True)
+    assert read(tmp_path, INLINE, spec) == [*EXPECTED, {"n": 3, "word": "d # not one", "x": 2.0}]
+    comma = INLINE.replace(b" ", b",").replace(b",,,", b"").replace(b"\t", b"")
+    got = read(tmp_path, comma, spec_of(comment="#", inline_comments=True))
+    assert [r["n"] for r in got] == [1, 2, 3]
+
+
+def test_a_comment_after_the_data_says_to_set_inline_comments(tmp_path) -> None:
+    with pytest.raises(ShardReadError, match="set csv.inline_comments: true"):
+        read(tmp_path, INLINE, spec_of(delimiter="whitespace", comment="#"))
+
+
+def test_postgres_timezone_abbreviations_ingest_as_they_are(tmp_path) -> None:
+    """pgserver's copy of PostgreSQL's timezonesets (installed with the test dependencies):
+    `CAT 7200 # Central Africa Time`, indented comment lines, a third field on some rows."""
+    import pgserver
+
+    found = sorted(Path(pgserver.__file__).parent.glob("pginstall/share/postgresql/"
+                                                       "timezonesets/Africa.txt"))
+    if not found:
+        pytest.skip("pgserver ships no timezonesets here")
+    spec = spec_of((("abbrev", "string"), ("offset", "int64"), ("dst", "string")),
+                   delimiter="whitespace", comment="#", inline_comments=True, header=False)
+    got = read(tmp_path, found[0].read_bytes(), spec)
+    assert {"abbrev": "CAT", "offset": 7200, "dst": ""} in got  # padded: empty text
+    assert len(got) == 12 and all(r["abbrev"].isupper() for r in got)
+
+
 def test_latin1_is_decoded(tmp_path) -> None:
     data = "n;word;x\n1;Côte d'Ivoire;0.5\n".encode("latin-1")
     got = read(tmp_path, data, spec_of(delimiter=";", encoding="latin-1"))
@@ -141,6 +179,7 @@ def test_the_raw_hash_is_of_the_bytes_as_they_landed(tmp_path) -> None:
     ({"delimiter": ",", "comment": ","}, "delimiter and comment are both"),
     ({"delimiter": "whitespace", "quote": " "}, "delimiter and quote are both"),
     ({"separator": ","}, "csv.separator"),
+    ({"inline_comments": True}, "inline_comments needs csv.comment"),
 ])
 def test_bad_dialects_are_refused_in_one_line(tmp_path, csv, words) -> None:
     path = tmp_path / "bad.yaml"

@@ -97,10 +97,9 @@ def test_missing_object_on_s3_is_named(s3) -> None:
     ("typed.jsonl", b'{"prompt": 1, "response": true, "source": "s", "license": "mit", '
      b'"lang": "en"}\n', ShardReadError, "typed.jsonl"),
     ("narrow.csv", b"prompt,response\na,b\n", SchemaError, "missing column"),
-    # one object, as most .json files are: it said "unreadable (ValueError: …)", as if the
-    # storage had failed
-    ("object.json", b'{"prompt": "x"}', SchemaError, "not an array of objects; one per line: "
-                                                     "format jsonl"),
+    # a JSON string, neither an object (a row) nor an array of objects (rows)
+    ("scalar.json", b'"x"', SchemaError, "not valid json: a JSON string, not an object or an "
+                                         "array of objects"),
     ("narrow.parquet", None, SchemaError, "missing column(s) source, license, lang"),
 ])
 def test_wrong_format_or_schema_names_the_shard(tmp_path, name, data, exc, words) -> None:
@@ -194,7 +193,7 @@ def test_a_big_manifest_is_written_in_chunks_with_the_bytes_and_name_of_its_whol
     (b'{"prompt": "p", "response": {"nested": 1}, "source": "s"}',
      'line 301: response is {"nested": 1}, not a string'),
     (b'{"prompt": "p", "resp', "line 301: not JSON"),
-    (b"[1, 2]", "line 301: a JSON list, not an object"),
+    (b"[1, 2]", "line 301: a JSON array, not an object"),
 ])
 def test_a_bad_jsonl_line_is_named_by_its_line_number(tmp_path, bad: bytes, words: str) -> None:
     """Arrow names a row of its parse block; the message names the line to open the file at,

@@ -25,7 +25,8 @@ class Hostile(BaseHTTPRequestHandler):
     """Answers eth_chainId (anvil's) the way the server's `mode` says."""
 
     protocol_version = "HTTP/1.1"
-    mode = "body"  # "headers", "body": trickled; "huge": 64 MB of blanks; "plain": at once
+    mode = "body"  # "headers", "body": trickled; "huge": 64 MB of blanks; "plain": at once;
+    # "deep": 100,000 nested brackets
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's name
         req = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -49,6 +50,10 @@ class Hostile(BaseHTTPRequestHandler):
                     self.wfile.write(blanks)
                 self.wfile.write(body)
                 return
+            if mode == "deep":  # an answer nested deeper than the C stack holds
+                body = b'{"jsonrpc": "2.0", "id": 1, "result": ' + b"[" * 100_000 + (
+                    b"]" * 100_000) + b"}"
+                mode = "plain"
             if mode == "plain":
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
@@ -127,3 +132,25 @@ def test_the_gate_behind_a_trickling_endpoint_ends_with_exit_2(node, tmp_path) -
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and "unreachable" in r.stdout + r.stderr, r.stdout + r.stderr
     assert time.monotonic() - started < 15
+
+
+def test_an_answer_nested_too_deep_is_no_answer_in_a_process_that_signs(node, tmp_path) -> None:
+    """eth_account's py_ecc raises the recursion limit to 100,000 when imported: a process
+    that signs (a run, an anchor) died on this answer with a segmentation fault. Now the
+    endpoint's answer is refused as JSON, with the one line and exit 2."""
+    import subprocess
+    import sys
+
+    node.mode = "deep"  # type: ignore[attr-defined]
+    url = f"http://127.0.0.1:{node.server_address[1]}"
+    code = ("import sys, laas, eth_account\n"
+            "from laas.cli import main\n"
+            "sys.argv = ['laas', 'gate', 'any']\n"
+            "main()")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       env={"LAAS_RPC_URL": url, "LAAS_RPC_BUDGET": "5", "PATH": "/usr/bin",
+                            "LAAS_HOME": str(tmp_path / "home"),
+                            "LAAS_REGISTRY_ADDRESS": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+                            "HOME": "/tmp"})
+    assert r.returncode == 2, (r.returncode, r.stderr[-800:])
+    assert "not JSON" in r.stdout + r.stderr

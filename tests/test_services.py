@@ -80,6 +80,16 @@ def test_a_run_that_did_not_pass_is_denied_naming_what_failed(ledger) -> None:
     assert v.reason == "run r1 did not pass validation (part-1.jsonl: empty responses)"
 
 
+def test_a_denial_names_three_shards_set_aside_not_every_one(ledger) -> None:
+    """A corpus whose every shard was set aside gave a line as long as all their reasons."""
+    aside = {f"part-{i}.csv": f"row {i}: 6 fields where the header has 3" for i in range(40)}
+    ledger.ingest("ds", "r1", {k: [{"text": k}] for k in aside}, set_aside=aside, passed=False)
+    v = gate(ledger)
+    assert v.reason.startswith("run r1 did not pass validation (part-0.csv: row 0: 6 fields")
+    assert v.reason.endswith("part-2.csv: row 2: 6 fields where the header has 3; and 37 more "
+                             "shard(s) set aside)")
+
+
 def test_confirmations_are_counted_from_the_head(ledger, ran) -> None:
     v = gate(ledger, min_confirmations=3)
     assert not v.allowed and v.reason.startswith("checkpoint has 1 confirmation(s), 3 required")

@@ -3,7 +3,7 @@ transactions landed (if they still are on chain after a reorganisation)."""
 
 from __future__ import annotations
 
-from laas.anchors.adapters.jsonrpc import Rpc, mapped
+from laas.anchors.adapters.jsonrpc import Rpc, answered
 
 
 class ChainView:
@@ -15,7 +15,7 @@ class ChainView:
 
     def __init__(self, rpc: Rpc):
         self.rpc = rpc
-        with mapped(rpc.urls):
+        with answered(rpc.urls):
             self.head = int(rpc.request("eth_blockNumber", []), 16)
         self._blocks: dict[str, int | None] = {}
         # The safe and finalized heads (None: the node does not know the tag), read with the
@@ -28,16 +28,16 @@ class ChainView:
         if not todo and not tags:
             return
         # Raw batch: a missing receipt is a null result here, not an exception for the lot.
-        with mapped(self.rpc.urls):
+        with answered(self.rpc.urls):
             answers = self.rpc.batch([("eth_getTransactionReceipt", [h]) for h in todo]
                                      + [("eth_getBlockByNumber", [t, False]) for t in tags])
-        for h, a in zip(todo, answers, strict=False):
-            receipt = a.get("result")
-            self._blocks[h] = int(receipt["blockNumber"], 16) if receipt else None
-        if tags:
-            blocks = [a.get("result") for a in answers[len(todo):]]
-            self.tagged = {t: int(b["number"], 16) if isinstance(b, dict) else None
-                           for t, b in zip(tags, blocks, strict=True)}
+            for h, a in zip(todo, answers, strict=False):
+                receipt = a.get("result")
+                self._blocks[h] = int(receipt["blockNumber"], 16) if receipt else None
+            if tags:
+                blocks = [a.get("result") for a in answers[len(todo):]]
+                self.tagged = {t: int(b["number"], 16) if isinstance(b, dict) else None
+                               for t, b in zip(tags, blocks, strict=True)}
 
     def block_of(self, tx_hash: str) -> int | None:
         self.lookup([tx_hash])

@@ -119,7 +119,7 @@ class Endpoints:
                             "id": 0}).encode()
         try:
             chain_id = json.loads(self._try(i, probe, deadline, check=False)).get("result")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than a stack
             raise _Failed("answered eth_chainId with no JSON", delivered=False) from None
         with self._lock:
             if self.chain_id is None:

@@ -185,11 +185,15 @@ def redact(uri: str) -> str:
     return _USERINFO.sub(lambda m: f"{m.group(1) or ''}***@", uri)
 
 
-def rehash_parquet_at(uri: str) -> tuple[bytes, int, int]:
-    """core.hashing.rehash_parquet of the Parquet file at a URI."""
+def rehash_parquet_at(uri: str, limit: int | None = None) -> tuple[bytes, int, int]:
+    """core.hashing.rehash_parquet of the Parquet file at a URI; ValueError, unread, if it
+    is larger than `limit` bytes (adapters.sized.parquet_limit of the shard it must be)."""
+    from laas.anchors.adapters.sized import size_of
     from laas.anchors.core.hashing import rehash_parquet
 
     with open_uri(uri) as f:
+        if limit is not None and (size := size_of(f)) is not None and size > limit:
+            raise ValueError(f"{size} bytes, more than the committed shard can be as Parquet")
         return rehash_parquet(f)
 
 

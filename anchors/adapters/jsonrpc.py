@@ -14,7 +14,7 @@ from typing import Any
 
 from laas.anchors.adapters.endpoints import Endpoints, Retry
 from laas.anchors.adapters.files import redact_url
-from laas.errors import AnchorTimeout
+from laas.errors import AnchorError, AnchorTimeout
 
 # Sending the same signed transaction twice is harmless only if the first never arrived; a
 # read timeout or a 5xx may come after the node took it, so those are not retried for these.
@@ -67,6 +67,24 @@ def mapped(urls: str | Sequence[str]) -> Iterator[None]:
         raise unreachable(urls, e) from None
 
 
+# What parsing an answer of the wrong JSON type or shape raises (a number where a node sends
+# hex, an object where it sends a list): a node never sends one, a lying endpoint may.
+MALFORMED = (TypeError, ValueError, KeyError, IndexError, AttributeError)
+
+
+@contextlib.contextmanager
+def answered(urls: str | Sequence[str]) -> Iterator[None]:
+    """`mapped`, and an answer no node sends, read in the block, is AnchorError (one line,
+    exit 2) instead of the parser's TypeError or KeyError."""
+    with mapped(urls):
+        try:
+            yield
+        except MALFORMED as e:
+            shown = ", ".join(redact_url(u) for u in ([urls] if isinstance(urls, str) else urls))
+            raise AnchorError(f"chain RPC {shown} answered what no node sends "
+                              f"({type(e).__name__}: {e}); use an endpoint you trust") from None
+
+
 class Rpc:
     """JSON-RPC calls over Endpoints: one request, or one batch (answers in request order)."""
 
@@ -103,11 +121,14 @@ class Rpc:
             return json.loads(raw)
         except ValueError:
             raise RpcError(f"{what}: the node's answer is not JSON") from None
+        except RecursionError:  # no node's answer nests a thousand deep
+            raise RpcError(f"{what}: the node's answer is not JSON (nested too deep)") from None
 
     def chain_id(self) -> int:
-        if self.endpoints.chain_id is None:
-            self.endpoints.chain_id = self.request("eth_chainId", [])
-        return int(self.endpoints.chain_id, 16)
+        with answered(self.urls):
+            if self.endpoints.chain_id is None:
+                self.endpoints.chain_id = self.request("eth_chainId", [])
+            return int(self.endpoints.chain_id, 16)
 
 
 def connect_rpc(urls: str | Sequence[str], timeout: float = 10.0,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from laas.anchors.adapters.abi import Interface
-from laas.anchors.adapters.jsonrpc import Rpc, RpcError, mapped
+from laas.anchors.adapters.jsonrpc import Rpc, RpcError, answered, mapped
 from laas.anchors.adapters.logpages import LogPager
 from laas.anchors.core.canonical import from_hex, keccak256, to_hex
 from laas.anchors.core.models import Checkpoint
@@ -62,8 +62,10 @@ class RegistryRead:
             )
 
     def reading(self) -> Any:
-        """The one mapping of a node that is gone (adapters.jsonrpc.mapped)."""
-        return mapped(self.rpc.urls)
+        """The one mapping of a node that is gone (adapters.jsonrpc.mapped); reading without
+        a key, an answer of the wrong shape too (jsonrpc.answered: the signing client's
+        calls go through web3, whose own errors keep their meaning)."""
+        return answered(self.rpc.urls) if self.sender is None else mapped(self.rpc.urls)
 
     def _call(self, fn: str, *args: Any) -> tuple:
         """A view call's outputs; a revert is AnchorReverted naming the contract's error."""
@@ -109,7 +111,7 @@ class RegistryRead:
             log = self._event_of(cid, stored.block_number)
             receipt = self.rpc.request("eth_getTransactionReceipt",
                                        [to_hex(log["transactionHash"])])
-        return self._from_event(log, int(receipt["gasUsed"], 16) if receipt else None)
+            return self._from_event(log, int(receipt["gasUsed"], 16) if receipt else None)
 
     def _event_of(self, cid: str, block: int) -> Any:
         """The CheckpointCommitted log of a stored checkpoint. The contract records the block
@@ -187,7 +189,7 @@ class RegistryRead:
                 block = self.rpc.request("eth_getBlockByNumber", [tag, False])
             except RpcError:
                 return None
-        return int(block["number"], 16) if isinstance(block, dict) else None
+            return int(block["number"], 16) if isinstance(block, dict) else None
 
     def block_time(self, block: int) -> datetime | None:
         """When `block` was mined, or None if the node no longer has it."""
@@ -196,8 +198,8 @@ class RegistryRead:
                 found = self.rpc.request("eth_getBlockByNumber", [hex(block), False])
             except RpcError:
                 return None
-        return datetime.fromtimestamp(int(found["timestamp"], 16), UTC) \
-            if isinstance(found, dict) else None
+            return datetime.fromtimestamp(int(found["timestamp"], 16), UTC) \
+                if isinstance(found, dict) else None
 
     @staticmethod
     def _from_event(log: Any, gas_used: int | None) -> Checkpoint:
@@ -237,6 +239,6 @@ def reader_at(rpc: Rpc, address: str, **kwargs: Any) -> RegistryRead:
     """The read-only client for whatever format the registry at `address` is."""
     from laas.anchors.adapters.registry_v2_read import RegistryV2Read
 
-    with mapped(rpc.urls):
+    with answered(rpc.urls):
         version = format_of(rpc, address)
     return (RegistryV2Read if version >= 2 else RegistryRead)(rpc, address, **kwargs)

@@ -203,8 +203,11 @@ def shape_problem(doc: dict[str, Any], m: StageManifest, cp: Checkpoint,
     if isinstance(context, dict) and "@base" in context:  # what mlcroissant adds in place:
         # it only resolves the card's relative @ids, which are compared whole below
         doc = {**doc, "@context": {k: v for k, v in context.items() if k != "@base"}}
+    # the licenses the shards' entries commit are a claim, not prose (only a run that
+    # recorded none takes its card's from the spec)
+    prose = _PROSE - {"license"} if held(m) else _PROSE
     odd = sorted(doc.keys() - expected.keys()) or \
-        [k for k in expected if k not in _PROSE and doc.get(k) != expected[k]]
+        [k for k in expected if k not in prose and doc.get(k) != expected[k]]
     if odd:
         return (f"its {odd[0]} is not the card laas exports for checkpoint "
                 f"{cp.checkpoint_id[:18]}… (changed after export?); export it again with "

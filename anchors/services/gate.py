@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from laas.anchors.adapters.files import rehash_parquet_at
+from laas.anchors.adapters.sized import parquet_limit
 from laas.anchors.core.canonical import from_hex, hash_plain, name_id, to_hex
 from laas.anchors.core.finality import finality_problem
 from laas.anchors.core.hashing import TABLE_SCHEME
@@ -120,6 +121,7 @@ class GateVerdict(BaseModel):
     shards: tuple[str, ...] = ()  # URIs of the shards a training job may read
     keys: tuple[str, ...] = ()  # their names within the dataset, in the same order
     hashes: tuple[str, ...] = ()  # their proven laas-table-v1 hashes, in the same order
+    sizes: tuple[int, ...] = ()  # their proven canonical sizes (in their leaves), too
     licenses: tuple[tuple[str, ...] | None, ...] = ()  # their licenses (None: unknown), too
     contributors: tuple[str | None, ...] = ()  # who contributed each (in its leaf v2), or None
     mode: GateMode = "full"
@@ -169,10 +171,11 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
     confirmations = registry.confirmations(stored.block_number)
     ctx["confirmations"] = confirmations
     if not stored.passed:
-        problems = [f"{s.key}: {s.reason}" for s in manifest.quarantined]
-        problems += [f"dataset check {c['type']} failed ({c['observed']})"
-                     for c in (manifest.validation or {}).get("dataset", []) if not c["success"]]
-        failed = "; ".join(problems) or "see manifest"
+        aside = [f"{s.key}: {s.reason}" for s in manifest.quarantined]
+        more = f"; and {len(aside) - 3} more shard(s) set aside" if len(aside) > 3 else ""
+        problems = [f"dataset check {c['type']} failed ({c['observed']})"
+                    for c in (manifest.validation or {}).get("dataset", []) if not c["success"]]
+        failed = "; ".join(problems + aside[:3]) + more or "see manifest"  # a line to read
         return deny(f"run {manifest.run} did not pass validation ({failed})", **ctx)
     if confirmations < min_confirmations:
         return deny(f"checkpoint has {confirmations} confirmation(s), "
@@ -202,6 +205,7 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
         allowed=True, dataset=dataset, shards=tuple(s.uri for s in accepted),
         keys=tuple(s.key for s in accepted),
         hashes=tuple(s.content_hash or "" for s in accepted), rehashed=len(picked),
+        sizes=tuple(s.byte_size for s in accepted),
         licenses=tuple(s.licenses for s in accepted),
         contributors=tuple(s.contributor for s in accepted),
         reason=(f"run {manifest.run}: {len(accepted)} shard(s) proven against root "
@@ -234,7 +238,7 @@ def _check_shards(m: StageManifest, root_hex: str, rehash: list) -> str | None:
             return f"shard {s.key}: its proof does not reach the committed root"
     for s in rehash:
         try:
-            digest, size, rows = rehash_parquet_at(s.uri)
+            digest, size, rows = rehash_parquet_at(s.uri, parquet_limit(s.byte_size))
         except (OSError, ValueError) as e:
             return f"shard {s.key} ({s.uri}) cannot be re-read: {type(e).__name__}: {e}"
         leaf = leaf_hash(s.key, digest, size, rows, s.contributor)

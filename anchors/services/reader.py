@@ -25,30 +25,38 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from laas.anchors.adapters.files import open_uri, redact
+from laas.anchors.adapters.files import redact
+from laas.anchors.adapters.sized import parquet_limit, read_at_most
 from laas.anchors.core.canonical import to_hex
 from laas.anchors.core.hashing import rehash_parquet
 from laas.errors import HashMismatch
 
 
 class VerifiedReader:
-    def __init__(self, shards: Sequence[str], hashes: Sequence[str]):
-        if len(shards) != len(hashes):
-            raise ValueError("one expected hash per shard")
+    def __init__(self, shards: Sequence[str], hashes: Sequence[str],
+                 sizes: Sequence[int] | None = None):
+        """`sizes`: the shards' proven canonical sizes; a file much larger than its shard can
+        be as Parquet is refused unread (else a file swapped for GBs is read whole first)."""
+        if len(shards) != len(hashes) or sizes is not None and len(sizes) != len(shards):
+            raise ValueError("one expected hash (and size) per shard")
         self.shards = tuple(shards)
         self.hashes = tuple(hashes)
+        self.sizes = tuple(sizes) if sizes is not None else None
 
     @classmethod
     def from_verdict(cls, verdict: Any) -> VerifiedReader:
         """From an allowed GateVerdict (raises GateDenied otherwise)."""
         verdict.require()
-        return cls(verdict.shards, verdict.hashes)
+        return cls(verdict.shards, verdict.hashes, verdict.sizes or None)
 
     def table(self, i: int, columns: list[str] | None = None) -> pa.Table:
         """Shard i, whole, after its hash matched; raises HashMismatch naming it if not."""
         uri = self.shards[i]
-        with open_uri(uri) as f:
-            data = pa.py_buffer(f.read())  # hash and rows come from these same bytes
+        limit = parquet_limit(self.sizes[i]) if self.sizes is not None else None
+        if (data := read_at_most(uri, limit)) is None:
+            raise HashMismatch(f"shard {redact(uri)} is larger than the shard the gate verified "
+                               "can be: it changed after the gate; do not train on it")
+        data = pa.py_buffer(data)  # hash and rows come from these same bytes
         try:
             digest = to_hex(rehash_parquet(pa.BufferReader(data))[0])
         except (OSError, ValueError) as e:

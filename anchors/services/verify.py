@@ -115,7 +115,7 @@ def rederive(validated: Proven, normalized: Proven, key: str) -> bool | None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from laas.anchors.adapters.files import open_uri
+    from laas.anchors.adapters.sized import parquet_limit, read_at_most
     from laas.anchors.core.hashing import hash_table
 
     entry = next((s for s in validated.manifest.shards if s.key == key), None)
@@ -124,8 +124,10 @@ def rederive(validated: Proven, normalized: Proven, key: str) -> bool | None:
     parent = next(s for s in normalized.manifest.shards if s.key == key)
     rows = _committed_rows(entry, key, "the dropped-rows file")
     try:
-        with open_uri(parent.uri) as f:
-            table = pq.read_table(pa.BufferReader(pa.py_buffer(f.read())))
+        if (data := read_at_most(parent.uri, parquet_limit(parent.byte_size))) is None:
+            raise HashMismatch(f"shard {key}: the normalized shard changed since it was "
+                               "committed (larger than it can be)")
+        table = pq.read_table(pa.BufferReader(pa.py_buffer(data)))
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise HashMismatch(f"shard {key}: cannot re-derive its validated rows ({e})") from None
     if to_hex(hash_table(table)) != parent.content_hash:

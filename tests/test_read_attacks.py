@@ -1,0 +1,230 @@
+"""Source shards crafted against the readers by whoever controls the bucket: records the
+filtered second read (drop_rows) could lose without a word, lines without end that would hold
+a worker's memory and time. Each is refused with one line naming the shard, or read with what
+it left out counted."""
+
+from __future__ import annotations
+
+import pytest
+
+from laas.errors import ShardReadError
+from laas.tasks import line_stream, readers
+from laas.tasks.bad_records import RecordDrops
+from laas.tasks.dataset_spec import DatasetSpec
+
+
+def _spec(tmp_path, on_failure: str = "drop_rows", **extra) -> DatasetSpec:
+    return DatasetSpec.model_validate({
+        "name": "t", "source": str(tmp_path), "on_failure": on_failure,
+        "schema": [{"name": "name", "type": "string"}, {"name": "age", "type": "int64"}],
+        "suite": {"builtin": "tabular_features", "params": {"columns": ["name"]}}, **extra})
+
+
+def _read(path, spec: DatasetSpec) -> tuple[int, RecordDrops]:
+    drops = RecordDrops()
+    rows = sum(b.num_rows for b in readers.iter_batches(str(path), spec, drops=drops))
+    return rows, drops
+
+
+def test_a_quote_never_closed_does_not_hide_the_rows_after_it(tmp_path) -> None:
+    """A row with too many fields sends the shard to the filtered read; a quote opened later
+    and never closed made that read keep every line after it back, unread and uncounted: 990
+    of 1,000 rows gone, the manifest saying 1 of 10 records was left out. Arrow refuses the
+    quote as it does without drop_rows."""
+    rows = [b"p%d,%d\n" % (i, i) for i in range(1000)]
+    rows[3] = b"a,1,2\n"
+    rows[10] = b'"never closed,5\n'
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"name,age\n" + b"".join(rows))
+    with pytest.raises(ShardReadError, match=r"t\.csv: not valid csv"):
+        _read(path, _spec(tmp_path))
+
+
+@pytest.mark.parametrize("case", ["comment", "quote", "jsonl"])
+def test_a_line_without_end_is_refused_within_bounds(tmp_path, monkeypatch, case) -> None:
+    """A line longer than the biggest block is refused, not held whole in memory: before,
+    the line rewriters (a comment dialect's, the filtered read's) joined it to each new MB it
+    read, so a 64 MB line took 15 s and one of a few GB filled the worker's memory."""
+    monkeypatch.setattr(readers, "HUGE_BLOCK", 1 << 20)
+    monkeypatch.setattr(line_stream, "MAX_LINE", 1 << 20)
+    extra: dict = {"csv": {"comment": "#"}} if case == "comment" else {}
+    if case == "jsonl":
+        path = tmp_path / "t.jsonl"
+        path.write_bytes(b'{"name": 1}\n{"name": "' + b"y" * (5 << 20) + b'"}\n')
+        extra["schema"] = [{"name": "name", "type": "string"}]
+    else:
+        path = tmp_path / "t.csv"
+        quote = b'"' if case == "quote" else b""
+        path.write_bytes(b"name,age\nx,1,2\n" + quote + b"y" * (5 << 20) + b",1\nz,2\n")
+    with pytest.raises(ShardReadError, match=r"t\.\w+: a record longer than 1 MB; split it"):
+        _read(path, _spec(tmp_path, **extra))
+
+
+def _counted_checks(monkeypatch) -> list[int]:
+    from laas.tasks.bad_values import ValueCheck
+
+    calls = [0]
+    problem = ValueCheck._problem
+
+    def counted(self, data: bytes) -> str | None:
+        calls[0] += 1
+        return problem(self, data)
+
+    monkeypatch.setattr(ValueCheck, "_problem", counted)
+    return calls
+
+
+def test_a_column_of_bad_cells_stops_once_over_max_dropped_rows(tmp_path, monkeypatch) -> None:
+    """Every cell of a number column unreadable: each bad cell is found by Arrow reads (~0.3-1
+    ms each), so 20,000 rows took 40,000 reads (15 s; a 1 GB table, hours) to set the shard
+    aside for what its first 2,001 already proved. It stops there."""
+    calls = _counted_checks(monkeypatch)
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"name,age\n" + b"".join(b"p%d,x%d\n" % (i, i) for i in range(20_000)))
+    with pytest.raises(ShardReadError, match=r"t\.csv: at least 2001 of 20000 records cannot "
+                                             r"be read \(first: row 1: 'x0' in column 2 is not "
+                                             r"int64\): over max_dropped_rows 10%"):
+        _read(path, _spec(tmp_path))
+    assert calls[0] < 9_000
+
+
+def test_bad_cells_crowded_at_the_start_are_all_left_out_when_under_the_bound(tmp_path,
+                                                                              monkeypatch) -> None:
+    """1,500 bad cells in the first 5,000 rows (over 20 % of those) of 20,000 (7.5 %): the
+    rest is counted, then the shard read again knowing its count, and exactly those rows are
+    left out."""
+    calls = _counted_checks(monkeypatch)
+    pad = b"z" * 180
+    rows = [b"%s%d,%s\n" % (pad, i, b"x" if i < 1500 else b"%d" % i) for i in range(20_000)]
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"name,age\n" + b"".join(rows))
+    kept, drops = _read(path, _spec(tmp_path, max_dropped_rows=0.2))
+    assert kept == 18_500 and drops.numbers == list(range(1, 1501))
+    assert calls[0] > 0
+
+
+def test_a_normalized_shard_swapped_for_a_huge_file_is_refused_before_it_is_held(
+        tmp_path) -> None:
+    """The validate stage read a normalized file whole into memory before checking it: one
+    swapped in the store for GBs took the worker down. Past what the committed shard can take
+    as Parquet (4 times its canonical size and 16 MB) it is refused, not held."""
+    import tracemalloc
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from laas.anchors.adapters.files import rehash_parquet_at
+    from laas.anchors.core.canonical import to_hex
+    from laas.anchors.core.models import ShardEntry
+    from laas.tasks.normalized_reads import verified_batches
+
+    path = tmp_path / "k.parquet"
+    pq.write_table(pa.table({"text": [f"row {i}" for i in range(1000)]}), path)
+    digest, size, rows = rehash_parquet_at(str(path))
+    entry = ShardEntry(key="k", uri=str(path), source_uri="s", byte_size=size, rows=rows,
+                       content_hash=to_hex(digest))
+    path.write_bytes(b"\0" * (48 << 20))
+    tracemalloc.start()
+    try:
+        with pytest.raises(ShardReadError, match="changed since the normalized stage hashed it"):
+            list(verified_batches(entry))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 24 << 20, peak
+
+
+def test_the_verified_reader_refuses_a_huge_swapped_shard_before_holding_it(tmp_path) -> None:
+    """The training reader read a shard whole to hash it: one swapped after the gate for GBs
+    filled the training machine's memory first. With the sizes the gate proved, it is refused
+    unread."""
+    import tracemalloc
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from laas.anchors.adapters.files import rehash_parquet_at
+    from laas.anchors.core.canonical import to_hex
+    from laas.anchors.services.reader import VerifiedReader
+    from laas.errors import HashMismatch
+
+    path = tmp_path / "k.parquet"
+    pq.write_table(pa.table({"text": [f"row {i}" for i in range(1000)]}), path)
+    digest, size, _ = rehash_parquet_at(str(path))
+    reader = VerifiedReader([str(path)], [to_hex(digest)], [size])
+    assert reader.table(0).num_rows == 1000
+    path.write_bytes(b"\0" * (48 << 20))
+    tracemalloc.start()
+    try:
+        with pytest.raises(HashMismatch, match="larger than the shard the gate verified"):
+            reader.table(0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 8 << 20, peak
+
+
+_NULL_LINE_READ = """
+import sys
+from laas.errors import ShardReadError
+from laas.tasks import readers
+from laas.tasks.bad_records import RecordDrops
+from laas.tasks.dataset_spec import DatasetSpec
+readers.BLOCK_SIZE = 64  # a block starts at the `null` line below
+spec = DatasetSpec.model_validate({
+    "name": "t", "source": sys.argv[1], "on_failure": sys.argv[2],
+    "schema": [{"name": "a", "type": "int64"}],
+    "suite": {"builtin": "tabular_features", "params": {"columns": ["a"]}}})
+drops = RecordDrops() if sys.argv[2] == "drop_rows" else None
+try:
+    rows = sum(b.num_rows for b in readers.iter_batches(sys.argv[1] + "/t.jsonl", spec,
+                                                         drops=drops))
+    print("rows", rows, "dropped", drops and drops.numbers)
+except ShardReadError as e:
+    print("refused", e)
+"""
+
+
+@pytest.mark.parametrize(("on_failure", "said"), [
+    ("quarantine", "refused shard .*t.jsonl: .*line 9: a JSON null, not an object"),
+    ("drop_rows", r"rows 16 dropped \[9\]")])
+def test_a_null_line_at_a_block_start_does_not_crash_the_worker(tmp_path, on_failure,
+                                                                 said) -> None:
+    """Arrow's JSON reader (pyarrow 26) dies of a segmentation fault on a line `null` that
+    starts one of its blocks: any JSONL shard in the bucket could take a Dask worker, or a
+    `laas run`, down. Such a line is no object: refused, naming it, or left out."""
+    import re
+    import subprocess
+    import sys
+
+    (tmp_path / "t.jsonl").write_bytes(b'{"a":1}\n' * 8 + b"null\n" + b'{"a":2}\n' * 8)
+    r = subprocess.run([sys.executable, "-c", _NULL_LINE_READ, str(tmp_path), on_failure],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, (r.returncode, r.stderr[-500:])
+    assert re.search(said, r.stdout), r.stdout
+
+
+def test_the_gate_refuses_a_huge_swapped_shard_without_reading_it() -> None:
+    """A validated shard swapped in the store for a valid Parquet file of GBs in one row
+    group: the gate read it whole (time, and memory of the row group) before denying. Past
+    what the committed shard can be as Parquet it is denied unread."""
+    import io
+    import os
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from tests.fakes import FakeLedger, write
+    from tests.test_services import gate
+
+    ledger = FakeLedger()
+    _, _, validated = ledger.ingest("ds", "r1")
+    assert gate(ledger).allowed
+    buf = io.BytesIO()
+    pq.write_table(pa.table({"prompt": [os.urandom(1 << 20).hex() for _ in range(20)]}), buf,
+                   row_group_size=1 << 20)
+    write(validated.accepted[0].uri, buf.getvalue())
+    v = gate(ledger)
+    assert not v.allowed and "more than the committed shard can be as Parquet" in v.reason, \
+        v.reason
+

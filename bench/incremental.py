@@ -8,7 +8,9 @@ second: the unchanged shards reuse the first run's results, after the first run 
 from the chain and each reused file is re-hashed). Prints both wall times and their ratio,
 and the floor every run pays whatever changed: hashing the raw bytes of every source (one
 process per core). Target at 100,000 shards with 1% new: the second run at most 5% of the
-first. Writes bench/results/incremental-N.json.
+first. Writes bench/results/incremental-N.json. With --snapshot DIR the state after the first
+run is kept there, and a later call with the same DIR runs only the second run from it: two
+versions of laas (checked out in turn) compared on one first run, back to back.
 """
 
 from __future__ import annotations
@@ -58,20 +60,34 @@ def main() -> None:
     ap.add_argument("--new", type=float, default=0.01, help="new shards, as a fraction")
     ap.add_argument("--workdir", type=Path, default=Path("/tmp/laas-incremental"))
     ap.add_argument("--profile", type=Path, help="profile the second run with py-spy, to here")
+    ap.add_argument("--snapshot", type=Path,
+                    help="keep the state after the first run here; when it exists, run only the "
+                         "second run from it (two laas versions compared from one first run)")
     args = ap.parse_args()
     work = args.workdir
     shutil.rmtree(work, ignore_errors=True)
     data = work / "data" / "tiny"
     env = {**os.environ, "LAAS_HOME": str(work / "home"), "LAAS_DATASETS_DIR": str(work / "specs"),
            "LAAS_ANVIL_PORT": str(_free_port()), "PREFECT_HOME": str(work / "prefect")}
-    generate_tiny(data, args.shards)
-    write_spec(work / "specs", "bench-inc", data, "jsonl")
+    added = max(1, round(args.shards * args.new))
+    kept = args.snapshot is not None and (args.snapshot / "first.json").exists()
+    if kept:  # the chain's state is in the home folder: the first run as it ended
+        shutil.copytree(args.snapshot / "work", work, symlinks=True)
+        first = json.loads((args.snapshot / "first.json").read_text())
+    else:
+        generate_tiny(data, args.shards)
+        write_spec(work / "specs", "bench-inc", data, "jsonl")
     try:
-        first = laas_run("bench-inc", env)
+        if not kept:
+            first = laas_run("bench-inc", env)
+            generate_tiny(data, args.shards + added)  # the same bytes for the old ones
+            if args.snapshot is not None:
+                subprocess.run([str(BIN / "laas"), "chain", "down"], env=env,
+                               capture_output=True, timeout=60)
+                shutil.copytree(work, args.snapshot / "work", symlinks=True)
+                (args.snapshot / "first.json").write_text(json.dumps(first))
         print(f"first run:  {args.shards:,} shards in {first['wall_s']:.1f} s "
               f"{first['stages_s']}; peak RSS {first.get('peak_rss_mb', 0):.0f} MB", flush=True)
-        added = max(1, round(args.shards * args.new))
-        generate_tiny(data, args.shards + added)  # the same bytes for the old ones
         files = sorted(data.glob("*.jsonl"))
         raw_floor = floor(_hash_bytes, files)
         second = laas_run("bench-inc", env, profile=args.profile)

@@ -36,7 +36,19 @@ def discover(spec: DatasetSpec) -> list[tuple[str, str]]:
     fs, pattern = url_to_fs(spec.source_uri)
     base = glob_base(pattern)
     paths = glob_files(fs, pattern)
-    return [(str(PurePosixPath(p).relative_to(base)) if base else p, join(fs, p)) for p in paths]
+    return [(_below(p, base) if base else p, join(fs, p)) for p in paths]
+
+
+def _below(path: str, base: str) -> str:
+    """path relative to base, as PurePosixPath's relative_to gives it, by slicing when the
+    rest needs no normalizing (a glob's paths: 14 us a path through pathlib, 1.4 s at
+    100,000 shards, every run)."""
+    rest = path[len(base) + 1:]
+    if path.startswith(base) and path[len(base):len(base) + 1] == "/" and rest not in ("", ".") \
+            and not rest.startswith(("/", "./")) and not rest.endswith(("/", "/.")) \
+            and "//" not in rest and "/./" not in rest:
+        return rest
+    return str(PurePosixPath(path).relative_to(base))
 
 
 def hash_raw_batch(batch: list[tuple[str, str]], bad_status: str = "failed"

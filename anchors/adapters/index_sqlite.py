@@ -8,19 +8,21 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+from laas.anchors.adapters.index_carry import (
+    CHECKPOINT_COLUMNS,
+    SHARD_COLUMNS,
+    find_queries,
+    stages_queries,
+)
 from laas.anchors.core.models import STAGE_ORDER
 from laas.errors import LaasError
 
-# The tables' columns in their order (adapters.index defines them; a test holds the two equal).
-SHARD_COLUMNS = ("id", "checkpoint_id", "dataset", "run", "stage", "key", "uri", "source_uri",
-                 "content_hash", "byte_size", "rows", "leaf", "status", "reason")
-CHECKPOINT_COLUMNS = ("checkpoint_id", "dataset", "run", "stage", "shards_root", "shard_count",
-                      "manifest_hash", "manifest_uri", "result_hash", "passed", "parents",
-                      "tx_hash", "block_number", "gas_used", "created_at")
+__all__ = ["CHECKPOINT_COLUMNS", "SHARD_COLUMNS", "SqliteIndexReader"]  # what callers import
 _BOOLEAN = {"passed"}
 
 
@@ -45,14 +47,29 @@ def in_stage_order(rows: list[dict]) -> list[dict]:
     return sorted(kept, key=lambda r: STAGE_ORDER.index(r["stage"]))
 
 
-def _joined(with_checkpoint: tuple[str, ...]) -> str:
-    """shards' columns, then the checkpoint's asked for, named as SQLAlchemy names a join's
-    repeated columns (`dataset_1`)."""
-    cols = [f"s.{c} AS {c}" for c in SHARD_COLUMNS]
-    cols += [f"c.{c} AS {c}_1" if c in SHARD_COLUMNS else f"c.{c} AS {c}"
-             for c in with_checkpoint]
-    return (f"SELECT {', '.join(cols)} FROM shards AS s "
-            "JOIN checkpoints AS c ON c.checkpoint_id = s.checkpoint_id")
+def as_answer(names: list[str], row: Any) -> dict[str, Any]:
+    """A result row as both clients answer it: by column name, booleans as bool (SQLite
+    keeps them as integers)."""
+    return {k: bool(v) if k in _BOOLEAN and v is not None else v
+            for k, v in zip(names, row, strict=True)}
+
+
+def find_shard(rows: Callable[[str, dict], list[dict]], ref: str, run: str | None
+               ) -> list[dict]:
+    """Shard rows matching a content hash, leaf, URI, path or key (own rows and carried
+    ones: index_carry), newest run first; `rows(sql, args)` runs a query. One indexed lookup
+    per column (an OR across columns would scan the whole table)."""
+    cands = sorted({ref} | ({str(Path(ref).resolve())}
+                            if not ref.startswith("0x") and "://" not in ref else set()))
+    is_hash = ref.startswith("0x") and len(ref) == 66
+    args: dict[str, Any] = {f"r{i}": c for i, c in enumerate(cands)} | ({"run": run} if run
+                                                                          else {})
+    found: dict[tuple, dict] = {}
+    for column in (("content_hash", "leaf") if is_hash else ("uri", "source_uri", "key")):
+        for sql in find_queries(column, len(cands), bool(run)):
+            found.update(((r["checkpoint_id"], r["id"]), r) for r in rows(sql, args))
+    return sorted(known_stages(list(found.values())), key=lambda r: r["created_at"],
+                  reverse=True)
 
 
 class SqliteIndexReader:
@@ -71,12 +88,17 @@ class SqliteIndexReader:
                 cur = db.execute(sql, params)
                 names = [d[0] for d in cur.description]
                 rows = cur.fetchall()
+        except sqlite3.OperationalError as e:
+            if "shard_carry" in sql and str(e).startswith("no such table: shard_"):
+                return []  # a file no laas that carries rows has written to yet: none carried
+            raise self._unreadable(e) from None
         except sqlite3.DatabaseError as e:
-            raise LaasError(f"the lineage index {self.where} cannot be read ({e}): move it "
-                            "aside and run `laas index rebuild` to rebuild it from the chain"
-                            ) from None
-        return [{k: bool(v) if k in _BOOLEAN and v is not None else v
-                 for k, v in zip(names, row, strict=True)} for row in rows]
+            raise self._unreadable(e) from None
+        return [as_answer(names, row) for row in rows]
+
+    def _unreadable(self, e: Exception) -> LaasError:
+        return LaasError(f"the lineage index {self.where} cannot be read ({e}): move it "
+                        "aside and run `laas index rebuild` to rebuild it from the chain")
 
     def checkpoint(self, checkpoint_id: str) -> dict | None:
         rows = self._rows(f"SELECT {', '.join(CHECKPOINT_COLUMNS)} FROM checkpoints "
@@ -84,24 +106,12 @@ class SqliteIndexReader:
         return rows[0] if rows else None
 
     def find_shard(self, ref: str, run: str | None = None) -> list[dict]:
-        """As LineageIndex.find_shard: one indexed lookup per column, newest run first."""
-        cands = sorted({ref} | ({str(Path(ref).resolve())}
-                                if not ref.startswith("0x") and "://" not in ref else set()))
-        is_hash = ref.startswith("0x") and len(ref) == 66
-        found: dict[int, dict] = {}
-        marks = ", ".join("?" * len(cands))
-        for column in (("content_hash", "leaf") if is_hash else ("uri", "source_uri", "key")):
-            sql = f"{_joined(('created_at',))} WHERE s.{column} IN ({marks})"
-            args = tuple(cands)
-            if run:
-                sql, args = sql + " AND s.run = ?", (*args, run)
-            found.update((r["id"], r) for r in self._rows(sql, args))
-        return sorted(known_stages(list(found.values())), key=lambda r: r["created_at"],
-                      reverse=True)
+        """As LineageIndex.find_shard."""
+        return find_shard(self._rows, ref, run)
 
     def stages_of(self, dataset: str, run: str, key: str) -> list[dict]:
-        return in_stage_order(self._rows(f"{_joined(CHECKPOINT_COLUMNS)} WHERE s.dataset = ? "
-                                         "AND s.run = ? AND s.key = ?", (dataset, run, key)))
+        args = {"dataset": dataset, "run": run, "key": key}
+        return in_stage_order([r for q in stages_queries() for r in self._rows(q, args)])
 
     def runs(self, dataset: str) -> list[dict]:
         return self._rows(f"SELECT {', '.join(CHECKPOINT_COLUMNS)} FROM checkpoints "

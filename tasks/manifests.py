@@ -101,7 +101,7 @@ def stage_markdown(m: StageManifest, cp: Checkpoint, tx_link: str | None = None)
         "",
         "| shards | accepted | set aside | passed | Merkle root | transaction | block |",
         "| --- | --- | --- | --- | --- | --- | --- |",
-        f"| {len(m.shards)} | {len(m.accepted)} | {len(m.quarantined)} | "
+        f"| {len(m.shards)} | {m.accepted_count} | {len(m.shards) - m.accepted_count} | "
         f"{'yes' if cp.passed else '**no**'} | `{cp.shards_root}` | {tx} | "
         f"{cp.block_number} |",
         "",

@@ -227,7 +227,7 @@ def _log(ctx: StageContext, m: StageManifest) -> StageManifest:
     _store(ctx, m)
     logger = get_run_logger()
     logger.info("%s: %d shards, %d accepted, root %s, passed=%s", m.stage, len(m.shards),
-                len(m.accepted), m.shards_root[:18], m.passed)
+                m.accepted_count, m.shards_root[:18], m.passed)
     log_some(logger, logging.WARNING,
              [f"{m.stage}: shard {s.key} {s.status}: {s.reason}" for s in m.quarantined],
              f"{m.stage}: and %d more shard(s) set aside (its manifest and `laas run --json` "

@@ -85,7 +85,7 @@ class RegistryV2(RegistryV2Read, Registry):
                 raise AnchorReverted(f"commit {m.dataset}/{m.stage} refused: "
                                      f"UnknownCheckpoint: parent {p[:18]}… is not on chain")
             runs.append(ZERO if where is None else from_hex(where))
-        return (m.stage, from_hex(m.shards_root), len(m.accepted), from_hex(m.manifest_hash),
+        return (m.stage, from_hex(m.shards_root), m.accepted_count, from_hex(m.manifest_hash),
                 uri, from_hex(m.result_hash), m.passed, [from_hex(p) for p in m.parents], runs)
 
 

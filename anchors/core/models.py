@@ -31,7 +31,7 @@ from laas.anchors.core.formats import (
 )
 from laas.anchors.core.merkle import MerkleTree
 from laas.anchors.core.results import report_problem
-from laas.anchors.core.shard_columns import ShardColumns
+from laas.anchors.core.shard_columns import ShardColumns, column, with_status
 
 __all__ = ["Record", "ShardEntry", "ShardStatus", "rows_digest"]  # where callers import them
 
@@ -127,11 +127,15 @@ class StageManifest(Record):
 
     @property
     def accepted(self) -> list[ShardEntry]:
-        return [s for s in self.shards if s.status == "ok"]
+        return with_status(self.shards, ok=True)
 
     @property
     def quarantined(self) -> list[ShardEntry]:
-        return [s for s in self.shards if s.status != "ok"]
+        return with_status(self.shards, ok=False)
+
+    @property
+    def accepted_count(self) -> int:  # without making a parked manifest's entries
+        return sum(1 for st in column(self.shards, "status") if st == "ok")
 
     def tree(self) -> MerkleTree:
         """Built once: checking the root and then each shard's proof (gate, contributors) used

@@ -9,6 +9,7 @@ from laas.anchors.core.canonical import hash_plain
 from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME
 from laas.anchors.core.models import Checkpoint, ShardEntry, StageManifest, new_manifest
 from laas.anchors.core.results import compact, results_of
+from laas.anchors.core.shard_columns import column
 from laas.tasks.dataset_spec import DatasetSpec
 from laas.tasks.reuse_work import pipeline_hash
 from laas.validators.report import ExpectationOutcome, ValidationReport
@@ -109,7 +110,7 @@ def stage_markdown(m: StageManifest, cp: Checkpoint, tx_link: str | None = None)
         f"- manifest [{cp.manifest_uri.rsplit('/', 1)[-1]}]({cp.manifest_uri}) "
         f"(keccak256 `{cp.manifest_hash}`)",
     ]
-    docs = next((s.docs_uri for s in m.shards if s.docs_uri), None)
+    docs = next((d for d in column(m.shards, "docs_uri") if d), None)  # no entry made
     if docs:
         lines.append(f"- Data Docs: [{docs.rsplit('/', 1)[0]}/]({docs.rsplit('/', 1)[0]}/)")
     aside = m.quarantined
@@ -174,7 +175,8 @@ def artifact_key(*parts: str) -> str:
 
 def rows_dropped(normalized: StageManifest, validated: StageManifest) -> dict[str, str]:
     """drop_rows: what was left out of each shard kept, as read and as validated."""
-    read = {s.key: s.reason for s in normalized.shards if s.derived}
+    read = {k: why for k, why, parent in zip(*(column(normalized.shards, f) for f in (
+        "key", "reason", "parent_hash")), strict=True) if parent is not None}  # derived
     out = {}
     for s in validated.accepted:
         said = [r for r in (read.get(s.key), s.reason if s.derived else None) if r]

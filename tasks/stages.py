@@ -13,6 +13,7 @@ from prefect.logging import get_run_logger
 
 from laas.anchors.adapters.files import redact
 from laas.anchors.core.models import Checkpoint, ShardEntry, StageManifest
+from laas.anchors.core.shard_columns import picked
 from laas.anchors.services.anchoring import reusable_manifest, store_manifest
 from laas.errors import AnchorPending, AnchorTimeout, ConfigError, LaasError
 from laas.tasks.attributed import raw_work
@@ -109,7 +110,7 @@ def normalize_stage(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageMa
     clashes = name_clashes(raw.shards)
     kept = {r.key: r.normalized for r in (plan.reused if plan else ()) if r.key not in clashes}
     todo = [set_aside(e, clashes[e.key], _bad_status(spec)) if e.key in clashes else e
-            for e in raw.shards if e.key not in kept]
+            for e in picked(raw.shards, lambda k: k not in kept)]
     # drop_rows: a source record no reader can take is left out, kept beside the stage
     dropped_dir = fresh_dir(f"{out_dir}-dropped") if spec.on_failure == "drop_rows" else None
     entries = map_shards(normalize, [(e,) for e in todo], address=ctx.address,
@@ -134,7 +135,7 @@ def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: S
     hashes_dir = fresh_dir(f"{stage_dir}/text-hashes") \
         if (dataset_check or drop) and suite.text_hash_of else None
     reuse = reusable(plan, normalized)
-    todo = [e.as_parent() for e in normalized.shards if e.key not in reuse]
+    todo = [e.as_parent() for e in picked(normalized.shards, lambda k: k not in reuse)]
     shared = SharedOutcomes()  # the results by key, apart from the entries
     entries = map_shards(validated_entries, [(e,) for e in todo],
                          whole_batch=True, label="validate", on_batch=shared,

@@ -87,6 +87,9 @@ def test_a_parked_manifest_picks_its_accepted_and_set_aside_shards_by_status(mon
     parked.park()
     assert parked.accepted == whole.accepted and parked.quarantined == whole.quarantined
     assert parked.accepted_count == len(whole.accepted) == 6
+    odd = {"s1", "s5", "s7"}
+    assert shard_columns.picked(parked.shards, odd.__contains__) == \
+        shard_columns.picked(whole.shards, odd.__contains__) == [shards[i] for i in (1, 5, 7)]
     clean = manifest("ds", "r1", "normalized", [s for s in shards if s.status == "ok"])
     clean.park()
     made: list = []

@@ -12,7 +12,7 @@ dumps or hashes."""
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import repeat
 from operator import itemgetter
 from typing import Any, overload
@@ -127,6 +127,13 @@ def column(shards: Sequence[ShardEntry], field: str) -> Sequence[Any]:
     if isinstance(shards, ShardColumns):
         return shards.column(field)
     return [getattr(s, field) for s in shards]
+
+
+def picked(shards: Sequence[ShardEntry], keep: Callable[[str], bool]) -> list[ShardEntry]:
+    """The shards whose key `keep` holds for, made alone (a parked manifest's by its column)."""
+    if not isinstance(shards, ShardColumns):
+        return [s for s in shards if keep(s.key)]
+    return [shards[i] for i, k in enumerate(shards.column("key")) if keep(k)]
 
 
 def with_status(shards: Sequence[ShardEntry], ok: bool) -> list[ShardEntry]:

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from laas.anchors.core.models import STAGES, TRAINING, ShardEntry, StageManifest, name_problem
 from laas.anchors.core.record_shares import training_result_hash
+from laas.anchors.core.shard_columns import column
 
 __all__ = ["expected_parent_stage", "name_problem", "stage_problem"]
 
@@ -67,9 +68,10 @@ def stage_problem(parent: StageManifest, child: StageManifest) -> str | None:
         return f"{where}: its parent {parent.dataset}/{parent.run}/{parent.stage} is not " \
                f"this run's {want} stage"
     by_key = {s.key: s for s in parent.shards}
-    if child.stage != TRAINING and set(by_key) != {s.key for s in child.shards}:
-        extra = sorted({s.key for s in child.shards} - set(by_key))
-        missing = sorted(set(by_key) - {s.key for s in child.shards})
+    keys = set(column(child.shards, "key"))  # a parked manifest's, without its entries
+    if child.stage != TRAINING and set(by_key) != keys:
+        extra = sorted(keys - set(by_key))
+        missing = sorted(set(by_key) - keys)
         return (f"{where}: its shards are not the {want} stage's (not there: "
                 f"{', '.join(extra[:3]) or '-'}; left out: {', '.join(missing[:3]) or '-'})")
     if child.stage == TRAINING and child.result_hash != training_result_hash(child.shards):

@@ -7,7 +7,6 @@ file no longer matches its leaf is processed again as new (the plan says so)."""
 
 from __future__ import annotations
 
-import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -16,6 +15,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from laas.anchors.core.canonical import gc_paused
+from laas.anchors.core.listing import SHOWN, first_of
 from laas.anchors.core.models import ShardEntry, StageManifest
 from laas.anchors.core.reuse import (
     Reused,
@@ -33,7 +33,6 @@ from laas.errors import AnchorError, LaasError
 from laas.tasks.compute import map_shards, return_freed
 from laas.tasks.context import StageContext
 from laas.tasks.dataset_spec import DatasetSpec
-from laas.tasks.log_lines import log_some
 from laas.tasks.read_errors import describe_error
 from laas.tasks.reuse_work import (
     REUSED_KEYS,
@@ -125,9 +124,10 @@ def reuse_plan(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifes
                 plan.from_run or "-", plan.new, len(plan.not_reused),
                 f" ({plan.note})" if plan.note else "", proven,
                 time.perf_counter() - started - proven)
-    log_some(logger, logging.INFO,
-             [f"reuse: {key} not reused: {why}" for key, why in plan.not_reused.items()],
-             "reuse: and %d more not reused (processed again)")
+    for line in first_of([f"reuse: {key} not reused: {why}" for key, why in
+                          plan.not_reused.items()], SHOWN,
+                         lambda n: f"reuse: and {n} more not reused (processed again)"):
+        logger.info("%s", line)
     plan.park()  # the run holds its plan to its end
     return plan
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from laas.anchors.core.canonical import hash_plain
 from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME
+from laas.anchors.core.listing import SHOWN, first_of
 from laas.anchors.core.models import Checkpoint, ShardEntry, StageManifest, new_manifest
 from laas.anchors.core.results import compact, results_of
 from laas.anchors.core.shard_columns import column
@@ -87,9 +88,8 @@ class SharedOutcomes:
         return self._lists.setdefault(tuple(map(id, items)), items)
 
 
-# What a stage's artifacts list one by one: Prefect's server refuses an event over 1.5 MB (a
-# run over 17,619 man pages, 15,998 set aside, made 2.7 MB), and no one reads further in a UI.
-LISTED = 20
+# Failed expectations a stage's table artifact lists one by one: Prefect's server refuses an
+# event over 1.5 MB (a run over 17,619 man pages, 15,998 set aside, made 2.7 MB).
 TABLED = 200
 
 
@@ -97,12 +97,13 @@ def stage_markdown(m: StageManifest, cp: Checkpoint, tx_link: str | None = None)
     """A stage's summary for people: counts, verdict, root, transaction (linked to the
     network's explorer when there is one), links."""
     tx = f"[`{cp.tx_hash}`]({tx_link})" if tx_link else f"`{cp.tx_hash}`"
+    ok = m.accepted_count
     lines = [
         f"# {m.dataset} · run `{m.run}` · {m.stage}",
         "",
         "| shards | accepted | set aside | passed | Merkle root | transaction | block |",
         "| --- | --- | --- | --- | --- | --- | --- |",
-        f"| {len(m.shards)} | {m.accepted_count} | {len(m.shards) - m.accepted_count} | "
+        f"| {len(m.shards)} | {ok} | {len(m.shards) - ok} | "
         f"{'yes' if cp.passed else '**no**'} | `{cp.shards_root}` | {tx} | "
         f"{cp.block_number} |",
         "",
@@ -113,10 +114,8 @@ def stage_markdown(m: StageManifest, cp: Checkpoint, tx_link: str | None = None)
     docs = next((d for d in column(m.shards, "docs_uri") if d), None)  # no entry made
     if docs:
         lines.append(f"- Data Docs: [{docs.rsplit('/', 1)[0]}/]({docs.rsplit('/', 1)[0]}/)")
-    aside = m.quarantined
-    lines += [f"- {s.status} `{s.key}`: {s.reason}" for s in aside[:LISTED]]
-    if len(aside) > LISTED:
-        lines.append(f"- … and {len(aside) - LISTED} more set aside (the manifest lists each)")
+    lines += first_of([f"- {s.status} `{s.key}`: {s.reason}" for s in m.quarantined], SHOWN,
+                      lambda n: f"- … and {n} more set aside (the manifest lists each)")
     for c in (m.validation or {}).get("dataset", []):
         lines.append(f"- dataset check `{c['type']}`: {'held' if c['success'] else '**failed**'}"
                      f" ({c['observed']})")

@@ -12,6 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from laas.anchors.adapters.files import redact
+from laas.anchors.core.listing import SHOWN, first_of
 from laas.anchors.core.models import Checkpoint, ShardEntry, StageManifest
 from laas.anchors.core.shard_columns import picked
 from laas.anchors.services.anchoring import reusable_manifest, store_manifest
@@ -21,7 +22,6 @@ from laas.tasks.compute import map_shards, warm_workers
 from laas.tasks.context import WORKER_WARM, StageContext
 from laas.tasks.dataset_spec import DatasetSpec, load_spec
 from laas.tasks.incremental import ReusePlan, all_text_keys, refilter, reusable
-from laas.tasks.log_lines import log_some
 from laas.tasks.manifests import SharedOutcomes, build_manifest, publish_artifacts, result_of
 from laas.tasks.normalizer import normalize
 from laas.tasks.parents import derived_sources
@@ -229,10 +229,10 @@ def _log(ctx: StageContext, m: StageManifest) -> StageManifest:
     logger = get_run_logger()
     logger.info("%s: %d shards, %d accepted, root %s, passed=%s", m.stage, len(m.shards),
                 m.accepted_count, m.shards_root[:18], m.passed)
-    log_some(logger, logging.WARNING,
-             [f"{m.stage}: shard {s.key} {s.status}: {s.reason}" for s in m.quarantined],
-             f"{m.stage}: and %d more shard(s) set aside (its manifest and `laas run --json` "
-             "list each)")
+    aside = [f"{m.stage}: shard {s.key} {s.status}: {s.reason}" for s in m.quarantined]
+    for line in first_of(aside, SHOWN, lambda n: f"{m.stage}: and {n} more shard(s) set aside "
+                         "(its manifest and `laas run --json` list each)"):
+        logger.warning("%s", line)
     for check in (m.validation or {}).get("dataset", []):
         logger.log(logging.INFO if check["success"] else logging.WARNING,
                    "%s: dataset check %s held=%s (%s)", m.stage, check["type"], check["success"],

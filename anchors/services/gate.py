@@ -21,6 +21,7 @@ from laas.anchors.core.canonical import from_hex, hash_plain, name_id, to_hex
 from laas.anchors.core.finality import finality_problem
 from laas.anchors.core.hashing import TABLE_SCHEME
 from laas.anchors.core.licenses import license_problem
+from laas.anchors.core.listing import first_of
 from laas.anchors.core.merkle import leaf_hash, verify
 from laas.anchors.core.models import Checkpoint, StageManifest, checkpoint_id
 from laas.anchors.core.results import results_of
@@ -171,11 +172,11 @@ def check(registry: Registry, dataset: str, *, run: str | None = None,
     confirmations = registry.confirmations(stored.block_number)
     ctx["confirmations"] = confirmations
     if not stored.passed:
-        aside = [f"{s.key}: {s.reason}" for s in manifest.quarantined]
-        more = f"; and {len(aside) - 3} more shard(s) set aside" if len(aside) > 3 else ""
         problems = [f"dataset check {c['type']} failed ({c['observed']})"
                     for c in (manifest.validation or {}).get("dataset", []) if not c["success"]]
-        failed = "; ".join(problems + aside[:3]) + more or "see manifest"  # a line to read
+        problems += first_of([f"{s.key}: {s.reason}" for s in manifest.quarantined], 3,
+                             lambda n: f"and {n} more shard(s) set aside")  # a line to read
+        failed = "; ".join(problems) or "see manifest"
         return deny(f"run {manifest.run} did not pass validation ({failed})", **ctx)
     if confirmations < min_confirmations:
         return deny(f"checkpoint has {confirmations} confirmation(s), "

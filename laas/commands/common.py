@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
+from laas.anchors.core.listing import SHOWN, first_of
 from laas.errors import ConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -69,13 +70,10 @@ def _short(h: str | None, n: int = 10) -> str:
     return f"{h[: n + 2]}…" if h else "-"
 
 
-SHOWN = 20  # per-shard lines a command prints before it counts the rest
 
 
 def print_some(lines: list[str], what: str) -> None:
     """The first SHOWN lines, then how many more `what` there are: a run over package docs set
     783 shards' worth of lines aside on the terminal, pushing its verdict out of sight."""
-    for line in lines[:SHOWN]:
+    for line in first_of(lines, SHOWN, lambda n: f"  … and {n} more {what} (--json lists them)"):
         out.print(line)
-    if len(lines) > SHOWN:
-        out.print(f"  … and {len(lines) - SHOWN} more {what} (--json lists them)")

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from laas.tasks.bad_records import RecordDrops, RowsToDrop
 from laas.tasks.csv_header import BadTable
-from laas.tasks.jsonl_lines import json_kind, row_problem
+from laas.tasks.jsonl_lines import TWICE, constant_problem, json_kind, row_problem
 from laas.tasks.timestamps import as_text, parsed
 
 MAX_DOCUMENT = 256 << 20  # read whole: a bigger document belongs in JSONL, which streams
@@ -38,17 +38,19 @@ def json_batches(f: BinaryIO, schema: pa.Schema, kinds: dict[str, str],
     if len(data) > MAX_DOCUMENT:
         raise BadTable("a JSON document over 256 MB is read whole; write it as JSONL, one "
                        "object per line (format: jsonl), which streams")
-    flaws: list[int] = []  # how many objects gave a field twice or numbers JSON has not
+    flawed = False  # an object gave a field twice, or a number is none JSON has
 
     def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        nonlocal flawed
         row = dict(items)
         if len(row) == len(items):
             return row
-        flaws.append(1)
+        flawed = True
         return _Twice(row)
 
     def constant(name: str) -> _Constant:
-        flaws.append(1)
+        nonlocal flawed
+        flawed = True
         return _Constant(name)
 
     try:
@@ -60,7 +62,7 @@ def json_batches(f: BinaryIO, schema: pa.Schema, kinds: dict[str, str],
     elif not isinstance(doc, list):
         raise BadTable(f"not valid json: a JSON {json_kind(doc)}, not an object or an "
                        "array of objects")
-    table = _table(doc, schema, kinds, drops, droppable, bool(flaws))
+    table = _table(doc, schema, kinds, drops, droppable, flawed)
     yield from (parsed(b, schema) for b in table.to_batches())
 
 
@@ -85,7 +87,8 @@ def _table(rows: list[Any], schema: pa.Schema, kinds: dict[str, str],
             return table()
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             pass
-    bad = {n: why for n, r in enumerate(rows, 1) if (why := _problem(r, schema, kinds))}
+    bad = {n: why for n, r in enumerate(rows, 1)
+           if (why := flawed and _flaw(r) or row_problem(r, schema, kinds))}
     if not bad:
         return table()  # Arrow's own error, as it was
     if droppable:
@@ -100,12 +103,6 @@ def _table(rows: list[Any], schema: pa.Schema, kinds: dict[str, str],
     return table()
 
 
-def _problem(value: Any, schema: pa.Schema, kinds: dict[str, str]) -> str | None:
-    if flaw := _flaw(value):
-        return flaw
-    return row_problem(value, schema, kinds)
-
-
 def _flaw(value: Any) -> str | None:
     """The first field given twice or non-JSON number anywhere in value (walked with a list,
     not recursion: the document may nest as deep as the parser allowed)."""
@@ -113,9 +110,9 @@ def _flaw(value: Any) -> str | None:
     while todo:
         v = todo.pop()
         if isinstance(v, _Twice):
-            return "not JSON (a field given twice)"
+            return f"not JSON ({TWICE})"
         if isinstance(v, _Constant):
-            return f"not JSON ({v.name} is not JSON)"
+            return f"not JSON ({constant_problem(v.name)})"
         todo.extend(v.values() if isinstance(v, dict) else v if isinstance(v, list) else ())
     return None
 

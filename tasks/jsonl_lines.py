@@ -33,13 +33,20 @@ def first_bad_line(uri: str, schema: pa.Schema, kinds: dict[str, str],
 
 
 def _no_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
+    raise ValueError(constant_problem(name))
+
+
+TWICE = "a field given twice"  # readers disagree on which value such an object holds
+
+
+def constant_problem(name: str) -> str:
+    return f"{name} is not JSON"  # NaN, Infinity: Python's json takes them, JSON has none
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     row = dict(pairs)
     if len(row) != len(pairs):
-        raise ValueError("a field given twice")
+        raise ValueError(TWICE)
     return row
 
 

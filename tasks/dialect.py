@@ -118,14 +118,13 @@ class DialectReader(LineStream):
         self.to_skip = d.skip_rows
         self.in_quote = False  # the previous line ended inside a quoted value
         self.comment = d.comment.encode(d.encoding) if d.comment else None
-        self.comment_lines = re.compile(rb"(?m)^" + re.escape(self.comment) + rb"[^\n]*(?:\n|\Z)"
-                                        ) if self.comment else None
-        # inline: a line of blanks and a comment goes whole, a comment after data with the
-        # blanks before it (a field's trailing blanks are no data a reader would expect)
-        self.inline = (re.compile(rb"(?m)^[ \t]*" + re.escape(self.comment)
-                                  + rb"[^\n]*(?:\n|\Z)"),
-                       re.compile(rb"[ \t]*" + re.escape(self.comment) + rb"[^\r\n]*")
-                       ) if d.inline_comments else None
+        # inline: a line of blanks and a comment goes whole too, and a comment after data
+        # with the blanks before it (a field's trailing blanks are no data a reader expects)
+        lead = rb"[ \t]*" if d.inline_comments else b""
+        self.comment_lines = re.compile(rb"(?m)^" + lead + re.escape(self.comment)
+                                        + rb"[^\n]*(?:\n|\Z)") if self.comment else None
+        self.inline = re.compile(lead + re.escape(self.comment) + rb"[^\r\n]*"
+                                 ) if d.inline_comments else None
         self.specials = [c.encode(d.encoding) for c in (d.quote, d.escape) if c]
         self.tokens = _token_patterns(d)
 
@@ -150,7 +149,7 @@ class DialectReader(LineStream):
         if self.comment_lines:
             block = self.comment_lines.sub(b"", block)
         if self.inline:
-            block = self.inline[1].sub(b"", self.inline[0].sub(b"", block))
+            block = self.inline.sub(b"", block)
         return block
 
     def _rewrite_line(self, line: bytes) -> bytes:

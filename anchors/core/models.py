@@ -31,7 +31,7 @@ from laas.anchors.core.formats import (
 )
 from laas.anchors.core.merkle import MerkleTree
 from laas.anchors.core.results import report_problem
-from laas.anchors.core.shard_columns import ShardColumns, column, with_status
+from laas.anchors.core.shard_columns import ShardColumns, column, picked
 
 __all__ = ["Record", "ShardEntry", "ShardStatus", "rows_digest"]  # where callers import them
 
@@ -127,11 +127,11 @@ class StageManifest(Record):
 
     @property
     def accepted(self) -> list[ShardEntry]:
-        return with_status(self.shards, ok=True)
+        return picked(self.shards, lambda st: st == "ok", "status")
 
     @property
     def quarantined(self) -> list[ShardEntry]:
-        return with_status(self.shards, ok=False)
+        return picked(self.shards, lambda st: st != "ok", "status")
 
     @property
     def accepted_count(self) -> int:  # without making a parked manifest's entries

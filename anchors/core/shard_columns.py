@@ -129,18 +129,12 @@ def column(shards: Sequence[ShardEntry], field: str) -> Sequence[Any]:
     return [getattr(s, field) for s in shards]
 
 
-def picked(shards: Sequence[ShardEntry], keep: Callable[[str], bool]) -> list[ShardEntry]:
-    """The shards whose key `keep` holds for, made alone (a parked manifest's by its column)."""
+def picked(shards: Sequence[ShardEntry], keep: Callable[[Any], bool],
+           field: str = "key") -> list[ShardEntry]:
+    """The shards whose `field` `keep` holds for. A parked manifest's are picked by that column
+    and only those made (none, asked for the shards set aside of a stage that set none aside):
+    making every entry again on each call was 40% of a second run's time."""
     if not isinstance(shards, ShardColumns):
-        return [s for s in shards if keep(s.key)]
-    return [shards[i] for i, k in enumerate(shards.column("key")) if keep(k)]
-
-
-def with_status(shards: Sequence[ShardEntry], ok: bool) -> list[ShardEntry]:
-    """The shards accepted (ok) or set aside. A parked manifest's are picked by its status
-    column and only those made (none, asked for the shards set aside of a stage that set none
-    aside): making every entry again on each call was 40% of a second run's time."""
-    if not isinstance(shards, ShardColumns):
-        return [s for s in shards if (s.status == "ok") is ok]
-    picked = [i for i, st in enumerate(shards.column("status")) if (st == "ok") is ok]
-    return list(shards) if len(picked) == len(shards) else [shards[i] for i in picked]
+        return [s for s in shards if keep(getattr(s, field))]
+    at = [i for i, v in enumerate(shards.column(field)) if keep(v)]
+    return list(shards) if len(at) == len(shards) else [shards[i] for i in at]

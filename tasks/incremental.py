@@ -93,7 +93,7 @@ def reuse_plan(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifes
     with gc_paused():  # three manifests parsed and proven, a plan of every shard: no cycles
         prev = previous.result() if previous is not None else _previous(ctx, spec, run,
                                                                          enabled)
-        ok = sum(e.status == "ok" for e in raw.shards)
+        ok = raw.accepted_count  # from the status column: raw is parked by now
         plan = nothing(prev, ok) if isinstance(prev, str) else plan_reuse(
             raw, prev, pipeline_hash(spec))
     proven = time.perf_counter() - started

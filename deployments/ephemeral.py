@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
+from laas.deployments import prefect_db
 from laas.errors import ConfigError
 
 PORT_TAKEN = 3  # uvicorn's exit code when its port was taken meanwhile
@@ -122,6 +123,7 @@ def ephemeral_api() -> Iterator[Callable[[], None]]:
     """When no Prefect API is configured (environment or profile), start the ephemeral one
     now and yield what waits until it answers (call it before the flow); else yield a no-op.
     The server stops, and the setting is restored, when the block ends."""
+    import prefect
     from prefect.settings import get_current_settings
 
     settings = get_current_settings()
@@ -129,12 +131,21 @@ def ephemeral_api() -> Iterator[Callable[[], None]]:
         yield lambda: None
         return
     timeout = float(settings.server.ephemeral.startup_timeout_seconds)
-    env = {**os.environ, "PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1",
-           "PREFECT__SERVER_FINAL": "1", **settings.to_environment_variables(exclude_unset=True)}
+    env = {**prefect_db.no_blocks(os.environ), **os.environ, "PREFECT_UI_ENABLED": "0",
+           "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
+           **settings.to_environment_variables(exclude_unset=True)}
+    db = prefect_db.default_db(settings)
+    new = db is not None and prefect_db.seed(db, prefect.__version__)
     server = _Server(env)
+
+    def ready() -> None:
+        server.wait(timeout)
+        if new:  # migrated by this server and not used yet: the template for new homes
+            prefect_db.keep(db, prefect.__version__)
+
     try:
         server.launch()
-        yield lambda: server.wait(timeout)
+        yield ready
     finally:
         _drain(DRAIN_S)
         server.stop()

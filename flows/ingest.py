@@ -18,7 +18,8 @@ from laas.settings import get_settings
 from laas.tasks import openlineage
 from laas.tasks.compute import dask_cluster
 from laas.tasks.incremental import prove_previous, reuse_plan, reuse_summary
-from laas.tasks.manifests import new_run_name, rows_dropped
+from laas.tasks.manifests import rows_dropped
+from laas.tasks.run_names import new_run_name
 from laas.tasks.shares_artifact import publish_shares
 from laas.tasks.stages import (
     commit_run_task,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from laas.anchors.core.canonical import hash_plain
@@ -142,12 +141,6 @@ def failed_expectations(m: StageManifest) -> list[dict]:
                               "the validated report hold each", "expectation": "", "column": "",
                      "severity": "", "unexpected": "", "example": ""})
     return rows
-
-
-def new_run_name() -> str:
-    import secrets
-
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
 
 
 def publish_artifacts(m: StageManifest, cp: Checkpoint, tx_link: str | None = None) -> None:

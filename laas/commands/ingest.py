@@ -47,7 +47,7 @@ def run(
     if not deployment:  # a deployment's spec lives with its workers, not necessarily here
         load_spec(dataset, [settings.datasets_dir] if settings.datasets_dir else None)
     prefect_defaults()
-    from laas.tasks.manifests import new_run_name
+    from laas.tasks.run_names import new_run_name
 
     run = run or new_run_name()
     if deployment:

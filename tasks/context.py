@@ -15,7 +15,7 @@ from laas.anchors.ports import Ledger
 WORKER_WARM = "laas.validators.gx_suite:warm"
 # What a local cluster's worker processes inherit, imported once in the process they are forked
 # from instead of once in each (Great Expectations: ~3 s of CPU per import here).
-WORKER_PRELOAD = ("great_expectations", "laas.validators.gx_suite")
+WORKER_PRELOAD = ("great_expectations", "laas.validators.preload")
 
 
 @dataclass(frozen=True)

@@ -151,12 +151,12 @@ def tree_cpu(root: int) -> dict[int, float]:
     return out
 
 
-def laas_run(dataset: str, env: dict[str, str]) -> dict:
-    """`laas run DATASET --json` as its own process; its summary, wall time, peak RSS, and
-    the CPU seconds of its process tree (sampled every 0.2 s: what a process spent in its
-    last fraction of a second before exiting is missed)."""
+def laas_run(dataset: str, env: dict[str, str], args: tuple[str, ...] = ()) -> dict:
+    """`laas run DATASET --json [ARGS]` as its own process; its summary, wall time, peak RSS,
+    and the CPU seconds of its process tree, also by kind of process (sampled every 0.2 s:
+    what a process spent in its last fraction of a second before exiting is missed)."""
     t, began = time.perf_counter(), time.time()
-    proc = subprocess.Popen([str(BIN / "laas"), "run", dataset, "--json"], env=env,
+    proc = subprocess.Popen([str(BIN / "laas"), "run", dataset, "--json", *args], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     peak = [0]
     cpu: dict[int, float] = {}
@@ -174,8 +174,9 @@ def laas_run(dataset: str, env: dict[str, str]) -> dict:
                     now = tree_cpu(proc.pid)
                     cpu.update(now)
                     timeline.append((time.time(), now))
-                    for pid in now.keys() - kinds.keys():
-                        kinds[pid] = _kind(pid)
+                    for pid in now:  # "other" again: seen between its fork and its exec
+                        if kinds.get(pid, "other") == "other":
+                            kinds[pid] = _kind(pid)
             except OSError:
                 return
             n += 1
@@ -189,7 +190,11 @@ def laas_run(dataset: str, env: dict[str, str]) -> dict:
         raise SystemExit(f"laas run {dataset} failed:\n{err[-3000:]}")
     summary = json.loads(out)
     wall = time.perf_counter() - t
+    by_kind: dict[str, float] = {}
+    for pid, seconds in cpu.items():
+        by_kind[kinds.get(pid, "other")] = by_kind.get(kinds.get(pid, "other"), 0) + seconds
     return {"wall_s": wall, "peak_rss_mb": peak[0] / 1024, "cpu_s": sum(cpu.values()),
+            "cpu_by_kind": {k: round(v, 1) for k, v in sorted(by_kind.items())},
             "flow_s": _flow_span(err, began, wall), "stages_s": summary["seconds"],
             "stage_cpu_s": _stage_cpu(err, began, timeline, kinds),
             "passed": summary["passed"], "reuse": summary.get("reuse") or {},

@@ -11,8 +11,6 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-import dask
-
 from laas.errors import ConfigError
 
 KUBE_SPEC = Path(__file__).with_name("kube") / "daskcluster.yaml"
@@ -38,6 +36,7 @@ def _forkserver(preload: tuple[str, ...]) -> dict[str, str]:
     ends without the interpreter's teardown of every module it loaded: a spawned one took 1-4 s
     to stop once Great Expectations was loaded, at the end of every run. Returns the Dask
     setting that selects it."""
+    import dask
     from distributed.utils import get_mp_context
 
     with dask.config.set({MP_METHOD: "forkserver"}):
@@ -52,9 +51,24 @@ def _forkserver(preload: tuple[str, ...]) -> dict[str, str]:
     return {MP_METHOD: "forkserver"}
 
 
+def start_forkserver(preload: tuple[str, ...]) -> None:
+    """Start the local cluster's forkserver now, with what it will preload, before distributed
+    is even imported: its imports (Great Expectations: seconds) then run beside the caller's
+    own instead of after them and the cluster's start. The list is distributed's own first
+    entry and ours (distributed's others are what distributed imports anyway); the cluster's
+    later call to set the list finds the server running and changes nothing."""
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    multiprocessing.get_context("forkserver").set_forkserver_preload(
+        ["distributed", *preload, "__main__"])
+    forkserver.ensure_running()
+
+
 @contextmanager
 def local(n_workers: int = 2) -> Iterator[str]:
     """The embedded default: worker processes on this machine, on loopback, for one run."""
+    import dask
     from distributed import LocalCluster
 
     from laas.tasks.context import WORKER_PRELOAD

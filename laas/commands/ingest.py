@@ -79,15 +79,18 @@ def run(
 @contextmanager
 def _early_start(settings: Any, dask_address: str | None) -> Iterator[Any]:
     """The ingest flow, once Prefect's ephemeral API server (if it is the one used) and the
-    local Dask cluster (if no scheduler is given) have started side by side, while this process
-    imports the flow: started one after the other they cost seconds of wall time more. The
-    server stops when the block ends."""
+    local Dask cluster (if no scheduler is given) have started side by side while this process
+    imports the flow, not one after the other. The server stops when the block ends."""
     from laas.deployments.ephemeral import ephemeral_api
     from laas.tasks.compute import early_cluster
-    from laas.tasks.context import WORKER_WARM
+    from laas.tasks.context import WORKER_PRELOAD, WORKER_WARM
 
     own = not (dask_address or settings.dask_address)
-    # The server first: its process (imports, then its database) is the longest to start.
+    # The longest to start first: the workers' imports (GX), then Prefect's server.
+    if own and settings.dask_cluster == "local":
+        from laas.deployments.clusters import start_forkserver
+
+        start_forkserver(WORKER_PRELOAD)
     with ephemeral_api() as server_up, early_cluster(
             settings.dask_cluster, settings.dask_workers, WORKER_WARM) if own else nullcontext():
         from laas.flows.ingest import ingest

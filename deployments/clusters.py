@@ -44,10 +44,7 @@ def _forkserver(preload: tuple[str, ...]) -> dict[str, str]:
     from multiprocessing import forkserver
 
     have = list(getattr(forkserver._forkserver, "_preload_modules", None) or ())
-    # "__main__" too (multiprocessing's own default, which distributed's list replaces): each
-    # forked worker otherwise imports the program's main module again (`laas`: the CLI and its
-    # commands, ~0.1-0.2 s of CPU per worker); imported in the server, the workers have it.
-    ctx.set_forkserver_preload(have + [m for m in (*preload, "__main__") if m not in have])
+    ctx.set_forkserver_preload(have + [m for m in preload if m not in have])
     return {MP_METHOD: "forkserver"}
 
 
@@ -55,13 +52,16 @@ def start_forkserver(preload: tuple[str, ...]) -> None:
     """Start the local cluster's forkserver now, with what it will preload, before distributed
     is even imported: its imports (Great Expectations: seconds) then run beside the caller's
     own instead of after them and the cluster's start. The list is distributed's own first
-    entry and ours (distributed's others are what distributed imports anyway); the cluster's
-    later call to set the list finds the server running and changes nothing."""
+    entry and ours (distributed's others are what distributed imports anyway), and the laas
+    CLI: each forked worker imports the program's main module again (Python 3.11's forkserver
+    never preloads `__main__`: it is not handed its path), and the `laas` script's import of
+    the CLI and its commands (~0.2 s of CPU per worker) then finds them imported. The
+    cluster's later call to set the list finds the server running and changes nothing."""
     import multiprocessing
     from multiprocessing import forkserver
 
     multiprocessing.get_context("forkserver").set_forkserver_preload(
-        ["distributed", *preload, "__main__"])
+        ["distributed", *preload, "laas.cli"])
     forkserver.ensure_running()
 
 

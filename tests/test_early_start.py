@@ -130,3 +130,35 @@ def test_the_ephemeral_api_goes_when_its_run_is_killed(tmp_path) -> None:
     while answers(url) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not answers(url)
+
+
+_FORKED = '''
+import os, sys
+if __name__ == "__main__":
+    from multiprocessing import forkserver
+    from laas.deployments.clusters import local, start_forkserver
+    start_forkserver(("json",))  # before distributed is imported, as `laas run` does
+    early = forkserver._forkserver._forkserver_pid
+    from distributed import Client
+    with local(2) as address, Client(address) as client:
+        parents = set(client.run(os.getppid).values())
+        cli = set(client.run(lambda: "laas.cli" in sys.modules).values())
+    print(early, *parents, *cli)
+'''
+
+
+@pytest.mark.integration
+@pytest.mark.dask
+def test_the_local_clusters_workers_fork_from_the_early_forkserver_with_the_cli(
+        tmp_path) -> None:
+    """`laas run` starts the forkserver before the cluster: the workers are forked from that
+    one, with the CLI the `laas` script imports (each worker imports the program's main
+    module again) imported there once."""
+    import subprocess
+
+    (tmp_path / "main.py").write_text(_FORKED)
+    out = subprocess.run([sys.executable, str(tmp_path / "main.py")], capture_output=True,
+                         text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr[-2000:]
+    early, parent, cli = out.stdout.split()
+    assert parent == early and cli == "True"

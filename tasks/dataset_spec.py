@@ -207,3 +207,10 @@ def load_spec(ref: str, extra_dirs: list[Path] | None = None) -> DatasetSpec:
         raise ConfigError(
             f"dataset spec {path}: {dotted(loc)}: {msg} ({e.error_count()} problem(s))"
         ) from None
+
+
+def spec_name(ref: str, extra_dirs: list[Path] | None = None) -> str:
+    """A dataset name as given, or the name inside a spec given by its file."""
+    if ref.endswith((".yaml", ".yml")) or "/" in ref:
+        return load_spec(ref, extra_dirs).name
+    return ref

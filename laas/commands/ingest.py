@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from shlex import quote
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from laas.commands.common import (
     JsonOpt,
@@ -19,6 +21,7 @@ from laas.commands.common import (
     _tx,
     app,
     out,
+    said,
 )
 from laas.commands.versions import print_reuse, print_set_aside
 from laas.errors import AnchorPending, ConfigError, LaasError, NotAppendOnly, ValidationFailed
@@ -53,7 +56,7 @@ def run(
     if deployment:
         _run_deployment(dataset, run, wait, timeout, as_json, not no_reuse)
         return
-    resume = f"(after fixing it, resume with: laas run {dataset} --run {run})"
+    resume = f"(after fixing it, resume with: laas run {quote(dataset)} --run {run})"
     try:
         with _early_start(settings, dask_address) as ingest:
             summary = ingest(dataset, run=run, dask_address=dask_address, reuse=not no_reuse)
@@ -96,10 +99,11 @@ def _early_start(settings: Any, dask_address: str | None) -> Iterator[Any]:
         yield ingest
 
 
-def _checkpoint_line(cp: Any) -> str:
-    verdict = "[green]passed[/]" if cp.passed else "[red]FAILED[/]"
-    return (f"  {cp.stage:<10} {cp.shard_count:>6} shards  root {_short(cp.shards_root, 16)}  "
-            f"{verdict}  block {cp.block_number}  gas {cp.gas_used or '-'}  tx {_tx(cp.tx_hash)}")
+def _checkpoint_line(cp: Any) -> Text:
+    verdict = said("passed", "green") if cp.passed else said("FAILED", "red")
+    return Text.assemble(
+        f"  {cp.stage:<10} {cp.shard_count:>6} shards  root {_short(cp.shards_root, 16)}  ",
+        verdict, f"  block {cp.block_number}  gas {cp.gas_used or '-'}  tx {_tx(cp.tx_hash)}")
 
 
 def _run_deployment(dataset: str, run: str, wait: bool, timeout: float, as_json: bool,
@@ -117,7 +121,7 @@ def _run_deployment(dataset: str, run: str, wait: bool, timeout: float, as_json:
                         f"after {timeout:.0f}s; it goes on: follow it with `laas runs {dataset}`")
     if not state.is_completed():
         raise LaasError(f"flow run {flow_run.name} ended {state.name}: {state.message}; "
-                        f"resume with: laas run {dataset} --run {run} --deployment --wait")
+                        f"resume with: laas run {quote(dataset)} --run {run} --deployment --wait")
     from laas.anchors.core.canonical import name_id
     from laas.wiring import open_reader
 
@@ -146,7 +150,7 @@ def runs(
     from laas.wiring import open_index
 
     index = open_index(_settings())
-    for r in recent_runs(dataset, limit):
+    for r in recent_runs(_dataset_name(dataset) if dataset else None, limit):
         cps = {c["stage"]: c for c in index.runs(r["dataset"]) if c["run"] == r["run"]} \
             if r["dataset"] and r["run"] else {}
         validated = cps.get("validated")
@@ -198,13 +202,15 @@ def server(
 
 
 def _print_summary(summary: Any) -> None:
-    out.print(f"[bold]{summary.dataset}[/] run [bold]{summary.run}[/]: checkpoints committed")
+    out.print(said(summary.dataset, "bold"), "run", said(summary.run, "bold"), end="")
+    out.print(": checkpoints committed")
     for cp in summary.checkpoints:
         out.print(_checkpoint_line(cp))
     print_set_aside(summary)
     for check in summary.dataset_checks:
         if not check["success"]:
-            out.print(f"  [red]dataset check failed[/] {check['type']}: {check['observed']}")
+            out.print(" ", said("dataset check failed", "red"),
+                      f"{check['type']}: {check['observed']}")
     print_reuse(summary.reuse)
     if summary.seconds:
         parts = ", ".join(f"{k} {v:.1f}" for k, v in summary.seconds.items())
@@ -215,23 +221,25 @@ def _print_summary(summary: Any) -> None:
         budget = fee_budget(_settings())
         why = budget.refusal if budget is not None and budget.refusal else \
             "the chain was unreachable"
-        out.print(f"[yellow]pending anchor[/]: {', '.join(summary.pending)} computed and kept in "
+        out.print(said("pending anchor", "yellow"), end="")
+        out.print(f": {', '.join(summary.pending)} computed and kept in "
                   f"the artifact store, not yet on chain ({why}); commit them with "
                   f"`laas anchor --resume {summary.dataset} --run {summary.run}` once that "
                   "is settled")
         return
     validated = summary.checkpoints[-1]
     if summary.passed:
-        out.print("[green]validated stage passed[/]")
+        out.print(said("validated stage passed", "green"))
     else:
-        out.print("[red]validated stage did not pass: the gate will deny this run[/]")
+        out.print(said("validated stage did not pass: the gate will deny this run", "red"))
     from laas.anchors.adapters.artifacts import read_manifest
 
     manifest = read_manifest(validated.manifest_uri)
     docs = next((s.docs_uri for s in manifest.shards if s.docs_uri), None)
     if docs:
         out.print(f"Data Docs:             {docs.rsplit('/', 1)[0]}/")
-    out.print(f"lineage of one shard:  laas lineage {manifest.shards[0].source_uri}")
+    # quoted: a key may hold spaces or shell characters, and the line is there to be pasted
+    out.print(f"lineage of one shard:  laas lineage {quote(manifest.shards[0].source_uri)}")
     out.print(f"gate the dataset:      laas gate {summary.dataset} --run {summary.run}")
 
 

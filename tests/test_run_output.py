@@ -7,7 +7,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from laas.commands.common import out
-from laas.commands.versions import print_set_aside
+from laas.commands.run_summary import print_set_aside
 
 
 def test_set_aside_shards_are_listed_up_to_twenty_then_counted() -> None:
@@ -77,7 +77,7 @@ def test_keys_and_reasons_from_the_bucket_print_as_they_are(monkeypatch) -> None
     """Rich read `[/]` in an S3 key as a closing tag: `laas run` crashed with MarkupError after
     its commit, and `[bold]` in a key was swallowed (the key shown was not the key)."""
     from laas.anchors.core.models import ShardEntry
-    from laas.commands import ingest
+    from laas.commands import run_summary
 
     odd = "s3://odd/crawl/aa[/x] b[bold]c.jsonl"
     entry = ShardEntry(key="aa[/x] b[bold]c.jsonl", uri="/v/x.parquet", source_uri=odd,
@@ -96,9 +96,9 @@ def test_keys_and_reasons_from_the_bucket_print_as_they_are(monkeypatch) -> None
                                            shards_root="0x" + "22" * 32, block_number=2,
                                            gas_used=1, tx_hash="0x" + "33" * 32,
                                            manifest_uri="/m.json")]
-    monkeypatch.setattr(ingest, "_tx", str)
+    monkeypatch.setattr(run_summary, "_tx", str)
     with out.capture() as captured:
-        ingest._print_summary(summary)
+        run_summary.print_summary(summary)
     text = captured.get()
     assert "  quarantined [/]first.jsonl: not valid jsonl at line 1: [red]x[/]\n" in text
     assert "  rows dropped aa[/x] b[bold]c.jsonl: 1 of 2 rows dropped [/]\n" in text

@@ -9,7 +9,6 @@ from shlex import quote
 from typing import Annotated, Any
 
 import typer
-from rich.text import Text
 
 from laas.commands.common import (
     JsonOpt,
@@ -17,13 +16,10 @@ from laas.commands.common import (
     _dataset_name,
     _name,
     _settings,
-    _short,
-    _tx,
     app,
     out,
-    said,
 )
-from laas.commands.versions import print_reuse, print_set_aside
+from laas.commands.run_summary import checkpoint_line, print_summary
 from laas.errors import AnchorPending, ConfigError, LaasError, NotAppendOnly, ValidationFailed
 from laas.settings import prefect_defaults
 
@@ -71,7 +67,7 @@ def run(
     if as_json:
         print(summary.model_dump_json(indent=2))
     else:
-        _print_summary(summary)
+        print_summary(summary)
     if summary.pending:
         raise typer.Exit(AnchorPending.exit_code)
     if not summary.passed:
@@ -97,13 +93,6 @@ def _early_start(settings: Any, dask_address: str | None) -> Iterator[Any]:
 
         server_up()
         yield ingest
-
-
-def _checkpoint_line(cp: Any) -> Text:
-    verdict = said("passed", "green") if cp.passed else said("FAILED", "red")
-    return Text.assemble(
-        f"  {cp.stage:<10} {cp.shard_count:>6} shards  root {_short(cp.shards_root, 16)}  ",
-        verdict, f"  block {cp.block_number}  gas {cp.gas_used or '-'}  tx {_tx(cp.tx_hash)}")
 
 
 def _run_deployment(dataset: str, run: str, wait: bool, timeout: float, as_json: bool,
@@ -133,7 +122,7 @@ def _run_deployment(dataset: str, run: str, wait: bool, timeout: float, as_json:
     else:
         out.print(f"flow run {flow_run.name}: {state.name}")
         for cp in cps:
-            out.print(_checkpoint_line(cp))
+            out.print(checkpoint_line(cp))
     if not any(c.stage == "validated" and c.passed for c in cps):
         raise ValidationFailed(f"{dataset} run {run}: the validated stage failed or is "
                                f"missing; see `laas runs {_dataset_name(dataset)}`")
@@ -199,48 +188,6 @@ def server(
         plane.stop()
         if settings.is_local_chain:
             local_chain(settings).down()
-
-
-def _print_summary(summary: Any) -> None:
-    out.print(said(summary.dataset, "bold"), "run", said(summary.run, "bold"), end="")
-    out.print(": checkpoints committed")
-    for cp in summary.checkpoints:
-        out.print(_checkpoint_line(cp))
-    print_set_aside(summary)
-    for check in summary.dataset_checks:
-        if not check["success"]:
-            out.print(" ", said("dataset check failed", "red"),
-                      f"{check['type']}: {check['observed']}")
-    print_reuse(summary.reuse)
-    if summary.seconds:
-        parts = ", ".join(f"{k} {v:.1f}" for k, v in summary.seconds.items())
-        out.print(f"  took {sum(summary.seconds.values()):.1f} s ({parts})")
-    if summary.pending:
-        from laas.wiring import fee_budget
-
-        budget = fee_budget(_settings())
-        why = budget.refusal if budget is not None and budget.refusal else \
-            "the chain was unreachable"
-        out.print(said("pending anchor", "yellow"), end="")
-        out.print(f": {', '.join(summary.pending)} computed and kept in "
-                  f"the artifact store, not yet on chain ({why}); commit them with "
-                  f"`laas anchor --resume {summary.dataset} --run {summary.run}` once that "
-                  "is settled")
-        return
-    validated = summary.checkpoints[-1]
-    if summary.passed:
-        out.print(said("validated stage passed", "green"))
-    else:
-        out.print(said("validated stage did not pass: the gate will deny this run", "red"))
-    from laas.anchors.adapters.artifacts import read_manifest
-
-    manifest = read_manifest(validated.manifest_uri)
-    docs = next((s.docs_uri for s in manifest.shards if s.docs_uri), None)
-    if docs:
-        out.print(f"Data Docs:             {docs.rsplit('/', 1)[0]}/")
-    # quoted: a key may hold spaces or shell characters, and the line is there to be pasted
-    out.print(f"lineage of one shard:  laas lineage {quote(manifest.shards[0].source_uri)}")
-    out.print(f"gate the dataset:      laas gate {summary.dataset} --run {summary.run}")
 
 
 def _storage_denied(e: BaseException) -> str | None:

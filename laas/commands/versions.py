@@ -7,7 +7,6 @@ import json
 from typing import Annotated, Any
 
 import typer
-from rich.text import Text
 
 from laas.commands.common import (
     JsonOpt,
@@ -16,7 +15,6 @@ from laas.commands.common import (
     _short,
     app,
     out,
-    print_some,
     said,
 )
 
@@ -110,29 +108,3 @@ def _rows(c: Any) -> str:
         return f"{v.rows} of {v.rows_in} rows kept (dropped: {drops or '-'})"
 
     return " -> ".join(one(v) for v in (c.old, c.new) if v is not None)
-
-
-def print_set_aside(summary: Any) -> None:
-    """What `laas run` says of the shards it set aside and those it dropped rows of."""
-    print_some([_flagged(s.status, f"{s.key}: {s.reason}") for s in summary.set_aside],
-               "shard(s) set aside")
-    print_some([_flagged("rows dropped", f"{k}: {what}") for k, what in
-                summary.rows_dropped.items()], "shard(s) with rows dropped")
-
-
-def _flagged(flag: str, rest: str) -> Text:
-    return Text.assemble("  ", said(flag, "yellow"), " ", rest)
-
-
-def print_reuse(reuse: dict) -> None:
-    """What `laas run` says of an incremental run: shards reused, from which run, and why
-    any shard the previous run had was processed again."""
-    if not reuse:
-        return
-    if reuse.get("note"):
-        out.print(f"  reuse: none ({reuse['note']})")
-        return
-    out.print(f"  reuse: {reuse['reused']} shard(s) from run {reuse['from_run']}, "
-              f"{reuse['processed']} processed ({reuse['new']} new)")
-    print_some([_flagged("not reused", f"{key}: {why}") for key, why in
-                reuse["not_reused"].items()], "not reused")

@@ -37,8 +37,11 @@ def no_blocks(environ: dict[str, str]) -> dict[str, str]:
     return {} if any(name in environ for name in (*BLOCKS, *ALIASES)) else dict(BLOCKS)
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "laas"
+def cache_dir() -> Path | None:
+    """$XDG_CACHE_HOME/laas or ~/.cache/laas; None when neither is an absolute path (no home
+    directory): no template then, rather than one relative to wherever laas was run."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"))
+    return base / "laas" if base.is_absolute() else None
 
 
 def default_db(settings: Any) -> Path | None:
@@ -50,8 +53,9 @@ def default_db(settings: Any) -> Path | None:
     return db
 
 
-def template(version: str) -> Path:
-    return cache_dir() / f"prefect-{version}.db"
+def template(version: str) -> Path | None:
+    cache = cache_dir()
+    return None if cache is None else cache / f"prefect-{version}.db"
 
 
 def seed(db: Path, version: str) -> bool:
@@ -62,8 +66,8 @@ def seed(db: Path, version: str) -> bool:
     if db.exists() or _wal(db).exists():
         return False
     source = template(version)
-    if not source.is_file():
-        return True
+    if source is None or not source.is_file():
+        return source is not None
     db.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=db.parent, prefix=".prefect-seed-")
     try:
@@ -81,6 +85,8 @@ def keep(db: Path, version: str) -> None:
     """The server's freshly migrated database, copied (SQLite's online backup: consistent while
     the server writes) to the template for later new homes; a failure only costs the saving."""
     target = template(version)
+    if target is None:
+        return
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".prefect-template-")

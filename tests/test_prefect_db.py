@@ -66,6 +66,17 @@ def test_the_template_is_a_consistent_copy_of_a_database_in_use(tmp_path, cache)
     assert [p.name for p in cache.iterdir()] == ["prefect-9.9.db"]
 
 
+def test_no_home_directory_means_no_template_rather_than_one_in_the_working_folder(
+        tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(os.path, "expanduser", lambda path: path)  # "~" stays "~"
+    monkeypatch.chdir(tmp_path)
+    assert prefect_db.seed(tmp_path / "home" / "prefect.db", "9.9") is False
+    _db(tmp_path / "prefect.db", 1).close()
+    prefect_db.keep(tmp_path / "prefect.db", "9.9")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["prefect.db"]
+
+
 def test_only_the_default_database_is_seeded_and_the_environment_keeps_block_settings(
         tmp_path) -> None:
     def settings(url: str | None) -> SimpleNamespace:

@@ -12,8 +12,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from importlib import metadata
 from pathlib import Path
 
+from laas.deployments import prefect_db
 from laas.errors import ConfigError
 from laas.settings import PREFECT_DEFAULTS
 
@@ -64,6 +66,11 @@ class ControlPlane:
             return False
 
     def start_server(self, timeout: float = 120) -> None:
+        """The server, its database seeded from laas's template when its home has none (and no
+        other database is configured): see deployments/prefect_db.py."""
+        db, version = self.home / "prefect.db", metadata.version("prefect")
+        new = not any(k.startswith("PREFECT_") and "DATABASE" in k for k in self.env) and \
+            prefect_db.seed(db, version)
         server = self._spawn("server", "start", "--host", "127.0.0.1", "--port", str(self.port),
                              log="server.log")
         deadline = time.monotonic() + timeout
@@ -72,6 +79,8 @@ class ControlPlane:
                 tail = (self.home / "server.log").read_text(errors="replace")[-400:]
                 raise ConfigError(f"Prefect server exited at start (port {self.port}?): {tail}")
             if self.healthy():
+                if new:  # migrated by this server: the template for new homes
+                    prefect_db.keep(db, version)
                 return
             time.sleep(0.5)
         self.stop()  # not left running behind the error

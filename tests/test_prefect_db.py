@@ -96,15 +96,23 @@ def test_only_the_default_database_is_seeded_and_the_environment_keeps_block_set
 def test_a_second_new_home_starts_from_the_first_ones_migrated_database(
         tmp_path, cache, monkeypatch) -> None:
     """The real server: the first new home migrates its database and leaves the template;
-    the second starts from a copy of it, at the same revision, and answers."""
+    the second starts from a copy of it, at the same revision, and answers; so does `laas
+    server`'s control plane on a third."""
     from prefect.context import refresh_global_settings_context
 
     from laas.deployments.ephemeral import ephemeral_api
+    from laas.deployments.server import ControlPlane
     from laas.settings import PREFECT_DEFAULTS
+    from tests.conftest import free_port
 
     def revision(home: Path) -> str:
         with sqlite3.connect(home / "prefect.db") as con:
             return con.execute("SELECT version_num FROM alembic_version").fetchone()[0]
+
+    def seeded(home: Path) -> bool:
+        with sqlite3.connect(home / "prefect.db") as con:
+            return con.execute("SELECT count(*) FROM sqlite_master WHERE name = "
+                               "'seeded_by_laas'").fetchone()[0] == 1
 
     try:
         for name in ("first", "second"):
@@ -116,13 +124,25 @@ def test_a_second_new_home_starts_from_the_first_ones_migrated_database(
                 (tmp_path / name).mkdir()
                 refresh_global_settings_context()
                 with ephemeral_api() as server_up:
-                    if name == "second":  # seeded before the server started
-                        assert (tmp_path / name / "prefect.db").exists()
                     server_up()
             templates = list(cache.iterdir())
             assert len(templates) == 1 and templates[0].name.startswith("prefect-")
+            if name == "first":  # a mark only a copy of the template can carry
+                with sqlite3.connect(templates[0]) as con:
+                    con.execute("CREATE TABLE seeded_by_laas (x)")
         assert revision(tmp_path / "first") == revision(tmp_path / "second")
+        assert seeded(tmp_path / "second") and not seeded(tmp_path / "first")
         assert not (tmp_path / "second" / "memo_store.toml").exists()  # blocks left to others
+        plane = ControlPlane(tmp_path / "plane", free_port(), env={  # `laas server`'s
+            k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"})
+        (tmp_path / "plane" / "prefect.db").unlink(missing_ok=True)
+        try:
+            plane.start_server(timeout=420)
+            assert revision(tmp_path / "plane") == revision(tmp_path / "first")
+            assert seeded(tmp_path / "plane")
+            assert (tmp_path / "plane" / "memo_store.toml").exists()  # its UI's blocks, its own
+        finally:
+            plane.stop()
     finally:
         refresh_global_settings_context()
         os.environ.pop("PREFECT_API_URL", None)

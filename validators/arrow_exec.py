@@ -34,8 +34,7 @@ _COMMON = {"column", "mostly"}  # kwargs every compiled type accepts; anything e
 
 
 def flat(col: pa.ChunkedArray | pa.Array) -> pa.Array:
-    """One array; a column of one chunk (a row batch's) is that chunk, not a copy of it
-    (combine_chunks copies even one chunk: the text of every batch, twice, for its keys)."""
+    """One array; a row batch's column (one chunk) is its chunk: combine_chunks copies it."""
     if not isinstance(col, pa.ChunkedArray):
         return col
     return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()

@@ -13,6 +13,8 @@ import sys
 
 import pytest
 
+pytestmark = pytest.mark.dask  # a real LocalCluster, in a process of its own
+
 PROBE = """
 import json
 from distributed import Client

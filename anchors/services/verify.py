@@ -159,12 +159,37 @@ def _committed_rows(entry: ShardEntry, key: str, what: str) -> Any:
 
 def _left_out(normalized: Proven | None, key: str) -> int | None:
     """For a shard whose reading left unreadable records out (drop_rows): how many, once the
-    file of them is checked to be the committed set. None if none was."""
+    file of them is checked to be the committed set (laas-manifest-v7: the whole file, the
+    bytes and reasons too). None if none was."""
     entry = next((s for s in normalized.manifest.shards if s.key == key), None) \
         if normalized else None
     if entry is None or not entry.derived:
         return None
-    return len(_committed_rows(entry, key, "the file of records left out at reading"))
+    what = "the file of records left out at reading"
+    n = len(_committed_rows(entry, key, what))
+    if entry.dropped_records_hash is not None:
+        _committed_records(entry, key, what)
+    return n
+
+
+def _committed_records(entry: ShardEntry, key: str, what: str) -> None:
+    """The file of records left out holds exactly the numbers, reasons and bytes committed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from laas.anchors.adapters.sized import read_at_most
+    from laas.anchors.core.dropped_records import COLUMNS, file_limit, table_digest
+
+    try:
+        if (data := read_at_most(entry.dropped_uri, file_limit(entry.left_out))) is None:
+            raise HashMismatch(f"shard {key}: {what} is larger than it can be")
+        table = pq.read_table(pa.BufferReader(pa.py_buffer(data)), columns=list(COLUMNS))
+        digest = table_digest(table)
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as e:
+        raise HashMismatch(f"shard {key}: cannot read {what} ({e})") from None
+    if digest != entry.dropped_records_hash:
+        raise HashMismatch(f"shard {key}: {what} does not hold the committed records (their "
+                           "bytes or reasons were changed)")
 
 
 def _validated_after(registry: Registry, start: Proven, key: str) -> Proven | None:

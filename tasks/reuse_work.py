@@ -28,7 +28,9 @@ from laas.tasks.text_keys import TextKeys
 # whole is now kept), and a shard set aside anyway holds no first copy of a duplicate
 # v4: a JSON document's object giving a field twice or holding NaN is no record (it was read
 # with the last value), and a file holding one object is a row
-NORMALIZE_FORMAT = "laas-normalize-v4"
+# v5: records left out at reading are committed whole (laas-manifest-v7), and a JSONL line of
+# several objects is their rows under drop_rows too (it was left out when another line was)
+NORMALIZE_FORMAT = "laas-normalize-v5"
 REUSED_KEYS = "reused-text-hashes"  # in the validated stage's folder: the reused shards' keys
 # What does not decide a shard's output: names, where the sources are (each reused shard's
 # own URI is compared instead), lineage, versioning and the reuse switch itself.

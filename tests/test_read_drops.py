@@ -235,6 +235,45 @@ def test_a_jsonl_shard_swapped_between_the_two_reads_is_refused(tmp_path, monkey
     assert len(rows) == 60 and drops.numbers == [51]
 
 
+def test_a_jsonl_line_of_two_objects_is_their_rows_in_either_read(tmp_path, monkeypatch) -> None:
+    """Arrow reads `{..} {..}` on one line as two rows. The filtered read (drop_rows, after
+    another line was refused) judged the line as one JSON value and left it out: the same
+    line was two rows or none by what else the shard held, and once Arrow had handed its
+    rows on before the bad line's block, the unchanged shard was set aside as "changed while
+    read; rerun", which no rerun mends."""
+    from laas.tasks import readers
+    from laas.tasks.bad_records import RecordDrops
+    from laas.tasks.dataset_spec import DatasetSpec
+    from laas.tasks.raw_hashing import hash_raw
+
+    monkeypatch.setattr(readers, "BLOCK_SIZE", 256)
+    lines = [json.dumps({"text": f"row {i}"}) + "\n" for i in range(60)]
+    lines[3] = '{"text": "a"} {"text": "b"}\n'
+    path = tmp_path / "t.jsonl"
+    spec = DatasetSpec.model_validate({
+        "name": "t", "source": str(tmp_path), "on_failure": "drop_rows",
+        "schema": [{"name": "text", "type": "string"}],
+        "suite": {"builtin": "text_corpus", "params": {"name": "t"}}})
+
+    def read() -> tuple[list[str], list[int]]:
+        drops = RecordDrops()
+        expect = hash_raw("t.jsonl", str(path)).content_hash
+        got = [r["text"] for b in readers.iter_batches(str(path), spec, expect=expect,
+                                                         drops=drops) for r in b.to_pylist()]
+        return got, drops.numbers
+
+    path.write_text("".join(lines))
+    clean, none = read()
+    assert clean[3:5] == ["a", "b"] and len(clean) == 61 and none == []
+    lines[50] = "{cut off\n"
+    path.write_text("".join(lines))
+    got, left = read()
+    assert got == clean[:51] + clean[52:] and left == [51]
+    lines[7] = '{"text": "c"} 5\n'  # a line Arrow refuses whole is left out whole
+    path.write_text("".join(lines))
+    assert read()[1] == [8, 51]
+
+
 def test_verify_starts_from_a_run_that_accepted_the_file(workspace) -> None:
     """The same normalized bytes set aside whole at validation by an older run (its entry
     keeps their hash) and filtered by a newer one: verify says what the newer run did."""

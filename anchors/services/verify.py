@@ -115,6 +115,7 @@ def rederive(validated: Proven, normalized: Proven, key: str) -> bool | None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from laas.anchors.adapters.drop_files import ROW_DROPS
     from laas.anchors.adapters.sized import parquet_limit, read_at_most
     from laas.anchors.core.hashing import hash_table
 
@@ -122,7 +123,7 @@ def rederive(validated: Proven, normalized: Proven, key: str) -> bool | None:
     if entry is None or not entry.derived:
         return None
     parent = next(s for s in normalized.manifest.shards if s.key == key)
-    rows = _committed_rows(entry, key, "the dropped-rows file")
+    rows = _committed_rows(entry, key, ROW_DROPS)
     try:
         if (data := read_at_most(parent.uri, parquet_limit(parent.byte_size))) is None:
             raise HashMismatch(f"shard {key}: the normalized shard changed since it was "
@@ -141,55 +142,26 @@ def rederive(validated: Proven, normalized: Proven, key: str) -> bool | None:
 
 
 def _committed_rows(entry: ShardEntry, key: str, what: str) -> Any:
-    """The row (or record) numbers in a shard's dropped-rows file, which must be the set its
-    manifest commits to."""
-    import pyarrow.parquet as pq
-
-    from laas.anchors.core.models import rows_digest
+    """The row (or record) numbers in a shard's dropped-rows file, which must be what its
+    manifest commits to (laas-manifest-v7: the file whole, the bytes and reasons too)."""
+    from laas.anchors.adapters.drop_files import DropsChanged, DropsFile, committed_numbers
 
     try:
-        with open_uri(entry.dropped_uri) as f:
-            rows = pq.read_table(f, columns=["_laas_row"]).column(0).to_numpy()
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise HashMismatch(f"shard {key}: cannot read {what} ({e})") from None
-    if rows_digest(rows) != entry.dropped_rows_hash or len(rows) != entry.left_out:
-        raise HashMismatch(f"shard {key}: {what} is not the committed row set")
-    return rows
+        return committed_numbers(DropsFile.of(entry, what))
+    except DropsChanged as e:
+        raise HashMismatch(f"shard {key}: {e}") from None
 
 
 def _left_out(normalized: Proven | None, key: str) -> int | None:
     """For a shard whose reading left unreadable records out (drop_rows): how many, once the
-    file of them is checked to be the committed set (laas-manifest-v7: the whole file, the
-    bytes and reasons too). None if none was."""
+    file of them is checked to be what its manifest commits to. None if none was."""
+    from laas.anchors.adapters.drop_files import READ_DROPS
+
     entry = next((s for s in normalized.manifest.shards if s.key == key), None) \
         if normalized else None
     if entry is None or not entry.derived:
         return None
-    what = "the file of records left out at reading"
-    n = len(_committed_rows(entry, key, what))
-    if entry.dropped_records_hash is not None:
-        _committed_records(entry, key, what)
-    return n
-
-
-def _committed_records(entry: ShardEntry, key: str, what: str) -> None:
-    """The file of records left out holds exactly the numbers, reasons and bytes committed."""
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    from laas.anchors.adapters.sized import read_at_most
-    from laas.anchors.core.dropped_records import COLUMNS, file_limit, table_digest
-
-    try:
-        if (data := read_at_most(entry.dropped_uri, file_limit(entry.left_out))) is None:
-            raise HashMismatch(f"shard {key}: {what} is larger than it can be")
-        table = pq.read_table(pa.BufferReader(pa.py_buffer(data)), columns=list(COLUMNS))
-        digest = table_digest(table)
-    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as e:
-        raise HashMismatch(f"shard {key}: cannot read {what} ({e})") from None
-    if digest != entry.dropped_records_hash:
-        raise HashMismatch(f"shard {key}: {what} does not hold the committed records (their "
-                           "bytes or reasons were changed)")
+    return len(_committed_rows(entry, key, READ_DROPS))
 
 
 def _validated_after(registry: Registry, start: Proven, key: str) -> Proven | None:

@@ -151,15 +151,16 @@ def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: S
         text_keys, rewritten = all_text_keys(hashes_dir, stage_dir, entries, reuse)
         entries = [e.model_copy(update={"status": _bad_status(spec), "reason": rewritten[e.key]})
                    if e.key in rewritten and e.status == "ok" else e for e in entries]
+    from laas.validators.row_filter import dedupe_label
+
+    checks: tuple = ()
     if drop:
         entries = _drop_rows(ctx, spec, entries, results, stage_dir, text_keys, reuse)
         checks = (dropped_rows_outcome(spec.max_dropped_rows, entries, {
             e.key: e.left_out for e in normalized.shards if e.derived}),)
-    elif dataset_check:
+    if dataset_check and (not drop or dedupe_label(suite) is None):  # duplicates were kept
         rows, distinct = distinct_rows(text_keys, [e.key for e in entries if e.status == "ok"])
-        checks = (duplicate_rate_outcome(suite.max_dataset_duplicate_rate, rows, distinct),)
-    else:
-        checks = ()
+        checks += (duplicate_rate_outcome(suite.max_dataset_duplicate_rate, rows, distinct),)
     text_keys.clear()  # ~1 KB of Arrow per shard, not needed while the manifest is built
     return _log(ctx, build_manifest(spec, run, "validated", entries, (parent,), checks, claim,
                                     results))

@@ -138,6 +138,18 @@ def rederive(validated: Proven, normalized: Proven, key: str) -> bool | None:
     if to_hex(hash_table(table.filter(pa.array(keep)))) != entry.content_hash:
         raise HashMismatch(f"shard {key}: the normalized rows minus the dropped ones do not "
                            "hash to the validated shard")
+    # the file shows the rows it names as the normalized shard holds them (else it could show
+    # anyone's text as what was dropped, under the right numbers)
+    try:
+        if (data := read_at_most(entry.dropped_uri, parquet_limit(parent.byte_size))) is None:
+            raise ValueError("larger than it can be")
+        gone = pq.read_table(pa.BufferReader(pa.py_buffer(data)), columns=table.column_names)
+        same = hash_table(gone.cast(table.schema)) == hash_table(table.take(rows))
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as e:
+        raise HashMismatch(f"shard {key}: cannot read {ROW_DROPS} ({e})") from None
+    if not same:
+        raise HashMismatch(f"shard {key}: {ROW_DROPS} does not hold the normalized rows it "
+                           "names")
     return True
 
 

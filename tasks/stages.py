@@ -4,6 +4,7 @@ thin over plain functions, each resuming from what an earlier attempt of the run
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -69,12 +70,18 @@ def _resume(ctx: StageContext, spec: DatasetSpec, run: str, stage: str) -> Stage
     return found
 
 
-def _begin(ctx: StageContext, spec: DatasetSpec, run: str, stage: str
+def _begin(ctx: StageContext, spec: DatasetSpec, run: str, stage: str,
+           parent: StageManifest | None = None, since: datetime | None = None
            ) -> tuple[StageManifest | None, str]:
     """Every stage starts here: an earlier attempt's trusted manifest of it (then nothing is
-    recomputed), or else the stage's folder, the run's folders checked for planted links."""
+    recomputed), or else the stage's folder, the run's folders checked for planted links.
+    Never an earlier attempt's once `parent` was made again (after `since`): it came from
+    bytes this parent may not have hashed (a source changed, its manifest deleted)."""
     if (done := _resume(ctx, spec, run, stage)) is not None:
-        return done, ""
+        if parent is None or since is None or parent.created_at < since:
+            return done, ""
+        get_run_logger().warning("%s: not resuming from %s: its parent stage was computed "
+                                 "again by this run; recomputing", stage, done.manifest_hash)
     ctx.ledger.store.check_links(spec.name, run)
     return None, ctx.ledger.store.stage_dir(spec.name, run, stage)
 
@@ -101,9 +108,10 @@ def raw_stage(ctx: StageContext, spec: DatasetSpec, run: str) -> StageManifest:
 
 @task(name="normalize-stage", **RETRY)
 def normalize_stage(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifest,
-                    parent: str, plan: ReusePlan | None = None) -> StageManifest:
+                    parent: str, plan: ReusePlan | None = None, since: datetime | None = None
+                    ) -> StageManifest:
     """With a plan (incremental run), the shards it reuses keep the previous run's file."""
-    done, out_dir = _begin(ctx, spec, run, "normalized")
+    done, out_dir = _begin(ctx, spec, run, "normalized", raw, since)
     if done is not None:
         return done
     clear_stage_dir(out_dir)
@@ -123,9 +131,9 @@ def normalize_stage(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageMa
 
 @task(name="validate-stage", **RETRY)
 def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: StageManifest,
-                   parent: str, claim: dict | None = None, plan: ReusePlan | None = None
-                   ) -> StageManifest:
-    done, stage_dir = _begin(ctx, spec, run, "validated")
+                   parent: str, claim: dict | None = None, plan: ReusePlan | None = None,
+                   since: datetime | None = None) -> StageManifest:
+    done, stage_dir = _begin(ctx, spec, run, "validated", normalized, since)
     if done is not None:
         return done
     fresh_dir(f"{stage_dir}/docs")  # nothing left or planted there is kept

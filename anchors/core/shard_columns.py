@@ -138,3 +138,9 @@ def picked(shards: Sequence[ShardEntry], keep: Callable[[Any], bool],
         return [s for s in shards if keep(getattr(s, field))]
     at = [i for i, v in enumerate(shards.column(field)) if keep(v)]
     return list(shards) if len(at) == len(shards) else [shards[i] for i in at]
+
+
+def derived(shards: Sequence[ShardEntry]) -> list[ShardEntry]:
+    """The shards this stage made from a parent and changed (drop_rows left rows out): picked
+    by their parent_hash column, so a parked manifest makes only those."""
+    return picked(shards, lambda parent: parent is not None, "parent_hash")

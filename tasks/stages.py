@@ -4,6 +4,7 @@ thin over plain functions, each resuming from what an earlier attempt of the run
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -69,12 +70,18 @@ def _resume(ctx: StageContext, spec: DatasetSpec, run: str, stage: str) -> Stage
     return found
 
 
-def _begin(ctx: StageContext, spec: DatasetSpec, run: str, stage: str
+def _begin(ctx: StageContext, spec: DatasetSpec, run: str, stage: str,
+           parent: StageManifest | None = None, since: datetime | None = None
            ) -> tuple[StageManifest | None, str]:
     """Every stage starts here: an earlier attempt's trusted manifest of it (then nothing is
-    recomputed), or else the stage's folder, the run's folders checked for planted links."""
+    recomputed), or else the stage's folder, the run's folders checked for planted links.
+    Never an earlier attempt's once `parent` was made again (after `since`): it came from
+    bytes this parent may not have hashed (a source changed, its manifest deleted)."""
     if (done := _resume(ctx, spec, run, stage)) is not None:
-        return done, ""
+        if parent is None or since is None or parent.created_at < since:
+            return done, ""
+        get_run_logger().warning("%s: not resuming from %s: its parent stage was computed "
+                                 "again by this run; recomputing", stage, done.manifest_hash)
     ctx.ledger.store.check_links(spec.name, run)
     return None, ctx.ledger.store.stage_dir(spec.name, run, stage)
 
@@ -101,9 +108,10 @@ def raw_stage(ctx: StageContext, spec: DatasetSpec, run: str) -> StageManifest:
 
 @task(name="normalize-stage", **RETRY)
 def normalize_stage(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifest,
-                    parent: str, plan: ReusePlan | None = None) -> StageManifest:
+                    parent: str, plan: ReusePlan | None = None, since: datetime | None = None
+                    ) -> StageManifest:
     """With a plan (incremental run), the shards it reuses keep the previous run's file."""
-    done, out_dir = _begin(ctx, spec, run, "normalized")
+    done, out_dir = _begin(ctx, spec, run, "normalized", raw, since)
     if done is not None:
         return done
     clear_stage_dir(out_dir)
@@ -123,9 +131,9 @@ def normalize_stage(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageMa
 
 @task(name="validate-stage", **RETRY)
 def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: StageManifest,
-                   parent: str, claim: dict | None = None, plan: ReusePlan | None = None
-                   ) -> StageManifest:
-    done, stage_dir = _begin(ctx, spec, run, "validated")
+                   parent: str, claim: dict | None = None, plan: ReusePlan | None = None,
+                   since: datetime | None = None) -> StageManifest:
+    done, stage_dir = _begin(ctx, spec, run, "validated", normalized, since)
     if done is not None:
         return done
     fresh_dir(f"{stage_dir}/docs")  # nothing left or planted there is kept
@@ -151,15 +159,16 @@ def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: S
         text_keys, rewritten = all_text_keys(hashes_dir, stage_dir, entries, reuse)
         entries = [e.model_copy(update={"status": _bad_status(spec), "reason": rewritten[e.key]})
                    if e.key in rewritten and e.status == "ok" else e for e in entries]
+    from laas.validators.row_filter import dedupe_label
+
+    checks: tuple = ()
     if drop:
         entries = _drop_rows(ctx, spec, entries, results, stage_dir, text_keys, reuse)
         checks = (dropped_rows_outcome(spec.max_dropped_rows, entries, {
             e.key: e.left_out for e in derived(normalized.shards)}),)
-    elif dataset_check:
+    if dataset_check and (not drop or dedupe_label(suite) is None):  # duplicates were kept
         rows, distinct = distinct_rows(text_keys, [e.key for e in entries if e.status == "ok"])
-        checks = (duplicate_rate_outcome(suite.max_dataset_duplicate_rate, rows, distinct),)
-    else:
-        checks = ()
+        checks += (duplicate_rate_outcome(suite.max_dataset_duplicate_rate, rows, distinct),)
     text_keys.clear()  # ~1 KB of Arrow per shard, not needed while the manifest is built
     return _log(ctx, build_manifest(spec, run, "validated", entries, (parent,), checks, claim,
                                     results))

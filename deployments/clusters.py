@@ -63,8 +63,8 @@ def start_forkserver(preload: tuple[str, ...]) -> None:
     imports anyway), and the laas CLI: each forked worker imports the program's main module
     again (Python 3.11's forkserver never preloads `__main__`: it is not handed its path),
     and the `laas` script's import of the CLI and its commands (~0.2 s of CPU per worker)
-    then finds them imported. The
-    cluster's later call to set the list finds the server running and changes nothing."""
+    then finds them imported. The cluster's later call to set the list finds the server
+    running and changes nothing."""
     import multiprocessing
     from multiprocessing import forkserver
 

@@ -177,7 +177,13 @@ def rows_dropped(normalized: StageManifest, validated: StageManifest) -> dict[st
     read = {s.key: s.reason for s in picked(normalized.shards, lambda parent: parent is not None,
                                              "parent_hash")}  # derived: only those made
     out = {}
-    for s in validated.accepted:
+    # only the shards with something to say are made: one left out at reading, or derived
+    derived = {k for k, p in zip(column(validated.shards, "key"),
+                                 column(validated.shards, "parent_hash"), strict=True)
+               if p is not None}
+    for s in picked(validated.shards, lambda k: k in read or k in derived):
+        if s.status != "ok":
+            continue
         said = [r for r in (read.get(s.key), s.reason if s.derived else None) if r]
         if said:
             out[s.key] = "; ".join(said)

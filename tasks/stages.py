@@ -14,6 +14,7 @@ from prefect.logging import get_run_logger
 from laas.anchors.adapters.files import redact
 from laas.anchors.core.listing import SHOWN, first_of
 from laas.anchors.core.models import Checkpoint, ShardEntry, StageManifest
+from laas.anchors.core.reuse import reused_side
 from laas.anchors.core.shard_columns import picked
 from laas.anchors.services.anchoring import reusable_manifest, store_manifest
 from laas.errors import AnchorPending, AnchorTimeout, ConfigError, LaasError
@@ -108,7 +109,8 @@ def normalize_stage(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageMa
         return done
     clear_stage_dir(out_dir)
     clashes = name_clashes(raw.shards)
-    kept = {r.key: r.normalized for r in (plan.reused if plan else ()) if r.key not in clashes}
+    kept = {e.key: e for e in reused_side(plan.reused if plan else (), "normalized")
+            if e.key not in clashes}
     todo = [set_aside(e, clashes[e.key], _bad_status(spec)) if e.key in clashes else e
             for e in picked(raw.shards, lambda k: k not in kept)]
     # drop_rows: a source record no reader can take is left out, kept beside the stage

@@ -17,7 +17,7 @@ from typing import Any
 
 from laas.anchors.core.models import Record, ShardEntry, StageManifest
 from laas.anchors.core.results import shard_results
-from laas.anchors.core.shard_columns import Parked, ShardColumns, column
+from laas.anchors.core.shard_columns import Parked, ShardColumns, column, remade
 
 REUSE_FORMAT = "laas-reuse-v1"  # part of the pipeline hash: a change in these rules is a new one
 
@@ -62,10 +62,13 @@ class ReusedColumns(Parked):
         return _reused(self._norm[i], self._val[i])
 
 
+_ALL_SET = set(Reused.model_fields)
+
+
 def _reused(normalized: ShardEntry, validated: ShardEntry) -> Reused:
-    # both are entries of proven manifests already: nothing to validate again (~4 us a shard)
-    return Reused.model_construct(key=normalized.key, normalized=normalized,
-                                  validated=validated)
+    # both are entries of proven manifests already: nothing to validate again (~10 us a shard)
+    return remade(Reused, {"key": normalized.key, "normalized": normalized,
+                           "validated": validated}, _ALL_SET)
 
 
 def reused_side(reused: Sequence[Reused], side: str) -> Sequence[ShardEntry]:

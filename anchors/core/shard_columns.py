@@ -46,14 +46,20 @@ def _column(values: tuple) -> Any:
     return values
 
 
-def _entry(row: tuple) -> ShardEntry:
-    """The entry of a row of field values (and its fields set), as pydantic would hold it."""
-    e = object.__new__(ShardEntry)
-    object.__setattr__(e, "__dict__", dict(zip(FIELDS, row, strict=False)))
-    object.__setattr__(e, "__pydantic_fields_set__", row[_SET])
+def remade(cls: type[Any], values: dict[str, Any], fields_set: set[str]) -> Any:
+    """A record made again from the values of one that was validated, as pydantic would hold
+    it, without validating them again (~1 us, not ~10)."""
+    e = object.__new__(cls)
+    object.__setattr__(e, "__dict__", values)
+    object.__setattr__(e, "__pydantic_fields_set__", fields_set)
     object.__setattr__(e, "__pydantic_extra__", None)
     object.__setattr__(e, "__pydantic_private__", None)
     return e
+
+
+def _entry(row: tuple) -> ShardEntry:
+    """The entry of a row of field values (and its fields set), as pydantic would hold it."""
+    return remade(ShardEntry, dict(zip(FIELDS, row, strict=False)), row[_SET])
 
 
 class Parked(Sequence[Any]):

@@ -10,7 +10,7 @@ roots and proofs match the JS library and the contract's verify view.
 
 from __future__ import annotations
 
-import threading
+import contextlib
 from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict
@@ -62,10 +62,6 @@ def hash_pair(a: bytes, b: bytes) -> bytes:
     return keccak256(a + b if a < b else b + a)
 
 
-_BUILDING = threading.Lock()
-_BUILT: dict[bytes, MerkleTree] = {}  # MerkleTree.build's last trees, by their leaves joined
-
-
 class MerkleTree(BaseModel):
     """An immutable tree over leaf hashes; `leaves` keeps the caller's order."""
 
@@ -76,23 +72,8 @@ class MerkleTree(BaseModel):
 
     @classmethod
     def build(cls, leaves: list[bytes] | tuple[bytes, ...]) -> MerkleTree:
-        """The tree over these leaves; the last few trees built are remembered by their leaves
-        (a run's normalized and validated stages have the same leaves unless rows were
-        dropped, and so have its previous run's: n keccak256 pairs each, ~0.3 s at 100,000)."""
         if not leaves:
             return cls(leaves=(), nodes=())
-        seen = b"".join(leaves)
-        if (tree := _BUILT.get(seen)) is not None and tree.leaves == tuple(leaves):
-            return tree
-        tree = cls._build(leaves)
-        with _BUILDING:  # the previous run is proven in a thread of its own
-            _BUILT[seen] = tree
-            while len(_BUILT) > 2:  # a tree of 100,000 shards holds ~15 MB
-                del _BUILT[next(iter(_BUILT))]
-        return tree
-
-    @classmethod
-    def _build(cls, leaves: list[bytes] | tuple[bytes, ...]) -> MerkleTree:
         ordered = sorted(leaves)
         n = len(ordered)
         nodes: list[bytes] = [b""] * (2 * n - 1)
@@ -130,6 +111,25 @@ class MerkleTree(BaseModel):
             path.append(self.nodes[sibling])
             index = (index - 1) // 2
         return path
+
+
+_ROOTS: dict[bytes, bytes] = {}  # root_of's last roots, by the SHA-256 of the leaves given
+_ROOTS_HELD = 4
+
+
+def root_of(leaves: list[bytes] | tuple[bytes, ...]) -> bytes:
+    """MerkleTree.build(leaves).root, remembered for the last few leaf lists (32 bytes each,
+    not their trees): a run's normalized and validated stages have the same leaves unless rows
+    were dropped, n keccak256 pairs each time (~0.3 s at 100,000 shards)."""
+    import hashlib
+
+    seen = hashlib.sha256(b"".join(leaves)).digest() + len(leaves).to_bytes(8, "big")
+    if (root := _ROOTS.get(seen)) is None:
+        root = _ROOTS[seen] = MerkleTree.build(leaves).root
+        with contextlib.suppress(KeyError, RuntimeError):  # another thread trimmed it
+            while len(_ROOTS) > _ROOTS_HELD:
+                del _ROOTS[next(iter(_ROOTS))]
+    return root
 
 
 def verify(proof: list[bytes], root: bytes, leaf: bytes) -> bool:

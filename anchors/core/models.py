@@ -29,7 +29,7 @@ from laas.anchors.core.formats import (
     shards_problem,
     version_for,
 )
-from laas.anchors.core.merkle import MerkleTree
+from laas.anchors.core.merkle import MerkleTree, root_of
 from laas.anchors.core.results import report_problem
 from laas.anchors.core.shard_columns import ShardColumns, column, leaves, picked
 
@@ -213,7 +213,7 @@ def shard_tree(shards: list[ShardEntry] | tuple[ShardEntry, ...]) -> MerkleTree:
 
 
 def stage_root(shards: list[ShardEntry] | tuple[ShardEntry, ...]) -> str:
-    return to_hex(shard_tree(shards).root)
+    return to_hex(root_of([from_hex(leaf) for leaf in leaves(shards) if leaf]))
 
 
 def new_manifest(dataset: str, run: str, stage: str, hash_scheme: str,

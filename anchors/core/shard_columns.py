@@ -168,6 +168,8 @@ def values(shards: Sequence[ShardEntry]) -> Iterator[tuple]:
 
 def leaves(shards: Sequence[ShardEntry]) -> list[str | None]:
     """Each shard's `leaf` (None: not accepted), from its columns: no entry made."""
+    if not isinstance(shards, ShardColumns):
+        return [s.leaf for s in shards]
     cols = [column(shards, f) for f in ("status", "key", "content_hash", "byte_size", "rows",
                                         "contributor")]
     return [_leaf(*row[1:]) if row[0] == "ok" and row[2] is not None else None

@@ -41,7 +41,7 @@ from laas.tasks.reuse_work import (
     by_bytes,
     carried_keys,
     carry_keys,
-    check_files,
+    check_all_files,
     check_reused,
     files_of,
     pipeline_hash,
@@ -109,12 +109,11 @@ def reuse_plan(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifes
         check = {"whole_batch": True, "address": ctx.address, "batch_size": ctx.batch_size,
                  "label": "reuse check"}
         with ThreadPoolExecutor(1, thread_name_prefix="laas-keys") as pool:
-            # the previous run's keys read here while the workers hash the reused files
+            # the previous run's keys read meanwhile the reused files are hashed
             found = pool.submit(carried_keys, store.stage_dir(
                 spec.name, plan.from_run, "validated"), checked) if keys_dir else None
-            problems = map_shards(check_files, [(files_of(r),) for r in checked], **check) + \
-                map_shards(check_reused, [(r,) for r in older], **check, spec=spec,
-                           hashes_dir=keys_dir)
+            problems = check_all_files([(files_of(r),) for r in checked], check) + map_shards(
+                check_reused, [(r,) for r in older], **check, spec=spec, hashes_dir=keys_dir)
             bad = {r.key: p for r, p in zip(checked + older, problems, strict=True) if p}
             if found is not None:
                 bad |= carry_keys(keys_dir, [r for r in checked if r.key not in bad],

@@ -4,6 +4,8 @@ instead of raising, so one corrupt file never costs the other shards' work."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import PurePosixPath
 from sys import intern
 
@@ -21,6 +23,7 @@ from laas.anchors.core.canonical import to_hex
 from laas.anchors.core.hashing import bytes_hasher, hash_stream, rehash_parquet
 from laas.anchors.core.models import ShardEntry
 from laas.anchors.core.shard_columns import remade
+from laas.tasks.compute import local_only, map_here
 from laas.tasks.dataset_spec import DatasetSpec
 from laas.tasks.read_errors import describe_error
 
@@ -69,6 +72,16 @@ def hash_raw_batch(batch: list[tuple[str, str]], bad_status: str = "failed"
             continue
         out.append((key, uri, size, to_hex(h.digest())))
     return out
+
+
+def hashed_here(fn: Callable, items: list[tuple], batch_size: int, bad_status: str
+                ) -> list[ShardEntry] | None:
+    """The raw stage's entries, hashed in this process's threads (compute.map_here) when its
+    shards are plain local files; None otherwise (the cluster hashes them)."""
+    if fn is not hash_raw_batch or not local_only(uri for ((_, uri),) in items):
+        return None
+    return raw_entries(map_here(partial(hash_raw_batch, bad_status=bad_status), items,
+                                batch_size=batch_size))
 
 
 def raw_entries(results: list[tuple[str, str, int, str] | ShardEntry]) -> list[ShardEntry]:

@@ -26,7 +26,7 @@ from laas.tasks.incremental import ReusePlan, all_text_keys, refilter, reusable
 from laas.tasks.manifests import SharedOutcomes, build_manifest, publish_artifacts, result_of
 from laas.tasks.normalizer import normalize
 from laas.tasks.parents import derived_sources
-from laas.tasks.raw_hashing import discover
+from laas.tasks.raw_hashing import discover, hashed_here
 from laas.tasks.rows import distinct_rows, filter_shard, later_duplicates
 from laas.tasks.shard_validation import validated_entries
 from laas.tasks.stage_files import clear_stage_dir, fresh_dir, name_clashes, set_aside
@@ -95,8 +95,10 @@ def raw_stage(ctx: StageContext, spec: DatasetSpec, run: str) -> StageManifest:
         raise ConfigError(f"dataset {spec.name}: no shard matches {spec.source_uri}")
     hash_fn, items, extra = raw_work(spec, found)  # with attribution, if the spec has it
     warm_workers(ctx.address, WORKER_WARM)  # ready for the validate stage
-    entries = map_shards(hash_fn, items, address=ctx.address, label="raw",
-                         batch_size=ctx.batch_size, bad_status=_bad_status(spec), **extra)
+    entries = hashed_here(hash_fn, items, ctx.batch_size, _bad_status(spec))
+    if entries is None:  # not all plain local files: on the cluster
+        entries = map_shards(hash_fn, items, address=ctx.address, label="raw",
+                             batch_size=ctx.batch_size, bad_status=_bad_status(spec), **extra)
     return _log(ctx, build_manifest(spec, run, "raw", entries, parents))
 
 

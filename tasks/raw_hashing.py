@@ -80,8 +80,8 @@ def hashed_here(fn: Callable, items: list[tuple], batch_size: int, bad_status: s
     shards are plain local files; None otherwise (the cluster hashes them)."""
     if fn is not hash_raw_batch or not local_only(uri for ((_, uri),) in items):
         return None
-    return raw_entries(map_here(partial(hash_raw_batch, bad_status=bad_status), items,
-                                batch_size=batch_size))
+    return map_here(partial(hash_raw_batch, bad_status=bad_status), items,
+                    batch_size=batch_size, on_batch=raw_entries)
 
 
 def raw_entries(results: list[tuple[str, str, int, str] | ShardEntry]) -> list[ShardEntry]:

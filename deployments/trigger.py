@@ -41,9 +41,13 @@ def recent_runs(dataset: str | None, limit: int) -> list[dict[str, Any]]:
     out = []
     for fr in runs:
         params = fr.parameters or {}
-        if dataset and params.get("dataset") != dataset:
+        run = params.get("run")
+        # the flow run is named DATASET-RUN by the spec's name, also when given the spec's file
+        name = fr.name.removesuffix(f"-{run}") if run and fr.name.endswith(f"-{run}") else \
+            params.get("dataset")
+        if dataset and dataset not in (name, params.get("dataset")):
             continue
         out.append({"flow_run": fr.name, "id": str(fr.id), "state": fr.state_name,
-                    "dataset": params.get("dataset"), "run": params.get("run"),
+                    "dataset": name, "run": run,
                     "start": fr.start_time or fr.expected_start_time})
     return out[:limit]

@@ -13,10 +13,11 @@ from pydantic import BaseModel, ConfigDict
 
 from laas.anchors.core.canonical import full_collections_deferred
 from laas.anchors.core.models import STAGES, Checkpoint, ShardEntry, name_problem
-from laas.errors import ConfigError
+from laas.errors import ConfigError, LaasError
 from laas.settings import get_settings
 from laas.tasks import openlineage
 from laas.tasks.compute import dask_cluster
+from laas.tasks.dataset_spec import spec_name
 from laas.tasks.incremental import prove_previous, reuse_plan, reuse_summary
 from laas.tasks.manifests import new_run_name, rows_dropped
 from laas.tasks.shares_artifact import publish_shares
@@ -60,8 +61,14 @@ class _Laps:
 
 
 def _run_name() -> str:
+    """DATASET-RUN, by the spec's name when the flow was given its file (`laas runs DATASET`
+    finds runs by it); a spec that does not load keeps what was given, the flow says why."""
     p = flow_run.parameters
-    return f"{p['dataset']}-{p.get('run') or 'new'}"
+    try:
+        name = spec_name(p["dataset"], list(datasets_dirs(get_settings())))
+    except LaasError:
+        name = p["dataset"]
+    return f"{name}-{p.get('run') or 'new'}"
 
 
 @flow(name="ingest", flow_run_name=_run_name, log_prints=True)

@@ -14,7 +14,7 @@ from laas.commands import (  # noqa: F401 - registers them
     ingest,
     versions,
 )
-from laas.commands.common import app, err
+from laas.commands.common import app, err, said
 from laas.errors import LaasError
 
 __all__ = ["app", "main"]
@@ -42,7 +42,7 @@ def main() -> None:
     except LaasError as e:
         if debug:
             traceback.print_exc()
-        err.print(f"[red]error:[/] {_scrub(str(e))}", markup=True, highlight=False)
+        err.print(said("error:", "red"), _scrub(str(e)), highlight=False)
         sys.exit(e.exit_code)
     except KeyboardInterrupt:
         err.print("interrupted: rerun with the same --run to resume")
@@ -50,7 +50,7 @@ def main() -> None:
     except Exception as e:
         if debug:
             traceback.print_exc()
-        err.print(f"[red]error:[/] unexpected {type(e).__name__}: {_scrub(str(e))} "
+        err.print(said("error:", "red"), f"unexpected {type(e).__name__}: {_scrub(str(e))} "
                   "(rerun with --debug)")
         sys.exit(2)
 

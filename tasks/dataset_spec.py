@@ -204,6 +204,17 @@ def load_spec(ref: str, extra_dirs: list[Path] | None = None) -> DatasetSpec:
         if first["type"] == "string_type" and not isinstance(first["input"], dict | list):
             # `name: 0xdeadbeaf`, `name: 2019`, `null_values: [null]`: YAML typed it
             msg += f" (YAML read it as {first['input']!r}: put it in quotes)"
+        elif first["type"] == "extra_forbidden" and "expectations" in map(str, loc[:-2]):
+            # GX's Python API takes them flat; here they go under kwargs
+            msg += (f" (an expectation's arguments go under kwargs: {{type: …, kwargs: "
+                    f"{{{loc[-1]}: …}}}})")
         raise ConfigError(
             f"dataset spec {path}: {dotted(loc)}: {msg} ({e.error_count()} problem(s))"
         ) from None
+
+
+def spec_name(ref: str, extra_dirs: list[Path] | None = None) -> str:
+    """A dataset name as given, or the name inside a spec given by its file."""
+    if ref.endswith((".yaml", ".yml")) or "/" in ref:
+        return load_spec(ref, extra_dirs).name
+    return ref

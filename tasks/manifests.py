@@ -10,8 +10,9 @@ from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME
 from laas.anchors.core.listing import SHOWN, first_of
 from laas.anchors.core.models import Checkpoint, ShardEntry, StageManifest, new_manifest
 from laas.anchors.core.results import compact, results_of
-from laas.anchors.core.shard_columns import column, picked
+from laas.anchors.core.shard_columns import column, derived, picked
 from laas.tasks.dataset_spec import DatasetSpec
+from laas.tasks.markdown import code, plain
 from laas.tasks.reuse_work import pipeline_hash
 from laas.validators.report import ExpectationOutcome, ValidationReport
 
@@ -114,7 +115,8 @@ def stage_markdown(m: StageManifest, cp: Checkpoint, tx_link: str | None = None)
     docs = next((d for d in column(m.shards, "docs_uri") if d), None)  # no entry made
     if docs:
         lines.append(f"- Data Docs: [{docs.rsplit('/', 1)[0]}/]({docs.rsplit('/', 1)[0]}/)")
-    lines += first_of([f"- {s.status} `{s.key}`: {s.reason}" for s in m.quarantined], SHOWN,
+    lines += first_of([f"- {s.status} {code(s.key)}: {plain(s.reason or '')}"
+                       for s in m.quarantined], SHOWN,
                       lambda n: f"- … and {n} more set aside (the manifest lists each)")
     for c in (m.validation or {}).get("dataset", []):
         lines.append(f"- dataset check `{c['type']}`: {'held' if c['success'] else '**failed**'}"
@@ -174,14 +176,13 @@ def artifact_key(*parts: str) -> str:
 
 def rows_dropped(normalized: StageManifest, validated: StageManifest) -> dict[str, str]:
     """drop_rows: what was left out of each shard kept, as read and as validated."""
-    read = {s.key: s.reason for s in picked(normalized.shards, lambda parent: parent is not None,
-                                             "parent_hash")}  # derived: only those made
+    read = {s.key: s.reason for s in derived(normalized.shards)}
     out = {}
     # only the shards with something to say are made: one left out at reading, or derived
-    derived = {k for k, p in zip(column(validated.shards, "key"),
+    changed = {k for k, p in zip(column(validated.shards, "key"),
                                  column(validated.shards, "parent_hash"), strict=True)
                if p is not None}
-    for s in picked(validated.shards, lambda k: k in read or k in derived):
+    for s in picked(validated.shards, lambda k: k in read or k in changed):
         if s.status != "ok":
             continue
         said = [r for r in (read.get(s.key), s.reason if s.derived else None) if r]

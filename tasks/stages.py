@@ -15,7 +15,7 @@ from laas.anchors.adapters.files import redact
 from laas.anchors.core.listing import SHOWN, first_of
 from laas.anchors.core.models import Checkpoint, ShardEntry, StageManifest
 from laas.anchors.core.reuse import reused_side
-from laas.anchors.core.shard_columns import picked
+from laas.anchors.core.shard_columns import derived, picked
 from laas.anchors.services.anchoring import reusable_manifest, store_manifest
 from laas.errors import AnchorPending, AnchorTimeout, ConfigError, LaasError
 from laas.tasks.attributed import raw_work
@@ -158,7 +158,7 @@ def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: S
     if drop:
         entries = _drop_rows(ctx, spec, entries, results, stage_dir, text_keys, reuse)
         checks = (dropped_rows_outcome(spec.max_dropped_rows, entries, {
-            e.key: e.left_out for e in normalized.shards if e.derived}),)
+            e.key: e.left_out for e in derived(normalized.shards)}),)
     elif dataset_check:
         rows, distinct = distinct_rows(text_keys, [e.key for e in entries if e.status == "ok"])
         checks = (duplicate_rate_outcome(suite.max_dataset_duplicate_rate, rows, distinct),)

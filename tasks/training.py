@@ -7,6 +7,7 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from laas.anchors.core.listing import first_of
 from laas.anchors.core.models import Checkpoint
 from laas.anchors.ports import Ledger
 from laas.anchors.services.anchoring import record_training
@@ -45,11 +46,9 @@ def shares_markdown(s: TrainingShares, most: int = 20) -> str:
               "| contributor | rows | bytes | shards | share of rows |",
               "| --- | ---: | ---: | ---: | ---: |"]
     top = sorted(s.shares, key=lambda x: (-x.rows, x.contributor))
-    for x in top[:most]:
-        pct = f"{100 * x.rows / c.rows:.1f}%" if c.rows else "-"
-        lines.append(f"| `{x.contributor}` | {x.rows:,} | {x.bytes:,} | {x.shards} | {pct} |")
-    if len(top) > most:
-        lines.append(f"\n… and {len(top) - most} more.")
+    lines += first_of([f"| `{x.contributor}` | {x.rows:,} | {x.bytes:,} | {x.shards} | "
+                       f"{f'{100 * x.rows / c.rows:.1f}%' if c.rows else '-'} |" for x in top],
+                      most, lambda n: f"\n… and {n} more.")
     lines += ["", "Each contributor's proof: `laas.api.training_shares(dataset, record, "
               "address)`; `.claim_args(address)` for ContributorRewards.claim."]
     return "\n".join(lines)

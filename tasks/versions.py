@@ -8,6 +8,7 @@ from __future__ import annotations
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from laas.anchors.core.listing import first_of
 from laas.anchors.core.models import StageManifest
 from laas.anchors.core.versions import diff_manifests
 from laas.anchors.services.versions import previous_version, prove_version
@@ -15,6 +16,7 @@ from laas.errors import LaasError
 from laas.tasks.context import StageContext
 from laas.tasks.dataset_spec import DatasetSpec
 from laas.tasks.manifests import artifact_key
+from laas.tasks.markdown import code
 
 
 @task(name="version-claim", cache_policy=NO_CACHE)
@@ -59,8 +61,7 @@ def version_markdown(old: StageManifest | None, new: StageManifest, most: int = 
     added, _, _, unchanged = diff_manifests(old, new)
     lines = [head, "", f"Extends run `{old.run}` (checkpoint `{new.appends_to}`): its "
              f"{unchanged} shard(s) kept with the same leaves, {len(added)} added.", ""]
-    lines += [f"- added `{c.key}`: content `{c.new.content_hash}`, {c.new.rows} rows"
-              for c in added[:most]]
-    if len(added) > most:
-        lines.append(f"- … and {len(added) - most} more (`laas diff {new.dataset}`)")
+    lines += first_of([f"- added {code(c.key)}: content `{c.new.content_hash}`, {c.new.rows} "
+                       "rows" for c in added], most,
+                      lambda n: f"- … and {n} more (`laas diff {new.dataset}`)")
     return "\n".join(lines)

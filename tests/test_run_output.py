@@ -7,7 +7,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from laas.commands.common import out
-from laas.commands.versions import print_set_aside
+from laas.commands.run_summary import print_set_aside
 
 
 def test_set_aside_shards_are_listed_up_to_twenty_then_counted() -> None:
@@ -71,3 +71,58 @@ def test_the_stage_artifacts_list_some_shards_then_count_them(monkeypatch) -> No
     assert [r["shard"] for r in rows[:200]] == [f"s{i:03d}" for i in range(200)]
     assert rows[200]["shard"].startswith("… and 50 more failed expectation(s)")
     assert len(rows) == 201
+
+
+def test_keys_and_reasons_from_the_bucket_print_as_they_are(monkeypatch) -> None:
+    """Rich read `[/]` in an S3 key as a closing tag: `laas run` crashed with MarkupError after
+    its commit, and `[bold]` in a key was swallowed (the key shown was not the key)."""
+    from laas.anchors.core.models import ShardEntry
+    from laas.commands import run_summary
+
+    odd = "s3://odd/crawl/aa[/x] b[bold]c.jsonl"
+    entry = ShardEntry(key="aa[/x] b[bold]c.jsonl", uri="/v/x.parquet", source_uri=odd,
+                       byte_size=1, rows=1, content_hash="0x" + "11" * 32)
+    aside = ShardEntry(key="[/]first.jsonl", uri="/v/f", source_uri="s3://odd/crawl/[/]first",
+                       byte_size=1, rows=0, content_hash=None, status="quarantined",
+                       reason="not valid jsonl at line 1: [red]x[/]")
+    monkeypatch.setattr("laas.anchors.adapters.artifacts.read_manifest",
+                        lambda uri: SimpleNamespace(shards=[entry]))
+    summary = SimpleNamespace(
+        dataset="odd-s3", run="r1", checkpoints=[], pending=(), set_aside=[aside],
+        rows_dropped={entry.key: "1 of 2 rows dropped [/]"}, dataset_checks=(), seconds={},
+        passed=True, reuse={"reused": 1, "from_run": "r0", "processed": 1, "new": 0,
+                            "not_reused": {"[/]first.jsonl": "set aside by run r0"}})
+    summary.checkpoints = [SimpleNamespace(stage="validated", shard_count=1, passed=True,
+                                           shards_root="0x" + "22" * 32, block_number=2,
+                                           gas_used=1, tx_hash="0x" + "33" * 32,
+                                           manifest_uri="/m.json")]
+    monkeypatch.setattr(run_summary, "_tx", str)
+    with out.capture() as captured:
+        run_summary.print_summary(summary)
+    text = captured.get()
+    assert "  quarantined [/]first.jsonl: not valid jsonl at line 1: [red]x[/]\n" in text
+    assert "  rows dropped aa[/x] b[bold]c.jsonl: 1 of 2 rows dropped [/]\n" in text
+    assert "  not reused [/]first.jsonl: set aside by run r0\n" in text
+    # the line is there to be pasted into a shell: the key's space and brackets quoted
+    assert f"lineage of one shard:  laas lineage '{odd}'\n" in text
+
+
+def test_an_error_naming_a_bracketed_key_is_one_plain_line(tmp_path, monkeypatch,
+                                                           capsys) -> None:
+    import sys
+
+    import pytest
+
+    from laas.cli import main
+    from laas.settings import get_settings
+
+    monkeypatch.setenv("LAAS_HOME", str(tmp_path))
+    monkeypatch.setattr(sys, "argv", ["laas", "gate", "x[/]y[bold]z"])
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SystemExit) as e:
+            main()
+    finally:
+        get_settings.cache_clear()
+    assert e.value.code == 2
+    assert capsys.readouterr().err.startswith("error: no dataset spec named 'x[/]y[bold]z' ")

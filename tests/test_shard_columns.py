@@ -97,3 +97,21 @@ def test_a_parked_manifest_picks_its_accepted_and_set_aside_shards_by_status(mon
     monkeypatch.setattr(shard_columns, "_entry", lambda row: made.append(row) or real(row))
     assert clean.quarantined == [] and clean.accepted_count == 6
     assert made == []
+
+
+def test_a_parked_manifest_makes_only_its_derived_shards(monkeypatch) -> None:
+    """drop_rows' checks ask for the shards a stage changed; a parked manifest makes only
+    those, and finds the same ones as its entries."""
+    from laas.anchors.core import shard_columns
+
+    entries = _entries(40)
+    entries = [e.model_copy(update={"parent_hash": "0x" + "22" * 32, "rows_in": e.rows + 2})
+               if i % 8 == 3 else e for i, e in enumerate(entries)]
+    m = new_manifest("ds", "r1", "normalized", "laas-table-v1", entries, passed=True)
+    m.park()
+    made: list = []
+    real = shard_columns._entry
+    monkeypatch.setattr(shard_columns, "_entry", lambda row: made.append(row) or real(row))
+    got = shard_columns.derived(m.shards)
+    assert got == shard_columns.derived(entries) == [entries[i] for i in (3, 11, 19, 27, 35)]
+    assert [e.left_out for e in got] == [2] * 5 and len(made) == 5

@@ -74,6 +74,18 @@ def test_yes_no_on_off_are_text_and_a_value_yaml_typed_is_named(tmp_path) -> Non
         load_spec(str(path))
 
 
+def test_an_expectation_argument_outside_kwargs_says_where_it_goes(tmp_path) -> None:
+    """GX's Python API takes `column=` flat; a spec written that way was refused with only
+    "Extra inputs are not permitted"."""
+    path = tmp_path / "flat.yaml"
+    path.write_text("name: flat\nsource: a/*\nschema: [{name: text, type: string}]\n"
+                    "suite: [{type: expect_column_values_to_not_be_null, column: text}]\n")
+    with pytest.raises(ConfigError, match=r"suite\.expectations\.0\.column: Extra inputs are "
+                                          r"not permitted \(an expectation's arguments go "
+                                          r"under kwargs: \{type: …, kwargs: \{column: …\}\}\)"):
+        load_spec(str(path))
+
+
 def test_unknown_dataset_name_says_where_it_looked() -> None:
     with pytest.raises(ConfigError, match="no dataset spec named 'nope'"):
         load_spec("nope")

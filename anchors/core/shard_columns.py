@@ -159,6 +159,12 @@ def picked(shards: Sequence[ShardEntry], keep: Callable[[Any], bool],
     return list(shards) if len(at) == len(shards) else shards.at(at)
 
 
+def derived(shards: Sequence[ShardEntry]) -> list[ShardEntry]:
+    """The shards this stage made from a parent and changed (drop_rows left rows out): picked
+    by their parent_hash column, so a parked manifest makes only those."""
+    return picked(shards, lambda parent: parent is not None, "parent_hash")
+
+
 def values(shards: Sequence[ShardEntry]) -> Iterator[tuple]:
     """Each shard's field values as a tuple (ShardColumns.values), parked or not."""
     if isinstance(shards, ShardColumns):

@@ -17,6 +17,7 @@ from laas.commands.common import (
     chain_app,
     index_app,
     out,
+    said,
 )
 from laas.errors import ConfigError
 
@@ -55,9 +56,9 @@ def anchor(
                 out.print(f"  {d.action:<12} {where}  block {d.checkpoint.block_number}  "
                           f"tx {_tx(d.checkpoint.tx_hash)}{trust}")
             elif d.action == "would commit":
-                out.print(f"  [yellow]{d.action:<12}[/] {where}{trust}")
+                out.print(" ", said(f"{d.action:<12}", "yellow"), f"{where}{trust}")
             else:
-                out.print(f"  [red]{d.action:<12}[/] {where}: {d.error or ''}{trust}")
+                out.print(" ", said(f"{d.action:<12}", "red"), f"{where}: {d.error or ''}{trust}")
         if not dry:
             committed = sum(d.action == "committed" for d in done)
             out.print(f"{committed} committed, {sum(d.action == 'on chain' for d in done)} "

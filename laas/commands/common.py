@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from laas.anchors.core.listing import SHOWN, first_of
 from laas.errors import ConfigError
@@ -18,9 +19,16 @@ chain_app = typer.Typer(no_args_is_help=True, help="The local anvil chain (or a 
 app.add_typer(chain_app, name="chain")
 index_app = typer.Typer(no_args_is_help=True, help="The lineage index (a cache of the chain).")
 app.add_typer(index_app, name="index")
-# Soft wrap: hashes and URIs stay whole on one line, to be copied or grepped.
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)  # one error, one line: never wrapped at 80 columns
+# Soft wrap: hashes and URIs stay whole on one line, to be copied or grepped. No markup: keys,
+# URIs and reasons come from the bucket, and one holding `[/]` or `[bold]` would be read as a
+# tag (a crash after the commit, or a key shown wrongly); colour goes through said().
+out = Console(soft_wrap=True, markup=False)
+err = Console(stderr=True, soft_wrap=True, markup=False)  # one line, never wrapped at 80
+
+
+def said(text: str, style: str) -> Text:
+    """A word in colour (ALLOW, NOT PROVEN, error:), printed before the plain text after it."""
+    return Text(text, style=style)
 
 RunOpt = Annotated[str | None, typer.Option("--run", help="run name (default: a new run)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
@@ -53,11 +61,9 @@ def _at_least(option: str, value: int | None, low: int) -> None:
 
 def _dataset_name(ref: str) -> str:
     """A dataset name, or the name inside a spec given by path."""
-    if ref.endswith((".yaml", ".yml")) or "/" in ref:
-        from laas.tasks.dataset_spec import load_spec
+    from laas.tasks.dataset_spec import spec_name
 
-        return load_spec(ref).name
-    return ref
+    return spec_name(ref)
 
 
 def _tx(tx_hash: str | None) -> str:

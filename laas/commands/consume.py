@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from laas.commands.common import (
     JsonOpt,
@@ -18,6 +19,7 @@ from laas.commands.common import (
     _tx,
     app,
     out,
+    said,
 )
 from laas.errors import ConfigError
 
@@ -85,7 +87,7 @@ def gate(
                           "shares": shares.commitment.model_dump(mode="json")
                           if shares and shares.commitment else None}, indent=2))
     elif verdict.allowed:
-        out.print(f"[green]ALLOW[/] {dataset}: {verdict.reason}")
+        out.print(said("ALLOW", "green"), f"{dataset}: {verdict.reason}")
         if recorded:
             out.print(f"recorded training set {record}: checkpoint {recorded.checkpoint_id} "
                       f"(root {recorded.shards_root[:18]}…, tx {_tx(recorded.tx_hash)}, block "
@@ -95,7 +97,7 @@ def gate(
                           f"of {c.rows} rows, {c.bytes} bytes; root {c.root} (proofs: "
                           "laas.api.training_shares)")
     else:
-        out.print(f"[red]DENY[/] {dataset}: {verdict.reason}")
+        out.print(said("DENY", "red"), f"{dataset}: {verdict.reason}")
     raise typer.Exit(0 if verdict.allowed else 1)
 
 
@@ -140,22 +142,25 @@ def lineage(
 
 def _print_lineage(node: dict, indent: str) -> None:
     say = out.print
-    say(f"{indent}shard [bold]{node['key']}[/] of {node['dataset']}, run {node['run']}")
+    say(Text.assemble(f"{indent}shard ", (node["key"], "bold"),
+                      f" of {node['dataset']}, run {node['run']}"))
     say(f"{indent}  source       {node['source_uri']}")
     for s in node["stages"]:
-        status = "[green]ok[/]" if s["status"] == "ok" else f"[yellow]{s['status']}[/]"
+        status = said("ok", "green") if s["status"] == "ok" else said(s["status"], "yellow")
         rows = f"{s['rows']} rows  " if s["stage"] != "raw" else ""
-        confirmations = "?" if s["confirmations"] is None else s["confirmations"]
+        confirmations: str | Text = "?" if s["confirmations"] is None else \
+            str(s["confirmations"])
         if s["confirmed"] is False:
-            confirmations = "0 [red]UNCONFIRMED: not on chain (reorganised away?); " \
-                            "`laas anchor --resume` commits it again[/]"
-        say(f"{indent}  {s['stage']:<12} {status}  {rows}content {s['content_hash'] or '-'}")
+            confirmations = said("0 UNCONFIRMED: not on chain (reorganised away?); "
+                                 "`laas anchor --resume` commits it again", "red")
+        say(Text.assemble(f"{indent}  {s['stage']:<12} ", status,
+                          f"  {rows}content {s['content_hash'] or '-'}"))
         if s["reason"]:
             say(f"{indent}  {'':<12} reason: {s['reason']}")
         say(f"{indent}  {'':<12} checkpoint {s['checkpoint_id']} (passed={s['passed']})")
-        final = f"  [bold]{s['finality']}[/]" if s.get("finality") else ""
-        say(f"{indent}  {'':<12} tx {_tx(s['tx_hash'])}  block {s['block_number']}  "
-            f"confirmations {confirmations}{final}")
+        final = ("  ", (s["finality"], "bold")) if s.get("finality") else ()
+        say(Text.assemble(f"{indent}  {'':<12} tx {_tx(s['tx_hash'])}  block "
+                          f"{s['block_number']}  confirmations ", confirmations, *final))
     for parent in node["derived_from"]:
         say(f"{indent}  └─ derived from")
         _print_lineage(parent, indent + "     ")
@@ -205,13 +210,13 @@ def verify(
     try:
         proof = verify_shard(open_reader(settings), open_index(settings), shard_file)
     except HashMismatch as e:
-        out.print(f"[red]NOT PROVEN[/] {shard_file}: {e}")
+        out.print(said("NOT PROVEN", "red"), f"{shard_file}: {e}")
         raise typer.Exit(1) from None
     failed = proof.passed is not True  # proven, but only a passed validated stage is a yes
     if as_json:
         print(proof.model_dump_json(indent=2))
         raise typer.Exit(1 if failed else 0)
-    out.print(f"[green]PROVEN[/] {shard_file}: shard {proof.key} of {proof.dataset}, "
+    out.print(said("PROVEN", "green"), f"{shard_file}: shard {proof.key} of {proof.dataset}, "
               f"run {proof.run}, content {proof.content_hash}")
     if proof.left_out:
         out.print(f"  left out at reading: {proof.left_out} unreadable record(s); their file "
@@ -220,11 +225,11 @@ def verify(
         out.print("  re-derived: the normalized shard minus the committed dropped rows hashes "
                   "to the validated shard")
     if proof.passed is False:
-        out.print(f"[red]but run {proof.validated_run} did NOT pass validation[/]: the gate "
-                  "denies it; do not train on it")
+        out.print(said(f"but run {proof.validated_run} did NOT pass validation", "red"),
+                  "the gate denies it; do not train on it", sep=": ")
     elif proof.passed is None:
-        out.print(f"[yellow]but run {proof.run} has no validated checkpoint on chain[/] (not "
-                  "validated yet, or pending anchor): do not train on it yet")
+        out.print(said(f"but run {proof.run} has no validated checkpoint on chain", "yellow"),
+                  "(not validated yet, or pending anchor): do not train on it yet")
     for s in proof.stages:
         out.print(f"  {s.stage:<11} leaf {s.leaf[:18]}… proof of {len(s.proof)} hashes → root "
                   f"{s.shards_root[:18]}… (checkpoint {s.checkpoint_id[:18]}…, block "

@@ -10,7 +10,16 @@ from typing import Annotated, Any
 
 import typer
 
-from laas.commands.common import JsonOpt, _dataset_name, _name, _settings, _tx, app, out
+from laas.commands.common import (
+    JsonOpt,
+    _dataset_name,
+    _name,
+    _settings,
+    _tx,
+    app,
+    out,
+    said,
+)
 from laas.errors import ConfigError
 
 
@@ -39,7 +48,7 @@ def contributors(
         report = dataset_contributors(name, run=_name("--run", run),
                                       training=_name("--training", training), settings=settings)
     except HashMismatch as e:
-        out.print(f"[red]NOT PROVEN[/] {name}: {e}")
+        out.print(said("NOT PROVEN", "red"), f"{name}: {e}")
         raise typer.Exit(1) from None
     if plot is not None:
         _plot(report, plot)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from laas.commands.common import _name, app, out
+from laas.commands.common import _name, app, out, said
 
 export_app = typer.Typer(no_args_is_help=True, help="Describe a dataset in other formats.")
 app.add_typer(export_app, name="export")
@@ -54,9 +54,9 @@ def verify_card_file(path: Path) -> None:
     try:
         top = verify_croissant(doc, settings=settings)
     except HashMismatch as e:
-        out.print(f"[red]NOT PROVEN[/] {path}: {e}")
+        out.print(said("NOT PROVEN", "red"), f"{path}: {e}")
         raise typer.Exit(1) from None
     m = top.manifest
-    out.print(f"[green]PROVEN[/] {path}: {m.dataset} run {m.run}, {len(m.accepted)} file(s) "
-              f"match their sha256 and leaves under root {top.stored.shards_root}, checkpoint "
-              f"{top.checkpoint.checkpoint_id}")
+    out.print(said("PROVEN", "green"), f"{path}: {m.dataset} run {m.run}, {len(m.accepted)} "
+              f"file(s) match their sha256 and leaves under root {top.stored.shards_root}, "
+              f"checkpoint {top.checkpoint.checkpoint_id}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
+from shlex import quote
 from typing import Annotated, Any
 
 import typer
@@ -15,12 +16,10 @@ from laas.commands.common import (
     _dataset_name,
     _name,
     _settings,
-    _short,
-    _tx,
     app,
     out,
 )
-from laas.commands.versions import print_reuse, print_set_aside
+from laas.commands.run_summary import checkpoint_line, print_summary
 from laas.errors import AnchorPending, ConfigError, LaasError, NotAppendOnly, ValidationFailed
 from laas.settings import prefect_defaults
 
@@ -53,7 +52,7 @@ def run(
     if deployment:
         _run_deployment(dataset, run, wait, timeout, as_json, not no_reuse)
         return
-    resume = f"(after fixing it, resume with: laas run {dataset} --run {run})"
+    resume = f"(after fixing it, resume with: laas run {quote(dataset)} --run {run})"
     try:
         with _early_start(settings, dask_address) as ingest:
             summary = ingest(dataset, run=run, dask_address=dask_address, reuse=not no_reuse)
@@ -68,7 +67,7 @@ def run(
     if as_json:
         print(summary.model_dump_json(indent=2))
     else:
-        _print_summary(summary)
+        print_summary(summary)
     if summary.pending:
         raise typer.Exit(AnchorPending.exit_code)
     if not summary.passed:
@@ -96,12 +95,6 @@ def _early_start(settings: Any, dask_address: str | None) -> Iterator[Any]:
         yield ingest
 
 
-def _checkpoint_line(cp: Any) -> str:
-    verdict = "[green]passed[/]" if cp.passed else "[red]FAILED[/]"
-    return (f"  {cp.stage:<10} {cp.shard_count:>6} shards  root {_short(cp.shards_root, 16)}  "
-            f"{verdict}  block {cp.block_number}  gas {cp.gas_used or '-'}  tx {_tx(cp.tx_hash)}")
-
-
 def _run_deployment(dataset: str, run: str, wait: bool, timeout: float, as_json: bool,
                     reuse: bool = True) -> None:
     from laas.deployments.trigger import trigger
@@ -117,7 +110,7 @@ def _run_deployment(dataset: str, run: str, wait: bool, timeout: float, as_json:
                         f"after {timeout:.0f}s; it goes on: follow it with `laas runs {dataset}`")
     if not state.is_completed():
         raise LaasError(f"flow run {flow_run.name} ended {state.name}: {state.message}; "
-                        f"resume with: laas run {dataset} --run {run} --deployment --wait")
+                        f"resume with: laas run {quote(dataset)} --run {run} --deployment --wait")
     from laas.anchors.core.canonical import name_id
     from laas.wiring import open_reader
 
@@ -129,7 +122,7 @@ def _run_deployment(dataset: str, run: str, wait: bool, timeout: float, as_json:
     else:
         out.print(f"flow run {flow_run.name}: {state.name}")
         for cp in cps:
-            out.print(_checkpoint_line(cp))
+            out.print(checkpoint_line(cp))
     if not any(c.stage == "validated" and c.passed for c in cps):
         raise ValidationFailed(f"{dataset} run {run}: the validated stage failed or is "
                                f"missing; see `laas runs {_dataset_name(dataset)}`")
@@ -146,7 +139,7 @@ def runs(
     from laas.wiring import open_index
 
     index = open_index(_settings())
-    for r in recent_runs(dataset, limit):
+    for r in recent_runs(_dataset_name(dataset) if dataset else None, limit):
         cps = {c["stage"]: c for c in index.runs(r["dataset"]) if c["run"] == r["run"]} \
             if r["dataset"] and r["run"] else {}
         validated = cps.get("validated")
@@ -195,44 +188,6 @@ def server(
         plane.stop()
         if settings.is_local_chain:
             local_chain(settings).down()
-
-
-def _print_summary(summary: Any) -> None:
-    out.print(f"[bold]{summary.dataset}[/] run [bold]{summary.run}[/]: checkpoints committed")
-    for cp in summary.checkpoints:
-        out.print(_checkpoint_line(cp))
-    print_set_aside(summary)
-    for check in summary.dataset_checks:
-        if not check["success"]:
-            out.print(f"  [red]dataset check failed[/] {check['type']}: {check['observed']}")
-    print_reuse(summary.reuse)
-    if summary.seconds:
-        parts = ", ".join(f"{k} {v:.1f}" for k, v in summary.seconds.items())
-        out.print(f"  took {sum(summary.seconds.values()):.1f} s ({parts})")
-    if summary.pending:
-        from laas.wiring import fee_budget
-
-        budget = fee_budget(_settings())
-        why = budget.refusal if budget is not None and budget.refusal else \
-            "the chain was unreachable"
-        out.print(f"[yellow]pending anchor[/]: {', '.join(summary.pending)} computed and kept in "
-                  f"the artifact store, not yet on chain ({why}); commit them with "
-                  f"`laas anchor --resume {summary.dataset} --run {summary.run}` once that "
-                  "is settled")
-        return
-    validated = summary.checkpoints[-1]
-    if summary.passed:
-        out.print("[green]validated stage passed[/]")
-    else:
-        out.print("[red]validated stage did not pass: the gate will deny this run[/]")
-    from laas.anchors.adapters.artifacts import read_manifest
-
-    manifest = read_manifest(validated.manifest_uri)
-    docs = next((s.docs_uri for s in manifest.shards if s.docs_uri), None)
-    if docs:
-        out.print(f"Data Docs:             {docs.rsplit('/', 1)[0]}/")
-    out.print(f"lineage of one shard:  laas lineage {manifest.shards[0].source_uri}")
-    out.print(f"gate the dataset:      laas gate {summary.dataset} --run {summary.run}")
 
 
 def _storage_denied(e: BaseException) -> str | None:

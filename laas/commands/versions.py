@@ -8,7 +8,15 @@ from typing import Annotated, Any
 
 import typer
 
-from laas.commands.common import JsonOpt, _dataset_name, _name, _short, app, out, print_some
+from laas.commands.common import (
+    JsonOpt,
+    _dataset_name,
+    _name,
+    _short,
+    app,
+    out,
+    said,
+)
 
 
 @app.command()
@@ -68,11 +76,12 @@ def prove_against(dataset: str, against: str, new: str | None, as_json: bool) ->
     if as_json:
         print(json.dumps(d.model_dump(mode="json") | {"append_only": d.append_only}, indent=2))
     elif d.append_only:
-        out.print(f"[green]PROVEN[/] {d.dataset}: run {d.new.run} contains every shard of run "
-                  f"{d.old.run} ({d.old.shards} shard(s), same leaves); {len(d.added)} added")
+        out.print(said("PROVEN", "green"), f"{d.dataset}: run {d.new.run} contains every "
+                  f"shard of run {d.old.run} ({d.old.shards} shard(s), same leaves); "
+                  f"{len(d.added)} added")
         _header(d)
     else:
-        out.print(f"[red]NOT APPEND-ONLY[/] {d.dataset}: {d.append_problem}")
+        out.print(said("NOT APPEND-ONLY", "red"), f"{d.dataset}: {d.append_problem}")
     raise typer.Exit(0 if d.append_only else 1)
 
 
@@ -99,25 +108,3 @@ def _rows(c: Any) -> str:
         return f"{v.rows} of {v.rows_in} rows kept (dropped: {drops or '-'})"
 
     return " -> ".join(one(v) for v in (c.old, c.new) if v is not None)
-
-
-def print_set_aside(summary: Any) -> None:
-    """What `laas run` says of the shards it set aside and those it dropped rows of."""
-    print_some([f"  [yellow]{s.status}[/] {s.key}: {s.reason}" for s in summary.set_aside],
-               "shard(s) set aside")
-    print_some([f"  [yellow]rows dropped[/] {k}: {what}" for k, what in
-                summary.rows_dropped.items()], "shard(s) with rows dropped")
-
-
-def print_reuse(reuse: dict) -> None:
-    """What `laas run` says of an incremental run: shards reused, from which run, and why
-    any shard the previous run had was processed again."""
-    if not reuse:
-        return
-    if reuse.get("note"):
-        out.print(f"  reuse: none ({reuse['note']})")
-        return
-    out.print(f"  reuse: {reuse['reused']} shard(s) from run {reuse['from_run']}, "
-              f"{reuse['processed']} processed ({reuse['new']} new)")
-    print_some([f"  [yellow]not reused[/] {key}: {why}" for key, why in
-                reuse["not_reused"].items()], "not reused")

@@ -11,7 +11,9 @@ Two corpora, each written once as a normalized Parquet shard:
 and on each, in the same run, with the builtin instruction_corpus suite:
   floor      read the Parquet shard + one pc.utf8_length pass over the text columns
   new        laas.tasks.shard_validation.validated_entries: the stage as it runs (Arrow executor,
-             GX for the rest, text hashes, Data Docs written)
+             GX for the rest, text hashes, Data Docs written), in a worker of laas's local
+             Dask cluster as `laas run` runs it (bench/stage_worker.py)
+  new_in_process  the same in this process (no Arrow allocator settings of the workers)
   gx_pandas  the same suite, every expectation through GX's pandas engine, batch by batch
              (the path before the executor)
   gx_pandas_old_patterns  the same, with the PII patterns as they were (\\w \\d)
@@ -29,11 +31,13 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from stage_worker import entry_of, in_worker, new
 
 # The screen before this change, kept here only to measure what the stage used to cost.
 OLD_PII = (
@@ -103,27 +107,6 @@ def floor(path: Path) -> None:
         pc.sum(pc.utf8_length(t[c]))
 
 
-def entry_of(path: Path) -> object:
-    """The normalized stage's entry for the shard (its real table hash: the stage re-hashes
-    what it validates and refuses a shard whose hash is not the entry's). Made once, outside
-    the timings: the normalized stage computed it."""
-    from laas.anchors.adapters.files import rehash_parquet_at
-    from laas.anchors.core.canonical import to_hex
-    from laas.anchors.core.models import ShardEntry
-
-    digest, size, n = rehash_parquet_at(str(path))
-    return ShardEntry(key=path.stem, uri=str(path), source_uri=str(path), byte_size=size,
-                      rows=n, content_hash=to_hex(digest))
-
-
-def new(entry: object, spec: object, work: Path) -> dict:
-    from laas.tasks.shard_validation import validated_entries
-
-    (out,) = validated_entries([entry], spec, "quarantined", str(work / "docs"))
-    assert out.validation is not None, out.reason
-    return out.validation
-
-
 def masks_only(path: Path, suite: object) -> float:
     """Part of `new`: the executor's masks, text hash column given."""
     from laas.validators.arrow_exec import compile_check, run_check
@@ -177,7 +160,7 @@ def timed(fn: object, *args: object) -> float:
     return time.perf_counter() - t
 
 
-def bench(name: str, table: pa.Table, work: Path) -> dict:
+def bench(name: str, table: pa.Table, work: Path, worker: Callable) -> dict:
     from laas.tasks.dataset_spec import DatasetSpec
 
     path = work / f"{name}.parquet"
@@ -193,22 +176,24 @@ def bench(name: str, table: pa.Table, work: Path) -> dict:
     mb = text_bytes(table) / 1e6
     entry = entry_of(path)
     new(entry, spec, work)  # warm: GX import, suites built
-    seconds = {
-        "floor": min(timed(floor, path) for _ in range(3)),
-        "new": min(timed(new, entry, spec, work) for _ in range(2)),
-        "gx_pandas": timed(gx_pandas, path, spec.suite),
-        "gx_pandas_old_patterns": timed(gx_pandas, path, old_spec),
-    }
+    worker(entry, spec, str(work / "docs"))  # and in the worker
+    runs = [(timed(worker, entry, spec, str(work / "docs")), worker.usage) for _ in range(3)]
+    seconds = {"floor": min(timed(floor, path) for _ in range(3)), "new": min(runs)[0],
+               "new_in_process": min(timed(new, entry, spec, work) for _ in range(2)),
+               "gx_pandas": timed(gx_pandas, path, spec.suite),
+               "gx_pandas_old_patterns": timed(gx_pandas, path, old_spec)}
     parts = {"masks_one_thread": min(masks_only(path, spec.suite) for _ in range(2)),
              "text_hashes": min(hashes_only(path, spec.suite) for _ in range(2)),
              "all_but_read_and_hashes": min(without_hashes(path, spec.suite)
                                             for _ in range(2))}
-    result = new(entry, spec, work)
+    result = worker(entry, spec, str(work / "docs"))
     failed = {o["type"] + "(" + (o["column"] or "") + ")": o["unexpected_count"]
               for o in result["outcomes"] if not o["success"]}
     out = {"rows": table.num_rows, "mb": round(mb, 1),
            "seconds": {k: round(v, 3) for k, v in seconds.items()},
            "parts_of_new_seconds": {k: round(v, 3) for k, v in parts.items()},
+           # the worker's user s, system s, page faults in each `new` run (wall: min of them)
+           "new_worker_cpu": [[round(x, 3) for x in u] for _, u in runs],
            "mb_per_s": {k: round(mb / v, 1) for k, v in seconds.items()},
            "new_vs_floor": round(seconds["floor"] / seconds["new"], 3),
            "new_vs_gx_pandas": round(seconds["gx_pandas"] / seconds["new"], 2),
@@ -220,6 +205,8 @@ def bench(name: str, table: pa.Table, work: Path) -> dict:
         print(f"  {k:24s} {v:7.2f} s  {mb / v:8.1f} MB/s")
     for k, v in parts.items():
         print(f"  (part of new) {k:24s} {v:7.2f} s  {mb / v:8.1f} MB/s")
+    print("  new, the worker's CPU per run (user s, system s, page faults):",
+          out["new_worker_cpu"])
     print(f"  new = {out['new_vs_floor']}x the floor's speed, "
           f"{out['new_vs_gx_pandas']}x GX pandas (same suite), "
           f"{out['new_vs_gx_pandas_old_patterns']}x GX pandas (old patterns)")
@@ -235,10 +222,11 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     real_table, files = real(args.real_mb)
     load = os.getloadavg()  # a shared machine: ratios move with its load
-    results = {"machine": {"python": platform.python_version(), "pyarrow": pa.__version__,
-                           "cpus": os.cpu_count()},
-               "synthetic": bench("synthetic", synthetic(args.rows), work),
-               "real": bench("real", real_table, work) | {"files": files}}
+    with in_worker() as worker:
+        results = {"machine": {"python": platform.python_version(), "pyarrow": pa.__version__,
+                               "cpus": os.cpu_count()},
+                   "synthetic": bench("synthetic", synthetic(args.rows), work, worker),
+                   "real": bench("real", real_table, work, worker) | {"files": files}}
     results["machine"]["load_before_after"] = [round(x, 1) for x in (*load, *os.getloadavg())]
     out = Path(__file__).parent / "results" / "validate.json"
     out.write_text(json.dumps(results, indent=2) + "\n")

@@ -5,6 +5,7 @@ is in laas.tasks."""
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 
 from prefect import flow
 from prefect.runtime import flow_run
@@ -98,15 +99,17 @@ def ingest(dataset: str, run: str | None = None, dask_address: str | None = None
         # Incremental: unchanged shards keep the previous passed run's results (proven, in
         # a thread while the raw stage runs)
         previous = prove_previous(context, spec, run, reuse and spec.reuse)
+        since = datetime.now(UTC)  # a stage manifest made after this was not resumed
         raw = raw_stage(ctx, spec, run)
         lap("raw")
         plan = reuse_plan(ctx, spec, run, quote(raw), reuse and spec.reuse, quote(previous))
         del previous  # the previous run's manifests: what of them is reused, the plan holds
         lap("reuse")
-        normalized = normalize_stage(ctx, spec, run, quote(raw), raw.checkpoint_id, quote(plan))
+        normalized = normalize_stage(ctx, spec, run, quote(raw), raw.checkpoint_id, quote(plan),
+                                     since)
         lap("normalized")
         validated = validate_stage(ctx, spec, run, quote(normalized), normalized.checkpoint_id,
-                                   claim, quote(plan))
+                                   claim, quote(plan), since)
         lap("validated")
         cps = commit_run_task(ctx, quote([raw, normalized, validated]))
         lap("commit")

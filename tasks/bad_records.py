@@ -11,11 +11,10 @@ from typing import BinaryIO
 
 import pyarrow as pa
 
+from laas.anchors.core.dropped_records import KEEP_BYTES
 from laas.errors import ShardReadError
 from laas.tasks.jsonl_lines import line_problem
 from laas.tasks.line_stream import LineStream
-
-KEEP_BYTES = 1 << 20  # of one dropped record, kept for people to look at (the rest is cut)
 
 
 class RowsToDrop(Exception):

@@ -14,8 +14,10 @@ from laas.anchors.ports import Ledger
 # What each Dask worker imports ahead of the validate stage (Great Expectations: seconds).
 WORKER_WARM = "laas.validators.gx_suite:warm"
 # What a local cluster's worker processes inherit, imported once in the process they are forked
-# from instead of once in each (Great Expectations: ~3 s of CPU per import here).
-WORKER_PRELOAD = ("great_expectations", "laas.validators.gx_suite")
+# from instead of once in each (Great Expectations: ~3 s of CPU per import here), in this
+# order: Arrow's allocator settings before anything loads pyarrow.
+WORKER_PRELOAD = ("laas.deployments.worker_memory", "great_expectations",
+                  "laas.validators.gx_suite")
 
 
 @dataclass(frozen=True)

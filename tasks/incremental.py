@@ -185,7 +185,7 @@ def reusable(plan: ReusePlan | None, normalized: StageManifest
         return {}
     # compared by their field values (what entries compare), no entry made: both are parked
     mine = dict(zip(column(normalized.shards, "key"), values(normalized.shards), strict=True))
-    planned = reused_side(plan.reused, "normalized")
+    planned = reused_side(plan, "normalized")
     same = {k for k, row in zip(column(planned, "key"), values(planned), strict=True)
             if mine.get(k) == row}
     return {r.key: (r, plan.results[r.key]) for r in plan.reused if r.key in same}
@@ -232,7 +232,7 @@ def reuse_summary(plan: ReusePlan | None, validated: StageManifest) -> dict:
         return {}
     # by columns: (uri, content hash, status) of each shard, this run's and the reused entry's
     final = dict(zip(column(validated.shards, "key"), _files(validated.shards), strict=True))
-    before = reused_side(plan.reused, "validated")
+    before = reused_side(plan, "validated")
     refiltered = {k: _refiltered(final.get(k), was) for k, was in zip(
         column(before, "key"), _files(before), strict=True) if final.get(k) != was}
     return confirm(plan, refiltered).summary()

@@ -50,23 +50,35 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return row
 
 
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, object_pairs_hook=_unique_keys)
+_JSON_BLANKS = re.compile(r"[ \t\r\n]*")  # JSON's whitespace, which Arrow skips between values
+
+
 def line_problem(line: bytes, schema: pa.Schema, kinds: dict[str, str]) -> str | None:
-    """Why this line cannot be a row of `schema`, as Arrow's reader would refuse it (None: a
-    row, or a blank line)."""
+    """Why this line cannot be rows of `schema`, as Arrow's reader would refuse it (None:
+    rows, or a blank line). Arrow reads the values of a line one after another, each a row
+    (`{"a": 1} {"a": 2}` is two): so is the line judged, whole, else a line the first read
+    handed on as rows would be a record the read again leaves out."""
     if not line.strip():
         return None
     try:
-        row: Any = json.loads(line.decode(), parse_constant=_no_constant,
-                              object_pairs_hook=_unique_keys)  # decoded: json guesses UTF-16
+        text = line.decode()  # decoded: json guesses UTF-16
     except UnicodeDecodeError:
         return "not UTF-8"
-    except json.JSONDecodeError as e:
-        return f"not JSON ({e.msg.removesuffix(' at')} at column {e.colno})"
-    except ValueError as e:  # a constant or a field given twice
-        return f"not JSON ({e})"
-    except RecursionError:
-        return "not JSON (nested too deep)"
-    return row_problem(row, schema, kinds)
+    at = _JSON_BLANKS.match(text).end()
+    while at < len(text):
+        try:
+            row, at = _DECODER.raw_decode(text, at)
+        except json.JSONDecodeError as e:
+            return f"not JSON ({e.msg.removesuffix(' at')} at column {e.colno})"
+        except ValueError as e:  # a constant or a field given twice
+            return f"not JSON ({e})"
+        except RecursionError:
+            return "not JSON (nested too deep)"
+        if problem := row_problem(row, schema, kinds):
+            return problem
+        at = _JSON_BLANKS.match(text, at).end()
+    return None
 
 
 def row_problem(row: Any, schema: pa.Schema, kinds: dict[str, str]) -> str | None:

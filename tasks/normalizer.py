@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 
 from laas.anchors.adapters.files import redact, url_to_fs
 from laas.anchors.core.canonical import to_hex
+from laas.anchors.core.dropped_records import table_digest
 from laas.anchors.core.hashing import TableHasher
 from laas.anchors.core.models import ShardEntry, rows_digest
 from laas.errors import ShardReadError
@@ -93,8 +94,9 @@ def _with_drops(entry: ShardEntry, raw: ShardEntry, drops: RecordDrops, spec: Da
         hint = encoding_hint(spec.format_of(raw.uri)) if drops.reasons[0] == "not UTF-8" else ""
         return set_aside(raw, f"{what}: over max_dropped_rows "
                               f"{spec.max_dropped_rows:.0%}{hint}", bad_status)
-    write_parquet(dropped_uri, drops.table(ROW_COLUMN, FAILED_COLUMN))
+    left_out = drops.table(ROW_COLUMN, FAILED_COLUMN)
+    write_parquet(dropped_uri, left_out)
     return entry.model_copy(update={
         "parent_hash": raw.content_hash, "rows_in": rows_in, "reason": what,
         "dropped": {"unreadable": n}, "dropped_rows_hash": rows_digest(drops.numbers),
-        "dropped_uri": dropped_uri})
+        "dropped_uri": dropped_uri, "dropped_records_hash": table_digest(left_out)})

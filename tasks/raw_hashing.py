@@ -23,7 +23,7 @@ from laas.anchors.core.canonical import to_hex
 from laas.anchors.core.hashing import bytes_hasher, hash_stream, rehash_parquet
 from laas.anchors.core.models import ShardEntry
 from laas.anchors.core.shard_columns import remade
-from laas.tasks.compute import local_only, map_here
+from laas.tasks.compute import local_only, map_here, map_shards
 from laas.tasks.dataset_spec import DatasetSpec
 from laas.tasks.read_errors import describe_error
 
@@ -74,14 +74,15 @@ def hash_raw_batch(batch: list[tuple[str, str]], bad_status: str = "failed"
     return out
 
 
-def hashed_here(fn: Callable, items: list[tuple], batch_size: int, bad_status: str
-                ) -> list[ShardEntry] | None:
-    """The raw stage's entries, hashed in this process's threads (compute.map_here) when its
-    shards are plain local files; None otherwise (the cluster hashes them)."""
-    if fn is not hash_raw_batch or not local_only(uri for ((_, uri),) in items):
-        return None
-    return map_here(partial(hash_raw_batch, bad_status=bad_status), items,
-                    batch_size=batch_size, on_batch=raw_entries)
+def hash_sources(fn: Callable, items: list[tuple], extra: dict, *, address: str,
+                 batch_size: int, bad_status: str) -> list[ShardEntry]:
+    """The raw stage's entries: hashed in this process's threads (compute.map_here) when its
+    shards are plain local files, else on the cluster (map_shards, with raw_work's `extra`)."""
+    if fn is hash_raw_batch and local_only(uri for ((_, uri),) in items):
+        return map_here(partial(hash_raw_batch, bad_status=bad_status), items,
+                        batch_size=batch_size, on_batch=raw_entries)
+    return map_shards(fn, items, address=address, label="raw", batch_size=batch_size,
+                      bad_status=bad_status, **extra)
 
 
 def raw_entries(results: list[tuple[str, str, int, str] | ShardEntry]) -> list[ShardEntry]:

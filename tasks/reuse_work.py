@@ -8,6 +8,13 @@ from __future__ import annotations
 import pyarrow as pa
 
 from laas import __version__ as LAAS_VERSION
+from laas.anchors.adapters.drop_files import (
+    READ_DROPS,
+    ROW_DROPS,
+    DropsChanged,
+    DropsFile,
+    committed_numbers,
+)
 from laas.anchors.adapters.files import redact, rehash_parquet_at, sha256_at
 from laas.anchors.core.canonical import hash_record, keccak256, to_hex
 from laas.anchors.core.formats import VERSIONED_MANIFEST
@@ -29,7 +36,9 @@ from laas.tasks.text_keys import TextKeys
 # whole is now kept), and a shard set aside anyway holds no first copy of a duplicate
 # v4: a JSON document's object giving a field twice or holding NaN is no record (it was read
 # with the last value), and a file holding one object is a row
-NORMALIZE_FORMAT = "laas-normalize-v4"
+# v5: records left out at reading are committed whole (laas-manifest-v7), and a JSONL line of
+# several objects is their rows under drop_rows too (it was left out when another line was)
+NORMALIZE_FORMAT = "laas-normalize-v5"
 REUSED_KEYS = "reused-text-hashes"  # in the validated stage's folder: the reused shards' keys
 # What does not decide a shard's output: names, where the sources are (each reused shard's
 # own URI is compared instead), lineage, versioning and the reuse switch itself.
@@ -61,28 +70,39 @@ def check_files(batch: list[tuple[tuple[str, str], ...]]) -> list[str | None]:
     out: list[str | None] = []
     for files in batch:
         try:
-            for uri, sha256 in files:
-                _same_bytes(uri, sha256)
+            for f in files:
+                _same_drops(f) if isinstance(f, DropsFile) else _same_bytes(*f)
             out.append(None)
         except (ShardReadError, OSError, ValueError) as e:
             out.append(_altered(e))
     return out
 
 
-def check_all_files(items: list[tuple[tuple[tuple[str, str], ...]]], check: dict
+def check_all_files(items: list[tuple[tuple[tuple | DropsFile, ...]]], check: dict
                     ) -> list[str | None]:
     """check_files over every shard checked by its bytes: in this process's threads when
     every file is local (tiny files: the cluster's transport of a shard costs more than
     hashing it), else on the Dask workers (map_shards with `check`)."""
-    if local_only(uri for (kept,) in items for uri, _ in kept):
+    if local_only(f[0] for (kept,) in items for f in kept):  # each one's URI comes first
         return map_here(check_files, items, batch_size=check["batch_size"])
     return map_shards(check_files, items, **check)
 
 
-def files_of(r: Reused) -> tuple[tuple[str, str], ...]:
-    """What check_files needs of a shard checked by its bytes."""
+def files_of(r: Reused) -> tuple[tuple[str, ...], ...]:
+    """What check_files needs of a shard checked by its bytes: each file's (uri, sha256),
+    then the files of what its stages left out, which its reused entries name (a version
+    that names one no longer holding what it commits to could never be proven)."""
     kept = (r.normalized, r.validated) if r.validated.derived else (r.normalized,)
-    return tuple((e.uri, e.sha256) for e in kept if e.sha256 is not None)
+    drops = (DropsFile.of(r.normalized, READ_DROPS), DropsFile.of(r.validated, ROW_DROPS))
+    return tuple((e.uri, e.sha256) for e in kept if e.sha256 is not None) + \
+        tuple(d for d in drops if d is not None)
+
+
+def _same_drops(f: DropsFile) -> None:
+    try:
+        committed_numbers(f)
+    except DropsChanged as e:
+        raise ShardReadError(f"{e} ({redact(f.uri)})") from None
 
 
 def check_reused(batch: list[Reused], spec: DatasetSpec, hashes_dir: str | None

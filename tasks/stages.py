@@ -4,6 +4,7 @@ thin over plain functions, each resuming from what an earlier attempt of the run
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,7 @@ from laas.tasks.incremental import ReusePlan, all_text_keys, refilter, reusable
 from laas.tasks.manifests import SharedOutcomes, build_manifest, publish_artifacts, result_of
 from laas.tasks.normalizer import normalize
 from laas.tasks.parents import derived_sources
-from laas.tasks.raw_hashing import discover, hashed_here
+from laas.tasks.raw_hashing import discover, hash_sources
 from laas.tasks.rows import distinct_rows, filter_shard, later_duplicates
 from laas.tasks.shard_validation import validated_entries
 from laas.tasks.stage_files import clear_stage_dir, fresh_dir, name_clashes, set_aside
@@ -70,12 +71,18 @@ def _resume(ctx: StageContext, spec: DatasetSpec, run: str, stage: str) -> Stage
     return found
 
 
-def _begin(ctx: StageContext, spec: DatasetSpec, run: str, stage: str
+def _begin(ctx: StageContext, spec: DatasetSpec, run: str, stage: str,
+           parent: StageManifest | None = None, since: datetime | None = None
            ) -> tuple[StageManifest | None, str]:
     """Every stage starts here: an earlier attempt's trusted manifest of it (then nothing is
-    recomputed), or else the stage's folder, the run's folders checked for planted links."""
+    recomputed), or else the stage's folder, the run's folders checked for planted links.
+    Never an earlier attempt's once `parent` was made again (after `since`): it came from
+    bytes this parent may not have hashed (a source changed, its manifest deleted)."""
     if (done := _resume(ctx, spec, run, stage)) is not None:
-        return done, ""
+        if parent is None or since is None or parent.created_at < since:
+            return done, ""
+        get_run_logger().warning("%s: not resuming from %s: its parent stage was computed "
+                                 "again by this run; recomputing", stage, done.manifest_hash)
     ctx.ledger.store.check_links(spec.name, run)
     return None, ctx.ledger.store.stage_dir(spec.name, run, stage)
 
@@ -95,24 +102,22 @@ def raw_stage(ctx: StageContext, spec: DatasetSpec, run: str) -> StageManifest:
         raise ConfigError(f"dataset {spec.name}: no shard matches {spec.source_uri}")
     hash_fn, items, extra = raw_work(spec, found)  # with attribution, if the spec has it
     warm_workers(ctx.address, WORKER_WARM)  # ready for the validate stage
-    entries = hashed_here(hash_fn, items, ctx.batch_size, _bad_status(spec))
-    if entries is None:  # not all plain local files: on the cluster
-        entries = map_shards(hash_fn, items, address=ctx.address, label="raw",
-                             batch_size=ctx.batch_size, bad_status=_bad_status(spec), **extra)
+    entries = hash_sources(hash_fn, items, extra, address=ctx.address,
+                           batch_size=ctx.batch_size, bad_status=_bad_status(spec))
     return _log(ctx, build_manifest(spec, run, "raw", entries, parents))
 
 
 @task(name="normalize-stage", **RETRY)
 def normalize_stage(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifest,
-                    parent: str, plan: ReusePlan | None = None) -> StageManifest:
+                    parent: str, plan: ReusePlan | None = None, since: datetime | None = None
+                    ) -> StageManifest:
     """With a plan (incremental run), the shards it reuses keep the previous run's file."""
-    done, out_dir = _begin(ctx, spec, run, "normalized")
+    done, out_dir = _begin(ctx, spec, run, "normalized", raw, since)
     if done is not None:
         return done
     clear_stage_dir(out_dir)
     clashes = name_clashes(raw.shards)
-    kept = {e.key: e for e in reused_side(plan.reused if plan else (), "normalized")
-            if e.key not in clashes}
+    kept = {e.key: e for e in reused_side(plan, "normalized") if e.key not in clashes}
     todo = [set_aside(e, clashes[e.key], _bad_status(spec)) if e.key in clashes else e
             for e in picked(raw.shards, lambda k: k not in kept)]
     # drop_rows: a source record no reader can take is left out, kept beside the stage
@@ -127,9 +132,9 @@ def normalize_stage(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageMa
 
 @task(name="validate-stage", **RETRY)
 def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: StageManifest,
-                   parent: str, claim: dict | None = None, plan: ReusePlan | None = None
-                   ) -> StageManifest:
-    done, stage_dir = _begin(ctx, spec, run, "validated")
+                   parent: str, claim: dict | None = None, plan: ReusePlan | None = None,
+                   since: datetime | None = None) -> StageManifest:
+    done, stage_dir = _begin(ctx, spec, run, "validated", normalized, since)
     if done is not None:
         return done
     fresh_dir(f"{stage_dir}/docs")  # nothing left or planted there is kept
@@ -155,15 +160,16 @@ def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: S
         text_keys, rewritten = all_text_keys(hashes_dir, stage_dir, entries, reuse)
         entries = [e.model_copy(update={"status": _bad_status(spec), "reason": rewritten[e.key]})
                    if e.key in rewritten and e.status == "ok" else e for e in entries]
+    from laas.validators.row_filter import dedupe_label
+
+    checks: tuple = ()
     if drop:
         entries = _drop_rows(ctx, spec, entries, results, stage_dir, text_keys, reuse)
         checks = (dropped_rows_outcome(spec.max_dropped_rows, entries, {
             e.key: e.left_out for e in derived(normalized.shards)}),)
-    elif dataset_check:
+    if dataset_check and (not drop or dedupe_label(suite) is None):  # duplicates were kept
         rows, distinct = distinct_rows(text_keys, [e.key for e in entries if e.status == "ok"])
-        checks = (duplicate_rate_outcome(suite.max_dataset_duplicate_rate, rows, distinct),)
-    else:
-        checks = ()
+        checks += (duplicate_rate_outcome(suite.max_dataset_duplicate_rate, rows, distinct),)
     text_keys.clear()  # ~1 KB of Arrow per shard, not needed while the manifest is built
     return _log(ctx, build_manifest(spec, run, "validated", entries, (parent,), checks, claim,
                                     results))

@@ -96,6 +96,23 @@ def test_a_card_claiming_another_license_than_its_shards_carry_fails(ws) -> None
     assert verify(ws, card)[0] == 1
 
 
+@pytest.mark.parametrize("field, lie", [
+    ("rai:personalSensitiveInformation", "screened: no PII found"),
+    ("rai:dataPreprocessingProtocol", ["validated: a strict suite, reviewed by hand"])])
+def test_a_card_claiming_another_screen_or_suite_than_its_run_fails(ws, field, lie) -> None:
+    """What the PII screen found and which suite ran are read from the proven manifest, not
+    written by whoever exports: a card edited to say "no PII found", or another suite, was
+    PROVEN (found on a card of vim's runtime files, whose screen flagged file headers)."""
+    card = json.loads(json.dumps(ws.card))
+    card[field] = lie
+    code, said = verify(ws, card)
+    assert code == 1 and "NOT PROVEN" in said and f"its {field} is not" in said, said
+    card = json.loads(json.dumps(ws.card))
+    card["rai:dataCollection"] = "gathered from the project's own mirror"  # the spec's: prose
+    card["description"] = "pairs, reviewed"
+    assert verify(ws, card)[0] == 0
+
+
 def test_a_validated_file_changed_after_the_run_fails_the_card(ws) -> None:
     """Last in this module: it changes a file of the run."""
     import pyarrow as pa

@@ -107,6 +107,13 @@ def test_verify_rederives_a_validated_shard_and_refuses_a_forged_drop_set(ws) ->
         pq.write_table(forged, path)
         bad = ws.laas("verify", shard.uri)
         assert bad.returncode == 1 and "not the committed row set" in bad.stdout, bad.stdout
+        # ...or shows other text than the normalized rows it names, under the right numbers
+        text = next(c for c in t.column_names if t.schema.field(c).type == pa.string())
+        pq.write_table(t.set_column(t.schema.get_field_index(text), text,
+                                    pa.array(["someone else's words"] * t.num_rows)), path)
+        bad = ws.laas("verify", shard.uri)
+        assert bad.returncode == 1, bad.stdout
+        assert "dropped-rows file does not hold the normalized rows it names" in bad.stdout
     finally:
         path.write_bytes(original)
 

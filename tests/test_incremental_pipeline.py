@@ -29,10 +29,11 @@ def run(ws: Workspace, dataset: str, name: str, *args: str) -> dict:
     return json.loads(r.stdout)
 
 
-def validated(ws: Workspace, dataset: str, name: str):  # noqa: ANN201 - its manifest, from chain
+def validated(ws: Workspace, dataset: str, name: str,  # noqa: ANN201 - its manifest, from chain
+              stage: str = "validated"):
     reg = open_registry(ws.settings(), start_local=False)
     reg.locate(name_id(dataset), name_id(name))
-    cp = reg.get(checkpoint_id(name_id(dataset), name_id(name), "validated"))
+    cp = reg.get(checkpoint_id(name_id(dataset), name_id(name), stage))
     return read_manifest(cp.manifest_uri, expected_hash=cp.manifest_hash)
 
 

@@ -1,7 +1,8 @@
 """drop_rows at reading, on a real anvil, Prefect and Dask: a JSONL line that is not a JSON
 object of the schema's types, or a CSV row with more fields than the header, is left out of its
-shard instead of setting the whole shard aside; the normalized manifest (laas-manifest-v6)
-commits to the records left out, kept in a file with why; the gate allows the dataset."""
+shard instead of setting the whole shard aside; the normalized manifest (laas-manifest-v7)
+commits to the records left out (their numbers, why and bytes), kept in a file; the gate allows
+the dataset."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from laas.anchors.adapters.artifacts import read_manifest
+from laas.anchors.core.dropped_records import table_digest
 from laas.anchors.core.models import rows_digest
 from laas.datasets.make_sample import rows
 from tests.conftest import Workspace
@@ -46,8 +48,9 @@ def _stage(ws: Workspace, stage: str):
 
 def test_unreadable_lines_are_left_out_and_committed_to(ws) -> None:
     normalized = _stage(ws, "normalized")
-    assert normalized.version == "laas-manifest-v6"
+    assert normalized.version == "laas-manifest-v7"
     shard = next(s for s in normalized.shards if s.key == "bad-lines.jsonl")
+    assert shard.dropped_records_hash == table_digest(pq.read_table(shard.dropped_uri))
     assert shard.status == "ok" and shard.rows == 197 and shard.rows_in == 200
     assert shard.dropped == {"unreadable": 3}
     left = pq.read_table(shard.dropped_uri).to_pylist()
@@ -77,6 +80,31 @@ def test_verify_checks_the_file_of_records_left_out(ws, tmp_path) -> None:
         assert "records left out at reading is not the committed row set" in r.stdout
     finally:
         pq.write_table(kept, left.dropped_uri)
+
+
+@pytest.mark.parametrize("column", ["_laas_record", "_laas_failed"])
+def test_verify_refuses_records_left_out_rewritten_under_their_numbers(ws, column) -> None:
+    """Whoever can write the store rewrites what a line held, or why it was left out, keeping
+    the numbers (all laas-manifest-v6 committed to): the file then tells a lie about the
+    source, and verify must say so (v7 commits to the file whole)."""
+    import pyarrow as pa
+
+    shard = next(s for s in _stage(ws, "validated").accepted if s.key == "bad-lines.jsonl")
+    left = next(s for s in _stage(ws, "normalized").shards if s.key == "bad-lines.jsonl")
+    kept = pq.read_table(left.dropped_uri)
+    lie = (pa.array([b'{"prompt": "harmless"}'] * 3, pa.binary()) if column == "_laas_record"
+           else pa.array([["blank line"]] * 3, pa.list_(pa.string())))
+    i = kept.schema.get_field_index(column)
+    try:
+        pq.write_table(kept.set_column(i, column, lie), left.dropped_uri)
+        r = ws.laas("verify", shard.uri)
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "bad-lines.jsonl: the file of records left out at reading does not hold the " \
+               "committed records" in r.stdout + r.stderr
+        assert len((r.stdout + r.stderr).strip().splitlines()) == 1
+    finally:
+        pq.write_table(kept, left.dropped_uri)
+    assert ws.laas("verify", shard.uri).returncode == 0
 
 
 def test_too_many_unreadable_lines_set_the_shard_aside(ws) -> None:
@@ -157,6 +185,14 @@ def test_a_normalized_shard_that_leaves_records_out_needs_manifest_v6() -> None:
     with pytest.raises(ValueError, match="needs a laas-manifest-v6 manifest"):
         new_manifest("d", "r", "normalized", "laas-table-v1", [kept], passed=True,
                       version="laas-manifest-v5")
+    sealed = kept.model_copy(update={"dropped_records_hash": "0x" + "33" * 32})
+    m7 = new_manifest("d", "r", "normalized", "laas-table-v1", [sealed], passed=True)
+    assert m7.version == "laas-manifest-v7"  # a v6 manifest (the file unsealed) still reads
+    assert StageManifest.model_validate_json(m7.to_bytes()) == m7
+    with pytest.raises(ValueError, match="needs a laas-manifest-v7 manifest"):
+        new_manifest("d", "r", "normalized", "laas-table-v1", [sealed], passed=True,
+                      version="laas-manifest-v6")
+    assert sealed.as_parent().dropped_records_hash is None
     plain = kept.as_parent()
     assert not plain.derived and plain.reason is None and plain.rows == 9
     assert new_manifest("d", "r", "normalized", "laas-table-v1", [plain],
@@ -197,6 +233,45 @@ def test_a_jsonl_shard_swapped_between_the_two_reads_is_refused(tmp_path, monkey
     rows = [r for b in readers.iter_batches(str(path), spec, expect=expect, drops=drops)
             for r in b.to_pylist()]
     assert len(rows) == 60 and drops.numbers == [51]
+
+
+def test_a_jsonl_line_of_two_objects_is_their_rows_in_either_read(tmp_path, monkeypatch) -> None:
+    """Arrow reads `{..} {..}` on one line as two rows. The filtered read (drop_rows, after
+    another line was refused) judged the line as one JSON value and left it out: the same
+    line was two rows or none by what else the shard held, and once Arrow had handed its
+    rows on before the bad line's block, the unchanged shard was set aside as "changed while
+    read; rerun", which no rerun mends."""
+    from laas.tasks import readers
+    from laas.tasks.bad_records import RecordDrops
+    from laas.tasks.dataset_spec import DatasetSpec
+    from laas.tasks.raw_hashing import hash_raw
+
+    monkeypatch.setattr(readers, "BLOCK_SIZE", 256)
+    lines = [json.dumps({"text": f"row {i}"}) + "\n" for i in range(60)]
+    lines[3] = '{"text": "a"} {"text": "b"}\n'
+    path = tmp_path / "t.jsonl"
+    spec = DatasetSpec.model_validate({
+        "name": "t", "source": str(tmp_path), "on_failure": "drop_rows",
+        "schema": [{"name": "text", "type": "string"}],
+        "suite": {"builtin": "text_corpus", "params": {"name": "t"}}})
+
+    def read() -> tuple[list[str], list[int]]:
+        drops = RecordDrops()
+        expect = hash_raw("t.jsonl", str(path)).content_hash
+        got = [r["text"] for b in readers.iter_batches(str(path), spec, expect=expect,
+                                                         drops=drops) for r in b.to_pylist()]
+        return got, drops.numbers
+
+    path.write_text("".join(lines))
+    clean, none = read()
+    assert clean[3:5] == ["a", "b"] and len(clean) == 61 and none == []
+    lines[50] = "{cut off\n"
+    path.write_text("".join(lines))
+    got, left = read()
+    assert got == clean[:51] + clean[52:] and left == [51]
+    lines[7] = '{"text": "c"} 5\n'  # a line Arrow refuses whole is left out whole
+    path.write_text("".join(lines))
+    assert read()[1] == [8, 51]
 
 
 def test_verify_starts_from_a_run_that_accepted_the_file(workspace) -> None:

@@ -68,3 +68,35 @@ def test_an_answer_of_the_wrong_type_is_one_line_and_exit_2(ws, proxy, method, l
                 assert len(r.stderr.strip().splitlines()) == 1, (args, text)
     finally:
         proxy.method = ""
+
+
+class TwiceProxy(L2Proxy):
+    """Forwards to anvil, but answers eth_getLogs with every log twice, and one from a block
+    outside the range asked (providers have served both: overlapping shards of an index)."""
+
+    def answer(self, call: Any) -> dict[str, Any]:
+        reply = super().answer(call)
+        if isinstance(call, dict) and call.get("method") == "eth_getLogs" \
+                and isinstance(reply.get("result"), list) and reply["result"]:
+            logs = reply["result"]
+            stray = {**logs[0], "blockNumber": hex(int(call["params"][0]["toBlock"], 16) + 1)}
+            reply = {**reply, "result": logs + logs + [stray]}
+        return reply
+
+
+def test_logs_an_endpoint_serves_twice_are_one_checkpoint(ws) -> None:
+    """`laas versions` listed a run once per copy of its log, and `laas index rebuild` counted
+    each copy: a log is one (transaction, index), in the block range asked."""
+    registry = json.loads((ws.root / ".laas" / "chain" / "registry.json").read_text())
+    proxy = TwiceProxy(f"http://127.0.0.1:{ws.port}").start()
+    env = {**ws.env, "LAAS_RPC_URL": proxy.url, "LAAS_REGISTRY_ADDRESS": registry["address"],
+           "LAAS_HOME": str(ws.root / "other-home")}  # an index of its own, rebuilt
+    try:
+        r = ws.laas("versions", "lies", "--json", env=env)
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert [v["run"] for v in json.loads(r.stdout)] == ["r1"], r.stdout
+        r = ws.laas("index", "rebuild", "--full", env=env)
+        assert r.returncode == 0 and "indexed 3 checkpoints" in r.stdout, r.stdout + r.stderr
+        assert ws.laas("gate", "lies", env=env).returncode == 0
+    finally:
+        proxy.stop()

@@ -9,7 +9,8 @@ from pathlib import Path
 from laas.anchors.core.merkle import MerkleTree, root_of
 from laas.anchors.core.reuse import plan_reuse
 from laas.anchors.core.shard_columns import ShardColumns, leaves, values
-from laas.tasks.raw_hashing import hash_raw, hash_raw_batch, hashed_here
+from laas.tasks.compute import local_only
+from laas.tasks.raw_hashing import hash_raw, hash_raw_batch, hash_sources
 from laas.tasks.reuse_work import check_all_files
 from tests.test_reuse import PIPE, previous, raw_entry, this_run
 from tests.test_shard_columns import _entries
@@ -55,10 +56,11 @@ def test_local_files_hashed_here_are_the_entries_the_workers_made(tmp_path: Path
         (tmp_path / f"s{i}.jsonl").write_bytes(b'{"a": %d}\n' % i * (i + 1))
         items.append(((f"s{i}.jsonl", str(tmp_path / f"s{i}.jsonl")),))
     items.append((("gone.jsonl", str(tmp_path / "gone.jsonl")),))  # unreadable: named
-    here = hashed_here(hash_raw_batch, items, 3, "quarantined")
+    here = hash_sources(hash_raw_batch, items, {}, address="-", batch_size=3,
+                        bad_status="quarantined")  # no cluster at this address: not asked
     assert here == [hash_raw(key, uri, "quarantined") for ((key, uri),) in items]
     assert here[-1].status == "quarantined" and "unreadable" in here[-1].reason
-    assert hashed_here(hash_raw_batch, [(("k", "s3://bucket/k"),)], 3, "failed") is None
+    assert not local_only(["s3://bucket/k"]) and local_only([str(tmp_path), "file:///x"])
 
 
 def test_the_reuse_check_here_still_refuses_a_file_altered_in_the_store(tmp_path: Path

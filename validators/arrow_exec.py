@@ -33,12 +33,15 @@ Check = Callable[[pa.Table, "np.ndarray | None"], RowCheck]
 _COMMON = {"column", "mostly"}  # kwargs every compiled type accepts; anything else -> GX
 
 
-def _flat(col: pa.ChunkedArray | pa.Array) -> pa.Array:
-    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+def flat(col: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """One array; a row batch's column (one chunk) is its chunk: combine_chunks copies it."""
+    if not isinstance(col, pa.ChunkedArray):
+        return col
+    return col.chunk(0) if col.num_chunks == 1 else col.combine_chunks()
 
 
 def mask(bools: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    return np.asarray(_flat(pc.fill_null(bools, False)).to_numpy(zero_copy_only=False), bool)
+    return np.asarray(flat(pc.fill_null(bools, False)).to_numpy(zero_copy_only=False), bool)
 
 
 def missing(col: pa.ChunkedArray | pa.Array) -> np.ndarray:
@@ -126,7 +129,7 @@ def codes(table: pa.Table, columns: list[str], groups: np.ndarray | None) -> np.
     nulls, as pandas' duplicated() has it."""
     key = None if groups is None else np.asarray(groups, np.int64)
     for name in columns:
-        enc = _same_width(_flat(table.column(name))).dictionary_encode()
+        enc = _same_width(flat(table.column(name))).dictionary_encode()
         c = enc.indices.fill_null(len(enc.dictionary)).to_numpy().astype(np.int64)
         # dictionary indices are dense already: only a combined key needs renumbering
         key = c if key is None else \

@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from laas.validators.arrow_exec import flat
 from laas.validators.duck import per_row
 from laas.validators.same_rows import first_equal
 from laas.validators.spec import TEXT_KEY_SCHEME, TextKeyScheme
@@ -29,8 +30,7 @@ def _as_text(col: object) -> pa.LargeStringArray:
     misreads a slice whose offsets do not start at zero)."""
     if not isinstance(col, pa.Array | pa.ChunkedArray):
         col = pa.array(col, type=pa.large_string(), from_pandas=True)
-    col = col.cast(pa.large_string())
-    return col.combine_chunks() if isinstance(col, pa.ChunkedArray) else col
+    return flat(col.cast(pa.large_string()))  # the cast shares the text's buffer
 
 
 def _pool() -> ThreadPoolExecutor:

@@ -73,3 +73,23 @@ class LogPager:
         if target > self.cap and self.streak % PROBE_EVERY:
             target = max(self.window, self.cap)
         self.window = target
+
+
+def one_each(logs: list[Any], lo: int, hi: int) -> list[Any]:
+    """The logs of blocks lo..hi, each once: a log is one (transaction, log index), and
+    providers have served copies (overlapping shards of their index) and logs of blocks not
+    asked for (which the next page, asking for them, serves again). A log whose place cannot
+    be read is kept as it is, for the decoder to refuse."""
+    seen: set[tuple[Any, Any]] = set()
+    out = []
+    for log in logs:
+        try:
+            block = int(log["blockNumber"], 16)
+            place = (log["transactionHash"], int(log["logIndex"], 16))
+        except (KeyError, TypeError, ValueError):
+            out.append(log)
+            continue
+        if lo <= block <= hi and place not in seen:
+            seen.add(place)
+            out.append(log)
+    return out

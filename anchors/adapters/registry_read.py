@@ -14,7 +14,7 @@ from typing import Any
 
 from laas.anchors.adapters.abi import Interface
 from laas.anchors.adapters.jsonrpc import Rpc, RpcError, answered, mapped
-from laas.anchors.adapters.logpages import LogPager
+from laas.anchors.adapters.logpages import LogPager, one_each
 from laas.anchors.core.canonical import from_hex, keccak256, to_hex
 from laas.anchors.core.models import Checkpoint
 from laas.anchors.core.stored import StoredCheckpoint
@@ -87,7 +87,7 @@ class RegistryRead:
         raw = self.rpc.request("eth_getLogs", [{
             "address": self.address, "fromBlock": hex(lo), "toBlock": hex(hi),
             "topics": self.abi.topics(event, filters)}])
-        return [self.abi.decode_log(event, log) for log in raw]
+        return [self.abi.decode_log(event, log) for log in one_each(raw, lo, hi)]
 
     # -- reads ------------------------------------------------------------------------------
 

@@ -185,8 +185,8 @@ def card_problem(ext: dict[str, Any], files: dict[str, FileFacts], m: StageManif
 
 
 # What a card may say in its own words: edited prose does not change the rows a reader gets.
-_PROSE = {"name", "description", "license", "url", "datePublished", "rai:dataCollection",
-          "rai:dataPreprocessingProtocol", "rai:personalSensitiveInformation"}
+# Which suite ran and what its PII screen found are read from the proven manifest: claims.
+_PROSE = {"name", "description", "license", "url", "datePublished", "rai:dataCollection"}
 
 
 def shape_problem(doc: dict[str, Any], m: StageManifest, cp: Checkpoint,

@@ -14,10 +14,13 @@ from laas.anchors.core.merkle import leaf_hash
 ShardStatus = Literal["ok", "failed", "quarantined"]  # failed: fails the stage
 _V2_FIELDS = ("parent_hash", "rows_in", "dropped", "dropped_rows_hash", "dropped_uri",
               "text_keys_hash")
-_DROP_FIELDS = ("parent_hash", "rows_in", "dropped", "dropped_rows_hash", "dropped_uri", "reason")
+_DROP_FIELDS = ("parent_hash", "rows_in", "dropped", "dropped_rows_hash", "dropped_uri", "reason",
+                "dropped_records_hash")
 V4_SHARD_FIELDS = ("contributor", "contributor_signature", "sha256",
                    "licenses")  # laas-manifest-v4 only
-_OPTIONAL = frozenset((*_V2_FIELDS, *V4_SHARD_FIELDS))  # left out of its JSON while None
+V7_SHARD_FIELDS = ("dropped_records_hash",)  # laas-manifest-v7 only
+# left out of an entry's JSON while None
+_OPTIONAL = frozenset((*_V2_FIELDS, *V4_SHARD_FIELDS, *V7_SHARD_FIELDS))
 
 
 class Record(BaseModel):
@@ -88,6 +91,10 @@ class ShardEntry(Record):
     dropped: dict[str, int] | None = Field(None, description="rows dropped per expectation")
     dropped_rows_hash: str | None = None
     dropped_uri: str | None = Field(None, description="the dropped rows, with their reasons")
+    # laas-manifest-v7, a normalized shard that left records out at reading: the file of them
+    # whole (numbers, reasons, bytes; anchors/core/dropped_records.py), not only the numbers.
+    dropped_records_hash: str | None = Field(
+        None, description="laas-dropped-v1 digest of the file of records left out at reading")
     text_keys_hash: str | None = Field(
         None, description="BLAKE3 of the shard's duplicate keys as validation computed them")
     # laas-manifest-v4 (a manifest carrying any of these must say so: StageManifest checks).

@@ -71,9 +71,10 @@ def _reused(normalized: ShardEntry, validated: ShardEntry) -> Reused:
                            "validated": validated}, _ALL_SET)
 
 
-def reused_side(reused: Sequence[Reused], side: str) -> Sequence[ShardEntry]:
-    """The reused shards' entries of one side, "normalized" or "validated", without making
-    the other side's: a parked plan's column set as it is."""
+def reused_side(plan: ReusePlan | None, side: str) -> Sequence[ShardEntry]:
+    """A plan's reused shards' entries of one side, "normalized" or "validated", without
+    making the other side's: a parked plan's column set as it is (none without a plan)."""
+    reused = plan.reused if plan is not None else ()
     if isinstance(reused, ReusedColumns):
         return reused._norm if side == "normalized" else reused._val
     return [getattr(r, side) for r in reused]

@@ -115,6 +115,7 @@ def rederive(validated: Proven, normalized: Proven, key: str) -> bool | None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from laas.anchors.adapters.drop_files import ROW_DROPS
     from laas.anchors.adapters.sized import parquet_limit, read_at_most
     from laas.anchors.core.hashing import hash_table
 
@@ -122,7 +123,7 @@ def rederive(validated: Proven, normalized: Proven, key: str) -> bool | None:
     if entry is None or not entry.derived:
         return None
     parent = next(s for s in normalized.manifest.shards if s.key == key)
-    rows = _committed_rows(entry, key, "the dropped-rows file")
+    rows = _committed_rows(entry, key, ROW_DROPS)
     try:
         if (data := read_at_most(parent.uri, parquet_limit(parent.byte_size))) is None:
             raise HashMismatch(f"shard {key}: the normalized shard changed since it was "
@@ -137,34 +138,42 @@ def rederive(validated: Proven, normalized: Proven, key: str) -> bool | None:
     if to_hex(hash_table(table.filter(pa.array(keep)))) != entry.content_hash:
         raise HashMismatch(f"shard {key}: the normalized rows minus the dropped ones do not "
                            "hash to the validated shard")
+    # the file shows the rows it names as the normalized shard holds them (else it could show
+    # anyone's text as what was dropped, under the right numbers)
+    try:
+        if (data := read_at_most(entry.dropped_uri, parquet_limit(parent.byte_size))) is None:
+            raise ValueError("larger than it can be")
+        gone = pq.read_table(pa.BufferReader(pa.py_buffer(data)), columns=table.column_names)
+        same = hash_table(gone.cast(table.schema)) == hash_table(table.take(rows))
+    except (OSError, ValueError, KeyError, TypeError, pa.ArrowException) as e:
+        raise HashMismatch(f"shard {key}: cannot read {ROW_DROPS} ({e})") from None
+    if not same:
+        raise HashMismatch(f"shard {key}: {ROW_DROPS} does not hold the normalized rows it "
+                           "names")
     return True
 
 
 def _committed_rows(entry: ShardEntry, key: str, what: str) -> Any:
-    """The row (or record) numbers in a shard's dropped-rows file, which must be the set its
-    manifest commits to."""
-    import pyarrow.parquet as pq
-
-    from laas.anchors.core.models import rows_digest
+    """The row (or record) numbers in a shard's dropped-rows file, which must be what its
+    manifest commits to (laas-manifest-v7: the file whole, the bytes and reasons too)."""
+    from laas.anchors.adapters.drop_files import DropsChanged, DropsFile, committed_numbers
 
     try:
-        with open_uri(entry.dropped_uri) as f:
-            rows = pq.read_table(f, columns=["_laas_row"]).column(0).to_numpy()
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise HashMismatch(f"shard {key}: cannot read {what} ({e})") from None
-    if rows_digest(rows) != entry.dropped_rows_hash or len(rows) != entry.left_out:
-        raise HashMismatch(f"shard {key}: {what} is not the committed row set")
-    return rows
+        return committed_numbers(DropsFile.of(entry, what))
+    except DropsChanged as e:
+        raise HashMismatch(f"shard {key}: {e}") from None
 
 
 def _left_out(normalized: Proven | None, key: str) -> int | None:
     """For a shard whose reading left unreadable records out (drop_rows): how many, once the
-    file of them is checked to be the committed set. None if none was."""
+    file of them is checked to be what its manifest commits to. None if none was."""
+    from laas.anchors.adapters.drop_files import READ_DROPS
+
     entry = next((s for s in normalized.manifest.shards if s.key == key), None) \
         if normalized else None
     if entry is None or not entry.derived:
         return None
-    return len(_committed_rows(entry, key, "the file of records left out at reading"))
+    return len(_committed_rows(entry, key, READ_DROPS))
 
 
 def _validated_after(registry: Registry, start: Proven, key: str) -> Proven | None:

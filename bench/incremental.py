@@ -38,6 +38,7 @@ def laas_run(dataset: str, env: dict[str, str], *args: str, profile: Path | None
         return {"wall_s": r["wall_s"], "stages_s": r["stages_s"], "passed": r["passed"],
                 "reuse": {k: v for k, v in r["reuse"].items() if k != "not_reused"},
                 "shards": r["shard_counts"][-1], "peak_rss_mb": r["peak_rss_mb"],
+                "stage_cpu_s": r.get("stage_cpu_s"),
                 "cpu_s": r["cpu_s"]}
     spy = [str(BIN / "py-spy"), "record", "--subprocesses", "--rate", "50", "--format",
            "speedscope", "-o", str(profile), "--"] if profile else []

@@ -8,6 +8,7 @@ file no longer matches its leaf is processed again as new (the plan says so)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -24,8 +25,9 @@ from laas.anchors.core.reuse import (
     keeps_filtered,
     nothing,
     plan_reuse,
+    reused_side,
 )
-from laas.anchors.core.shard_columns import column
+from laas.anchors.core.shard_columns import column, values
 from laas.anchors.services.anchoring import trusted_signers
 from laas.anchors.services.provenance import Proven, prove_lineage
 from laas.anchors.services.versions import previous_version, prove_version
@@ -39,7 +41,7 @@ from laas.tasks.reuse_work import (
     by_bytes,
     carried_keys,
     carry_keys,
-    check_files,
+    check_all_files,
     check_reused,
     files_of,
     pipeline_hash,
@@ -107,12 +109,11 @@ def reuse_plan(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifes
         check = {"whole_batch": True, "address": ctx.address, "batch_size": ctx.batch_size,
                  "label": "reuse check"}
         with ThreadPoolExecutor(1, thread_name_prefix="laas-keys") as pool:
-            # the previous run's keys read here while the workers hash the reused files
+            # the previous run's keys read meanwhile the reused files are hashed
             found = pool.submit(carried_keys, store.stage_dir(
                 spec.name, plan.from_run, "validated"), checked) if keys_dir else None
-            problems = map_shards(check_files, [(files_of(r),) for r in checked], **check) + \
-                map_shards(check_reused, [(r,) for r in older], **check, spec=spec,
-                           hashes_dir=keys_dir)
+            problems = check_all_files([(files_of(r),) for r in checked], check) + map_shards(
+                check_reused, [(r,) for r in older], **check, spec=spec, hashes_dir=keys_dir)
             bad = {r.key: p for r, p in zip(checked + older, problems, strict=True) if p}
             if found is not None:
                 bad |= carry_keys(keys_dir, [r for r in checked if r.key not in bad],
@@ -182,10 +183,12 @@ def reusable(plan: ReusePlan | None, normalized: StageManifest
     run's normalized stage may have been made under another plan), with their results."""
     if plan is None:
         return {}
-    # by position, each entry made again alone: the manifest is parked (columns)
-    mine = {k: i for i, k in enumerate(column(normalized.shards, "key"))}
-    return {r.key: (r, plan.results[r.key]) for r in plan.reused
-            if (i := mine.get(r.key)) is not None and normalized.shards[i] == r.normalized}
+    # compared by their field values (what entries compare), no entry made: both are parked
+    mine = dict(zip(column(normalized.shards, "key"), values(normalized.shards), strict=True))
+    planned = reused_side(plan, "normalized")
+    same = {k for k, row in zip(column(planned, "key"), values(planned), strict=True)
+            if mine.get(k) == row}
+    return {r.key: (r, plan.results[r.key]) for r in plan.reused if r.key in same}
 
 
 def all_text_keys(hashes_dir: str, stage_dir: str, entries: list[ShardEntry],
@@ -227,20 +230,20 @@ def reuse_summary(plan: ReusePlan | None, validated: StageManifest) -> dict:
     (its dataset-wide duplicates changed) counts as processed, with why."""
     if plan is None:
         return {}
-    final = {s.key: s for s in validated.shards}
-    refiltered = {r.key: _refiltered(final.get(r.key), r.validated)
-                  for r in plan.reused if not _same_file(final.get(r.key), r.validated)}
+    # by columns: (uri, content hash, status) of each shard, this run's and the reused entry's
+    final = dict(zip(column(validated.shards, "key"), _files(validated.shards), strict=True))
+    before = reused_side(plan, "validated")
+    refiltered = {k: _refiltered(final.get(k), was) for k, was in zip(
+        column(before, "key"), _files(before), strict=True) if final.get(k) != was}
     return confirm(plan, refiltered).summary()
 
 
-def _refiltered(now: ShardEntry | None, before: ShardEntry) -> str:
-    if now is not None and (now.content_hash, now.status) == (before.content_hash,
-                                                                before.status):
+def _files(shards: Sequence[ShardEntry]) -> Iterator[tuple]:
+    return zip(*(column(shards, f) for f in ("uri", "content_hash", "status")), strict=True)
+
+
+def _refiltered(now: tuple | None, before: tuple) -> str:
+    if now is not None and now[1:] == before[1:]:  # the same content hash and status
         # it had duplicates dropped, so it was filtered again: to the same rows
         return "its dataset-wide duplicates were checked again: the same rows kept"
     return "its rows' duplicates across the dataset changed: rows filtered again"
-
-
-def _same_file(a: ShardEntry | None, b: ShardEntry) -> bool:
-    return a is not None and (a.uri, a.content_hash, a.status) == (b.uri, b.content_hash,
-                                                                   b.status)

@@ -9,7 +9,7 @@ from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME
 from laas.anchors.core.listing import SHOWN, first_of
 from laas.anchors.core.models import Checkpoint, ShardEntry, StageManifest, new_manifest
 from laas.anchors.core.results import compact, results_of
-from laas.anchors.core.shard_columns import column, derived
+from laas.anchors.core.shard_columns import column, derived, picked
 from laas.tasks.dataset_spec import DatasetSpec
 from laas.tasks.markdown import code, plain
 from laas.tasks.reuse_work import pipeline_hash
@@ -171,7 +171,13 @@ def rows_dropped(normalized: StageManifest, validated: StageManifest) -> dict[st
     """drop_rows: what was left out of each shard kept, as read and as validated."""
     read = {s.key: s.reason for s in derived(normalized.shards)}
     out = {}
-    for s in validated.accepted:
+    # only the shards with something to say are made: one left out at reading, or derived
+    changed = {k for k, p in zip(column(validated.shards, "key"),
+                                 column(validated.shards, "parent_hash"), strict=True)
+               if p is not None}
+    for s in picked(validated.shards, lambda k: k in read or k in changed):
+        if s.status != "ok":
+            continue
         said = [r for r in (read.get(s.key), s.reason if s.derived else None) if r]
         if said:
             out[s.key] = "; ".join(said)

@@ -21,6 +21,7 @@ from laas.anchors.core.formats import VERSIONED_MANIFEST
 from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME
 from laas.anchors.core.reuse import REUSE_FORMAT, Reused
 from laas.errors import ShardReadError
+from laas.tasks.compute import local_only, map_here, map_shards
 from laas.tasks.dataset_spec import DatasetSpec
 from laas.tasks.normalized_reads import verified_table
 from laas.tasks.shard_validation import VALIDATE_BATCH
@@ -75,6 +76,16 @@ def check_files(batch: list[tuple[tuple[str, str], ...]]) -> list[str | None]:
         except (ShardReadError, OSError, ValueError) as e:
             out.append(_altered(e))
     return out
+
+
+def check_all_files(items: list[tuple[tuple[tuple | DropsFile, ...]]], check: dict
+                    ) -> list[str | None]:
+    """check_files over every shard checked by its bytes: in this process's threads when
+    every file is local (tiny files: the cluster's transport of a shard costs more than
+    hashing it), else on the Dask workers (map_shards with `check`)."""
+    if local_only(f[0] for (kept,) in items for f in kept):  # each one's URI comes first
+        return map_here(check_files, items, batch_size=check["batch_size"])
+    return map_shards(check_files, items, **check)
 
 
 def files_of(r: Reused) -> tuple[tuple[str, ...], ...]:

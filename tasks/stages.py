@@ -15,6 +15,7 @@ from prefect.logging import get_run_logger
 from laas.anchors.adapters.files import redact
 from laas.anchors.core.listing import SHOWN, first_of
 from laas.anchors.core.models import Checkpoint, ShardEntry, StageManifest
+from laas.anchors.core.reuse import reused_side
 from laas.anchors.core.shard_columns import derived, picked
 from laas.anchors.services.anchoring import reusable_manifest, store_manifest
 from laas.errors import AnchorPending, AnchorTimeout, ConfigError, LaasError
@@ -26,7 +27,7 @@ from laas.tasks.incremental import ReusePlan, all_text_keys, refilter, reusable
 from laas.tasks.manifests import SharedOutcomes, build_manifest, publish_artifacts, result_of
 from laas.tasks.normalizer import normalize
 from laas.tasks.parents import derived_sources
-from laas.tasks.raw_hashing import discover
+from laas.tasks.raw_hashing import discover, hash_sources
 from laas.tasks.rows import distinct_rows, filter_shard, later_duplicates
 from laas.tasks.shard_validation import validated_entries
 from laas.tasks.stage_files import clear_stage_dir, fresh_dir, name_clashes, set_aside
@@ -101,8 +102,8 @@ def raw_stage(ctx: StageContext, spec: DatasetSpec, run: str) -> StageManifest:
         raise ConfigError(f"dataset {spec.name}: no shard matches {spec.source_uri}")
     hash_fn, items, extra = raw_work(spec, found)  # with attribution, if the spec has it
     warm_workers(ctx.address, WORKER_WARM)  # ready for the validate stage
-    entries = map_shards(hash_fn, items, address=ctx.address, label="raw",
-                         batch_size=ctx.batch_size, bad_status=_bad_status(spec), **extra)
+    entries = hash_sources(hash_fn, items, extra, address=ctx.address,
+                           batch_size=ctx.batch_size, bad_status=_bad_status(spec))
     return _log(ctx, build_manifest(spec, run, "raw", entries, parents))
 
 
@@ -116,7 +117,7 @@ def normalize_stage(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageMa
         return done
     clear_stage_dir(out_dir)
     clashes = name_clashes(raw.shards)
-    kept = {r.key: r.normalized for r in (plan.reused if plan else ()) if r.key not in clashes}
+    kept = {e.key: e for e in reused_side(plan, "normalized") if e.key not in clashes}
     todo = [set_aside(e, clashes[e.key], _bad_status(spec)) if e.key in clashes else e
             for e in picked(raw.shards, lambda k: k not in kept)]
     # drop_rows: a source record no reader can take is left out, kept beside the stage

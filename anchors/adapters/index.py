@@ -36,6 +36,7 @@ from laas.anchors.adapters.index_carry import (
 )
 from laas.anchors.adapters.index_sqlite import as_answer, find_shard, in_stage_order
 from laas.anchors.core.models import Checkpoint, StageManifest
+from laas.anchors.core.shard_columns import column, leaves
 
 meta = MetaData()
 checkpoints = Table(
@@ -121,9 +122,13 @@ class LineageIndex:
         equal to those the dataset's latest checkpoint of the stage holds are carried from
         their owners, not inserted again (index_carry)."""
         cid = cp.checkpoint_id
-        rows = [(cid, manifest.dataset, manifest.run, manifest.stage, s.key, s.uri,
-                 s.source_uri, s.content_hash, s.byte_size, s.rows, s.leaf, s.status, s.reason)
-                for s in manifest.shards]
+        # by columns (a committed manifest is parked): no entry made again
+        got = [column(manifest.shards, f) for f in ("key", "uri", "source_uri", "content_hash",
+                                                     "byte_size", "rows")]
+        head = (cid, manifest.dataset, manifest.run, manifest.stage)
+        rows = [(*head, *row, leaf, status, reason) for *row, leaf, status, reason in zip(
+            *got, leaves(manifest.shards), column(manifest.shards, "status"),
+            column(manifest.shards, "reason"), strict=True)]
         with self.engine.begin() as db:
             self._release(db, cid)
             for table in (shards, shard_carry, shard_omit, checkpoints):

@@ -199,7 +199,7 @@ class Registry(RegistryRead):
             from_hex(manifest.run_id),
             manifest.stage,
             from_hex(manifest.shards_root),
-            len(manifest.accepted),
+            manifest.accepted_count,
             from_hex(manifest.manifest_hash),
             manifest_uri,
             from_hex(manifest.result_hash),

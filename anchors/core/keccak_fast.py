@@ -30,7 +30,11 @@ def load() -> Callable[[bytes], bytes] | None:
         spec = importlib.util.find_spec("Crypto.Hash._keccak")
         if spec is None or not spec.origin:
             return None
-        lib = ctypes.CDLL(spec.origin)
+        # PyDLL: the calls keep the GIL. CDLL's give it up and take it back three times a
+        # hash, and a thread that has to take it back from a busy one waits: while the raw
+        # stage's files were hashed in threads, the previous run's proof (300,000 keccak256
+        # at 100,000 shards) took 20 us a hash, not 2 (the C code calls no Python)
+        lib = ctypes.PyDLL(spec.origin)
         init, absorb, digest, reset, destroy = (lib.keccak_init, lib.keccak_absorb,
                                                 lib.keccak_digest, lib.keccak_reset,
                                                 lib.keccak_destroy)

@@ -10,6 +10,7 @@ roots and proofs match the JS library and the contract's verify view.
 
 from __future__ import annotations
 
+import contextlib
 from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict
@@ -110,6 +111,25 @@ class MerkleTree(BaseModel):
             path.append(self.nodes[sibling])
             index = (index - 1) // 2
         return path
+
+
+_ROOTS: dict[bytes, bytes] = {}  # root_of's last roots, by the SHA-256 of the leaves given
+_ROOTS_HELD = 4
+
+
+def root_of(leaves: list[bytes] | tuple[bytes, ...]) -> bytes:
+    """MerkleTree.build(leaves).root, remembered for the last few leaf lists (32 bytes each,
+    not their trees): a run's normalized and validated stages have the same leaves unless rows
+    were dropped, n keccak256 pairs each time (~0.3 s at 100,000 shards)."""
+    import hashlib
+
+    seen = hashlib.sha256(b"".join(leaves)).digest() + len(leaves).to_bytes(8, "big")
+    if (root := _ROOTS.get(seen)) is None:
+        root = _ROOTS[seen] = MerkleTree.build(leaves).root
+        with contextlib.suppress(KeyError, RuntimeError):  # another thread trimmed it
+            while len(_ROOTS) > _ROOTS_HELD:
+                del _ROOTS[next(iter(_ROOTS))]
+    return root
 
 
 def verify(proof: list[bytes], root: bytes, leaf: bytes) -> bool:

@@ -29,9 +29,9 @@ from laas.anchors.core.formats import (
     shards_problem,
     version_for,
 )
-from laas.anchors.core.merkle import MerkleTree
+from laas.anchors.core.merkle import MerkleTree, root_of
 from laas.anchors.core.results import report_problem
-from laas.anchors.core.shard_columns import ShardColumns, column, picked
+from laas.anchors.core.shard_columns import ShardColumns, column, leaves, picked
 
 __all__ = ["Record", "ShardEntry", "ShardStatus", "rows_digest"]  # where callers import them
 
@@ -209,11 +209,11 @@ def checkpoint_id(dataset_id: str, run_id: str, stage: str) -> str:
 
 def shard_tree(shards: list[ShardEntry] | tuple[ShardEntry, ...]) -> MerkleTree:
     """The tree over the leaves of the accepted shards (the others have no leaf)."""
-    return MerkleTree.build([from_hex(leaf) for s in shards if (leaf := s.leaf)])
+    return MerkleTree.build([from_hex(leaf) for leaf in leaves(shards) if leaf])
 
 
 def stage_root(shards: list[ShardEntry] | tuple[ShardEntry, ...]) -> str:
-    return to_hex(shard_tree(shards).root)
+    return to_hex(root_of([from_hex(leaf) for leaf in leaves(shards) if leaf]))
 
 
 def new_manifest(dataset: str, run: str, stage: str, hash_scheme: str,

@@ -17,7 +17,7 @@ from typing import Any
 
 from laas.anchors.core.models import Record, ShardEntry, StageManifest
 from laas.anchors.core.results import shard_results
-from laas.anchors.core.shard_columns import Parked, ShardColumns, column
+from laas.anchors.core.shard_columns import Parked, ShardColumns, column, remade
 
 REUSE_FORMAT = "laas-reuse-v1"  # part of the pipeline hash: a change in these rules is a new one
 
@@ -62,8 +62,22 @@ class ReusedColumns(Parked):
         return _reused(self._norm[i], self._val[i])
 
 
+_ALL_SET = set(Reused.model_fields)
+
+
 def _reused(normalized: ShardEntry, validated: ShardEntry) -> Reused:
-    return Reused(key=normalized.key, normalized=normalized, validated=validated)
+    # both are entries of proven manifests already: nothing to validate again (~10 us a shard)
+    return remade(Reused, {"key": normalized.key, "normalized": normalized,
+                           "validated": validated}, _ALL_SET)
+
+
+def reused_side(plan: ReusePlan | None, side: str) -> Sequence[ShardEntry]:
+    """A plan's reused shards' entries of one side, "normalized" or "validated", without
+    making the other side's: a parked plan's column set as it is (none without a plan)."""
+    reused = plan.reused if plan is not None else ()
+    if isinstance(reused, ReusedColumns):
+        return reused._norm if side == "normalized" else reused._val
+    return [getattr(r, side) for r in reused]
 
 
 class ReusePlan(Record):
@@ -101,7 +115,11 @@ def plan_reuse(raw: StageManifest, prev: tuple[StageManifest, StageManifest, Sta
     `prev`: that run's raw, normalized and validated manifests, each proven against its
     checkpoint on chain and following from its parent."""
     p_raw, p_norm, p_val = prev
-    ok = [e for e in raw.shards if e.status == "ok"]
+    fields = ("key", "content_hash", "byte_size", "uri", "contributor", "contributor_signature")
+    # this run's raw stage and the previous run's are parked (columns): read by column, and
+    # only the entries of the shards reused are made again, in bulk
+    now = zip(*(column(raw.shards, f) for f in fields), strict=True)
+    ok = [row for row, st in zip(now, column(raw.shards, "status"), strict=True) if st == "ok"]
     if any((m.dataset_id, m.stage) != (raw.dataset_id, stage)
            for m, stage in zip(prev, ("raw", "normalized", "validated"), strict=True)):
         # what the chain answered is not this dataset's run (a lying or confused RPC)
@@ -114,34 +132,38 @@ def plan_reuse(raw: StageManifest, prev: tuple[StageManifest, StageManifest, Sta
     if report["pipeline_hash"] != pipeline_hash:
         return nothing(f"the spec's normalize/validate settings, its suite or laas's version "
                        f"changed since run {p_val.run}: every shard processed", len(ok))
-    # the previous run's manifests are parked (columns): read by column, and only the entries
-    # of the shards reused are made again
     before = {k: i for i, k in enumerate(column(p_raw.shards, "key"))}
-    old = {f: column(p_raw.shards, f) for f in ("content_hash", "byte_size", "uri", "status",
-                                                 "contributor", "contributor_signature")}
+    old = [column(p_raw.shards, f) for f in fields]
+    status = column(p_raw.shards, "status")
     norm, val = (_accepted(m.shards) for m in (p_norm, p_val))
     results = {r["key"]: r for r in shard_results(report)}
-    reused, why, new = [], {}, 0
-    for e in ok:
-        i = before.get(e.key)
+    at_norm, at_val, why, new = [], [], {}, 0
+    for key, content_hash, byte_size, uri, contributor, signature in ok:
+        i = before.get(key)
         if i is None:
             new += 1
-        elif (old["content_hash"][i], old["byte_size"][i]) != (e.content_hash, e.byte_size):
-            why[e.key] = "source bytes changed"
-        elif old["uri"][i] != e.uri:
-            why[e.key] = "source moved (another URI)"
-        elif {k: old[k][i] for k in ("contributor", "contributor_signature")
-              if old[k][i] is not None} != e.attribution:
-            why[e.key] = "its contributor or signature changed"
-        elif e.key not in norm or e.key not in val or old["status"][i] != "ok":
-            why[e.key] = f"set aside by run {p_val.run}: processed again"
-        elif e.key not in results:
-            why[e.key] = f"run {p_val.run} committed no validation result for it"
+        elif (old[1][i], old[2][i]) != (content_hash, byte_size):
+            why[key] = "source bytes changed"
+        elif old[3][i] != uri:
+            why[key] = "source moved (another URI)"
+        elif (old[4][i], old[5][i]) != (contributor, signature):
+            why[key] = "its contributor or signature changed"
+        elif key not in norm or key not in val or status[i] != "ok":
+            why[key] = f"set aside by run {p_val.run}: processed again"
+        elif key not in results:
+            why[key] = f"run {p_val.run} committed no validation result for it"
         else:
-            reused.append(Reused(key=e.key, normalized=p_norm.shards[norm[e.key]],
-                                 validated=p_val.shards[val[e.key]]))
-    return ReusePlan(from_run=p_val.run, reused=tuple(reused), not_reused=why, new=new,
+            at_norm.append(norm[key])
+            at_val.append(val[key])
+    reused = tuple(map(_reused, _at(p_norm.shards, at_norm), _at(p_val.shards, at_val)))
+    return ReusePlan(from_run=p_val.run, reused=reused, not_reused=why, new=new,
                      results={r.key: results[r.key] for r in reused})
+
+
+def _at(shards: Sequence[ShardEntry], indices: list[int]) -> list[ShardEntry]:
+    if isinstance(shards, ShardColumns):
+        return shards.at(indices)
+    return [shards[i] for i in indices]
 
 
 def _accepted(shards: Sequence[ShardEntry]) -> dict[str, int]:

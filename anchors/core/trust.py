@@ -26,6 +26,8 @@ Everything here is pure: records in, a reason (one line) or None out.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+
 from laas.anchors.core.models import STAGES, TRAINING, ShardEntry, StageManifest, name_problem
 from laas.anchors.core.record_shares import training_result_hash
 from laas.anchors.core.shard_columns import column
@@ -41,8 +43,15 @@ def expected_parent_stage(stage: str) -> str | None:
     return STAGES[i - 1] if i else None
 
 
-def _same(a: ShardEntry, b: ShardEntry) -> bool:
-    return (a.content_hash, a.byte_size, a.rows) == (b.content_hash, b.byte_size, b.rows)
+# what stage_problem reads of a parent's shards and of a child's, by column
+_PARENT = ("status", "contributor", "contributor_signature", "uri", "content_hash", "byte_size",
+           "rows")
+_CHILD = ("key", "status", "contributor", "contributor_signature", "source_uri", "parent_hash",
+          "rows_in", "rows", "content_hash", "byte_size", "uri")
+
+
+def _rows(shards: Sequence[ShardEntry], fields: tuple[str, ...]) -> Iterator[tuple]:
+    return zip(*(column(shards, f) for f in fields), strict=True)
 
 
 def stage_problem(parent: StageManifest, child: StageManifest) -> str | None:
@@ -67,8 +76,9 @@ def stage_problem(parent: StageManifest, child: StageManifest) -> str | None:
             child.stage != TRAINING and child.run_id != parent.run_id):
         return f"{where}: its parent {parent.dataset}/{parent.run}/{parent.stage} is not " \
                f"this run's {want} stage"
-    by_key = {s.key: s for s in parent.shards}
-    keys = set(column(child.shards, "key"))  # a parked manifest's, without its entries
+    # by columns (the run's and its previous run's manifests are parked): no entry made
+    by_key = dict(zip(column(parent.shards, "key"), _rows(parent.shards, _PARENT), strict=True))
+    keys = set(column(child.shards, "key"))
     if child.stage != TRAINING and set(by_key) != keys:
         extra = sorted(keys - set(by_key))
         missing = sorted(set(by_key) - keys)
@@ -77,31 +87,31 @@ def stage_problem(parent: StageManifest, child: StageManifest) -> str | None:
     if child.stage == TRAINING and child.result_hash != training_result_hash(child.shards):
         return (f"{where}: its result hash {child.result_hash[:18]}… is not the commitment to "
                 "its shards' contributor shares")
-    for s in child.accepted:
-        p = by_key.get(s.key)
-        if p is None or p.status != "ok":
-            return f"{where}: shard {s.key} is accepted but was not accepted at {want}"
-        # the contributor is decided once, at raw, and in the leaf from there on (compared
-        # as a tuple: the attribution dicts cost two dicts per shard and stage)
-        if (s.contributor, s.contributor_signature) != (p.contributor, p.contributor_signature):
-            field = "contributor" if s.contributor != p.contributor else "contributor_signature"
-            return (f"{where}: shard {s.key} names {field.replace('_', ' ')} "
-                    f"{getattr(s, field) or '-'}, the {want} stage {getattr(p, field) or '-'}")
+    for key, status, who, signed, source, parent_hash, rows_in, rows, content, size, uri in \
+            _rows(child.shards, _CHILD):
+        if status != "ok":
+            continue
+        p = by_key.get(key)
+        if p is None or p[0] != "ok":
+            return f"{where}: shard {key} is accepted but was not accepted at {want}"
+        # the contributor is decided once, at raw, and in the leaf from there on
+        if (who, signed) != p[1:3]:
+            field, mine, theirs = ("contributor", who, p[1]) if who != p[1] else (
+                "contributor_signature", signed, p[2])
+            return (f"{where}: shard {key} names {field.replace('_', ' ')} "
+                    f"{mine or '-'}, the {want} stage {theirs or '-'}")
         if child.stage == "normalized":
-            if s.source_uri != p.uri:
-                return f"{where}: shard {s.key} names another source than the raw stage hashed"
-            if s.derived and (s.parent_hash != p.content_hash or s.rows_in is None
-                              or not 0 < s.rows < s.rows_in):  # unreadable records left out
-                return (f"{where}: shard {s.key} does not derive from the raw stage's "
-                        f"shard ({(s.parent_hash or '-')[:18]}… vs "
-                        f"{(p.content_hash or '-')[:18]}…)")
-        elif child.stage == "validated" and s.derived:  # rows dropped: its own file,
-            if s.parent_hash != p.content_hash \
-                    or s.rows_in != p.rows or not 0 < s.rows <= p.rows:
-                return (f"{where}: shard {s.key} does not derive from the {want} stage's "
-                        f"shard ({(s.parent_hash or '-')[:18]}… vs "
-                        f"{(p.content_hash or '-')[:18]}…)")
-        elif not _same(s, p) or s.uri != p.uri:
-            return (f"{where}: shard {s.key} is not the {want} stage's shard "
-                    f"({(s.content_hash or '-')[:18]}… vs {(p.content_hash or '-')[:18]}…)")
+            if source != p[3]:
+                return f"{where}: shard {key} names another source than the raw stage hashed"
+            if parent_hash is not None and (parent_hash != p[4] or rows_in is None
+                                            or not 0 < rows < rows_in):  # records left out
+                return (f"{where}: shard {key} does not derive from the raw stage's "
+                        f"shard ({parent_hash[:18]}… vs {(p[4] or '-')[:18]}…)")
+        elif child.stage == "validated" and parent_hash is not None:  # rows dropped:
+            if parent_hash != p[4] or rows_in != p[6] or not 0 < rows <= p[6]:  # its own file
+                return (f"{where}: shard {key} does not derive from the {want} stage's "
+                        f"shard ({parent_hash[:18]}… vs {(p[4] or '-')[:18]}…)")
+        elif (content, size, rows) != (p[4], p[5], p[6]) or uri != p[3]:
+            return (f"{where}: shard {key} is not the {want} stage's shard "
+                    f"({(content or '-')[:18]}… vs {(p[4] or '-')[:18]}…)")
     return None

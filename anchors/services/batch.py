@@ -48,7 +48,7 @@ class BatchProof(BaseModel):
 def _record(m: StageManifest, uri: str, committer: str) -> Checkpoint:
     return Checkpoint(
         checkpoint_id=m.checkpoint_id, dataset_id=m.dataset_id, run_id=m.run_id,
-        stage=m.stage, shards_root=m.shards_root, shard_count=len(m.accepted),
+        stage=m.stage, shards_root=m.shards_root, shard_count=m.accepted_count,
         manifest_hash=m.manifest_hash, manifest_uri=uri, result_hash=m.result_hash,
         passed=m.passed, parents=m.parents, committer=committer, tx_hash="", block_number=0)
 

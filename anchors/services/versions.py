@@ -63,7 +63,7 @@ def ref(p: Proven) -> VersionRef:
     return VersionRef(run=m.run, checkpoint_id=cp.checkpoint_id,
                       shards_root=p.stored.shards_root,
                       manifest_hash=p.stored.manifest_hash, block_number=cp.block_number,
-                      passed=bool(p.stored.passed), shards=len(m.accepted),
+                      passed=bool(p.stored.passed), shards=m.accepted_count,
                       appends_to=m.appends_to)
 
 

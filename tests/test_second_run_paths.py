@@ -1,0 +1,78 @@
+"""What a second run does per shard without making entries or sending shards to Dask gives
+the answers the entry-by-entry and cluster paths gave: parked manifests read by column, stage
+roots remembered by their leaves, local files hashed in the flow process's threads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from laas.anchors.core.merkle import MerkleTree, root_of
+from laas.anchors.core.reuse import plan_reuse
+from laas.anchors.core.shard_columns import ShardColumns, leaves, values
+from laas.tasks.compute import local_only
+from laas.tasks.raw_hashing import hash_raw, hash_raw_batch, hash_sources
+from laas.tasks.reuse_work import check_all_files
+from tests.test_reuse import PIPE, previous, raw_entry, this_run
+from tests.test_shard_columns import _entries
+
+
+def test_parked_entries_are_made_in_bulk_and_read_by_value() -> None:
+    entries = _entries(40)
+    parked = ShardColumns(entries)
+    at = [39, 0, 7, 7, 12]
+    assert parked.at(at) == [entries[i] for i in at]
+    assert list(values(parked)) == list(values(entries))
+    assert [dict(zip(type(e).model_fields, row, strict=True)) for e, row in
+            zip(entries, values(parked), strict=True)] == [e.__dict__ for e in entries]
+    assert leaves(parked) == leaves(entries) == [e.leaf for e in entries]
+    assert leaves(parked)[0] is None and leaves(parked)[1] is not None  # set aside: no leaf
+
+
+def test_a_plan_from_parked_manifests_is_the_plan_from_entries() -> None:
+    run = this_run(raw_entry("a"), raw_entry("b", digest="0x" + "33" * 32), raw_entry("c"),
+                   raw_entry("d", uri="/moved/d"))
+    prev = previous(["a", "b", "d", "e"], aside="e")
+    whole = plan_reuse(run, prev, PIPE)
+    for m in (run, *prev):
+        m.park()
+    parked = plan_reuse(run, prev, PIPE)
+    assert parked == whole and [r.key for r in parked.reused] == ["a"]
+    assert parked.not_reused == {"b": "source bytes changed",
+                                 "d": "source moved (another URI)"} and parked.new == 1
+
+
+def test_a_remembered_root_is_only_ever_the_root_of_the_same_leaves() -> None:
+    tree = [bytes([i]) * 32 for i in range(1, 12)]
+    assert root_of(tree) == MerkleTree.build(tree).root
+    assert root_of(tree[::-1]) == MerkleTree.build(tree).root  # leaves are sorted first
+    changed = [*tree[:-1], b"\xee" * 32]
+    assert root_of(changed) == MerkleTree.build(changed).root != root_of(tree)
+    assert root_of(tree[:-1]) == MerkleTree.build(tree[:-1]).root != root_of(tree)
+
+
+def test_local_files_hashed_here_are_the_entries_the_workers_made(tmp_path: Path) -> None:
+    items = []
+    for i in range(7):
+        (tmp_path / f"s{i}.jsonl").write_bytes(b'{"a": %d}\n' % i * (i + 1))
+        items.append(((f"s{i}.jsonl", str(tmp_path / f"s{i}.jsonl")),))
+    items.append((("gone.jsonl", str(tmp_path / "gone.jsonl")),))  # unreadable: named
+    here = hash_sources(hash_raw_batch, items, {}, address="-", batch_size=3,
+                        bad_status="quarantined")  # no cluster at this address: not asked
+    assert here == [hash_raw(key, uri, "quarantined") for ((key, uri),) in items]
+    assert here[-1].status == "quarantined" and "unreadable" in here[-1].reason
+    assert not local_only(["s3://bucket/k"]) and local_only([str(tmp_path), "file:///x"])
+
+
+def test_the_reuse_check_here_still_refuses_a_file_altered_in_the_store(tmp_path: Path
+                                                                      ) -> None:
+    import hashlib
+
+    kept = []
+    for i in range(5):
+        f = tmp_path / f"k{i}.parquet"
+        f.write_bytes(b"PAR1 rows %d" % i)
+        kept.append(((str(f), hashlib.sha256(f.read_bytes()).hexdigest()),))
+    (tmp_path / "k3.parquet").write_bytes(b"PAR1 rows 9")  # the same size, other bytes
+    problems = check_all_files([(files,) for files in kept], {"batch_size": 2})
+    assert [p is None for p in problems] == [True, True, True, False, True]
+    assert "altered in the store" in problems[3] and "k3.parquet" in problems[3]

@@ -113,6 +113,26 @@ def test_a_card_claiming_another_screen_or_suite_than_its_run_fails(ws, field, l
     assert verify(ws, card)[0] == 0
 
 
+@pytest.mark.parametrize("edit", ["drop", "retype", "rename"])
+def test_a_card_whose_fields_are_not_the_files_columns_fails(ws, edit) -> None:
+    """The record set was rebuilt from the card's own fields, so a card that dropped a
+    column, called a text column an integer or renamed one was PROVEN; a reader takes the
+    rows as the card describes them. The fields are held to the validated files' columns."""
+    card = json.loads(json.dumps(ws.card))
+    fields = card["recordSet"][0]["field"]
+    assert [f["name"] for f in fields][:2] == ["records/prompt", "records/response"]
+    if edit == "drop":
+        fields.pop(1)
+    elif edit == "retype":
+        fields[0]["dataType"] = "sc:Integer"
+    else:
+        fields[0]["name"] = fields[0]["@id"] = "records/question"
+        fields[0]["source"]["extract"]["column"] = "question"
+    code, said = verify(ws, card)
+    assert code == 1 and "NOT PROVEN" in said and "its recordSet's fields are" in said, said
+    assert "the validated files hold prompt (sc:Text), response (sc:Text)" in said, said
+
+
 def test_a_validated_file_changed_after_the_run_fails_the_card(ws) -> None:
     """Last in this module: it changes a file of the run."""
     import pyarrow as pa

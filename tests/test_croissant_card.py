@@ -17,7 +17,8 @@ from tests.fakes import FakeLedger, manifest, read
 from tests.test_services import tamper
 
 ABOUT = About(description="pairs", source="s3://bucket/pairs/*.jsonl",
-              columns=(Column(name="prompt", type="string"), Column(name="n", type="int64")),
+              columns=(Column(name="prompt", type="string"),
+                       Column(name="response", type="string")),
               licenses=("cc-by-4.0",))
 
 
@@ -47,7 +48,7 @@ def test_card_lists_each_validated_file_with_its_sha256_and_mlcroissant_accepts_
     ext = card["laas:checkpoint"]
     assert (ext["checkpoint_id"], ext["shards_root"], ext["manifest_hash"]) == (
         validated.checkpoint_id, validated.shards_root, validated.manifest_hash)
-    assert [f["dataType"] for f in card["recordSet"][0]["field"]] == ["sc:Text", "sc:Integer"]
+    assert [f["dataType"] for f in card["recordSet"][0]["field"]] == ["sc:Text", "sc:Text"]
     assert "fake-suite" in card["rai:dataPreprocessingProtocol"][-1]
     dataset = mlc.Dataset(jsonld=json.loads(json.dumps(card)))  # raises on an invalid card
     assert dataset.metadata.name == "ds"
@@ -140,12 +141,19 @@ def test_a_v4_card_takes_each_sha256_from_the_manifest_and_reads_no_file(ran_v4,
     assert validated.version == "laas-manifest-v4"
     sizes = {s.key: len(read(s.uri)) for s in validated.accepted}
 
-    def no_read(*a: object, **k: object) -> None:
-        raise AssertionError("export read a file")
+    first = validated.accepted[0].uri  # read once: its columns are the card's fields
+    real, opened = files.open_uri, []
+
+    def first_only(uri: str, *a: object, **k: object) -> object:
+        opened.append(uri)
+        assert uri == first, f"export read {uri}"
+        return real(uri, *a, **k)
 
     with monkeypatch.context() as mp:
-        mp.setattr(files, "open_uri", no_read)
+        mp.setattr(files, "open_uri", first_only)
+        mp.setattr("laas.anchors.services.croissant.open_uri", first_only)
         card = exported(ran_v4)
+    assert set(opened) == {first}
     files_ = [d for d in card["distribution"] if d["@type"] == "cr:FileObject"]
     assert [(f["name"], f["sha256"], f["contentSize"]) for f in files_] == [
         (s.key, s.sha256, f"{sizes[s.key]} B") for s in validated.accepted]
@@ -205,3 +213,21 @@ def test_pii_flagged_in_shards_set_aside_is_not_counted_as_in_the_dataset() -> N
     assert "column(s) text: 1 row(s) flagged, 1 dropped; 7 more in the 1 shard(s) set aside, " \
            "which the dataset does not hold; see the manifest per shard" in pii_screen(validated)
     assert pii_screen(manifest("ds", "r1", "validated", [])).startswith("not screened")
+
+
+def test_a_card_field_is_held_to_the_type_its_files_hold() -> None:
+    """Each Arrow type a validated file can hold (the spec's five) is one Croissant dataType,
+    and a field whose name or type differs is named."""
+    from laas.anchors.core.card_fields import fields_problem
+
+    doc = {"recordSet": [{"field": [
+        {"name": f"records/{n}", "dataType": t} for n, t in (
+            ("s", "sc:Text"), ("i", "sc:Integer"), ("f", "sc:Float"), ("b", "sc:Boolean"),
+            ("t", "sc:DateTime"))]}]}
+    held = [("s", "large_string"), ("i", "int64"), ("f", "double"), ("b", "bool"),
+            ("t", "timestamp[us, tz=UTC]")]
+    assert fields_problem(doc, held) is None
+    assert fields_problem(doc, [("s", "string"), *held[1:]]) is None
+    said = fields_problem(doc, [("s", "string"), ("i", "string"), *held[2:]])
+    assert said is not None and "the validated files hold s (sc:Text), i (sc:Text)," in said
+    assert "fields are s (sc:Text), i (sc:Integer)," in said

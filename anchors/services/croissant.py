@@ -1,8 +1,9 @@
 """Croissant cards from the chain, and cards checked against it: the validated manifest is
 proven against its checkpoint (services.provenance). A file's SHA-256 is the one its manifest
-committed (laas-manifest-v4), so exporting reads no file and verifying streams each once
-against it; an older run's file is read once, for its SHA-256 and its re-hash to the leaf the
-chain's root commits to. The card itself is laas.anchors.core.croissant."""
+committed (laas-manifest-v4), so exporting reads one file (the first, checked against it,
+for the columns its footer names) and verifying streams each once against it; an older
+run's file is read once, for its SHA-256 and its re-hash to the leaf the chain's root
+commits to. The card itself is laas.anchors.core.croissant."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 
 from laas.anchors.adapters.files import open_uri, sha256_at, size_at
 from laas.anchors.core.canonical import to_hex
+from laas.anchors.core.card_fields import fields_problem, held_columns
 from laas.anchors.core.croissant import (
     About,
     FileFacts,
@@ -63,6 +65,14 @@ def file_facts(s: ShardEntry, *, read: bool) -> FileFacts:
     return FileFacts(key=s.key, url=s.uri, size=size, sha256=digest)
 
 
+def _columns(uri: str) -> list[tuple[str, str]]:
+    """(name, Arrow type) of each column of the Parquet file at a URI, from its footer."""
+    import pyarrow.parquet as pq
+
+    with open_uri(uri) as f:
+        return [(field.name, str(field.type)) for field in pq.read_schema(f)]
+
+
 def _address(registry: Registry) -> str:
     """The registry contract's address (the read-only client knows it; a fake may not)."""
     return str(getattr(registry, "address", ""))
@@ -72,6 +82,10 @@ def export_card(registry: Registry, cid: str, about: About) -> dict[str, Any]:
     """The Croissant card of validated checkpoint `cid` (which the caller's gate allowed)."""
     top = prove_rooted(registry, cid)
     files = [file_facts(s, read=False) for s in top.manifest.accepted]
+    if top.manifest.accepted:  # the fields say what the files hold, whatever the spec says
+        first = top.manifest.accepted[0]  # now; its footer read once its bytes are the leaf's
+        file_facts(first, read=True)
+        about = about.model_copy(update={"columns": held_columns(_columns(first.uri))})
     return card(top.manifest, top.checkpoint, files, about, chain_id=registry.chain_id(),
                 registry=_address(registry))
 
@@ -96,4 +110,8 @@ def verify_card(registry: Registry, doc: Any) -> Proven:
             raise HashMismatch(f"FileObject {s.key}: the file at {s.uri} has sha256 "
                                f"{read.sha256} and {read.size} B, the card says {said.sha256} "
                                f"and {said.size} B")
+    # the proven files were all written to one schema: the first one's footer says it
+    if top.manifest.accepted and (problem := fields_problem(
+            doc, _columns(top.manifest.accepted[0].uri))):
+        raise HashMismatch(problem)
     return top

@@ -16,7 +16,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 
 from laas.anchors.core.canonical import gc_paused
-from laas.anchors.core.listing import SHOWN, first_of
+from laas.anchors.core.listing import SHOWN, first_of, visible
 from laas.anchors.core.models import ShardEntry, StageManifest
 from laas.anchors.core.reuse import (
     Reused,
@@ -128,7 +128,7 @@ def reuse_plan(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifes
     for line in first_of([f"reuse: {key} not reused: {why}" for key, why in
                           plan.not_reused.items()], SHOWN,
                          lambda n: f"reuse: and {n} more not reused (processed again)"):
-        logger.info("%s", line)
+        logger.info("%s", visible(line))
     plan.park()  # the run holds its plan to its end
     return plan
 

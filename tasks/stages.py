@@ -13,7 +13,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from laas.anchors.adapters.files import redact
-from laas.anchors.core.listing import SHOWN, first_of
+from laas.anchors.core.listing import SHOWN, first_of, visible
 from laas.anchors.core.models import Checkpoint, ShardEntry, StageManifest
 from laas.anchors.core.reuse import reused_side
 from laas.anchors.core.shard_columns import derived, picked
@@ -242,7 +242,7 @@ def _log(ctx: StageContext, m: StageManifest) -> StageManifest:
     aside = [f"{m.stage}: shard {s.key} {s.status}: {s.reason}" for s in m.quarantined]
     for line in first_of(aside, SHOWN, lambda n: f"{m.stage}: and {n} more shard(s) set aside "
                          "(its manifest and `laas run --json` list each)"):
-        logger.warning("%s", line)
+        logger.warning("%s", visible(line))
     for check in (m.validation or {}).get("dataset", []):
         logger.log(logging.INFO if check["success"] else logging.WARNING,
                    "%s: dataset check %s held=%s (%s)", m.stage, check["type"], check["success"],

@@ -126,3 +126,51 @@ def test_an_error_naming_a_bracketed_key_is_one_plain_line(tmp_path, monkeypatch
         get_settings.cache_clear()
     assert e.value.code == 2
     assert capsys.readouterr().err.startswith("error: no dataset spec named 'x[/]y[bold]z' ")
+
+
+def test_control_characters_from_the_bucket_never_reach_the_terminal() -> None:
+    """An S3 key may hold ESC: printed, `\\x1b[1A\\x1b[2K` moved the cursor up and erased the
+    line, so a key could overwrite a DENY with a forged ALLOW. Each control character shows as
+    one U+FFFD; a styled line keeps its colours."""
+    from rich.console import Console
+
+    from laas.anchors.core.listing import visible
+    from laas.commands.common import _Shown, said
+    from laas.commands.run_summary import print_set_aside
+
+    key = "k\x1b[1A\x1b[2K\x1b[32mALLOW x\x07.jsonl"
+    with out.capture() as captured:
+        print_set_aside(SimpleNamespace(set_aside=[SimpleNamespace(
+            status="quarantined", key=key, reason="bad\x1b[0m")], rows_dropped={}))
+        out.print(f"lineage of {key}")
+    text = captured.get()
+    assert "\x1b" not in text and "\x07" not in text
+    assert "  quarantined k\ufffd[1A\ufffd[2K\ufffd[32mALLOW x" in text  # (rich drops the BEL)
+    assert "\nlineage of k\ufffd[1A\ufffd[2K\ufffd[32mALLOW x\ufffd.jsonl\n" in text
+    colour = _Shown(force_terminal=True, color_system="standard", markup=False)
+    assert isinstance(colour, Console)
+    with colour.capture() as styled:
+        colour.print(said("DENY", "red"), key, highlight=False)
+    assert styled.get().startswith("\x1b[31mDENY\x1b[0m k\ufffd[1A")  # only laas's own colour
+    assert visible("tab\tand\nnewline") == "tab\tand\nnewline"
+
+
+def test_a_stage_logs_a_key_with_control_characters_shown(monkeypatch) -> None:
+    """Prefect prints a run's logs to the terminal too."""
+    import logging
+
+    from laas.anchors.core.models import ShardEntry
+    from laas.tasks import stages
+    from tests.fakes import manifest
+
+    shard = ShardEntry(key="a\x1b[2Jb.csv", uri="/n/a", source_uri="/r", byte_size=1, rows=1,
+                       content_hash="0x" + "11" * 32, status="quarantined", reason="x\x1b[1A")
+    monkeypatch.setattr(stages, "_store", lambda ctx, m: None)
+    records: list[logging.LogRecord] = []
+    logger = logging.getLogger("test-run-output-control")
+    logger.addHandler(handler := logging.Handler())
+    handler.emit = records.append  # type: ignore[method-assign]
+    monkeypatch.setattr(stages, "get_run_logger", lambda: logger)
+    stages._log(None, manifest("ds", "r1", "normalized", [shard], passed=False))
+    warned = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    assert warned == ["normalized: shard a\ufffd[2Jb.csv quarantined: x\ufffd[1A"]

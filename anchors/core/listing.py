@@ -4,6 +4,7 @@ a gate's one line as long as its every reason."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 
 SHOWN = 20  # per-shard lines shown one by one (printed, logged, listed) before the count
@@ -12,3 +13,14 @@ SHOWN = 20  # per-shard lines shown one by one (printed, logged, listed) before 
 def first_of(lines: Sequence[str], limit: int, more: Callable[[int], str]) -> list[str]:
     """The first `limit` lines, then `more(how many were left)` if any were."""
     return [*lines[:limit], *([more(len(lines) - limit)] if len(lines) > limit else [])]
+
+
+# Control characters but newline and tab: ESC would let a key from the bucket move the cursor
+# and overwrite a terminal's DENY with a forged ALLOW; each shows as one U+FFFD, so the text
+# keeps its length (and a styled line its spans).
+_UNSEEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def visible(text: str) -> str:
+    """`text` with its control characters shown as U+FFFD: safe to print or log."""
+    return _UNSEEN.sub("\ufffd", text)

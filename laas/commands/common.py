@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from laas.anchors.core.listing import SHOWN, first_of
+from laas.anchors.core.listing import SHOWN, first_of, visible
 from laas.errors import ConfigError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -22,8 +22,25 @@ app.add_typer(index_app, name="index")
 # Soft wrap: hashes and URIs stay whole on one line, to be copied or grepped. No markup: keys,
 # URIs and reasons come from the bucket, and one holding `[/]` or `[bold]` would be read as a
 # tag (a crash after the commit, or a key shown wrongly); colour goes through said().
-out = Console(soft_wrap=True, markup=False)
-err = Console(stderr=True, soft_wrap=True, markup=False)  # one line, never wrapped at 80
+class _Shown(Console):
+    """A console for text from the bucket: control characters (an ESC sequence in a key could
+    move the cursor and overwrite what was printed) are shown, not sent to the terminal."""
+
+    def print(self, *objects: Any, **kwargs: Any) -> None:
+        super().print(*map(_shown, objects), **kwargs)
+
+
+def _shown(o: Any) -> Any:
+    if isinstance(o, str):
+        return visible(o)
+    if isinstance(o, Text) and (plain := visible(o.plain)) != o.plain:
+        o = o.copy()
+        o.plain = plain  # as long as before: its colours stay where they were
+    return o
+
+
+out = _Shown(soft_wrap=True, markup=False)
+err = _Shown(stderr=True, soft_wrap=True, markup=False)  # one line, never wrapped at 80
 
 
 def said(text: str, style: str) -> Text:

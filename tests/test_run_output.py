@@ -25,26 +25,34 @@ def test_set_aside_shards_are_listed_up_to_twenty_then_counted() -> None:
                           for i in range(3)]
 
 
-def test_a_stage_logs_twenty_shards_set_aside_then_counts_them(monkeypatch) -> None:
-    """Each line is a log record sent to Prefect's server: 20,000 shards set aside sent
-    20,000 per stage."""
+def _stage_warnings(monkeypatch, aside: list[tuple[str, str]]) -> list[str]:  # noqa: ANN001
+    """What a normalized stage setting aside these (key, reason) shards logs as warnings."""
     import logging
 
     from laas.anchors.core.models import ShardEntry
     from laas.tasks import stages
     from tests.fakes import manifest
 
-    shards = [ShardEntry(key=f"s{i:02d}.csv", uri=f"/n/s{i:02d}.parquet", source_uri="/r",
-                         byte_size=1, rows=1, content_hash="0x" + "11" * 32,
-                         status="quarantined", reason="bad") for i in range(25)]
+    shards = [ShardEntry(key=key, uri=f"/n/{i}.parquet", source_uri="/r", byte_size=1, rows=1,
+                         content_hash="0x" + "11" * 32, status="quarantined", reason=reason)
+              for i, (key, reason) in enumerate(aside)]
     monkeypatch.setattr(stages, "_store", lambda ctx, m: None)
     records: list[logging.LogRecord] = []
     logger = logging.getLogger("test-run-output")
     logger.addHandler(handler := logging.Handler())
     handler.emit = records.append  # type: ignore[method-assign]
     monkeypatch.setattr(stages, "get_run_logger", lambda: logger)
-    stages._log(None, manifest("ds", "r1", "normalized", shards, passed=False))
-    warned = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    try:
+        stages._log(None, manifest("ds", "r1", "normalized", shards, passed=False))
+    finally:
+        logger.removeHandler(handler)
+    return [r.getMessage() for r in records if r.levelno == logging.WARNING]
+
+
+def test_a_stage_logs_twenty_shards_set_aside_then_counts_them(monkeypatch) -> None:
+    """Each line is a log record sent to Prefect's server: 20,000 shards set aside sent
+    20,000 per stage."""
+    warned = _stage_warnings(monkeypatch, [(f"s{i:02d}.csv", "bad") for i in range(25)])
     assert warned[:20] == [f"normalized: shard s{i:02d}.csv quarantined: bad" for i in range(20)]
     assert warned[20:] == ["normalized: and 5 more shard(s) set aside (its manifest and "
                            "`laas run --json` list each)"]
@@ -157,20 +165,5 @@ def test_control_characters_from_the_bucket_never_reach_the_terminal() -> None:
 
 def test_a_stage_logs_a_key_with_control_characters_shown(monkeypatch) -> None:
     """Prefect prints a run's logs to the terminal too."""
-    import logging
-
-    from laas.anchors.core.models import ShardEntry
-    from laas.tasks import stages
-    from tests.fakes import manifest
-
-    shard = ShardEntry(key="a\x1b[2Jb.csv", uri="/n/a", source_uri="/r", byte_size=1, rows=1,
-                       content_hash="0x" + "11" * 32, status="quarantined", reason="x\x1b[1A")
-    monkeypatch.setattr(stages, "_store", lambda ctx, m: None)
-    records: list[logging.LogRecord] = []
-    logger = logging.getLogger("test-run-output-control")
-    logger.addHandler(handler := logging.Handler())
-    handler.emit = records.append  # type: ignore[method-assign]
-    monkeypatch.setattr(stages, "get_run_logger", lambda: logger)
-    stages._log(None, manifest("ds", "r1", "normalized", [shard], passed=False))
-    warned = [r.getMessage() for r in records if r.levelno == logging.WARNING]
+    warned = _stage_warnings(monkeypatch, [("a\x1b[2Jb.csv", "x\x1b[1A")])
     assert warned == ["normalized: shard a\ufffd[2Jb.csv quarantined: x\ufffd[1A"]

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
+T = TypeVar("T")  # a line: text, or text with colours (the CLI's)
 SHOWN = 20  # per-shard lines shown one by one (printed, logged, listed) before the count
 
 
-def first_of(lines: Sequence[str], limit: int, more: Callable[[int], str]) -> list[str]:
+def first_of(lines: Sequence[T], limit: int, more: Callable[[int], T]) -> list[T]:
     """The first `limit` lines, then `more(how many were left)` if any were."""
     return [*lines[:limit], *([more(len(lines) - limit)] if len(lines) > limit else [])]
 

@@ -19,9 +19,8 @@ chain_app = typer.Typer(no_args_is_help=True, help="The local anvil chain (or a 
 app.add_typer(chain_app, name="chain")
 index_app = typer.Typer(no_args_is_help=True, help="The lineage index (a cache of the chain).")
 app.add_typer(index_app, name="index")
-# Soft wrap: hashes and URIs stay whole on one line, to be copied or grepped. No markup: keys,
-# URIs and reasons come from the bucket, and one holding `[/]` or `[bold]` would be read as a
-# tag (a crash after the commit, or a key shown wrongly); colour goes through said().
+
+
 class _Shown(Console):
     """A console for text from the bucket: control characters (an ESC sequence in a key could
     move the cursor and overwrite what was printed) are shown, not sent to the terminal."""
@@ -39,6 +38,9 @@ def _shown(o: Any) -> Any:
     return o
 
 
+# Soft wrap: hashes and URIs stay whole on one line, to be copied or grepped. No markup: keys,
+# URIs and reasons come from the bucket, and one holding `[/]` or `[bold]` would be read as a
+# tag (a crash after the commit, or a key shown wrongly); colour goes through said().
 out = _Shown(soft_wrap=True, markup=False)
 err = _Shown(stderr=True, soft_wrap=True, markup=False)  # one line, never wrapped at 80
 
@@ -46,6 +48,7 @@ err = _Shown(stderr=True, soft_wrap=True, markup=False)  # one line, never wrapp
 def said(text: str, style: str) -> Text:
     """A word in colour (ALLOW, NOT PROVEN, error:), printed before the plain text after it."""
     return Text(text, style=style)
+
 
 RunOpt = Annotated[str | None, typer.Option("--run", help="run name (default: a new run)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
@@ -93,9 +96,7 @@ def _short(h: str | None, n: int = 10) -> str:
     return f"{h[: n + 2]}…" if h else "-"
 
 
-
-
-def print_some(lines: list[str], what: str) -> None:
+def print_some(lines: list[str | Text], what: str) -> None:
     """The first SHOWN lines, then how many more `what` there are: a run over package docs set
     783 shards' worth of lines aside on the terminal, pushing its verdict out of sight."""
     for line in first_of(lines, SHOWN, lambda n: f"  … and {n} more {what} (--json lists them)"):

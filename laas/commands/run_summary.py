@@ -20,8 +20,8 @@ def checkpoint_line(cp: Any) -> Text:
 
 def print_summary(summary: Any) -> None:
     """A run's result for people (`--json` prints the summary itself)."""
-    out.print(said(summary.dataset, "bold"), "run", said(summary.run, "bold"), end="")
-    out.print(": checkpoints committed")
+    out.print(Text.assemble((summary.dataset, "bold"), " run ", (summary.run, "bold"),
+                            ": checkpoints committed"))
     for cp in summary.checkpoints:
         out.print(checkpoint_line(cp))
     print_set_aside(summary)
@@ -39,11 +39,10 @@ def print_summary(summary: Any) -> None:
         budget = fee_budget(_settings())
         why = budget.refusal if budget is not None and budget.refusal else \
             "the chain was unreachable"
-        out.print(said("pending anchor", "yellow"), end="")
-        out.print(f": {', '.join(summary.pending)} computed and kept in "
-                  f"the artifact store, not yet on chain ({why}); commit them with "
-                  f"`laas anchor --resume {summary.dataset} --run {summary.run}` once that "
-                  "is settled")
+        out.print(Text.assemble(
+            ("pending anchor", "yellow"), f": {', '.join(summary.pending)} computed and kept in "
+            f"the artifact store, not yet on chain ({why}); commit them with `laas anchor "
+            f"--resume {summary.dataset} --run {summary.run}` once that is settled"))
         return
     validated = summary.checkpoints[-1]
     if summary.passed:

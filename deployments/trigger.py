@@ -34,7 +34,10 @@ def recent_runs(dataset: str | None, limit: int) -> list[dict[str, Any]]:
     from prefect.client.schemas.filters import FlowFilter, FlowFilterName
     from prefect.client.schemas.sorting import FlowRunSort
 
+    from laas.tasks.run_process import crash_gone
+
     with get_client(sync_client=True) as client:
+        crash_gone(client)  # a run whose process was killed is not listed as Running
         runs = client.read_flow_runs(
             flow_filter=FlowFilter(name=FlowFilterName(any_=["ingest"])),
             sort=FlowRunSort.EXPECTED_START_TIME_DESC, limit=limit * 4 if dataset else limit)

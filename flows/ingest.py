@@ -22,6 +22,7 @@ from laas.tasks.dataset_spec import spec_name
 from laas.tasks.incremental import prove_previous, reuse_plan, reuse_summary
 from laas.tasks.manifests import rows_dropped
 from laas.tasks.run_names import new_run_name
+from laas.tasks.run_process import claim_this_run
 from laas.tasks.shares_artifact import publish_shares
 from laas.tasks.stages import (
     commit_run_task,
@@ -78,6 +79,8 @@ def ingest(dataset: str, run: str | None = None, dask_address: str | None = None
            reuse: bool = True) -> RunSummary:
     settings = get_settings()
     use_storage(settings)  # the flow's entry is its composition root
+    for gone in claim_this_run():  # a killed run shows Crashed, not Running for good
+        print(f"marked Crashed: flow run {gone} (its process is gone)")
     run = run or new_run_name()
     if problem := name_problem("run", run):  # a deployment's parameter is user input too
         raise ConfigError(problem)

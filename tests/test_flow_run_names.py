@@ -31,6 +31,7 @@ def test_laas_runs_finds_a_dataset_by_name_whichever_way_it_was_started(monkeypa
 
     def fr(name: str, dataset: str, run: str) -> SimpleNamespace:
         return SimpleNamespace(name=name, id=name, state_name="Completed", start_time=None,
+                               infrastructure_pid=None,
                                expected_start_time=None,
                                parameters={"dataset": dataset, "run": run})
 

@@ -149,6 +149,8 @@ def runs(
         status = ("no checkpoints" if not cps else
                   f"{len(cps)}/3 checkpoints" if validated is None else
                   f"validated passed={validated['passed']} block {validated['block_number']}")
+        if r["state"] == "Crashed" and validated is None and r["run"]:
+            status += f"; resume: laas run {quote(r['dataset'])} --run {r['run']}"
         start = r["start"].strftime("%Y-%m-%d %H:%M:%S") if r["start"] else "-"
         out.print(f"{start}  {r['state']:<10} {r['flow_run']:<45} {status}")
 

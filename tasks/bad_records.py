@@ -91,13 +91,15 @@ class RecordDrops:
 
 class JsonlLineFilter(LineStream):
     """src without the lines that cannot be a row of `schema` (noted in `drops` with their
-    line numbers); blank lines are kept, Arrow skips them."""
+    line numbers; without `drops` the first such line raises ArrowInvalid, as Arrow would
+    refuse it); blank lines are kept, Arrow skips them."""
 
     def __init__(self, src: BinaryIO, schema: pa.Schema, kinds: dict[str, str],
-                 drops: RecordDrops):
+                 drops: RecordDrops | None):
         super().__init__(src)
         self.schema, self.kinds, self.drops = schema, kinds, drops
-        drops.unit = "line"
+        if drops is not None:
+            drops.unit = "line"
         self.line = 0
 
     def _lines(self, block: bytes) -> bytes:
@@ -112,6 +114,8 @@ class JsonlLineFilter(LineStream):
     def _line(self, line: bytes) -> bytes:
         self.line += 1
         if problem := line_problem(line, self.schema, self.kinds):
+            if self.drops is None:
+                raise pa.ArrowInvalid(f"JSON parse error: {problem}")
             self.drops.add(self.line, problem, line.rstrip(b"\r\n"))
             return b"\n"  # the line's place kept: Arrow skips a blank line
         return line

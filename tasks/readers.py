@@ -26,7 +26,7 @@ from laas.tasks.csv_header import BadTable
 from laas.tasks.dataset_spec import TABLE_FORMATS, DatasetSpec
 from laas.tasks.dialect import csv_batches
 from laas.tasks.json_array import json_batches
-from laas.tasks.jsonl_lines import NullLines
+from laas.tasks.jsonl_lines import NullLines, NullSuspect
 from laas.tasks.line_stream import BigRecord
 from laas.tasks.read_errors import READ_ERRORS, columns_hint, describe_error, read_problem
 from laas.tasks.short_rows import ShortRows
@@ -41,6 +41,7 @@ BLOCK_SIZE = 8 << 20  # bytes of text parsed per batch (JSONL, CSV)
 HUGE_BLOCK = 256 << 20  # per batch once a record is longer than BLOCK_SIZE (as text documents)
 PARQUET_BATCH = 65_536  # rows per batch read from Parquet
 SPOOL_BYTES = 256 << 20  # a Parquet source copied for hashing stays in memory up to this
+_READ_AGAIN = (ShortRows, RowsToDrop, BigRecord, TooManyDrops, NullSuspect)  # fixed by a read
 
 
 def arrow_schema(spec: DatasetSpec) -> pa.Schema:
@@ -50,9 +51,9 @@ def arrow_schema(spec: DatasetSpec) -> pa.Schema:
 def _raw_batches(f: Any, fmt: str, schema: pa.Schema, spec: DatasetSpec,
                  read: _Read) -> Iterator[pa.RecordBatch]:
     if fmt == "jsonl":
-        # the filter leaves out a `null` line (no object); else Arrow must not see one
-        f = JsonlLineFilter(f, schema, spec.kinds, read.drops) if read.drops is not None \
-            else NullLines(f)
+        # a line that is no object (`null`) is left out, refused (`lines`), or kept from Arrow
+        f = JsonlLineFilter(f, schema, spec.kinds, read.drops) \
+            if read.drops is not None or read.lines else NullLines(f, refuse=read.droppable)
         block = pajson.ReadOptions(block_size=read.block_size or BLOCK_SIZE)
         yield from pajson.open_json(f, read_options=block, parse_options=pajson.ParseOptions(
                                         explicit_schema=schema,
@@ -80,13 +81,13 @@ def _raw_batches(f: Any, fmt: str, schema: pa.Schema, spec: DatasetSpec,
 class _Read(NamedTuple):
     """How a shard is read: Arrow on its bytes as they are (`droppable`: a record Arrow
     refuses raises RowsToDrop), or again, fixing what the read before met: short CSV rows
-    padded, records no reader can take left out and noted in `drops`, blocks big enough for
-    a record longer than BLOCK_SIZE."""
+    padded, unreadable records left out (`drops`), bigger blocks, JSONL line by line."""
 
     pad: bool = False
     drops: RecordDrops | None = None
     droppable: bool = False
     block_size: int | None = None  # None: BLOCK_SIZE
+    lines: bool = False  # JSONL judged line by line (`null` may follow an object)
 
 
 def read_schema(spec: DatasetSpec) -> pa.Schema:
@@ -107,15 +108,14 @@ def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None,
     batch before it asks for the next (else the rows handed on are hashed here)."""
     schema = read_schema(spec)
     name = redact(uri)
-    # Arrow reads the shard as it is; a read it stops at (short rows, a record it cannot
-    # take, one longer than its block) is done again, fixing that, and goes on after the rows
-    # already handed on once its own first rows hash the same (the bytes' hash is only checked
-    # at the end of a read), so a shard swapped between the reads gets no row in.
+    # A read Arrow stops at (_READ_AGAIN) is done again, fixing that, and goes on after the
+    # rows already handed on once its own first rows hash the same (the bytes' hash is
+    # checked at a read's end): a shard swapped between the reads gets no row in.
     handed = seen if seen is not None else TableHasher(schema)
     read = _Read(droppable=drops is not None)
     if drops is not None:
         drops.limit = spec.max_dropped_rows
-    for _ in range(5):  # each fix at most once
+    for _ in range(len(_READ_AGAIN) + 1):  # each fix at most once
         rows, digest = handed.rows, handed.digest() if handed.rows else b""
         try:
             yield from _after(_checked_batches(uri, spec, expect, schema, name, read), rows,
@@ -130,6 +130,8 @@ def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None,
                                  pad=read.pad or spec.csv.short_rows == "pad")
         except TooManyDrops as too:
             drops.recount(too.records, name)  # over max_dropped_rows, or read again
+        except NullSuspect:
+            read = read._replace(lines=True)
         except BigRecord:
             if read.block_size == HUGE_BLOCK:
                 raise ShardReadError(f"shard {name}: a record longer than "
@@ -187,7 +189,7 @@ def _checked_batches(uri: str, spec: DatasetSpec, expect: str | None, schema: pa
                                or fmt == "text" and isinstance(e, UnicodeDecodeError)):
             raise RowsToDrop from None  # a record no reader takes: the next read drops it
         raise read_problem(e, fmt, name, uri, spec, schema) from None
-    except (ShardReadError, SchemaError, ShortRows, RowsToDrop, BigRecord, TooManyDrops):
+    except (ShardReadError, SchemaError, *_READ_AGAIN):
         raise
     except Exception as e:  # a store's own errors (botocore and the like)
         raise ShardReadError(f"shard {name}: unreadable ({describe_error(e)})") from None

@@ -7,11 +7,13 @@ stage can commit to exactly what it left out and keep it for anyone to look at."
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import BinaryIO
 
 import pyarrow as pa
 
 from laas.anchors.core.dropped_records import KEEP_BYTES
+from laas.anchors.core.hashing import TableHasher
 from laas.errors import ShardReadError
 from laas.tasks.jsonl_lines import line_problem
 from laas.tasks.line_stream import LineStream
@@ -119,3 +121,22 @@ class JsonlLineFilter(LineStream):
             self.drops.add(self.line, problem, line.rstrip(b"\r\n"))
             return b"\n"  # the line's place kept: Arrow skips a blank line
         return line
+
+
+def rows_after(batches: Iterator[pa.RecordBatch], skip: int, digest: bytes, schema: pa.Schema,
+           name: str, hasher: TableHasher | None) -> Iterator[pa.RecordBatch]:
+    """The rows of `batches` after the first `skip`, which must hash to `digest`."""
+    again = TableHasher(schema)
+    for batch in batches:
+        head = min(skip - again.rows, batch.num_rows)
+        if head:
+            again.update(batch.slice(0, head))
+            if again.rows == skip and again.digest() != digest:
+                raise ShardReadError(f"shard {name}: changed while read; rerun to ingest it")
+        if head < batch.num_rows:
+            rest = batch.slice(head) if head else batch
+            if hasher is not None:
+                hasher.update(rest)
+            yield rest
+    if again.rows < skip:
+        raise ShardReadError(f"shard {name}: changed while read; rerun to ingest it")

@@ -21,12 +21,19 @@ from laas.anchors.adapters.files import open_uri, redact
 from laas.anchors.core.canonical import to_hex
 from laas.anchors.core.hashing import HashingReader, TableHasher
 from laas.errors import SchemaError, ShardReadError
-from laas.tasks.bad_records import JsonlLineFilter, RecordDrops, RowsToDrop, TooManyDrops
+from laas.tasks.bad_records import (
+    JsonlLineFilter,
+    RecordDrops,
+    RowsToDrop,
+    TooManyDrops,
+    rows_after,
+)
 from laas.tasks.csv_header import BadTable
 from laas.tasks.dataset_spec import TABLE_FORMATS, DatasetSpec
 from laas.tasks.dialect import csv_batches
 from laas.tasks.json_array import json_batches
-from laas.tasks.jsonl_lines import NullLines, NullSuspect
+from laas.tasks.jsonl_lines import non_finite
+from laas.tasks.jsonl_nulls import LinesToJudge, NullLines
 from laas.tasks.line_stream import BigRecord
 from laas.tasks.read_errors import READ_ERRORS, columns_hint, describe_error, read_problem
 from laas.tasks.short_rows import ShortRows
@@ -41,7 +48,7 @@ BLOCK_SIZE = 8 << 20  # bytes of text parsed per batch (JSONL, CSV)
 HUGE_BLOCK = 256 << 20  # per batch once a record is longer than BLOCK_SIZE (as text documents)
 PARQUET_BATCH = 65_536  # rows per batch read from Parquet
 SPOOL_BYTES = 256 << 20  # a Parquet source copied for hashing stays in memory up to this
-_READ_AGAIN = (ShortRows, RowsToDrop, BigRecord, TooManyDrops, NullSuspect)  # fixed by a read
+_READ_AGAIN = (ShortRows, RowsToDrop, BigRecord, TooManyDrops, LinesToJudge)  # fixed by a read
 
 
 def arrow_schema(spec: DatasetSpec) -> pa.Schema:
@@ -118,7 +125,7 @@ def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None,
     for _ in range(len(_READ_AGAIN) + 1):  # each fix at most once
         rows, digest = handed.rows, handed.digest() if handed.rows else b""
         try:
-            yield from _after(_checked_batches(uri, spec, expect, schema, name, read), rows,
+            yield from rows_after(_checked_batches(uri, spec, expect, schema, name, read), rows,
                               digest, schema, name, None if seen is not None else handed)
             return
         except ShortRows as short:
@@ -130,7 +137,7 @@ def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None,
                                  pad=read.pad or spec.csv.short_rows == "pad")
         except TooManyDrops as too:
             drops.recount(too.records, name)  # over max_dropped_rows, or read again
-        except NullSuspect:
+        except LinesToJudge:
             read = read._replace(lines=True)
         except BigRecord:
             if read.block_size == HUGE_BLOCK:
@@ -140,25 +147,6 @@ def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None,
         if drops is not None:
             drops.clear()  # the next read notes them again, from the start
     raise ShardReadError(f"shard {name}: cannot be read")  # not reached: each fix once
-
-
-def _after(batches: Iterator[pa.RecordBatch], skip: int, digest: bytes, schema: pa.Schema,
-           name: str, hasher: TableHasher | None) -> Iterator[pa.RecordBatch]:
-    """The rows of `batches` after the first `skip`, which must hash to `digest`."""
-    again = TableHasher(schema)
-    for batch in batches:
-        head = min(skip - again.rows, batch.num_rows)
-        if head:
-            again.update(batch.slice(0, head))
-            if again.rows == skip and again.digest() != digest:
-                raise ShardReadError(f"shard {name}: changed while read; rerun to ingest it")
-        if head < batch.num_rows:
-            rest = batch.slice(head) if head else batch
-            if hasher is not None:
-                hasher.update(rest)
-            yield rest
-    if again.rows < skip:
-        raise ShardReadError(f"shard {name}: changed while read; rerun to ingest it")
 
 
 def _short_rows_error(name: str, short: ShortRows) -> ShardReadError:
@@ -174,7 +162,7 @@ def _checked_batches(uri: str, spec: DatasetSpec, expect: str | None, schema: pa
             codec = infer_compression(uri)
             with (compr[codec](src, mode="rb") if codec else contextlib.nullcontext(src)) as f:
                 for batch in _raw_batches(f, fmt, schema, spec, read):
-                    yield _conform(batch, schema, spec, name, read.droppable and fmt == "jsonl")
+                    yield _conform(batch, schema, spec, name, read, fmt == "jsonl")
             if isinstance(src, HashingReader):
                 _unchanged(name, expect, src.finish()[0])
     except KeyError as e:
@@ -221,7 +209,10 @@ def _unchanged(name: str, expect: str, digest: bytes) -> None:
 
 
 def _conform(batch: pa.RecordBatch, schema: pa.Schema, spec: DatasetSpec,
-             name: str, droppable: bool = False) -> pa.RecordBatch:
+             name: str, read: _Read, jsonl: bool) -> pa.RecordBatch:
+    droppable = read.droppable and jsonl
+    if jsonl and not read.lines and read.drops is None and non_finite(batch):
+        raise RowsToDrop if droppable else LinesToJudge  # NaN: a line laas does not take
     if batch.num_rows:
         # A non-nullable column null in every row was absent from the file, not empty.
         absent = [c.name for c in spec.columns

@@ -44,6 +44,9 @@ def read_problem(e: BaseException, fmt: str, name: str, uri: str, spec: DatasetS
                  schema: pa.Schema) -> ShardReadError:
     """The error to raise for `e`, met reading shard `uri` (shown as `name`) of format `fmt`."""
     text = describe_error(e)
+    if isinstance(e, EOFError):  # gzip, bz2, xz and (tasks.zstd_frames) zstd say so
+        return ShardReadError(f"shard {name}: cut off: its compressed stream ends early "
+                              f"({text}); copy or upload it again whole")
     if "include_columns" in text or "does not exist" in text:
         return SchemaError(f"shard {name}: missing column ({text}){columns_hint(fmt)}")
     if "invalid UTF8" in text or isinstance(e, UnicodeDecodeError):

@@ -14,7 +14,6 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
-from fsspec.compression import compr
 from fsspec.utils import infer_compression
 
 from laas.anchors.adapters.files import open_uri, redact
@@ -39,6 +38,7 @@ from laas.tasks.read_errors import READ_ERRORS, columns_hint, describe_error, re
 from laas.tasks.short_rows import ShortRows
 from laas.tasks.text_reader import text_batches
 from laas.tasks.transcode import as_utf8
+from laas.tasks.zstd_frames import decompressed
 
 ARROW_TYPES = {
     "string": pa.string(), "int64": pa.int64(), "float64": pa.float64(),
@@ -160,7 +160,7 @@ def _checked_batches(uri: str, spec: DatasetSpec, expect: str | None, schema: pa
     try:
         with _source(uri, fmt, expect, name) as src:
             codec = infer_compression(uri)
-            with (compr[codec](src, mode="rb") if codec else contextlib.nullcontext(src)) as f:
+            with (decompressed(src, codec) if codec else contextlib.nullcontext(src)) as f:
                 for batch in _raw_batches(f, fmt, schema, spec, read):
                     yield _conform(batch, schema, spec, name, read, fmt == "jsonl")
             if isinstance(src, HashingReader):

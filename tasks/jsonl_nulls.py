@@ -8,6 +8,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from laas.tasks.line_stream import ReadThrough
+
 # `null` as the first value after a line break (Arrow's blocks end at "\n" or "\r"); two
 # patterns, each led by its break: a pattern led by a set of bytes is searched 25x slower
 _NULL_FIRST = tuple(re.compile(brk + rb"[ \t\r\n]*null") for brk in (rb"\n", rb"\r"))
@@ -31,7 +33,7 @@ def _null_first(data: bytes) -> bool:
                 or b"\r" in data and _NULL_FIRST[1].search(data))  # a lone CR breaks too
 
 
-class NullLines:
+class NullLines(ReadThrough):
     """src, refusing (ArrowInvalid, as Arrow refuses a line) a line whose first value is
     `null`: Arrow's JSON reader (pyarrow 26) crashes the process (a segmentation fault) on
     one that starts a block of its, and reads one elsewhere as a row of nulls; a row is an
@@ -41,7 +43,8 @@ class NullLines:
     after a `}`, and the `n`, `nu` or `nul` it ends with, are kept."""
 
     def __init__(self, src: Any, refuse: bool = False):
-        self.src, self.refuse = src, refuse
+        super().__init__(src)
+        self.refuse = refuse
         self.head = b"\n"  # b"\n" or b"}" + the null's start so far; else b""
 
     def read(self, n: int = -1) -> bytes:
@@ -70,13 +73,3 @@ class NullLines:
             not kept and self.head == b"\n")  # blanks only, at a line start
         after = kept.endswith(b"}") or not kept and self.head[:1] == b"}"
         return b"\n" + part if at_start else b"}" + part if after else b""
-
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:  # the caller's `with` closes src
-        pass
-
-    @property
-    def closed(self) -> bool:
-        return False

@@ -9,6 +9,8 @@ from typing import Any
 
 from fsspec.compression import compr
 
+from laas.tasks.line_stream import ReadThrough
+
 _MAGIC = 0xFD2FB528
 _SKIPPABLE = range(0x184D2A50, 0x184D2A60)
 _DICT_ID = (0, 1, 2, 4)
@@ -20,13 +22,13 @@ def decompressed(src: Any, codec: str) -> Any:
     return compr[codec](ZstdFrames(src) if codec == "zstd" else src, mode="rb")
 
 
-class ZstdFrames:
+class ZstdFrames(ReadThrough):
     """src passed on as it is read, its zstd frames walked by their headers alone (a block
     header every 128 KB at most, so the walk costs nothing to speak of): at the end of src
     the last frame must be whole, else EOFError, as gzip raises for a cut stream."""
 
     def __init__(self, src: Any):
-        self.src = src
+        super().__init__(src)
         self.head = b""  # the header being collected
         self.want = 4  # its length (a frame's magic number first)
         self.skip = 0  # bytes to pass before the next header
@@ -76,13 +78,3 @@ class ZstdFrames:
         if last:
             self.skip += 4 if self.checksum else 0
             self.step, self.want = self._magic, 4
-
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:  # the caller's `with` closes src
-        pass
-
-    @property
-    def closed(self) -> bool:
-        return False

@@ -59,3 +59,15 @@ def test_whole_zstd_shards_read_every_row(tmp_path) -> None:
                  streamed.compress(LINES) + streamed.flush()):
         (tmp_path / "t.jsonl.zst").write_bytes(data)
         assert _rows(tmp_path / "t.jsonl.zst", _spec(tmp_path, "quarantine")) == 40_000
+
+
+@pytest.mark.parametrize(("name", "fmt"), [("t.jsonl.gz", "jsonl"), ("t.csv.gz", "csv"),
+                                           ("t.jsonl.zst", "jsonl")])
+def test_a_compressed_shard_of_nothing_is_empty(tmp_path, name, fmt) -> None:
+    """Not "not valid jsonl (Empty JSON stream)": empty, as an empty file is."""
+    import gzip
+
+    (tmp_path / name).write_bytes(gzip.compress(b"") if name.endswith("gz") else _zst(b""))
+    spec = _spec(tmp_path, "quarantine").model_copy(update={"format": fmt})
+    with pytest.raises(ShardReadError, match=rf"{name}: empty \(0 rows\)"):
+        _rows(tmp_path / name, spec)

@@ -160,3 +160,9 @@ def test_a_short_row_not_in_utf8_is_read_as_any_short_row(tmp_path) -> None:
     kept = [r["series"] for b in readers.iter_batches(str(tmp_path / "t.csv"), spec,
                                                         drops=drops) for r in b.to_pylist()]
     assert kept == ["dapper", "resolute"] and drops.numbers == [1]
+
+
+def test_a_row_with_too_many_fields_says_what_to_set(tmp_path) -> None:
+    with pytest.raises(ShardReadError, match=r"t.csv: .*Expected 3 columns, got 4.*csv.delimiter"
+                                             r".*on_failure: drop_rows"):
+        read(tmp_path, b"n,word,x\n1,a\n2,b,1,extra\n", spec_of(NUMS))

@@ -15,6 +15,7 @@ from laas.errors import SchemaError, ShardReadError
 from laas.tasks.bad_values import bad_value
 from laas.tasks.dataset_spec import TABLE_FORMATS, DatasetSpec
 from laas.tasks.jsonl_lines import first_bad_line
+from laas.tasks.transcode import Unmarked
 
 READ_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError,
                EOFError, zlib.error, json.JSONDecodeError, UnicodeDecodeError)
@@ -52,6 +53,10 @@ def read_problem(e: BaseException, fmt: str, name: str, uri: str, spec: DatasetS
         return ShardReadError(f"shard {name}: empty (0 rows)")
     if "include_columns" in text or "does not exist" in text:
         return SchemaError(f"shard {name}: missing column ({text}){columns_hint(fmt)}")
+    if isinstance(e, Unmarked):
+        return ShardReadError(f"shard {name}: {e.reason.upper()} without its byte order mark "
+                              f"(read as UTF-8, every other byte would be NUL); set "
+                              f"{'text' if fmt == 'text' else 'csv'}.encoding: {e.reason}")
     if "invalid UTF8" in text or isinstance(e, UnicodeDecodeError):
         return ShardReadError(f"shard {name}: not well-formed UTF-8 ({text}){encoding_hint(fmt)}")
     if found := bad_value(text):  # a cell of a typed column: say which, and what to do

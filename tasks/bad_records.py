@@ -7,11 +7,13 @@ stage can commit to exactly what it left out and keep it for anyone to look at."
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import BinaryIO
 
 import pyarrow as pa
 
 from laas.anchors.core.dropped_records import KEEP_BYTES
+from laas.anchors.core.hashing import TableHasher
 from laas.errors import ShardReadError
 from laas.tasks.jsonl_lines import line_problem
 from laas.tasks.line_stream import LineStream
@@ -91,13 +93,15 @@ class RecordDrops:
 
 class JsonlLineFilter(LineStream):
     """src without the lines that cannot be a row of `schema` (noted in `drops` with their
-    line numbers); blank lines are kept, Arrow skips them."""
+    line numbers; without `drops` the first such line raises ArrowInvalid, as Arrow would
+    refuse it); blank lines are kept, Arrow skips them."""
 
     def __init__(self, src: BinaryIO, schema: pa.Schema, kinds: dict[str, str],
-                 drops: RecordDrops):
+                 drops: RecordDrops | None):
         super().__init__(src)
         self.schema, self.kinds, self.drops = schema, kinds, drops
-        drops.unit = "line"
+        if drops is not None:
+            drops.unit = "line"
         self.line = 0
 
     def _lines(self, block: bytes) -> bytes:
@@ -112,6 +116,27 @@ class JsonlLineFilter(LineStream):
     def _line(self, line: bytes) -> bytes:
         self.line += 1
         if problem := line_problem(line, self.schema, self.kinds):
+            if self.drops is None:
+                raise pa.ArrowInvalid(f"JSON parse error: {problem}")
             self.drops.add(self.line, problem, line.rstrip(b"\r\n"))
             return b"\n"  # the line's place kept: Arrow skips a blank line
         return line
+
+
+def rows_after(batches: Iterator[pa.RecordBatch], skip: int, digest: bytes, schema: pa.Schema,
+           name: str, hasher: TableHasher | None) -> Iterator[pa.RecordBatch]:
+    """The rows of `batches` after the first `skip`, which must hash to `digest`."""
+    again = TableHasher(schema)
+    for batch in batches:
+        head = min(skip - again.rows, batch.num_rows)
+        if head:
+            again.update(batch.slice(0, head))
+            if again.rows == skip and again.digest() != digest:
+                raise ShardReadError(f"shard {name}: changed while read; rerun to ingest it")
+        if head < batch.num_rows:
+            rest = batch.slice(head) if head else batch
+            if hasher is not None:
+                hasher.update(rest)
+            yield rest
+    if again.rows < skip:
+        raise ShardReadError(f"shard {name}: changed while read; rerun to ingest it")

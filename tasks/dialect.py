@@ -54,6 +54,7 @@ def csv_batches(f: BinaryIO, fmt: str, schema: pa.Schema, d: CsvDialect, block_s
             raise RowsToDrop from None
         raise
     except pa.ArrowInvalid as e:
+        watch.missed(str(e))
         if watch.short is not None and not pad:
             raise watch.short from None
         if droppable and (watch.long or bad_value(str(e)) or (

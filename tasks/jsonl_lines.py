@@ -5,11 +5,15 @@ the schema."""
 
 from __future__ import annotations
 
+import io
 import json
+import math
 import re
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pajson
 
 from laas.anchors.adapters.files import open_uri
 
@@ -32,72 +36,140 @@ def first_bad_line(uri: str, schema: pa.Schema, kinds: dict[str, str],
     return None
 
 
-def _no_constant(name: str) -> None:
-    raise ValueError(constant_problem(name))
-
-
 TWICE = "a field given twice"  # readers disagree on which value such an object holds
+BIG = "a number too big for a double"  # Arrow refuses it wherever it is; Python reads inf
 
 
 def constant_problem(name: str) -> str:
     return f"{name} is not JSON"  # NaN, Infinity: Python's json takes them, JSON has none
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+class _Constant(float):
+    """NaN or Infinity, as it was written: no JSON, refused in a column the schema takes
+    (Arrow reads it elsewhere, and so must a line read again)."""
+
+    def __new__(cls, name: str) -> _Constant:
+        c = super().__new__(cls, name)
+        c.name = name
+        return c
+
+
+class _Twice(dict):
+    """An object giving the fields `names` twice: Arrow refuses it for a schema column."""
+
+    names: frozenset[str] = frozenset()
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     row = dict(pairs)
     if len(row) != len(pairs):
-        raise ValueError(TWICE)
+        row = _Twice(row)
+        row.names = frozenset(k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i]))
     return row
 
 
-_DECODER = json.JSONDecoder(parse_constant=_no_constant, object_pairs_hook=_unique_keys)
+def _finite(text: str) -> float:
+    if math.isinf(v := float(text)):
+        raise ValueError(BIG)
+    return v
+
+
+_DECODER = json.JSONDecoder(parse_constant=_Constant, parse_float=_finite,
+                            object_pairs_hook=_object)
 _JSON_BLANKS = re.compile(r"[ \t\r\n]*")  # JSON's whitespace, which Arrow skips between values
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def line_problem(line: bytes, schema: pa.Schema, kinds: dict[str, str]) -> str | None:
     """Why this line cannot be rows of `schema`, as Arrow's reader would refuse it (None:
     rows, or a blank line). Arrow reads the values of a line one after another, each a row
     (`{"a": 1} {"a": 2}` is two): so is the line judged, whole, else a line the first read
-    handed on as rows would be a record the read again leaves out."""
+    handed on as rows would be a record the read again leaves out. Fields the schema does
+    not take are judged as Arrow judges them (it skips a field given twice, bytes not UTF-8
+    and any depth there), so a line reads alike whatever else its shard holds."""
     if not line.strip():
         return None
     try:
-        text = line.decode()  # decoded: json guesses UTF-16
+        text, bad = line.decode(), False  # decoded: json guesses UTF-16
     except UnicodeDecodeError:
-        return "not UTF-8"
+        text, bad = line.decode(errors="surrogateescape"), True
     at = _JSON_BLANKS.match(text).end()
     while at < len(text):
         try:
             row, at = _DECODER.raw_decode(text, at)
         except json.JSONDecodeError as e:
-            return f"not JSON ({e.msg.removesuffix(' at')} at column {e.colno})"
-        except ValueError as e:  # a constant or a field given twice
+            return "not UTF-8" if bad else \
+                f"not JSON ({e.msg.removesuffix(' at')} at column {e.colno})"
+        except ValueError as e:  # a number too big
             return f"not JSON ({e})"
-        except RecursionError:
-            return "not JSON (nested too deep)"
-        if problem := row_problem(row, schema, kinds):
+        except RecursionError:  # deeper than Python parses: Arrow reads deeper, and judges
+            return None if _arrow_takes(line, schema) else "not JSON (nested too deep)"
+        if problem := row_problem(row, schema, kinds, bad):
             return problem
+        if _SURROGATE_ESCAPE.search(text) and _lone_anywhere(row, bad):
+            return "a lone UTF-16 surrogate escape"  # Arrow refuses one in any field
         at = _JSON_BLANKS.match(text, at).end()
     return None
 
 
-def row_problem(row: Any, schema: pa.Schema, kinds: dict[str, str]) -> str | None:
+def row_problem(row: Any, schema: pa.Schema, kinds: dict[str, str],
+                bad_utf8: bool = False) -> str | None:
     """Why this parsed JSON value cannot be a row of `schema`, if it cannot."""
     if not isinstance(row, dict):
         return f"a JSON {json_kind(row)}, not an object"
+    if isinstance(row, _Twice) and row.names & set(schema.names):
+        return f"not JSON ({TWICE})"
     for name in schema.names:
         v, kind = row.get(name), kinds[name]
+        if isinstance(v, _Constant):
+            return f"not JSON ({constant_problem(v.name)})"
         if v is not None and (not isinstance(v, _FITS[kind])
                               or (kind != "bool" and isinstance(v, bool))
                               or (kind == "int64" and not _INT64[0] <= v <= _INT64[1])):
             article = "an" if kind[0] in "aeiou" else "a"
             return f"{name} is {json.dumps(v)[:40]}, not {article} {kind}"
         if isinstance(v, str) and _lone_surrogate(v):
-            return f"{name} holds a lone UTF-16 surrogate escape"
+            return "not UTF-8" if bad_utf8 else f"{name} holds a lone UTF-16 surrogate escape"
     return None
 
 
 _INT64 = (-(1 << 63), (1 << 63) - 1)
+
+
+def _lone_anywhere(value: Any, bad_utf8: bool) -> bool:
+    """Whether a key or string anywhere in value holds a lone surrogate that an escape wrote
+    (with `bad_utf8`, U+DC80-DCFF stand for bytes not UTF-8, which Arrow skips); walked with
+    a list, not recursion."""
+    todo = [value]
+    while todo:
+        v = todo.pop()
+        if isinstance(v, dict):
+            todo.extend(v.keys())
+            todo.extend(v.values())
+        elif isinstance(v, list):
+            todo.extend(v)
+        elif isinstance(v, str) and _lone_surrogate(v) and not (
+                bad_utf8 and all("\udc80" <= c <= "\udcff" for c in v
+                                 if "\ud800" <= c <= "\udfff")):
+            return True
+    return False
+
+
+def _arrow_takes(line: bytes, schema: pa.Schema) -> bool:
+    try:
+        pajson.read_json(io.BytesIO(line), read_options=pajson.ReadOptions(
+            block_size=len(line) + 1), parse_options=pajson.ParseOptions(
+                explicit_schema=schema, unexpected_field_behavior="ignore"))
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return False
+    return True
+
+
+def non_finite(batch: pa.RecordBatch) -> bool:
+    """Whether a float column of `batch` holds NaN or an infinity: Arrow reads a line's
+    `NaN` or `Infinity` (no JSON) as one."""
+    return any(pc.any(pc.invert(pc.is_finite(c))).as_py() for c, f in
+               zip(batch.columns, batch.schema, strict=True) if pa.types.is_floating(f.type))
 
 
 def json_kind(value: Any) -> str:
@@ -113,62 +185,3 @@ def _lone_surrogate(v: str) -> bool:
     except UnicodeEncodeError:
         return True
     return False
-
-
-
-# `null` as the first value after a line break (Arrow's blocks end at "\n" or "\r"); two
-# patterns, each led by its break: a pattern led by a set of bytes is searched 25x slower
-_NULL_FIRST = tuple(re.compile(brk + rb"[ \t\r\n]*null") for brk in (rb"\n", rb"\r"))
-_BLANKS = b" \t\r\n"
-_LEAD = re.compile(rb"[ \t\r\n]*")  # (bytes.lstrip would copy a whole read)
-
-
-def _null_first(data: bytes) -> bool:
-    """Whether a line of `data` (after its first break) starts with `null`: ~1 ns a byte, a
-    fifth of Arrow's parse (a substring search first is slower: ~2 ns a byte on text)."""
-    return bool(_NULL_FIRST[0].search(data)
-                or b"\r" in data and _NULL_FIRST[1].search(data))  # a lone CR breaks too
-
-
-class NullLines:
-    """src, refusing (ArrowInvalid, as Arrow refuses a line) a line whose first value is
-    `null`: Arrow's JSON reader (pyarrow 26) crashes the process (a segmentation fault) on
-    one that starts a block of its, and reads one elsewhere as a row of nulls; a row is an
-    object. Searched as the bytes pass, in C; between reads only whether the stream is at a
-    line's start, and the `n`, `nu` or `nul` it ends with, are kept."""
-
-    def __init__(self, src: Any):
-        self.src = src
-        self.head = b"\n"  # b"\n" + the null's start so far at a line's start; else b""
-
-    def read(self, n: int = -1) -> bytes:
-        data = self.src.read(n)
-        if self.head and _NULL_FIRST[0].match(self.head + data[:_LEAD.match(data).end() + 4]) \
-                or _null_first(data):
-            raise pa.ArrowInvalid("JSON parse error: a line is null, not an object")
-        if data:  # a short read may go on what the head holds
-            self.head = self._after(self.head + data if len(data) < 8 else data)
-        return data
-
-    def _after(self, data: bytes) -> bytes:
-        part = next(p for p in (b"nul", b"nu", b"n", b"") if data.endswith(p))
-        end, k = len(data) - len(part), 64
-        while True:  # the blanks before `part`, from the end (a slice of the read is copied)
-            tail = data[max(0, end - k):end]
-            if (kept := tail.rstrip(_BLANKS)) or k >= end:
-                break
-            k *= 8
-        blanks = tail[len(kept):]
-        at_start = b"\n" in blanks or b"\r" in blanks or (
-            not kept and self.head == b"\n")  # blanks only, at a line start
-        return b"\n" + part if at_start else b""
-
-    def readable(self) -> bool:
-        return True
-
-    def close(self) -> None:  # the caller's `with` closes src
-        pass
-
-    @property
-    def closed(self) -> bool:
-        return False

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 CHUNK = 1 << 20  # bytes pulled from the source per refill
 MAX_LINE = 256 << 20  # bytes of one line (or CSV record) held whole: as Arrow's biggest block
@@ -12,6 +12,24 @@ MAX_LINE = 256 << 20  # bytes of one line (or CSV record) held whole: as Arrow's
 class BigRecord(Exception):
     """A record longer than the block it must fit in: read the shard again with bigger
     blocks (Arrow's), or refuse it (a line rewriter's: past MAX_LINE)."""
+
+
+class ReadThrough:
+    """A read-only stream over src that Arrow or a decompressor reads through (`read` is the
+    subclass's); the caller's `with` closes src."""
+
+    def __init__(self, src: Any):
+        self.src = src
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+    @property
+    def closed(self) -> bool:
+        return False
 
 
 class FillStream(io.RawIOBase):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import zlib
 
 import pyarrow as pa
@@ -14,6 +15,7 @@ from laas.errors import SchemaError, ShardReadError
 from laas.tasks.bad_values import bad_value
 from laas.tasks.dataset_spec import TABLE_FORMATS, DatasetSpec
 from laas.tasks.jsonl_lines import first_bad_line
+from laas.tasks.transcode import Unmarked
 
 READ_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError,
                EOFError, zlib.error, json.JSONDecodeError, UnicodeDecodeError)
@@ -44,8 +46,17 @@ def read_problem(e: BaseException, fmt: str, name: str, uri: str, spec: DatasetS
                  schema: pa.Schema) -> ShardReadError:
     """The error to raise for `e`, met reading shard `uri` (shown as `name`) of format `fmt`."""
     text = describe_error(e)
+    if isinstance(e, EOFError):  # gzip, bz2, xz and (tasks.zstd_frames) zstd say so
+        return ShardReadError(f"shard {name}: cut off: its compressed stream ends early "
+                              f"({text}); copy or upload it again whole")
+    if "Empty JSON stream" in text or "Empty CSV file" in text:  # Arrow's words for no bytes
+        return ShardReadError(f"shard {name}: empty (0 rows)")
     if "include_columns" in text or "does not exist" in text:
         return SchemaError(f"shard {name}: missing column ({text}){columns_hint(fmt)}")
+    if isinstance(e, Unmarked):
+        return ShardReadError(f"shard {name}: {e.reason.upper()} without its byte order mark "
+                              f"(read as UTF-8, every other byte would be NUL); set "
+                              f"{'text' if fmt == 'text' else 'csv'}.encoding: {e.reason}")
     if "invalid UTF8" in text or isinstance(e, UnicodeDecodeError):
         return ShardReadError(f"shard {name}: not well-formed UTF-8 ({text}){encoding_hint(fmt)}")
     if found := bad_value(text):  # a cell of a typed column: say which, and what to do
@@ -60,8 +71,16 @@ def read_problem(e: BaseException, fmt: str, name: str, uri: str, spec: DatasetS
     if fmt == "jsonl":  # Arrow names a row of its block: find the line a person would open
         with contextlib.suppress(*READ_ERRORS):
             where = f" at {line}" if (line := first_bad_line(uri, schema, spec.kinds)) else ""
-    long = _comment_hint(text, spec) if "columns, got" in text else ""  # Arrow's own words
+    long = (_comment_hint(text, spec) or _long_hint(text)) if "columns, got" in text else ""
     return ShardReadError(f"shard {name}: not valid {fmt}{where} ({text}){long}")
+
+
+def _long_hint(text: str) -> str:
+    """What to set for a row with more fields than the header (Arrow's own words)."""
+    if not (m := re.search(r"Expected (\d+) columns, got (\d+)", text)) or int(m[2]) <= int(m[1]):
+        return ""
+    return ("; a row has more fields than the header: check csv.delimiter and csv.quote, or "
+            "set on_failure: drop_rows to leave such rows out")
 
 
 def _comment_hint(text: str, spec: DatasetSpec) -> str:

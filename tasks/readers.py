@@ -14,24 +14,31 @@ from typing import Any, NamedTuple
 import pyarrow as pa
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
-from fsspec.compression import compr
 from fsspec.utils import infer_compression
 
 from laas.anchors.adapters.files import open_uri, redact
 from laas.anchors.core.canonical import to_hex
 from laas.anchors.core.hashing import HashingReader, TableHasher
 from laas.errors import SchemaError, ShardReadError
-from laas.tasks.bad_records import JsonlLineFilter, RecordDrops, RowsToDrop, TooManyDrops
+from laas.tasks.bad_records import (
+    JsonlLineFilter,
+    RecordDrops,
+    RowsToDrop,
+    TooManyDrops,
+    rows_after,
+)
 from laas.tasks.csv_header import BadTable
 from laas.tasks.dataset_spec import TABLE_FORMATS, DatasetSpec
 from laas.tasks.dialect import csv_batches
 from laas.tasks.json_array import json_batches
-from laas.tasks.jsonl_lines import NullLines
+from laas.tasks.jsonl_lines import non_finite
+from laas.tasks.jsonl_nulls import LinesToJudge, NullLines
 from laas.tasks.line_stream import BigRecord
 from laas.tasks.read_errors import READ_ERRORS, columns_hint, describe_error, read_problem
 from laas.tasks.short_rows import ShortRows
 from laas.tasks.text_reader import text_batches
 from laas.tasks.transcode import as_utf8
+from laas.tasks.zstd_frames import decompressed
 
 ARROW_TYPES = {
     "string": pa.string(), "int64": pa.int64(), "float64": pa.float64(),
@@ -41,6 +48,7 @@ BLOCK_SIZE = 8 << 20  # bytes of text parsed per batch (JSONL, CSV)
 HUGE_BLOCK = 256 << 20  # per batch once a record is longer than BLOCK_SIZE (as text documents)
 PARQUET_BATCH = 65_536  # rows per batch read from Parquet
 SPOOL_BYTES = 256 << 20  # a Parquet source copied for hashing stays in memory up to this
+_READ_AGAIN = (ShortRows, RowsToDrop, BigRecord, TooManyDrops, LinesToJudge)  # fixed by a read
 
 
 def arrow_schema(spec: DatasetSpec) -> pa.Schema:
@@ -50,9 +58,9 @@ def arrow_schema(spec: DatasetSpec) -> pa.Schema:
 def _raw_batches(f: Any, fmt: str, schema: pa.Schema, spec: DatasetSpec,
                  read: _Read) -> Iterator[pa.RecordBatch]:
     if fmt == "jsonl":
-        # the filter leaves out a `null` line (no object); else Arrow must not see one
-        f = JsonlLineFilter(f, schema, spec.kinds, read.drops) if read.drops is not None \
-            else NullLines(f)
+        # a line that is no object (`null`) is left out, refused (`lines`), or kept from Arrow
+        f = JsonlLineFilter(f, schema, spec.kinds, read.drops) \
+            if read.drops is not None or read.lines else NullLines(f, refuse=read.droppable)
         block = pajson.ReadOptions(block_size=read.block_size or BLOCK_SIZE)
         yield from pajson.open_json(f, read_options=block, parse_options=pajson.ParseOptions(
                                         explicit_schema=schema,
@@ -80,13 +88,13 @@ def _raw_batches(f: Any, fmt: str, schema: pa.Schema, spec: DatasetSpec,
 class _Read(NamedTuple):
     """How a shard is read: Arrow on its bytes as they are (`droppable`: a record Arrow
     refuses raises RowsToDrop), or again, fixing what the read before met: short CSV rows
-    padded, records no reader can take left out and noted in `drops`, blocks big enough for
-    a record longer than BLOCK_SIZE."""
+    padded, unreadable records left out (`drops`), bigger blocks, JSONL line by line."""
 
     pad: bool = False
     drops: RecordDrops | None = None
     droppable: bool = False
     block_size: int | None = None  # None: BLOCK_SIZE
+    lines: bool = False  # JSONL judged line by line (`null` may follow an object)
 
 
 def read_schema(spec: DatasetSpec) -> pa.Schema:
@@ -107,18 +115,17 @@ def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None,
     batch before it asks for the next (else the rows handed on are hashed here)."""
     schema = read_schema(spec)
     name = redact(uri)
-    # Arrow reads the shard as it is; a read it stops at (short rows, a record it cannot
-    # take, one longer than its block) is done again, fixing that, and goes on after the rows
-    # already handed on once its own first rows hash the same (the bytes' hash is only checked
-    # at the end of a read), so a shard swapped between the reads gets no row in.
+    # A read Arrow stops at (_READ_AGAIN) is done again, fixing that, and goes on after the
+    # rows already handed on once its own first rows hash the same (the bytes' hash is
+    # checked at a read's end): a shard swapped between the reads gets no row in.
     handed = seen if seen is not None else TableHasher(schema)
     read = _Read(droppable=drops is not None)
     if drops is not None:
         drops.limit = spec.max_dropped_rows
-    for _ in range(5):  # each fix at most once
+    for _ in range(len(_READ_AGAIN) + 1):  # each fix at most once
         rows, digest = handed.rows, handed.digest() if handed.rows else b""
         try:
-            yield from _after(_checked_batches(uri, spec, expect, schema, name, read), rows,
+            yield from rows_after(_checked_batches(uri, spec, expect, schema, name, read), rows,
                               digest, schema, name, None if seen is not None else handed)
             return
         except ShortRows as short:
@@ -130,6 +137,8 @@ def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None,
                                  pad=read.pad or spec.csv.short_rows == "pad")
         except TooManyDrops as too:
             drops.recount(too.records, name)  # over max_dropped_rows, or read again
+        except LinesToJudge:
+            read = read._replace(lines=True)
         except BigRecord:
             if read.block_size == HUGE_BLOCK:
                 raise ShardReadError(f"shard {name}: a record longer than "
@@ -138,25 +147,6 @@ def iter_batches(uri: str, spec: DatasetSpec, expect: str | None = None,
         if drops is not None:
             drops.clear()  # the next read notes them again, from the start
     raise ShardReadError(f"shard {name}: cannot be read")  # not reached: each fix once
-
-
-def _after(batches: Iterator[pa.RecordBatch], skip: int, digest: bytes, schema: pa.Schema,
-           name: str, hasher: TableHasher | None) -> Iterator[pa.RecordBatch]:
-    """The rows of `batches` after the first `skip`, which must hash to `digest`."""
-    again = TableHasher(schema)
-    for batch in batches:
-        head = min(skip - again.rows, batch.num_rows)
-        if head:
-            again.update(batch.slice(0, head))
-            if again.rows == skip and again.digest() != digest:
-                raise ShardReadError(f"shard {name}: changed while read; rerun to ingest it")
-        if head < batch.num_rows:
-            rest = batch.slice(head) if head else batch
-            if hasher is not None:
-                hasher.update(rest)
-            yield rest
-    if again.rows < skip:
-        raise ShardReadError(f"shard {name}: changed while read; rerun to ingest it")
 
 
 def _short_rows_error(name: str, short: ShortRows) -> ShardReadError:
@@ -170,9 +160,9 @@ def _checked_batches(uri: str, spec: DatasetSpec, expect: str | None, schema: pa
     try:
         with _source(uri, fmt, expect, name) as src:
             codec = infer_compression(uri)
-            with (compr[codec](src, mode="rb") if codec else contextlib.nullcontext(src)) as f:
+            with (decompressed(src, codec) if codec else contextlib.nullcontext(src)) as f:
                 for batch in _raw_batches(f, fmt, schema, spec, read):
-                    yield _conform(batch, schema, spec, name, read.droppable and fmt == "jsonl")
+                    yield _conform(batch, schema, spec, name, read, fmt == "jsonl")
             if isinstance(src, HashingReader):
                 _unchanged(name, expect, src.finish()[0])
     except KeyError as e:
@@ -187,7 +177,7 @@ def _checked_batches(uri: str, spec: DatasetSpec, expect: str | None, schema: pa
                                or fmt == "text" and isinstance(e, UnicodeDecodeError)):
             raise RowsToDrop from None  # a record no reader takes: the next read drops it
         raise read_problem(e, fmt, name, uri, spec, schema) from None
-    except (ShardReadError, SchemaError, ShortRows, RowsToDrop, BigRecord, TooManyDrops):
+    except (ShardReadError, SchemaError, *_READ_AGAIN):
         raise
     except Exception as e:  # a store's own errors (botocore and the like)
         raise ShardReadError(f"shard {name}: unreadable ({describe_error(e)})") from None
@@ -219,7 +209,10 @@ def _unchanged(name: str, expect: str, digest: bytes) -> None:
 
 
 def _conform(batch: pa.RecordBatch, schema: pa.Schema, spec: DatasetSpec,
-             name: str, droppable: bool = False) -> pa.RecordBatch:
+             name: str, read: _Read, jsonl: bool) -> pa.RecordBatch:
+    droppable = read.droppable and jsonl
+    if jsonl and not read.lines and read.drops is None and non_finite(batch):
+        raise RowsToDrop if droppable else LinesToJudge  # NaN: a line laas does not take
     if batch.num_rows:
         # A non-nullable column null in every row was absent from the file, not empty.
         absent = [c.name for c in spec.columns

@@ -49,6 +49,18 @@ class ShortRowWatch:
         self.long |= row.actual_columns > row.expected_columns
         return "error"
 
+    def missed(self, error: str) -> None:
+        """Note the row Arrow's `error` names if it never reached the watch: pyarrow decodes
+        a row's text as UTF-8 first, so a row in another encoding (latin-1) did not."""
+        if self.short is None and not self.long and (m := _COUNTS.search(error)):
+            expected, got = int(m[1]), int(m[2])
+            if got < expected:
+                self.short = ShortRows(None, got, expected)
+            self.long = got > expected
+
+
+_COUNTS = re.compile(r"Expected (\d+) columns, got (\d+)")  # Arrow's words for a row
+
 
 class RowPadder(LineStream):
     """src with each record that has fewer fields than `fields` (None: the first record's

@@ -24,7 +24,25 @@ def as_utf8(f: BinaryIO, encoding: str) -> tuple[Any, str]:
         head = f.read(4)
         f = Prefixed(head, f)
         encoding = next((enc for mark, enc in _MARKS if head.startswith(mark)), encoding)
+        if encoding == "utf-8" and (wide := _unmarked(head)):
+            raise Unmarked("utf-8", head, 0, len(head), wide)
     return (f, encoding) if ascii_compatible(encoding) else (Utf8Stream(f, encoding), "utf-8")
+
+
+class Unmarked(UnicodeDecodeError):
+    """A UTF-16/32 file without its byte order mark (`reason`: the encoding it is in), given
+    as UTF-8: read so, every other byte of its text would be NUL."""
+
+
+def _unmarked(head: bytes) -> str | None:
+    """The UTF-16/32 encoding a file's first four bytes are ASCII text in (every other byte,
+    or three of four, NUL: no UTF-8 text starts so), if any."""
+    if len(head) < 4 or b"\0" not in head:
+        return None
+    nul = tuple(b == 0 for b in head)
+    return {(False, True, False, True): "utf-16-le", (True, False, True, False): "utf-16-be",
+            (False, True, True, True): "utf-32-le", (True, True, True, False): "utf-32-be"
+            }.get(nul)
 
 
 class Prefixed:

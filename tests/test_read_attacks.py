@@ -228,3 +228,93 @@ def test_the_gate_refuses_a_huge_swapped_shard_without_reading_it() -> None:
     assert not v.allowed and "more than the committed shard can be as Parquet" in v.reason, \
         v.reason
 
+
+
+def _text_spec(tmp_path, on_failure: str) -> DatasetSpec:
+    return DatasetSpec.model_validate({
+        "name": "t", "source": str(tmp_path), "on_failure": on_failure,
+        "schema": [{"name": "text", "type": "string"}],
+        "suite": {"builtin": "text_corpus", "params": {"name": "t"}}})
+
+
+@pytest.mark.parametrize("null", [b" null", b"null", b" \t null "])
+def test_null_after_an_object_on_its_line_is_no_row_in_either_read(tmp_path, monkeypatch,
+                                                                   null) -> None:
+    """Arrow reads `{..} null` as two rows, the second all null: a row nobody wrote went on
+    to validation (and, through a nullable schema, into the data); under drop_rows, once a
+    later line sent the shard to the filtered read (which leaves that line out whole), the
+    unchanged shard was set aside as "changed while read; rerun", which no rerun mends."""
+    import json
+
+    from laas.tasks.raw_hashing import hash_raw
+
+    monkeypatch.setattr(readers, "BLOCK_SIZE", 256)
+    lines = [json.dumps({"text": f"row {i}"}).encode() + b"\n" for i in range(60)]
+    lines[2] = b'{"text": "z"}' + null + b"\n"
+    lines[40] = b"{cut off\n"
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b"".join(lines))
+    expect = hash_raw("t.jsonl", str(path)).content_hash
+    drops = RecordDrops()
+    got = [r["text"] for b in readers.iter_batches(str(path), _text_spec(tmp_path, "drop_rows"),
+                                                     expect=expect, drops=drops)
+           for r in b.to_pylist()]
+    assert drops.numbers == [3, 41] and None not in got and len(got) == 58
+    with pytest.raises(ShardReadError, match=r"t.jsonl: .*line 3: a JSON null, not an object"):
+        list(readers.iter_batches(str(path), _text_spec(tmp_path, "quarantine")))
+
+
+def test_a_string_holding_brace_null_is_read_as_it_is(tmp_path) -> None:
+    """What looks like `} null` inside a string value is text, not a second value."""
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b'{"text": "if (x) {} null"}\n{"text": "b"}\n' * 40)
+    for on_failure in ("quarantine", "drop_rows"):
+        drops = RecordDrops() if on_failure == "drop_rows" else None
+        got = [r["text"] for b in readers.iter_batches(
+            str(path), _text_spec(tmp_path, on_failure), drops=drops) for r in b.to_pylist()]
+        assert got == ["if (x) {} null", "b"] * 40 and not drops
+
+
+@pytest.mark.parametrize("line", [
+    b'{"text": "d", "meta": {"k": 1, "k": 2}}',  # a field twice where the schema takes none
+    b'{"text": "d", "m": 1, "m": 2}',
+    b'{"text": "d", "n": ' + b"[" * 5000 + b"]" * 5000 + b"}",  # deeper than Python parses
+    b'{"text": "d", "n": "\xff"}',  # not UTF-8 in a field the schema does not take
+    b'{"text": "d", "score": NaN}', b'{"text": "d", "score": -Infinity}',
+    b'{"text": "d", "n": 1e400}', b'{"text": "d", "n": "\\udc00"}',  # Arrow refuses these
+    b'{"text": "d", "n": "\\ud83d\\ude00", "score": 1e300}',  # and takes these
+])
+def test_a_jsonl_line_reads_alike_whatever_else_its_shard_holds(tmp_path, line) -> None:
+    """Whether a line is a row must not depend on another line of the shard: the filtered
+    read (drop_rows, after a bad line elsewhere) judged lines by Python's json, stricter
+    than Arrow on fields the schema does not take and laxer on numbers too big for a
+    double, so the same line was a row or none by what else the shard held, and an
+    unchanged shard was set aside as "changed while read; rerun", which no rerun mends."""
+    import json
+
+    from laas.tasks.raw_hashing import hash_raw
+
+    spec = DatasetSpec.model_validate({
+        "name": "t", "source": str(tmp_path), "on_failure": "drop_rows",
+        "schema": [{"name": "text", "type": "string"}, {"name": "score", "type": "float64"}],
+        "suite": {"builtin": "text_corpus", "params": {"name": "t"}}})
+    path = tmp_path / "t.jsonl"
+
+    def read(cut: bool) -> tuple[list, list]:
+        lines = [json.dumps({"text": f"row {i}"}).encode() + b"\n" for i in range(60)]
+        lines[3] = line + b"\n"
+        if cut:
+            lines[50] = b"{cut off\n"
+        path.write_bytes(b"".join(lines))
+        drops = RecordDrops()
+        rows = [r["text"] for b in readers.iter_batches(
+            str(path), spec, expect=hash_raw("t.jsonl", str(path)).content_hash, drops=drops)
+                for r in b.to_pylist()]
+        return rows, drops.numbers
+
+    readers.BLOCK_SIZE, block = 256, readers.BLOCK_SIZE
+    try:
+        alone, cut = read(False), read(True)
+    finally:
+        readers.BLOCK_SIZE = block
+    assert cut == ([r for r in alone[0] if r != "row 50"], [*alone[1], 51]), (alone, cut)

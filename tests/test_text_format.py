@@ -170,3 +170,28 @@ def test_utf16_and_utf32_files_read_as_they_are(tmp_path) -> None:
     assert rows(tmp_path, "one\n\ntwö\n".encode("utf-16"), spec_of()) == ["one", "twö"]
     assert rows(tmp_path, "α\nβ\n".encode("utf-16-le"), spec_of("line", encoding="utf-16-le")
                 ) == ["α", "β"]
+
+
+@pytest.mark.parametrize(("codec", "fmt"), [("utf-16-le", "text"), ("utf-16-be", "text"),
+                                            ("utf-16-le", "csv"), ("utf-32-le", "text")])
+def test_utf16_without_its_byte_order_mark_is_refused_naming_the_setting(tmp_path, codec,
+                                                                          fmt) -> None:
+    """A UTF-16 file without a mark (chardet's nobom-utf16le.txt, a spreadsheet's export)
+    was read as UTF-8 text of which every other byte is NUL, and a text suite passed it
+    with a warning: garbage committed as training text. It is refused, naming the setting;
+    with the encoding set it reads."""
+    from tests.test_csv_dialects import spec_of as csv_spec
+
+    text = "DateTime,Bid,Ask\r\n07/19/2013 00:00:00,1.30,1.31\r\n"
+    name = "t.csv" if fmt == "csv" else "t.txt"
+    cols = (("DateTime", "string"), ("Bid", "string"), ("Ask", "string"))
+    (tmp_path / name).write_bytes(text.encode(codec))
+
+    def spec(**kw: object) -> DatasetSpec:
+        return csv_spec(cols, **kw) if fmt == "csv" else spec_of("line", **kw)
+
+    key = "csv.encoding" if fmt == "csv" else "text.encoding"
+    with pytest.raises(ShardReadError, match=rf"{name}: .*{codec.upper()}.*{key}: {codec}"):
+        read_table(str(tmp_path / name), spec())
+    assert read_table(str(tmp_path / name), spec(encoding=codec)).num_rows == (
+        1 if fmt == "csv" else 2)

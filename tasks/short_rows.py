@@ -173,9 +173,18 @@ class RowPadder(LineStream):
         return None
 
     def _scan(self, body: bytes) -> None:
-        for m in self.tokens.finditer(body):
-            tok = m.group()
-            if tok == self.quote:
-                self.in_quote = not self.in_quote  # a doubled quote toggles twice
+        # As Arrow reads quotes: one opens a field only at its start (`12" pizza` is text),
+        # and inside quotes a doubled one is a quote, another ends them.
+        q, start, pos = self.quote, -1 if self.in_quote else 0, 0
+        while m := self.tokens.search(body, pos):
+            tok, pos = m.group(), m.end()
+            if tok == q and self.in_quote:
+                if body.startswith(q, pos):
+                    pos += len(q)
+                else:
+                    self.in_quote = False
+            elif tok == q:
+                self.in_quote = m.start() == start
             elif tok == self.delimiter and not self.in_quote:
                 self.count += 1
+                start = pos

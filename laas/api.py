@@ -53,6 +53,7 @@ def gate_dataset(dataset: str, *, run: str | None = None, min_confirmations: int
 
     settings = settings or get_settings()
     use_storage(settings)
+    dataset = _named(dataset, settings)
     if min_confirmations is None:
         min_confirmations = settings.min_confirmations
     finality = finality or settings.effective_finality
@@ -74,6 +75,14 @@ def verified_reader(dataset: str, *, run: str | None = None, **gate_options: Any
     return VerifiedReader.from_verdict(gate_dataset(dataset, run=run, **gate_options))
 
 
+def _named(dataset: str, settings: Settings | None) -> str:
+    """A dataset name, or the name inside a spec given by its file (as the CLI takes it)."""
+    from laas.tasks.dataset_spec import spec_name
+    from laas.wiring import datasets_dirs
+
+    return spec_name(dataset, list(datasets_dirs(settings or get_settings())))
+
+
 def _registry(settings: Settings | None) -> Any:
     from laas.wiring import open_reader, use_storage
 
@@ -86,7 +95,7 @@ def dataset_versions(dataset: str, *, settings: Settings | None = None) -> list[
     """(run, validated Checkpoint) of each passed version of the dataset, oldest first."""
     from laas.anchors.services.versions import list_versions
 
-    return list_versions(_registry(settings), dataset)
+    return list_versions(_registry(settings), _named(dataset, settings))
 
 
 def diff_versions(dataset: str, old: str | None = None, new: str | None = None, *,
@@ -96,7 +105,7 @@ def diff_versions(dataset: str, old: str | None = None, new: str | None = None, 
     against the chain; `.append_only` says whether `new` contains `old` whole."""
     from laas.anchors.services.versions import diff_versions as diff
 
-    return diff(_registry(settings), dataset, old, new)
+    return diff(_registry(settings), _named(dataset, settings), old, new)
 
 
 def prove_append_only(dataset: str, old: str, new: str | None = None, *,
@@ -152,7 +161,7 @@ def training_shares(dataset: str, record: str, contributor: str | None = None, *
     chain; `.claim_args(address)` are ContributorRewards.claim's arguments."""
     from laas.anchors.services.training_shares import training_shares as shares
 
-    return shares(_registry(settings), dataset, record, contributor)
+    return shares(_registry(settings), _named(dataset, settings), record, contributor)
 
 
 def dataset_contributors(dataset: str, *, run: str | None = None, training: str | None = None,
@@ -164,4 +173,5 @@ def dataset_contributors(dataset: str, *, run: str | None = None, training: str 
     from laas.anchors.services.contributors import contributors_report, find_checkpoint
 
     registry = _registry(settings)
-    return contributors_report(registry, find_checkpoint(registry, dataset, run, training))
+    return contributors_report(registry, find_checkpoint(registry, _named(dataset, settings),
+                                                         run, training))

@@ -112,6 +112,8 @@ class DatasetSpec(Spec):
             raise ValueError("`text:` applies to text shards only")
         if self.format == "text" and [c.type for c in self.columns] != ["string"]:
             raise ValueError("a text dataset's schema is one string column (its rows' text)")
+        if problem := self.suite.column_problem([c.name for c in self.columns]):
+            raise ValueError(problem)
         if self.name in self.parents:
             raise ValueError("a dataset cannot be its own parent")
         if problem := attribution_problem(self.contributors, self.kinds, bool(self.parents)):
@@ -208,9 +210,9 @@ def load_spec(ref: str, extra_dirs: list[Path] | None = None) -> DatasetSpec:
             # GX's Python API takes them flat; here they go under kwargs
             msg += (f" (an expectation's arguments go under kwargs: {{type: …, kwargs: "
                     f"{{{loc[-1]}: …}}}})")
+        where = f"{dotted(loc)}: " if loc else ""  # a rule over the whole spec has no place
         raise ConfigError(
-            f"dataset spec {path}: {dotted(loc)}: {msg} ({e.error_count()} problem(s))"
-        ) from None
+            f"dataset spec {path}: {where}{msg} ({e.error_count()} problem(s))") from None
 
 
 def spec_name(ref: str, extra_dirs: list[Path] | None = None) -> str:

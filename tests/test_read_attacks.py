@@ -14,10 +14,12 @@ from laas.tasks.dataset_spec import DatasetSpec
 
 
 def _spec(tmp_path, on_failure: str = "drop_rows", **extra) -> DatasetSpec:
+    schema = extra.pop("schema", [{"name": "name", "type": "string"},
+                                  {"name": "age", "type": "int64"}])
     return DatasetSpec.model_validate({
-        "name": "t", "source": str(tmp_path), "on_failure": on_failure,
-        "schema": [{"name": "name", "type": "string"}, {"name": "age", "type": "int64"}],
-        "suite": {"builtin": "tabular_features", "params": {"columns": ["name"]}}, **extra})
+        "name": "t", "source": str(tmp_path), "on_failure": on_failure, "schema": schema,
+        "suite": {"builtin": "tabular_features",
+                  "params": {"columns": [c["name"] for c in schema]}}, **extra})
 
 
 def _read(path, spec: DatasetSpec) -> tuple[int, RecordDrops]:
@@ -330,7 +332,7 @@ def test_a_quote_inside_a_csv_field_is_text_in_either_read(tmp_path) -> None:
     spec = DatasetSpec.model_validate({
         "name": "t", "source": str(tmp_path), "on_failure": "drop_rows",
         "schema": [{"name": "w", "type": "string"}, {"name": "n", "type": "int64"}],
-        "suite": {"builtin": "tabular_features", "params": {"columns": ["w"]}}})
+        "suite": {"builtin": "tabular_features", "params": {"columns": ["w", "n"]}}})
     path = tmp_path / "t.csv"
     path.write_bytes(b"".join(lines))
     alone = [r["w"] for b in readers.iter_batches(str(path), spec, drops=RecordDrops())

@@ -338,7 +338,8 @@ def test_a_csv_cell_arrow_cannot_convert_is_left_out_with_its_row(tmp_path) -> N
     def spec(on_failure: str) -> DatasetSpec:
         return DatasetSpec.model_validate({
             "name": "t", "source": str(tmp_path), "schema": schema, "on_failure": on_failure,
-            "suite": {"builtin": "tabular_features", "params": {"columns": ["name"]}}})
+            "suite": {"builtin": "tabular_features",
+                      "params": {"columns": [c["name"] for c in schema]}}})
 
     drops = RecordDrops()
     got = [r for b in iter_batches(str(path), spec("drop_rows"), drops=drops)

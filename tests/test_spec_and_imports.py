@@ -60,7 +60,9 @@ def test_yes_no_on_off_are_text_and_a_value_yaml_typed_is_named(tmp_path) -> Non
     says to quote it."""
     path = tmp_path / "nb.yaml"
     path.write_text("name: nb\nsource: a/*\nformat: csv\ncsv: {header: no}\n"
-                    "schema: [{name: lang, type: string, nullable: no}]\n"
+                    "schema: [{name: lang, type: string, nullable: no}, {name: prompt, "
+                    "type: string}, {name: response, type: string}, {name: source, "
+                    "type: string}, {name: license, type: string}]\n"
                     "suite: {builtin: instruction_corpus, params: {langs: [en, no]}}\n")
     spec = load_spec(str(path))
     in_set = next(e for e in spec.suite.expectations if e.type.endswith("in_set")
@@ -84,6 +86,37 @@ def test_an_expectation_argument_outside_kwargs_says_where_it_goes(tmp_path) -> 
                                           r"not permitted \(an expectation's arguments go "
                                           r"under kwargs: \{type: …, kwargs: \{column: …\}\}\)"):
         load_spec(str(path))
+
+
+@pytest.mark.parametrize("suite, words", [
+    ("[{type: expect_column_values_to_not_be_null, kwargs: {column: verison}}]",
+     "expect_column_values_to_not_be_null names verison, not a column of the schema "
+     "(version, codename, series); fix the name or add the column"),
+    ("{builtin: tabular_features, params: {columns: [version, codename]}}",
+     "expect_table_columns_to_match_set leaves out series, which every shard holds"),
+    ("{builtin: tabular_features, params: {columns: [version, codename, series], "
+     "key_columns: [version, name]}}", "expect_compound_columns_to_be_unique names name,"),
+    ("{name: s, text_hash_of: [text], expectations: "
+     "[{type: expect_column_values_to_be_unique, kwargs: {column: _laas_text_hash}}]}",
+     "text_hash_of names text, not a column of the schema"),
+])
+def test_a_suite_naming_a_column_no_shard_holds_is_refused_before_any_work(
+        tmp_path, suite: str, words: str) -> None:
+    """Such a suite failed every shard after all the reading, each with only
+    "expect_table_columns_to_match_set() 0 unexpected" for a reason."""
+    path = tmp_path / "distros.yaml"
+    head = ("name: distros\nsource: a/*\nformat: csv\nschema: [{name: version, type: string}, "
+            "{name: codename, type: string}, {name: series, type: string}]\nsuite: ")
+    path.write_text(head + suite + "\n")
+    with pytest.raises(ConfigError) as info:
+        load_spec(str(path))
+    assert str(info.value).startswith(f"dataset spec {path}: suite") and words in str(info.value)
+    path.write_text(head + "{builtin: tabular_features, params: {columns: [series, version, "
+                    "codename], key_columns: [version, codename]}}\n")
+    assert load_spec(str(path)).suite.column_problem(["version", "codename", "series"]) is None
+    path.write_text(head + "[{type: expect_table_columns_to_match_set, kwargs: {column_set: "
+                    "[version], exact_match: false}}]\n")
+    load_spec(str(path))  # a subset, when the suite says so
 
 
 def test_unknown_dataset_name_says_where_it_looked() -> None:

@@ -3,6 +3,7 @@ key scheme they commit to. Pure: no GX, no Arrow."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import (
@@ -36,6 +37,10 @@ class ExpectationSpec(Spec):
     severity: Literal["error", "warn"] = "error"
 
 
+# The kwargs of GX's expectations that name a column, or a list of them.
+_COLUMN_ARGS = ("column", "column_A", "column_B")
+_COLUMN_LIST_ARGS = ("column_list", "column_set")
+
 # Expectations that run a regex without saying so in their type or kwargs.
 _REGEX_TYPES = frozenset({"expect_column_values_to_be_free_of_pii",
                           "expect_column_values_to_be_clean_text"})
@@ -60,6 +65,30 @@ class SuiteSpec(Spec):
     def uses_regex(self) -> bool:
         return any("regex" in e.type or {"regex", "regex_list"} & set(e.kwargs)
                    or e.type in _REGEX_TYPES for e in self.expectations)
+
+    def column_problem(self, schema: Sequence[str]) -> str | None:
+        """What in the suite names a column that no shard of this schema can hold, or leaves
+        out one every shard holds from an exact column set: each such expectation would fail
+        every shard, after all the reading, with only "0 unexpected" to say why."""
+        have = [*schema, *([TEXT_HASH_COLUMN] if self.text_hash_of else [])]
+        unknown = [c for c in self.text_hash_of if c not in schema]
+        if unknown:
+            return (f"suite text_hash_of names {', '.join(unknown)}, not a column of the schema "
+                    f"({', '.join(schema)})")
+        for e in self.expectations:
+            named = [e.kwargs[k] for k in _COLUMN_ARGS if isinstance(e.kwargs.get(k), str)]
+            named += [c for k in _COLUMN_LIST_ARGS if isinstance(e.kwargs.get(k), list | tuple)
+                      for c in e.kwargs[k]]
+            if unknown := [c for c in named if c not in have]:
+                return (f"suite: {e.type} names {', '.join(map(str, unknown))}, not a column of "
+                        f"the schema ({', '.join(schema)}); fix the name or add the column")
+            if e.type == "expect_table_columns_to_match_set" and \
+                    e.kwargs.get("exact_match", True) is not False and \
+                    (left := [c for c in schema if c not in named]):
+                return (f"suite: {e.type} leaves out {', '.join(left)}, which every shard holds "
+                        "(the schema's columns): add them to its column set (for "
+                        "tabular_features, params.columns) or set exact_match: false")
+        return None
 
     @model_serializer(mode="wrap")
     def _dialect_where_it_matters(self, handler: SerializerFunctionWrapHandler) -> Any:

@@ -160,11 +160,18 @@ def _checked_batches(uri: str, spec: DatasetSpec, expect: str | None, schema: pa
     try:
         with _source(uri, fmt, expect, name) as src:
             codec = infer_compression(uri)
+            # A non-nullable column null in every row of the shard was absent from it, not
+            # empty; in one batch alone it is not (JSONL records may add a field late).
+            absent, rows = [c.name for c in spec.columns if not c.nullable], 0
             with (decompressed(src, codec) if codec else contextlib.nullcontext(src)) as f:
                 for batch in _raw_batches(f, fmt, schema, spec, read):
+                    rows += batch.num_rows
+                    absent = [c for c in absent if batch.column(c).null_count == batch.num_rows]
                     yield _conform(batch, schema, spec, name, read, fmt == "jsonl")
             if isinstance(src, HashingReader):
                 _unchanged(name, expect, src.finish()[0])
+            if absent and rows:
+                raise SchemaError(f"shard {name}: missing column(s) {', '.join(absent)}")
     except KeyError as e:
         raise SchemaError(f"shard {name}: missing column(s) {e.args[0]}{columns_hint(fmt)}"
                           ) from None
@@ -213,12 +220,6 @@ def _conform(batch: pa.RecordBatch, schema: pa.Schema, spec: DatasetSpec,
     droppable = read.droppable and jsonl
     if jsonl and not read.lines and read.drops is None and non_finite(batch):
         raise RowsToDrop if droppable else LinesToJudge  # NaN: a line laas does not take
-    if batch.num_rows:
-        # A non-nullable column null in every row was absent from the file, not empty.
-        absent = [c.name for c in spec.columns
-                  if not c.nullable and batch.column(c.name).null_count == batch.num_rows]
-        if absent:
-            raise SchemaError(f"shard {name}: missing column(s) {', '.join(absent)}")
     try:
         batch.validate(full=True)  # the JSON reader passes invalid UTF-8 through; catch it here
     except pa.ArrowInvalid as e:

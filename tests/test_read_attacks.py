@@ -5,9 +5,11 @@ it left out counted."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from laas.errors import ShardReadError
+from laas.errors import SchemaError, ShardReadError
 from laas.tasks import line_stream, readers
 from laas.tasks.bad_records import RecordDrops
 from laas.tasks.dataset_spec import DatasetSpec
@@ -342,3 +344,28 @@ def test_a_quote_inside_a_csv_field_is_text_in_either_read(tmp_path) -> None:
     path.write_bytes(b"".join(lines))
     rows, drops = _read(path, spec)
     assert drops.numbers == [20] and rows == len(alone) - 1
+
+
+@pytest.mark.parametrize("on_failure", ["drop_rows", "quarantine"])
+def test_a_field_that_first_appears_after_the_first_block_is_not_a_missing_column(
+        tmp_path, monkeypatch, on_failure: str) -> None:
+    """A non-nullable column null in every row of one batch was taken as absent from the
+    shard: a JSONL shard whose records gain a field after the first 8 MB was set aside whole
+    as 'missing column(s)'. It is absent only when no row of the shard holds it."""
+    monkeypatch.setattr(readers, "BLOCK_SIZE", 1 << 16)
+    spec = DatasetSpec.model_validate({
+        "name": "t", "source": str(tmp_path), "on_failure": on_failure,
+        "schema": [{"name": "text", "type": "string"},
+                   {"name": "tag", "type": "string", "nullable": False}],
+        "suite": [{"type": "expect_table_row_count_to_be_between", "kwargs": {"min_value": 1}}]})
+    late = tmp_path / "late.jsonl"
+    late.write_text("".join(json.dumps({"text": f"row {i} " + "x" * 100}) + "\n"
+                            for i in range(2000)) + '{"text": "last", "tag": "t"}\n')
+    drops = RecordDrops() if on_failure == "drop_rows" else None
+    batches = list(readers.iter_batches(str(late), spec, drops=drops))
+    assert len(batches) > 1 and sum(b.num_rows for b in batches) == 2001
+    assert batches[-1].column("tag").to_pylist()[-1] == "t"
+    never = tmp_path / "never.jsonl"
+    never.write_text("".join(json.dumps({"text": f"row {i}"}) + "\n" for i in range(5)))
+    with pytest.raises(SchemaError, match=r"shard .*never\.jsonl: missing column\(s\) tag$"):
+        list(readers.iter_batches(str(never), spec, drops=drops))

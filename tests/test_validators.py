@@ -122,7 +122,8 @@ def test_tabular_suite_checks_schema_nulls_ranges_and_keys() -> None:
 def test_spec_can_name_a_builtin_suite() -> None:
     spec = DatasetSpec.model_validate({
         "name": "x", "source": "s/*", "schema": [
-            {"name": c, "type": "string"} for c in ("prompt", "response", "source", "license", "lang")],
+            {"name": c, "type": "string"}
+            for c in ("prompt", "response", "source", "license", "lang")],
         "suite": {"builtin": "instruction_corpus", "params": {"langs": ["en"]}}})
     assert spec.suite.text_hash_of == ("prompt", "response")
     with pytest.raises(ValueError, match="no builtin suite 'nope'"):

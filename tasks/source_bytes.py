@@ -12,6 +12,7 @@ from typing import Any
 import pyarrow as pa
 
 from laas.anchors.adapters.files import open_uri
+from laas.anchors.adapters.sized import size_of
 from laas.anchors.core.canonical import to_hex
 from laas.anchors.core.hashing import HashingReader
 from laas.errors import ShardReadError
@@ -34,10 +35,9 @@ def source_bytes(uri: str, fmt: str, expect: str | None, name: str) -> Iterator[
         if fmt != "parquet":
             yield HashingReader(raw)
             return
-        size = raw.seek(0, 2)  # a read of the size it has (one of SPOOL_BYTES cost 2 ms more)
-        raw.seek(0)
+        size = size_of(raw)  # a read of the size it has: one of SPOOL_BYTES cost 2 ms more
         reader = HashingReader(raw)
-        head = reader.read(min(size, SPOOL_BYTES) + 1)
+        head = reader.read(min(SPOOL_BYTES if size is None else size, SPOOL_BYTES) + 1)
         if len(head) <= SPOOL_BYTES:
             unchanged(name, expect, reader.finish()[0])
             if reader.size != len(head):  # it grew since its size was taken

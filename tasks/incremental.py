@@ -35,6 +35,7 @@ from laas.errors import AnchorError, LaasError
 from laas.tasks.compute import map_shards, return_freed
 from laas.tasks.context import StageContext
 from laas.tasks.dataset_spec import DatasetSpec
+from laas.tasks.key_files import KeyFiles
 from laas.tasks.read_errors import describe_error
 from laas.tasks.reuse_work import (
     REUSED_KEYS,
@@ -191,7 +192,7 @@ def reusable(plan: ReusePlan | None, normalized: StageManifest
     return {r.key: (r, plan.results[r.key]) for r in plan.reused if r.key in same}
 
 
-def all_text_keys(hashes_dir: str, stage_dir: str, entries: list[ShardEntry],
+def all_text_keys(hashes_dir: str | KeyFiles, stage_dir: str, entries: list[ShardEntry],
                   reuse: dict[str, tuple[Reused, dict]]) -> tuple[dict, dict[str, str]]:
     """rows.verified_text_keys over the shards validated now (in hashes_dir) and the reused
     ones (their keys, recomputed by the reuse check, in the stage's REUSED_KEYS folder)."""

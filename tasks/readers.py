@@ -6,8 +6,6 @@ is bounded by the batch size, not the shard size; every problem is one line nami
 from __future__ import annotations
 
 import contextlib
-import shutil
-import tempfile
 from collections.abc import Iterator
 from typing import Any, NamedTuple
 
@@ -16,8 +14,7 @@ import pyarrow.json as pajson
 import pyarrow.parquet as pq
 from fsspec.utils import infer_compression
 
-from laas.anchors.adapters.files import open_uri, redact
-from laas.anchors.core.canonical import to_hex
+from laas.anchors.adapters.files import redact
 from laas.anchors.core.hashing import HashingReader, TableHasher
 from laas.errors import SchemaError, ShardReadError
 from laas.tasks.bad_records import (
@@ -36,6 +33,7 @@ from laas.tasks.jsonl_nulls import LinesToJudge, NullLines
 from laas.tasks.line_stream import BigRecord
 from laas.tasks.read_errors import READ_ERRORS, columns_hint, describe_error, read_problem
 from laas.tasks.short_rows import ShortRows
+from laas.tasks.source_bytes import source_bytes, unchanged
 from laas.tasks.text_reader import text_batches
 from laas.tasks.transcode import as_utf8
 from laas.tasks.zstd_frames import decompressed
@@ -47,7 +45,6 @@ ARROW_TYPES = {
 BLOCK_SIZE = 8 << 20  # bytes of text parsed per batch (JSONL, CSV)
 HUGE_BLOCK = 256 << 20  # per batch once a record is longer than BLOCK_SIZE (as text documents)
 PARQUET_BATCH = 65_536  # rows per batch read from Parquet
-SPOOL_BYTES = 256 << 20  # a Parquet source copied for hashing stays in memory up to this
 _READ_AGAIN = (ShortRows, RowsToDrop, BigRecord, TooManyDrops, LinesToJudge)  # fixed by a read
 
 
@@ -158,7 +155,7 @@ def _checked_batches(uri: str, spec: DatasetSpec, expect: str | None, schema: pa
                      name: str, read: _Read) -> Iterator[pa.RecordBatch]:
     fmt = spec.format_of(uri)
     try:
-        with _source(uri, fmt, expect, name) as src:
+        with source_bytes(uri, fmt, expect, name) as src:
             codec = infer_compression(uri)
             # A non-nullable column null in every row of the shard was absent from it, not
             # empty; in one batch alone it is not (JSONL records may add a field late).
@@ -169,7 +166,7 @@ def _checked_batches(uri: str, spec: DatasetSpec, expect: str | None, schema: pa
                     absent = [c for c in absent if batch.column(c).null_count == batch.num_rows]
                     yield _conform(batch, schema, spec, name, read, fmt == "jsonl")
             if isinstance(src, HashingReader):
-                _unchanged(name, expect, src.finish()[0])
+                unchanged(name, expect, src.finish()[0])
             if absent and rows:
                 raise SchemaError(f"shard {name}: missing column(s) {', '.join(absent)}")
     except KeyError as e:
@@ -188,31 +185,6 @@ def _checked_batches(uri: str, spec: DatasetSpec, expect: str | None, schema: pa
         raise
     except Exception as e:  # a store's own errors (botocore and the like)
         raise ShardReadError(f"shard {name}: unreadable ({describe_error(e)})") from None
-
-
-@contextlib.contextmanager
-def _source(uri: str, fmt: str, expect: str | None, name: str) -> Iterator[Any]:
-    """The shard's bytes to parse. With `expect` they are hashed as they are parsed (a stream),
-    or, for Parquet (read at random), copied to a local spool while hashed and parsed from that
-    copy: either way the rows come from the very bytes that were hashed."""
-    with open_uri(uri) as raw:
-        if expect is None:
-            yield raw
-        elif fmt != "parquet":
-            yield HashingReader(raw)
-        else:
-            with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
-                reader = HashingReader(raw)
-                shutil.copyfileobj(reader, spool, 1 << 20)
-                _unchanged(name, expect, reader.finish()[0])
-                spool.seek(0)
-                yield spool
-
-
-def _unchanged(name: str, expect: str, digest: bytes) -> None:
-    if to_hex(digest) != expect:
-        raise ShardReadError(f"shard {name}: changed since the raw stage hashed it "
-                             f"({expect[:18]}…); rerun to ingest the new bytes")
 
 
 def _conform(batch: pa.RecordBatch, schema: pa.Schema, spec: DatasetSpec,

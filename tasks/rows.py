@@ -6,19 +6,17 @@ anyone can re-derive the validated shard from the normalized one (`laas verify` 
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from laas.anchors.adapters.files import join, open_uri, redact, url_to_fs
+from laas.anchors.adapters.files import redact
 from laas.anchors.core.canonical import to_hex
 from laas.anchors.core.hashing import TableHasher
 from laas.anchors.core.models import ShardEntry, rows_digest
 from laas.errors import ShardReadError
 from laas.tasks.dataset_spec import DatasetSpec
+from laas.tasks.key_files import verified_text_keys as verified_text_keys  # its callers' name
 from laas.tasks.normalized_reads import verified_table
 from laas.tasks.shard_licenses import column_licenses, kept_licenses
 from laas.tasks.stage_files import write_parquet
@@ -26,90 +24,6 @@ from laas.tasks.text_keys import TextKeys
 
 ROW_COLUMN = "_laas_row"  # in the dropped-rows file: the row's number in the normalized shard
 FAILED_COLUMN = "_laas_failed"  # and the expectations it failed
-
-
-def verified_text_keys(hashes_dir: str, entries: list[ShardEntry]) -> tuple[TextKeys,
-                                                                             dict[str, str]]:
-    """Each validated shard's duplicate keys, read back from the store and checked against
-    the digest its entry carries (what validation computed): {key: hashes in row order}, and
-    {key: why} for shards whose keys in the store are not those (rewritten, planted). All in
-    Arrow: at a million rows, numpy's sorts of Python strings took seconds of the flow."""
-    import blake3
-
-    expected = {e.key: e.text_keys_hash for e in entries if e.text_keys_hash}
-    # where each key's rows and lines are, file after file; hashed at the end one key at a
-    # time: a BLAKE3 hasher per shard held to the end was ~2 KB each, 200 MB of the flow at
-    # 100,000 shards, and an Arrow slice per shard ~800 B (tasks.text_keys)
-    files: list[pa.Array] = []
-    lines: list[memoryview] = []
-    spans: dict[str, list[tuple[int, int, int, int, int]]] = {}
-    fs, path = url_to_fs(hashes_dir)
-    for p in sorted(fs.glob(f"{path}/*.parquet")):
-        try:
-            with open_uri(join(fs, p)) as f:  # a regular file, never a pipe
-                # ParquetFile, not read_table: that imports pyarrow.dataset into the flow
-                # (~0.15 s of CPU per run) and refuses a missing column, which this leaves out
-                one = pq.ParquetFile(f)
-                if not {"key", "h"} <= set(one.schema_arrow.names):
-                    continue
-                t = one.read(columns=["key", "h"])
-        except (OSError, ValueError, KeyError, pa.ArrowInvalid):
-            continue  # not one of ours: the digests below decide what is missing
-        if not t.num_rows:  # a batch whose shards all failed before their keys were made
-            continue
-        keys, h = t.column("key").combine_chunks(), t.column("h").combine_chunks()
-        if (keys.type, h.type) != (pa.string(), pa.string()) or keys.null_count \
-                or h.null_count or pc.any(pc.match_substring(h, "\n")).as_py():
-            # not one of ours (other types: Arrow cannot even compare some); a key holding a
-            # newline would pass in the digest (a line per key) for two keys, so one repeat
-            # could hide in it; a null for an empty line
-            continue
-        starts = _runs(keys)
-        names = keys.take(starts[:-1]).to_pylist()
-        if len(set(names)) < len(names):
-            # a key in several runs (not as TextHashSink writes): grouped by one stable sort
-            # (rows keep their order within a key), not one pass over the file per key
-            order = pc.sort_indices(keys)
-            keys, h = keys.take(order), h.take(order)
-            starts = _runs(keys)
-            names = keys.take(starts[:-1]).to_pylist()
-        # text_keys_bytes of the whole file at once: a shard's bytes are a slice of them
-        # (one Arrow pass per file, not five per shard; its names and byte bounds as Python
-        # values at once, not an Arrow scalar and two numpy ones per shard)
-        data, offsets = _lines(h)
-        files.append(h)
-        lines.append(data)
-        bounds = offsets[starts].tolist()
-        for key, (a, b), (lo, hi) in zip(names, itertools.pairwise(starts),
-                                         itertools.pairwise(bounds), strict=True):
-            if key in expected:
-                spans.setdefault(key, []).append((len(files) - 1, a, b, lo, hi))
-    good, bad = TextKeys(files), {}
-    for key, digest in expected.items():
-        hasher = blake3.blake3()
-        for n, _, _, lo, hi in spans.get(key, ()):
-            hasher.update(lines[n][lo:hi])
-        if "0x" + hasher.hexdigest() == digest:
-            good.spans[key] = [(n, a, b) for n, a, b, _, _ in spans.get(key, ())]
-        else:
-            bad[key] = (f"shard {key}: its duplicate keys in the store are not those its "
-                        "validation computed (rewritten?); rerun")
-    return good, bad
-
-
-def _runs(keys: pa.Array) -> list[int]:
-    """Where each run of equal consecutive values starts, and the length at the end."""
-    return [0, *(np.flatnonzero(pc.not_equal(keys[1:], keys[:-1]).to_numpy(
-        zero_copy_only=False)) + 1).tolist(), len(keys)]
-
-
-def _lines(hashes: pa.Array) -> tuple[memoryview, np.ndarray]:
-    """text_hashes.text_keys_bytes of every row, as one buffer and the row offsets into it."""
-    text = pa.large_string()
-    lines = pc.binary_join_element_wise(pc.fill_null(hashes.cast(text), ""),
-                                        pa.scalar("", text), pa.scalar("\n", text))
-    offsets = np.frombuffer(lines.buffers()[1], np.int64)[lines.offset:][:len(lines) + 1]
-    return memoryview(lines.buffers()[2] or b""), offsets
 
 
 def later_duplicates(text_keys: TextKeys | dict, keys: list[str]) -> dict[str, np.ndarray]:

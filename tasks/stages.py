@@ -23,7 +23,7 @@ from laas.tasks.attributed import raw_work
 from laas.tasks.compute import map_shards, warm_workers
 from laas.tasks.context import WORKER_WARM, StageContext
 from laas.tasks.dataset_spec import DatasetSpec, load_spec
-from laas.tasks.incremental import ReusePlan, all_text_keys, refilter, reusable
+from laas.tasks.incremental import KeyFiles, ReusePlan, all_text_keys, refilter, reusable
 from laas.tasks.manifests import SharedOutcomes, build_manifest, publish_artifacts, result_of
 from laas.tasks.normalizer import normalize
 from laas.tasks.parents import derived_sources
@@ -145,19 +145,19 @@ def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: S
         if (dataset_check or drop) and suite.text_hash_of else None
     reuse = reusable(plan, normalized)
     todo = [e.as_parent() for e in picked(normalized.shards, lambda k: k not in reuse)]
-    shared = SharedOutcomes()  # the results by key, apart from the entries
-    entries = map_shards(validated_entries, [(e,) for e in todo],
-                         whole_batch=True, label="validate", on_batch=shared,
-                         **_batching(ctx, todo),
-                         spec=spec, address=ctx.address, bad_status=_bad_status(spec),
-                         docs_dir=f"{stage_dir}/docs", hashes_dir=hashes_dir, judge=not drop)
+    shared, keys = SharedOutcomes(), KeyFiles(hashes_dir) if hashes_dir is not None else None
+    entries = map_shards(validated_entries, [(e,) for e in todo], whole_batch=True,
+                         label="validate", on_batch=keys.after(shared) if keys else shared,
+                         **_batching(ctx, todo), spec=spec, address=ctx.address,
+                         bad_status=_bad_status(spec), docs_dir=f"{stage_dir}/docs",
+                         hashes_dir=hashes_dir, judge=not drop)
     del todo  # the normalized entries made again from their columns: not held from here
     results = shared.results
     entries += [r.validated for r, _ in reuse.values()]
     results.update((key, result) for key, (_, result) in reuse.items())
     text_keys: dict = {}
-    if hashes_dir is not None:  # the store's copy of the keys, checked against the entries
-        text_keys, rewritten = all_text_keys(hashes_dir, stage_dir, entries, reuse)
+    if keys is not None:  # the store's copy of the keys, checked against the entries
+        text_keys, rewritten = all_text_keys(keys, stage_dir, entries, reuse)
         entries = [e.model_copy(update={"status": _bad_status(spec), "reason": rewritten[e.key]})
                    if e.key in rewritten and e.status == "ok" else e for e in entries]
     from laas.validators.row_filter import dedupe_label

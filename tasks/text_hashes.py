@@ -27,8 +27,7 @@ class TextHashSink:
         self.writer = self.file = None
         self.digests: dict[str, Any] = {}
         if hashes_dir and columns:
-            name = keccak256("\n".join(keys).encode()).hex()[:16]
-            self.fs, self.path = url_to_fs(f"{hashes_dir}/batch-{name}.parquet")
+            self.fs, self.path = url_to_fs(f"{hashes_dir}/{batch_file(keys)}")
             self.tmp = f"{self.path}.{secrets.token_hex(6)}.tmp"  # renamed: never via a link
             self.file = self.fs.open(self.tmp, "wb")
             # read once, by the flow: neither compressed nor dictionary-coded but for the
@@ -62,6 +61,13 @@ class TextHashSink:
     def digest(self, key: str) -> str | None:
         d = self.digests.get(key)
         return None if d is None else "0x" + d.hexdigest()
+
+
+def batch_file(keys: list[str]) -> str:
+    """The name of the file of a batch's keys: by its shards' keys, so the flow knows which
+    file a batch that came back wrote (and a rerun writes the same one)."""
+    digest = keccak256("\n".join(keys).encode()).hex()[:16]
+    return f"batch-{digest}.parquet"
 
 
 def text_keys_bytes(hashes: Any) -> bytes:

@@ -190,7 +190,7 @@ class _FlipFlop:
 
 def test_a_parquet_source_is_parsed_from_the_bytes_it_hashed(ws, tmp_path, monkeypatch) -> None:
     from laas.anchors.core.hashing import hash_stream
-    from laas.tasks import readers
+    from laas.tasks import readers, source_bytes
     from laas.tasks.dataset_spec import load_spec
 
     spec = load_spec("atk", [ws.root / "datasets"]).model_copy(update={"format": "parquet"})
@@ -201,7 +201,7 @@ def test_a_parquet_source_is_parsed_from_the_bytes_it_hashed(ws, tmp_path, monke
         [{**r, "prompt": POISON} for r in good.to_pylist()], schema=good.schema), b)
     a, b = a.getvalue().to_pybytes(), b.getvalue().to_pybytes()
     flip = _FlipFlop(a, b)
-    monkeypatch.setattr(readers, "open_uri", flip.open)
+    monkeypatch.setattr(source_bytes, "open_uri", flip.open)
     import io
 
     expect = to_hex(hash_stream(io.BytesIO(a))[0])

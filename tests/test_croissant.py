@@ -70,7 +70,7 @@ def verify(ws: Workspace, card: dict) -> tuple[int, str]:
 def test_verify_proves_the_card(ws) -> None:
     code, said = verify(ws, ws.card)
     assert code == 0, said
-    assert "PROVEN" in said and "2 file(s)" in said
+    assert "PROVEN" in said and "2 file(s)" in said and "prose" in said and "not checked" in said
 
 
 def test_a_changed_sha256_or_root_fails_naming_it(ws) -> None:

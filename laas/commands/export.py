@@ -59,4 +59,5 @@ def verify_card_file(path: Path) -> None:
     m = top.manifest
     out.print(said("PROVEN", "green"), f"{path}: {m.dataset} run {m.run}, {len(m.accepted)} "
               f"file(s) match their sha256 and leaves under root {top.stored.shards_root}, "
-              f"checkpoint {top.checkpoint.checkpoint_id}")
+              f"checkpoint {top.checkpoint.checkpoint_id}; its prose (name, description, url, "
+              "datePublished, dataCollection) is the card's own word, not checked")

@@ -126,6 +126,15 @@ class ShardColumns(Parked):
                for c in self._cols]
         return list(map(_entry, zip(*get, strict=True)))
 
+    def take(self, indices: Sequence[int]) -> ShardColumns:
+        """The entries at these positions, as columns of their own: none made (a second
+        run's plan picks 99% of the previous run's shards and keeps them parked)."""
+        out = object.__new__(ShardColumns)
+        out._n = len(indices)
+        out._cols = [c if type(c) is _Same else _column(tuple(map(c.__getitem__, indices)))
+                     for c in self._cols] if indices else []
+        return out
+
     def values(self) -> Iterator[tuple]:
         """Each entry's field values, in FIELDS order, as a tuple (entries compare equal when
         these do): without making the entries."""

@@ -131,8 +131,8 @@ def _previous(ctx: StageContext, spec: DatasetSpec, run: str, enabled: bool) -> 
         return "no passed run of the dataset on chain to reuse"
     try:
         # parked as proven: the three are held through this run's raw stage and its plan
-        chain = prove_lineage(registry, prove_version(registry, prev.checkpoint_id, "previous"),
-                              park=True)
+        top = prove_version(registry, prev.checkpoint_id, "previous", parked=True)
+        chain = prove_lineage(registry, top, park=True)
     except LaasError as e:  # the store lost or altered it: a full run, never its word
         return f"the previous passed run cannot be proven against the chain ({e})"
     except Exception as e:  # the store's own errors (botocore and the like): the same

@@ -91,6 +91,15 @@ class ShardColumns(Parked):
         self._n = len(rows)
         self._cols = [_column(c) for c in zip(*rows, strict=True)] if rows else []
 
+    @classmethod
+    def of_columns(cls, n: int, columns: list[Sequence[Any]]) -> ShardColumns:
+        """n shards given as their columns (FIELDS, then each one's fields set), values as
+        validated entries hold them."""
+        out = object.__new__(cls)
+        out._n = n
+        out._cols = [_column(tuple(c)) for c in columns] if n else []
+        return out
+
     def __len__(self) -> int:
         return self._n
 

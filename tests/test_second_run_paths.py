@@ -122,3 +122,19 @@ def test_the_check_of_a_parked_plan_is_the_check_of_its_entries(tmp_path: Path) 
     (tmp_path / "normalized").joinpath(Path(b.normalized.uri).name).write_bytes(b"PAR1")
     bad = reuse_problems(plan, SPEC, str(tmp_path), None, CHECK)
     assert set(bad) == {"d", b.key} and all("altered in the store" in w for w in bad.values())
+
+
+def test_name_clashes_are_found_from_a_parked_stage_without_making_its_entries(monkeypatch
+                                                                              ) -> None:
+    from laas.anchors.core import shard_columns
+    from laas.tasks.stage_files import name_clashes
+
+    keys = ["d.jsonl", "d.jsonl.parquet/x.jsonl", "ok.jsonl", "x" * 300 + ".jsonl", "gone"]
+    entries = [raw_entry(k) for k in keys[:-1]] + [raw_entry("gone").model_copy(
+        update={"status": "failed", "reason": "unreadable"})]
+    whole = name_clashes(entries)
+    assert set(whole) == {"d.jsonl", keys[3]}  # a folder of another shard's file; too long
+    assert "folder of another" in whole["d.jsonl"] and "too long" in whole[keys[3]]
+    parked = ShardColumns(entries)
+    monkeypatch.setattr(shard_columns, "_entry", lambda row: 1 / 0)  # none made
+    assert name_clashes(parked) == whole

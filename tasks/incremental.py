@@ -20,6 +20,7 @@ from laas.anchors.core.listing import SHOWN, first_of, visible
 from laas.anchors.core.models import ShardEntry, StageManifest
 from laas.anchors.core.reuse import (
     Reused,
+    ReusedColumns,
     ReusePlan,
     confirm,
     keeps_filtered,
@@ -32,19 +33,14 @@ from laas.anchors.services.anchoring import trusted_signers
 from laas.anchors.services.provenance import Proven, prove_lineage
 from laas.anchors.services.versions import previous_version, prove_version
 from laas.errors import AnchorError, LaasError
-from laas.tasks.compute import map_shards, return_freed
+from laas.tasks.compute import return_freed
 from laas.tasks.context import StageContext
 from laas.tasks.dataset_spec import DatasetSpec
 from laas.tasks.key_files import KeyFiles
 from laas.tasks.read_errors import describe_error
+from laas.tasks.reuse_checks import reuse_problems
 from laas.tasks.reuse_work import (
     REUSED_KEYS,
-    by_bytes,
-    carried_keys,
-    carry_keys,
-    check_all_files,
-    check_reused,
-    files_of,
     pipeline_hash,
 )
 from laas.tasks.stage_files import fresh_dir
@@ -105,20 +101,10 @@ def reuse_plan(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageManifes
         store.check_links(spec.name, run)
         keys_dir = fresh_dir(f"{store.stage_dir(spec.name, run, 'validated')}/{REUSED_KEYS}") \
             if keys_needed(spec) else None
-        checked = [r for r in plan.reused if by_bytes(r)]
-        older = [r for r in plan.reused if not by_bytes(r)]  # a run before manifest v4
         check = {"whole_batch": True, "address": ctx.address, "batch_size": ctx.batch_size,
                  "label": "reuse check"}
-        with ThreadPoolExecutor(1, thread_name_prefix="laas-keys") as pool:
-            # the previous run's keys read meanwhile the reused files are hashed
-            found = pool.submit(carried_keys, store.stage_dir(
-                spec.name, plan.from_run, "validated"), checked) if keys_dir else None
-            problems = check_all_files([(files_of(r),) for r in checked], check) + map_shards(
-                check_reused, [(r,) for r in older], **check, spec=spec, hashes_dir=keys_dir)
-            bad = {r.key: p for r, p in zip(checked + older, problems, strict=True) if p}
-            if found is not None:
-                bad |= carry_keys(keys_dir, [r for r in checked if r.key not in bad],
-                                  found.result())
+        bad = reuse_problems(plan, spec, store.stage_dir(spec.name, plan.from_run, "validated"),
+                             keys_dir, check)
         plan = confirm(plan, bad)
     logger = get_run_logger()
     logger.info("reuse: %d shard(s) from run %s, %d new, %d processed again%s; previous run "
@@ -146,8 +132,8 @@ def _previous(ctx: StageContext, spec: DatasetSpec, run: str, enabled: bool) -> 
         return "no passed run of the dataset on chain to reuse"
     try:
         # parked as proven: the three are held through this run's raw stage and its plan
-        chain = prove_lineage(registry, prove_version(registry, prev.checkpoint_id, "previous"),
-                              park=True)
+        top = prove_version(registry, prev.checkpoint_id, "previous", parked=True)
+        chain = prove_lineage(registry, top, park=True)
     except LaasError as e:  # the store lost or altered it: a full run, never its word
         return f"the previous passed run cannot be proven against the chain ({e})"
     except Exception as e:  # the store's own errors (botocore and the like): the same
@@ -187,9 +173,11 @@ def reusable(plan: ReusePlan | None, normalized: StageManifest
     # compared by their field values (what entries compare), no entry made: both are parked
     mine = dict(zip(column(normalized.shards, "key"), values(normalized.shards), strict=True))
     planned = reused_side(plan, "normalized")
-    same = {k for k, row in zip(column(planned, "key"), values(planned), strict=True)
-            if mine.get(k) == row}
-    return {r.key: (r, plan.results[r.key]) for r in plan.reused if r.key in same}
+    same = [i for i, (k, row) in enumerate(zip(column(planned, "key"), values(planned),
+                                               strict=True)) if mine.get(k) == row]
+    reused = plan.reused  # a parked plan's entries made in bulk, only those taken
+    made = reused.at(same) if isinstance(reused, ReusedColumns) else [reused[i] for i in same]
+    return {r.key: (r, plan.results[r.key]) for r in made}
 
 
 def all_text_keys(hashes_dir: str | KeyFiles, stage_dir: str, entries: list[ShardEntry],

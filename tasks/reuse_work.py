@@ -16,7 +16,7 @@ from laas.anchors.adapters.drop_files import (
     committed_numbers,
 )
 from laas.anchors.adapters.files import redact, rehash_parquet_at, sha256_at
-from laas.anchors.core.canonical import hash_record, keccak256, to_hex
+from laas.anchors.core.canonical import hash_record, to_hex
 from laas.anchors.core.formats import VERSIONED_MANIFEST
 from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME
 from laas.anchors.core.reuse import REUSE_FORMAT, Reused
@@ -26,7 +26,6 @@ from laas.tasks.dataset_spec import DatasetSpec
 from laas.tasks.normalized_reads import verified_table
 from laas.tasks.shard_validation import VALIDATE_BATCH
 from laas.tasks.text_hashes import TextHashSink
-from laas.tasks.text_keys import TextKeys
 
 # Bumped when the normalizer's output changes for the same bytes and spec (a reused shard
 # would then differ from one normalized now).
@@ -189,39 +188,3 @@ def _keys(sink: TextHashSink, texts: list[tuple[str, pa.Table]], spec: DatasetSp
 def _rehash(uri: str) -> tuple[str, int, int]:
     digest, size, rows = rehash_parquet_at(uri)
     return to_hex(digest), size, rows
-
-
-def carried_keys(prev_dir: str, reused: list[Reused]) -> TextKeys:
-    """The duplicate keys of the shards checked by their bytes, taken from the folders where
-    the previous run's validated stage (`prev_dir`) kept them (those it validated, and those
-    it reused) and held to the digest each shard's validation committed: a few Parquet files
-    read instead of every reused shard's rows. Only those that hold are returned."""
-    from laas.tasks.rows import verified_text_keys
-
-    want = [r.validated for r in reused]
-    found = TextKeys()
-    for folder in ("text-hashes", REUSED_KEYS):  # the validated stage's folders of keys
-        left = [e for e in want if e.key not in found]
-        if left:
-            found |= verified_text_keys(f"{prev_dir}/{folder}", left)[0]
-    return found
-
-
-def carry_keys(keys_dir: str, reused: list[Reused], found: TextKeys) -> dict[str, str]:
-    """The reused shards' keys from carried_keys written to this run's `keys_dir` for the
-    dataset-wide checks (and the next run). {key: why} for shards whose keys were missing
-    or not the committed ones: processed again."""
-    from laas.tasks.stage_files import write_parquet
-
-    want = [r.validated for r in reused]
-    keys = [e.key for e in want if e.key in found]
-    if keys:  # as TextHashSink lays them out (key, h), without digesting them again
-        import numpy as np
-
-        name = keccak256("\n".join(keys).encode()).hex()[:16]
-        write_parquet(f"{keys_dir}/batch-{name}.parquet", pa.table({
-            "key": pa.array(keys, pa.string()).take(pa.array(np.repeat(
-                np.arange(len(keys)), [found.rows(k) for k in keys]))),
-            "h": pa.chunked_array(found.chunks(keys), pa.string())}))
-    return {e.key: "its duplicate keys are not in the previous run's files as its validation "
-                   "committed them: processed again" for e in want if e.key not in found}

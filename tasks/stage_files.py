@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Sequence
 from pathlib import PurePosixPath
 from typing import IO, Any
 
 from laas.anchors.adapters.files import join, redact, url_to_fs
 from laas.anchors.core.models import ShardEntry
+from laas.anchors.core.shard_columns import column
 
 MAX_NAME_BYTES = 240  # a file name component, with room for ".parquet" under most filesystems
 
@@ -75,12 +77,14 @@ def unsafe_key(key: str) -> str | None:
     return None
 
 
-def name_clashes(entries: list[ShardEntry] | tuple[ShardEntry, ...]) -> dict[str, str]:
+def name_clashes(entries: Sequence[ShardEntry]) -> dict[str, str]:
     """Shards whose normalized file (`KEY.parquet`) cannot exist beside the others': a name
     that is another shard's folder (`d.jsonl` beside `d.jsonl.parquet/x`), or a component too
     long for a file system. Decided over the whole stage, so a rerun sets aside the same ones
-    whatever order the workers run in."""
-    outs = {e.key: f"{e.key}.parquet" for e in entries if e.status == "ok"}
+    whatever order the workers run in. By column: a parked raw stage's entries are not made
+    again (every shard's, each run)."""
+    outs = {k: f"{k}.parquet" for k, st in zip(column(entries, "key"), column(entries, "status"),
+                                                strict=True) if st == "ok"}
     folders = {"/".join(parts[:i]) for out in outs.values()
                for parts in [out.split("/")] for i in range(1, len(parts))}
     clashes = {}

@@ -1,18 +1,20 @@
 """What a second run does per shard without making entries or sending shards to Dask gives
-the answers the entry-by-entry and cluster paths gave: parked manifests read by column, stage
-roots remembered by their leaves, local files hashed in the flow process's threads."""
+the answers the entry-by-entry and cluster paths gave: parked manifests read by column, a plan
+made and checked from their columns, stage roots remembered by their leaves, local files hashed
+in the flow process's threads."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from laas.anchors.core.merkle import MerkleTree, root_of
-from laas.anchors.core.reuse import plan_reuse
+from laas.anchors.core.reuse import ReusedColumns, confirm, plan_reuse
 from laas.anchors.core.shard_columns import ShardColumns, leaves, values
 from laas.tasks.compute import local_only
 from laas.tasks.raw_hashing import hash_raw, hash_raw_batch, hash_sources
-from laas.tasks.reuse_work import check_all_files
-from tests.test_reuse import PIPE, previous, raw_entry, this_run
+from laas.tasks.reuse_checks import reuse_problems, split_checks
+from laas.tasks.reuse_work import by_bytes, check_all_files, files_of
+from tests.test_reuse import PIPE, SPEC, _made, previous, raw_entry, this_run
 from tests.test_shard_columns import _entries
 
 
@@ -21,6 +23,9 @@ def test_parked_entries_are_made_in_bulk_and_read_by_value() -> None:
     parked = ShardColumns(entries)
     at = [39, 0, 7, 7, 12]
     assert parked.at(at) == [entries[i] for i in at]
+    every = list(range(40))  # a second run takes every shard: the columns as they are
+    assert parked.at(every) == entries == list(parked.take(every)) and parked.at([]) == []
+    assert list(parked.take(at)) == [entries[i] for i in at] and not parked.take([])
     assert list(values(parked)) == list(values(entries))
     assert [dict(zip(type(e).model_fields, row, strict=True)) for e, row in
             zip(entries, values(parked), strict=True)] == [e.__dict__ for e in entries]
@@ -39,6 +44,17 @@ def test_a_plan_from_parked_manifests_is_the_plan_from_entries() -> None:
     assert parked == whole and [r.key for r in parked.reused] == ["a"]
     assert parked.not_reused == {"b": "source bytes changed",
                                  "d": "source moved (another URI)"} and parked.new == 1
+    assert isinstance(parked.reused, ReusedColumns)  # from the columns: no entry made
+    # a shard whose file was altered leaves the plan, which stays parked
+    prev = previous(["a", "b", "c"])
+    run = this_run(raw_entry("a"), raw_entry("b"), raw_entry("c"))
+    whole = confirm(plan_reuse(run, prev, PIPE), {"b": "altered in the store"})
+    for m in (run, *prev):
+        m.park()
+    parked = confirm(plan_reuse(run, prev, PIPE), {"b": "altered in the store"})
+    assert isinstance(parked.reused, ReusedColumns) and parked == whole
+    assert [r.key for r in parked.reused] == ["a", "c"] and set(parked.results) == {"a", "c"}
+    assert parked.not_reused == {"b": "altered in the store"}
 
 
 def test_a_remembered_root_is_only_ever_the_root_of_the_same_leaves() -> None:
@@ -76,3 +92,52 @@ def test_the_reuse_check_here_still_refuses_a_file_altered_in_the_store(tmp_path
     problems = check_all_files([(files,) for files in kept], {"batch_size": 2})
     assert [p is None for p in problems] == [True, True, True, False, True]
     assert "altered in the store" in problems[3] and "k3.parquet" in problems[3]
+
+
+# local files: checked in this process's threads, no cluster at this address asked
+CHECK = {"batch_size": 2, "address": "-", "whole_batch": True, "label": "reuse check"}
+
+
+def test_the_check_of_a_parked_plan_is_the_check_of_its_entries(tmp_path: Path) -> None:
+    """Read off the plan's columns, each shard gets the files the check by entry names (its
+    derived validated file too) or goes to the check by table; an altered file is caught."""
+    import shutil
+
+    from laas.anchors.core.reuse import ReusePlan
+
+    a, b = _made(tmp_path, True)
+    kept = b.normalized.model_copy(update={"uri": str(tmp_path / "kept.parquet")})
+    shutil.copyfile(b.normalized.uri, kept.uri)
+    derived = a.model_copy(update={"key": "d", "normalized": a.normalized.model_copy(
+        update={"key": "d"}), "validated": kept.model_copy(update={
+            "key": "d", "parent_hash": a.normalized.content_hash, "rows_in": kept.rows + 1})})
+    older = _made(tmp_path / "old", False)[0]
+    reused = [a, derived, b, older]
+    columns = ReusedColumns(reused)
+    checked, files, old = split_checks(columns)
+    assert checked == [i for i, r in enumerate(reused) if by_bytes(r)] == [0, 1, 2]
+    assert files == [files_of(reused[i]) for i in checked] and old == [3]
+    assert len(files[1]) == 2  # the derived shard's own validated file is checked too
+    plan = ReusePlan(from_run="r1", reused=tuple(reused[:3]))
+    plan.park()
+    assert reuse_problems(plan, SPEC, str(tmp_path), None, CHECK) == {}
+    shutil.copyfile(a.normalized.uri, kept.uri)  # d's kept rows swapped for a's
+    (tmp_path / "normalized").joinpath(Path(b.normalized.uri).name).write_bytes(b"PAR1")
+    bad = reuse_problems(plan, SPEC, str(tmp_path), None, CHECK)
+    assert set(bad) == {"d", b.key} and all("altered in the store" in w for w in bad.values())
+
+
+def test_name_clashes_are_found_from_a_parked_stage_without_making_its_entries(monkeypatch
+                                                                              ) -> None:
+    from laas.anchors.core import shard_columns
+    from laas.tasks.stage_files import name_clashes
+
+    keys = ["d.jsonl", "d.jsonl.parquet/x.jsonl", "ok.jsonl", "x" * 300 + ".jsonl", "gone"]
+    entries = [raw_entry(k) for k in keys[:-1]] + [raw_entry("gone").model_copy(
+        update={"status": "failed", "reason": "unreadable"})]
+    whole = name_clashes(entries)
+    assert set(whole) == {"d.jsonl", keys[3]}  # a folder of another shard's file; too long
+    assert "folder of another" in whole["d.jsonl"] and "too long" in whole[keys[3]]
+    parked = ShardColumns(entries)
+    monkeypatch.setattr(shard_columns, "_entry", lambda row: 1 / 0)  # none made
+    assert name_clashes(parked) == whole

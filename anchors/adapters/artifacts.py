@@ -18,6 +18,7 @@ from laas.anchors.adapters.attest import Attestation
 from laas.anchors.adapters.files import join, names_in, open_uri, redact, url_to_fs
 from laas.anchors.core.canonical import gc_paused, hash_chunks, keccak256, to_hex
 from laas.anchors.core.models import STAGES, StageManifest, name_problem
+from laas.anchors.core.parked_read import parked_manifest
 from laas.errors import ConfigError, HashMismatch, LaasError, first_problem
 
 
@@ -182,8 +183,11 @@ def write_replacing(fs: object, path: str, data: bytes) -> None:
     fs.mv(tmp, path)  # type: ignore[attr-defined]
 
 
-def read_manifest(uri: str, expected_hash: str | None = None) -> StageManifest:
-    """Load a manifest; with expected_hash (from the chain) refuse one whose bytes changed."""
+def read_manifest(uri: str, expected_hash: str | None = None, parked: bool = False
+                  ) -> StageManifest:
+    """Load a manifest; with expected_hash (from the chain) refuse one whose bytes changed.
+    parked: its shards held as columns (StageManifest.park), read into them directly where
+    the bytes allow (core.parked_read)."""
     try:
         with open_uri(uri) as f:
             data = f.read()
@@ -196,7 +200,12 @@ def read_manifest(uri: str, expected_hash: str | None = None) -> StageManifest:
         )
     try:
         with gc_paused():  # millions of dicts for a big report, none in a cycle
-            return StageManifest.model_validate_json(data)
+            if parked and (m := parked_manifest(data)) is not None:
+                return m
+            m = StageManifest.model_validate_json(data)
+            if parked:
+                m.park()
+            return m
     except ValidationError as e:
         _, msg = first_problem(e)
         raise LaasError(f"manifest {redact(uri)} is not a laas manifest: {msg}") from None

@@ -8,6 +8,7 @@ from typing import Any
 
 from laas.anchors.core.entries import V4_SHARD_FIELDS, V7_SHARD_FIELDS, ShardEntry
 from laas.anchors.core.results import REPORT_FORMAT
+from laas.anchors.core.shard_columns import column
 
 MANIFEST_VERSION = "laas-manifest-v2"  # v2: per-shard validation stored once; dropped rows
 VERSIONED_MANIFEST = "laas-manifest-v3"  # v3: v2 + the dataset's versioning claim
@@ -34,16 +35,17 @@ _DROPS_AT = ("validated", "training")  # where shards could always leave rows ou
 
 def shards_problem(version: str, stage: str, shards: Sequence[ShardEntry]) -> str | None:
     """Why these shards cannot be in a `version` manifest of `stage`, if they cannot: a
-    format's readers would never have checked what it does not have."""
-    if version not in _SHARD_FACTS and any(
-            getattr(s, k) is not None for s in shards for k in V4_SHARD_FIELDS):
+    format's readers would never have checked what it does not have. By column: a parked
+    manifest's shards are not made again."""
+    def any_set(*fields: str) -> bool:
+        return any(v is not None for k in fields for v in column(shards, k))
+
+    if version not in _SHARD_FACTS and any_set(*V4_SHARD_FIELDS):
         return f"a shard's {', '.join(V4_SHARD_FIELDS)} need a {SHARD_FACTS_MANIFEST} " \
                "manifest or later"
-    if stage not in _DROPS_AT and version not in _READ_DROPS \
-            and any(s.derived for s in shards):
+    if stage not in _DROPS_AT and version not in _READ_DROPS and any_set("parent_hash"):
         return f"a {stage} shard that leaves records out needs a {READ_DROPS_MANIFEST} manifest"
-    if version != DROPPED_RECORDS_MANIFEST and any(
-            getattr(s, k) is not None for s in shards for k in V7_SHARD_FIELDS):
+    if version != DROPPED_RECORDS_MANIFEST and any_set(*V7_SHARD_FIELDS):
         return f"a shard's {', '.join(V7_SHARD_FIELDS)} needs a {DROPPED_RECORDS_MANIFEST} " \
                "manifest"
     return None

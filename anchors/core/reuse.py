@@ -12,7 +12,7 @@ tasks.reuse_work.pipeline_hash) committed in that run's validation report."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Container, Iterator, Sequence
 from typing import Any
 
 from laas.anchors.core.models import Record, ShardEntry, StageManifest
@@ -50,6 +50,13 @@ class ReusedColumns(Parked):
         self._norm = ShardColumns(r.normalized for r in reused)
         self._val = ShardColumns(r.validated for r in reused)
 
+    @classmethod
+    def of(cls, normalized: ShardColumns, validated: ShardColumns) -> ReusedColumns:
+        """The shards whose entries these columns hold (the same shards, in one order)."""
+        out = object.__new__(cls)
+        out._norm, out._val = normalized, validated
+        return out
+
     def __len__(self) -> int:
         return len(self._norm)
 
@@ -60,6 +67,10 @@ class ReusedColumns(Parked):
         if isinstance(i, slice):
             return list(map(_reused, self._norm[i], self._val[i]))
         return _reused(self._norm[i], self._val[i])
+
+    def at(self, indices: Sequence[int]) -> list[Reused]:
+        """The shards at these positions, their entries made column by column."""
+        return list(map(_reused, self._norm.at(indices), self._val.at(indices)))
 
 
 _ALL_SET = set(Reused.model_fields)
@@ -74,10 +85,15 @@ def _reused(normalized: ShardEntry, validated: ShardEntry) -> Reused:
 def reused_side(plan: ReusePlan | None, side: str) -> Sequence[ShardEntry]:
     """A plan's reused shards' entries of one side, "normalized" or "validated", without
     making the other side's: a parked plan's column set as it is (none without a plan)."""
-    reused = plan.reused if plan is not None else ()
+    norm, val = sides(plan.reused if plan is not None else ())
+    return norm if side == "normalized" else val
+
+
+def sides(reused: Sequence[Reused]) -> tuple[Sequence[ShardEntry], Sequence[ShardEntry]]:
+    """Reused shards' normalized and validated entries: parked ones' column sets as they are."""
     if isinstance(reused, ReusedColumns):
-        return reused._norm if side == "normalized" else reused._val
-    return [getattr(r, side) for r in reused]
+        return reused._norm, reused._val
+    return [r.normalized for r in reused], [r.validated for r in reused]
 
 
 class ReusePlan(Record):
@@ -155,15 +171,18 @@ def plan_reuse(raw: StageManifest, prev: tuple[StageManifest, StageManifest, Sta
         else:
             at_norm.append(norm[key])
             at_val.append(val[key])
-    reused = tuple(map(_reused, _at(p_norm.shards, at_norm), _at(p_val.shards, at_val)))
-    return ReusePlan(from_run=p_val.run, reused=reused, not_reused=why, new=new,
-                     results={r.key: results[r.key] for r in reused})
-
-
-def _at(shards: Sequence[ShardEntry], indices: list[int]) -> list[ShardEntry]:
-    if isinstance(shards, ShardColumns):
-        return shards.at(indices)
-    return [shards[i] for i in indices]
+    keys = column(p_norm.shards, "key")
+    plan = ReusePlan(from_run=p_val.run, not_reused=why, new=new,
+                     results={(k := keys[i]): results[k] for i in at_norm})
+    if isinstance(p_norm.shards, ShardColumns) and isinstance(p_val.shards, ShardColumns):
+        # proven manifests are parked: the plan is parked from their columns, no entry made
+        # (making 100,000 pairs, then parking them again, was most of a second run's plan)
+        plan.__dict__["reused"] = ReusedColumns.of(p_norm.shards.take(at_norm),
+                                                   p_val.shards.take(at_val))
+    else:
+        plan.__dict__["reused"] = tuple(map(_reused, (p_norm.shards[i] for i in at_norm),
+                                            (p_val.shards[i] for i in at_val)))
+    return plan
 
 
 def _accepted(shards: Sequence[ShardEntry]) -> dict[str, int]:
@@ -180,9 +199,16 @@ def confirm(plan: ReusePlan, problems: dict[str, str]) -> ReusePlan:
     if not problems:
         return plan
     return plan.model_copy(update={
-        "reused": tuple(r for r in plan.reused if r.key not in problems),
+        "reused": _without(plan.reused, problems),
         "results": {k: v for k, v in plan.results.items() if k not in problems},
         "not_reused": {**plan.not_reused, **problems}})
+
+
+def _without(reused: Sequence[Reused], keys: Container[str]) -> Sequence[Reused]:
+    if isinstance(reused, ReusedColumns):  # parked: kept parked, no entry made
+        at = [i for i, k in enumerate(column(reused._norm, "key")) if k not in keys]
+        return ReusedColumns.of(reused._norm.take(at), reused._val.take(at))
+    return tuple(r for r in reused if r.key not in keys)
 
 
 def keeps_filtered(r: Reused, new_duplicates: int, dedupe_label: str | None) -> bool:

@@ -62,6 +62,12 @@ def _entry(row: tuple) -> ShardEntry:
     return remade(ShardEntry, dict(zip(FIELDS, row, strict=False)), row[_SET])
 
 
+def _every(indices: Sequence[int], n: int) -> bool:
+    """Whether `indices` are 0..n-1 in order (a second run takes nearly every shard)."""
+    return len(indices) == n and (not n or indices[-1] == n - 1) and \
+        list(indices) == list(range(n))
+
+
 class Parked(Sequence[Any]):
     """An immutable sequence held compactly: equal to, and pickled as, the tuple of its items
     (made again as they are read)."""
@@ -90,6 +96,15 @@ class ShardColumns(Parked):
         rows = [(*_row(e.__dict__), e.__pydantic_fields_set__) for e in entries]
         self._n = len(rows)
         self._cols = [_column(c) for c in zip(*rows, strict=True)] if rows else []
+
+    @classmethod
+    def of_columns(cls, n: int, columns: list[Sequence[Any]]) -> ShardColumns:
+        """n shards given as their columns (FIELDS, then each one's fields set), values as
+        validated entries hold them."""
+        out = object.__new__(cls)
+        out._n = n
+        out._cols = [_column(tuple(c)) for c in columns] if n else []
+        return out
 
     def __len__(self) -> int:
         return self._n
@@ -122,9 +137,23 @@ class ShardColumns(Parked):
     def at(self, indices: Sequence[int]) -> list[ShardEntry]:
         """The entries at these positions, made column by column (an entry made alone reads
         its twenty-odd columns in a Python loop: ~4x slower)."""
+        if _every(indices, self._n):  # all of them, in order: each column read straight
+            return list(self)
         get = [repeat(c.value, len(indices)) if type(c) is _Same else map(c.__getitem__, indices)
                for c in self._cols]
         return list(map(_entry, zip(*get, strict=True)))
+
+    def take(self, indices: Sequence[int]) -> ShardColumns:
+        """The entries at these positions, as columns of their own: none made (a second
+        run's plan picks 99% of the previous run's shards and keeps them parked)."""
+        out = object.__new__(ShardColumns)
+        out._n = len(indices)
+        if _every(indices, self._n):  # all of them, in order: the same (immutable) columns
+            out._cols = list(self._cols)
+            return out
+        out._cols = [c if type(c) is _Same else _column(tuple(map(c.__getitem__, indices)))
+                     for c in self._cols] if indices else []
+        return out
 
     def values(self) -> Iterator[tuple]:
         """Each entry's field values, in FIELDS order, as a tuple (entries compare equal when

@@ -34,14 +34,15 @@ class Proven(BaseModel):
         return self.manifest.stage
 
 
-def prove_checkpoint(registry: Registry, cid: str) -> Proven:
-    """The checkpoint and its manifest, or HashMismatch (one line) if either cannot be had."""
+def prove_checkpoint(registry: Registry, cid: str, parked: bool = False) -> Proven:
+    """The checkpoint and its manifest, or HashMismatch (one line) if either cannot be had.
+    parked: the manifest's shards held as columns (read_manifest's)."""
     cp = registry.get(cid)
     if cp is None:
         raise HashMismatch(f"checkpoint {cid[:18]}… is not on chain")
     stored = registry.stored(cid)
     try:
-        m = read_manifest(cp.manifest_uri, expected_hash=stored.manifest_hash)
+        m = read_manifest(cp.manifest_uri, expected_hash=stored.manifest_hash, parked=parked)
     except LaasError as e:
         raise HashMismatch(f"{cp.stage} manifest: {e}") from None
     if (m.dataset_id, m.run_id, m.parents) != (stored.dataset_id, stored.run_id,
@@ -53,11 +54,11 @@ def prove_checkpoint(registry: Registry, cid: str) -> Proven:
 
 
 def prove_rooted(registry: Registry, cid: str, stages: Collection[str] = ("validated",),
-                 needs: str = "") -> Proven:
+                 needs: str = "", parked: bool = False) -> Proven:
     """prove_checkpoint of a checkpoint of one of `stages`, whose manifest's leaves rebuild
     the root the chain committed: what a shard's proof is then checked against. HashMismatch
     otherwise (`needs` says why the stage matters, after the stage found)."""
-    top = prove_checkpoint(registry, cid)
+    top = prove_checkpoint(registry, cid, parked)
     if top.stage not in stages:
         raise HashMismatch(f"checkpoint {cid[:18]}… is the {top.stage} stage"
                            f"{needs or ', not ' + ' or '.join(stages)}")
@@ -94,7 +95,7 @@ def prove_lineage(registry: Registry, top: Proven, *, committers: Collection[str
         if len(parents) != 1 or len(chain) > MAX_DEPTH:
             raise HashMismatch(f"checkpoint {child.checkpoint.checkpoint_id[:18]}… does not "
                                f"name one {want} parent")
-        parent = prove_checkpoint(registry, parents[0])
+        parent = prove_checkpoint(registry, parents[0], park)
         if parent.stage != want:
             raise HashMismatch(f"parent {parents[0][:18]}… is not this run's {want} stage")
         if problem := stage_problem(parent.manifest, child.manifest):

@@ -38,11 +38,12 @@ def previous_version(registry: Registry, dataset: str, run: str | None = None
     return found[-1] if found else None
 
 
-def prove_version(registry: Registry, cid: str, label: str) -> Proven:
+def prove_version(registry: Registry, cid: str, label: str, parked: bool = False) -> Proven:
     """A validated checkpoint and its manifest, checked against the chain (its hash) and its
-    committed root; HashMismatch naming the version otherwise."""
+    committed root; HashMismatch naming the version otherwise. parked: its shards held as
+    columns (read_manifest's)."""
     try:
-        return prove_rooted(registry, cid)
+        return prove_rooted(registry, cid, parked=parked)
     except HashMismatch as e:
         raise HashMismatch(f"version {label}: {e}") from None
 

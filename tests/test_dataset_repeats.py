@@ -12,7 +12,7 @@ import pyarrow as pa
 import pytest
 
 from laas.tasks.rows import distinct_rows, later_duplicates
-from laas.validators.fixed_keys import _MIX, fixed_words, maybe_equal
+from laas.validators.fixed_keys import _MIX, among, fixed_words, maybe_equal
 
 
 def _reference(text_keys: dict[str, list], keys: list[str]) -> tuple[dict, tuple[int, int]]:
@@ -69,3 +69,14 @@ def test_different_keys_sharing_their_64_bit_number_are_told_apart() -> None:
     assert a != b and maybe_equal(fixed_words(pa.array([a, b, *others])),
                                   np.ones(102, bool), None).tolist() == [True] * 2 + [False] * 100
     _check({"s": [*others[:50], a, b], "t": [*others[50:], a]}, ["s", "t"])
+
+
+def test_among_answers_as_isin_does() -> None:
+    """The binary search that replaced np.isin for the shared 64-bit numbers: values below,
+    between, equal to and above the set, an empty set, the largest uint64."""
+    rnd = np.random.default_rng(5)
+    ends = np.array([2**64 - 1, 0], np.uint64)
+    for size in (0, 1, 3, 50):
+        values = np.concatenate([rnd.integers(0, 2**63, 200, dtype=np.uint64), ends])
+        ordered = np.sort(np.concatenate([rnd.choice(values, size), ends[:1 if size else 0]]))
+        assert among(values, ordered).tolist() == np.isin(values, ordered).tolist()

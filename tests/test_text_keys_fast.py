@@ -87,6 +87,18 @@ def test_a_hash_collision_is_no_repeat(monkeypatch: pytest.MonkeyPatch) -> None:
     assert text_hashes([["p", "q"]]) == [text_key(["p"]), text_key(["q"])]
 
 
+def test_a_column_of_ascii_and_non_ascii_rows_is_lowered_row_by_row_as_defined() -> None:
+    """Arrow lowers a column's ASCII rows with ascii_lower and only its non-ASCII ones with
+    utf8_lower, spliced back in row order: rows whose lower case is longer in UTF-8 (Ⱥ -> ⱥ,
+    two bytes to three) or shorter, between ASCII rows, in a slice, keep their own text."""
+    col = ["ABC  Def", "ȺB\tC", "", "x Y", "ⱯZ ", "Ω  é", "PLAIN", "ΣΑΣ", None, "İi"]
+    other = ["Q", "r", "ȾT", "", "u", "V  W", "Ⱥ", "x", "y", "z"]
+    want = [text_key(list(r)) for r in zip(col, other, strict=True)]
+    assert text_hashes([col, other]) == want
+    sliced = [pa.array(["  PAD Ⱥ ", *c], pa.string()).slice(1) for c in (col, other)]
+    assert text_hashes(sliced) == want
+
+
 def _machine_text(limit: int) -> list[str]:
     """Lines and paragraphs of files on this machine: package documentation, CSVs shipped in
     packages, installed Python sources."""

@@ -255,7 +255,10 @@ def test_a_shard_in_batches_gets_one_data_docs_page_counting_the_whole_shard() -
     assert "6" in docs[0] and "2 unexpected" in docs[0].replace("\n", " ")
 
 
-def test_mapped_ahead_keeps_order_and_raises_where_the_failing_item_is_taken() -> None:
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_mapped_ahead_keeps_order_and_raises_where_the_failing_item_is_taken(depth: int) -> None:
+    """Made one or several items ahead (the text keys run two batches ahead), the results
+    come in the items' order and an error is raised where its item is taken, not sooner."""
     from laas.validators.ahead import mapped_ahead
 
     def fn(x: int) -> int:
@@ -263,8 +266,9 @@ def test_mapped_ahead_keeps_order_and_raises_where_the_failing_item_is_taken() -
             raise ValueError("bad item 3")
         return x * 10
 
-    out = mapped_ahead(fn, iter(range(5)))
+    out = mapped_ahead(fn, iter(range(5)), depth)
     assert [next(out), next(out), next(out)] == [0, 10, 20]
     with pytest.raises(ValueError, match="bad item 3"):
         next(out)
-    assert list(mapped_ahead(fn, [])) == []
+    assert list(mapped_ahead(fn, [], depth)) == []
+    assert list(mapped_ahead(fn, iter(range(3)), depth)) == [0, 10, 20]

@@ -35,6 +35,15 @@ def fixed_words(arr: pa.Array) -> np.ndarray | None:
                       np.uint64).reshape(len(arr), w // 8)
 
 
+def among(values: np.ndarray, ordered: np.ndarray) -> np.ndarray:
+    """Per value, whether it is one of `ordered` (sorted, usually few): a binary search each,
+    where np.isin would sort all the values again."""
+    if not len(ordered):
+        return np.zeros(len(values), bool)
+    at = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
+    return ordered[at] == values
+
+
 def maybe_equal(words: np.ndarray, considered: np.ndarray,
                 groups: np.ndarray | None) -> np.ndarray | None:
     """The considered rows that share their mixed number (and group) with another considered
@@ -50,10 +59,7 @@ def maybe_equal(words: np.ndarray, considered: np.ndarray,
     same = ordered[1:] == ordered[:-1]
     if np.count_nonzero(same) > len(words) // 16:  # each shared number holds 2+ rows
         return None
-    twins = ordered[1:][same]
-    if not len(twins):
-        return np.zeros(len(words), bool)
-    return considered & np.isin(mixed, twins)
+    return considered & among(mixed, ordered[1:][same])
 
 
 def twins(table: pa.Table, columns: list[str], groups: np.ndarray | None,

@@ -216,8 +216,9 @@ def check_in_batches(key: str, batches: Iterable[Batch], spec: SuiteSpec,
     keys = sorted({c for e in whole.values() for c in _key_columns(e)})
     parts, kept = [], []
     page = Page() if docs is not None else None  # one page for the shard, not one a batch
-    # each batch's text hashes are made while the batch before it is validated
-    tables = mapped_ahead(lambda batch: keyed(as_table(batch), spec), batches)
+    # each batch's text hashes are made while the batches before it are validated, two at a
+    # time: the keys cost several times the masks, and one batch's keys alone leave a core idle
+    tables = mapped_ahead(lambda batch: keyed(as_table(batch), spec), batches, depth=2)
     for table, first in tables:  # uniqueness is left out per batch: judged once, below
         (result,), table = check_table_pool([key], [table.num_rows], table, spec, docs,
                                             later=frozenset(whole), page=page, first=first)

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from laas.validators.duck import per_row
+from laas.validators.fixed_keys import among
 
 
 def _row_hashes(texts: list[pa.Array]) -> np.ndarray:
@@ -38,7 +39,7 @@ def first_equal(texts: list[pa.Array]) -> np.ndarray | None:
     shared = ordered[1:][ordered[1:] == ordered[:-1]]
     if not len(shared):
         return None
-    rows = np.flatnonzero(np.isin(h, shared))
+    rows = np.flatnonzero(among(h, shared))
     h = h[rows]
     later, firsts = _later_in_group(h, rows)
     equal = np.ones(len(later), bool)

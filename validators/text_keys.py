@@ -115,10 +115,21 @@ def _slice_keys(texts: list[pa.LargeStringArray], scheme: TextKeyScheme
     return keys, (np.unique(np.concatenate(hard)) if hard else None)
 
 
+# "00" .. "ff": a byte's two hex characters, read as one 16-bit word
+_HEX = np.frombuffer(b"".join(b"%02x" % i for i in range(256)), np.uint16)
+
+
 def _md5_hex(joined: pa.LargeStringArray) -> pa.StringArray:
-    """md5() of each row in DuckDB: 32 lower-case hex characters per row (hashlib's
-    hexdigest)."""
-    return per_row("md5(s)", s=joined).cast(pa.string())
+    """MD5 of each row in DuckDB, as hashlib's hexdigest: 32 lower-case hex characters per
+    row. md5_number hands over the 16 digest bytes as they are (a 128-bit integer, the
+    digest read little-endian, in an Arrow decimal128 slot), hexed here in one numpy
+    lookup: ~20% less than DuckDB's md5(), which formats a string per row."""
+    numbers = per_row("md5_number(s)", s=joined)
+    digests = np.frombuffer(numbers.buffers()[1], np.uint8)[
+        16 * numbers.offset:16 * (numbers.offset + len(numbers))]
+    return pa.StringArray.from_buffers(
+        len(numbers), pa.py_buffer(np.arange(0, 32 * len(numbers) + 1, 32, dtype=np.int32)),
+        pa.py_buffer(_HEX[digests]))
 
 
 def _blake3_hex(joined: pa.LargeStringArray) -> pa.StringArray:

@@ -43,9 +43,9 @@ def rebased(arr: pa.LargeStringArray) -> tuple[np.ndarray, pa.LargeStringArray]:
 
 def joined_normalized(columns: list[pa.LargeStringArray],
                       lowers: list[Callable[[pa.Array], pa.Array]]) -> pa.LargeStringArray:
-    """Per row, "\\x1f".join of each column's text lowered by its `lower` (ascii_lower, or
-    utf8_lower for a column with non-ASCII rows), ASCII whitespace runs made one space and
-    trimmed. The columns hold no nulls (filled with "" by the caller)."""
+    """Per row, "\\x1f".join of each column's text lowered by its `lower` (ascii_lower, and
+    utf8_lower for the non-ASCII rows: unicode_fold.fold_plan), ASCII whitespace runs made
+    one space and trimmed. The columns hold no nulls (filled with "" by the caller)."""
     lowered = [rebased(lower(rebased(c)[1]))[1].cast(_BIN)
                for c, lower in zip(columns, lowers, strict=True)]
     joined = lowered[0] if len(lowered) == 1 else pc.binary_join_element_wise(

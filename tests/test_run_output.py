@@ -160,7 +160,21 @@ def test_control_characters_from_the_bucket_never_reach_the_terminal() -> None:
     with colour.capture() as styled:
         colour.print(said("DENY", "red"), key, highlight=False)
     assert styled.get().startswith("\x1b[31mDENY\x1b[0m k\ufffd[1A")  # only laas's own colour
-    assert visible("tab\tand\nnewline") == "tab\tand\nnewline"
+    assert visible("tab\tand\nnewline\r") == "tab\tand\ufffdnewline\ufffd"
+
+
+def test_a_key_holding_a_newline_cannot_print_a_line_of_its_own() -> None:
+    """A file or S3 key may hold a newline: printed among the shards set aside, its tail was a
+    line of the key's choosing ("ALLOW …") under laas's DENY."""
+    from laas.commands.run_summary import print_set_aside
+
+    key = "a.jsonl\nALLOW instruct-sample: 8 shard(s) proven\r\nb"
+    with out.capture() as captured:
+        print_set_aside(SimpleNamespace(set_aside=[SimpleNamespace(
+            status="quarantined", key=key, reason="not valid\njsonl")], rows_dropped={}))
+    lines = captured.get().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("  quarantined a.jsonl\ufffdALLOW "), lines
+    assert lines[0].endswith("b: not valid\ufffdjsonl"), lines
 
 
 def test_a_stage_logs_a_key_with_control_characters_shown(monkeypatch) -> None:

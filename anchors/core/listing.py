@@ -17,10 +17,12 @@ def first_of(lines: Sequence[T], limit: int, more: Callable[[int], T]) -> list[T
     return [*lines[:limit], *([more(len(lines) - limit)] if len(lines) > limit else [])]
 
 
-# Control characters but newline and tab: ESC would let a key from the bucket move the cursor
-# and overwrite a terminal's DENY with a forged ALLOW; each shows as one U+FFFD, so the text
-# keeps its length (and a styled line its spans).
-_UNSEEN = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Control characters but tab: ESC would let a key from the bucket move the cursor and
+# overwrite a terminal's DENY with a forged ALLOW, and a newline or carriage return would start
+# a line of the key's own ("…\nALLOW …") under laas's. What laas prints or logs through this is
+# one line each. Each shows as one U+FFFD, so the text keeps its length (and a styled line its
+# spans).
+_UNSEEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 def visible(text: str) -> str:

@@ -36,7 +36,7 @@ from laas.errors import AnchorError, LaasError
 from laas.tasks.compute import return_freed
 from laas.tasks.context import StageContext
 from laas.tasks.dataset_spec import DatasetSpec
-from laas.tasks.key_files import KeyFiles
+from laas.tasks.key_files import KeyFiles, verified_text_keys
 from laas.tasks.read_errors import describe_error
 from laas.tasks.reuse_checks import reuse_problems
 from laas.tasks.reuse_work import (
@@ -182,10 +182,8 @@ def reusable(plan: ReusePlan | None, normalized: StageManifest
 
 def all_text_keys(hashes_dir: str | KeyFiles, stage_dir: str, entries: list[ShardEntry],
                   reuse: dict[str, tuple[Reused, dict]]) -> tuple[dict, dict[str, str]]:
-    """rows.verified_text_keys over the shards validated now (in hashes_dir) and the reused
-    ones (their keys, recomputed by the reuse check, in the stage's REUSED_KEYS folder)."""
-    from laas.tasks.rows import verified_text_keys
-
+    """verified_text_keys over the shards validated now (in hashes_dir) and the reused ones
+    (their keys, recomputed by the reuse check, in the stage's REUSED_KEYS folder)."""
     keys, bad = verified_text_keys(hashes_dir, [e for e in entries if e.key not in reuse])
     if reuse:
         more, worse = verified_text_keys(f"{stage_dir}/{REUSED_KEYS}",

@@ -74,8 +74,7 @@ class KeyFiles:
             return  # not one of ours (other types: Arrow cannot even compare some)
         keys = keys.unify_dictionaries().combine_chunks()
         codes = keys.indices.to_numpy(zero_copy_only=False)
-        offsets = np.frombuffer(h.buffers()[1], np.int32)[h.offset:h.offset + len(h) + 1]
-        data = np.frombuffer(h.buffers()[2] or b"", np.uint8)[offsets[0]:offsets[-1]]
+        offsets, data = _buffers(h)
         if np.count_nonzero(data == 10):
             # a key holding a newline would pass in the digest (a line per key) for two
             # keys, so one repeat could hide in it
@@ -87,8 +86,7 @@ class KeyFiles:
             # (rows keep their order within a key), not one pass over the file per key
             order = np.argsort(codes, kind="stable")
             codes, h = codes[order], h.take(pa.array(order))
-            offsets = np.frombuffer(h.buffers()[1], np.int32)[h.offset:h.offset + len(h) + 1]
-            data = np.frombuffer(h.buffers()[2] or b"", np.uint8)[offsets[0]:offsets[-1]]
+            offsets, data = _buffers(h)
             starts = _runs(codes)
             names = keys.dictionary.take(pa.array(codes[starts[:-1]])).to_pylist()
         # text_keys_bytes of the whole file at once: a shard's bytes are a slice of them
@@ -132,6 +130,12 @@ def verified_text_keys(hashes_dir: str | KeyFiles, entries: list[ShardEntry]
     seconds of the flow."""
     files = hashes_dir if isinstance(hashes_dir, KeyFiles) else KeyFiles(hashes_dir)
     return files.verified(entries)
+
+
+def _buffers(h: pa.StringArray) -> tuple[np.ndarray, np.ndarray]:
+    """A string array's offsets and the bytes they span, as numpy views (no copy)."""
+    offsets = np.frombuffer(h.buffers()[1], np.int32)[h.offset:h.offset + len(h) + 1]
+    return offsets, np.frombuffer(h.buffers()[2] or b"", np.uint8)[offsets[0]:offsets[-1]]
 
 
 def _runs(codes: np.ndarray) -> list[int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import re
 import zlib
 
 import pyarrow as pa
@@ -15,6 +14,7 @@ from laas.errors import SchemaError, ShardReadError
 from laas.tasks.bad_values import bad_value
 from laas.tasks.dataset_spec import TABLE_FORMATS, DatasetSpec
 from laas.tasks.jsonl_lines import first_bad_line
+from laas.tasks.short_rows import field_counts
 from laas.tasks.transcode import Unmarked
 
 READ_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, OSError,
@@ -77,7 +77,7 @@ def read_problem(e: BaseException, fmt: str, name: str, uri: str, spec: DatasetS
 
 def _long_hint(text: str) -> str:
     """What to set for a row with more fields than the header (Arrow's own words)."""
-    if not (m := re.search(r"Expected (\d+) columns, got (\d+)", text)) or int(m[2]) <= int(m[1]):
+    if not (counts := field_counts(text)) or counts[1] <= counts[0]:
         return ""
     return ("; a row has more fields than the header: check csv.delimiter and csv.quote, or "
             "set on_failure: drop_rows to leave such rows out")

@@ -13,11 +13,11 @@ from typing import NamedTuple
 
 import pyarrow as pa
 
-from laas.anchors.core.canonical import keccak256
 from laas.anchors.core.reuse import Reused, ReusePlan, sides
 from laas.anchors.core.shard_columns import column
 from laas.tasks.compute import map_shards
 from laas.tasks.dataset_spec import DatasetSpec
+from laas.tasks.key_files import verified_text_keys
 from laas.tasks.reuse_work import (
     REUSED_KEYS,
     by_bytes,
@@ -91,8 +91,6 @@ def carried_keys(prev_dir: str, want: list[KeysOf]) -> TextKeys:
     the previous run's validated stage (`prev_dir`) kept them (those it validated, and those
     it reused) and held to the digest each shard's validation committed: a few Parquet files
     read instead of every reused shard's rows. Only those that hold are returned."""
-    from laas.tasks.rows import verified_text_keys
-
     found = TextKeys()
     for folder in ("text-hashes", REUSED_KEYS):  # the validated stage's folders of keys
         left = [e for e in want if e.key not in found]
@@ -106,13 +104,13 @@ def carry_keys(keys_dir: str, want: list[KeysOf], found: TextKeys) -> dict[str, 
     dataset-wide checks (and the next run). {key: why} for shards whose keys were missing
     or not the committed ones: processed again."""
     from laas.tasks.stage_files import write_parquet
+    from laas.tasks.text_hashes import batch_file
 
     keys = [e.key for e in want if e.key in found]
     if keys:  # as TextHashSink lays them out (key, h), without digesting them again
         import numpy as np
 
-        name = keccak256("\n".join(keys).encode()).hex()[:16]
-        write_parquet(f"{keys_dir}/batch-{name}.parquet", pa.table({
+        write_parquet(f"{keys_dir}/{batch_file(keys)}", pa.table({
             "key": pa.array(keys, pa.string()).take(pa.array(np.repeat(
                 np.arange(len(keys)), [found.rows(k) for k in keys]))),
             "h": pa.chunked_array(found.chunks(keys), pa.string())}))

@@ -16,7 +16,6 @@ from laas.anchors.core.hashing import TableHasher
 from laas.anchors.core.models import ShardEntry, rows_digest
 from laas.errors import ShardReadError
 from laas.tasks.dataset_spec import DatasetSpec
-from laas.tasks.key_files import verified_text_keys as verified_text_keys  # its callers' name
 from laas.tasks.normalized_reads import verified_table
 from laas.tasks.shard_licenses import column_licenses, kept_licenses
 from laas.tasks.stage_files import write_parquet

@@ -52,14 +52,20 @@ class ShortRowWatch:
     def missed(self, error: str) -> None:
         """Note the row Arrow's `error` names if it never reached the watch: pyarrow decodes
         a row's text as UTF-8 first, so a row in another encoding (latin-1) did not."""
-        if self.short is None and not self.long and (m := _COUNTS.search(error)):
-            expected, got = int(m[1]), int(m[2])
+        if self.short is None and not self.long and (counts := field_counts(error)):
+            expected, got = counts
             if got < expected:
                 self.short = ShortRows(None, got, expected)
             self.long = got > expected
 
 
 _COUNTS = re.compile(r"Expected (\d+) columns, got (\d+)")  # Arrow's words for a row
+
+
+def field_counts(error: str) -> tuple[int, int] | None:
+    """(fields expected, fields found) of the row Arrow's `error` names, if it names one."""
+    m = _COUNTS.search(error)
+    return (int(m[1]), int(m[2])) if m else None
 
 
 class RowPadder(LineStream):

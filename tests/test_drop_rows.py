@@ -145,7 +145,7 @@ def test_duplicate_keys_rewritten_in_the_store_are_caught(ws, tmp_path) -> None:
     a rewritten one no longer matches the digest each entry carries."""
     import shutil
 
-    from laas.tasks.rows import verified_text_keys
+    from laas.tasks.key_files import verified_text_keys
 
     validated = read_manifest(ws.summary["checkpoints"][-1]["manifest_uri"])
     src = Path(ws.summary["checkpoints"][-1]["manifest_uri"]).parent / "text-hashes"
@@ -223,7 +223,7 @@ def test_text_keys_read_back_per_shard_in_row_order_from_interleaved_and_empty_f
     import pyarrow.parquet as pq
 
     from laas.anchors.core.models import ShardEntry
-    from laas.tasks.rows import verified_text_keys
+    from laas.tasks.key_files import verified_text_keys
     from laas.tasks.text_hashes import text_keys_bytes
 
     schema = pa.schema([("key", pa.string()), ("h", pa.string())])
@@ -243,7 +243,7 @@ def test_text_keys_of_a_shard_split_over_two_files_are_read_file_after_file(tmp_
     import pyarrow.parquet as pq
 
     from laas.anchors.core.models import ShardEntry
-    from laas.tasks.rows import verified_text_keys
+    from laas.tasks.key_files import verified_text_keys
     from laas.tasks.text_hashes import text_keys_bytes
 
     schema = pa.schema([("key", pa.string()), ("h", pa.string())])

@@ -4,8 +4,7 @@ Prefect task 10-100 ms), and only small ShardEntry records come back to the flow
 from __future__ import annotations
 
 import math
-import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from typing import Any
@@ -184,28 +183,6 @@ def map_shards(fn: Callable, items: Sequence[tuple], *, address: str, batch_size
                 sent += 1
             advance(plan[i].stop - plan[i].start)
     return [r for batch in results for r in batch]
-
-
-HERE_THREADS = min(8, os.cpu_count() or 2)  # reads and hashing release the GIL, little else
-
-
-def local_only(uris: Iterable[str]) -> bool:
-    """Whether every URI is a file on this machine's file system (map_here can read them)."""
-    return all(files.protocol(u) == "file" for u in uris)
-
-
-def map_here(fn: Callable[[list], list], items: Sequence[tuple], *, batch_size: int,
-             on_batch: Callable[[list], list] | None = None) -> list:
-    """map_shards(fn, items, whole_batch=True) in this process's threads, for many tiny local
-    files: each shard sent to a Dask worker and its answer back cost ~50 us of the cluster's
-    transport (100,000 files checked: 7-10 s on two workers, 2-3 s here, where the work is
-    ~13 us a file). on_batch, as map_shards's, runs in the thread on each batch's results."""
-    def run(i: int) -> list:
-        done = fn([item[0] for item in items[i:i + batch_size]])
-        return on_batch(done) if on_batch is not None else done
-
-    with ThreadPoolExecutor(HERE_THREADS, thread_name_prefix="laas-here") as pool:
-        return [r for part in pool.map(run, range(0, len(items), batch_size)) for r in part]
 
 
 @contextmanager

@@ -23,8 +23,9 @@ from laas.anchors.core.canonical import to_hex
 from laas.anchors.core.hashing import bytes_hasher, hash_stream, rehash_parquet
 from laas.anchors.core.models import ShardEntry
 from laas.anchors.core.shard_columns import remade
-from laas.tasks.compute import local_only, map_here, map_shards
+from laas.tasks.compute import map_shards
 from laas.tasks.dataset_spec import DatasetSpec
+from laas.tasks.local_pool import local_only, map_here
 from laas.tasks.read_errors import describe_error
 
 
@@ -76,7 +77,7 @@ def hash_raw_batch(batch: list[tuple[str, str]], bad_status: str = "failed"
 
 def hash_sources(fn: Callable, items: list[tuple], extra: dict, *, address: str,
                  batch_size: int, bad_status: str) -> list[ShardEntry]:
-    """The raw stage's entries: hashed in this process's threads (compute.map_here) when its
+    """The raw stage's entries: hashed on this machine (local_pool.map_here) when its
     shards are plain local files, else on the cluster (map_shards, with raw_work's `extra`)."""
     if fn is hash_raw_batch and local_only(uri for ((_, uri),) in items):
         return map_here(partial(hash_raw_batch, bad_status=bad_status), items,

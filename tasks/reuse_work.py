@@ -21,8 +21,9 @@ from laas.anchors.core.formats import VERSIONED_MANIFEST
 from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME
 from laas.anchors.core.reuse import REUSE_FORMAT, Reused
 from laas.errors import ShardReadError
-from laas.tasks.compute import local_only, map_here, map_shards
+from laas.tasks.compute import map_shards
 from laas.tasks.dataset_spec import DatasetSpec
+from laas.tasks.local_pool import local_only, map_here
 from laas.tasks.normalized_reads import verified_table
 from laas.tasks.shard_validation import VALIDATE_BATCH
 from laas.tasks.text_hashes import TextHashSink

@@ -1,16 +1,18 @@
 """What a second run does per shard without making entries or sending shards to Dask gives
 the answers the entry-by-entry and cluster paths gave: parked manifests read by column, a plan
 made and checked from their columns, stage roots remembered by their leaves, local files hashed
-in the flow process's threads."""
+on this machine (a few batches in threads, more in a pool of processes)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from laas.anchors.core.merkle import MerkleTree, root_of
 from laas.anchors.core.reuse import ReusedColumns, confirm, plan_reuse
 from laas.anchors.core.shard_columns import ShardColumns, leaves, values
-from laas.tasks.compute import local_only
+from laas.tasks.local_pool import PROCESS_BATCHES, local_only
 from laas.tasks.raw_hashing import hash_raw, hash_raw_batch, hash_sources
 from laas.tasks.reuse_checks import reuse_problems, split_checks
 from laas.tasks.reuse_work import by_bytes, check_all_files, files_of
@@ -66,31 +68,39 @@ def test_a_remembered_root_is_only_ever_the_root_of_the_same_leaves() -> None:
     assert root_of(tree[:-1]) == MerkleTree.build(tree[:-1]).root != root_of(tree)
 
 
-def test_local_files_hashed_here_are_the_entries_the_workers_made(tmp_path: Path) -> None:
+# a batch size giving fewer batches than PROCESS_BATCHES (threads), then more (processes)
+PATHS = pytest.mark.parametrize("batch", [3, 1], ids=["threads", "processes"])
+
+
+@PATHS
+def test_local_files_hashed_here_are_the_entries_the_workers_made(tmp_path: Path, batch: int
+                                                                  ) -> None:
+    assert (8 / batch >= PROCESS_BATCHES) == (batch == 1)
     items = []
     for i in range(7):
         (tmp_path / f"s{i}.jsonl").write_bytes(b'{"a": %d}\n' % i * (i + 1))
         items.append(((f"s{i}.jsonl", str(tmp_path / f"s{i}.jsonl")),))
     items.append((("gone.jsonl", str(tmp_path / "gone.jsonl")),))  # unreadable: named
-    here = hash_sources(hash_raw_batch, items, {}, address="-", batch_size=3,
+    here = hash_sources(hash_raw_batch, items, {}, address="-", batch_size=batch,
                         bad_status="quarantined")  # no cluster at this address: not asked
     assert here == [hash_raw(key, uri, "quarantined") for ((key, uri),) in items]
     assert here[-1].status == "quarantined" and "unreadable" in here[-1].reason
     assert not local_only(["s3://bucket/k"]) and local_only([str(tmp_path), "file:///x"])
 
 
-def test_the_reuse_check_here_still_refuses_a_file_altered_in_the_store(tmp_path: Path
-                                                                      ) -> None:
+@PATHS
+def test_the_reuse_check_here_still_refuses_a_file_altered_in_the_store(tmp_path: Path,
+                                                                      batch: int) -> None:
     import hashlib
 
     kept = []
-    for i in range(5):
+    for i in range(8):
         f = tmp_path / f"k{i}.parquet"
         f.write_bytes(b"PAR1 rows %d" % i)
         kept.append(((str(f), hashlib.sha256(f.read_bytes()).hexdigest()),))
     (tmp_path / "k3.parquet").write_bytes(b"PAR1 rows 9")  # the same size, other bytes
-    problems = check_all_files([(files,) for files in kept], {"batch_size": 2})
-    assert [p is None for p in problems] == [True, True, True, False, True]
+    problems = check_all_files([(files,) for files in kept], {"batch_size": batch})
+    assert [p is None for p in problems] == [True, True, True, False, True, True, True, True]
     assert "altered in the store" in problems[3] and "k3.parquet" in problems[3]
 
 

@@ -8,7 +8,7 @@ from laas.anchors.core.canonical import hash_plain
 from laas.anchors.core.hashing import BYTES_SCHEME, TABLE_SCHEME
 from laas.anchors.core.listing import SHOWN, first_of
 from laas.anchors.core.models import Checkpoint, ShardEntry, StageManifest, new_manifest
-from laas.anchors.core.results import compact, results_of
+from laas.anchors.core.results import compact, failed_results
 from laas.anchors.core.shard_columns import column, derived, picked
 from laas.tasks.dataset_spec import DatasetSpec
 from laas.tasks.markdown import code, plain
@@ -127,8 +127,8 @@ def failed_expectations(m: StageManifest) -> list[dict]:
     """One row per failed expectation per shard, for a table artifact: the first TABLED, then
     a row counting the rest."""
     rows, more = [], 0
-    for key, shard in sorted(results_of(m).items()):
-        for o in shard["outcomes"]:
+    for key, outcomes in failed_results(m):
+        for o in outcomes:
             if o["success"]:
                 continue
             if len(rows) == TABLED:

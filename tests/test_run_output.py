@@ -73,7 +73,9 @@ def test_the_stage_artifacts_list_some_shards_then_count_them(monkeypatch) -> No
 
     failed = {"success": False, "type": "expect_column_values_to_be_unique", "column": "text",
               "severity": "error", "unexpected_count": 1, "examples": ["x"]}
-    monkeypatch.setattr(manifests, "results_of", lambda m: {
+    from laas.anchors.core import results
+
+    monkeypatch.setattr(results, "results_of", lambda m: {
         f"s{i:03d}": {"outcomes": [failed, failed | {"success": True}]} for i in range(250)})
     rows = manifests.failed_expectations(m)
     assert [r["shard"] for r in rows[:200]] == [f"s{i:03d}" for i in range(200)]

@@ -19,6 +19,8 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from laas.anchors.core.shard_columns import column
+
 REPORT_FORMAT = "laas-report-v2"  # what a laas-manifest-v5 validated report is
 _REF = "outcome_list"
 
@@ -65,8 +67,25 @@ def shard_results(report: dict[str, Any] | None) -> list[dict[str, Any]]:
 def results_of(m: Any) -> dict[str, dict[str, Any]]:
     """A validated manifest's results by shard key, whatever its version (v1's from its
     entries)."""
-    out = {s.key: s.validation for s in m.shards if s.validation is not None}
+    # by column: a parked manifest makes no entry (v2 and later carry none of these)
+    out = {k: v for k, v in zip(column(m.shards, "key"), column(m.shards, "validation"),
+                                strict=True) if v is not None}
     return out | {r["key"]: r for r in shard_results(m.validation)}
+
+
+def failed_results(m: Any) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(shard key, its outcomes) of each shard with a failed outcome, in key order: an
+    outcome list shared by many shards (laas-report-v2) is looked through once."""
+    failing: dict[int, bool] = {}
+    out = []
+    for key, r in results_of(m).items():
+        outcomes = r.get("outcomes", ())
+        bad = failing.get(id(outcomes))
+        if bad is None:
+            bad = failing[id(outcomes)] = any(not o["success"] for o in outcomes)
+        if bad:
+            out.append((key, outcomes))
+    return sorted(out, key=lambda pair: pair[0])
 
 
 def outcomes_of(m: Any) -> list[tuple[str, dict[str, Any]]]:

@@ -8,6 +8,7 @@ threads ran at the speed of one, and at half that while another thread of the fl
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -33,12 +34,12 @@ def map_here(fn: Callable[[list], list], items: Sequence[tuple], *, batch_size: 
     results, in input order, in this process."""
     batches = [[item[0] for item in items[i:i + batch_size]]
                for i in range(0, len(items), batch_size)]
-    if len(batches) < PROCESS_BATCHES or PROCESSES < 2:
+    # a daemon process (a Dask worker's) may not start processes of its own
+    if len(batches) < PROCESS_BATCHES or PROCESSES < 2 \
+            or multiprocessing.current_process().daemon:
         pool: ThreadPoolExecutor | ProcessPoolExecutor = ThreadPoolExecutor(
             PROCESSES, thread_name_prefix="laas-here")
     else:
-        import multiprocessing
-
         pool = ProcessPoolExecutor(PROCESSES, mp_context=multiprocessing.get_context(
             "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else None))
     out: list = []

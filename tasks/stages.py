@@ -134,8 +134,8 @@ def normalize_stage(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageMa
 def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: StageManifest,
                    parent: str, claim: dict | None = None, plan: ReusePlan | None = None,
                    since: datetime | None = None) -> StageManifest:
+    early = fused.take(spec, run)  # taken whatever follows: an attempt after this makes its own
     done, stage_dir = _begin(ctx, spec, run, "validated", normalized, since)
-    early = fused.take(spec, run)
     if done is not None:
         return done
     suite = spec.suite

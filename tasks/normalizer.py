@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from laas.anchors.adapters.files import redact, url_to_fs
@@ -22,13 +23,17 @@ from laas.tasks.rows import FAILED_COLUMN, ROW_COLUMN
 from laas.tasks.shard_licenses import LICENSE_COLUMN, column_licenses, shard_licenses
 from laas.tasks.stage_files import Sha256Sink, remove, set_aside, unsafe_key, write_parquet
 
+KEEP_BYTES = 256 << 20  # most canonical bytes of a shard's rows kept in memory for `keep`
+
 
 def normalize(raw: ShardEntry, spec: DatasetSpec, out_dir: str, bad_status: str,
-              dropped_dir: str | None = None) -> ShardEntry:
+              dropped_dir: str | None = None, keep: dict | None = None) -> ShardEntry:
     """Normalized stage: the shard's rows as Parquet under the declared schema, hashed in the
     canonical laas-table-v1 form (codec-independent), streamed batch by batch. With
     `dropped_dir` (on_failure: drop_rows), records no reader can make a row of are left out,
-    written there with why, and committed to (laas.tasks.bad_records)."""
+    written there with why, and committed to (laas.tasks.bad_records). With `keep`, the rows
+    written and hashed are also left there as a table by shard key (up to KEEP_BYTES of
+    them; a bigger shard is not kept), for the validation to take without reading them back."""
     if raw.status != "ok":
         return raw.model_copy(update={"content_hash": None, "byte_size": 0})
     problem = "empty (0 bytes)" if raw.byte_size == 0 else unsafe_key(raw.key)
@@ -37,7 +42,7 @@ def normalize(raw: ShardEntry, spec: DatasetSpec, out_dir: str, bad_status: str,
     out = f"{out_dir}/{raw.key}.parquet"
     try:
         drops = RecordDrops() if dropped_dir is not None else None
-        entry = _write_normalized(raw, spec, out, bad_status, drops)
+        entry = _write_normalized(raw, spec, out, bad_status, drops, keep)
         return entry if not drops or entry.status != "ok" else \
             _with_drops(entry, raw, drops, spec, f"{dropped_dir}/{raw.key}.parquet", bad_status)
     except OSError as e:  # the store refused the file (name, permissions, space): this shard only
@@ -46,7 +51,7 @@ def normalize(raw: ShardEntry, spec: DatasetSpec, out_dir: str, bad_status: str,
 
 
 def _write_normalized(raw: ShardEntry, spec: DatasetSpec, out: str, bad_status: str,
-                      drops: RecordDrops | None) -> ShardEntry:
+                      drops: RecordDrops | None, keep: dict | None = None) -> ShardEntry:
     fs, path = url_to_fs(out)
     fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
     tmp = f"{path}.{secrets.token_hex(6)}.tmp"  # renamed over `path`: never follows a link
@@ -56,6 +61,7 @@ def _write_normalized(raw: ShardEntry, spec: DatasetSpec, out: str, bad_status: 
             sink = Sha256Sink(f)  # the file's sha256, from the bytes as they are written
             writer = None
             values: set[str | None] = set()  # its `license` column's values, if it has one
+            kept: list | None = [] if keep is not None else None
             try:
                 for batch in iter_batches(raw.uri, spec, expect=raw.content_hash, drops=drops,
                                           seen=hasher):
@@ -64,6 +70,9 @@ def _write_normalized(raw: ShardEntry, spec: DatasetSpec, out: str, bad_status: 
                     hasher.update(batch)
                     values |= column_licenses(batch)
                     writer.write_batch(batch)
+                    if kept is not None:
+                        kept.append(batch)
+                        kept = kept if hasher.size <= KEEP_BYTES else None
             finally:
                 if writer is not None:
                     writer.close()
@@ -72,6 +81,8 @@ def _write_normalized(raw: ShardEntry, spec: DatasetSpec, out: str, bad_status: 
                 f"no row is left: all {len(drops)} records cannot be read (first: "
                 f"{drops.first()})" if drops else "empty (0 rows)"))
         fs.mv(tmp, path)
+        if kept:
+            keep[raw.key] = pa.Table.from_batches(kept)
     except ShardReadError as e:
         fs.rm(tmp)  # no half-written shard is left to be mistaken for a result
         return ShardEntry(key=raw.key, uri=raw.uri, source_uri=raw.source_uri,

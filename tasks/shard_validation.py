@@ -4,6 +4,7 @@ each shard's results and Data Docs page, and its text hashes for the dataset-wid
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import pyarrow as pa
@@ -27,21 +28,29 @@ def validated_entry(entry: ShardEntry, spec: DatasetSpec, bad_status: str,
     return validated_entries([entry], spec, bad_status, docs_dir)[0]
 
 
-def validated_entries(entries: list[ShardEntry], spec: DatasetSpec, bad_status: str,
-                      docs_dir: str, hashes_dir: str | None = None,
-                      judge: bool = True) -> list[ShardEntry]:
+def validated_entries(entries: Iterable[ShardEntry], spec: DatasetSpec, bad_status: str,
+                      docs_dir: str, hashes_dir: str | None = None, judge: bool = True,
+                      keys: list[str] | None = None, tables: dict | None = None
+                      ) -> list[ShardEntry]:
     """Validated stage for a batch of shards: a big shard is validated alone, VALIDATE_BATCH
     rows at a time, its uniqueness over the whole shard; small ones together, up to
     VALIDATE_BATCH rows per pass (a Great Expectations run costs ~0.15 s fixed). Each shard
     gets its own result; one that fails an `error` expectation keeps its results and gets
     bad_status. With hashes_dir, the rows' text hashes go there for the dataset-wide duplicate
-    check. Batches stay Arrow tables: no pandas unless GX's engine runs something."""
+    check. Batches stay Arrow tables: no pandas unless GX's engine runs something.
+    `entries` are taken one at a time (they may be made as they are asked for), `keys` theirs
+    if given; `tables`, a shard's rows by key (taken from it) as the normalized stage hashed and
+    wrote them: they are not read back (the same task normalized it: no file between)."""
     from laas.validators.gx_suite import check_in_batches, check_table_pool  # GX only here
 
     out: dict[int, ShardEntry] = {}
     pool: list[tuple[int, ShardEntry, pa.Table]] = []
     pooled_rows = 0
-    sink = TextHashSink(hashes_dir, [e.key for e in entries], spec.suite.text_hash_of)
+    if keys is None:
+        entries = list(entries)
+        keys = [e.key for e in entries]
+    sink = TextHashSink(hashes_dir, keys, spec.suite.text_hash_of)
+    tables = tables if tables is not None else {}
 
     def flush() -> None:
         nonlocal pooled_rows
@@ -61,17 +70,20 @@ def validated_entries(entries: list[ShardEntry], spec: DatasetSpec, bad_status: 
         if e.status != "ok":
             out[n] = e
             continue
+        held = tables.pop(e.key, None)
         try:
             if (e.rows or 0) >= VALIDATE_BATCH:
                 pages: list[str] = []
+                batches = held.combine_chunks().to_batches(VALIDATE_BATCH) if held is not None \
+                    else read_ahead(verified_batches(e, VALIDATE_BATCH))
                 result = check_in_batches(
-                    e.key, read_ahead(verified_batches(e, VALIDATE_BATCH)), spec.suite,
+                    e.key, batches, spec.suite,
                     docs=pages,
                     on_table=lambda t, key=e.key: sink.add([key], [t.num_rows], t))
                 out[n] = _with_results(e, result, _write_docs(docs_dir, [e.key], pages),
                                        bad_status, judge)
                 continue
-            table = verified_table(e)
+            table = held if held is not None else verified_table(e)
         except ShardReadError as problem:  # its keys in the sink are not in its entry: unused
             out[n] = e.model_copy(update={"status": bad_status, "reason": str(problem)})
             continue
@@ -84,7 +96,7 @@ def validated_entries(entries: list[ShardEntry], spec: DatasetSpec, bad_status: 
     sink.close()
     from laas.validators.outcomes import share_outcomes
 
-    done = [out[n] for n in range(len(entries))]
+    done = [out[n] for n in range(len(keys))]
     shared = share_outcomes([e.validation for e in done])
     return [e.model_copy(update={"validation": v, "text_keys_hash": sink.digest(e.key)})
             if v is not None else e for e, v in zip(done, shared, strict=True)]

@@ -19,17 +19,16 @@ from laas.anchors.core.reuse import reused_side
 from laas.anchors.core.shard_columns import derived, picked
 from laas.anchors.services.anchoring import reusable_manifest, store_manifest
 from laas.errors import AnchorPending, AnchorTimeout, ConfigError, LaasError
+from laas.tasks import fused
 from laas.tasks.attributed import raw_work
 from laas.tasks.compute import map_shards, warm_workers
 from laas.tasks.context import WORKER_WARM, StageContext
 from laas.tasks.dataset_spec import DatasetSpec, load_spec
-from laas.tasks.incremental import KeyFiles, ReusePlan, all_text_keys, refilter, reusable
-from laas.tasks.manifests import SharedOutcomes, build_manifest, publish_artifacts, result_of
-from laas.tasks.normalizer import normalize
+from laas.tasks.incremental import ReusePlan, all_text_keys, refilter, reusable
+from laas.tasks.manifests import build_manifest, publish_artifacts, result_of
 from laas.tasks.parents import derived_sources
 from laas.tasks.raw_hashing import discover, hash_sources
 from laas.tasks.rows import distinct_rows, filter_shard, later_duplicates
-from laas.tasks.shard_validation import validated_entries
 from laas.tasks.stage_files import clear_stage_dir, fresh_dir, name_clashes, set_aside
 from laas.validators.suites import dropped_rows_outcome, duplicate_rate_outcome
 
@@ -122,36 +121,34 @@ def normalize_stage(ctx: StageContext, spec: DatasetSpec, run: str, raw: StageMa
             for e in picked(raw.shards, lambda k: k not in kept)]
     # drop_rows: a source record no reader can take is left out, kept beside the stage
     dropped_dir = fresh_dir(f"{out_dir}-dropped") if spec.on_failure == "drop_rows" else None
-    entries = map_shards(normalize, [(e,) for e in todo], address=ctx.address,
-                         label="normalize", **_batching(ctx, todo), spec=spec, out_dir=out_dir,
-                         bad_status=_bad_status(spec), dropped_dir=dropped_dir)
+    # each shard validated as it is normalized (read once); the validate stage takes those
+    entries = fused.normalize_map(ctx, spec, run, todo, out_dir, _bad_status(spec), dropped_dir,
+                                  **_batching(ctx, todo))
     del todo  # the raw entries made again from their columns: not held through the build
-    return _log(ctx, build_manifest(spec, run, "normalized", entries + [*kept.values()],
-                                       (parent,)))
+    m = _log(ctx, build_manifest(spec, run, "normalized", entries + [*kept.values()], (parent,)))
+    fused.done(spec, run, m)
+    return m
 
 
 @task(name="validate-stage", **RETRY)
 def validate_stage(ctx: StageContext, spec: DatasetSpec, run: str, normalized: StageManifest,
                    parent: str, claim: dict | None = None, plan: ReusePlan | None = None,
                    since: datetime | None = None) -> StageManifest:
+    early = fused.take(spec, run)  # taken whatever follows: an attempt after this makes its own
     done, stage_dir = _begin(ctx, spec, run, "validated", normalized, since)
     if done is not None:
         return done
-    fresh_dir(f"{stage_dir}/docs")  # nothing left or planted there is kept
     suite = spec.suite
     drop = spec.on_failure == "drop_rows"
     dataset_check = suite.max_dataset_duplicate_rate is not None and bool(suite.text_hash_of)
-    hashes_dir = fresh_dir(f"{stage_dir}/text-hashes") \
-        if (dataset_check or drop) and suite.text_hash_of else None
     reuse = reusable(plan, normalized)
     todo = [e.as_parent() for e in picked(normalized.shards, lambda k: k not in reuse)]
-    shared, keys = SharedOutcomes(), KeyFiles(hashes_dir) if hashes_dir is not None else None
-    entries = map_shards(validated_entries, [(e,) for e in todo], whole_batch=True,
-                         label="validate", on_batch=keys.after(shared) if keys else shared,
-                         **_batching(ctx, todo), spec=spec, address=ctx.address,
-                         bad_status=_bad_status(spec), docs_dir=f"{stage_dir}/docs",
-                         hashes_dir=hashes_dir, judge=not drop)
-    del todo  # the normalized entries made again from their columns: not held from here
+    # made with the normalized stage, or else here
+    if early is None or (entries := early.entries_for(normalized, todo)) is None:
+        early, entries = fused.validate_apart(ctx, spec, stage_dir, todo, _bad_status(spec),
+                                              **_batching(ctx, todo))
+    shared, keys = early.shared, early.keys
+    del todo, early  # the normalized entries made again from their columns: not held from here
     results = shared.results
     entries += [r.validated for r, _ in reuse.values()]
     results.update((key, result) for key, (_, result) in reuse.items())

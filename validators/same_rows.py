@@ -25,10 +25,11 @@ def first_equal(texts: list[pa.Array]) -> np.ndarray | None:
     # A repeated row repeats its shortest column: rows with a code of their own (most rows
     # of most batches) are told apart by that alone.
     least = min(texts, key=lambda t: t.nbytes)
-    codes = least.dictionary_encode().indices.to_numpy()
-    distinct, first_of = np.unique(codes, return_index=True)
-    if len(distinct) == n:
+    encoded = least.dictionary_encode()
+    if len(encoded.dictionary) == n:  # every value its own: no sort of the codes
         return None
+    codes = encoded.indices.to_numpy()
+    distinct, first_of = np.unique(codes, return_index=True)
     firsts = first_of[np.searchsorted(distinct, codes)]
     later = np.flatnonzero(firsts != np.arange(n))
     firsts = firsts[later]

@@ -108,6 +108,20 @@ def test_every_type_agrees_with_gx_on_edge_cases(mostly: float | None) -> None:
     both_engines(corpus(ASCII_WORDS), ASCII_CASES, mostly)
 
 
+def test_length_bounds_count_characters_of_one_to_four_bytes_at_every_edge() -> None:
+    """Lengths are judged in characters while most rows are judged by their bytes alone: rows
+    of 1-, 2-, 3- and 4-byte characters just inside, on and just outside each bound, strict
+    or not, get GX's verdicts."""
+    chars = ["a", "é", "✓", "😀"]
+    text = [c * n for c in chars for n in (0, 1, 2, 3, 4, 5, 8, 9)] + ["a😀é✓"] * 4
+    cases = [("expect_column_value_lengths_to_be_between",
+              {"column": "s", "min_value": lo, "max_value": hi, "strict_min": smin,
+               "strict_max": smax})
+             for lo, hi in ((1, 8), (2, 4), (3, 3), (4, None), (None, 2), (0, 9))
+             for smin in (False, True) for smax in (False, True)]
+    both_engines(corpus(text), cases, None)
+
+
 @pytest.mark.parametrize("rows", [0, 1], ids=["empty", "one-null-row"])
 def test_empty_and_all_null_frames_agree_with_gx(rows: int) -> None:
     both_engines(corpus([None] * rows), CASES + ASCII_CASES, 0.9)

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 
 from laas.errors import ConfigError
 from laas.validators.fixed_keys import twins
+from laas.validators.lengths import lengths_within
 from laas.validators.spec import ExpectationSpec
 from laas.validators.text import CONTROL_OR_REPLACEMENT, PII_PATTERNS
 
@@ -102,10 +103,9 @@ def _not(f: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return lambda c: pc.invert(f(c))
 
 
-def _between(lo: Any, hi: Any, strict_lo: bool, strict_hi: bool,
-             of: Callable[[Any], Any] = lambda c: c) -> Callable[[Any], Any]:
-    def fn(c: Any) -> Any:
-        v, ok = of(c), pa.scalar(True)
+def _between(lo: Any, hi: Any, strict_lo: bool, strict_hi: bool) -> Callable[[Any], Any]:
+    def fn(v: Any) -> Any:
+        ok = pa.scalar(True)
         if lo is not None:
             ok = pc.and_(ok, (pc.greater if strict_lo else pc.greater_equal)(v, lo))
         if hi is not None:
@@ -190,7 +190,7 @@ def compile_check(e: ExpectationSpec) -> Check | None:
         return _values(col, _is_number, _between(*bounds))
     if t == "column_value_lengths_to_be_between" and numeric_bounds and \
             extra <= {"min_value", "max_value", "strict_min", "strict_max"}:
-        return _values(col, is_text, _between(*bounds, of=pc.utf8_length))
+        return _values(col, is_text, lengths_within(_between(*bounds)))
     if t == "column_value_lengths_to_equal" and extra == {"value"}:
         return _values(col, is_text, lambda c: pc.equal(pc.utf8_length(c), k["value"]))
     regex_fn = _regex_fn(t, k, extra)

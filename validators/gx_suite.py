@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from functools import partial
 from typing import Any
 
@@ -209,32 +209,38 @@ def check_in_batches(key: str, batches: Iterable[Batch], spec: SuiteSpec,
     """One shard too big for one pass, validated batch by batch (memory bounded by the batch)
     and merged, except uniqueness, which holds per shard, whole: the key columns (only those)
     of every batch are kept and checked together at the end, so a duplicate is found however
-    many batches lie between it and its twin. `on_table` sees each batch with its text-hash
-    column."""
+    many batches lie between it and its twin. `on_table` sees each batch with its keys."""
     whole = {i: e for i, e in enumerate(spec.expectations)
              if e.type in _UNIQUENESS and compile_check(e) is not None}
     keys = sorted({c for e in whole.values() for c in _key_columns(e)})
-    parts, kept = [], []
-    page = Page() if docs is not None else None  # one page for the shard, not one a batch
-    # each batch's text hashes are made while the batches before it are validated, two at a
-    # time: the keys cost several times the masks, and one batch's keys alone leave a core idle
-    tables = mapped_ahead(lambda batch: keyed(as_table(batch), spec), batches, depth=2)
-    for table, first in tables:  # uniqueness is left out per batch: judged once, below
+    kept, page = [], Page() if docs is not None else None  # one page a shard, not a batch
+
+    def check(table: pa.Table, first: np.ndarray | None) -> ShardValidation:
         (result,), table = check_table_pool([key], [table.num_rows], table, spec, docs,
                                             later=frozenset(whole), page=page, first=first)
-        parts.append(result)
         if on_table is not None:
             on_table(table)
-        kept.append(table.select([c for c in keys if c in table.column_names]))
-    merged = merge(parts)
-    full = pa.concat_tables(kept) if whole else None
+        return result
+
+    # each batch's text hashes are made while the batches before it are validated, two at a
+    # time (the keys cost several times the masks); the batches are checked in order in a
+    # thread, so the shard's uniqueness, judged once the last is keyed, overlaps its checks
+    tables = mapped_ahead(lambda batch: keyed(as_table(batch), spec), batches, depth=2)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="laas-check") as checker:
+        parts: list[Future] = []  # one batch in the checks, the next waiting: bounded memory
+        for table, first in tables:  # uniqueness is left out per batch: judged once, below
+            wait(parts[-1:])
+            parts.append(checker.submit(check, table, first))
+            kept.append(table.select([c for c in keys if c in table.column_names]))
+        full = pa.concat_tables(kept) if whole else None
+        masks = {i: run_check(compile_check(e), full) for i, e in whole.items()}
+        merged = merge([f.result() for f in parts])
     outcomes, shown = list(merged.outcomes), page.results(spec) if page is not None else []
     for i, e in whole.items():
-        masks = run_check(compile_check(e), full)
-        if masks is None:  # a key column the shard lacks: failed, as GX fails it
+        if masks[i] is None:  # a key column the shard lacks: failed, as GX fails it
             outcomes[i] = outcome(e, False, None, [])
             continue
-        tally = Tally(e, masks, full)
+        tally = Tally(e, masks[i], full)
         c = tally.counts(0, full.num_rows, EXAMPLES)
         outcomes[i] = outcome(e, holds(e, c), c.unexpected, c.examples)
         shown.append(gx_result(e, i, tally.counts(0, full.num_rows, PARTIAL)))

@@ -117,7 +117,8 @@ def test_length_bounds_count_characters_of_one_to_four_bytes_at_every_edge() -> 
     cases = [("expect_column_value_lengths_to_be_between",
               {"column": "s", "min_value": lo, "max_value": hi, "strict_min": smin,
                "strict_max": smax})
-             for lo, hi in ((1, 8), (2, 4), (3, 3), (4, None), (None, 2), (0, 9))
+             for lo, hi in ((1, 8), (2, 4), (3, 3), (4, None), (None, 2), (0, 9),
+                            (1.5, 7.5), (-1.5, 4.9), (2.0, 3.99))  # GX reads 1.5 as 1
              for smin in (False, True) for smax in (False, True)]
     both_engines(corpus(text), cases, None)
 

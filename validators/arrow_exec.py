@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 
 from laas.errors import ConfigError
 from laas.validators.fixed_keys import twins
-from laas.validators.lengths import lengths_within
+from laas.validators.lengths import lengths_within, whole_bounds
 from laas.validators.spec import ExpectationSpec
 from laas.validators.text import CONTROL_OR_REPLACEMENT, PII_PATTERNS
 
@@ -176,6 +176,7 @@ def compile_check(e: ExpectationSpec) -> Check | None:
               bool(k.get("strict_max")))
     numeric_bounds = all(b is None or (isinstance(b, int | float) and not isinstance(b, bool))
                          for b in bounds[:2]) and bounds[:2] != (None, None)
+    bounded = numeric_bounds and extra <= {"min_value", "max_value", "strict_min", "strict_max"}
     if t in ("column_values_to_not_be_null", "column_values_to_be_null") and not extra:
         flip = t == "column_values_to_be_null"  # GX counts every row for these two
         return lambda table, groups: RowCheck(
@@ -185,12 +186,11 @@ def compile_check(e: ExpectationSpec) -> Check | None:
             None not in k["value_set"]:
         f = _in_set(k["value_set"])
         return _values(col, _is_plain, f if t == "column_values_to_be_in_set" else _not(f))
-    if t == "column_values_to_be_between" and numeric_bounds and \
-            extra <= {"min_value", "max_value", "strict_min", "strict_max"}:
+    if t == "column_values_to_be_between" and bounded:
         return _values(col, _is_number, _between(*bounds))
-    if t == "column_value_lengths_to_be_between" and numeric_bounds and \
-            extra <= {"min_value", "max_value", "strict_min", "strict_max"}:
-        return _values(col, is_text, lengths_within(_between(*bounds)))
+    if t == "column_value_lengths_to_be_between" and bounded and \
+            (whole := whole_bounds(*bounds[:2])) is not None:
+        return _values(col, is_text, lengths_within(_between(*whole, *bounds[2:])))
     if t == "column_value_lengths_to_equal" and extra == {"value"}:
         return _values(col, is_text, lambda c: pc.equal(pc.utf8_length(c), k["value"]))
     regex_fn = _regex_fn(t, k, extra)

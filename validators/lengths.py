@@ -7,6 +7,7 @@ utf8_length reads every byte (~2% of the validate stage's CPU on the benchmark's
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -34,3 +35,12 @@ def lengths_within(within: Callable[[Any], Any]) -> Callable[[Any], Any]:
             sure[unsure] = _bools(within(pc.utf8_length(arr.take(unsure))), False)
         return pa.array(sure)
     return fn
+
+
+def whole_bounds(lo: float | None, hi: float | None) -> tuple[int | None, int | None] | None:
+    """Length bounds as GX reads them: whole numbers, as int() makes them (1.5 -> 1, -1.5 ->
+    -1; its pydantic model coerces them so), or None for one it cannot read (inf, NaN), left
+    to GX's engine to say so."""
+    if any(b is not None and not math.isfinite(b) for b in (lo, hi)):
+        return None
+    return tuple(None if b is None else int(b) for b in (lo, hi))  # type: ignore[return-value]

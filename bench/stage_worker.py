@@ -13,16 +13,18 @@ from pathlib import Path
 
 
 def entry_of(path: Path) -> object:
-    """The normalized stage's entry for the shard (its real table hash: the stage re-hashes
-    what it validates and refuses a shard whose hash is not the entry's). Made once, outside
-    the timings: the normalized stage computed it."""
-    from laas.anchors.adapters.files import rehash_parquet_at
+    """The normalized stage's entry for the shard, as the stage writes it: its real table
+    hash, and the SHA-256 of the file's bytes (laas-manifest-v4 on), by which the validate
+    stage checks the file before parsing it (an entry without one, from an older run, has its
+    table hashed again as it is read). Made once, outside the timings: the normalized stage
+    computed both."""
+    from laas.anchors.adapters.files import rehash_parquet_at, sha256_at
     from laas.anchors.core.canonical import to_hex
     from laas.anchors.core.models import ShardEntry
 
     digest, size, n = rehash_parquet_at(str(path))
     return ShardEntry(key=path.stem, uri=str(path), source_uri=str(path), byte_size=size,
-                      rows=n, content_hash=to_hex(digest))
+                      rows=n, content_hash=to_hex(digest), sha256=sha256_at(str(path))[0])
 
 
 def new(entry: object, spec: object, work: Path) -> dict:

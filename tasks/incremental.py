@@ -137,6 +137,8 @@ def _previous(ctx: StageContext, spec: DatasetSpec, run: str, enabled: bool) -> 
         # the thread the raw stage's hashing waits on): this run's roots are built from
         # this run's entries. Its manifest must still name the root the chain holds.
         top = prove_checkpoint(registry, prev.checkpoint_id, parked=True)
+        if top.stage != "validated":  # what a lying RPC endpoint named the latest version
+            raise HashMismatch(f"its latest checkpoint is the {top.stage} stage, not validated")
         if top.manifest.shards_root != top.stored.shards_root:
             raise HashMismatch("its validated manifest names another root than its checkpoint")
         chain = prove_lineage(registry, top, park=True)

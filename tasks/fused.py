@@ -13,6 +13,7 @@ from laas.anchors.core.models import ShardEntry, StageManifest
 from laas.tasks.compute import map_shards
 from laas.tasks.context import StageContext
 from laas.tasks.dataset_spec import DatasetSpec
+from laas.tasks.incremental import keys_needed
 from laas.tasks.key_files import KeyFiles
 from laas.tasks.manifests import SharedOutcomes
 from laas.tasks.normalizer import normalize
@@ -43,12 +44,8 @@ def normalized_and_validated(raws: list[ShardEntry], spec: DatasetSpec, out_dir:
 def validated_dirs(stage_dir: str, spec: DatasetSpec) -> tuple[str, str | None]:
     """The validated stage's Data Docs folder and text-hash folder (None when the suite has
     no use for one), both emptied: nothing left or planted there is kept."""
-    suite = spec.suite
-    drop = spec.on_failure == "drop_rows"
-    dataset_check = suite.max_dataset_duplicate_rate is not None and bool(suite.text_hash_of)
     docs_dir = fresh_dir(f"{stage_dir}/docs")
-    hashes_dir = fresh_dir(f"{stage_dir}/text-hashes") \
-        if (dataset_check or drop) and suite.text_hash_of else None
+    hashes_dir = fresh_dir(f"{stage_dir}/text-hashes") if keys_needed(spec) else None
     return docs_dir, hashes_dir
 
 
